@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both install what is missing: uv, the virtual environment (locked by uv.lock),
+# and Debian's libusb-1.0-0, which tflite-support's native modules link against.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+.PHONY: setup demo test bench clean system-deps
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's libusb-1.0-0 (tflite-support needs libusb-1.0.so.0)"; \
+	    (apt-get install -y -q libusb-1.0-0 || (apt-get update -q && apt-get install -y -q libusb-1.0-0)) >/dev/null; \
+	  else \
+	    echo "error: libusb-1.0.so.0 is missing; install Debian's libusb-1.0-0 (sudo apt-get install libusb-1.0-0)" >&2; exit 1; \
+	  fi; \
+	fi
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras
+	@touch $(STAMP)
+
+demo: setup
+	$(UV) run --frozen --no-sync scannlite demo
+
+test: setup
+	$(UV) run --frozen --no-sync pytest -q
+
+bench: setup
+	$(UV) run --frozen --no-sync python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache

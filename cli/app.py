@@ -1,0 +1,3 @@
+def main():
+    import scannlite.store, scannlite.plugin
+    print("ok", scannlite.store.__file__)
