@@ -1,0 +1,335 @@
+"""A catalog: one SQLite database plus immutable Parquet segments, in one directory.
+
+Writes commit the Lance/Iceberg way: new files go under unique names and are fsynced, then
+one SQLite transaction publishes them. A crash at any point leaves the last committed state
+intact; files a crash left unpublished are reclaimed by ``gc``. Readers never block: SQLite
+runs in WAL mode and every read happens inside one read transaction.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from . import schema
+from .batch import Batch, content_hash, validate
+from .errors import InvalidInput, NotACatalog, ScannliteError
+from .index_config import IndexConfig
+from .locking import writer_lock
+from .readers import read_any
+from .segments import write_segment
+
+DB_NAME = "catalog.db"
+DISTANCES = ("dot", "l2")
+METADATA_TYPES = ("text", "bytes")
+DEFAULT_METADATA_LIMIT = 64 * 1024
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def visible(seq_param: str = ":seq", alias: str = "items") -> str:
+    """SQL condition: the item row is part of the catalog as of commit ``seq``."""
+    return f"{alias}.added_seq <= {seq_param} AND ({alias}.removed_seq IS NULL OR {alias}.removed_seq > {seq_param})"
+
+
+@dataclass
+class AddResult:
+    added: int
+    updated: int
+    unchanged: int
+    seq: int | None  # None when nothing changed and nothing was committed
+
+
+@dataclass
+class DeleteResult:
+    deleted: int
+    seq: int
+
+
+class Catalog:
+    """Open with :meth:`open` or create with :meth:`create`; see the module docstring."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock_timeout: float | None = None):
+        self.path = Path(path)
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.lock_timeout = lock_timeout
+        self._load_config()
+
+    # ---- opening -------------------------------------------------------------------------
+    @staticmethod
+    def _connect(db_path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a write acknowledged to the user survives power loss, not only a killed process.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @classmethod
+    def create(cls, path, dim: int, distance: str = "dot", normalize: bool | None = None,
+               metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT,
+               index: IndexConfig | None = None, lock_timeout: float | None = None) -> "Catalog":
+        path = Path(path)
+        if distance not in DISTANCES:
+            raise InvalidInput(f"distance must be 'dot' or 'l2', got {distance!r}")
+        if not isinstance(dim, int) or dim < 1 or dim > 65536:
+            raise InvalidInput(f"dimension must be between 1 and 65536, got {dim}")
+        if metadata_type not in METADATA_TYPES:
+            raise InvalidInput(f"metadata type must be 'text' or 'bytes', got {metadata_type!r}")
+        if metadata_limit < 0:
+            raise InvalidInput("metadata limit must not be negative")
+        if normalize is None:
+            normalize = distance == "dot"
+        index = index or IndexConfig()
+        if path.exists() and not path.is_dir():
+            raise InvalidInput(f"{path} exists and is not a directory")
+        if (path / DB_NAME).exists():
+            raise InvalidInput(f"{path} is already a catalog")
+        if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+            raise InvalidInput(f"{path} is not empty; a catalog needs a new or empty directory")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "segments").mkdir(exist_ok=True)
+        # Build the database under a temporary name and rename it into place: a crash
+        # during init leaves no half-initialised catalog.db behind.
+        tmp = path / f".{DB_NAME}.init-{os.getpid()}"
+        for stale in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            stale.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        conn.executescript(schema.DDL)
+        settings = {
+            "format_version": schema.FORMAT_VERSION, "dim": dim, "distance": distance,
+            "normalize": bool(normalize), "metadata_type": metadata_type,
+            "metadata_limit": int(metadata_limit), "index": index.to_json(), "created_at": utcnow(),
+        }
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO catalog_config(key, value) VALUES (?, ?)",
+                         [(k, json.dumps(v)) for k, v in settings.items()])
+        conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
+                     (utcnow(), json.dumps({"dim": dim, "distance": distance})))
+        conn.execute("COMMIT")
+        conn.close()
+        os.replace(tmp, path / DB_NAME)
+        return cls.open(path, lock_timeout=lock_timeout)
+
+    @classmethod
+    def open(cls, path, lock_timeout: float | None = None) -> "Catalog":
+        path = Path(path)
+        db_path = path / DB_NAME
+        if not path.is_dir():
+            raise NotACatalog(f"{path} is not a catalog (no such directory)")
+        if not db_path.is_file():
+            raise NotACatalog(f"{path} is not a catalog (no {DB_NAME}; create one with `scannlite init`)")
+        try:
+            conn = cls._connect(db_path)
+            conn.execute("SELECT value FROM catalog_config WHERE key = 'format_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
+        return cls(path, conn, lock_timeout)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _load_config(self) -> None:
+        try:
+            rows = dict(self.conn.execute("SELECT key, value FROM catalog_config").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise NotACatalog(f"{self.path} is not a catalog ({exc})") from None
+        try:
+            self.settings = {k: json.loads(v) for k, v in rows.items()}
+            self.dim: int = self.settings["dim"]
+            self.distance: str = self.settings["distance"]
+            self.normalize: bool = self.settings["normalize"]
+            self.metadata_type: str = self.settings["metadata_type"]
+            self.metadata_limit: int = self.settings["metadata_limit"]
+            self.index_config = IndexConfig.from_json(self.settings["index"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise NotACatalog(f"{self.path} is not a catalog (bad settings: {exc})") from None
+        if self.settings.get("format_version") != schema.FORMAT_VERSION:
+            raise NotACatalog(f"{self.path} has catalog format {self.settings.get('format_version')}, "
+                              f"this scannlite reads format {schema.FORMAT_VERSION}")
+
+    # ---- transactions --------------------------------------------------------------------
+    @contextmanager
+    def reading(self):
+        """One consistent view of the catalog (a WAL read transaction)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def writing(self):
+        """The writer lock for a whole write operation (files first, then one transaction)."""
+        with writer_lock(self.path, self.lock_timeout):
+            self._load_config()
+            yield
+
+    @contextmanager
+    def transaction(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def new_commit(self, kind: str, summary: dict) -> int:
+        """Record a commit inside the caller's transaction; returns its sequence number."""
+        seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM commits").fetchone()[0]
+        self.conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (?, ?, ?, ?)",
+                          (seq, kind, utcnow(), json.dumps(summary, sort_keys=True)))
+        return seq
+
+    def set_setting(self, key: str, value) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO catalog_config(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    @property
+    def head_seq(self) -> int:
+        return self.conn.execute("SELECT MAX(seq) FROM commits").fetchone()[0]
+
+    # ---- writes --------------------------------------------------------------------------
+    def make_batch(self, ids, vectors, metadata=None, source_hashes=None) -> Batch:
+        return validate(ids, vectors, metadata, dim=self.dim, normalize=self.normalize,
+                        metadata_type=self.metadata_type, metadata_limit=self.metadata_limit,
+                        source_hashes=source_hashes)
+
+    def add(self, ids, vectors, metadata=None, source_hashes=None) -> AddResult:
+        """Upsert by id. Unchanged rows (same vector and metadata) are skipped."""
+        batch = self.make_batch(ids, vectors, metadata, source_hashes)
+        return self.add_batch(batch)
+
+    def add_file(self, path, *, ids_path=None, id_column="id", embedding_column="embedding",
+                 metadata_column="metadata") -> AddResult:
+        ids, vectors, metadata = read_any(path, ids_path=ids_path, id_column=id_column,
+                                          embedding_column=embedding_column, metadata_column=metadata_column)
+        return self.add(ids, vectors, metadata)
+
+    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for ident, item, h in self.conn.execute(
+                    f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk):
+                found[ident] = (item, h)
+        return found
+
+    def add_batch(self, batch: Batch) -> AddResult:
+        hashes = [content_hash(v, m) for v, m in zip(batch.vectors, batch.metadata)]
+        with self.writing():
+            existing = self._live_rows(batch.ids)
+            keep, replaced = [], []
+            for i, ident in enumerate(batch.ids):
+                old = existing.get(ident)
+                if old is None:
+                    keep.append(i)
+                elif old[1] != hashes[i]:
+                    keep.append(i)
+                    replaced.append(old[0])
+            unchanged = len(batch) - len(keep)
+            if not keep:
+                return AddResult(0, 0, unchanged, None)
+            seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep])
+            with self.transaction():
+                summary = {"added": len(keep) - len(replaced), "updated": len(replaced),
+                           "unchanged": unchanged, "segment": seg.path}
+                seq = self.new_commit("add", summary)
+                cur = self.conn.execute(
+                    "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
+                    (seg.path, seg.rows, seg.bytes, seg.sha256, seq))
+                segment_id = cur.lastrowid
+                for start in range(0, len(replaced), 900):
+                    chunk = replaced[start:start + 900]
+                    self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
+                                      [seq, *chunk])
+                self.conn.executemany(
+                    "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    ((batch.ids[i], batch.metadata[i], hashes[i],
+                      batch.source_hashes[i] if batch.source_hashes else None, segment_id, row, seq)
+                     for row, i in enumerate(keep)))
+            return AddResult(len(keep) - len(replaced), len(replaced), unchanged, seq)
+
+    def delete(self, ids) -> DeleteResult:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            raise InvalidInput("no ids to delete")
+        with self.writing():
+            existing = self._live_rows(ids)
+            missing = [i for i in ids if i not in existing]
+            if missing:
+                more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                raise InvalidInput(f"unknown id {missing[0]!r}{more}; nothing was deleted")
+            items = [existing[i][0] for i in ids]
+            with self.transaction():
+                seq = self.new_commit("delete", {"deleted": len(items)})
+                for start in range(0, len(items), 900):
+                    chunk = items[start:start + 900]
+                    self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
+                                      [seq, *chunk])
+            return DeleteResult(len(items), seq)
+
+    # ---- reads ---------------------------------------------------------------------------
+    def count(self, seq: int | None = None) -> int:
+        if seq is None:
+            return self.conn.execute("SELECT COUNT(*) FROM items WHERE removed_seq IS NULL").fetchone()[0]
+        return self.conn.execute(f"SELECT COUNT(*) FROM items WHERE {visible()}", {"seq": seq}).fetchone()[0]
+
+    def get(self, ident: str) -> dict | None:
+        row = self.conn.execute("SELECT item, id, metadata, content_hash, added_seq FROM items "
+                                "WHERE removed_seq IS NULL AND id = ?", (ident,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("item", "id", "metadata", "content_hash", "added_seq"), row))
+
+    def live_source_hashes(self) -> dict[str, str]:
+        """id -> source file hash of live items ingested from files (to skip unchanged files)."""
+        return dict(self.conn.execute(
+            "SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL"))
+
+    def vectors_for(self, items: np.ndarray) -> np.ndarray:
+        """Float vectors of internal item numbers, in the given order (one read per segment)."""
+        from .segments import read_vectors
+
+        items = np.asarray(items, dtype=np.int64)
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        if len(items) == 0:
+            return out
+        where = {}
+        for start in range(0, len(items), 900):
+            chunk = [int(x) for x in items[start:start + 900]]
+            for item, seg, row in self.conn.execute(
+                    f"SELECT item, segment_id, segment_row FROM items WHERE item IN ({','.join('?' * len(chunk))})", chunk):
+                where[item] = (seg, row)
+        if len(where) != len(set(items.tolist())):
+            raise ScannliteError("internal error: asked for vectors of unknown items")
+        segs = dict(self.conn.execute("SELECT segment_id, path FROM segments"))
+        positions: dict[int, list[tuple[int, int]]] = {}
+        for pos, item in enumerate(items.tolist()):
+            seg, row = where[item]
+            positions.setdefault(seg, []).append((pos, row))
+        for seg, pairs in positions.items():
+            arr = np.asarray(pairs, dtype=np.int64)
+            out[arr[:, 0]] = read_vectors(self.path, segs[seg], self.dim, arr[:, 1])
+        return out

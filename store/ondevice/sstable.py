@@ -1,0 +1,218 @@
+"""Reader for one LevelDB table file ("SSTable"), the container of an on-device ScaNN index.
+
+The Task Library opens the index with ``leveldb::Table::Open`` over an in-memory buffer and
+looks keys up with ``Seek``; this module reads the same bytes with plain Python so the store
+process can inspect, verify and summarise an index without tflite-support's native code.
+
+Layout (LevelDB ``table_format.md``)::
+
+    [data block]* [metaindex block] [index block] [footer: 48 bytes]
+    block   = entries, uint32 restart offsets, uint32 restart count, then a 5-byte trailer
+              (compression type, masked CRC32C of contents + type byte)
+    entry   = varint shared, varint non_shared, varint value_len, key suffix, value
+    footer  = metaindex handle, index handle (varint offset + size each), zero padding to
+              40 bytes, fixed64 magic 0xdb4775248b80fb57
+
+The reader is stricter than LevelDB where LevelDB would silently misbehave: keys must be
+strictly ascending (``Seek`` relies on it), restart points must mark real entries, and the
+index block's separator keys must really separate the data blocks. Any violation raises
+:class:`IndexFormatError` with a one-line message.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from .crc32c import crc32c, unmask
+from .errors import IndexFormatError
+from .snappy import SnappyError, decompress
+
+MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+TRAILER_SIZE = 5
+NO_COMPRESSION = 0
+SNAPPY_COMPRESSION = 1
+
+_NOT_INDEX = "not an on-device ScaNN index"
+_CORRUPT = "corrupt on-device ScaNN index"
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """Where a block sits in the file and how it was stored (for summaries and tests)."""
+
+    kind: str  # "data", "index" or "metaindex"
+    offset: int
+    size: int  # stored size, without the 5-byte trailer
+    compression: int  # 0 raw, 1 snappy
+    entries: int
+
+
+class Table(Mapping[bytes, bytes]):
+    """The key/value pairs of an SSTable, in file (ascending key) order."""
+
+    def __init__(self, items: dict[bytes, bytes], blocks: list[BlockInfo],
+                 metaindex: dict[bytes, bytes], file_size: int) -> None:
+        self._items = items
+        self.blocks = blocks
+        self.metaindex = metaindex
+        self.file_size = file_size
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"<Table {len(self)} keys, {len(self.blocks)} blocks, {self.file_size} bytes>"
+
+
+def read_varint(buf, pos: int, limit: int, what: str, max_bits: int = 64) -> tuple[int, int]:
+    """Decode a base-128 varint at ``pos`` (not past ``limit``); return (value, next pos)."""
+    result = shift = 0
+    while True:
+        if pos >= limit:
+            raise IndexFormatError(f"{_CORRUPT}: truncated varint in {what}")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift >= max_bits:
+            raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (too long)")
+    if result >> max_bits:
+        raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (exceeds {max_bits} bits)")
+    return result, pos
+
+
+def _read_handle(buf, pos: int, limit: int, what: str) -> tuple[int, int, int]:
+    offset, pos = read_varint(buf, pos, limit, what)
+    size, pos = read_varint(buf, pos, limit, what)
+    return offset, size, pos
+
+
+def _read_block(data: memoryview, offset: int, size: int, kind: str, data_end: int,
+                verify_checksums: bool) -> tuple[bytes, int]:
+    """Return the (decompressed) contents of the block at ``offset`` and its compression type."""
+    where = f"{kind} block at offset {offset}"
+    if offset + size + TRAILER_SIZE > data_end:
+        raise IndexFormatError(f"{_CORRUPT}: {where} (size {size}) runs past the end of the table")
+    raw = data[offset:offset + size]
+    ctype = data[offset + size]
+    if verify_checksums:
+        stored = unmask(struct.unpack_from("<I", data, offset + size + 1)[0])
+        actual = crc32c(data[offset + size:offset + size + 1], crc32c(raw))
+        if stored != actual:
+            raise IndexFormatError(f"{_CORRUPT}: checksum mismatch in {where}")
+    if ctype == NO_COMPRESSION:
+        return bytes(raw), ctype
+    if ctype == SNAPPY_COMPRESSION:
+        try:
+            return decompress(raw), ctype
+        except SnappyError as exc:
+            raise IndexFormatError(f"{_CORRUPT}: bad snappy data in {where}: {exc}") from None
+    raise IndexFormatError(f"{_CORRUPT}: unsupported compression type {ctype} in {where}")
+
+
+def _parse_block(block: bytes, where: str) -> list[tuple[bytes, bytes]]:
+    """Decode the entries of one block, checking restart points and shared-prefix lengths."""
+    n = len(block)
+    if n < 4:
+        raise IndexFormatError(f"{_CORRUPT}: {where} is too small ({n} bytes)")
+    num_restarts = struct.unpack_from("<I", block, n - 4)[0]
+    if num_restarts > (n - 4) // 4:
+        raise IndexFormatError(f"{_CORRUPT}: {where} claims {num_restarts} restart points")
+    limit = n - 4 - 4 * num_restarts
+    restarts = struct.unpack_from(f"<{num_restarts}I", block, limit)
+    if limit > 0 and num_restarts == 0:
+        # LevelDB treats such a block as empty, which would hide its entries.
+        raise IndexFormatError(f"{_CORRUPT}: {where} has entries but no restart points")
+    entries: list[tuple[bytes, bytes]] = []
+    fresh_starts = set()  # offsets of entries that store their full key
+    prev = b""
+    pos = 0
+    what = f"entry of {where}"
+    while pos < limit:
+        start = pos
+        shared, pos = read_varint(block, pos, limit, what, 32)
+        unshared, pos = read_varint(block, pos, limit, what, 32)
+        vlen, pos = read_varint(block, pos, limit, what, 32)
+        if shared > len(prev):
+            raise IndexFormatError(f"{_CORRUPT}: {where} shares {shared} key bytes with a "
+                                   f"{len(prev)}-byte previous key")
+        if pos + unshared + vlen > limit:
+            raise IndexFormatError(f"{_CORRUPT}: an entry runs past the end of {where}")
+        key = prev[:shared] + block[pos:pos + unshared]
+        pos += unshared
+        entries.append((key, block[pos:pos + vlen]))
+        pos += vlen
+        if shared == 0:
+            fresh_starts.add(start)
+        prev = key
+    if not entries:
+        fresh_starts.add(0)  # an empty block still has its one restart point at 0
+    for i, restart in enumerate(restarts):
+        if restart not in fresh_starts or (i and restart <= restarts[i - 1]):
+            raise IndexFormatError(f"{_CORRUPT}: restart point {i} of {where} does not mark an entry")
+    return entries
+
+
+def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
+    """Parse a whole SSTable from ``data``; raise :class:`IndexFormatError` if it is malformed."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"read_table expects bytes, not {type(data).__name__}")
+    view = memoryview(data).cast("B")
+    size = len(view)
+    if size == 0:
+        raise IndexFormatError(f"{_NOT_INDEX}: the file is empty")
+    if size < FOOTER_SIZE:
+        raise IndexFormatError(f"{_NOT_INDEX}: {size} bytes is too short for an SSTable "
+                               f"(the footer alone is {FOOTER_SIZE})")
+    footer = size - FOOTER_SIZE
+    if struct.unpack_from("<Q", view, size - 8)[0] != MAGIC:
+        raise IndexFormatError(f"{_NOT_INDEX}: bad SSTable magic number")
+    meta_off, meta_size, pos = _read_handle(view, footer, size - 8, "the footer")
+    index_off, index_size, _ = _read_handle(view, pos, size - 8, "the footer")
+
+    blocks: list[BlockInfo] = []
+    meta_raw, meta_type = _read_block(view, meta_off, meta_size, "metaindex", footer, verify_checksums)
+    meta_entries = _parse_block(meta_raw, f"metaindex block at offset {meta_off}")
+    blocks.append(BlockInfo("metaindex", meta_off, meta_size, meta_type, len(meta_entries)))
+    index_raw, index_type = _read_block(view, index_off, index_size, "index", footer, verify_checksums)
+    index_entries = _parse_block(index_raw, f"index block at offset {index_off}")
+    blocks.append(BlockInfo("index", index_off, index_size, index_type, len(index_entries)))
+
+    items: dict[bytes, bytes] = {}
+    last_key: bytes | None = None
+    prev_separator: bytes | None = None
+    for separator, handle in index_entries:
+        offset, bsize, _ = _read_handle(handle, 0, len(handle), "the index block")
+        where = f"data block at offset {offset}"
+        raw, ctype = _read_block(view, offset, bsize, "data", footer, verify_checksums)
+        entries = _parse_block(raw, where)
+        blocks.append(BlockInfo("data", offset, bsize, ctype, len(entries)))
+        for key, value in entries:
+            if last_key is not None and key <= last_key:
+                raise IndexFormatError(f"{_CORRUPT}: keys are not in strictly ascending order "
+                                       f"({_show(last_key)} then {_show(key)})")
+            if prev_separator is not None and key <= prev_separator:
+                raise IndexFormatError(f"{_CORRUPT}: key {_show(key)} in {where} is not after the "
+                                       "previous block's index key")
+            items[key] = value
+            last_key = key
+        if last_key is not None and last_key > separator:
+            raise IndexFormatError(f"{_CORRUPT}: index key {_show(separator)} is below the last "
+                                   f"key of {where}")
+        prev_separator = separator
+    return Table(items, blocks, dict(meta_entries), size)
+
+
+def _show(key: bytes, limit: int = 40) -> str:
+    text = repr(key[:limit])
+    return text + ("..." if len(key) > limit else "")

@@ -1,0 +1,23 @@
+"""Progress reporting without a UI dependency in the library.
+
+Library calls take an optional :class:`Progress`; the CLI passes one drawn with rich, tests
+and library users get the silent default.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+class Progress:
+    """Silent progress: subclasses draw it."""
+
+    @contextmanager
+    def task(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        yield lambda n=1: None
+
+    def note(self, message: str) -> None:
+        pass
+
+
+SILENT = Progress()

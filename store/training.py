@@ -1,0 +1,143 @@
+"""Training a partition model with ScaNN 1.4.2, restricted to what a phone can search.
+
+The recipe was chosen by measurement (../shared/docs/device-recall.md), not copied from
+Model Maker: on held-out clustered unit vectors at COCO size, ScaNN's tree defaults (random
+init, 12 iterations, GENERIC) reached device recall@10 0.617 at 4 of 351 leaves, spherical
+k-means with k-means++ init and 25 iterations 0.812 (INT8 lookup) and 0.857 (FLOAT lookup).
+Residual quantization (ScaNN's default for tree + dot product), reordering, SOAR and
+projections are all off: the device index cannot represent them.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .index_config import FLOAT_INDEX_BELOW, IndexConfig
+from .partition_model import PartitionModel, subspace_widths
+
+
+def import_scann():
+    """ScaNN's pybind API, without letting ``import scann`` pull in TensorFlow.
+
+    scann 1.4.2's ``__init__`` tries ``import tensorflow`` to register its TF ops. The store
+    process never holds TensorFlow, so the name is blocked for the duration of the import and
+    released afterwards (a caller that already imported TensorFlow keeps it).
+    """
+    if "scann" not in sys.modules:
+        block = "tensorflow" not in sys.modules
+        if block:
+            sys.modules["tensorflow"] = None  # type: ignore[assignment]
+        try:
+            import scann  # noqa: F401
+        finally:
+            if block and sys.modules.get("tensorflow", False) is None:
+                del sys.modules["tensorflow"]
+    from scann.scann_ops.py import scann_ops_pybind
+    return scann_ops_pybind
+
+
+@dataclass
+class Trained:
+    model: PartitionModel
+    leaves: np.ndarray  # (n,) int32
+    codes: np.ndarray | None  # (n, subspaces) uint8
+    stats: dict
+
+
+def baseline_stats(model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes) -> dict:
+    sizes = np.bincount(leaves, minlength=model.num_leaves)
+    return {
+        "imbalance": imbalance(sizes),
+        "residual": model.residual(vectors, leaves),
+        "quantization_error": model.quantization_error(vectors, codes),
+    }
+
+
+def imbalance(sizes: np.ndarray) -> float:
+    """Expected points scanned per searched leaf over the mean leaf size (1.0 = balanced),
+    assuming queries land where the data is: L * sum(n_i^2) / N^2."""
+    n = sizes.sum()
+    if n == 0 or len(sizes) <= 1:
+        return 1.0
+    return float(len(sizes) * (sizes.astype(np.float64) ** 2).sum() / float(n) ** 2)
+
+
+def train(vectors: np.ndarray, distance: str, config: IndexConfig) -> Trained:
+    n, dim = vectors.shape
+    started = time.perf_counter()
+    if n < FLOAT_INDEX_BELOW:
+        model = PartitionModel("float", vectors.mean(axis=0, keepdims=True).astype(np.float32), None, None)
+        leaves = np.zeros(n, dtype=np.int32)
+        stats = baseline_stats(model, vectors, leaves, None)
+        stats.update(recipe=f"raw float vectors in one leaf (fewer than {FLOAT_INDEX_BELOW} vectors: "
+                            "too few to train 256 hashing centres)", seconds=time.perf_counter() - started,
+                     requested_leaves=1)
+        return Trained(model, leaves, None, stats)
+
+    pybind = import_scann()
+    num_leaves = config.leaves_for(n)
+    sample = min(n, config.training_sample_size)
+    measure = "dot_product" if distance == "dot" else "squared_l2"
+    builder = pybind.builder(np.ascontiguousarray(vectors, dtype=np.float32), 10, measure)
+    if num_leaves > 1:
+        builder = builder.tree(
+            num_leaves=num_leaves, num_leaves_to_search=config.search_leaves(num_leaves),
+            training_sample_size=sample, spherical=(distance == "dot"), random_init=False,
+            training_iterations=config.training_iterations)
+    threshold = config.anisotropic_threshold if distance == "dot" else float("nan")
+    builder = builder.score_ah(config.dims_per_block, anisotropic_quantization_threshold=threshold,
+                               training_sample_size=sample, hash_type="lut256", residual_quantization=False)
+    searcher = builder.build()
+    with tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
+        searcher.serialize(tmp)
+        model, leaves, codes = _read_assets(Path(tmp), vectors, dim, config.dims_per_block, num_leaves > 1)
+    del searcher
+    stats = baseline_stats(model, vectors, leaves, codes)
+    recipe = (f"ScaNN 1.4.2: {'spherical ' if distance == 'dot' else ''}k-means tree, k-means++ init, "
+              f"{config.training_iterations} iterations, {model.num_leaves} leaves"
+              if num_leaves > 1 else "ScaNN 1.4.2: one leaf (catalog too small for a useful tree)")
+    recipe += f"; asymmetric hashing lut256, {config.dims_per_block} dim(s) per block"
+    if distance == "dot" and not math.isnan(threshold):
+        recipe += f", anisotropic threshold {threshold:g}"
+    stats.update(recipe=recipe, seconds=time.perf_counter() - started, sample=sample, requested_leaves=num_leaves)
+    return Trained(model, leaves, codes, stats)
+
+
+def _read_assets(folder: Path, vectors: np.ndarray, dim: int, dims_per_block: int, tree: bool):
+    from scann.proto import centers_pb2
+
+    codes = np.load(folder / "hashed_dataset.npy")
+    book_proto = centers_pb2.CentersForAllSubspaces()
+    book_proto.ParseFromString((folder / "ah_codebook.pb").read_bytes())
+    books = []
+    for sub in book_proto.subspace_centers:
+        rows = [list(c.feature_value_float) or list(c.feature_value_double) for c in sub.center]
+        books.append(np.asarray(rows, dtype=np.float32))
+    widths = [b.shape[1] for b in books]
+    if widths != subspace_widths(dim, dims_per_block) or any(b.shape[0] != 256 for b in books):
+        raise RuntimeError(f"unexpected ScaNN codebook layout {[b.shape for b in books]}")
+    if codes.shape != (len(vectors), len(books)):
+        raise RuntimeError(f"unexpected ScaNN code array shape {codes.shape}")
+    if tree:
+        from scann.partitioning import partitioner_pb2
+
+        part = partitioner_pb2.SerializedPartitioner()
+        part.ParseFromString((folder / "serialized_partitioner.pb").read_bytes())
+        root = part.kmeans.kmeans_tree.root
+        if any(child.leaf_id != i for i, child in enumerate(root.children)):
+            raise RuntimeError("ScaNN's tree leaves are not numbered in order")
+        centroids = np.asarray([list(c.dimension) or list(c.float_dimension) for c in root.centers], dtype=np.float32)
+        leaves = np.load(folder / "datapoint_to_token.npy").astype(np.int32)
+        if leaves.shape != (len(vectors),):
+            raise RuntimeError("ScaNN spilled datapoints to several leaves; the device cannot hold that")
+    else:
+        centroids = vectors.mean(axis=0, keepdims=True).astype(np.float32)
+        leaves = np.zeros(len(vectors), dtype=np.int32)
+    model = PartitionModel("ah", centroids, books, dims_per_block)
+    return model, leaves, codes.astype(np.uint8)
