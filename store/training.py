@@ -10,9 +10,11 @@ projections are all off: the device index cannot represent them.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,26 @@ def import_scann():
                 del sys.modules["tensorflow"]
     from scann.scann_ops.py import scann_ops_pybind
     return scann_ops_pybind
+
+
+@contextmanager
+def quiet_native_stderr():
+    """ScaNN's C++ code logs training chatter straight to file descriptor 2; keep it off the
+    user's terminal, and replay it only if training fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @dataclass
@@ -93,7 +115,8 @@ def train(vectors: np.ndarray, distance: str, config: IndexConfig) -> Trained:
     threshold = config.anisotropic_threshold if distance == "dot" else float("nan")
     builder = builder.score_ah(config.dims_per_block, anisotropic_quantization_threshold=threshold,
                                training_sample_size=sample, hash_type="lut256", residual_quantization=False)
-    searcher = builder.build()
+    with quiet_native_stderr():
+        searcher = builder.build()
     with tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
         searcher.serialize(tmp)
         model, leaves, codes = _read_assets(Path(tmp), vectors, dim, config.dims_per_block, num_leaves > 1)

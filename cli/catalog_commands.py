@@ -1,0 +1,279 @@
+"""Catalog commands: init, add, delete, build, search, info, snapshots, diff, check, compact, gc."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from scannlite.store import maintenance, snapshot
+from scannlite.store.build import build as build_snapshot
+from scannlite.store.catalog import DEFAULT_METADATA_LIMIT, Catalog
+from scannlite.store.errors import InvalidInput
+from scannlite.store.index_config import IndexConfig
+
+from .common import RichProgress, console, handle_errors, jsonable_metadata, print_json
+
+CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
+
+
+def _open(path: Path) -> Catalog:
+    return Catalog.open(path)
+
+
+def init(
+    catalog: Path = CatalogArg,
+    dim: int = typer.Option(..., "--dim", help="Vector dimension, fixed for the catalog's life."),
+    distance: str = typer.Option("dot", help="dot (dot product; scores are negative dot products) or l2 (squared L2)."),
+    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize",
+                                             help="L2-normalise vectors on insert (and queries on search). Default: on for dot, off for l2."),
+    metadata_type: str = typer.Option("text", "--metadata-type", help="text (UTF-8, checked) or bytes."),
+    metadata_limit: int = typer.Option(DEFAULT_METADATA_LIMIT, help="Largest metadata value in bytes."),
+    num_leaves: Optional[int] = typer.Option(None, help="k-means leaves (default: about sqrt(N); 1 for small catalogs)."),
+    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."),
+    dims_per_block: int = typer.Option(1, help="Dimensions per asymmetric-hashing block (1 byte each)."),
+    lookup: str = typer.Option("FLOAT", help="Device lookup table type: FLOAT, INT16 or INT8."),
+):
+    """Create an empty catalog.
+
+    Example: scannlite init photos.catalog --dim 128 --distance dot
+    """
+    cfg = IndexConfig(num_leaves=num_leaves, leaves_to_search=leaves_to_search, dims_per_block=dims_per_block,
+                      lookup_type=lookup.upper())
+    cat = Catalog.create(catalog, dim, distance, normalize, metadata_type, metadata_limit, cfg)
+    console.print(f"created catalog {catalog}: dim {cat.dim}, distance {cat.distance}, "
+                  f"normalise {'on' if cat.normalize else 'off'}, {cat.metadata_type} metadata", highlight=False)
+
+
+def add(
+    catalog: Path = CatalogArg,
+    file: Path = typer.Argument(..., help="Parquet, .npy (with --ids) or JSONL file.", show_default=False),
+    ids: Optional[Path] = typer.Option(None, "--ids", help="For .npy input: JSONL with one {\"id\": ..., \"metadata\": ...} per row."),
+    id_column: str = typer.Option("id", help="Column (or JSON field) holding ids."),
+    embedding_column: str = typer.Option("embedding", help="Column (or JSON field) holding vectors."),
+    metadata_column: str = typer.Option("metadata", help="Column (or JSON field) holding metadata, if present."),
+):
+    """Add or update items (upsert by id) from a file. Unchanged items are skipped.
+
+    Example: scannlite add photos.catalog vectors.parquet
+    """
+    cat = _open(catalog)
+    with RichProgress().task(f"reading {file}"):
+        r = cat.add_file(file, ids_path=ids, id_column=id_column, embedding_column=embedding_column,
+                         metadata_column=metadata_column)
+    if r.seq is None:
+        console.print(f"nothing to add: all {r.unchanged} items are unchanged", highlight=False)
+    else:
+        console.print(f"added {r.added}, updated {r.updated}, unchanged {r.unchanged} (commit {r.seq}); "
+                      "run `scannlite build` to publish a snapshot", highlight=False)
+
+
+def delete(
+    catalog: Path = CatalogArg,
+    ids: Optional[List[str]] = typer.Argument(None, help="Ids to delete.", show_default=False),
+    ids_from: Optional[Path] = typer.Option(None, "--ids-from", help="Text file with one id per line."),
+):
+    """Delete items by id (tombstones; vectors are reclaimed by compact and gc).
+
+    Example: scannlite delete photos.catalog img-17 img-42
+    """
+    wanted = list(ids or [])
+    if ids_from is not None:
+        if not ids_from.is_file():
+            raise InvalidInput(f"cannot read {ids_from}: no such file")
+        wanted += [ln.strip() for ln in ids_from.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not wanted:
+        raise InvalidInput("give ids to delete, or --ids-from FILE")
+    r = _open(catalog).delete(wanted)
+    console.print(f"deleted {r.deleted} items (commit {r.seq})", highlight=False)
+
+
+def build(
+    catalog: Path = CatalogArg,
+    full: bool = typer.Option(False, "--full", help="Retrain the partitions even if they are healthy."),
+    num_leaves: Optional[int] = typer.Option(None, help="Set the number of leaves (forces a retrain if it changes)."),
+    leaves_to_search: Optional[int] = typer.Option(None, help="Set the leaves each query visits."),
+    dims_per_block: Optional[int] = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
+    lookup: Optional[str] = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
+):
+    """Publish a new snapshot: incremental unless the partitions' health calls for retraining.
+
+    Example: scannlite build photos.catalog
+    """
+    cat = _open(catalog)
+    changes = {"num_leaves": num_leaves, "leaves_to_search": leaves_to_search,
+               "dims_per_block": dims_per_block, "lookup_type": lookup.upper() if lookup else None}
+    r = build_snapshot(cat, full=full, changes={k: v for k, v in changes.items() if v is not None},
+                       progress=RichProgress())
+    for line in r.lines():
+        console.print(line, highlight=False)
+
+
+def search(
+    catalog: Path = CatalogArg,
+    vector_file: Path = typer.Option(..., "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
+    k: int = typer.Option(10, "-k", help="Results per query."),
+    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves to visit (default: the snapshot's setting)."),
+    exact: bool = typer.Option(False, "--exact", help="Brute force over the snapshot's float vectors."),
+    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list with one list of results per query row."),
+):
+    """Search a snapshot and return what a phone would (or --exact brute force).
+
+    Example: scannlite search photos.catalog --vector-file query.npy -k 5
+    """
+    cat = _open(catalog)
+    if not vector_file.is_file():
+        raise InvalidInput(f"cannot read {vector_file}: no such file")
+    try:
+        queries = np.load(vector_file, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise InvalidInput(f"cannot read {vector_file}: not a valid .npy file") from None
+    results = snapshot.search(cat, queries, k=k, leaves_to_search=leaves_to_search, exact=exact, version=version)
+    if as_json:
+        print_json([[{**hit, "metadata": jsonable_metadata(hit["metadata"])} for hit in row] for row in results])
+        return
+    for qi, row in enumerate(results):
+        table = Table(title=f"query {qi}", title_justify="left", show_edge=False)
+        table.add_column("#", justify="right")
+        table.add_column("id")
+        table.add_column("distance", justify="right")
+        table.add_column("metadata", overflow="ellipsis", max_width=60)
+        for rank, hit in enumerate(row, 1):
+            meta = jsonable_metadata(hit["metadata"])
+            table.add_row(str(rank), hit["id"], f"{hit['distance']:.6f}", "" if meta is None else str(meta))
+        console.print(table)
+
+
+def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Show a catalog's settings, size and latest snapshot.
+
+    Example: scannlite info photos.catalog --json
+    """
+    cat = _open(catalog)
+    with cat.reading():
+        snaps = snapshot.list_snapshots(cat)
+        latest = snaps[-1] if snaps else None
+        model = None
+        if latest and latest.model_id:
+            model = dict(zip(("kind", "num_leaves", "dims_per_block", "trained_items"), cat.conn.execute(
+                "SELECT kind, num_leaves, dims_per_block, trained_items FROM models WHERE model_id = ?",
+                (latest.model_id,)).fetchone()))
+        data = {
+            "path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
+            "metadata_type": cat.metadata_type, "metadata_limit": cat.metadata_limit,
+            "count": cat.count(), "snapshot": latest.version if latest else None,
+            "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
+            "head_commit": cat.head_seq, "index": cat.index_config.to_json(), "model": model,
+            "segments": cat.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0],
+        }
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"catalog {data['path']}", highlight=False)
+    console.print(f"  dim {cat.dim}, distance {cat.distance}, normalise {'on' if cat.normalize else 'off'}, "
+                  f"{cat.metadata_type} metadata (limit {cat.metadata_limit} bytes)", highlight=False)
+    console.print(f"  {data['count']} live items in {data['segments']} segments, commit {data['head_commit']}",
+                  highlight=False)
+    if latest:
+        extra = (f", {model['kind']} index with {model['num_leaves']} leaves, {latest.leaves_to_search} searched, "
+                 f"{latest.lookup_type} lookup" if model else "")
+        console.print(f"  latest snapshot {latest.version}: {latest.count} items{extra}", highlight=False)
+    else:
+        console.print("  no snapshot yet: run `scannlite build`", highlight=False)
+
+
+def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List snapshots, oldest first.
+
+    Example: scannlite snapshots photos.catalog
+    """
+    cat = _open(catalog)
+    with cat.reading():
+        snaps = snapshot.list_snapshots(cat)
+    if as_json:
+        print_json([s.as_dict() for s in snaps])
+        return
+    table = Table(show_edge=False)
+    for col in ("version", "items", "leaves searched", "lookup", "build", "created"):
+        table.add_column(col)
+    for s in snaps:
+        how = "retrained" if s.build.get("retrained") else f"incremental (+{s.build.get('encoded', 0)})"
+        table.add_row(str(s.version), str(s.count), str(s.leaves_to_search or "-"), s.lookup_type or "-", how, s.created_at)
+    console.print(table)
+
+
+def diff(
+    catalog: Path = CatalogArg,
+    v1: int = typer.Argument(..., help="Older snapshot version."),
+    v2: int = typer.Argument(..., help="Newer snapshot version."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """Ids added, removed and changed between two snapshots.
+
+    Example: scannlite diff photos.catalog 3 4
+    """
+    d = snapshot.diff(_open(catalog), v1, v2)
+    if as_json:
+        print_json(d)
+        return
+    console.print(f"snapshot {v1} -> {v2}: {len(d['added'])} added, {len(d['removed'])} removed, "
+                  f"{len(d['changed'])} changed", highlight=False)
+    for label, sign in (("added", "+"), ("removed", "-"), ("changed", "~")):
+        for ident in d[label][:50]:
+            console.print(f"  {sign} {ident}", highlight=False)
+        if len(d[label]) > 50:
+            console.print(f"  ... {len(d[label]) - 50} more {label}", highlight=False)
+
+
+def check(catalog: Path = CatalogArg):
+    """Verify every file against its recorded checksum and every snapshot against its items.
+
+    Example: scannlite check photos.catalog
+    """
+    rep = maintenance.check(_open(catalog), progress=RichProgress())
+    for w in rep.warnings:
+        console.print(f"warning: {w}", highlight=False)
+    if not rep.ok:
+        for p in rep.problems:
+            console.print(f"problem: {p}", highlight=False)
+        raise typer.Exit(1)
+    c = rep.checked
+    console.print(f"ok: {c['segments']} segments, {c['snapshots']} snapshots, {c['live_items']} live items",
+                  highlight=False)
+
+
+def compact(catalog: Path = CatalogArg):
+    """Rewrite segments without dead rows (replaced or deleted items no snapshot needs).
+
+    Example: scannlite compact photos.catalog && scannlite gc photos.catalog
+    """
+    r = maintenance.compact(_open(catalog), progress=RichProgress())
+    if r["seq"] is None:
+        console.print("nothing to compact", highlight=False)
+    else:
+        console.print(f"dropped {r['dead_rows']} dead rows, rewrote {r['segments_rewritten']} segments "
+                      f"(commit {r['seq']}); run `scannlite gc` to delete the old files", highlight=False)
+
+
+def gc(
+    catalog: Path = CatalogArg,
+    keep: Optional[int] = typer.Option(None, "--keep", help="Forget all but the newest N snapshots first."),
+):
+    """Delete files, models and codes no snapshot needs (and files a crash left behind).
+
+    Example: scannlite gc photos.catalog --keep 3
+    """
+    r = maintenance.gc(_open(catalog), keep=keep)
+    console.print(f"dropped {len(r['dropped_snapshots'])} snapshots and {len(r['dropped_models'])} models; "
+                  f"removed {r['files_removed']} files", highlight=False)
+
+
+COMMANDS = [init, add, delete, build, search, info, snapshots, diff, check, compact, gc]
+
+
+def register(app: typer.Typer) -> None:
+    for fn in COMMANDS:
+        app.command(fn.__name__)(handle_errors(fn))

@@ -1,0 +1,80 @@
+"""Shared CLI plumbing: one-line errors, rich progress, JSON output."""
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import sys
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgressBar, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from scannlite.store.errors import ScannliteError
+from scannlite.store.progress import Progress
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1):
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Turn every expected failure into ``error: <one line>`` and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ScannliteError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted; nothing half-written was published", 130)
+        except RuntimeError as exc:
+            # ProcessFailed / WorkerError from a device or tensorflow process: already one line.
+            if type(exc).__module__.startswith("scannlite."):
+                fail(str(exc))
+            raise
+
+    return wrapper
+
+
+class RichProgress(Progress):
+    """Progress bars on stderr, drawn only when stderr is a terminal or forced."""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    @contextmanager
+    def task(self, description: str, total: int | None = None):
+        if not self.enabled:
+            yield lambda n=1: None
+            return
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total:
+            columns += [BarColumn(), MofNCompleteColumn()]
+        columns.append(TimeElapsedColumn())
+        with RichProgressBar(*columns, console=err_console, transient=True) as bar:
+            tid = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(tid, n)
+
+    def note(self, message: str) -> None:
+        err_console.print(message, highlight=False)
+
+
+def jsonable_metadata(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(raw).decode("ascii")
+    return value
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,347 @@
+"""Read an on-device ScaNN index (``*.ldb``) into numpy arrays, and check what the device won't.
+
+The Task Library loads an index with almost no consistency checks (docs/ondevice-format.md
+section 3.3): wrong offsets, missing partitions or mismatched dimensions give empty or wrong
+results, or crash the process. :meth:`OnDeviceIndex.validate` lists those problems so the
+exporter and ``scannlite bundle info`` can refuse or explain a file before a phone sees it.
+
+Reading is strict about the container (SSTable, proto wire format, a missing INDEX_CONFIG:
+:class:`IndexFormatError`) and lenient about meaning: a readable index with inconsistent
+content loads, and ``validate()`` says what is wrong with it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import IndexFormatError
+from .protos import (AsymmetricHashingProto, DistanceMeasure, EmbeddingType, IndexConfig,
+                     LookupType, PartitionerProto)
+from .sstable import SNAPPY_COMPRESSION, Table, read_table
+
+CONFIG_KEY = b"INDEX_CONFIG"
+USER_INFO_KEY = b"USER_INFO"
+# The builder formats ids with "%lu": decimal, no zero padding. Anything else is never looked up.
+_ID_KEY = re.compile(rb"([EM])_(0|[1-9][0-9]*)\Z")
+
+
+def partition_key(p: int) -> bytes:
+    return b"E_%d" % p
+
+
+def metadata_key(j: int) -> bytes:
+    return b"M_%d" % j
+
+
+@dataclass(eq=False)
+class OnDeviceIndex:
+    """An index as the searcher sees it.
+
+    ``partitions[p]`` is ``E_p`` as a matrix: uint8 (n, embedding_dim) codes for UINT8,
+    float32 (n, embedding_dim) vectors for FLOAT, or None when the key is missing. Like the
+    Task Library, trailing bytes that do not fill a whole row are ignored (``validate()``
+    reports them). ``metadata[j]`` is ``M_j`` (None if missing) for every point id.
+    """
+
+    table: Table
+    config: IndexConfig
+    partitions: list[np.ndarray | None]
+    metadata: list[bytes | None]
+    user_info: bytes
+    has_user_info: bool
+    extra_keys: list[bytes] = field(default_factory=list)
+
+    # -- plain facts --------------------------------------------------------------------
+
+    @property
+    def embedding_type(self) -> EmbeddingType:
+        return self.config.effective_embedding_type
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.config.effective_embedding_dim
+
+    @property
+    def offsets(self) -> list[int]:
+        return list(self.config.global_partition_offsets)
+
+    @property
+    def partitioner(self) -> PartitionerProto | None:
+        return self.config.effective_scann_config.partitioner
+
+    @property
+    def asymmetric_hashing(self) -> AsymmetricHashingProto | None:
+        return self.config.effective_scann_config.asymmetric_hashing
+
+    @property
+    def num_partitions(self) -> int:
+        """How many partitions the searcher addresses: the leaves, or 1 without a partitioner."""
+        return self.partitioner.num_leaves if self.partitioner is not None else 1
+
+    @property
+    def partition_sizes(self) -> list[int]:
+        return [0 if part is None else int(part.shape[0]) for part in self.partitions]
+
+    @property
+    def num_items(self) -> int:
+        return sum(self.partition_sizes)
+
+    @property
+    def query_dim(self) -> int | None:
+        """Width of the query embedding this index expects (the model's output size)."""
+        if self.asymmetric_hashing is not None:
+            return self.asymmetric_hashing.dims
+        if self.embedding_type == EmbeddingType.FLOAT:
+            return self.embedding_dim
+        return None
+
+    @property
+    def leaves_searched(self) -> int:
+        """min(ceil(L * search_fraction), L) in float32, as the searcher computes it."""
+        part = self.partitioner
+        if part is None:
+            return 1
+        product = np.float32(part.num_leaves) * np.float32(part.effective_search_fraction)
+        if not np.isfinite(product):
+            return 0 if np.isnan(product) else part.num_leaves
+        return max(0, min(math.ceil(float(product)), part.num_leaves))
+
+    def ids(self, p: int) -> range:
+        """Global point ids (``M_<id>``) of partition ``p``, by the builder's numbering."""
+        start = sum(self.partition_sizes[:p])
+        return range(start, start + self.partition_sizes[p])
+
+    def vectors(self) -> np.ndarray:
+        """All rows in global id order (partition-grouped), for FLOAT or UINT8 indices."""
+        parts = [p for p in self.partitions if p is not None]
+        if not parts:
+            dtype = np.float32 if self.embedding_type == EmbeddingType.FLOAT else np.uint8
+            return np.zeros((0, self.embedding_dim), dtype=dtype)
+        return np.concatenate(parts)
+
+    # -- checks -------------------------------------------------------------------------
+
+    def validate(self) -> list[str]:
+        """One line per inconsistency, including the ones the Task Library never checks."""
+        problems: list[str] = []
+        cfg = self.config.effective_scann_config
+        etype, dim = self.embedding_type, self.embedding_dim
+        ah, part = self.asymmetric_hashing, self.partitioner
+
+        if self.config.scann_config is None:
+            problems.append("INDEX_CONFIG has no scann_config")
+        if etype == EmbeddingType.UNSPECIFIED:
+            problems.append("embedding_type is UNSPECIFIED (the Task Library refuses the index)")
+        elif etype == EmbeddingType.FLOAT and cfg.indexer is not None:
+            problems.append("embedding_type is FLOAT but the config has an indexer (product quantization)")
+        elif etype == EmbeddingType.UINT8 and cfg.indexer is None:
+            problems.append("embedding_type is UINT8 but the config has no indexer (product quantization codebooks)")
+        if cfg.indexer is not None and ah is None:
+            problems.append("the indexer is set but holds no asymmetric_hashing")
+        if dim == 0:
+            problems.append("embedding_dim is 0 or unset (the searcher divides by it)")
+
+        measure, error = cfg.resolve_distance()
+        if error:
+            problems.append(f"distance: {error}")
+        if measure is not None:
+            if part is not None and part.effective_query_distance != measure:
+                problems.append(f"the partitioner scores leaves with {part.effective_query_distance.name} "
+                                f"but the index searches with {measure.name}")
+            if ah is not None and ah.effective_query_distance != measure:
+                problems.append(f"asymmetric hashing computes {ah.effective_query_distance.name} "
+                                f"but the index searches with {measure.name}")
+
+        problems += self._check_partitioner(part, ah, etype, dim)
+        if ah is not None:
+            problems += self._check_codebooks(ah, dim)
+        problems += self._check_partitions_and_offsets(etype, dim)
+        problems += self._check_metadata()
+        return problems
+
+    def _check_partitioner(self, part, ah, etype, dim) -> list[str]:
+        if part is None:
+            return []
+        problems = []
+        if part.num_leaves == 0:
+            problems.append("the partitioner has 0 leaves: no partition is ever searched")
+        elif self.leaves_searched < 1:
+            problems.append(f"search_fraction {part.effective_search_fraction:g} searches no leaf "
+                            f"of {part.num_leaves}")
+        if part.num_leaves:
+            width = int(part.centroids.shape[1])
+            expected = ah.dims if ah is not None else (dim if etype == EmbeddingType.FLOAT else None)
+            if expected is not None and width != expected:
+                problems.append(f"partitioner centroids have {width} dimensions but queries have {expected}")
+        return problems
+
+    def _check_codebooks(self, ah: AsymmetricHashingProto, dim: int) -> list[str]:
+        problems = []
+        if ah.num_subspaces == 0:
+            return ["asymmetric hashing has no subspaces (the Task Library cannot load it)"]
+        if dim != ah.num_subspaces:
+            problems.append(f"embedding_dim is {dim} but asymmetric hashing has {ah.num_subspaces} "
+                            "subspaces (one code byte each)")
+        codes = ah.num_codes
+        if codes[0] == 0:
+            problems.append("the codebook of subspace 0 has no entries (the Task Library cannot load it)")
+        for s, k in enumerate(codes):
+            if k != codes[0]:
+                problems.append(f"subspace {s} has {k} codebook entries but subspace 0 has {codes[0]} "
+                                "(the Task Library cannot load it)")
+                break
+        if max(codes) > 256:
+            problems.append(f"codebooks have up to {max(codes)} entries but a uint8 code addresses 256")
+        empty = [s for s, d in enumerate(ah.subspace_dims) if d == 0]
+        if empty:
+            problems.append(f"subspace {empty[0]} has 0 dimensions")
+        if ah.effective_lookup_type == LookupType.INT8_LUT16:
+            problems.append("lookup_type INT8_LUT16 is not implemented on device (every distance is -0.0)")
+        # Codes are indices into the lookup table; a code past the codebook reads garbage.
+        width = min(ah.num_subspaces, dim) if dim else 0
+        limits = np.array(codes[:width], dtype=np.int64)
+        for p, rows in enumerate(self.partitions):
+            if rows is None or rows.size == 0 or rows.dtype != np.uint8 or not width:
+                continue
+            bad = rows[:, :width].max(axis=0) >= limits
+            if bad.any():
+                s = int(np.argmax(bad))
+                problems.append(f"E_{p} holds code {int(rows[:, s].max())} for subspace {s}, "
+                                f"which has only {codes[s]} codebook entries")
+        return problems
+
+    def _check_partitions_and_offsets(self, etype, dim) -> list[str]:
+        problems = []
+        expected = self.num_partitions
+        missing = [p for p in range(min(expected, len(self.partitions))) if self.partitions[p] is None]
+        if missing:
+            problems.append(f"missing key E_{missing[0]}" + (f" (and {len(missing) - 1} more partitions)"
+                                                           if len(missing) > 1 else ""))
+        if len(self.partitions) > expected:
+            problems.append(f"partition keys up to E_{len(self.partitions) - 1} but the index addresses "
+                            f"{expected} partitions")
+        itemsize = 4 if etype == EmbeddingType.FLOAT else 1
+        row_bytes = itemsize * dim
+        for p in range(len(self.partitions)):
+            raw = self.table.get(partition_key(p))
+            if raw is not None and row_bytes and len(raw) % row_bytes:
+                problems.append(f"E_{p} has {len(raw)} bytes, not a multiple of the {row_bytes}-byte row")
+        offsets = self.offsets
+        if len(offsets) != expected:
+            problems.append(f"global_partition_offsets has {len(offsets)} entries for {expected} partitions")
+        running = 0
+        for p, size in enumerate(self.partition_sizes[:len(offsets)]):
+            if offsets[p] != running:
+                problems.append(f"global_partition_offsets[{p}] is {offsets[p]} but the partitions "
+                                f"before it hold {running} points")
+                break
+            running += size
+        return problems
+
+    def _check_metadata(self) -> list[str]:
+        problems = []
+        missing = [j for j, m in enumerate(self.metadata) if m is None]
+        if missing:
+            problems.append(f"missing key M_{missing[0]}" + (f" (and {len(missing) - 1} more metadata keys)"
+                                                           if len(missing) > 1 else ""))
+        if self.extra_keys:
+            shown = ", ".join(k.decode("latin-1") for k in self.extra_keys[:3])
+            more = f" and {len(self.extra_keys) - 3} more" if len(self.extra_keys) > 3 else ""
+            problems.append(f"keys the searcher never reads: {shown}{more}")
+        return problems
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """A JSON-able description for ``scannlite bundle info``."""
+        cfg = self.config.effective_scann_config
+        measure, error = cfg.resolve_distance()
+        part, ah = self.partitioner, self.asymmetric_hashing
+        table = self.table
+        e_bytes = sum(len(table[partition_key(p)]) for p in range(len(self.partitions))
+                      if partition_key(p) in table)
+        m_bytes = sum(len(m) for m in self.metadata if m is not None)
+        data_blocks = [b for b in table.blocks if b.kind == "data"]
+        sizes = self.partition_sizes
+        return {
+            "file_bytes": table.file_size,
+            "embedding_type": self.embedding_type.name,
+            "embedding_dim": self.embedding_dim,
+            "query_dim": self.query_dim,
+            "distance": measure.name if measure is not None else None,
+            "distance_error": error,
+            "items": self.num_items,
+            "partitions": len(self.partitions),
+            "partition_sizes": {"min": min(sizes, default=0), "max": max(sizes, default=0),
+                                "empty": sizes.count(0)},
+            "partitioner": None if part is None else {
+                "leaves": part.num_leaves,
+                "centroid_dim": int(part.centroids.shape[1]),
+                "search_fraction": float(part.effective_search_fraction),
+                "leaves_searched": self.leaves_searched,
+                "query_distance": part.effective_query_distance.name,
+            },
+            "asymmetric_hashing": None if ah is None else {
+                "subspaces": ah.num_subspaces,
+                "codes_per_subspace": sorted(set(ah.num_codes)),
+                "subspace_dims": sorted(set(ah.subspace_dims)),
+                "lookup_type": ah.effective_lookup_type.name,
+                "query_distance": ah.effective_query_distance.name,
+            },
+            "bytes": {
+                "embeddings": e_bytes,
+                "metadata": m_bytes,
+                "config": len(table.get(CONFIG_KEY, b"")),
+                "user_info": len(self.user_info),
+            },
+            "blocks": {"data": len(data_blocks),
+                       "snappy": sum(b.compression == SNAPPY_COMPRESSION for b in data_blocks)},
+            "has_user_info": self.has_user_info,
+            "problems": self.validate(),
+        }
+
+
+def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
+    """Decode an index file; raise :class:`IndexFormatError` if it cannot be read at all."""
+    table = read_table(data, verify_checksums=verify_checksums)
+    if CONFIG_KEY not in table:
+        raise IndexFormatError("not an on-device ScaNN index: the table has no INDEX_CONFIG key")
+    config = IndexConfig.from_bytes(table[CONFIG_KEY])
+
+    part_ids: dict[int, bytes] = {}
+    meta_ids: dict[int, bytes] = {}
+    extra: list[bytes] = []
+    for key in table:
+        match = _ID_KEY.match(key)
+        if match:
+            (part_ids if match.group(1) == b"E" else meta_ids)[int(match.group(2))] = key
+        elif key not in (CONFIG_KEY, USER_INFO_KEY):
+            extra.append(key)
+
+    etype, dim = config.effective_embedding_type, config.effective_embedding_dim
+    dtype = np.dtype("<f4") if etype == EmbeddingType.FLOAT else np.dtype(np.uint8)
+    leaves = (config.effective_scann_config.partitioner.num_leaves
+              if config.effective_scann_config.partitioner is not None else 1)
+    count = max([leaves] + [p + 1 for p in part_ids])
+    partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None
+                  for p in range(count)]
+    total = sum(0 if p is None else p.shape[0] for p in partitions)
+    metadata = [table.get(metadata_key(j)) for j in range(total)]
+    extra += [meta_ids[j] for j in sorted(meta_ids) if j >= total]
+    return OnDeviceIndex(
+        table=table, config=config, partitions=partitions, metadata=metadata,
+        user_info=table.get(USER_INFO_KEY, b""), has_user_info=USER_INFO_KEY in table,
+        extra_keys=extra,
+    )
+
+
+def _as_rows(raw: bytes, dtype: np.dtype, dim: int) -> np.ndarray:
+    """View ``E_p`` as (n, dim) rows, dropping a partial last row as the searcher does."""
+    if dim == 0:
+        return np.zeros((0, 0), dtype=dtype.newbyteorder("="))
+    rows = len(raw) // (dtype.itemsize * dim)
+    flat = np.frombuffer(raw, dtype=dtype, count=rows * dim)
+    return flat.astype(dtype.newbyteorder("="), copy=False).reshape(rows, dim)
