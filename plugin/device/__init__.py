@@ -1,0 +1,20 @@
+"""scannlite.plugin.device: code that runs inside a *device* process.
+
+A device process holds what a phone would run: tflite-support 0.4.4's index builder, its
+Task Library (TextSearcher, ImageSearcher, TextEmbedder, ImageEmbedder) and its
+MetadataPopulator. These native modules cannot share a process with TensorFlow, so the
+functions here are called through :func:`scannlite.plugin.boundary.run_in`, e.g.
+``run_in("device", "scannlite.plugin.device.runtime:text_search", model, ["q3"], ...)``.
+
+Modules:
+
+* :mod:`.runtime` - the device-side entry points (build, attach, search, embed, user info);
+* :mod:`.probe_model` - a TFLite text embedder, written without TensorFlow, that turns the
+  token ``qI`` into vector I, so the text-only Task Library can search *any* vector;
+* :mod:`.configs` - serialized ``ScannOnDeviceConfig`` protos for the index builder;
+* :mod:`.bundle` - attaching an index to a model's metadata, deterministically;
+* :mod:`.tflite_zip` - pure-python helpers for the zip a TFLite model carries at its end.
+
+This ``__init__`` imports nothing: a worker imports the package before the function's module,
+and nothing here may pull in protobuf or tflite-support early.
+"""

@@ -1,0 +1,338 @@
+"""Device-side entry points: what a phone's Task Library does, run on this machine.
+
+Every public function here is meant to be called through
+``scannlite.plugin.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
+arguments and results are plain python, numpy arrays and bytes, so they pickle across the
+process boundary, and a native crash (tflite-support 0.4.4 segfaults on some bundles) kills
+only the worker. Errors the Task Library or the index builder raise come back as
+:class:`DeviceError` with one line that says which step failed and why.
+
+Models and indices travel as bytes and reach the Task Library as ``file_content`` /
+``index_file_content``: nothing is written to disk, so concurrent calls never collide.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# attach_index, scann_config and make_probe_model live next to their helpers; they are
+# re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
+from .bundle import attach_index, index_of
+from .configs import check_index_inputs, scann_config
+from .probe_model import make_probe_model
+
+__all__ = [
+    "DeviceError", "build_index", "scann_config", "attach_index", "make_probe_model", "text_search",
+    "image_search", "text_embed", "image_embed", "user_info",
+]
+
+Neighbors = list[tuple[bytes, float]]
+
+
+class DeviceError(RuntimeError):
+    """The Task Library or the index builder refused; ``str()`` is one line."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    # absl statuses carry a payload tag that says nothing to a user.
+    return line.split(" [tflite::support::TfLiteSupportStatus")[0].rstrip()
+
+
+def _fail(step: str, exc: BaseException) -> DeviceError:
+    return DeviceError(f"{step}: {_one_line(exc)}")
+
+
+def _as_bytes(value, what: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes; got {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------- index builder
+
+def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: bytes,
+                partition_assignment, metadata: Sequence[bytes], hashed_database=None,
+                float_database=None, compression: bool = True) -> bytes:
+    """Serialize an on-device ScaNN index (a LevelDB table) with tflite-support's builder.
+
+    ``serialized_config`` is a serialized ``ScannOnDeviceConfig``
+    (``tensorflow_lite_support.scann_ondevice.cc.core.serialized_searcher_pb2``).
+    Exactly one database: ``float_database`` (n, embedding_dim) float32, or ``hashed_database``
+    (n, embedding_dim) uint8 asymmetric-hashing codes, ``embedding_dim`` then being the number
+    of subspaces. ``partition_assignment[i]`` is point i's leaf; ``metadata[i]`` its payload,
+    returned by searches. Points are regrouped by leaf in the file (their ``M_j`` ids follow).
+    """
+    from tensorflow_lite_support.scann_ondevice.cc.python import index_builder
+
+    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, (int, np.integer)) or embedding_dim < 1:
+        raise ValueError(f"embedding_dim must be a positive integer; got {embedding_dim!r}")
+    config = _as_bytes(serialized_config, "serialized_config")
+    info = _as_bytes(user_info, "user_info")
+    if not isinstance(metadata, Sequence) or isinstance(metadata, (bytes, str)):
+        raise TypeError("metadata must be a list of bytes, one per point")
+    metadata = [_as_bytes(m, f"metadata[{i}]") for i, m in enumerate(metadata)]
+    n = len(metadata)
+    if (hashed_database is None) == (float_database is None):
+        raise ValueError("give exactly one of hashed_database (uint8 codes) and float_database (float32)")
+    if float_database is not None:
+        database = _exact_array(float_database, np.float32, "float_database", "f")
+        key = "float_database"
+    else:
+        database = _exact_array(hashed_database, np.uint8, "hashed_database", "iu")
+        key = "hashed_database"
+    if database.size != n * int(embedding_dim):
+        raise ValueError(f"{key} holds {database.size} values; {n} points x embedding_dim "
+                         f"{int(embedding_dim)} needs {n * int(embedding_dim)}")
+    assignment = _exact_array(partition_assignment, np.uint32, "partition_assignment", "iu")
+    if assignment.size != n:
+        raise ValueError(f"partition_assignment has {assignment.size} entries for {n} metadata items")
+    check_index_inputs(config, int(embedding_dim), database, hashed=key == "hashed_database")
+    try:
+        # The binding reads the databases through absl::Span casters; given anything but a
+        # contiguous array of the exact dtype they copy into a temporary that is freed before
+        # the index is written, and the index silently holds garbage (measured with a list of
+        # floats). _exact_array makes the zero-copy path the only one taken.
+        return bytes(index_builder.create_serialized_index_file(
+            embedding_dim=int(embedding_dim), serialized_config=config, userinfo=info,
+            partition_assignment=assignment, metadata=metadata,
+            compression=bool(compression), **{key: database}))
+    except Exception as exc:  # pybind11_abseil's StatusNotOk derives from Exception only
+        raise _fail("index builder refused the index", exc) from None
+
+
+def _exact_array(values, dtype, what: str, kinds: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.size and arr.dtype.kind not in kinds:
+        raise TypeError(f"{what} must hold {np.dtype(dtype).name} values; got dtype {arr.dtype}")
+    if arr.dtype.kind in "iu" and np.dtype(dtype).kind in "iu" and arr.size:
+        info = np.iinfo(dtype)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise ValueError(f"{what} values must lie in [{info.min}, {info.max}]")
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{what} contains NaN or infinity")
+    return np.ascontiguousarray(arr.reshape(-1), dtype=dtype)
+
+
+# --------------------------------------------------------------------------- Task Library
+
+def _check_max_results(max_results) -> int:
+    if isinstance(max_results, bool) or not isinstance(max_results, (int, np.integer)) or max_results < 1:
+        raise ValueError(f"max_results must be an integer >= 1; got {max_results!r}")
+    return int(max_results)
+
+
+def _require_index(model: bytes, index: bytes | None) -> None:
+    # tflite-support 0.4.4 segfaults (ImageSearcher) when neither is present; say so instead.
+    if index is None and index_of(model) is None:
+        raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
+
+
+def _embedding_options(l2_normalize):
+    from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
+
+    if not isinstance(l2_normalize, (bool, np.bool_)):
+        raise TypeError(f"l2_normalize must be True or False; got {l2_normalize!r}")
+    return EmbeddingOptions(l2_normalize=bool(l2_normalize))
+
+
+def _searcher_options(options_cls, model: bytes, index: bytes | None, max_results: int, l2_normalize: bool):
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
+
+    search = SearchOptions(max_results=max_results)
+    if index is not None:
+        search.index_file_content = index
+    return options_cls(base_options=BaseOptions(file_content=model),
+                       embedding_options=_embedding_options(l2_normalize),
+                       search_options=search)
+
+
+def _neighbors(result) -> Neighbors:
+    return [(bytes(nn.metadata), float(nn.distance)) for nn in result.nearest_neighbors]
+
+
+def _texts(texts) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError("texts/queries must be a list of str")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"query {i} must be str; got {type(t).__name__}")
+    return list(texts)
+
+
+def _images(images) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray) or not isinstance(images, Sequence):
+        raise TypeError("images must be a list of uint8 arrays of shape (height, width, 3)")
+    out = []
+    for i, img in enumerate(images):
+        arr = np.asarray(img)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
+            raise ValueError(f"image {i} must be uint8 (height, width, 3); got {arr.dtype} {arr.shape}")
+        out.append(np.ascontiguousarray(arr))
+    return out
+
+
+def _tensor_image(arr: np.ndarray):
+    from tensorflow_lite_support.python.task.vision.core.tensor_image import TensorImage
+
+    # TensorImage squeezes its array; a 1-pixel-high or -wide image would lose an axis.
+    if 1 in arr.shape[:2]:
+        raise ValueError(f"images must be at least 2x2 pixels; got {arr.shape[:2]}")
+    return TensorImage.create_from_array(arr)
+
+
+def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool,
+                index: bytes | None = None) -> list[Neighbors]:
+    """TextSearcher results per query: ``[(metadata, distance), ...]``, nearest first.
+
+    ``l2_normalize`` has no default on purpose: the index does not record whether its vectors
+    were normalized, so the caller must say how the query is to be treated.
+    ``index`` overrides the model's packed SCANN_INDEX_FILE (the Task Library's rule).
+    Distances are the device's: squared L2, or the *negative* dot product.
+    """
+    from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher, TextSearcherOptions
+
+    model = _as_bytes(model, "model")
+    index = None if index is None else _as_bytes(index, "index")
+    queries = _texts(queries)
+    _require_index(model, index)
+    options = _searcher_options(TextSearcherOptions, model, index, _check_max_results(max_results), l2_normalize)
+    try:
+        searcher = TextSearcher.create_from_options(options)
+    except Exception as exc:
+        raise _fail("TextSearcher could not load the bundle", exc) from None
+    try:
+        return [_neighbors(searcher.search(q)) for q in queries]
+    except Exception as exc:
+        raise _fail("TextSearcher search failed", exc) from None
+
+
+def image_search(model: bytes, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
+                 index: bytes | None = None) -> list[Neighbors]:
+    """ImageSearcher results per image (uint8 RGB, height x width x 3); see :func:`text_search`."""
+    from tensorflow_lite_support.python.task.vision.image_searcher import ImageSearcher, ImageSearcherOptions
+
+    model = _as_bytes(model, "model")
+    index = None if index is None else _as_bytes(index, "index")
+    images = _images(images)
+    _require_index(model, index)
+    options = _searcher_options(ImageSearcherOptions, model, index, _check_max_results(max_results), l2_normalize)
+    try:
+        searcher = ImageSearcher.create_from_options(options)
+    except Exception as exc:
+        raise _fail("ImageSearcher could not load the bundle", exc) from None
+    tensors = [_tensor_image(img) for img in images]
+    try:
+        return [_neighbors(searcher.search(t)) for t in tensors]
+    except Exception as exc:
+        raise _fail("ImageSearcher search failed", exc) from None
+
+
+def _stack(results, output_index: int, what: str) -> np.ndarray:
+    rows = []
+    for result in results:
+        if output_index >= len(result.embeddings):
+            raise ValueError(f"{what}: the model has {len(result.embeddings)} outputs; "
+                             f"output_index {output_index} does not exist")
+        # The Task Library hands values back as float64 copies of its float32 output; the
+        # cast back is exact.
+        rows.append(np.asarray(result.embeddings[output_index].feature_vector.value).astype(np.float32))
+    if not rows:
+        return np.zeros((0, 0), np.float32)
+    return np.stack(rows)
+
+
+def _check_output_index(output_index) -> int:
+    if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) or output_index < 0:
+        raise ValueError(f"output_index must be an integer >= 0; got {output_index!r}")
+    return int(output_index)
+
+
+def text_embed(model: bytes, texts: list[str], l2_normalize: bool = False, *, output_index: int = 0) -> np.ndarray:
+    """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.text.text_embedder import TextEmbedder, TextEmbedderOptions
+
+    model = _as_bytes(model, "model")
+    texts = _texts(texts)
+    output_index = _check_output_index(output_index)
+    options = TextEmbedderOptions(base_options=BaseOptions(file_content=model),
+                                  embedding_options=_embedding_options(l2_normalize))
+    try:
+        embedder = TextEmbedder.create_from_options(options)
+    except Exception as exc:
+        raise _fail("TextEmbedder could not load the model", exc) from None
+    try:
+        results = [embedder.embed(t) for t in texts]
+    except Exception as exc:
+        raise _fail("TextEmbedder failed", exc) from None
+    return _stack(results, output_index, "text_embed")
+
+
+def image_embed(model: bytes, images: list[np.ndarray], l2_normalize: bool = False, *,
+                output_index: int = 0) -> np.ndarray:
+    """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3)."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.vision.image_embedder import ImageEmbedder, ImageEmbedderOptions
+
+    model = _as_bytes(model, "model")
+    images = _images(images)
+    output_index = _check_output_index(output_index)
+    options = ImageEmbedderOptions(base_options=BaseOptions(file_content=model),
+                                   embedding_options=_embedding_options(l2_normalize))
+    try:
+        embedder = ImageEmbedder.create_from_options(options)
+    except Exception as exc:
+        raise _fail("ImageEmbedder could not load the model", exc) from None
+    tensors = [_tensor_image(img) for img in images]
+    try:
+        results = [embedder.embed(t) for t in tensors]
+    except Exception as exc:
+        raise _fail("ImageEmbedder failed", exc) from None
+    return _stack(results, output_index, "image_embed")
+
+
+def _is_image_model(model: bytes) -> bool:
+    from tensorflow_lite_support.metadata import schema_py_generated as fb
+
+    from . import tflite_zip
+    from .bundle import _model_root
+
+    graph = _model_root(tflite_zip.split(model)[0]).Subgraphs(0)
+    if graph.InputsLength() != 1:
+        return False
+    tensor = graph.Tensors(graph.Inputs(0))
+    return tensor.ShapeLength() == 4 and tensor.Type() in (fb.TensorType.UINT8, fb.TensorType.FLOAT32)
+
+
+def user_info(model: bytes, index: bytes | None = None) -> bytes:
+    """The index's USER_INFO bytes as the Task Library reads them (b"" if it has none).
+
+    Opens the searcher that fits the model (ImageSearcher for one [1,H,W,3] input, else
+    TextSearcher); ``index`` overrides the packed one. USER_INFO must be UTF-8 here: the
+    Python binding cannot hand back other bytes (a :class:`DeviceError` says so).
+    """
+    model = _as_bytes(model, "model")
+    index = None if index is None else _as_bytes(index, "index")
+    _require_index(model, index)
+    if _is_image_model(model):
+        from tensorflow_lite_support.python.task.vision.image_searcher import ImageSearcher as cls
+        from tensorflow_lite_support.python.task.vision.image_searcher import ImageSearcherOptions as opts
+    else:
+        from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher as cls
+        from tensorflow_lite_support.python.task.text.text_searcher import TextSearcherOptions as opts
+    try:
+        searcher = cls.create_from_options(_searcher_options(opts, model, index, 1, False))
+    except Exception as exc:
+        raise _fail(f"{cls.__name__} could not load the bundle", exc) from None
+    try:
+        info = searcher.get_user_info()
+    except Exception as exc:
+        # The C++ API returns raw bytes, but the Python binding decodes them as UTF-8 and
+        # fails ("Could not allocate string object!") on anything else.
+        raise DeviceError("the index's USER_INFO is not UTF-8, which tflite-support's Python "
+                          f"binding cannot return ({_one_line(exc)}); read it from the index file") from None
+    return info.encode("utf-8") if isinstance(info, str) else bytes(info)
