@@ -98,5 +98,8 @@ def load(size: int) -> tuple[np.ndarray, list[str], list[str], np.ndarray, list[
         images = render(stems, size)
         save_npz_atomic(path, images=images, stems=np.array(stems))
     held_out = np.array([is_held_out(s) for s in stems], dtype=bool)
-    reasons = [(f"{s}.svg", "no Unicode name for a codepoint (private-use OpenMoji extra)") for s in skipped]
+    import unicodedata
+
+    why = f"a codepoint has no name in Unicode {unicodedata.unidata_version} (private-use extra or newer emoji)"
+    reasons = [(f"{s}.svg", why) for s in skipped]
     return images, captions, stems, held_out, reasons
