@@ -1,0 +1,53 @@
+"""TensorFlow-side checks used by the tests (and handy when debugging a machine).
+
+Why in the package: test functions that need TensorFlow must run in a ``tensorflow`` worker
+process (the test process itself must stay free of TensorFlow, since other tests start
+device work from it), and a worker imports functions by module path.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def minilm_reference_cosines(fixture: str, seq_len: int = 64) -> np.ndarray:
+    """Cosine between our Keras MiniLM and the stored sentence-transformers vectors, per sentence."""
+    from .minilm import sentence_vectors
+
+    ref = np.load(fixture)
+    ours = sentence_vectors([str(s) for s in ref["sentences"]], seq_len=seq_len)
+    return np.sum(ours * ref["embeddings"], axis=1)
+
+
+def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> str:
+    """A word-tower-shaped ``.tflite`` whose output counts the token ids it was given.
+
+    Embedding = identity (one row per vocab id), summed over non-<PAD> positions: the Task
+    Library's output vector is the bag of ids its RegexTokenizer produced, so a test can
+    compare it exactly with :func:`scannlite.plugin.encoder.words.encode`.
+    """
+    import keras
+    import tensorflow as tf
+    from keras import layers, ops
+
+    from . import words
+    from .conversion import _convert
+    from .tflite_metadata import regex_text_metadata
+
+    size = len(vocab_tokens)
+    vocab_path = Path(out_path).with_name("probe_vocab.txt")
+    words.write_vocab(vocab_tokens, vocab_path)
+    ids = keras.Input((seq_len,), dtype="int32", name="ids")
+    emb = layers.Embedding(size, size, name="one_hot", trainable=False)
+    x = emb(ids)
+    mask = ops.cast(ops.not_equal(ids, 0), "float32")
+    model = keras.Model(ids, ops.sum(x * ops.expand_dims(mask, -1), axis=1))
+    emb.set_weights([np.eye(size, dtype=np.float32)])
+
+    @tf.function(input_signature=[tf.TensorSpec([1, seq_len], tf.int32, name="ids")])
+    def fn(ids):
+        return {"embedding": model(ids, training=False)}
+
+    Path(out_path).write_bytes(regex_text_metadata(_convert(fn, model, None), size, vocab_path))
+    return out_path
