@@ -17,6 +17,7 @@ app = typer.Typer(
 # Command modules, each with a ``register(app)`` function. Keep this list short and flat.
 COMMAND_MODULES = [
     "scannlite.cli.catalog_commands",
+    "scannlite.cli.bundle_commands",
     "scannlite.cli.encoder_commands",
 ]
 

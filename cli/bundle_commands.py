@@ -1,0 +1,119 @@
+"""export, and the bundle group: info, verify, query."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from scannlite.store import bundles
+from scannlite.store.catalog import Catalog
+from scannlite.store.errors import InvalidInput
+from scannlite.store.export import DEFAULT_DEVICE_METADATA_LIMIT, export as export_snapshot
+
+from .common import RichProgress, console, handle_errors, print_json
+
+bundle_app = typer.Typer(help="Inspect, verify and query TFLite Searcher bundles.", no_args_is_help=True)
+
+
+def export(
+    catalog: Path = typer.Argument(..., help="Catalog directory.", show_default=False),
+    embedder: Optional[Path] = typer.Option(None, "--embedder", help="The TFLite embedder to pack the index into."),
+    out: Path = typer.Option(..., "--out", help="Output bundle (.tflite), or .ldb with --index-only."),
+    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves the device searches (default: the snapshot's)."),
+    index_only: bool = typer.Option(False, "--index-only", help="Write the bare on-device index for apps that pass index_file."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the Task Library parity check (not recommended)."),
+    device_metadata: str = typer.Option("id", help="What each device result carries: id or metadata."),
+    device_metadata_limit: int = typer.Option(DEFAULT_DEVICE_METADATA_LIMIT, help="Largest device metadata in bytes."),
+    probe: Optional[Path] = typer.Option(None, "--probe", help="Probe texts (one per line) or a folder of probe images for the embedder check."),
+):
+    """Export a snapshot as a verified TFLite Searcher bundle (plus BUNDLE.manifest.json).
+
+    Example: scannlite export photos.catalog --embedder text_embedder.tflite --out photos.tflite
+    """
+    cat = Catalog.open(catalog)
+    r = export_snapshot(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
+                        index_only=index_only, verify_bundle=not no_verify, device_metadata=device_metadata,
+                        device_metadata_limit=device_metadata_limit, probe=probe, progress=RichProgress())
+    m = r.manifest
+    check = (f"verified by the Task Library: {m['parity']['queries']} queries matched"
+             if r.verified else "NOT verified (--no-verify)")
+    console.print(f"wrote {r.path} ({m['sizes']['file']:,} bytes): snapshot {m['snapshot']}, {m['items']} items, "
+                  f"{m['leaves']} leaves, {m['leaves_searched']} searched; {check}", highlight=False)
+    console.print(f"wrote {r.manifest_path}" + ("; apps must set l2_normalize=true" if m["l2_normalize"] else ""),
+                  highlight=False)
+
+
+def info(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.ldb).", show_default=False),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """What a bundle holds: model inputs and outputs, index dims, leaves, items, codes, sizes.
+
+    Example: scannlite bundle info photos.tflite --json
+    """
+    data = bundles.info(bundle)
+    if as_json:
+        print_json(data)
+        return
+    idx = data["index"]
+    console.print(f"{data['file']}: {data['kind']}, {data['bytes']:,} bytes", highlight=False)
+    if "model" in data:
+        for i in data["model"]["inputs"]:
+            console.print(f"  input  {i['name']}: {i['dtype']} {i['shape']}"
+                          + (f", {i['tokenizer']} tokenizer" if i.get("tokenizer") else ""), highlight=False)
+        for o in data["model"]["outputs"]:
+            console.print(f"  output {o['name']}: {o['dtype']} {o['shape']}", highlight=False)
+    part = idx.get("partitioner") or {}
+    console.print(f"  index: {idx['items']} items, {idx['embedding_type']} x {idx['embedding_dim']}, query dim "
+                  f"{idx['query_dim']}, {idx['distance']}, {part.get('leaves', 1)} leaves, "
+                  f"{part.get('leaves_searched', 1)} searched", highlight=False)
+    if data.get("user_info"):
+        u = data["user_info"]
+        console.print(f"  made by scannlite from snapshot {u.get('snapshot')}; apps must set "
+                      f"l2_normalize={'true' if u.get('l2_normalize') else 'false'}", highlight=False)
+
+
+def verify(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.ldb).", show_default=False),
+           catalog: Optional[Path] = typer.Option(None, "--catalog", help="Check against the catalog snapshot it came from."),
+           probe: Optional[Path] = typer.Option(None, "--probe", help="Probe texts file or images folder.")):
+    """Re-run export's checks and the Task Library parity test on a bundle.
+
+    Example: scannlite bundle verify photos.tflite --catalog photos.catalog
+    """
+    problems, rep = bundles.verify(bundle, catalog=catalog, probe=probe, progress=RichProgress())
+    if problems:
+        for p in problems[:20]:
+            console.print(f"problem: {p}", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"ok: the Task Library matched scannlite on {rep.queries} queries "
+                  f"({rep.exact_order} in exactly the same order, the rest differing only among tied distances)",
+                  highlight=False)
+
+
+def query(bundle: Path = typer.Argument(..., help="Bundle (.tflite).", show_default=False),
+          text: Optional[List[str]] = typer.Option(None, "--text", help="Query text (repeatable)."),
+          image: Optional[List[Path]] = typer.Option(None, "--image", help="Query image file (repeatable)."),
+          k: int = typer.Option(10, "-k", help="Results per query."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """What a phone returns for a text or an image, through the Task Library.
+
+    Example: scannlite bundle query photos.tflite --text "a red apple" -k 5
+    """
+    if not text and not image:
+        raise InvalidInput("give --text or --image")
+    results = bundles.query(bundle, texts=text, images=image, k=k)
+    rows = [[{"metadata": m.decode("utf-8", "replace"), "distance": d} for m, d in row] for row in results]
+    if as_json:
+        print_json(rows)
+        return
+    for label, row in zip(text or [str(p) for p in image], rows):
+        console.print(f"{label}:", highlight=False)
+        for rank, hit in enumerate(row, 1):
+            console.print(f"  {rank:2d}. {hit['distance']:+.6f}  {hit['metadata']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(handle_errors(export))
+    for fn in (info, verify, query):
+        bundle_app.command(fn.__name__)(handle_errors(fn))
+    app.add_typer(bundle_app, name="bundle")
