@@ -42,6 +42,7 @@ def _schemas():
     return schema, meta
 
 
+@lru_cache(maxsize=None)
 def _names(enum_class) -> dict[int, str]:
     return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and isinstance(v, int)}
 
@@ -112,7 +113,8 @@ def _guard(what: str):
                 raise
             except (struct.error, IndexError, ValueError, TypeError, AttributeError,
                     OverflowError, UnicodeDecodeError, RecursionError) as exc:
-                raise IndexFormatError(f"{what}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+                detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise IndexFormatError(f"{what}: malformed flatbuffer ({detail})") from None
         inner.__name__, inner.__doc__ = fn.__name__, fn.__doc__
         return inner
     return wrap
@@ -140,7 +142,18 @@ def _load_model(data: bytes):
     root = struct.unpack_from("<I", data, 0)[0]
     if root + 4 > len(data):
         raise IndexFormatError(f"{_NOT_TFLITE}: the root table offset points past the end of the file")
-    return schema.Model.GetRootAs(data, 0)
+    model = schema.Model.GetRootAs(data, 0)
+    _check_buffers(model, len(data))
+    return model
+
+
+def _check_buffers(model, size: int) -> None:
+    """Refuse a truncated model: the TFLite verifier would, but lazy flatbuffer reads never look."""
+    for i in range(_count(model.BuffersLength(), size, "buffer")):
+        tab = model.Buffers(i)._tab
+        slot = tab.Offset(4)
+        if slot and tab.Vector(slot) + tab.VectorLen(slot) > size:
+            raise IndexFormatError(f"corrupt TFLite model: buffer {i} runs past the end of the file (truncated?)")
 
 
 def _buffer_bytes(model, data: bytes, index: int) -> bytes:
@@ -188,8 +201,10 @@ def _read_zip(data: bytes, problems: list[str]) -> dict[str, bytes]:
     """Entries of the zip appended to the model ({} if there is none)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return {}  # like the Task Library: no readable zip means no associated files
+    except zipfile.BadZipFile:
+        return {}  # like the Task Library: no zip means no associated files
+    except Exception as exc:  # zipfile raises many types on hostile input; all mean "corrupt"
+        raise IndexFormatError(f"corrupt bundle: cannot read the appended zip: {exc}") from None
     files: dict[str, bytes] = {}
     with archive:
         for info in archive.infolist():
@@ -198,7 +213,7 @@ def _read_zip(data: bytes, problems: list[str]) -> dict[str, bytes]:
                                 "reads stored (uncompressed) entries and rejects the whole archive")
             try:
                 files[info.filename] = archive.read(info)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, KeyError) as exc:
+            except Exception as exc:
                 raise IndexFormatError(f"corrupt bundle: cannot read zip entry {info.filename!r}: {exc}") from None
     return files
 
@@ -226,8 +241,8 @@ def _all_associated_files(meta, packed: dict[str, bytes]) -> list[AssociatedFile
     file_types, unit_types = _names(m.AssociatedFileType), _names(m.ProcessUnitOptions)
     found = list(_files_of(meta.associatedFiles, "model", file_types, packed))
     for s, sub in enumerate(meta.subgraphMetadata or []):
-        prefix = "" if s == 0 else f"subgraph {s} "
-        found += _files_of(sub.associatedFiles, f"{prefix}subgraph".strip(), file_types, packed)
+        prefix = "" if s == 0 else f"subgraph {s} "  # the Task Library only uses subgraph 0
+        found += _files_of(sub.associatedFiles, f"subgraph {s}", file_types, packed)
         for side, tensors in (("input", sub.inputTensorMetadata), ("output", sub.outputTensorMetadata)):
             for i, tensor in enumerate(tensors or []):
                 found += _files_of(tensor.associatedFiles, f"{prefix}{side} {i}", file_types, packed)
@@ -236,7 +251,7 @@ def _all_associated_files(meta, packed: dict[str, bytes]) -> list[AssociatedFile
                                          file_types, packed)
         for side, units in (("input", sub.inputProcessUnits), ("output", sub.outputProcessUnits)):
             for unit in units or []:
-                found += _unit_files(unit, f"{prefix}subgraph {side}_process_units "
+                found += _unit_files(unit, f"subgraph {s} {side}_process_units "
                                            f"{_name(unit_types, unit.optionsType)}", file_types, packed)
     return found
 
@@ -263,7 +278,7 @@ def _bundle_from(data: bytes, model):
     associated = _all_associated_files(meta, files) if meta is not None else []
     index_name, index_output = _find_index(meta)
     for f in associated:
-        if f.name is not None and not f.packed and f.type in ("SCANN_INDEX_FILE", "VOCABULARY"):
+        if f.name is not None and not f.packed:
             problems.append(f"associated file {f.name!r} ({f.type}, {f.where}) is not packed in the model")
         if f.type == "SCANN_INDEX_FILE" and not f.where.startswith("output "):
             problems.append(f"index file {f.name!r} hangs on {f.where}; the Task Library only looks at "
@@ -301,7 +316,7 @@ def _tensor_facts(sub, tensor_index: int) -> dict:
     signature = [int(v) for v in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None
     facts = {"tensor": tensor_index, "name": _text(t.Name()), "shape": shape,
              "shape_signature": signature,
-             "dtype": _name({k: v.lower() for k, v in _names(schema.TensorType).items()}, t.Type()),
+             "dtype": _name(_names(schema.TensorType), t.Type()).lower(),  # "float32", "int32", "string"
              "quantization": None}
     q = t.Quantization()
     if q is not None and q.ScaleLength():
@@ -341,9 +356,10 @@ def _metadata_facts(facts: dict, tensor_md, side: str, shared_tokenizer, problem
                 facts["color_space"] = _name(colors, content.contentProperties.colorSpace)
         norms = [u for u in units if u.optionsType == m.ProcessUnitOptions.NormalizationOptions]
         if norms:
-            opts = norms[0].options
-            facts["normalization"] = {"mean": [float(v) for v in (opts.mean if opts.mean is not None else [])],
-                                      "std": [float(v) for v in (opts.std if opts.std is not None else [])]}
+            opts = norms[0].options  # None if the unit's table is missing
+            mean, std = getattr(opts, "mean", None), getattr(opts, "std", None)
+            facts["normalization"] = {"mean": [float(v) for v in (mean if mean is not None else [])],
+                                      "std": [float(v) for v in (std if std is not None else [])]}
         for kind in set(facts["process_units"]):
             if facts["process_units"].count(kind) > 1:
                 problems.append(f"{side} {facts['tensor']} has several {kind} units "

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import IndexFormatError
-from .protos import (AsymmetricHashingProto, DistanceMeasure, EmbeddingType, IndexConfig,
-                     LookupType, PartitionerProto)
+from .protos import AsymmetricHashingProto, EmbeddingType, IndexConfig, LookupType, PartitionerProto
 from .sstable import SNAPPY_COMPRESSION, Table, read_table
 
 CONFIG_KEY = b"INDEX_CONFIG"
@@ -43,7 +42,8 @@ class OnDeviceIndex:
     ``partitions[p]`` is ``E_p`` as a matrix: uint8 (n, embedding_dim) codes for UINT8,
     float32 (n, embedding_dim) vectors for FLOAT, or None when the key is missing. Like the
     Task Library, trailing bytes that do not fill a whole row are ignored (``validate()``
-    reports them). ``metadata[j]`` is ``M_j`` (None if missing) for every point id.
+    reports them). The arrays are read-only views of the table's values. ``metadata[j]`` is
+    ``M_j`` (None if missing) for every point id.
     """
 
     table: Table
@@ -110,8 +110,13 @@ class OnDeviceIndex:
         return max(0, min(math.ceil(float(product)), part.num_leaves))
 
     def ids(self, p: int) -> range:
-        """Global point ids (``M_<id>``) of partition ``p``, by the builder's numbering."""
-        start = sum(self.partition_sizes[:p])
+        """Point ids (``M_<id>``) the searcher reports for the rows of partition ``p``.
+
+        The searcher adds ``global_partition_offsets[p]`` to the row number; without an
+        offset for ``p`` (an invalid index) the builder's running count is used.
+        """
+        offsets = self.config.global_partition_offsets
+        start = offsets[p] if p < len(offsets) else sum(self.partition_sizes[:p])
         return range(start, start + self.partition_sizes[p])
 
     def vectors(self) -> np.ndarray:
@@ -330,7 +335,7 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
                   for p in range(count)]
     total = sum(0 if p is None else p.shape[0] for p in partitions)
     metadata = [table.get(metadata_key(j)) for j in range(total)]
-    extra += [meta_ids[j] for j in sorted(meta_ids) if j >= total]
+    extra = sorted(extra + [meta_ids[j] for j in meta_ids if j >= total])  # table order
     return OnDeviceIndex(
         table=table, config=config, partitions=partitions, metadata=metadata,
         user_info=table.get(USER_INFO_KEY, b""), has_user_info=USER_INFO_KEY in table,

@@ -29,6 +29,7 @@ Library cannot load those either.
 """
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ import numpy as np
 from .errors import IndexFormatError
 
 _U32 = 0xFFFFFFFF
+_FLOAT_MAX = float(np.finfo(np.float32).max)
 _VARINT, _FIXED64, _LENGTH, _START_GROUP, _END_GROUP, _FIXED32 = 0, 1, 2, 3, 4, 5
 
 
@@ -91,6 +93,16 @@ def _floats_field(number: int, values: np.ndarray) -> bytes:
     return _len_field(number, np.ascontiguousarray(values, dtype="<f4").tobytes())
 
 
+def _pack_float(value: float) -> bytes:
+    """float32 bytes; like protobuf's float field checker, out-of-range values become +-inf."""
+    value = float(value)
+    if value > _FLOAT_MAX:
+        value = math.inf
+    elif value < -_FLOAT_MAX:
+        value = -math.inf
+    return struct.pack("<f", value)
+
+
 def _read_varint(buf: memoryview, pos: int, end: int, what: str) -> tuple[int, int]:
     result = shift = 0
     while True:
@@ -106,8 +118,13 @@ def _read_varint(buf: memoryview, pos: int, end: int, what: str) -> tuple[int, i
             raise IndexFormatError(f"invalid {what} proto: varint longer than 10 bytes")
 
 
-def _skip_group(buf: memoryview, pos: int, end: int, number: int, what: str) -> int:
-    for inner, wire_type, _, pos in _iter_raw(buf, pos, end, what):
+_MAX_GROUP_DEPTH = 100  # protobuf's default recursion limit
+
+
+def _skip_group(buf: memoryview, pos: int, end: int, number: int, what: str, depth: int) -> int:
+    if depth > _MAX_GROUP_DEPTH:
+        raise IndexFormatError(f"invalid {what} proto: groups nested too deeply")
+    for inner, wire_type, _, pos in _iter_raw(buf, pos, end, what, depth):
         if wire_type == _END_GROUP:
             if inner != number:
                 raise IndexFormatError(f"invalid {what} proto: mismatched end of group {inner}")
@@ -115,7 +132,7 @@ def _skip_group(buf: memoryview, pos: int, end: int, number: int, what: str) -> 
     raise IndexFormatError(f"invalid {what} proto: unterminated group {number}")
 
 
-def _iter_raw(buf: memoryview, pos: int, end: int, what: str):
+def _iter_raw(buf: memoryview, pos: int, end: int, what: str, depth: int = 0):
     """Yield (field number, wire type, value, position after the field)."""
     while pos < end:
         key, pos = _read_varint(buf, pos, end, what)
@@ -135,7 +152,7 @@ def _iter_raw(buf: memoryview, pos: int, end: int, what: str):
                 raise IndexFormatError(f"invalid {what} proto: field {number} runs past the end")
             value, pos = buf[pos:pos + length], pos + length
         elif wire_type == _START_GROUP:
-            value, pos = None, _skip_group(buf, pos, end, number, what)
+            value, pos = None, _skip_group(buf, pos, end, number, what, depth + 1)
         elif wire_type == _END_GROUP:
             value = None
         else:
@@ -259,7 +276,7 @@ class PartitionerProto(_Message):
     def to_bytes(self) -> bytes:
         out = [_len_field(1, _floats_field(1, row)) for row in self.centroids]
         if self.search_fraction is not None:
-            out.append(_tag(2, _FIXED32) + struct.pack("<f", self.search_fraction))
+            out.append(_tag(2, _FIXED32) + _pack_float(self.search_fraction))
         if self.query_distance is not None:
             out.append(_tag(3, _VARINT) + _varint(int(self.query_distance)))
         return b"".join(out)

@@ -44,8 +44,8 @@ def decompress(data: bytes, max_length: int | None = None) -> bytes:
     expected, pos = uncompressed_length(data)
     if max_length is not None and expected > max_length:
         raise SnappyError(f"declared length {expected} exceeds the limit {max_length}")
-    # A literal byte costs at least one input byte and a copy element (at least 2 bytes)
-    # yields at most 64: a length beyond that bound is a lie, caught before allocating.
+    # No element expands more than 32-fold (a 3-byte copy yields at most 64 bytes), so a
+    # larger declared length is a lie; refusing it early bounds memory on hostile input.
     if expected > 64 * len(data):
         raise SnappyError(f"declared length {expected} is impossible for {len(data)} input bytes")
     out = bytearray()

@@ -192,6 +192,8 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
     last_key: bytes | None = None
     prev_separator: bytes | None = None
     for separator, handle in index_entries:
+        if prev_separator is not None and separator <= prev_separator:
+            raise IndexFormatError(f"{_CORRUPT}: index block keys are not in ascending order")
         offset, bsize, _ = _read_handle(handle, 0, len(handle), "the index block")
         where = f"data block at offset {offset}"
         raw, ctype = _read_block(view, offset, bsize, "data", footer, verify_checksums)
