@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "scannlite.cli.catalog_commands",
     "scannlite.cli.bundle_commands",
     "scannlite.cli.encoder_commands",
+    "scannlite.cli.ecosystem_commands",
 ]
 
 

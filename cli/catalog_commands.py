@@ -168,6 +168,7 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
             "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
             "head_commit": cat.head_seq, "index": cat.index_config.to_json(), "model": model,
             "segments": cat.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0],
+            **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
         }
     if as_json:
         print_json(data)

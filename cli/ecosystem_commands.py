@@ -1,0 +1,202 @@
+"""``scannlite configure`` and ``scannlite export-parquet``: what other tools need from a catalog.
+
+``configure`` records, in the catalog itself, which TFLite embedders turn text and images into
+the catalog's vectors and where item images live, so that any reader (the Datasette search
+page) can embed a query the way the catalog's vectors were made. ``export-parquet`` hands one
+snapshot to engines that speak Parquet (DuckDB, Spark, Beam, Ray, LanceDB); ``add`` reads the
+file back as it is.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import List, Optional
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import typer
+
+from scannlite.store.catalog import Catalog
+from scannlite.store.errors import InvalidInput
+from scannlite.store.segments import embedding_array, fsync_dir
+from scannlite.store.snapshot import load_snapshot, metadata_of
+
+from .common import console, handle_errors, print_json
+
+CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
+
+# catalog_config keys written by ``configure``; values are JSON strings (absolute paths).
+SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder",
+            "thumbnails-root": "thumbnails_root"}
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+# ---- configure -----------------------------------------------------------------------------
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def checked_embedder(path: Path, kind: str, dim: int) -> str:
+    """The embedder's absolute path, after the checks that catch a wrong file at configure
+    time rather than at the first search: a TFLite flatbuffer, of the right kind (text or
+    image), whose output has the catalog's dimension."""
+    from scannlite.store.embedder_checks import inspect_embedder
+
+    path = Path(path).expanduser()
+    option = f"--{kind}-embedder"
+    if not path.is_file():
+        raise InvalidInput(f"cannot read {path} ({option}): no such file")
+    data = path.read_bytes()
+    if data[4:8] != TFLITE_IDENTIFIER:
+        raise InvalidInput(f"{path} ({option}) is not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
+    facts = inspect_embedder(data, name=str(path))
+    if facts.kind != kind:
+        other = "image" if kind == "text" else "text"
+        raise InvalidInput(f"{path} is {_a(facts.kind)} embedder, not {_a(kind)} one; pass it as --{other}-embedder")
+    if facts.output_dim != dim:
+        raise InvalidInput(f"{path} outputs {facts.output_dim}-d vectors but the catalog holds {dim}-d vectors")
+    return str(path.resolve())
+
+
+def checked_folder(path: Path) -> str:
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise InvalidInput(f"--thumbnails-root {path} is not a directory")
+    return str(path.resolve())
+
+
+def configure(
+    catalog: Path = CatalogArg,
+    text_embedder: Optional[Path] = typer.Option(None, "--text-embedder", help="TFLite text embedder (Task Library "
+                                                 "TextEmbedder) whose outputs are this catalog's vectors."),
+    image_embedder: Optional[Path] = typer.Option(None, "--image-embedder", help="TFLite image embedder "
+                                                  "(Task Library ImageEmbedder) for image queries."),
+    thumbnails_root: Optional[Path] = typer.Option(None, "--thumbnails-root", help="Folder that item ids or "
+                                                   "metadata name image files in (relative paths)."),
+    unset: Optional[List[str]] = typer.Option(None, "--unset", help="Forget a setting: text-embedder, "
+                                              "image-embedder or thumbnails-root (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the resulting settings as JSON."),
+):
+    """Record the catalog's text/image embedders and thumbnail folder (read by the Datasette search page).
+
+    Paths are stored absolute. With no option, prints the current settings.
+
+    Example: scannlite configure photos.catalog --text-embedder text.tflite --thumbnails-root photos/
+    """
+    cat = Catalog.open(catalog)
+    forget = []
+    for name in unset or []:
+        if name not in SETTINGS:
+            raise InvalidInput(f"--unset {name!r}: expected one of {', '.join(SETTINGS)}")
+        forget.append(SETTINGS[name])
+    given = {"text-embedder": text_embedder, "image-embedder": image_embedder, "thumbnails-root": thumbnails_root}
+    clash = [n for n, v in given.items() if v is not None and SETTINGS[n] in forget]
+    if clash:
+        raise InvalidInput(f"--{clash[0]} and --unset {clash[0]} contradict each other")
+    values = {}
+    if text_embedder is not None:
+        values["text_embedder"] = checked_embedder(text_embedder, "text", cat.dim)
+    if image_embedder is not None:
+        values["image_embedder"] = checked_embedder(image_embedder, "image", cat.dim)
+    if thumbnails_root is not None:
+        values["thumbnails_root"] = checked_folder(thumbnails_root)
+    if values or forget:
+        with cat.writing(), cat.transaction():
+            for key, value in values.items():
+                cat.set_setting(key, value)
+            for key in forget:
+                cat.conn.execute("DELETE FROM catalog_config WHERE key = ?", (key,))
+    current = {key: None if key in forget else values.get(key, cat.settings.get(key)) for key in SETTINGS.values()}
+    if as_json:
+        print_json(current)
+        return
+    for name, key in SETTINGS.items():
+        value = current[key]
+        console.print(f"{name}: {value if value is not None else '(not set)'}", highlight=False)
+
+
+# ---- export-parquet --------------------------------------------------------------------------
+
+def snapshot_table(cat: Catalog, version: int | None) -> pa.Table:
+    """A snapshot as one Arrow table in device order (leaf by leaf): id, embedding (the stored
+    float32 vectors), metadata (string or binary, as the catalog stores it), leaf.
+
+    One read transaction covers the items, their vectors and their metadata, so the table is
+    exactly the snapshot even while a writer commits."""
+    with cat.reading():
+        snap = load_snapshot(cat, version, with_vectors=True)
+        meta = metadata_of(cat, snap.items) if snap.count else {}
+    vectors = snap.vectors if snap.vectors is not None else cat.vectors_for(snap.items)
+    meta_type = pa.binary() if cat.metadata_type == "bytes" else pa.string()
+    provenance = {"snapshot": snap.info.version, "seq": snap.info.seq, "count": snap.count, "dim": cat.dim,
+                  "distance": cat.distance, "normalize": cat.normalize, "metadata_type": cat.metadata_type,
+                  "items_digest": snap.info.items_digest}
+    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32(), cat.dim)),
+                        ("metadata", meta_type), ("leaf", pa.int32())],
+                       metadata={"scannlite": json.dumps(provenance, sort_keys=True)})
+    return pa.table({
+        "id": pa.array(snap.ids, type=pa.string()),
+        "embedding": embedding_array(vectors) if snap.count else pa.array([], type=pa.list_(pa.float32(), cat.dim)),
+        "metadata": pa.array([meta.get(int(i)) for i in snap.items], type=meta_type),
+        "leaf": pa.array(snap.leaves, type=pa.int32()),
+    }, schema=schema)
+
+
+def write_parquet_atomically(table: pa.Table, out: Path) -> None:
+    """Write under a temporary name in the target folder, fsync, then rename: readers see the
+    old file or the whole new one, never a torn one."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f, compression="zstd", use_dictionary=["id", "metadata"], row_group_size=65536)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(out.parent)
+
+
+def checked_output(cat: Catalog, out: Path) -> Path:
+    out = Path(out).expanduser()
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise InvalidInput(f"{out}: the output name must end in .parquet (so that `scannlite add` recognises it)")
+    if not out.parent.resolve().is_dir():
+        raise InvalidInput(f"cannot write {out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise InvalidInput(f"cannot write {out}: it is a directory")
+    root = cat.path.resolve()
+    if out.parent.resolve() == root or root in out.parent.resolve().parents:
+        raise InvalidInput(f"refusing to write {out} inside the catalog directory {cat.path}")
+    return out
+
+
+def export_parquet(
+    catalog: Path = CatalogArg,
+    out: Path = typer.Argument(..., help="Output .parquet file (replaced atomically if it exists).", show_default=False),
+    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+):
+    """Write one snapshot as a Parquet file (id, embedding, metadata, leaf) for DuckDB, Spark, Ray, LanceDB...
+
+    `scannlite add` reads the file back as it is (the leaf column is ignored).
+
+    Example: scannlite export-parquet photos.catalog photos-v3.parquet --snapshot 3
+    """
+    cat = Catalog.open(catalog)
+    out = checked_output(cat, out)
+    table = snapshot_table(cat, version)
+    write_parquet_atomically(table, out)
+    info = json.loads(table.schema.metadata[b"scannlite"])
+    console.print(f"wrote {out}: snapshot {info['snapshot']}, {table.num_rows} rows, {cat.dim}-d float32 "
+                  f"embeddings, {cat.metadata_type} metadata", highlight=False)
+
+
+COMMANDS = {"configure": configure, "export-parquet": export_parquet}
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn in COMMANDS.items():
+        app.command(name)(handle_errors(fn))
