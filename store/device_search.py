@@ -51,26 +51,68 @@ class DeviceIndex:
         return int(self.offsets[-1])
 
 
+def centroid_scores(centroids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(Q, L) ``c.q`` in float32, summed in the order the device's Eigen GEMV uses.
+
+    The leaf choice is discrete, so a one-ulp difference between two near-identical centroids
+    (k-means leaves some) changes which leaf is searched. Eigen's column-major GEMV sums each
+    row in blocks of columns (all of them below 128 columns, else 16, or 4 for 8,000+ leaves),
+    multiply then add within a block, and adds block sums to the result in order.
+    """
+    n_leaves, dim = centroids.shape
+    block = dim if dim < 128 else (16 if n_leaves * 4 < 32000 else 4)
+    c = np.ascontiguousarray(centroids.T, dtype=F32)  # (D, L)
+    q = np.asarray(queries, dtype=F32)
+    total = np.zeros((len(q), n_leaves), dtype=F32)
+    for b0 in range(0, dim, block):
+        acc = np.zeros((len(q), n_leaves), dtype=F32)
+        for j in range(b0, min(dim, b0 + block)):
+            acc += q[:, j:j + 1] * c[j][None, :]
+        total += acc
+    return total
+
+
+def row_squared_norms(matrix: np.ndarray, packet: int = 4) -> np.ndarray:
+    """``matrix.rowwise().squaredNorm()`` in float32 as the device's Eigen evaluates it.
+
+    tflite-support 0.4.4's searcher is built for SSE (4-float packets, no FMA). Rows that fill
+    whole packets are reduced in Eigen's pipelined order, ``x0 + ((x1 + x2) + (x3 + x4)) + ...``
+    then one by one; the last ``rows % 4`` rows are summed left to right. Near-duplicate
+    k-means centroids make this order decide which leaf a query visits.
+    """
+    sq = (np.asarray(matrix, dtype=F32) ** 2).astype(F32)
+    rows, cols = sq.shape
+    out = np.zeros(rows, dtype=F32)
+    if cols == 0:
+        return out
+    body = rows - rows % packet
+    size4 = (cols - 1) & ~3
+    p = sq[:body, 0].copy()
+    i = 1
+    while i < size4:
+        p = p + ((sq[:body, i] + sq[:body, i + 1]) + (sq[:body, i + 2] + sq[:body, i + 3]))
+        i += 4
+    for j in range(i, cols):
+        p = p + sq[:body, j]
+    out[:body] = p
+    tail = sq[body:, 0].copy()
+    for j in range(1, cols):
+        tail = tail + sq[body:, j]
+    out[body:] = tail
+    return out
+
+
 def select_leaves(index: DeviceIndex, queries: np.ndarray, n: int) -> np.ndarray:
     """(Q, n) leaves per query, the n smallest partitioner distances (ties: lower leaf)."""
-    dots = (queries.astype(np.float64) @ index.centroids.astype(np.float64).T).astype(F32)
-    dist = -dots
+    dist = -centroid_scores(index.centroids, queries)
     if index.distance == "l2":
-        norms = (index.centroids * index.centroids).sum(axis=1, dtype=F32)
-        dist = F32(2) * dist + norms[None, :]
+        dist = F32(2) * dist + row_squared_norms(index.centroids)[None, :]
     n = min(n, index.num_leaves)
     if n == index.num_leaves:
         return np.tile(np.arange(n), (len(queries), 1))
-    part = np.argpartition(dist, n - 1, axis=1)[:, :n]
-    # argpartition is arbitrary on ties at the cut; the device (nth_element on (distance, leaf)
-    # pairs) keeps the lower leaf number, and so does this stable re-selection.
-    out = np.empty((len(queries), n), dtype=np.int64)
-    for i in range(len(queries)):
-        kth = dist[i, part[i]].max()
-        cand = np.flatnonzero(dist[i] <= kth)
-        order = np.lexsort((cand, dist[i, cand]))
-        out[i] = cand[order[:n]]
-    return out
+    # The device keeps the n smallest (distance, leaf) pairs (nth_element), so ties go to the
+    # lower leaf number; a stable sort does the same.
+    return np.argsort(dist, axis=1, kind="stable")[:, :n]
 
 
 def lookup_table(index: DeviceIndex, q: np.ndarray) -> np.ndarray:
@@ -89,10 +131,7 @@ def lookup_table(index: DeviceIndex, q: np.ndarray) -> np.ndarray:
             qn = F32(0)
             for j in range(w):
                 qn = F32(qn + qs[j] * qs[j])
-            cn = np.zeros(book.shape[0], dtype=F32)
-            for j in range(w):
-                cn = cn + book[:, j] * book[:, j]
-            rows.append((qn + cn) - F32(2) * dot)
+            rows.append((qn + row_squared_norms(book)) - F32(2) * dot)
         start += w
     return np.stack(rows).astype(F32)
 
@@ -186,3 +225,15 @@ def exact_search(vectors: np.ndarray, distance: str, queries: np.ndarray, k: int
             ids[start + i, :k_eff] = c[order]
             dists[start + i, :k_eff] = d[i, c[order]]
     return ids, dists
+
+
+def l2_normalize(queries: np.ndarray) -> np.ndarray:
+    """The Task Library's ``l2_normalize``, bit for bit: a float32 running sum of squares,
+    ``1 / sqrt`` in float32, one multiply per value; zero vectors are left as they are.
+
+    Matching it exactly matters for INT8/INT16 lookup: a one-ulp difference in the query can
+    flip a truncated table entry and move a distance by a whole quantization step."""
+    q = np.atleast_2d(np.asarray(queries, dtype=F32))
+    sq = np.cumsum(q * q, axis=1, dtype=F32)[:, -1] if q.shape[1] else np.zeros(len(q), F32)
+    inv = np.where(sq == 0, F32(1), F32(1) / np.sqrt(np.where(sq == 0, F32(1), sq)).astype(F32)).astype(F32)
+    return (q * inv[:, None]).astype(F32)

@@ -77,7 +77,4 @@ def probe_vectors(vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 def normalised(queries: np.ndarray, l2_normalize: bool) -> np.ndarray:
     q = np.asarray(queries, dtype=np.float32)
-    if not l2_normalize:
-        return q
-    norms = np.linalg.norm(q.astype(np.float64), axis=1, keepdims=True)
-    return (q / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return device_search.l2_normalize(q) if l2_normalize else q

@@ -136,12 +136,14 @@ def prepare_queries(cat: Catalog, queries) -> np.ndarray:
     q = q.astype(np.float64)
     if not np.isfinite(q).all():
         raise InvalidInput("query vectors contain NaN or infinity")
+    q = q.astype(np.float32)
     if cat.normalize:
-        norms = np.linalg.norm(q, axis=1)
-        if (norms == 0).any():
-            raise InvalidInput(f"query row {int(np.argmax(norms == 0))} is a zero vector and cannot be normalised")
-        q = q / norms[:, None]
-    return q.astype(np.float32)
+        zero = ~q.any(axis=1)
+        if zero.any():
+            raise InvalidInput(f"query row {int(np.argmax(zero))} is a zero vector and cannot be normalised")
+        # Exactly as the Task Library does it, so server and phone see the same query bits.
+        q = device_search.l2_normalize(q)
+    return q
 
 
 def search(cat: Catalog, queries, *, k: int = 10, leaves_to_search: int | None = None, exact: bool = False,

@@ -1,0 +1,244 @@
+"""export: snapshots as TFLite Searcher bundles, verified by the real Task Library."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scannlite.plugin.boundary import run_in
+from scannlite.store import bundles
+from scannlite.store.build import build
+from scannlite.store.catalog import Catalog
+from scannlite.store.embedder_checks import EmbedderRefused
+from scannlite.store.errors import InvalidInput, UnknownSnapshot
+from scannlite.store.export import export
+from scannlite.store.index_config import IndexConfig
+from scannlite.store.synthetic import clustered
+
+from catalog_helpers import ids_for
+
+REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"
+SENTENCES = [
+    "The weather was excellent.", "It was a sunny day.", "The sun was shining on that day.",
+    "The cat is chasing after the mouse.", "He was very happy with his newly bought car.",
+    "A dog barked at the mailman.", "The car would not start this morning.", "Rain fell all night long.",
+    "She painted the fence red.", "The bird sang on the branch.", "We ate burgers by the lake.",
+    "My cat sleeps on the sofa.", "The storm knocked the power out.", "A cold wind came from the north.",
+    "He fixed the old bicycle.", "The children built a sandcastle.", "Snow covered the whole town.",
+    "The train was late again.", "They planted tomatoes in the garden.", "The moon was bright and full.",
+    "Fresh bread smells wonderful.", "The river flooded the fields.", "A fox crossed the road at dusk.",
+    "The museum opened a new wing.", "Clouds gathered over the hills.", "The coffee was too hot to drink.",
+    "An owl hooted in the dark.", "The team won the final match.", "Leaves turned gold in autumn.",
+    "The baker sold out of pies.", "Lightning lit up the sky.", "The kitten chased a ball of yarn.",
+]
+
+
+def device(fn, *args, **kwargs):
+    return run_in("device", f"scannlite.plugin.device.runtime:{fn}", *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def regex_model(fixtures_dir=Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tflite-support"):
+    return fixtures_dir / REGEX_MODEL
+
+
+def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
+    vectors = device("text_embed", regex_model.read_bytes(), SENTENCES)
+    cat = Catalog.create(tmp_path / "c", 16)
+    cat.add([f"s{i}" for i in range(len(SENTENCES))], vectors, SENTENCES)
+    build(cat)
+    out = tmp_path / "sentences.tflite"
+    r = export(cat, out=out, embedder=regex_model)
+    assert r.verified and r.manifest["index_type"] == "float" and r.manifest["l2_normalize"] is True
+    hits = bundles.query(out, texts=SENTENCES[:6], k=3)
+    assert [row[0][0] for row in hits] == [f"s{i}".encode() for i in range(6)]
+    assert all(abs(row[0][1] + 1.0) < 1e-4 for row in hits)  # unit vectors: distance -1 for itself
+    # The manifest tells the truth about the file beside it.
+    manifest = json.loads(r.manifest_path.read_text())
+    assert manifest["sha256"]["file"] == bundles.sha256(out.read_bytes())
+    assert manifest["items"] == len(SENTENCES) and manifest["dim"] == 16
+
+
+@pytest.mark.parametrize("distance, leaves, dpb, lookup", [
+    ("dot", 24, 1, "FLOAT"),
+    ("l2", 1, 2, "INT16"),
+    ("dot", 24, 2, "INT8"),
+    ("l2", 24, 1, "FLOAT"),
+])
+def test_text_bundles_match_server_search(tmp_path, regex_model, distance, leaves, dpb, lookup):
+    x = clustered(3000, 16, clusters=60, spread=0.8, seed=leaves + dpb) * (3.0 if distance == "l2" else 1.0)
+    cat = Catalog.create(tmp_path / "c", 16, distance,
+                         index=IndexConfig(num_leaves=leaves, leaves_to_search=min(3, leaves), dims_per_block=dpb,
+                                           lookup_type=lookup))
+    cat.add(ids_for("v", len(x)), x, [SENTENCES[i % len(SENTENCES)] for i in range(len(x))])
+    build(cat)
+    r = export(cat, out=tmp_path / "b.tflite", embedder=regex_model)
+    assert r.parity["queries"] >= 200  # probe vectors + the real embedder's texts
+    assert r.manifest["leaves"] == leaves and r.manifest["lookup_type"] == lookup
+    problems, rep = bundles.verify(tmp_path / "b.tflite", catalog=cat.path)
+    assert problems == [] and rep.queries >= 200
+    problems, rep = bundles.verify(tmp_path / "b.tflite")  # against the file itself
+    assert problems == []
+
+
+def test_parity_after_incremental_updates_and_index_only(tmp_path, regex_model):
+    x = clustered(6000, 16, clusters=80, spread=0.8, seed=5)
+    cat = Catalog.create(tmp_path / "c", 16, index=IndexConfig(num_leaves=40, leaves_to_search=4))
+    cat.add(ids_for("a", 4000), x[:4000])
+    build(cat)
+    export(cat, out=tmp_path / "v1.tflite", embedder=regex_model)
+    cat.add(ids_for("b", 400), x[4000:4400])
+    cat.delete(ids_for("a", 200))
+    cat.add(ids_for("a", 100, 1000), x[4400:4500])  # changed vectors
+    r = build(cat)
+    assert not r.retrained
+    e = export(cat, out=tmp_path / "v2.tflite", embedder=regex_model)
+    assert e.manifest["snapshot"] == 2 and e.manifest["items"] == 4200
+    only = export(cat, out=tmp_path / "v2.ldb", embedder=None, index_only=True)
+    assert only.manifest["kind"] == "index" and (tmp_path / "v2.manifest.json").is_file()
+    # The bare index is the same one the bundle carries.
+    assert bundles.open_bundle(tmp_path / "v2.tflite").index_bytes == (tmp_path / "v2.ldb").read_bytes()
+    # The old bundle still verifies against its own snapshot.
+    assert bundles.verify(tmp_path / "v1.tflite", catalog=cat.path)[0] == []
+    info = bundles.info(tmp_path / "v2.tflite")
+    assert info["index"]["items"] == 4200 and info["user_info"]["snapshot"] == 2
+
+
+def test_image_bundles_uint8_and_float_inputs(tmp_path):
+    rng = np.random.default_rng(3)
+    weights = rng.standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
+    from tests.model_builders import image_model
+    uint8_model = image_model(weights, 8, 8, "uint8")
+    float_model = run_in("device", "tests.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32"))
+    (tmp_path / "u8.tflite").write_bytes(uint8_model)
+    (tmp_path / "f32.tflite").write_bytes(float_model)
+    from scannlite.store.images import synthetic_images
+    images = synthetic_images(600, 8, 8, seed=11)
+    for name, model in (("u8", uint8_model), ("f32", float_model)):
+        vectors = device("image_embed", model, images)
+        cat = Catalog.create(tmp_path / name, 24, "l2" if name == "u8" else "dot",
+                             index=IndexConfig(num_leaves=8, leaves_to_search=2, dims_per_block=2 if name == "u8" else 1))
+        cat.add(ids_for("img", len(images)), vectors)
+        build(cat)
+        r = export(cat, out=tmp_path / f"{name}-bundle.tflite", embedder=tmp_path / f"{name}.tflite")
+        assert r.manifest["embedder"]["kind"] == "image" and r.parity["queries"] >= 200
+        import PIL.Image
+        PIL.Image.fromarray(images[7]).save(tmp_path / "q.png")
+        hits = bundles.query(tmp_path / f"{name}-bundle.tflite", images=[tmp_path / "q.png"], k=1)
+        assert hits[0][0][0] == b"img7"
+
+
+def test_same_snapshot_exports_byte_identical_files(tmp_path, regex_model):
+    x = clustered(1200, 16, seed=2)
+    cat = Catalog.create(tmp_path / "c", 16, index=IndexConfig(num_leaves=10))
+    cat.add(ids_for("v", 1200), x)
+    build(cat)
+    out = tmp_path / "b.tflite"
+    export(cat, out=out, embedder=regex_model)
+    first, first_manifest = out.read_bytes(), (tmp_path / "b.manifest.json").read_bytes()
+    export(cat, out=out, embedder=regex_model)
+    assert out.read_bytes() == first and (tmp_path / "b.manifest.json").read_bytes() == first_manifest
+    assert cat.conn.execute("SELECT COUNT(*) FROM exports WHERE version = 1").fetchone()[0] == 2
+
+
+def test_device_metadata_modes_and_limit(tmp_path, regex_model):
+    cat = Catalog.create(tmp_path / "c", 16)
+    cat.add(["a", "b", "c"], np.eye(3, 16), ["alpha", "x" * 300, "gamma"])
+    build(cat)
+    r = export(cat, out=tmp_path / "m.tflite", embedder=regex_model, device_metadata="metadata")
+    assert b"alpha" in bundles.open_bundle(tmp_path / "m.tflite").index.metadata
+    with pytest.raises(InvalidInput, match="item 'b': its device metadata is 300 bytes, over the limit of 100"):
+        export(cat, out=tmp_path / "n.tflite", embedder=regex_model, device_metadata="metadata",
+               device_metadata_limit=100)
+    assert not (tmp_path / "n.tflite").exists() and r.verified
+
+
+def refusal_models(tmp_path, rng):
+    from tests.model_builders import image_model, text_model_with_inputs
+    from scannlite.plugin.device.probe_model import probe_flatbuffer
+    w = rng.standard_normal((16, 48)).astype(np.float32)
+    models = {
+        "not_tflite.tflite": (b"\x00" * 64 + b"definitely not a model", "not a usable TFLite model"),
+        "two_inputs.tflite": (text_model_with_inputs(2), "has 2 inputs; TextSearcher expects 1 or 3"),
+        "flex.tflite": (text_model_with_inputs(1, dtype="string", flex=True), "needs TensorFlow Flex ops"),
+        "no_tokenizer.tflite": (probe_flatbuffer(np.ones((3, 16), np.float32)), "has no RegexTokenizer metadata"),
+        "float_image.tflite": (image_model(w, 4, 4, "float32"), "needs NormalizationOptions"),
+        "int_output.tflite": (image_model(w, 4, 4, "uint8", output_dtype="int32"), "output dtype int32"),
+    }
+    for name, (data, _) in models.items():
+        (tmp_path / name).write_bytes(data)
+    return models
+
+
+def test_every_refusal_writes_nothing(tmp_path, regex_model, rng):
+    cat = Catalog.create(tmp_path / "c", 16)
+    cat.add(ids_for("v", 20), rng.standard_normal((20, 16)))
+    build(cat)
+    for name, (_, message) in refusal_models(tmp_path, rng).items():
+        out = tmp_path / f"out-{name}"
+        with pytest.raises(EmbedderRefused, match=message):
+            export(cat, out=out, embedder=tmp_path / name)
+        assert not out.exists() and not out.with_suffix(".manifest.json").exists()
+    wide = Catalog.create(tmp_path / "wide", 32)
+    wide.add(ids_for("v", 20), rng.standard_normal((20, 32)))
+    build(wide)
+    with pytest.raises(EmbedderRefused, match="outputs 16 values but the index holds 32-d vectors"):
+        export(wide, out=tmp_path / "w.tflite", embedder=regex_model)
+    empty = Catalog.create(tmp_path / "empty", 16)
+    build(empty)
+    with pytest.raises(InvalidInput, match="snapshot 1 is empty"):
+        export(empty, out=tmp_path / "e.tflite", embedder=regex_model)
+    with pytest.raises(UnknownSnapshot, match="has no snapshot yet"):
+        export(Catalog.create(tmp_path / "nosnap", 16), out=tmp_path / "x.tflite", embedder=regex_model)
+    assert not any(p.name.startswith(("w.", "e.", "x.")) for p in tmp_path.iterdir())
+
+
+def test_a_failing_verification_publishes_nothing(tmp_path, rng):
+    """The Task Library cannot run this embedder (an unknown custom op): verification fails
+    in the device process, the error comes back as one line, and no file appears."""
+    from tests.model_builders import text_model_with_inputs
+    from scannlite.plugin.boundary import ProcessFailed, WorkerError
+    model = text_model_with_inputs(1, dtype="string")
+    (tmp_path / "custom.tflite").write_bytes(model)
+    cat = Catalog.create(tmp_path / "c", 16)
+    cat.add(ids_for("v", 20), rng.standard_normal((20, 16)), [f"text {i}" for i in range(20)])
+    build(cat)
+    out = tmp_path / "custom-bundle.tflite"
+    out.write_bytes(b"previous contents")
+    with pytest.raises((WorkerError, ProcessFailed)) as err:
+        export(cat, out=out, embedder=tmp_path / "custom.tflite")
+    assert "\n" not in str(err.value)
+    assert out.read_bytes() == b"previous contents"
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_bundle_verify_on_corrupt_bundles(tmp_path, regex_model, rng):
+    cat = Catalog.create(tmp_path / "c", 16)
+    cat.add(ids_for("v", 300), rng.standard_normal((300, 16)))
+    build(cat)
+    export(cat, out=tmp_path / "good.tflite", embedder=regex_model)
+    good = (tmp_path / "good.tflite").read_bytes()
+    cases = {
+        "garbage.tflite": os.urandom(5000),
+        "truncated.tflite": good[: len(good) - 3000],
+        "magic.tflite": good[:4] + b"XXXX" + good[8:],
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InvalidInput, match="is not a valid"):
+            bundles.verify(tmp_path / name)
+    # An index of the wrong dimension packed into the 16-d model: the Task Library would
+    # accept it; verify refuses.
+    wide = Catalog.create(tmp_path / "wide", 32)
+    wide.add(ids_for("v", 300), rng.standard_normal((300, 32)))
+    build(wide)
+    export(wide, out=tmp_path / "wide.ldb", embedder=None, index_only=True)
+    wrong = device("attach_index", regex_model.read_bytes(), (tmp_path / "wide.ldb").read_bytes())
+    (tmp_path / "wrongdim.tflite").write_bytes(wrong)
+    problems, _ = bundles.verify(tmp_path / "wrongdim.tflite")
+    assert any("outputs 16 values but the index holds 32-d vectors" in p for p in problems)
+    # A bundle changed after export no longer matches its manifest.
+    (tmp_path / "good.tflite").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    problems, _ = bundles.verify(tmp_path / "good.tflite")
+    assert problems
