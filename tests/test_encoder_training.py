@@ -74,3 +74,17 @@ def test_every_command_help_has_an_example():
     for command in ("train", "convert", "embedders"):
         r = runner.invoke(app, [command, "--help"])
         assert r.exit_code == 0 and "Example: scannlite " + command in r.output
+
+
+def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, monkeypatch):
+    from scannlite.plugin.boundary import run_in
+
+    monkeypatch.setenv("SCANNLITE_CACHE_DIR", str(tmp_path / "cache"))
+    weights = run_in("tensorflow", "scannlite.plugin.encoder.selfcheck:save_backbone_weights", "mobilenet_v3_small",
+                     str(tmp_path / "local.weights.h5"))
+    summary = jobs.train(f"coco:{coco}", tmp_path / "m", text_tower="words", epochs=1, image_size=32, batch_size=16,
+                         show_progress=False, image_backbone="mobilenet_v3_small", image_backbone_weights=weights)
+    assert summary["settings"]["image_backbone"] == "mobilenet_v3_small"
+    r = runner.invoke(app, ["train", "--dataset", f"coco:{coco}", "--out", str(tmp_path / "m2"), "--epochs", "1",
+                            "--image-backbone", "mobilenet_v2", "--image-weights", weights, "--text-tower", "words"])
+    assert r.exit_code == 1 and "not weights of this architecture" in r.output and "Traceback" not in r.output

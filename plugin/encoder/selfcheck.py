@@ -51,3 +51,17 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
 
     Path(out_path).write_bytes(regex_text_metadata(_convert(fn, model, None), size, vocab_path))
     return out_path
+
+
+def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
+    """Save randomly initialised keras.applications weights, standing in for a user's local file."""
+    from .settings import TrainSettings
+    from .towers import _application
+
+    import keras
+
+    s = TrainSettings(image_backbone=backbone, image_size=size)
+    inputs = keras.Input((size, size, 3))
+    model = keras.Model(inputs, _application(inputs, s, None))
+    model.layers[-1].save_weights(path)
+    return path

@@ -67,6 +67,13 @@ class TrainSettings:
         if self.image_backbone != "small_cnn" and not self.image_backbone_weights:
             raise EncoderError(f"the {self.image_backbone} backbone needs local weights (an .h5 file); "
                                "scannlite never downloads weights: use small_cnn or give the weights file")
+        if self.image_backbone_weights:
+            from pathlib import Path
+
+            if self.image_backbone == "small_cnn":
+                raise EncoderError("image backbone weights apply to keras.applications backbones, not small_cnn")
+            if not Path(self.image_backbone_weights).is_file():
+                raise EncoderError(f"backbone weights file not found: {self.image_backbone_weights}")
         if self.epochs < 1:
             raise EncoderError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 2:

@@ -67,9 +67,12 @@ def image_tower(s: TrainSettings, load_backbone_weights: bool = True) -> keras.M
     else:
         try:
             features = _application(inputs, s, s.image_backbone_weights if load_backbone_weights else None)
+        except EncoderError:
+            raise
         except ValueError as exc:
-            raise EncoderError(f"cannot load {s.image_backbone} weights from {s.image_backbone_weights}: "
-                               f"{str(exc).splitlines()[0]}") from None
+            detail = str(exc).strip().splitlines()[0].split(". Example")[0].rstrip(":. ") if str(exc).strip() else ""
+            raise EncoderError(f"cannot load {s.image_backbone} weights from {s.image_backbone_weights} "
+                               f"(not weights of this architecture? {detail})") from None
     x = layers.Dense(s.embedding_dim, name="image_projection")(features)
     return keras.Model(inputs, L2Normalize(name="image_l2")(x), name="image_tower")
 
