@@ -18,6 +18,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "scannlite.cli.catalog_commands",
     "scannlite.cli.bundle_commands",
+    "scannlite.cli.demo_commands",
     "scannlite.cli.encoder_commands",
     "scannlite.cli.ecosystem_commands",
 ]
