@@ -135,7 +135,7 @@ def parse_npy(data: bytes, dim: int) -> np.ndarray:
 
 def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
     """RGB uint8 (height, width, 3), what ImageEmbedder takes."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
@@ -143,7 +143,10 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
             im.load()
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, UnidentifiedImageError):
+            reason = "unknown image format"  # its message names a BytesIO object, which helps no one
+        else:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadQuery(f"the uploaded file is not an image Pillow can read ({reason})") from None
     if min(arr.shape[:2]) < 2:
         raise BadQuery(f"the image is {arr.shape[1]}x{arr.shape[0]} pixels; it must be at least 2x2")
@@ -173,9 +176,13 @@ def _embedder(cat: Catalog, kind: str) -> tuple[bytes, int, str]:
 
 
 def _embed(cat: Catalog, kind: str, item) -> tuple[np.ndarray, str]:
+    """``item`` is the text, or the uploaded image's bytes (decoded once the embedder is known
+    to exist, so that a catalog without one says so first)."""
     from scannlite.plugin.boundary import ProcessFailed, WorkerError, run_in
 
     model, output_index, name = _embedder(cat, kind)
+    if kind == "image":
+        item = decode_image(item)
     try:
         out = run_in("device", f"scannlite.plugin.device.runtime:{kind}_embed", model, [item],
                      l2_normalize=cat.normalize, output_index=output_index, timeout=300)
@@ -189,7 +196,7 @@ def query_vector(cat: Catalog, params: SearchParams) -> tuple[np.ndarray, dict]:
     """The query vector and a description of where it came from (shown on the page)."""
     started = time.perf_counter()
     if params.image:
-        vector, model = _embed(cat, "image", decode_image(params.image))
+        vector, model = _embed(cat, "image", params.image)
         how = {"kind": "image", "file": params.image_name, "embedder": model}
     elif params.npy:
         vector, how = parse_npy(params.npy, cat.dim), {"kind": "vector", "source": ".npy file"}
