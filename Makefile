@@ -9,19 +9,26 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test bench clean system-deps
+.PHONY: setup demo test bench clean system-deps browser-deps
 
 setup: system-deps $(STAMP)
 
-system-deps:
-	@if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's libusb-1.0-0 (tflite-support needs libusb-1.0.so.0)"; \
-	    (apt-get install -y -q libusb-1.0-0 || (apt-get update -q && apt-get install -y -q libusb-1.0-0)) >/dev/null; \
-	  else \
-	    echo "error: libusb-1.0.so.0 is missing; install Debian's libusb-1.0-0 (sudo apt-get install libusb-1.0-0)" >&2; exit 1; \
-	  fi; \
+# apt_install PACKAGE WHY: install a Debian package as root, or stop with a clear message.
+define apt_install
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's $(1) ($(2))"; \
+	  (apt-get install -y -q $(1) || (apt-get update -q && apt-get install -y -q $(1))) >/dev/null; \
+	else \
+	  echo "error: $(2): install Debian's $(1) (sudo apt-get install $(1))" >&2; exit 1; \
 	fi
+endef
+
+system-deps:
+	@/sbin/ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || { $(call apt_install,libusb-1.0-0,tflite-support needs libusb-1.0.so.0); }
+
+# The browser test drives Debian's headless Chromium (never a downloaded browser).
+browser-deps:
+	@test -x /usr/bin/chromium || { $(call apt_install,chromium,the browser test needs /usr/bin/chromium); }
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -33,7 +40,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: setup
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup
+test: setup browser-deps
 	$(UV) run --frozen --no-sync pytest -q
 
 bench: setup
