@@ -131,3 +131,21 @@ def test_vectors_files(tmp_path):
             embedders.open_embedder("vectors", tmp_path / name).embed()
     with pytest.raises(EmbedderError, match=".npy or .parquet"):
         embedders.open_embedder("vectors", tmp_path / "v.txt" if (tmp_path / "v.txt").write_text("1") else "")
+
+
+def test_cli_process_never_loads_tensorflow_or_task_library(models):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from scannlite.cli import app\n"
+        "from scannlite.plugin.embedders import embed_texts, list_embedders\n"
+        "list_embedders()\n"
+        f"v = embed_texts({str(models / 'tflite' / 'text_embedder.tflite')!r}, ['red circle'])\n"
+        "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras',\n"
+        "       'tflite_support.task', 'tensorflow_lite_support.python.task'))]\n"
+        "print(v.shape, bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(1, 128) []"

@@ -88,3 +88,14 @@ def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, mon
     r = runner.invoke(app, ["train", "--dataset", f"coco:{coco}", "--out", str(tmp_path / "m2"), "--epochs", "1",
                             "--image-backbone", "mobilenet_v2", "--image-weights", weights, "--text-tower", "words"])
     assert r.exit_code == 1 and "not weights of this architecture" in r.output and "Traceback" not in r.output
+
+
+def test_finetuned_minilm_is_saved_and_reloaded(coco, tmp_path):
+    from scannlite.plugin.boundary import run_in
+
+    jobs.train(f"coco:{coco}", tmp_path / "ft", text_tower="minilm", epochs=1, image_size=32, batch_size=8,
+               finetune_minilm=True, finetune_learning_rate=1e-3, show_progress=False)
+    assert (tmp_path / "ft" / modeldir.MINILM_WEIGHTS).is_file()
+    cosines = run_in("tensorflow", "scannlite.plugin.encoder.selfcheck:finetuned_minilm_cosines", str(tmp_path / "ft"),
+                     ["a red circle", "a blue square"])
+    assert cosines.max() < 0.9999          # the reloaded MiniLM is the fine-tuned one, not the package's

@@ -65,3 +65,14 @@ def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
     model = keras.Model(inputs, _application(inputs, s, None))
     model.layers[-1].save_weights(path)
     return path
+
+
+def finetuned_minilm_cosines(model_dir: str, texts: list[str]) -> np.ndarray:
+    """Cosine between a model directory's MiniLM sentence vectors and the pretrained ones, per text."""
+    from . import keras_inference
+    from .minilm import sentence_vectors
+
+    enc = keras_inference.load(model_dir)
+    bert = next(layer for layer in enc.text_model.layers if layer.name == "minilm")
+    seq_len = enc.settings.minilm_seq_len
+    return np.sum(sentence_vectors(texts, seq_len, model=bert) * sentence_vectors(texts, seq_len), axis=1)
