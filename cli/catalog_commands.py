@@ -49,25 +49,50 @@ def init(
 
 def add(
     catalog: Path = CatalogArg,
-    file: Path = typer.Argument(..., help="Parquet, .npy (with --ids) or JSONL file.", show_default=False),
+    file: Optional[Path] = typer.Argument(None, help="Parquet, .npy (with --ids) or JSONL file of vectors.", show_default=False),
     ids: Optional[Path] = typer.Option(None, "--ids", help="For .npy input: JSONL with one {\"id\": ..., \"metadata\": ...} per row."),
     id_column: str = typer.Option("id", help="Column (or JSON field) holding ids."),
     embedding_column: str = typer.Option("embedding", help="Column (or JSON field) holding vectors."),
     metadata_column: str = typer.Option("metadata", help="Column (or JSON field) holding metadata, if present."),
+    images: Optional[str] = typer.Option(None, "--images", help="Folder or glob of images to embed with --embedder."),
+    texts: Optional[Path] = typer.Option(None, "--texts", help="Texts to embed with --embedder: one per line, or JSONL with id/text/metadata."),
+    embedder: Optional[Path] = typer.Option(None, "--embedder", help="TFLite image or text embedder (run by the Task Library)."),
+    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."),
 ):
-    """Add or update items (upsert by id) from a file. Unchanged items are skipped.
+    """Add or update items (upsert by id) from a vector file, or embed images or texts.
+
+    Unchanged items (same vector and metadata, or same image file) are skipped.
 
     Example: scannlite add photos.catalog vectors.parquet
+    Example: scannlite add photos.catalog --images photos/ --embedder image_embedder.tflite
     """
+    sources = [x for x in (file, images, texts) if x is not None]
+    if len(sources) != 1:
+        raise InvalidInput("give exactly one of FILE, --images or --texts")
     cat = _open(catalog)
-    with RichProgress().task(f"reading {file}"):
-        r = cat.add_file(file, ids_path=ids, id_column=id_column, embedding_column=embedding_column,
-                         metadata_column=metadata_column)
-    if r.seq is None:
-        console.print(f"nothing to add: all {r.unchanged} items are unchanged", highlight=False)
+    if file is not None:
+        with RichProgress().task(f"reading {file}"):
+            r = cat.add_file(file, ids_path=ids, id_column=id_column, embedding_column=embedding_column,
+                             metadata_column=metadata_column)
+        if r.seq is None:
+            console.print(f"nothing to add: all {r.unchanged} items are unchanged", highlight=False)
+        else:
+            console.print(f"added {r.added}, updated {r.updated}, unchanged {r.unchanged} (commit {r.seq}); "
+                          "run `scannlite build` to publish a snapshot", highlight=False)
+        return
+    if embedder is None:
+        raise InvalidInput("--images and --texts need --embedder MODEL.tflite")
+    from scannlite.plugin import ingest
+
+    if images is not None:
+        rep = ingest.add_images(cat, images, embedder, metadata_file, progress=RichProgress())
     else:
-        console.print(f"added {r.added}, updated {r.updated}, unchanged {r.unchanged} (commit {r.seq}); "
-                      "run `scannlite build` to publish a snapshot", highlight=False)
+        rep = ingest.add_texts(cat, texts, embedder, progress=RichProgress())
+    console.print(rep.line() + "; run `scannlite build` to publish a snapshot", highlight=False)
+    for name, why in rep.skipped[:20]:
+        console.print(f"  skipped {name}: {why}", highlight=False)
+    if len(rep.skipped) > 20:
+        console.print(f"  ... and {len(rep.skipped) - 20} more", highlight=False)
 
 
 def delete(
