@@ -59,14 +59,13 @@ def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str |
     names = writer_utils.get_input_tensor_names(bytearray(model))
 
     def find(part: str) -> str:
-        # "ids" is a substring of "segment_ids": match the exact name or a ":"-suffixed form.
+        # The converter names inputs like "serving_default_ids:0"; "ids" is also the tail of
+        # "segment_ids", so compare the part after the signature prefix exactly.
         for name in names:
-            base = name.split(":")[0].rsplit("_", 1)[-1] if part != "segment_ids" else name
-            if name == part or name.split(":")[0].endswith("_" + part) or name.split(":")[0] == part:
-                if part == "ids" and "segment" in name:
-                    continue
+            base = name.split(":")[0].removeprefix("serving_default_")
+            if base == part:
                 return name
-        raise ValueError(f"the converted text tower has no input named like {part!r} (inputs: {names})")
+        raise ValueError(f"the converted text tower has no input named {part!r} (inputs: {names})")
 
     bert_inputs = metadata_info.BertInputTensorsMd(
         bytearray(model), find("ids"), find("mask"), find("segment_ids"),
