@@ -512,3 +512,22 @@ def test_plugin_connections_are_read_only(site):
         assert cat.count() >= 2
         with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
             cat.conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (99, 'x', 'now', '{}')")
+
+
+def test_the_datasette_process_loads_neither_tensorflow_nor_the_task_library(site):
+    """Embedding happens in device processes; the serving process only parses model files."""
+    script = f"""
+import json, sys
+from pathlib import Path
+from scannlite.plugin.datasette_plugin.catalogs import CatalogDb, open_catalog
+from scannlite.plugin.datasette_plugin.queries import SearchParams, query_vector
+cdb = CatalogDb("reviews", Path({str((site["reviews"] / "catalog.db").resolve())!r}), immutable=False)
+with open_catalog(cdb) as cat:
+    vector, how = query_vector(cat, SearchParams("a funny film", None, None, None, None, None, 10, None, False))
+loaded = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tflite_support", "tflite_runtime")
+          or m.startswith("tensorflow_lite_support.python")]
+print(json.dumps({{"kind": how["kind"], "dim": len(vector), "loaded": loaded}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"kind": "text", "dim": 16, "loaded": []}

@@ -141,13 +141,17 @@ def newest_exports(cat: Catalog) -> dict[int, dict]:
         return {}
     out: dict[int, dict] = {}
     for export_id, version, path, sha256, manifest, created_at in rows:
-        if version in out or not Path(path).is_file():
+        if version in out:
+            continue
+        try:
+            size = Path(path).stat().st_size
+        except OSError:  # moved or deleted since the export: offer an older one, if any
             continue
         try:
             manifest = json.loads(manifest)
         except ValueError:
             manifest = {}
         out[version] = {"export_id": export_id, "version": version, "path": path, "name": Path(path).name,
-                        "sha256": sha256, "bytes": Path(path).stat().st_size, "created_at": created_at,
+                        "sha256": sha256, "bytes": size, "created_at": created_at,
                         "manifest": manifest, "verified": bool(manifest.get("verified"))}
     return out
