@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
 import socket
 import sqlite3
 import subprocess
