@@ -41,6 +41,10 @@ class TrainSettings:
     minilm_seq_len: int = 32
     # Word tower input length in tokens, <START> included; longer text is cut.
     words_seq_len: int = 16
+    # Hidden width of an MLP between MiniLM's 384-d vector and the projection; 0 = a single
+    # linear projection (LiT-style). A hidden layer can bend the frozen text space further
+    # towards the images, at the risk of overfitting small caption sets.
+    text_head_hidden: int = 0
     # Word vector width and vocabulary cap of the word tower.
     words_dim: int = 96
     words_vocab_size: int = 8000

@@ -81,7 +81,10 @@ def text_head(s: TrainSettings, vocab_size: int | None = None) -> keras.Model:
     """MiniLM: 384-d sentence vector -> projection. Words: the whole word tower."""
     if s.text_tower == "minilm":
         inputs = keras.Input((384,), dtype="float32", name="sentence")
-        x = layers.Dense(s.embedding_dim, name="text_projection")(inputs)
+        x = inputs
+        if s.text_head_hidden:
+            x = layers.Dense(s.text_head_hidden, activation="gelu", name="text_hidden")(x)
+        x = layers.Dense(s.embedding_dim, name="text_projection")(x)
         return keras.Model(inputs, L2Normalize(name="text_l2")(x), name="text_head")
     if vocab_size is None:
         raise ValueError("the word tower needs its vocabulary size")
