@@ -12,14 +12,26 @@ def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Where the demo writes its catalog and bundles."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Built-in synthetic vectors only (no training)."),
 ):
-    """Run the main job end to end and print what happens.
+    """Run the main job end to end: train on OpenMoji, convert, catalog, export verified
+    searcher bundles, query them as a phone would, and draw the results (HTML + PNG).
+    Re-runs reuse what earlier runs made.
 
     Example: scannlite demo --out demo-output
     """
-    from scannlite.plugin import demo as demo_module
-
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
-    demo_module.synthetic(out, say=say, progress=RichProgress())
+    if synthetic:
+        from scannlite.plugin import demo as demo_module
+
+        demo_module.synthetic(out, say=say, progress=RichProgress())
+        return
+    from scannlite.plugin import demo_openmoji
+    from scannlite.plugin.encoder.errors import EncoderError
+    from scannlite.store.errors import ScannliteError
+
+    try:
+        demo_openmoji.run(out, say=say, progress=RichProgress(), console=console)
+    except EncoderError as exc:
+        raise ScannliteError(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:
