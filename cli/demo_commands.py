@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -11,6 +12,7 @@ from .common import RichProgress, console, handle_errors
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Where the demo writes its catalog and bundles."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Built-in synthetic vectors only (no training)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs when a model must be trained (default 20)."),
 ):
     """Run the main job end to end: train on OpenMoji, convert, catalog, export verified
     searcher bundles, query them as a phone would, and draw the results (HTML + PNG).
@@ -29,7 +31,7 @@ def demo(
     from scannlite.store.errors import ScannliteError
 
     try:
-        demo_openmoji.run(out, say=say, progress=RichProgress(), console=console)
+        demo_openmoji.run(out, say=say, progress=RichProgress(), console=console, epochs=epochs)
     except EncoderError as exc:
         raise ScannliteError(str(exc)) from None
 

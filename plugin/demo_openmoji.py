@@ -33,7 +33,7 @@ def _say_step(say, n: int, text: str) -> None:
     say(f"{n}. {text}")
 
 
-def _model(out: Path, say, console) -> Path:
+def _model(out: Path, say, console, epochs: int | None) -> Path:
     from scannlite.plugin.encoder import jobs, modeldir
     from scannlite.plugin.encoder.errors import EncoderError
 
@@ -45,7 +45,7 @@ def _model(out: Path, say, console) -> Path:
     except EncoderError:
         pass
     t = time.perf_counter()
-    summary = jobs.train("openmoji", model, console=console)
+    summary = jobs.train("openmoji", model, epochs=epochs, console=console)
     last = (summary.get("history") or [{}])[-1]
     _say_step(say, 1, f"trained the dual encoder on OpenMoji in {time.perf_counter() - t:.0f} s "
                       f"(held-out caption->image recall@5 {last.get('recall@5', float('nan')):.3f})")
@@ -153,11 +153,11 @@ def _draw(out: Path, folder: Path, names: dict[str, str], results: list[tuple[st
     return page, png
 
 
-def run(out: Path, say=print, progress: Progress = SILENT, console=None) -> dict:
+def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs: int | None = None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    model = _model(out, say, console)
+    model = _model(out, say, console, epochs)
     text_embedder, image_embedder = _towers(model, out, say)
     cat = _catalog(out, image_embedder, text_embedder, say, progress)
     folder, _, names = _emoji_files(out)
