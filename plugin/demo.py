@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 from scannlite.store import snapshot
 from scannlite.store.build import build
@@ -45,7 +44,7 @@ def synthetic(out: Path, say=print, progress: Progress = SILENT, n: int = 20_000
         f"against exact search over {len(queries)} held-out queries")
     for qi in range(2):
         say(f"   query {qi}: " + ", ".join(f"{h['id']} ({h['distance']:.3f})" for h in found[qi][:4])
-            + f"   exact: " + ", ".join(h["id"] for h in truth[qi][:4]))
+            + "   exact: " + ", ".join(h["id"] for h in truth[qi][:4]))
     e = export(cat, out=out / "synthetic.ldb", embedder=None, index_only=True, progress=progress)
     m = e.manifest
     say(f"6. exported {e.path} ({m['sizes']['file']:,} bytes): the Task Library matched scannlite on "

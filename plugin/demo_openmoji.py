@@ -14,7 +14,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from scannlite.store import bundles
 from scannlite.store.build import build

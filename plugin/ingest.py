@@ -19,6 +19,8 @@ from scannlite.store.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import IMAGE_SUFFIXES
 from scannlite.store.progress import SILENT, Progress
+from scannlite.store.readers import json_lines, metadata_text
+from scannlite.store.segments import sha256_file
 
 CHUNK = 512
 
@@ -71,27 +73,12 @@ def read_sidecar(path: Path | None) -> dict[str, object]:
                 rest = {k: v for k, v in row.items() if k not in ("id", "path")}
                 out[key] = rest.get("metadata") if set(rest) == {"metadata"} else json.dumps(rest, sort_keys=True)
         return out
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        key = row.get("id") or row.get("path") if isinstance(row, dict) else None
+    for n, row in json_lines(path):
+        key = row.get("id") or row.get("path")
         if not key:
             raise InvalidInput(f"{path}:{n}: each line needs an \"id\" or \"path\"")
-        meta = row.get("metadata")
-        out[key] = meta if meta is None or isinstance(meta, str) else json.dumps(meta, sort_keys=True)
+        out[key] = metadata_text(row.get("metadata"))
     return out
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def add_images(cat: Catalog, source: str, embedder: Path, metadata_file: Path | None = None,
@@ -110,7 +97,7 @@ def add_images(cat: Catalog, source: str, embedder: Path, metadata_file: Path | 
     todo = []
     for p in files:
         ident = p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
-        digest = file_hash(p)
+        digest = sha256_file(p)
         if known.get(ident) == digest:
             rep.unchanged += 1
         else:
@@ -141,22 +128,14 @@ def read_texts(path: Path) -> list[tuple[str, str, object]]:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"cannot read {path}: no such file")
-    lines = path.read_text(encoding="utf-8").splitlines()
     rows = []
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+        for n, row in json_lines(path):
+            if not isinstance(row.get("text"), str) or not row["text"].strip():
                 raise InvalidInput(f"{path}:{n}: each line needs a non-empty \"text\"")
-            meta = row.get("metadata", row["text"])
-            rows.append((str(row.get("id", n)), row["text"],
-                         meta if meta is None or isinstance(meta, str) else json.dumps(meta, sort_keys=True)))
+            rows.append((str(row.get("id", n)), row["text"], metadata_text(row.get("metadata", row["text"]))))
     else:
+        lines = path.read_text(encoding="utf-8").splitlines()
         rows = [(str(n), line.strip(), line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
     if not rows:
         raise InvalidInput(f"{path} holds no text")

@@ -13,9 +13,7 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -24,7 +22,7 @@ from .build import items_digest
 from .catalog import Catalog, visible
 from .errors import InvalidInput
 from .progress import SILENT, Progress
-from .segments import SEGMENT_DIR, read_vectors, sha256_file, write_segment
+from .segments import SEGMENT_DIR, sha256_file, write_segment
 
 SMALL_SEGMENT_ROWS = 4096
 

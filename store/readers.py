@@ -76,7 +76,8 @@ def read_parquet(path: Path, id_column="id", embedding_column="embedding", metad
     return ids, vectors, metadata
 
 
-def _json_lines(path: Path):
+def json_lines(path: Path):
+    """(line number, object) for each non-blank line of a JSONL file; one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise _missing(path)
@@ -96,7 +97,8 @@ def _json_lines(path: Path):
         yield n, row
 
 
-def _meta(value):
+def metadata_text(value):
+    """JSON metadata as stored: strings as they are, anything else as its JSON text."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -104,7 +106,7 @@ def _meta(value):
 
 def read_jsonl(path: Path, id_column="id", embedding_column="embedding", metadata_column="metadata"):
     ids, vectors, metadata = [], [], []
-    for n, row in _json_lines(path):
+    for n, row in json_lines(path):
         if id_column not in row:
             raise InvalidInput(f"{path}:{n}: no {id_column!r} field")
         if embedding_column not in row:
@@ -116,7 +118,7 @@ def read_jsonl(path: Path, id_column="id", embedding_column="embedding", metadat
             raise InvalidInput(f"{path}:{n}: embedding has {len(emb)} values, the first row has {len(vectors[0])}")
         ids.append(row[id_column])
         vectors.append(emb)
-        metadata.append(_meta(row.get(metadata_column)))
+        metadata.append(metadata_text(row.get(metadata_column)))
     if not ids:
         raise InvalidInput(f"{path} holds no rows")
     return ids, np.asarray(vectors, dtype=np.float64), metadata
@@ -138,11 +140,11 @@ def read_npy(path: Path, ids_path: Path | None, id_column="id", metadata_column=
             raise InvalidInput(f"{path} needs ids: pass --ids FILE.jsonl (one {{\"id\": ...}} per row)")
         ids_path = sidecar
     ids, metadata = [], []
-    for n, row in _json_lines(ids_path):
+    for n, row in json_lines(ids_path):
         if id_column not in row:
             raise InvalidInput(f"{ids_path}:{n}: no {id_column!r} field")
         ids.append(row[id_column])
-        metadata.append(_meta(row.get(metadata_column)))
+        metadata.append(metadata_text(row.get(metadata_column)))
     if len(ids) != len(vectors):
         raise InvalidInput(f"{ids_path} has {len(ids)} rows but {path} has {len(vectors)} vectors")
     return ids, vectors, metadata

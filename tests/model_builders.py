@@ -5,8 +5,6 @@ writers import a tflite-support native module).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 
 import flatbuffers
 import numpy as np

@@ -1,6 +1,5 @@
 """The scannlite command end to end, as a user runs it: real processes, real files."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

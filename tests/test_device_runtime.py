@@ -274,56 +274,9 @@ def test_attach_targets_response_encoding_of_three_input_models():
 
 def tiny_image_model(weights: np.ndarray, height: int, width: int) -> bytes:
     """uint8 [1,H,W,3] -> CAST -> RESHAPE [1,H*W*3] -> FULLY_CONNECTED -> float [1,D], no metadata."""
-    from tensorflow_lite_support.metadata import schema_py_generated as fb
+    from tests.model_builders import image_model
 
-    weights = np.ascontiguousarray(weights, "<f4")
-    dim, flat = weights.shape
-
-    def buffer(data=None):
-        buf = fb.BufferT()
-        if data is not None:
-            buf.data = np.frombuffer(data, np.uint8)
-        return buf
-
-    def tensor(name, shape, dtype, buf):
-        t = fb.TensorT()
-        t.name, t.shape, t.type, t.buffer = name, shape, dtype, buf
-        return t
-
-    def opcode(op):
-        code = fb.OperatorCodeT()
-        code.builtinCode = code.deprecatedBuiltinCode = op
-        return code
-
-    def operator(i, inputs, outputs, options_type=0, options=None):
-        op = fb.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = i, inputs, outputs
-        op.builtinOptionsType, op.builtinOptions = options_type, options
-        return op
-
-    reshape = fb.ReshapeOptionsT()
-    reshape.newShape = [1, flat]
-    graph = fb.SubGraphT()
-    graph.tensors = [tensor("image", [1, height, width, 3], fb.TensorType.UINT8, 0),
-                     tensor("pixels", [1, height, width, 3], fb.TensorType.FLOAT32, 0),
-                     tensor("flat_shape", [2], fb.TensorType.INT32, 2),
-                     tensor("flat", [1, flat], fb.TensorType.FLOAT32, 0),
-                     tensor("weights", [dim, flat], fb.TensorType.FLOAT32, 1),
-                     tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0)]
-    graph.inputs, graph.outputs = [0], [5]
-    graph.operators = [operator(0, [0], [1]),
-                       operator(1, [1, 2], [3], fb.BuiltinOptions.ReshapeOptions, reshape),
-                       operator(2, [3, 4, -1], [5], fb.BuiltinOptions.FullyConnectedOptions,
-                                fb.FullyConnectedOptionsT())]
-    model = fb.ModelT()
-    model.version = 3
-    model.operatorCodes = [opcode(fb.BuiltinOperator.CAST), opcode(fb.BuiltinOperator.RESHAPE),
-                           opcode(fb.BuiltinOperator.FULLY_CONNECTED)]
-    model.subgraphs = [graph]
-    model.buffers = [buffer(), buffer(weights.tobytes()), buffer(np.array([1, flat], "<i4").tobytes())]
-    builder = flatbuffers.Builder(0)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return image_model(weights, height, width, "uint8")
 
 
 def test_image_embed_search_and_attach():

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 SCRIPT = textwrap.dedent("""
     import sys

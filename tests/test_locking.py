@@ -5,7 +5,6 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 from scannlite.store import snapshot

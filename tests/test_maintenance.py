@@ -1,5 +1,4 @@
 """check finds what is wrong; compact and gc reclaim space without changing any answer."""
-import numpy as np
 import pytest
 
 from scannlite.store import snapshot
