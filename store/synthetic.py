@@ -37,3 +37,29 @@ def split(x: np.ndarray, queries: int, seed: int = 1) -> tuple[np.ndarray, np.nd
 def recall_at_k(found: list[list[str]], truth: list[list[str]], k: int = 10) -> float:
     hits = sum(len(set(f[:k]) & set(t[:k])) for f, t in zip(found, truth))
     return hits / float(sum(min(k, len(t)) for t in truth) or 1)
+
+
+def write_example(out_dir: str, n: int = 20_000, dim: int = 64, seed: int = 0) -> None:
+    """vectors.parquet (id, embedding, metadata), more.parquet (+5%) and query.npy: tour data."""
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .segments import embedding_array
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x = clustered(n + n // 20 + 5, dim, seed=seed)
+    parts = {"vectors.parquet": (0, n), "more.parquet": (n, n + n // 20)}
+    for name, (a, b) in parts.items():
+        ids = [f"doc-{i}" for i in range(a, b)]
+        pq.write_table(pa.table({"id": ids, "embedding": embedding_array(x[a:b]),
+                                 "metadata": [f"synthetic document {i}" for i in range(a, b)]}), out / name)
+    np.save(out / "query.npy", x[-5:])
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_example(sys.argv[1] if len(sys.argv) > 1 else ".")
