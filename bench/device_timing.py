@@ -1,0 +1,69 @@
+"""Device-side halves of the export benchmark: run only in device processes via ``run_in``.
+
+tflite-support is imported inside each function, never at module level: this module is also
+imported by the benchmark's main process, which must not load the Task Library (nor
+TensorFlow). The searcher is created once and then timed search by search with
+``time.perf_counter``, as an app keeps one searcher open; every timed call embeds the query
+text with the bundle's own model and searches the packed index.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool,
+                     warmup: int) -> dict:
+    """Seconds per ``TextSearcher.search`` (embedding included) and per ``TextEmbedder.embed``."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
+    from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
+    from tensorflow_lite_support.python.task.text.text_embedder import TextEmbedder, TextEmbedderOptions
+    from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher, TextSearcherOptions
+
+    t0 = time.perf_counter()
+    searcher = TextSearcher.create_from_options(TextSearcherOptions(
+        base_options=BaseOptions(file_content=model),
+        embedding_options=EmbeddingOptions(l2_normalize=l2_normalize),
+        search_options=SearchOptions(max_results=max_results)))
+    create = time.perf_counter() - t0
+    for q in queries[:warmup]:
+        searcher.search(q)
+    search = []
+    returned = 0
+    for q in queries:
+        s0 = time.perf_counter()
+        result = searcher.search(q)
+        search.append(time.perf_counter() - s0)
+        returned += len(result.nearest_neighbors)
+
+    embedder = TextEmbedder.create_from_options(TextEmbedderOptions(
+        base_options=BaseOptions(file_content=model),
+        embedding_options=EmbeddingOptions(l2_normalize=l2_normalize)))
+    for q in queries[:warmup]:
+        embedder.embed(q)
+    embed = []
+    for q in queries:
+        s0 = time.perf_counter()
+        embedder.embed(q)
+        embed.append(time.perf_counter() - s0)
+    return {"create_seconds": create, "search": np.asarray(search), "embed": np.asarray(embed),
+            "mean_results": returned / max(len(queries), 1)}
+
+
+def search_vectors(bundle: bytes, vectors: np.ndarray, *, max_results: int, l2_normalize: bool) -> list[list[str]]:
+    """TextSearcher results (device metadata, here the item ids) for each vector, searched
+    through the index packed in ``bundle`` by a probe embedder (token ``qI`` is vector I)."""
+    from scannlite.plugin.device import runtime
+    from scannlite.plugin.device.bundle import index_of
+    from scannlite.plugin.device.probe_model import probe_token
+
+    found = index_of(bundle)
+    if found is None:
+        raise ValueError("the bundle carries no SCANN_INDEX_FILE")
+    probe = runtime.make_probe_model(np.asarray(vectors, dtype=np.float32))
+    tokens = [probe_token(i) for i in range(len(vectors))]
+    results = runtime.text_search(probe, tokens, max_results=max_results, l2_normalize=l2_normalize,
+                                  index=found[1])
+    return [[m.decode("utf-8") for m, _ in row] for row in results]

@@ -1,0 +1,68 @@
+"""Smoke test of the benchmarks: every step of ``make bench`` runs, on small data.
+
+Benchmarks are not timed tests: this checks that the quick mode of each benchmark produces
+its tables, the Markdown report, the recall curve and sane figures (recalls within [0, 1],
+sizes and latencies positive), never how fast anything was.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench(module: str, *args: str, timeout: float = 150) -> str:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", f"bench.{module}", "--quick", *args], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"bench.{module} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _recalls(figures: dict) -> list[float]:
+    out = []
+    for curve in figures["recall"].values():
+        out += list(curve.values())
+    return out
+
+
+def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
+    work, md, png, fig = tmp_path / "work", tmp_path / "benchmarks.md", tmp_path / "recall.png", tmp_path / "f.json"
+    out = _bench("run_all", "--workdir", str(work), "--output", str(md), "--png", str(png), "--json", str(fig))
+    for title in ("Build: 5,000 x 128", "Where the scannlite builds spend their time",
+                  "Device-equivalent recall@10", "Export: snapshot 1", "Task Library query latency", "Targets"):
+        assert title in out, f"missing table {title!r} in the printed output"
+
+    text = md.read_text()
+    for heading in ("# Benchmarks", "## Machine", "## Data and settings", "### Targets",
+                    "## Build and recall (issue 2)", "## Export and latency (issue 3)"):
+        assert heading in text
+    assert "Command: `" in text and "bench.run_all --quick" in text
+    assert "How these figures were measured:" in text
+    assert "](recall.png)" in text
+    assert "cores" in text and "CPU:" in text
+    for method in ("scannlite, FLOAT lookup", "scannlite, INT8 lookup", "Model Maker's recipe", "FAISS IVF-PQ"):
+        assert method in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    figures = json.loads(fig.read_text())
+    build = figures["sections"]["Build and recall (issue 2)"]["figures"]
+    export = figures["sections"]["Export and latency (issue 3)"]["figures"]
+    recalls = _recalls(build) + [export["device_recall"], export["server_recall"]]
+    assert len(recalls) == 4 * 4 + 2
+    assert all(0.0 <= r <= 1.0 for r in recalls)
+    assert build["full_build_seconds"] > 0 and build["full_build_peak_rss"] > 0
+    assert export["p50_ms"] > 0 and export["p95_ms"] >= export["p50_ms"]
+    assert math.isfinite(export["overhead"]) and export["overhead"] > -1
+    targets = [t for s in figures["sections"].values() for t in s["targets"]]
+    assert len(targets) == 7 and all(isinstance(t[2], bool) for t in targets)
+
+    # A benchmark runs alone too, reusing the catalog the first run left in the work directory.
+    alone = _bench("export_latency", "--workdir", str(work))
+    assert "Export: snapshot 1" in alone and "Targets" in alone
