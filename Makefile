@@ -6,6 +6,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# Registries may sit behind a TLS proxy whose certificate only the system store trusts.
+ifeq ($(SSL_CERT_FILE),)
+  ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+    export SSL_CERT_FILE := /etc/ssl/certs/ca-certificates.crt
+  endif
+endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
