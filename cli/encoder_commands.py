@@ -7,39 +7,15 @@ stderr and exits with status 1.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1):
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
-
-
-def _one_line_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from scannlite.plugin.boundary import ProcessFailed, WorkerError
-        from scannlite.plugin.embedders import EmbedderError
-        from scannlite.plugin.encoder.errors import EncoderError
-
-        try:
-            return fn(*args, **kwargs)
-        except (EncoderError, EmbedderError, ProcessFailed, WorkerError) as exc:
-            _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        except KeyboardInterrupt:
-            _fail("interrupted; no model directory was published", 130)
-    return wrapper
+from .common import console as _out, err_console as _err, handle_errors
 
 
 def train(
@@ -134,4 +110,4 @@ def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list
 
 def register(app: typer.Typer) -> None:
     for fn in (train, convert, embedders):
-        app.command(fn.__name__)(_one_line_errors(fn))
+        app.command(fn.__name__)(handle_errors(fn))

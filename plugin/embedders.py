@@ -35,6 +35,8 @@ from typing import Protocol
 import numpy as np
 import pluggy
 
+from scannlite.store.errors import ScannliteError
+
 PROJECT = "scannlite"
 ENTRY_POINT_GROUP = "scannlite"
 KINDS = ("text", "image", "vectors")
@@ -80,7 +82,7 @@ class EmbedderSpecs:
         """Return the embedder types this plugin provides."""
 
 
-class EmbedderError(ValueError):
+class EmbedderError(ScannliteError, ValueError):
     """A one-line, user-facing problem with an embedder or its inputs."""
 
 

@@ -12,6 +12,7 @@ Models and indices travel as bytes and reach the Task Library as ``file_content`
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -231,7 +232,16 @@ def image_search(model: bytes, images: list[np.ndarray], *, max_results: int, l2
         raise _fail("ImageSearcher search failed", exc) from None
 
 
-def _stack(results, output_index: int, what: str) -> np.ndarray:
+def _model_options(model, what: str = "model"):
+    """BaseOptions for model bytes, or for a path (large towers are not worth pickling)."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+
+    if isinstance(model, (str, os.PathLike)):
+        return BaseOptions(file_name=os.fspath(model))
+    return BaseOptions(file_content=_as_bytes(model, what))
+
+
+def _stack(results, output_index: int, what: str, embedder) -> np.ndarray:
     rows = []
     for result in results:
         if output_index >= len(result.embeddings):
@@ -241,7 +251,7 @@ def _stack(results, output_index: int, what: str) -> np.ndarray:
         # cast back is exact.
         rows.append(np.asarray(result.embeddings[output_index].feature_vector.value).astype(np.float32))
     if not rows:
-        return np.zeros((0, 0), np.float32)
+        return np.zeros((0, embedder.get_embedding_dimension(output_index)), np.float32)
     return np.stack(rows)
 
 
@@ -251,15 +261,15 @@ def _check_output_index(output_index) -> int:
     return int(output_index)
 
 
-def text_embed(model: bytes, texts: list[str], l2_normalize: bool = False, *, output_index: int = 0) -> np.ndarray:
-    """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``."""
-    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+def text_embed(model: bytes | str, texts: list[str], l2_normalize: bool = False, *,
+               output_index: int = 0) -> np.ndarray:
+    """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``.
+    ``model`` is the model's bytes or its path."""
     from tensorflow_lite_support.python.task.text.text_embedder import TextEmbedder, TextEmbedderOptions
 
-    model = _as_bytes(model, "model")
     texts = _texts(texts)
     output_index = _check_output_index(output_index)
-    options = TextEmbedderOptions(base_options=BaseOptions(file_content=model),
+    options = TextEmbedderOptions(base_options=_model_options(model),
                                   embedding_options=_embedding_options(l2_normalize))
     try:
         embedder = TextEmbedder.create_from_options(options)
@@ -269,19 +279,18 @@ def text_embed(model: bytes, texts: list[str], l2_normalize: bool = False, *, ou
         results = [embedder.embed(t) for t in texts]
     except Exception as exc:
         raise _fail("TextEmbedder failed", exc) from None
-    return _stack(results, output_index, "text_embed")
+    return _stack(results, output_index, "text_embed", embedder)
 
 
-def image_embed(model: bytes, images: list[np.ndarray], l2_normalize: bool = False, *,
+def image_embed(model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *,
                 output_index: int = 0) -> np.ndarray:
-    """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3)."""
-    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3).
+    ``model`` is the model's bytes or its path."""
     from tensorflow_lite_support.python.task.vision.image_embedder import ImageEmbedder, ImageEmbedderOptions
 
-    model = _as_bytes(model, "model")
     images = _images(images)
     output_index = _check_output_index(output_index)
-    options = ImageEmbedderOptions(base_options=BaseOptions(file_content=model),
+    options = ImageEmbedderOptions(base_options=_model_options(model),
                                    embedding_options=_embedding_options(l2_normalize))
     try:
         embedder = ImageEmbedder.create_from_options(options)
@@ -292,7 +301,7 @@ def image_embed(model: bytes, images: list[np.ndarray], l2_normalize: bool = Fal
         results = [embedder.embed(t) for t in tensors]
     except Exception as exc:
         raise _fail("ImageEmbedder failed", exc) from None
-    return _stack(results, output_index, "image_embed")
+    return _stack(results, output_index, "image_embed", embedder)
 
 
 def _is_image_model(model: bytes) -> bool:

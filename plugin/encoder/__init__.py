@@ -18,7 +18,7 @@ Which module runs in which process (see :mod:`scannlite.plugin`):
 * tensorflow processes only: :mod:`.minilm`, :mod:`.caption_vectors`, :mod:`.towers`,
   :mod:`.clip_loss`, :mod:`.training`, :mod:`.keras_inference`, :mod:`.conversion`,
   :mod:`.tflite_metadata`, :mod:`.selfcheck`;
-* device processes only: :mod:`.device_inference` (Task Library TextEmbedder/ImageEmbedder).
+* device processes only: :mod:`scannlite.plugin.device.runtime` (Task Library TextEmbedder/ImageEmbedder).
 
 This ``__init__`` stays import-free so that importing any submodule costs nothing extra.
 """

@@ -23,7 +23,7 @@ from ..embedders import DEFAULT_IMAGE_BATCH, MAX_BATCH_BYTES, Embedded, Embedder
 from .errors import EncoderError
 from .images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
 
-_DEVICE = "scannlite.plugin.encoder.device_inference"
+_DEVICE = "scannlite.plugin.device.runtime"
 _KERAS = "scannlite.plugin.encoder.keras_inference"
 
 
@@ -97,7 +97,7 @@ class TFLiteTextEmbedder:
         texts = [str(t) for t in (items or [])]
         if not texts:
             return Embedded(np.zeros((0, self.dim), np.float32), [], [])
-        return Embedded(_call("device", f"{_DEVICE}:embed_texts", self.path, texts), texts, [])
+        return Embedded(_call("device", f"{_DEVICE}:text_embed", self.path, texts), texts, [])
 
 
 class TFLiteImageEmbedder:
@@ -112,7 +112,7 @@ class TFLiteImageEmbedder:
         self.dim = _checked(check_image_embedder, self.path)
 
     def embed_paths(self, paths: Sequence[str], progress=None) -> Embedded:
-        return _embed_image_files(list(paths), lambda arrays: _call("device", f"{_DEVICE}:embed_images", self.path, arrays),
+        return _embed_image_files(list(paths), lambda arrays: _call("device", f"{_DEVICE}:image_embed", self.path, arrays),
                                   self.batch, self.max_pixels, progress, self.dim)
 
     def embed(self, items: Sequence[str] | None = None) -> Embedded:

@@ -6,5 +6,8 @@ Its ``str()`` is that line; the worker carries it back verbatim across the proce
 """
 
 
-class EncoderError(ValueError):
+from scannlite.store.errors import ScannliteError
+
+
+class EncoderError(ScannliteError, ValueError):
     """A user-facing, one-line error about encoder input, data or model files."""

@@ -141,9 +141,9 @@ def convert(model_dir: str | Path, out_dir: str | Path, quantize: bool = False, 
     captions, images = result.pop("sample_captions"), result.pop("sample_images")
     if verify:
         t0 = time.perf_counter()
-        device_text = _run("device", "scannlite.plugin.encoder.device_inference:embed_texts",
+        device_text = _run("device", "scannlite.plugin.device.runtime:text_embed",
                            result["text_embedder"], captions)
-        device_images = _run("device", "scannlite.plugin.encoder.device_inference:embed_images",
+        device_images = _run("device", "scannlite.plugin.device.runtime:image_embed",
                              result["image_embedder"], images)
         parity = {"text": float(np.min(np.sum(device_text * keras_text, axis=1))),
                   "image": float(np.min(np.sum(device_images * keras_images, axis=1))),
