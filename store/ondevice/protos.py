@@ -37,6 +37,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from . import varint
 from .errors import IndexFormatError
 
 _U32 = 0xFFFFFFFF
@@ -104,18 +105,12 @@ def _pack_float(value: float) -> bytes:
 
 
 def _read_varint(buf: memoryview, pos: int, end: int, what: str) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end:
-            raise IndexFormatError(f"invalid {what} proto: truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result & 0xFFFFFFFFFFFFFFFF, pos
-        shift += 7
-        if shift >= 70:
-            raise IndexFormatError(f"invalid {what} proto: varint longer than 10 bytes")
+    try:
+        value, pos = varint.decode(buf, pos, end, max_bytes=10)
+    except varint.VarintError as exc:
+        reason = "truncated varint" if str(exc) == "truncated" else "varint longer than 10 bytes"
+        raise IndexFormatError(f"invalid {what} proto: {reason}") from None
+    return value & 0xFFFFFFFFFFFFFFFF, pos
 
 
 _MAX_GROUP_DEPTH = 100  # protobuf's default recursion limit

@@ -10,6 +10,8 @@ select a literal (0) or a back-reference copy with a 1, 2 or 4 byte offset (1, 2
 """
 from __future__ import annotations
 
+from . import varint
+
 
 class SnappyError(ValueError):
     """The input is not a valid raw Snappy block."""
@@ -21,18 +23,11 @@ _MAX_LENGTH = 0xFFFFFFFF
 
 def uncompressed_length(data: bytes) -> tuple[int, int]:
     """Return (declared uncompressed length, position of the first element)."""
-    result = shift = pos = 0
-    while True:
-        if pos >= len(data):
-            raise SnappyError("truncated length preamble")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            break
-        shift += 7
-        if shift > 28:
-            raise SnappyError("length preamble is longer than 5 bytes")
+    try:
+        result, pos = varint.decode(data, 0, len(data), max_bytes=5)
+    except varint.VarintError as exc:
+        raise SnappyError("truncated length preamble" if str(exc) == "truncated"
+                          else "length preamble is longer than 5 bytes") from None
     if result > _MAX_LENGTH:
         raise SnappyError("declared length does not fit in 32 bits")
     return result, pos

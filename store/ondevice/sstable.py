@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .crc32c import crc32c, unmask
+from . import varint
 from .errors import IndexFormatError
 from .snappy import SnappyError, decompress
 
@@ -74,18 +75,12 @@ class Table(Mapping[bytes, bytes]):
 
 def read_varint(buf, pos: int, limit: int, what: str, max_bits: int = 64) -> tuple[int, int]:
     """Decode a base-128 varint at ``pos`` (not past ``limit``); return (value, next pos)."""
-    result = shift = 0
-    while True:
-        if pos >= limit:
-            raise IndexFormatError(f"{_CORRUPT}: truncated varint in {what}")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            break
-        shift += 7
-        if shift >= max_bits:
-            raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (too long)")
+    try:
+        result, pos = varint.decode(buf, pos, limit, max_bytes=-(-max_bits // 7))
+    except varint.VarintError as exc:
+        reason = "truncated varint" if str(exc) == "truncated" else "bad varint"
+        suffix = "" if str(exc) == "truncated" else " (too long)"
+        raise IndexFormatError(f"{_CORRUPT}: {reason} in {what}{suffix}") from None
     if result >> max_bits:
         raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (exceeds {max_bits} bits)")
     return result, pos
