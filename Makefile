@@ -2,10 +2,26 @@
 # Both install what is missing: uv, the virtual environment (locked by uv.lock),
 # and Debian's libusb-1.0-0, which tflite-support's native modules link against.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-export UV_PYTHON := $(PYTHON)
-export UV_PYTHON_DOWNLOADS := never
+# Python 3.11 (the only version tflite-support 0.4.4 has wheels for): the machine's own comes
+# first, and then uv must never download one (these machines cannot reach uv's Python host).
+# PYTHON311 is its real path (python3.11, or python3 if that is 3.11), not a pyenv shim: uv
+# compares interpreter paths and would call the .venv "incompatible" and rebuild it.
+# Without one (a laptop with 3.12 or 3.13 only) uv installs a managed 3.11 instead;
+# `make PYTHON311= ...` takes that path.
+PYTHON311 ?= $(shell for p in python3.11 python3; do \
+  $$p -c 'import sys; assert sys.version_info[:2] == (3, 11); print(sys.executable)' 2>/dev/null && break; done)
+ifneq ($(PYTHON311),)
+  UV_PYTHON_REQUEST := $(PYTHON311)
+  UV_DOWNLOADS := never
+else
+  UV_PYTHON_REQUEST := 3.11
+  UV_DOWNLOADS := automatic
+endif
+# Any Python 3 can bootstrap uv itself.
+PYTHON ?= $(or $(PYTHON311),$(shell command -v python3))
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# `uv run` uses the project's .venv; an unrelated activated environment only makes it warn.
+unexport VIRTUAL_ENV
 # Registries may sit behind a TLS proxy whose certificate only the system store trusts.
 ifeq ($(SSL_CERT_FILE),)
   ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
@@ -40,7 +56,8 @@ browser-deps:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-extras
+	@[ -n "$(PYTHON311)" ] || echo "no Python 3.11 on this machine: uv installs a managed Python 3.11"
+	UV_PYTHON_DOWNLOADS=$(UV_DOWNLOADS) $(UV) sync --frozen --all-extras --python $(UV_PYTHON_REQUEST)
 	@touch $(STAMP)
 
 demo: setup
