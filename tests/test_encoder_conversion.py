@@ -12,7 +12,7 @@ from scannlite.plugin.embedders import embed_images, embed_texts
 from scannlite.plugin.encoder import jobs
 from scannlite.plugin.encoder.datasets import load_dataset
 from scannlite.plugin.encoder.images import load_rgb
-from scannlite.plugin.encoder.sample_data import make_tiny_coco
+from tests.support.tiny_coco import make_tiny_coco
 from scannlite.plugin.encoder.tflite_signature import describe
 
 QUERIES = ["A RED circle.", "blue   square, on white!", "it's a Yellow triangle?", "purple cross -- small",

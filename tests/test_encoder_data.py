@@ -11,7 +11,7 @@ from scannlite.plugin.encoder.captions import caption_for, codepoints
 from scannlite.plugin.encoder.datasets import load_dataset, parse_spec
 from scannlite.plugin.encoder.errors import EncoderError
 from scannlite.plugin.encoder.images import ImageSkipped, load_rgb
-from scannlite.plugin.encoder.sample_data import make_tiny_coco
+from tests.support.tiny_coco import make_tiny_coco
 
 
 @pytest.mark.parametrize("stem, caption", [

@@ -12,7 +12,7 @@ from scannlite.cli.app import app
 from scannlite.plugin import embedders
 from scannlite.plugin.embedders import EmbedderError, EmbedderType, embed_images, embed_texts, hookimpl
 from scannlite.plugin.encoder import jobs
-from scannlite.plugin.encoder.sample_data import make_tiny_coco
+from tests.support.tiny_coco import make_tiny_coco
 
 BUILTINS = {"tflite-text": "text", "tflite-image": "image", "vectors": "vectors",
             "dual-encoder-text": "text", "dual-encoder-image": "image"}

@@ -12,6 +12,6 @@ FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 
 
 def test_keras_minilm_matches_sentence_transformers_within_cosine_0_999():
-    cosines = run_in("tensorflow", "scannlite.plugin.encoder.selfcheck:minilm_reference_cosines", str(FIXTURE))
+    cosines = run_in("tensorflow", "tests.support.selfcheck:minilm_reference_cosines", str(FIXTURE))
     assert len(cosines) == 20
     assert cosines.min() >= 0.999, cosines

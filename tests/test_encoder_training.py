@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from scannlite.cli.app import app
 from scannlite.plugin.encoder import jobs, modeldir
 from scannlite.plugin.encoder.errors import EncoderError
-from scannlite.plugin.encoder.sample_data import make_tiny_coco
+from tests.support.tiny_coco import make_tiny_coco
 
 runner = CliRunner()
 
@@ -80,7 +80,7 @@ def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, mon
     from scannlite.plugin.boundary import run_in
 
     monkeypatch.setenv("SCANNLITE_CACHE_DIR", str(tmp_path / "cache"))
-    weights = run_in("tensorflow", "scannlite.plugin.encoder.selfcheck:save_backbone_weights", "mobilenet_v3_small",
+    weights = run_in("tensorflow", "tests.support.selfcheck:save_backbone_weights", "mobilenet_v3_small",
                      str(tmp_path / "local.weights.h5"))
     summary = jobs.train(f"coco:{coco}", tmp_path / "m", text_tower="words", epochs=1, image_size=32, batch_size=16,
                          show_progress=False, image_backbone="mobilenet_v3_small", image_backbone_weights=weights)
@@ -96,6 +96,6 @@ def test_finetuned_minilm_is_saved_and_reloaded(coco, tmp_path):
     jobs.train(f"coco:{coco}", tmp_path / "ft", text_tower="minilm", epochs=1, image_size=32, batch_size=8,
                finetune_minilm=True, finetune_learning_rate=1e-3, show_progress=False)
     assert (tmp_path / "ft" / modeldir.MINILM_WEIGHTS).is_file()
-    cosines = run_in("tensorflow", "scannlite.plugin.encoder.selfcheck:finetuned_minilm_cosines", str(tmp_path / "ft"),
+    cosines = run_in("tensorflow", "tests.support.selfcheck:finetuned_minilm_cosines", str(tmp_path / "ft"),
                      ["a red circle", "a blue square"])
     assert cosines.max() < 0.9999          # the reloaded MiniLM is the fine-tuned one, not the package's

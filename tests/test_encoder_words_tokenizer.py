@@ -24,7 +24,7 @@ def test_training_tokenizer_equals_task_library_regex_tokenizer(tmp_path):
                                 "a c e g i k m o q s"])
     vocab = {t: i for i, t in enumerate(tokens)}
     assert {"Red", "red", "RED", "rEd", "APPLE", "apple", "it's", "'quoted'"} <= set(vocab)
-    probe = run_in("tensorflow", "scannlite.plugin.encoder.selfcheck:build_words_probe",
+    probe = run_in("tensorflow", "tests.support.selfcheck:build_words_probe",
                    str(tmp_path / "probe.tflite"), tokens, SEQ_LEN)
     device = embed_texts(probe, INPUTS)
     ids = words.encode(INPUTS, vocab, SEQ_LEN)

@@ -11,13 +11,13 @@ Which module runs in which process (see :mod:`scannlite.plugin`):
 * anywhere (pure Python, numpy, Pillow): :mod:`.settings` (training knobs), :mod:`.modeldir`
   (model directory layout and marker), :mod:`.errors`, :mod:`.cache`, :mod:`.images` (safe
   image reading), :mod:`.captions` + :mod:`.openmoji`, :mod:`.coco`, :mod:`.datasets`,
-  :mod:`.sample_data` (a generated COCO-format set), :mod:`.wordpiece`, :mod:`.words`,
-  :mod:`.minilm_files`, :mod:`.recall`, :mod:`.progress_log`, :mod:`.tflite_signature`;
+  :mod:`.wordpiece`, :mod:`.words`, :mod:`.minilm_files`, :mod:`.recall`, :mod:`.progress_log`,
+  :mod:`.tflite_signature`;
 * the CLI/store process, starting workers: :mod:`.jobs` (``train``, ``convert``) and
   :mod:`.builtin_embedders`;
 * tensorflow processes only: :mod:`.minilm`, :mod:`.caption_vectors`, :mod:`.towers`,
   :mod:`.clip_loss`, :mod:`.training`, :mod:`.keras_inference`, :mod:`.conversion`,
-  :mod:`.tflite_metadata`, :mod:`.selfcheck`;
+  :mod:`.tflite_metadata`;
 * device processes only: :mod:`scannlite.plugin.device.runtime` (Task Library TextEmbedder/ImageEmbedder).
 
 This ``__init__`` stays import-free so that importing any submodule costs nothing extra.

@@ -1,7 +1,7 @@
 """A tiny, generated COCO-captions set: coloured shapes on white, with several captions each.
 
-Why: the COCO loader, training and the CLI need a captioned image folder that every machine
-can make in a second without downloads (tests and examples use it). Captions vary in case
+Why: the tests of the COCO loader, training, conversion and the CLI need a captioned image
+folder that every machine can make in a second without downloads. Captions vary in case
 and punctuation ("A red circle.", "red CIRCLE") like real annotations do.
 Optional damage: an annotation whose image file is missing, a truncated JPEG, an image
 without captions.

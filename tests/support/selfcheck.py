@@ -1,8 +1,9 @@
-"""TensorFlow-side checks used by the tests (and handy when debugging a machine).
+"""TensorFlow-side checks used by the tests, called as ``tests.support.selfcheck:<function>``.
 
-Why in the package: test functions that need TensorFlow must run in a ``tensorflow`` worker
-process (the test process itself must stay free of TensorFlow, since other tests start
-device work from it), and a worker imports functions by module path.
+Test functions that need TensorFlow must run in a ``tensorflow`` worker process (the test
+process itself must stay free of TensorFlow, since other tests start device work from it); a
+worker imports functions by module path, and tests/conftest.py puts the repository root on
+the workers' PYTHONPATH.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 def minilm_reference_cosines(fixture: str, seq_len: int = 64) -> np.ndarray:
     """Cosine between our Keras MiniLM and the stored sentence-transformers vectors, per sentence."""
-    from .minilm import sentence_vectors
+    from scannlite.plugin.encoder.minilm import sentence_vectors
 
     ref = np.load(fixture)
     ours = sentence_vectors([str(s) for s in ref["sentences"]], seq_len=seq_len)
@@ -31,9 +32,9 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
     import tensorflow as tf
     from keras import layers, ops
 
-    from . import words
-    from .conversion import _convert
-    from .tflite_metadata import regex_text_metadata
+    from scannlite.plugin.encoder import words
+    from scannlite.plugin.encoder.conversion import _convert
+    from scannlite.plugin.encoder.tflite_metadata import regex_text_metadata
 
     size = len(vocab_tokens)
     vocab_path = Path(out_path).with_name("probe_vocab.txt")
@@ -55,8 +56,8 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
 
 def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
     """Save randomly initialised keras.applications weights, standing in for a user's local file."""
-    from .settings import TrainSettings
-    from .towers import _application
+    from scannlite.plugin.encoder.settings import TrainSettings
+    from scannlite.plugin.encoder.towers import _application
 
     import keras
 
@@ -69,8 +70,8 @@ def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
 
 def finetuned_minilm_cosines(model_dir: str, texts: list[str]) -> np.ndarray:
     """Cosine between a model directory's MiniLM sentence vectors and the pretrained ones, per text."""
-    from . import keras_inference
-    from .minilm import sentence_vectors
+    from scannlite.plugin.encoder import keras_inference
+    from scannlite.plugin.encoder.minilm import sentence_vectors
 
     enc = keras_inference.load(model_dir)
     bert = next(layer for layer in enc.text_model.layers if layer.name == "minilm")
