@@ -27,13 +27,9 @@ def demo(
         demo_module.synthetic(out, say=say, progress=RichProgress())
         return
     from scannlite.plugin import demo_openmoji
-    from scannlite.plugin.encoder.errors import EncoderError
-    from scannlite.store.errors import ScannliteError
 
-    try:
-        demo_openmoji.run(out, say=say, progress=RichProgress(), console=console, epochs=epochs)
-    except EncoderError as exc:
-        raise ScannliteError(str(exc)) from None
+    # EncoderError is a ScannliteError: handle_errors already turns it into one line.
+    demo_openmoji.run(out, say=say, progress=RichProgress(), console=console, epochs=epochs)
 
 
 def register(app: typer.Typer) -> None:
