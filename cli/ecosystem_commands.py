@@ -30,7 +30,7 @@ CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 # catalog_config keys written by ``configure``; values are JSON strings (absolute paths).
 SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder",
             "thumbnails-root": "thumbnails_root"}
-TFLITE_IDENTIFIER = b"TFL3"
+from scannlite.store.ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_IDENTIFIER
 
 
 # ---- configure -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from .ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
 from .progress import SILENT, Progress
 from .snapshot import load_snapshot
 
-TFLITE_MAGIC = b"TFL3"
+from .ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .errors import InvalidInput, ScannliteError
 from .progress import SILENT, Progress
 from .snapshot import LoadedSnapshot, load_snapshot
 
-INDEX_NAME = "on_device_scann_index.ldb"
+from .ondevice.bundle_file import INDEX_FILE_NAME as INDEX_NAME
 DEFAULT_DEVICE_METADATA_LIMIT = 4096
 PROBE_VECTORS = 100  # stored vectors searched (plus as many perturbed copies)
 PROBE_INPUTS = 24  # texts or images run through the real embedder

@@ -21,18 +21,19 @@ import warnings
 
 import flatbuffers
 
+from scannlite.store.ondevice.bundle_file import INDEX_FILE_NAME, MODEL_IDENTIFIER
+from scannlite.store.ondevice.sstable import FOOTER_SIZE, MAGIC
+
 from . import tflite_zip
 
-INDEX_FILE_NAME = "on_device_scann_index.ldb"
 INDEX_DESCRIPTION = "On-device Scann Index file with LevelDB format."
 METADATA_NAME = "TFLITE_METADATA"
-_SSTABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
 
 
 def _model_root(flatbuffer: bytes):
     from tensorflow_lite_support.metadata import schema_py_generated as fb
 
-    if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
+    if len(flatbuffer) < 8 or flatbuffer[4:8] != MODEL_IDENTIFIER:
         raise ValueError("the model is not a TFLite flatbuffer (no 'TFL3' identifier)")
     model = fb.Model.GetRootAsModel(flatbuffer, 0)
     if model.SubgraphsLength() < 1:
@@ -131,7 +132,7 @@ def _recorded_names(metadata) -> set[str]:
 def _check_index(index: bytes) -> None:
     if not isinstance(index, (bytes, bytearray, memoryview)):
         raise TypeError(f"index must be bytes; got {type(index).__name__}")
-    if len(index) < 48 or bytes(index[-8:]) != _SSTABLE_MAGIC:
+    if len(index) < FOOTER_SIZE or int.from_bytes(index[-8:], "little") != MAGIC:
         raise ValueError("the index is not a LevelDB table (no SSTable footer magic)")
 
 

@@ -29,6 +29,7 @@ from .errors import IndexFormatError
 METADATA_BUFFER_NAME = b"TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
 MODEL_IDENTIFIER = b"TFL3"
+INDEX_FILE_NAME = "on_device_scann_index.ldb"  # the name Model Maker gives the packed index
 _NOT_TFLITE = "not a TFLite model"
 _TOKENIZERS = {"RegexTokenizerOptions": "regex", "BertTokenizerOptions": "bert",
                "SentencePieceTokenizerOptions": "sentencepiece"}
