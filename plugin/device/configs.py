@@ -4,7 +4,7 @@ The proto module (``scann_ondevice.cc.core.serialized_searcher_pb2``) is old gen
 that protobuf 5.x accepts only with the pure-Python implementation, which a device process
 selects; so this is a device-side function, called through ``run_in``.
 
-Two pitfalls of the on-device format are settled here once (docs: ondevice-format.md 3.3, 7):
+Two pitfalls of the on-device format are settled here once (../shared/docs/ondevice-format.md 3.3, 7):
 the distance is written identically at the top level, on the partitioner and on the AH proto
 (mismatches go unnoticed when the top level is set), and "search k of L leaves" is written as
 ``(k - 0.5) / L``, because the device computes ``ceil(L * fraction)`` in float32 and ``k / L``

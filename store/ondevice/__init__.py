@@ -1,7 +1,7 @@
 """scannlite.store.ondevice: the TFLite Searcher on-device index format, read in the store process.
 
 Everything here is plain Python + numpy: no TensorFlow, no tflite-support native modules and
-no protobuf runtime (docs/ondevice-format.md is the spec).
+no protobuf runtime (../shared/docs/ondevice-format.md is the spec).
 
 * :mod:`.sstable`      LevelDB table files (raw and Snappy blocks, CRC32C verified)
 * :mod:`.protos`       IndexConfig and the ScaNN on-device protos, hand-encoded proto2

@@ -2,7 +2,7 @@
 
 Why by hand: the store process must read and write ``INDEX_CONFIG`` without depending on
 which protobuf runtime is installed (tflite-support's generated code only runs on protobuf
-5.x with the pure-Python implementation, see docs/stack.md), and the messages are small.
+5.x with the pure-Python implementation, see ../shared/docs/stack.md), and the messages are small.
 
 Messages (proto2; field numbers from ``scann_ondevice/proto/index_config.proto`` and
 ``scann_ondevice/cc/core/serialized_searcher.proto``)::
