@@ -21,6 +21,7 @@ from scannlite.store.catalog import Catalog
 from scannlite.store.export import export, sha256
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.progress import SILENT, Progress
+from scannlite.store.snapshot import get_snapshot
 
 QUERIES = ["red apple", "smiling cat", "airplane", "red heart", "rain cloud", "flag of japan",
            "birthday cake", "dog face"]
@@ -105,7 +106,7 @@ def _catalog(out: Path, image_embedder: Path, text_embedder: Path, say, progress
 def _bundle(cat: Catalog, embedder: Path, out: Path, probe: Path | None, say, progress) -> Path:
     """Export unless the bundle beside its manifest already holds this snapshot and embedder."""
     manifest_path = out.with_suffix(".manifest.json")
-    latest = cat.conn.execute("SELECT MAX(version) FROM snapshots").fetchone()[0]
+    latest = get_snapshot(cat, None).version
     if out.is_file() and manifest_path.is_file():
         m = json.loads(manifest_path.read_text())
         if (m.get("snapshot") == latest and m.get("embedder", {}).get("sha256") == sha256(embedder.read_bytes())

@@ -8,17 +8,17 @@ runs in WAL mode and every read happens inside one read transaction.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
-import sqlite_utils
 
 from . import schema
+from .atomic import replacing
 from .batch import Batch, content_hash, validate
 from .errors import InvalidInput, NotACatalog, ScannliteError
 from .index_config import IndexConfig
@@ -61,7 +61,6 @@ class Catalog:
     def __init__(self, path: Path, conn: sqlite3.Connection, lock_timeout: float | None = None):
         self.path = Path(path)
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self.lock_timeout = lock_timeout
         self._load_config()
 
@@ -101,24 +100,21 @@ class Catalog:
         (path / "segments").mkdir(exist_ok=True)
         # Build the database under a temporary name and rename it into place: a crash
         # during init leaves no half-initialised catalog.db behind.
-        tmp = path / f".{DB_NAME}.init-{os.getpid()}"
-        for stale in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            stale.unlink(missing_ok=True)
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        conn.executescript(schema.DDL)
-        settings = {
-            "format_version": schema.FORMAT_VERSION, "dim": dim, "distance": distance,
-            "normalize": bool(normalize), "metadata_type": metadata_type,
-            "metadata_limit": int(metadata_limit), "index": index.to_json(), "created_at": utcnow(),
-        }
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO catalog_config(key, value) VALUES (?, ?)",
-                         [(k, json.dumps(v)) for k, v in settings.items()])
-        conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
-                     (utcnow(), json.dumps({"dim": dim, "distance": distance})))
-        conn.execute("COMMIT")
-        conn.close()
-        os.replace(tmp, path / DB_NAME)
+        with replacing(path / DB_NAME) as (tmp,):
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript(schema.DDL)
+            settings = {
+                "format_version": schema.FORMAT_VERSION, "dim": dim, "distance": distance,
+                "normalize": bool(normalize), "metadata_type": metadata_type,
+                "metadata_limit": int(metadata_limit), "index": index.to_json(), "created_at": utcnow(),
+            }
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO catalog_config(key, value) VALUES (?, ?)",
+                             [(k, json.dumps(v)) for k, v in settings.items()])
+            conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
+                         (utcnow(), json.dumps({"dim": dim, "distance": distance})))
+            conn.execute("COMMIT")
+            conn.close()
         return cls.open(path, lock_timeout=lock_timeout)
 
     @classmethod
@@ -135,6 +131,30 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
         return cls(path, conn, lock_timeout)
+
+    @classmethod
+    def open_readonly(cls, path, *, immutable: bool = False) -> "Catalog":
+        """A catalog no write can go through (Datasette's view of it).
+
+        Opened the way Datasette opens the file (``mode=ro``, or ``immutable=1`` for
+        ``datasette -i``) plus ``PRAGMA query_only``. A read-only connection to a WAL database
+        may create the ``-wal`` and ``-shm`` side files (SQLite needs the shared-memory index
+        to read) but never checkpoints, so ``catalog.db`` itself stays byte for byte as it was.
+        """
+        path = Path(path)
+        db_path = path / DB_NAME
+        flags = "immutable=1" if immutable else "mode=ro"
+        try:
+            conn = sqlite3.connect(f"file:{quote(str(db_path))}?{flags}", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as exc:
+            raise NotACatalog(f"cannot open {db_path} read-only: {exc}") from None
+        try:
+            return cls(path, conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise NotACatalog(f"{db_path} is not a readable catalog: {exc}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -333,3 +353,68 @@ class Catalog:
             arr = np.asarray(pairs, dtype=np.int64)
             out[arr[:, 0]] = read_vectors(self.path, segs[seg], self.dim, arr[:, 1])
         return out
+
+    # ---- read API for the CLI and the plugins (no SQL outside the store) --------------------
+    def model_summary(self, model_id: int | None) -> dict | None:
+        """kind, num_leaves, dims_per_block and trained_items of a partition model."""
+        if model_id is None:
+            return None
+        row = self.conn.execute("SELECT kind, num_leaves, dims_per_block, trained_items FROM models "
+                                "WHERE model_id = ?", (model_id,)).fetchone()
+        return dict(zip(("kind", "num_leaves", "dims_per_block", "trained_items"), row)) if row else None
+
+    def segment_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+
+    def unset_setting(self, key: str) -> None:
+        self.conn.execute("DELETE FROM catalog_config WHERE key = ?", (key,))
+
+    def ids_at(self, seq: int) -> list[str]:
+        """Ids of the items visible at commit ``seq``, sorted."""
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM items WHERE {visible()} ORDER BY id", {"seq": seq})]
+
+    def exports(self) -> list[dict]:
+        """Recorded exports, newest first (empty for a catalog from before the exports table)."""
+        try:
+            rows = self.conn.execute("SELECT export_id, version, path, sha256, manifest, created_at FROM exports "
+                                     "ORDER BY export_id DESC").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        out = []
+        for export_id, version, path, sha256, manifest, created_at in rows:
+            try:
+                manifest = json.loads(manifest)
+            except ValueError:
+                manifest = {}
+            out.append({"export_id": export_id, "version": version, "path": path, "sha256": sha256,
+                        "manifest": manifest, "created_at": created_at})
+        return out
+
+    def record_export(self, version: int, path: Path, sha256: str, manifest: dict) -> bool:
+        """Remember a published bundle; False when gc forgot the snapshot meanwhile (the
+        bundle itself is still valid, there is just nothing to attach it to)."""
+        with self.writing():
+            if self.conn.execute("SELECT 1 FROM snapshots WHERE version = ?", (version,)).fetchone() is None:
+                return False
+            with self.transaction():
+                self.conn.execute("INSERT INTO exports(version, path, sha256, manifest, created_at) "
+                                  "VALUES (?, ?, ?, ?, ?)",
+                                  (version, str(Path(path).resolve()), sha256, json.dumps(manifest, sort_keys=True),
+                                   utcnow()))
+        return True
+
+
+def is_catalog_db(db_file: Path) -> bool:
+    """Whether a SQLite file is a catalog's database (has ``catalog_config.format_version``)."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db_file))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_config' "
+                            "AND EXISTS (SELECT 1 FROM catalog_config WHERE key = 'format_version')"
+                            ).fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()

@@ -1,6 +1,7 @@
 """Reading snapshots: what they hold, searching them as a device would, and comparing them."""
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -119,6 +120,17 @@ def metadata_of(cat: Catalog, items) -> dict[int, object]:
         out.update(cat.conn.execute(
             f"SELECT item, metadata FROM items WHERE item IN ({','.join('?' * len(chunk))})", chunk).fetchall())
     return out
+
+
+def jsonable_metadata(value):
+    """Metadata fit for JSON: text as is, bytes as UTF-8 when they decode, else ``base64:...``."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(raw).decode("ascii")
+    return value
 
 
 def prepare_queries(cat: Catalog, queries) -> np.ndarray:

@@ -3,25 +3,19 @@
 A database is a catalog when it has a ``catalog_config`` table with a ``format_version`` key;
 the catalog directory is the database file's parent (segments are named relative to it).
 
-The plugin never writes to a catalog. Its own connections are opened the way Datasette opens
-the file (``mode=ro``, or ``immutable=1`` for ``datasette -i``) and additionally set
-``PRAGMA query_only``. A read-only connection to a WAL database may create the ``-wal`` and
-``-shm`` side files when they are missing (SQLite needs the shared-memory index to read),
-but it never checkpoints, so ``catalog.db`` itself is left byte for byte as it was.
+The plugin never writes to a catalog: it opens them with
+:meth:`scannlite.store.catalog.Catalog.open_readonly`.
 """
 from __future__ import annotations
 
-import json
-import sqlite3
+import asyncio
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from scannlite.store.catalog import Catalog
-from scannlite.store.errors import NotACatalog
+from scannlite.store.catalog import Catalog, is_catalog_db
 from scannlite.store.snapshot import LoadedSnapshot, get_snapshot, load_snapshot
 
 
@@ -52,13 +46,7 @@ async def catalog_db(datasette, name: str) -> CatalogDb | None:
     except OSError:
         return None
     if key not in _detected:
-        try:
-            found = await db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_config' "
-                "AND EXISTS (SELECT 1 FROM catalog_config WHERE key = 'format_version')")
-            _detected[key] = found.first() is not None
-        except Exception:  # not SQLite we can read, or no such table: not a catalog
-            _detected[key] = False
+        _detected[key] = await asyncio.to_thread(is_catalog_db, path)
     return CatalogDb(name, path, not db.is_mutable) if _detected[key] else None
 
 
@@ -71,29 +59,14 @@ async def catalog_dbs(datasette) -> list[CatalogDb]:
     return out
 
 
-def connect_readonly(cdb: CatalogDb) -> sqlite3.Connection:
-    flags = "immutable=1" if cdb.immutable else "mode=ro"
-    conn = sqlite3.connect(f"file:{quote(str(cdb.db_file))}?{flags}", uri=True, isolation_level=None,
-                           check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
 @contextmanager
 def open_catalog(cdb: CatalogDb):
-    """A :class:`Catalog` over a read-only connection (``Catalog.open`` would open read-write)."""
+    """The catalog, read-only (``Catalog.open`` would open it read-write)."""
+    cat = Catalog.open_readonly(cdb.directory, immutable=cdb.immutable)
     try:
-        conn = connect_readonly(cdb)
-    except sqlite3.Error as exc:
-        raise NotACatalog(f"cannot open {cdb.db_file} read-only: {exc}") from None
-    try:
-        try:
-            cat = Catalog(cdb.directory, conn)
-        except sqlite3.Error as exc:
-            raise NotACatalog(f"{cdb.db_file} is not a readable catalog: {exc}") from None
         yield cat
     finally:
-        conn.close()
+        cat.close()
 
 
 # ---- snapshots: immutable once published, so loaded ones are kept ---------------------------
@@ -124,34 +97,22 @@ def cached_snapshot(cat: Catalog, version: int | None) -> LoadedSnapshot:
 
 
 def num_leaves(cat: Catalog, model_id: int | None) -> int | None:
-    if model_id is None:
-        return None
-    row = cat.conn.execute("SELECT num_leaves FROM models WHERE model_id = ?", (model_id,)).fetchone()
-    return row[0] if row else None
+    model = cat.model_summary(model_id)
+    return model["num_leaves"] if model else None
 
 
 # ---- exported bundles ------------------------------------------------------------------------
 
 def newest_exports(cat: Catalog) -> dict[int, dict]:
     """version -> the newest export of that snapshot whose file still exists."""
-    try:
-        rows = cat.conn.execute("SELECT export_id, version, path, sha256, manifest, created_at FROM exports "
-                                "ORDER BY export_id DESC").fetchall()
-    except sqlite3.OperationalError:  # a catalog from before the exports table
-        return {}
     out: dict[int, dict] = {}
-    for export_id, version, path, sha256, manifest, created_at in rows:
-        if version in out:
+    for row in cat.exports():
+        if row["version"] in out:
             continue
         try:
-            size = Path(path).stat().st_size
+            size = Path(row["path"]).stat().st_size
         except OSError:  # moved or deleted since the export: offer an older one, if any
             continue
-        try:
-            manifest = json.loads(manifest)
-        except ValueError:
-            manifest = {}
-        out[version] = {"export_id": export_id, "version": version, "path": path, "name": Path(path).name,
-                        "sha256": sha256, "bytes": size, "created_at": created_at,
-                        "manifest": manifest, "verified": bool(manifest.get("verified"))}
+        out[row["version"]] = {**row, "name": Path(row["path"]).name, "bytes": size,
+                               "verified": bool(row["manifest"].get("verified"))}
     return out

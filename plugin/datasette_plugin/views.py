@@ -9,11 +9,9 @@ from urllib.parse import urlencode
 from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import AsgiFileDownload, NotFound, Response
 
-from scannlite.cli.common import jsonable_metadata
-from scannlite.store.catalog import visible
 from scannlite.store.errors import ScannliteError
 from scannlite.store.segments import sha256_file
-from scannlite.store.snapshot import diff, get_snapshot, list_snapshots, search
+from scannlite.store.snapshot import diff, get_snapshot, jsonable_metadata, list_snapshots, search
 
 from . import thumbnails
 from .catalogs import CatalogDb, cached_snapshot, catalog_db, catalog_dbs, newest_exports, num_leaves, open_catalog
@@ -157,10 +155,6 @@ async def search_page(datasette, request):
 
 # ---- snapshots and bundles -------------------------------------------------------------------
 
-def _ids_at(cat, seq: int) -> list[str]:
-    return [r[0] for r in cat.conn.execute(f"SELECT id FROM items WHERE {visible()} ORDER BY id", {"seq": seq})]
-
-
 def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
     with open_catalog(cdb) as cat:
         with cat.reading():
@@ -175,7 +169,7 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
                 d = diff(cat, earlier[-1].version, chosen.version)
             else:
                 with cat.reading():
-                    d = {"from": None, "to": chosen.version, "added": _ids_at(cat, chosen.seq), "removed": [],
+                    d = {"from": None, "to": chosen.version, "added": cat.ids_at(chosen.seq), "removed": [],
                          "changed": []}
             changes = {key: {"count": len(d[key]), "shown": d[key][:CHANGES_SHOWN]}
                        for key in ("added", "removed", "changed")}

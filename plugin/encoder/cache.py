@@ -8,10 +8,11 @@ never depend on a warm cache, or at a shared one to stay fast).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from scannlite.store.atomic import atomic_open
 
 
 def cache_dir() -> Path:
@@ -24,11 +25,5 @@ def cache_dir() -> Path:
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write an ``.npz`` so that a reader never sees half a file (two runs may race)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)

@@ -9,11 +9,12 @@ caller can check the converted files against them in a device process.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from scannlite.store.atomic import write_atomically
 
 from . import modeldir
 from .errors import EncoderError
@@ -42,12 +43,6 @@ def _convert(fn, trackable, quantize: str | None) -> bytes:
         # per-tensor weight scales give versions it runs.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     return converter.convert()
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def run_conversion(model_dir: str, out_dir: str, quantize: bool = False) -> dict:
@@ -96,8 +91,8 @@ def run_conversion(model_dir: str, out_dir: str, quantize: bool = False) -> dict
                                                         enc.vocab_path)
     text_seconds = time.perf_counter() - t0
 
-    _write(out / TEXT_FILE, text_bytes)
-    _write(out / IMAGE_FILE, image_bytes)
+    write_atomically(out / TEXT_FILE, text_bytes)
+    write_atomically(out / IMAGE_FILE, image_bytes)
 
     sample = np.load(Path(model_dir) / modeldir.HELDOUT_SAMPLE)
     captions = [str(c) for c in sample["captions"]]
