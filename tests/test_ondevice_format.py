@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.ondevice import (AsymmetricHashingProto, DistanceMeasure, EmbeddingType, IndexConfig,
-                                      IndexerProto, IndexFormatError, LookupType, PartitionerProto,
+from scannlite.store.ondevice import (AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType,
+                                      IndexConfig, IndexFormatError, LookupType, PartitionerProto,
                                       ScannOnDeviceConfig, describe_model, read_bundle, read_index,
                                       read_table)
-from scannlite.store.ondevice.crc32c import _raw_update, crc32c, mask
-from scannlite.store.ondevice.snappy import SnappyError, decompress
+from scannlite.store.ondevice.protos import decode_index_config
+from scannlite.store.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
+from tests.support.ondevice_pb import to_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = ROOT / "tests" / "support"
@@ -67,7 +68,7 @@ def test_upstream_float_indices_decode(name):
     assert index.embedding_type == EmbeddingType.FLOAT
     assert index.embedding_dim == dim == index.query_dim
     assert index.partitioner is None and index.asymmetric_hashing is None
-    assert index.config.scann_config.query_distance == DistanceMeasure.SQUARED_L2_DISTANCE
+    assert index.config.message.scann_config.query_distance == DistanceMeasure.SQUARED_L2_DISTANCE
     assert index.offsets == [0]
     assert [p.shape for p in index.partitions] == [(5, dim)]
     assert index.partitions[0].dtype == np.float32
@@ -77,7 +78,7 @@ def test_upstream_float_indices_decode(name):
     assert index.num_items == 5
     assert index.validate() == []
     assert list(index.table) == sorted(index.table)  # bytewise ascending, as Seek needs
-    assert index.table[b"INDEX_CONFIG"] == index.config.to_bytes()  # C++ serialization reproduced
+    assert index.table[b"INDEX_CONFIG"] == index.config.message.SerializeToString()  # as C++ serialized it
     summary = index.summary()
     json.dumps(summary)
     assert summary["file_bytes"] == len(data)
@@ -92,7 +93,7 @@ def test_dummy_index_decodes_and_reports_its_problems():
     part = index.partitioner
     assert part is not None and part.num_leaves == 0 and part.search_fraction == 0.5
     assert part.centroids.shape == (0, 0)
-    assert index.config.effective_scann_config.indexer is None
+    assert not index.config.has_indexer
     assert index.offsets == [0, 2]
     assert [p.shape for p in index.partitions] == [(2, 4), (1, 4)]
     assert index.partitions[0].dtype == np.uint8
@@ -159,7 +160,8 @@ def test_describe_regex_embedder():
 
 
 def test_store_process_imports_nothing_native():
-    """Reading indices and bundles must not pull protobuf, TensorFlow or the Task Library in."""
+    """Reading indices and bundles pulls in neither TensorFlow, nor the Task Library, nor
+    tflite-support's generated protos (which need pure-Python protobuf); protobuf runs on upb."""
     script = f"""
 import sys
 from scannlite.store.ondevice import read_index, read_bundle, describe_model
@@ -167,14 +169,15 @@ d = {str(FIXTURES)!r}
 read_index(open(d + '/regex_index.ldb', 'rb').read())
 read_bundle(open(d + '/regex_searcher.tflite', 'rb').read())
 describe_model(open(d + '/regex_one_embedding_with_metadata.tflite', 'rb').read())
+from google.protobuf.internal import api_implementation
 bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tflite_support')
-       or m.startswith('google.protobuf') or m.startswith('tensorflow_lite_support.python')
+       or m.startswith('tensorflow_lite_support.python')
        or m.startswith('tensorflow_lite_support.scann_ondevice')]
-print(bad)
+print(bad, api_implementation.Type())
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "[] upb"
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,93 +188,43 @@ def _f32(rng, *shape) -> list:
     return rng.standard_normal(shape).astype(np.float32).tolist()
 
 
+def _rows(matrix) -> list[dict]:
+    """Leaf / CodebookEntry specs: one ``dimension`` list per row."""
+    return [{"dimension": list(row)} for row in matrix]
+
+
+def _subspaces(codebooks) -> list[dict]:
+    return [{"entry": _rows(book)} for book in codebooks]
+
+
 def _specs() -> list[dict]:
     rng = np.random.default_rng(7)
     codebooks_5d = [_f32(rng, 256, 2), _f32(rng, 256, 2), _f32(rng, 256, 1)]  # dims_per_block 2, short last
     return [
-        {"scann_config": {"query_distance": 1, "partitioner": {"leaves": _f32(rng, 1, 8), "search_fraction": 1.0,
+        {"scann_config": {"query_distance": 1, "partitioner": {"leaf": _rows(_f32(rng, 1, 8)), "search_fraction": 1.0,
                                                                "query_distance": 1}},
          "embedding_type": 1, "embedding_dim": 8, "global_partition_offsets": [0]},
-        {"scann_config": {"partitioner": {"leaves": _f32(rng, 21, 16), "search_fraction": float(np.float32(2.5 / 21))}},
+        {"scann_config": {"partitioner": {"leaf": _rows(_f32(rng, 21, 16)),
+                                          "search_fraction": float(np.float32(2.5 / 21))}},
          "embedding_type": 1, "embedding_dim": 16, "global_partition_offsets": [0, 3, 3, 200, 70000, 2**32 - 1]},
         {"scann_config": {"query_distance": 1,
-                          "indexer": {"asymmetric_hashing": {"subspaces": [_f32(rng, 16, 1) for _ in range(4)],
+                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces(_f32(rng, 16, 1) for _ in range(4)),
                                                              "query_distance": 1, "lookup_type": 1}},
-                          "partitioner": {"leaves": _f32(rng, 3, 4), "query_distance": 1}},
+                          "partitioner": {"leaf": _rows(_f32(rng, 3, 4)), "query_distance": 1}},
          "embedding_type": 2, "embedding_dim": 4, "global_partition_offsets": [0, 10, 20]},
         {"scann_config": {"query_distance": 0,
-                          "indexer": {"asymmetric_hashing": {"subspaces": codebooks_5d, "lookup_type": 2}},
-                          "partitioner": {"leaves": _f32(rng, 6, 5), "search_fraction": 0.25, "query_distance": 0}},
+                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces(codebooks_5d), "lookup_type": 2}},
+                          "partitioner": {"leaf": _rows(_f32(rng, 6, 5)), "search_fraction": 0.25, "query_distance": 0}},
          "embedding_type": 2, "embedding_dim": 3, "global_partition_offsets": [0, 1, 2, 3, 4, 5]},
         {"scann_config": {"query_distance": 2,
-                          "indexer": {"asymmetric_hashing": {"subspaces": [[[-0.0, 1.5]], [[float("inf"), -2.0]]],
+                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces([[[-0.0, 1.5]], [[float("inf"), -2.0]]]),
                                                              "query_distance": 2, "lookup_type": 0}}},
          "embedding_type": 0, "embedding_dim": 0},
         {},
         {"scann_config": {}},
-        {"scann_config": {"indexer": {}, "partitioner": {"leaves": [[], []]}}},
+        {"scann_config": {"indexer": {}, "partitioner": {"leaf": [{}, {}]}}},
         {"scann_config": {"partitioner": {}}, "embedding_dim": 300, "global_partition_offsets": [127, 128, 16384]},
     ]
-
-
-def _matrix(rows: list) -> np.ndarray:
-    return np.array(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 0), np.float32)
-
-
-def spec_to_config(spec: dict) -> IndexConfig:
-    def scann(s):
-        indexer = None
-        if "indexer" in s:
-            ah = s["indexer"].get("asymmetric_hashing")
-            indexer = IndexerProto(None if ah is None else AsymmetricHashingProto(
-                [_matrix(sub) for sub in ah.get("subspaces", [])],
-                ah.get("query_distance"), ah.get("lookup_type")))
-        part = None
-        if "partitioner" in s:
-            p = s["partitioner"]
-            part = PartitionerProto(_matrix(p.get("leaves", [])), p.get("search_fraction"), p.get("query_distance"))
-        return ScannOnDeviceConfig(s.get("query_distance"), indexer, part)
-
-    return IndexConfig(scann(spec["scann_config"]) if "scann_config" in spec else None,
-                       spec.get("embedding_type"), spec.get("embedding_dim"),
-                       spec.get("global_partition_offsets", []))
-
-
-def config_to_spec(cfg: IndexConfig) -> dict:
-    def scann(s: ScannOnDeviceConfig) -> dict:
-        out: dict = {}
-        if s.query_distance is not None:
-            out["query_distance"] = int(s.query_distance)
-        if s.indexer is not None:
-            out["indexer"] = {}
-            ah = s.indexer.asymmetric_hashing
-            if ah is not None:
-                d = {"subspaces": [cb.tolist() for cb in ah.codebooks]} if ah.codebooks else {}
-                if ah.query_distance is not None:
-                    d["query_distance"] = int(ah.query_distance)
-                if ah.lookup_type is not None:
-                    d["lookup_type"] = int(ah.lookup_type)
-                out["indexer"]["asymmetric_hashing"] = d
-        if s.partitioner is not None:
-            p = s.partitioner
-            d = {"leaves": p.centroids.tolist()} if p.num_leaves else {}
-            if p.search_fraction is not None:
-                d["search_fraction"] = p.search_fraction
-            if p.query_distance is not None:
-                d["query_distance"] = int(p.query_distance)
-            out["partitioner"] = d
-        return out
-
-    spec: dict = {}
-    if cfg.scann_config is not None:
-        spec["scann_config"] = scann(cfg.scann_config)
-    if cfg.embedding_type is not None:
-        spec["embedding_type"] = int(cfg.embedding_type)
-    if cfg.embedding_dim is not None:
-        spec["embedding_dim"] = cfg.embedding_dim
-    if cfg.global_partition_offsets:
-        spec["global_partition_offsets"] = list(cfg.global_partition_offsets)
-    return spec
 
 
 def _v(n: int) -> bytes:
@@ -308,58 +261,66 @@ def _odd_encodings() -> list[bytes]:
 
 
 def test_protos_match_protobuf_byte_for_byte():
+    """One codec in both protobuf implementations, and the same bytes as tflite-support's generated code."""
     specs = _specs()
-    ours = [spec_to_config(s).to_bytes() for s in specs]
+    ours = [IndexConfig(**s).SerializeToString() for s in specs]  # upb, in this process
     odd = _odd_encodings()
-    ref = run_device("protobuf_reference", specs, ours + odd)
+    ref = run_device("protobuf_reference", specs, ours + odd)  # pure-Python protobuf
 
-    assert ours == ref["index_configs"]  # identical bytes to protobuf's serializer
-    scann_ours = [spec_to_config(s).scann_config.to_bytes() for s in specs if "scann_config" in s]
-    assert scann_ours == ref["scann_configs"]  # and to the generated serialized_searcher_pb2
-    assert ref["parsed"][: len(specs)] == specs  # protobuf reads back exactly what was meant
+    assert ref["descriptors"][0] == ref["descriptors"][1]  # serialized_searcher.proto declared as upstream
+    assert ours == ref["index_configs"]
+    scann_ours = [ScannOnDeviceConfig(**s["scann_config"]).SerializeToString() for s in specs if "scann_config" in s]
+    assert scann_ours == ref["scann_configs"]
+    assert ref["parsed"][: len(specs)] == specs  # read back exactly what was meant, presence included
     for spec, blob in zip(specs, ours):
-        decoded = IndexConfig.from_bytes(blob)
-        assert config_to_spec(decoded) == spec
-        assert decoded.to_bytes() == blob and decoded == spec_to_config(spec)
-    # Encodings protobuf accepts but does not write decode to what protobuf decodes.
+        assert to_spec(decode_index_config(blob)) == spec
+    # Encodings protobuf accepts but does not write decode alike in both implementations.
     for blob, parsed in zip(odd, ref["parsed"][len(specs):]):
-        assert config_to_spec(IndexConfig.from_bytes(blob)) == parsed
+        assert to_spec(decode_index_config(blob)) == parsed
 
 
 def test_proto_presence_and_defaults():
-    cfg = IndexConfig.from_bytes(b"")
-    assert cfg.scann_config is None and cfg.embedding_type is None and cfg.to_bytes() == b""
-    assert cfg.effective_embedding_type == EmbeddingType.UNSPECIFIED
-    assert cfg.effective_scann_config.effective_query_distance == DistanceMeasure.UNSPECIFIED
-    part = PartitionerProto(np.zeros((3, 2)))
-    assert part.effective_search_fraction == 1.0 and part.effective_query_distance == L2
-    assert PartitionerProto(np.zeros((3, 2)), search_fraction=1.0).to_bytes() != part.to_bytes()
-    ah = AsymmetricHashingProto([np.zeros((16, 2)), np.zeros((16, 2)), np.zeros((16, 1))])
-    assert (ah.dims, ah.num_subspaces, ah.effective_lookup_type) == (5, 3, LookupType.FLOAT)
-    assert AsymmetricHashingProto(ah.codebooks, lookup_type=LookupType.FLOAT).to_bytes() != ah.to_bytes()
+    """Unset fields read as the proto2 defaults the Task Library sees; setting one to its default is written."""
+    cfg = decode_index_config(b"")
+    assert not cfg.HasField("scann_config") and cfg.SerializeToString() == b""
+    assert cfg.embedding_type == EmbeddingType.UNSPECIFIED
+    assert cfg.scann_config.query_distance == DistanceMeasure.UNSPECIFIED
+    part = PartitionerProto(leaf=_rows(np.zeros((3, 2))))
+    assert part.search_fraction == 1.0 and part.query_distance == L2
+    assert PartitionerProto(leaf=_rows(np.zeros((3, 2))), search_fraction=1.0).SerializeToString() != \
+        part.SerializeToString()
+    ah = AsymmetricHashingProto(subspace=_subspaces([np.zeros((16, 2)), np.zeros((16, 2)), np.zeros((16, 1))]))
+    assert ah.lookup_type == LookupType.FLOAT
+    view = ConfigView.decode(IndexConfig(scann_config={"indexer": {"asymmetric_hashing": ah}}).SerializeToString())
+    assert view.partitioner is None and view.has_indexer
+    got = view.asymmetric_hashing
+    assert (got.dims, got.num_subspaces, got.num_codes, got.lookup_type) == (5, 3, [16] * 3, LookupType.FLOAT)
 
 
 def test_ragged_matrices_are_refused():
     f = lambda *xs: b"".join(struct.pack("<f", x) for x in xs)  # noqa: E731
     ragged = _ld(1, _ld(3, _ld(1, _ld(1, f(1, 2))) + _ld(1, _ld(1, f(1, 2, 3)))))
     with pytest.raises(IndexFormatError, match="leaf 1 has 3 dimensions but leaf 0 has 2"):
-        IndexConfig.from_bytes(ragged)
+        ConfigView.decode(ragged)
 
 
-@pytest.mark.parametrize("blob, message", [
-    (b"\x08", "truncated varint"),
-    (b"\x0a\x05ab", "runs past the end"),
-    (b"\x00\x01", "bad field number"),
-    (b"\x0e", "bad wire type"),
-    (b"\x0b\x10\x01", "unterminated group"),
-    (b"\x0c", "unexpected end of group"),
-    (b"\x22\x01\x80", "truncated varint"),
-    (b"\x08" + b"\xff" * 10 + b"\x01", "longer than 10 bytes"),
-    (b"\x0b" * 5000, "nested too deeply"),
+@pytest.mark.parametrize("blob", [
+    b"\x08",  # truncated varint
+    b"\x0a\x05ab",  # runs past the end
+    b"\x00\x01",  # field number 0
+    b"\x0e",  # wire type 6
+    b"\x0b\x10\x01",  # unterminated group
+    b"\x0c",  # end of a group never started
+    b"\x22\x01\x80",  # truncated packed varint
+    b"\x08" + b"\xff" * 10 + b"\x01",  # varint longer than 10 bytes
+    b"\x0b" * 5000,  # groups nested too deeply
 ])
-def test_malformed_protos(blob, message):
-    with pytest.raises(IndexFormatError, match=message):
-        IndexConfig.from_bytes(blob)
+def test_malformed_protos(blob):
+    with pytest.raises(IndexFormatError, match="invalid IndexConfig proto") as err:
+        decode_index_config(blob)
+    assert "\n" not in str(err.value)
+    with pytest.raises(IndexFormatError, match="invalid IndexConfig proto"):
+        read_index(write_table({b"INDEX_CONFIG": blob}))
 
 
 # ---------------------------------------------------------------------------------------
@@ -372,9 +333,10 @@ def _builder_jobs():
     codebooks = [rng.standard_normal((16, w)).astype(np.float32) for w in (2, 2, 1)]
     centroids = rng.standard_normal((4, 5)).astype(np.float32)
     ah_cfg = ScannOnDeviceConfig(
-        DistanceMeasure.DOT_PRODUCT,
-        IndexerProto(AsymmetricHashingProto(codebooks, DistanceMeasure.DOT_PRODUCT, LookupType.INT8)),
-        PartitionerProto(centroids, search_fraction=float(np.float32(1.5 / 4)), query_distance=DOT))
+        query_distance=DOT,
+        indexer={"asymmetric_hashing": {"subspace": _subspaces(codebooks), "query_distance": DOT,
+                                        "lookup_type": LookupType.INT8}},
+        partitioner={"leaf": _rows(centroids), "search_fraction": float(np.float32(1.5 / 4)), "query_distance": DOT})
     n = 600
     assign = rng.choice([0, 1, 3], size=n)  # leaf 2 stays empty
     codes = ((np.arange(n)[:, None] // 7 + np.arange(3)) % 16).astype(np.uint8)  # compressible
@@ -383,9 +345,8 @@ def _builder_jobs():
     m = 90
     vectors = rng.standard_normal((m, 8)).astype(np.float32)
     f_assign = rng.integers(0, 3, m)
-    f_cfg = ScannOnDeviceConfig(DistanceMeasure.SQUARED_L2_DISTANCE, None,
-                                PartitionerProto(rng.standard_normal((3, 8)), search_fraction=1.0,
-                                                 query_distance=DistanceMeasure.SQUARED_L2_DISTANCE))
+    f_cfg = ScannOnDeviceConfig(query_distance=L2, partitioner={
+        "leaf": _rows(rng.standard_normal((3, 8)).astype(np.float32)), "search_fraction": 1.0, "query_distance": L2})
     f_meta = [("vector %d ✓" % i).encode() for i in range(m)]
     cases = {
         "ah": dict(cfg=ah_cfg, dim=3, assign=assign, rows=codes, meta=meta, etype=EmbeddingType.UINT8),
@@ -394,7 +355,7 @@ def _builder_jobs():
     jobs = []
     for name, case in cases.items():
         for compression in (True, False):
-            job = dict(embedding_dim=case["dim"], scann_config=case["cfg"].to_bytes(), userinfo=b"user \x00 info",
+            job = dict(embedding_dim=case["dim"], scann_config=case["cfg"].SerializeToString(), userinfo=b"user \x00 info",
                        partition_assignment=case["assign"], metadata=case["meta"], compression=compression)
             job["hashed_database" if name == "ah" else "float_database"] = case["rows"]
             jobs.append(job)
@@ -421,7 +382,7 @@ def test_builder_output_reads_back(built, name):
     assert list(packed.table) == sorted(packed.table)
 
     index = packed
-    leaves = case["cfg"].partitioner.num_leaves
+    leaves = len(case["cfg"].partitioner.leaf)
     assign = np.asarray(case["assign"])
     assert index.embedding_type == case["etype"] and index.embedding_dim == case["dim"]
     assert [k for k in index.table if k.startswith(b"E_")] == sorted(b"E_%d" % p for p in range(leaves))
@@ -436,9 +397,10 @@ def test_builder_output_reads_back(built, name):
         assert b"E_2" in index.table
     assert index.user_info == b"user \x00 info"
     # The C++ builder's IndexConfig is byte-identical to ours for the same message.
-    assert index.config.scann_config == case["cfg"]
-    ours = IndexConfig(case["cfg"], case["etype"], case["dim"], expected_offsets)
-    assert index.table[b"INDEX_CONFIG"] == ours.to_bytes()
+    assert index.config.message.scann_config == case["cfg"]
+    ours = IndexConfig(scann_config=case["cfg"], embedding_type=case["etype"], embedding_dim=case["dim"],
+                       global_partition_offsets=expected_offsets)
+    assert index.table[b"INDEX_CONFIG"] == ours.SerializeToString()
     assert index.validate() == []
     summary = index.summary()
     json.dumps(summary)
@@ -492,22 +454,28 @@ def write_table(items, sort: bool = True) -> bytes:
 
 
 def _float_index(cfg: IndexConfig, parts: dict[int, np.ndarray], n_meta: int, extra=None) -> bytes:
-    items = {b"INDEX_CONFIG": cfg.to_bytes(), **{b"E_%d" % p: np.asarray(v).tobytes() for p, v in parts.items()},
+    items = {b"INDEX_CONFIG": cfg.SerializeToString(), **{b"E_%d" % p: np.asarray(v).tobytes() for p, v in parts.items()},
              **{b"M_%d" % j: b"m%d" % j for j in range(n_meta)}}
     items.update(extra or {})
     return write_table(items)
 
 
 def test_written_table_round_trips():
-    cfg = IndexConfig(ScannOnDeviceConfig(DistanceMeasure.SQUARED_L2_DISTANCE), EmbeddingType.FLOAT, 2, [0])
+    cfg = IndexConfig(scann_config={"query_distance": L2}, embedding_type=EmbeddingType.FLOAT, embedding_dim=2,
+                      global_partition_offsets=[0])
     index = read_index(_float_index(cfg, {0: np.ones((3, 2), np.float32)}, 3))
     assert index.validate() == [] and index.user_info == b"" and not index.has_user_info
 
 
 def _flat(offsets, dim=2, leaves=0, leaf_dim=2, top=L2, etype=EmbeddingType.FLOAT) -> IndexConfig:
     """A FLOAT index config; ``leaves`` > 0 adds a partitioner with zero centroids."""
-    part = PartitionerProto(np.zeros((leaves, leaf_dim), np.float32)) if leaves else None
-    return IndexConfig(ScannOnDeviceConfig(top, None, part), etype, dim, offsets)
+    scann = ScannOnDeviceConfig(query_distance=top) if top is not None else ScannOnDeviceConfig()
+    if leaves:
+        scann.partitioner.leaf.extend(PartitionerProto.Leaf(dimension=[0.0] * leaf_dim) for _ in range(leaves))
+    cfg = IndexConfig(scann_config=scann, embedding_dim=dim, global_partition_offsets=offsets)
+    if etype is not None:
+        cfg.embedding_type = etype
+    return cfg
 
 
 def test_validate_reports_inconsistencies():
@@ -536,9 +504,12 @@ def test_validate_reports_inconsistencies():
 
 def test_validate_reports_quantizer_problems():
     cb = lambda k, w: np.zeros((k, w), np.float32)  # noqa: E731
-    ah = AsymmetricHashingProto([cb(16, 2), cb(8, 2), cb(16, 1)], L2, LookupType.INT8_LUT16)
-    part = PartitionerProto(np.zeros((1, 4)), query_distance=DOT)
-    cfg = IndexConfig(ScannOnDeviceConfig(DOT, IndexerProto(ah), part), EmbeddingType.UINT8, 4, [0])
+    ah = AsymmetricHashingProto(subspace=_subspaces([cb(16, 2), cb(8, 2), cb(16, 1)]), query_distance=L2,
+                                lookup_type=LookupType.INT8_LUT16)
+    scann = ScannOnDeviceConfig(query_distance=DOT, indexer={"asymmetric_hashing": ah},
+                                partitioner={"leaf": _rows(np.zeros((1, 4))), "query_distance": DOT})
+    cfg = IndexConfig(scann_config=scann, embedding_type=EmbeddingType.UINT8, embedding_dim=4,
+                      global_partition_offsets=[0])
     codes = np.array([[1, 2, 3, 0], [15, 9, 1, 0]], np.uint8)
     problems = read_index(_float_index(cfg, {0: codes}, 2)).validate()
     for message in ["embedding_dim is 4 but asymmetric hashing has 3 subspaces",
@@ -779,29 +750,33 @@ def test_describe_bert_and_plain_models():
 # Snappy and CRC32C
 
 
-def test_snappy_against_a_real_compressor():
+def test_snappy_blocks_round_trip():
+    """Multi-byte length preambles included (70000 bytes takes three)."""
     import pyarrow as pa
 
     rng = np.random.default_rng(11)
-    samples = [b"", b"a", b"abc" * 5000, rng.bytes(5000), bytes(70000),
-               b"".join(b"M_%d:caption %d;" % (i, i % 13) for i in range(4000)),
-               rng.integers(0, 4, 100000).astype(np.uint8).tobytes()]
-    for raw in samples:
-        assert decompress(pa.compress(raw, codec="snappy", asbytes=True)) == raw
+    for raw in [b"", b"a", b"abc" * 5000, rng.bytes(5000), bytes(70000)]:
+        assert snappy_decompress(pa.compress(raw, codec="snappy", asbytes=True), "a block") == raw
 
 
-@pytest.mark.parametrize("blob", [b"", b"\x05", b"\x05\x10ab", b"\x04\x05\x00", b"\x03\x00a\x06\x02",
-                                  b"\xff\xff\xff\xff\xff\xff"])
-def test_snappy_rejects_malformed_input(blob):
-    with pytest.raises(SnappyError):
-        decompress(blob)
+@pytest.mark.parametrize("blob, message", [
+    (b"", "truncated varint in the snappy length of a block"),
+    (b"\x05", "Corrupt snappy compressed data"),
+    (b"\x05\x10ab", "Corrupt snappy compressed data"),
+    (b"\x04\x05\x00", "Corrupt snappy compressed data"),  # a copy before any output
+    (b"\x03\x00a\x06\x02", "Corrupt snappy compressed data"),
+    (b"\xff\xff\xff\xff\xff\xff", "bad varint in the snappy length of a block"),
+    (b"\xff\xff\xff\xff\x0f" + b"a" * 100, "declared length 4294967295 is impossible for 105 input bytes"),
+])
+def test_snappy_rejects_malformed_input(blob, message):
+    with pytest.raises(IndexFormatError, match=message) as err:
+        snappy_decompress(blob, "a block")
+    assert "\n" not in str(err.value)
 
 
-def test_crc32c():
+def test_crc32c_and_leveldb_mask():
     assert crc32c(b"123456789") == 0xE3069283
     assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 test vector
-    rng = np.random.default_rng(2)
-    for n in (0, 1, 100, 16383, 16384, 16385, 100003):
-        data = rng.bytes(n)
-        assert crc32c(data) == _raw_update(0xFFFFFFFF, data) ^ 0xFFFFFFFF
-        assert crc32c(data[n // 3:], crc32c(data[: n // 3])) == crc32c(data)
+    data = np.random.default_rng(2).bytes(100003)
+    assert crc32c(memoryview(data)[1000:], crc32c(data[:1000])) == crc32c(data)
+    assert mask(0) == 0xA282EAD8 and unmask(mask(0xE3069283)) == 0xE3069283  # LevelDB's crc32c::Mask

@@ -1,10 +1,10 @@
 """scannlite.store.ondevice: the TFLite Searcher on-device index format, read in the store process.
 
-Everything here is plain Python + numpy: no TensorFlow, no tflite-support native modules and
-no protobuf runtime (../shared/docs/ondevice-format.md is the spec).
+No TensorFlow and no tflite-support native modules: numpy, pyarrow (Snappy), google-crc32c and
+the protobuf runtime (../shared/docs/ondevice-format.md is the spec).
 
 * :mod:`.sstable`      LevelDB table files (raw and Snappy blocks, CRC32C verified)
-* :mod:`.protos`       IndexConfig and the ScaNN on-device protos, hand-encoded proto2
+* :mod:`.protos`       IndexConfig and the ScaNN on-device protos, as protobuf message classes
 * :mod:`.index_file`   ``read_index``: an index as numpy partitions, metadata and checks
 * :mod:`.bundle_file`  ``read_bundle`` / ``describe_model``: a ``.tflite`` bundle's pieces
 
@@ -13,12 +13,12 @@ Every malformed input raises :class:`IndexFormatError` with a one-line message.
 from .bundle_file import AssociatedFileInfo, Bundle, describe_model, read_bundle
 from .errors import IndexFormatError
 from .index_file import OnDeviceIndex, read_index
-from .protos import (AsymmetricHashingProto, DistanceMeasure, EmbeddingType, IndexConfig, IndexerProto,
+from .protos import (AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType, IndexConfig, IndexerProto,
                      LookupType, PartitionerProto, ScannOnDeviceConfig)
 from .sstable import Table, read_table
 
 __all__ = [
-    "AssociatedFileInfo", "AsymmetricHashingProto", "Bundle", "DistanceMeasure", "EmbeddingType",
+    "AssociatedFileInfo", "AsymmetricHashingProto", "Bundle", "ConfigView", "DistanceMeasure", "EmbeddingType",
     "IndexConfig", "IndexFormatError", "IndexerProto", "LookupType", "OnDeviceIndex", "PartitionerProto",
     "ScannOnDeviceConfig", "Table", "describe_model", "read_bundle", "read_index", "read_table",
 ]

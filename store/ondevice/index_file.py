@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import IndexFormatError
-from .protos import AsymmetricHashingProto, EmbeddingType, IndexConfig, LookupType, PartitionerProto
+from .protos import AsymmetricHashing, ConfigView, EmbeddingType, LookupType, Partitioner
 from .sstable import SNAPPY_COMPRESSION, Table, read_table
 
 CONFIG_KEY = b"INDEX_CONFIG"
@@ -47,7 +47,7 @@ class OnDeviceIndex:
     """
 
     table: Table
-    config: IndexConfig
+    config: ConfigView
     partitions: list[np.ndarray | None]
     metadata: list[bytes | None]
     user_info: bytes
@@ -58,23 +58,23 @@ class OnDeviceIndex:
 
     @property
     def embedding_type(self) -> EmbeddingType:
-        return self.config.effective_embedding_type
+        return self.config.embedding_type
 
     @property
     def embedding_dim(self) -> int:
-        return self.config.effective_embedding_dim
+        return self.config.message.embedding_dim
 
     @property
     def offsets(self) -> list[int]:
-        return list(self.config.global_partition_offsets)
+        return list(self.config.message.global_partition_offsets)
 
     @property
-    def partitioner(self) -> PartitionerProto | None:
-        return self.config.effective_scann_config.partitioner
+    def partitioner(self) -> Partitioner | None:
+        return self.config.partitioner
 
     @property
-    def asymmetric_hashing(self) -> AsymmetricHashingProto | None:
-        return self.config.effective_scann_config.asymmetric_hashing
+    def asymmetric_hashing(self) -> AsymmetricHashing | None:
+        return self.config.asymmetric_hashing
 
     @property
     def num_partitions(self) -> int:
@@ -104,7 +104,7 @@ class OnDeviceIndex:
         part = self.partitioner
         if part is None:
             return 1
-        product = np.float32(part.num_leaves) * np.float32(part.effective_search_fraction)
+        product = np.float32(part.num_leaves) * np.float32(part.search_fraction)
         if not np.isfinite(product):
             return 0 if np.isnan(product) else part.num_leaves
         return max(0, min(math.ceil(float(product)), part.num_leaves))
@@ -115,7 +115,7 @@ class OnDeviceIndex:
         The searcher adds ``global_partition_offsets[p]`` to the row number; without an
         offset for ``p`` (an invalid index) the builder's running count is used.
         """
-        offsets = self.config.global_partition_offsets
+        offsets = self.config.message.global_partition_offsets
         start = offsets[p] if p < len(offsets) else sum(self.partition_sizes[:p])
         return range(start, start + self.partition_sizes[p])
 
@@ -132,32 +132,31 @@ class OnDeviceIndex:
     def validate(self) -> list[str]:
         """One line per inconsistency, including the ones the Task Library never checks."""
         problems: list[str] = []
-        cfg = self.config.effective_scann_config
-        etype, dim = self.embedding_type, self.embedding_dim
+        etype, dim, indexer = self.embedding_type, self.embedding_dim, self.config.has_indexer
         ah, part = self.asymmetric_hashing, self.partitioner
 
-        if self.config.scann_config is None:
+        if not self.config.message.HasField("scann_config"):
             problems.append("INDEX_CONFIG has no scann_config")
         if etype == EmbeddingType.UNSPECIFIED:
             problems.append("embedding_type is UNSPECIFIED (the Task Library refuses the index)")
-        elif etype == EmbeddingType.FLOAT and cfg.indexer is not None:
+        elif etype == EmbeddingType.FLOAT and indexer:
             problems.append("embedding_type is FLOAT but the config has an indexer (product quantization)")
-        elif etype == EmbeddingType.UINT8 and cfg.indexer is None:
+        elif etype == EmbeddingType.UINT8 and not indexer:
             problems.append("embedding_type is UINT8 but the config has no indexer (product quantization codebooks)")
-        if cfg.indexer is not None and ah is None:
+        if indexer and ah is None:
             problems.append("the indexer is set but holds no asymmetric_hashing")
         if dim == 0:
             problems.append("embedding_dim is 0 or unset (the searcher divides by it)")
 
-        measure, error = cfg.resolve_distance()
+        measure, error = self.config.resolve_distance()
         if error:
             problems.append(f"distance: {error}")
         if measure is not None:
-            if part is not None and part.effective_query_distance != measure:
-                problems.append(f"the partitioner scores leaves with {part.effective_query_distance.name} "
+            if part is not None and part.query_distance != measure:
+                problems.append(f"the partitioner scores leaves with {part.query_distance.name} "
                                 f"but the index searches with {measure.name}")
-            if ah is not None and ah.effective_query_distance != measure:
-                problems.append(f"asymmetric hashing computes {ah.effective_query_distance.name} "
+            if ah is not None and ah.query_distance != measure:
+                problems.append(f"asymmetric hashing computes {ah.query_distance.name} "
                                 f"but the index searches with {measure.name}")
 
         problems += self._check_partitioner(part, ah, etype, dim)
@@ -174,7 +173,7 @@ class OnDeviceIndex:
         if part.num_leaves == 0:
             problems.append("the partitioner has 0 leaves: no partition is ever searched")
         elif self.leaves_searched < 1:
-            problems.append(f"search_fraction {part.effective_search_fraction:g} searches no leaf "
+            problems.append(f"search_fraction {part.search_fraction:g} searches no leaf "
                             f"of {part.num_leaves}")
         if part.num_leaves:
             width = int(part.centroids.shape[1])
@@ -183,7 +182,7 @@ class OnDeviceIndex:
                 problems.append(f"partitioner centroids have {width} dimensions but queries have {expected}")
         return problems
 
-    def _check_codebooks(self, ah: AsymmetricHashingProto, dim: int) -> list[str]:
+    def _check_codebooks(self, ah: AsymmetricHashing, dim: int) -> list[str]:
         problems = []
         if ah.num_subspaces == 0:
             return ["asymmetric hashing has no subspaces (the Task Library cannot load it)"]
@@ -203,7 +202,7 @@ class OnDeviceIndex:
         empty = [s for s, d in enumerate(ah.subspace_dims) if d == 0]
         if empty:
             problems.append(f"subspace {empty[0]} has 0 dimensions")
-        if ah.effective_lookup_type == LookupType.INT8_LUT16:
+        if ah.lookup_type == LookupType.INT8_LUT16:
             problems.append("lookup_type INT8_LUT16 is not implemented on device (every distance is -0.0)")
         # Codes are indices into the lookup table; a code past the codebook reads garbage.
         width = min(ah.num_subspaces, dim) if dim else 0
@@ -262,8 +261,7 @@ class OnDeviceIndex:
 
     def summary(self) -> dict:
         """A JSON-able description for ``scannlite bundle info``."""
-        cfg = self.config.effective_scann_config
-        measure, error = cfg.resolve_distance()
+        measure, error = self.config.resolve_distance()
         part, ah = self.partitioner, self.asymmetric_hashing
         table = self.table
         e_bytes = sum(len(table[partition_key(p)]) for p in range(len(self.partitions))
@@ -285,16 +283,16 @@ class OnDeviceIndex:
             "partitioner": None if part is None else {
                 "leaves": part.num_leaves,
                 "centroid_dim": int(part.centroids.shape[1]),
-                "search_fraction": float(part.effective_search_fraction),
+                "search_fraction": float(part.search_fraction),
                 "leaves_searched": self.leaves_searched,
-                "query_distance": part.effective_query_distance.name,
+                "query_distance": part.query_distance.name,
             },
             "asymmetric_hashing": None if ah is None else {
                 "subspaces": ah.num_subspaces,
                 "codes_per_subspace": sorted(set(ah.num_codes)),
                 "subspace_dims": sorted(set(ah.subspace_dims)),
-                "lookup_type": ah.effective_lookup_type.name,
-                "query_distance": ah.effective_query_distance.name,
+                "lookup_type": ah.lookup_type.name,
+                "query_distance": ah.query_distance.name,
             },
             "bytes": {
                 "embeddings": e_bytes,
@@ -314,7 +312,7 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
     table = read_table(data, verify_checksums=verify_checksums)
     if CONFIG_KEY not in table:
         raise IndexFormatError("not an on-device ScaNN index: the table has no INDEX_CONFIG key")
-    config = IndexConfig.from_bytes(table[CONFIG_KEY])
+    config = ConfigView.decode(table[CONFIG_KEY])
 
     part_ids: dict[int, bytes] = {}
     meta_ids: dict[int, bytes] = {}
@@ -326,10 +324,9 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
         elif key not in (CONFIG_KEY, USER_INFO_KEY):
             extra.append(key)
 
-    etype, dim = config.effective_embedding_type, config.effective_embedding_dim
+    etype, dim = config.embedding_type, config.message.embedding_dim
     dtype = np.dtype("<f4") if etype == EmbeddingType.FLOAT else np.dtype(np.uint8)
-    leaves = (config.effective_scann_config.partitioner.num_leaves
-              if config.effective_scann_config.partitioner is not None else 1)
+    leaves = config.partitioner.num_leaves if config.partitioner is not None else 1
     count = max([leaves] + [p + 1 for p in part_ids])
     partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None
                   for p in range(count)]

@@ -1,8 +1,9 @@
 """Reader for one LevelDB table file ("SSTable"), the container of an on-device ScaNN index.
 
 The Task Library opens the index with ``leveldb::Table::Open`` over an in-memory buffer and
-looks keys up with ``Seek``; this module reads the same bytes with plain Python so the store
-process can inspect, verify and summarise an index without tflite-support's native code.
+looks keys up with ``Seek``; this module reads the same bytes in Python (CRC32C from
+``google-crc32c``, Snappy from pyarrow) so the store process can inspect, verify and summarise
+an index without tflite-support's native code.
 
 Layout (LevelDB ``table_format.md``)::
 
@@ -21,13 +22,12 @@ index block's separator keys must really separate the data blocks. Any violation
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from .crc32c import crc32c, unmask
-from . import varint
+import google_crc32c
+import pyarrow as pa
+
 from .errors import IndexFormatError
-from .snappy import SnappyError, decompress
 
 MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -37,6 +37,10 @@ SNAPPY_COMPRESSION = 1
 
 _NOT_INDEX = "not an on-device ScaNN index"
 _CORRUPT = "corrupt on-device ScaNN index"
+_MASK_DELTA = 0xA282EAD8
+_SNAPPY = pa.Codec("snappy")
+# No Snappy element yields more than 64 bytes (a 3-byte copy): a longer declared length is a lie.
+_SNAPPY_MAX_EXPANSION = 64
 
 
 @dataclass(frozen=True)
@@ -50,40 +54,64 @@ class BlockInfo:
     entries: int
 
 
-class Table(Mapping[bytes, bytes]):
-    """The key/value pairs of an SSTable, in file (ascending key) order."""
+class Table(dict):
+    """The key/value pairs of an SSTable, in file (ascending key) order, and how they were stored."""
 
     def __init__(self, items: dict[bytes, bytes], blocks: list[BlockInfo],
                  metaindex: dict[bytes, bytes], file_size: int) -> None:
-        self._items = items
-        self.blocks = blocks
-        self.metaindex = metaindex
-        self.file_size = file_size
-
-    def __getitem__(self, key: bytes) -> bytes:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
+        super().__init__(items)
+        self.blocks, self.metaindex, self.file_size = blocks, metaindex, file_size
 
     def __repr__(self) -> str:
         return f"<Table {len(self)} keys, {len(self.blocks)} blocks, {self.file_size} bytes>"
 
 
+def crc32c(data, crc: int = 0) -> int:
+    """CRC32C (Castagnoli) of ``data``, continuing from a previous ``crc32c`` result."""
+    return google_crc32c.extend(crc, bytes(data))
+
+
+def mask(crc: int) -> int:
+    """LevelDB stores CRCs masked, so that CRCs of data that embeds CRCs stay well spread."""
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def unmask(masked: int) -> int:
+    rot = (masked - _MASK_DELTA) & 0xFFFFFFFF
+    return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
+
+
 def read_varint(buf, pos: int, limit: int, what: str, max_bits: int = 64) -> tuple[int, int]:
     """Decode a base-128 varint at ``pos`` (not past ``limit``); return (value, next pos)."""
+    result = shift = 0
+    for _ in range(-(-max_bits // 7)):
+        if pos >= limit:
+            raise IndexFormatError(f"{_CORRUPT}: truncated varint in {what}")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            if result >> max_bits:
+                raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (exceeds {max_bits} bits)")
+            return result, pos
+        shift += 7
+    raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (too long)")
+
+
+def snappy_decompress(raw: bytes, where: str) -> bytes:
+    """One raw Snappy block (a varint with the uncompressed length, then elements), by pyarrow.
+
+    The declared length is checked before anything is allocated: at most 2^32 - 1 (Snappy's
+    limit) and at most 64 times the input.
+    """
+    length, _ = read_varint(raw, 0, len(raw), f"the snappy length of {where}", 32)
+    if length > _SNAPPY_MAX_EXPANSION * len(raw):
+        raise IndexFormatError(f"{_CORRUPT}: bad snappy data in {where}: declared length {length} "
+                               f"is impossible for {len(raw)} input bytes")
     try:
-        result, pos = varint.decode(buf, pos, limit, max_bytes=-(-max_bits // 7))
-    except varint.VarintError as exc:
-        reason = "truncated varint" if str(exc) == "truncated" else "bad varint"
-        suffix = "" if str(exc) == "truncated" else " (too long)"
-        raise IndexFormatError(f"{_CORRUPT}: {reason} in {what}{suffix}") from None
-    if result >> max_bits:
-        raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (exceeds {max_bits} bits)")
-    return result, pos
+        return _SNAPPY.decompress(raw, decompressed_size=length, asbytes=True)
+    except (OSError, pa.ArrowException) as exc:  # "Corrupt snappy compressed data."
+        raise IndexFormatError(f"{_CORRUPT}: bad snappy data in {where}: {str(exc).rstrip('.')}") from None
 
 
 def _read_handle(buf, pos: int, limit: int, what: str) -> tuple[int, int, int]:
@@ -98,20 +126,15 @@ def _read_block(data: memoryview, offset: int, size: int, kind: str, data_end: i
     where = f"{kind} block at offset {offset}"
     if offset + size + TRAILER_SIZE > data_end:
         raise IndexFormatError(f"{_CORRUPT}: {where} (size {size}) runs past the end of the table")
-    raw = data[offset:offset + size]
-    ctype = data[offset + size]
+    raw, ctype = bytes(data[offset:offset + size]), data[offset + size]
     if verify_checksums:
         stored = unmask(struct.unpack_from("<I", data, offset + size + 1)[0])
-        actual = crc32c(data[offset + size:offset + size + 1], crc32c(raw))
-        if stored != actual:
+        if stored != crc32c(bytes([ctype]), crc32c(raw)):
             raise IndexFormatError(f"{_CORRUPT}: checksum mismatch in {where}")
     if ctype == NO_COMPRESSION:
-        return bytes(raw), ctype
+        return raw, ctype
     if ctype == SNAPPY_COMPRESSION:
-        try:
-            return decompress(raw), ctype
-        except SnappyError as exc:
-            raise IndexFormatError(f"{_CORRUPT}: bad snappy data in {where}: {exc}") from None
+        return snappy_decompress(raw, where), ctype
     raise IndexFormatError(f"{_CORRUPT}: unsupported compression type {ctype} in {where}")
 
 

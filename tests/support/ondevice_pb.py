@@ -1,156 +1,61 @@
-"""Device-process helpers for tests/test_ondevice_format.py: the real protobuf code and builder.
+"""Protobuf helpers for tests/test_ondevice_format.py, for both kinds of process.
 
-These run only in a *device* worker (``run_in("device", "ondevice_pb:...")``, with this folder
-on PYTHONPATH): protobuf's pure-Python implementation, TensorFlow blocked. They are the
-reference the hand-written codec in ``scannlite.store.ondevice.protos`` is compared against.
+:func:`to_spec` describes a message as plain dicts and lists; it runs in the store process
+(protobuf's upb implementation) and, through ``run_in("device", "ondevice_pb:...")`` with this
+folder on PYTHONPATH, in a *device* worker (pure-Python protobuf, TensorFlow blocked), where
+:func:`protobuf_reference` and :func:`build_many` also run: they need tflite-support's generated
+serialized_searcher_pb2 and its real index builder.
 
-Specs are plain dicts so that nothing of scannlite's own codec is involved on this side::
+A spec uses the proto field names, so a message class takes it as keyword arguments::
 
     {"scann_config": {"query_distance": 1,
-                      "partitioner": {"leaves": [[...], ...], "search_fraction": 0.5, "query_distance": 1},
-                      "indexer": {"asymmetric_hashing": {"subspaces": [[[...], ...], ...],
-                                                         "query_distance": 1, "lookup_type": 2}}},
+                      "partitioner": {"leaf": [{"dimension": [...]}, ...], "search_fraction": 0.5},
+                      "indexer": {"asymmetric_hashing": {"subspace": [{"entry": [{"dimension": [...]}]}],
+                                                         "lookup_type": 2}}},
      "embedding_type": 1, "embedding_dim": 16, "global_partition_offsets": [0, 3]}
 
-A key that is absent means the field is not set (proto2 presence); empty repeated fields
-are left out too.
+A key that is absent means the field is not set (proto2 presence); empty repeated fields are
+left out too.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
-_INDEX_CONFIG_PROTO = "tensorflow_lite_support/scann_ondevice/proto/index_config.proto"
+def to_spec(msg) -> dict:
+    """The fields of ``msg`` that are set, as a spec."""
+    spec: dict = {}
+    for field, value in msg.ListFields():
+        repeated = field.label == field.LABEL_REPEATED
+        if field.message_type is None:
+            spec[field.name] = list(value) if repeated else value
+        else:
+            spec[field.name] = [to_spec(v) for v in value] if repeated else to_spec(value)
+    return spec
 
 
-@lru_cache(maxsize=1)
-def _classes():
-    """(IndexConfig class, serialized_searcher_pb2 module).
+def protobuf_reference(specs: list[dict], blobs: list[bytes]) -> dict:
+    """What the codec tests need from a device process (pure-Python protobuf), in one call.
 
-    tflite-support 0.4.4's wheel ships serialized_searcher_pb2 but not index_config_pb2, so
-    IndexConfig is declared here from index_config.proto (field numbers, types, packed
-    option) and built by protobuf's own runtime on top of the generated searcher protos.
+    ``index_configs``: each spec serialized by scannlite's IndexConfig; ``scann_configs``: its
+    scann_config serialized by tflite-support's generated ScannOnDeviceConfig; ``parsed``: each
+    blob parsed by scannlite's IndexConfig, as a spec; ``descriptors``: scannlite's declaration of
+    serialized_searcher.proto and the generated module's, as text.
     """
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from google.protobuf import descriptor_pb2
+    from google.protobuf.internal import api_implementation
     from tensorflow_lite_support.scann_ondevice.cc.core import serialized_searcher_pb2 as searcher
 
-    F = descriptor_pb2.FieldDescriptorProto
-    pool = descriptor_pool.Default()
-    try:
-        pool.FindFileByName(_INDEX_CONFIG_PROTO)
-    except KeyError:
-        proto = descriptor_pb2.FileDescriptorProto(
-            name=_INDEX_CONFIG_PROTO, package="tflite.scann_ondevice", syntax="proto2",
-            dependency=[searcher.DESCRIPTOR.name])
-        msg = proto.message_type.add(name="IndexConfig")
-        enum = msg.enum_type.add(name="Type")
-        for name, number in (("UNSPECIFIED", 0), ("FLOAT", 1), ("UINT8", 2)):
-            enum.value.add(name=name, number=number)
-        msg.field.add(name="scann_config", number=1, label=F.LABEL_OPTIONAL, type=F.TYPE_MESSAGE,
-                      type_name=".tflite.scann_ondevice.core.ScannOnDeviceConfig")
-        msg.field.add(name="embedding_type", number=2, label=F.LABEL_OPTIONAL, type=F.TYPE_ENUM,
-                      type_name=".tflite.scann_ondevice.IndexConfig.Type")
-        msg.field.add(name="embedding_dim", number=3, label=F.LABEL_OPTIONAL, type=F.TYPE_UINT32)
-        offsets = msg.field.add(name="global_partition_offsets", number=4, label=F.LABEL_REPEATED,
-                                type=F.TYPE_UINT32)
-        offsets.options.packed = True
-        pool.Add(proto)
-    descriptor = pool.FindMessageTypeByName("tflite.scann_ondevice.IndexConfig")
-    return message_factory.GetMessageClass(descriptor), searcher
+    from scannlite.store.ondevice import protos
 
-
-def _fill_partitioner(msg, spec: dict) -> None:
-    msg.SetInParent()
-    for row in spec.get("leaves", []):
-        msg.leaf.add().dimension.extend(row)
-    if "search_fraction" in spec:
-        msg.search_fraction = spec["search_fraction"]
-    if "query_distance" in spec:
-        msg.query_distance = spec["query_distance"]
-
-
-def _fill_ah(msg, spec: dict) -> None:
-    msg.SetInParent()
-    for subspace in spec.get("subspaces", []):
-        codebook = msg.subspace.add()
-        for entry in subspace:
-            codebook.entry.add().dimension.extend(entry)
-    if "query_distance" in spec:
-        msg.query_distance = spec["query_distance"]
-    if "lookup_type" in spec:
-        msg.lookup_type = spec["lookup_type"]
-
-
-def _fill_scann(msg, spec: dict) -> None:
-    msg.SetInParent()
-    if "query_distance" in spec:
-        msg.query_distance = spec["query_distance"]
-    if "indexer" in spec:
-        msg.indexer.SetInParent()
-        if "asymmetric_hashing" in spec["indexer"]:
-            _fill_ah(msg.indexer.asymmetric_hashing, spec["indexer"]["asymmetric_hashing"])
-    if "partitioner" in spec:
-        _fill_partitioner(msg.partitioner, spec["partitioner"])
-
-
-def serialize_index_config(spec: dict) -> bytes:
-    """IndexConfig built from ``spec`` and serialized by protobuf."""
-    index_config, _ = _classes()
-    msg = index_config()
-    if "scann_config" in spec:
-        _fill_scann(msg.scann_config, spec["scann_config"])
-    if "embedding_type" in spec:
-        msg.embedding_type = spec["embedding_type"]
-    if "embedding_dim" in spec:
-        msg.embedding_dim = spec["embedding_dim"]
-    msg.global_partition_offsets.extend(spec.get("global_partition_offsets", []))
-    return msg.SerializeToString()
-
-
-def serialize_scann_config(spec: dict) -> bytes:
-    """ScannOnDeviceConfig from the *generated* serialized_searcher_pb2 module."""
-    _, searcher = _classes()
-    msg = searcher.ScannOnDeviceConfig()
-    _fill_scann(msg, spec)
-    return msg.SerializeToString()
-
-
-def _scann_to_spec(msg) -> dict:
-    spec: dict = {}
-    if msg.HasField("query_distance"):
-        spec["query_distance"] = msg.query_distance
-    if msg.HasField("indexer"):
-        spec["indexer"] = {}
-        if msg.indexer.HasField("asymmetric_hashing"):
-            ah = msg.indexer.asymmetric_hashing
-            out = {"subspaces": [[list(e.dimension) for e in s.entry] for s in ah.subspace]} if ah.subspace else {}
-            for name in ("query_distance", "lookup_type"):
-                if ah.HasField(name):
-                    out[name] = getattr(ah, name)
-            spec["indexer"]["asymmetric_hashing"] = out
-    if msg.HasField("partitioner"):
-        p = msg.partitioner
-        out = {"leaves": [list(leaf.dimension) for leaf in p.leaf]} if p.leaf else {}
-        for name in ("search_fraction", "query_distance"):
-            if p.HasField(name):
-                out[name] = getattr(p, name)
-        spec["partitioner"] = out
-    return spec
-
-
-def parse_index_config(data: bytes) -> dict:
-    """Parse with protobuf and describe the message as a spec (presence included)."""
-    index_config, _ = _classes()
-    msg = index_config()
-    msg.ParseFromString(data)
-    spec: dict = {}
-    if msg.HasField("scann_config"):
-        spec["scann_config"] = _scann_to_spec(msg.scann_config)
-    for name in ("embedding_type", "embedding_dim"):
-        if msg.HasField(name):
-            spec[name] = getattr(msg, name)
-    if msg.global_partition_offsets:
-        spec["global_partition_offsets"] = list(msg.global_partition_offsets)
-    return spec
+    assert api_implementation.Type() == "python"
+    generated = descriptor_pb2.FileDescriptorProto()
+    searcher.DESCRIPTOR.CopyToProto(generated)
+    return {
+        "index_configs": [protos.IndexConfig(**s).SerializeToString() for s in specs],
+        "scann_configs": [searcher.ScannOnDeviceConfig(**s["scann_config"]).SerializeToString()
+                          for s in specs if "scann_config" in s],
+        "parsed": [to_spec(protos.IndexConfig.FromString(b)) for b in blobs],
+        "descriptors": [str(protos.file_descriptors()[0]), str(generated)],
+    }
 
 
 def build_index(embedding_dim: int, scann_config: bytes, userinfo: bytes, partition_assignment,
@@ -173,19 +78,6 @@ def build_index(embedding_dim: int, scann_config: bytes, userinfo: bytes, partit
         partition_assignment=np.asarray(partition_assignment, dtype=np.uint32),
         metadata=list(metadata), compression=compression,
         hashed_database=hashed_database, float_database=float_database)
-
-
-def protobuf_reference(specs: list[dict], blobs: list[bytes]) -> dict:
-    """Everything the codec tests need from protobuf, in one device process (they are slow to start).
-
-    ``index_configs``: each spec serialized as IndexConfig; ``scann_configs``: its scann_config
-    serialized by the generated ScannOnDeviceConfig; ``parsed``: each blob parsed into a spec.
-    """
-    return {
-        "index_configs": [serialize_index_config(s) for s in specs],
-        "scann_configs": [serialize_scann_config(s["scann_config"]) for s in specs if "scann_config" in s],
-        "parsed": [parse_index_config(b) for b in blobs],
-    }
 
 
 def build_many(jobs: list[dict]) -> list[bytes]:
