@@ -32,6 +32,7 @@ def _queries(rng, vocab: int, count: int) -> list[str]:
 
 def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     from scannlite.plugin.boundary import run_in
+    from scannlite.plugin.device.processes import DeviceProcesses
     from scannlite.store import snapshot
     from scannlite.store.catalog import Catalog
     from scannlite.store.export import export
@@ -57,11 +58,11 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     with Catalog.open(built.path) as cat:
         say("export without verification")
         t0 = time.perf_counter()
-        export(cat, out=unverified, embedder=tower, version=1, verify_bundle=False)
+        export(cat, device=DeviceProcesses(), out=unverified, embedder=tower, version=1, verify_bundle=False)
         plain_s = time.perf_counter() - t0
         say("export (verified, the default)")
         t0 = time.perf_counter()
-        res = export(cat, out=bundle, embedder=tower, version=1, probe=probe_texts)
+        res = export(cat, device=DeviceProcesses(), out=bundle, embedder=tower, version=1, probe=probe_texts)
         export_s = time.perf_counter() - t0
         raw = data.queries()
         snap = snapshot.load_snapshot(cat, 1, with_vectors=True)
@@ -98,7 +99,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     t.add("verification in the export", f"{m['parity']['queries']} queries matched the server-side search "
           f"({m['parity']['exact_order']} in exactly the same order)")
     t.how = [
-        f"`scannlite.store.export.export(cat, out=BUNDLE, embedder=EMBEDDER, version=1, probe=TEXTS)` timed with "
+        f"`scannlite.store.export.export(cat, device=DeviceProcesses(), out=BUNDLE, embedder=EMBEDDER, version=1, probe=TEXTS)` timed with "
         "`time.perf_counter()` in the benchmark process; it builds the index with tflite-support's builder and "
         "packs it in one device process, then verifies in a second (probe-vector parity plus the embedder's own "
         "texts), then writes. The --no-verify row is the same call with `verify_bundle=False`.",

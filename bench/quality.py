@@ -26,6 +26,9 @@ from scannlite.store import bundles
 from scannlite.store.build import build
 from scannlite.store.catalog import Catalog
 from scannlite.store.export import export
+from scannlite.plugin.device.processes import DeviceProcesses
+
+DEVICE = DeviceProcesses()
 
 KS = (1, 5, 10)
 AGREE_EXACT = 0.005  # Keras vs the Task Library's vectors: conversion must not change rankings
@@ -51,8 +54,8 @@ def device_recall(work: Path, text_embedder: Path, image_embedder: Path, caption
     cat = Catalog.create(path, vectors.shape[1], "dot")
     cat.add([str(i) for i in range(len(vectors))], vectors, captions)
     build(cat)
-    out = export(cat, out=work / "heldout_text_searcher.tflite", embedder=text_embedder)
-    hits = bundles.query(out.path, texts=captions, k=max(KS))
+    out = export(cat, device=DEVICE, out=work / "heldout_text_searcher.tflite", embedder=text_embedder)
+    hits = bundles.query(out.path, device=DEVICE, texts=captions, k=max(KS))
     ranks = []
     for i, row in enumerate(hits):
         ids = [int(m) for m, _ in row]

@@ -6,12 +6,15 @@ from typing import List, Optional
 
 import typer
 
+from scannlite.plugin.device.processes import DeviceProcesses
 from scannlite.store import bundles
 from scannlite.store.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.export import DEFAULT_DEVICE_METADATA_LIMIT, export as export_snapshot
 
 from .common import RichProgress, console, handle_errors, print_json
+
+DEVICE = DeviceProcesses()
 
 bundle_app = typer.Typer(help="Inspect, verify and query TFLite Searcher bundles.", no_args_is_help=True)
 
@@ -33,7 +36,7 @@ def export(
     Example: scannlite export photos.catalog --embedder text_embedder.tflite --out photos.tflite
     """
     cat = Catalog.open(catalog)
-    r = export_snapshot(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
+    r = export_snapshot(cat, device=DEVICE, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
                         index_only=index_only, verify_bundle=not no_verify, device_metadata=device_metadata,
                         device_metadata_limit=device_metadata_limit, probe=probe, progress=RichProgress())
     m = r.manifest
@@ -80,7 +83,7 @@ def verify(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.
 
     Example: scannlite bundle verify photos.tflite --catalog photos.catalog
     """
-    problems, rep = bundles.verify(bundle, catalog=catalog, probe=probe, progress=RichProgress())
+    problems, rep = bundles.verify(bundle, device=DEVICE, catalog=catalog, probe=probe, progress=RichProgress())
     if problems:
         for p in problems[:20]:
             console.print(f"problem: {p}", highlight=False)
@@ -101,7 +104,7 @@ def query(bundle: Path = typer.Argument(..., help="Bundle (.tflite).", show_defa
     """
     if not text and not image:
         raise InvalidInput("give --text or --image")
-    results = bundles.query(bundle, texts=text, images=image, k=k)
+    results = bundles.query(bundle, device=DEVICE, texts=text, images=image, k=k)
     rows = [[{"metadata": m.decode("utf-8", "replace"), "distance": d} for m, d in row] for row in results]
     if as_json:
         print_json(rows)

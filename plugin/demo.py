@@ -16,6 +16,9 @@ from scannlite.store.export import export
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.progress import SILENT, Progress
 from scannlite.store.synthetic import clustered, recall_at_k, split
+from scannlite.plugin.device.processes import DeviceProcesses
+
+DEVICE = DeviceProcesses()
 
 
 def synthetic(out: Path, say=print, progress: Progress = SILENT, n: int = 20_000, dim: int = 64) -> dict:
@@ -45,7 +48,7 @@ def synthetic(out: Path, say=print, progress: Progress = SILENT, n: int = 20_000
     for qi in range(2):
         say(f"   query {qi}: " + ", ".join(f"{h['id']} ({h['distance']:.3f})" for h in found[qi][:4])
             + "   exact: " + ", ".join(h["id"] for h in truth[qi][:4]))
-    e = export(cat, out=out / "synthetic.ldb", embedder=None, index_only=True, progress=progress)
+    e = export(cat, device=DEVICE, out=out / "synthetic.ldb", embedder=None, index_only=True, progress=progress)
     m = e.manifest
     say(f"6. exported {e.path} ({m['sizes']['file']:,} bytes): the Task Library matched scannlite on "
         f"{m['parity']['queries']} probe queries")

@@ -22,6 +22,9 @@ from scannlite.store.export import export, sha256
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.progress import SILENT, Progress
 from scannlite.store.snapshot import get_snapshot
+from scannlite.plugin.device.processes import DeviceProcesses
+
+DEVICE = DeviceProcesses()
 
 QUERIES = ["red apple", "smiling cat", "airplane", "red heart", "rain cloud", "flag of japan",
            "birthday cake", "dog face"]
@@ -113,7 +116,7 @@ def _bundle(cat: Catalog, embedder: Path, out: Path, probe: Path | None, say, pr
                 and m.get("sha256", {}).get("file") == sha256(out.read_bytes())):
             say(f"   reusing {out.name} (snapshot {latest}, verified when it was exported)")
             return out
-    r = export(cat, out=out, embedder=embedder, probe=probe, progress=progress)
+    r = export(cat, device=DEVICE, out=out, embedder=embedder, probe=probe, progress=progress)
     m = r.manifest
     say(f"   exported {out.name}: {m['sizes']['file']:,} bytes, {m['items']} items, {m['leaves']} leaves, "
         f"{m['leaves_searched']} searched; the Task Library matched scannlite on {m['parity']['queries']} queries")
@@ -165,14 +168,14 @@ def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs:
     text_bundle = _bundle(cat, text_embedder, out / "emoji_text_searcher.tflite", None, say, progress)
     image_bundle = _bundle(cat, image_embedder, out / "emoji_image_searcher.tflite", folder, say, progress)
     _say_step(say, 5, "what a phone returns (TextSearcher on the text bundle):")
-    hits = bundles.query(text_bundle, texts=QUERIES, k=TOP)
+    hits = bundles.query(text_bundle, device=DEVICE, texts=QUERIES, k=TOP)
     results = []
     for q, row in zip(QUERIES, hits):
         ranked = [(m.decode(), d) for m, d in row]
         results.append((f'"{q}"', ranked))
         say(f"   {q!r:>16}: " + ", ".join(f"{names.get(i, i)} ({d:+.2f})" for i, d in ranked[:4]))
     probe_image = folder / sorted(names)[len(names) // 3]
-    row = bundles.query(image_bundle, images=[probe_image], k=TOP)[0]
+    row = bundles.query(image_bundle, device=DEVICE, images=[probe_image], k=TOP)[0]
     ranked = [(m.decode(), d) for m, d in row]
     results.append((f"image: {names.get(probe_image.name, probe_image.name)}", ranked))
     say(f"   image of {names.get(probe_image.name)!r} (ImageSearcher): "

@@ -17,12 +17,13 @@ from . import device_search, parity
 from .catalog import Catalog
 from .embedder_checks import EmbedderRefused, check_against_index, inspect_embedder
 from .errors import InvalidInput
-from .export import VERIFY_K, device_labels, manifest_path_for, sha256
-from .images import load_probe_images, synthetic_images
+from .device_side import DeviceSide
+from .export import device_labels, manifest_path_for, probe_candidates, sha256
 from .ondevice.errors import IndexFormatError
 from .ondevice.index_file import OnDeviceIndex, read_index
 from .ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
 from .progress import SILENT, Progress
+from .vocabulary import Distance
 from .snapshot import load_snapshot
 
 from .ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC
@@ -78,7 +79,7 @@ def open_bundle(path: Path) -> OpenedBundle:
 
 def _distance_name(index: OnDeviceIndex) -> str:
     measure, _ = index.config.effective_scann_config.resolve_distance()
-    return "dot" if measure == DistanceMeasure.DOT_PRODUCT else "l2"
+    return Distance.DOT if measure == DistanceMeasure.DOT_PRODUCT else Distance.L2
 
 
 def l2_normalize_of(b: OpenedBundle) -> bool:
@@ -142,16 +143,15 @@ def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, n
     return di, rows.astype(np.float32)
 
 
-def verify(path: Path, *, catalog: Path | None = None, probe: Path | None = None,
+def verify(path: Path, *, device: DeviceSide, catalog: Path | None = None, probe: Path | None = None,
            progress: Progress = SILENT) -> tuple[list[str], parity.ParityReport]:
-    from scannlite.plugin.boundary import run_in
-
     b = open_bundle(path)
     problems = static_problems(b)
     if problems:
         return problems, parity.ParityReport()
     l2n = l2_normalize_of(b)
     leaves = b.index.leaves_searched
+    candidates: list[str] = []
     if catalog is not None:
         cat = Catalog.open(catalog)
         version = (b.user_info or b.manifest or {}).get("snapshot")
@@ -164,47 +164,26 @@ def verify(path: Path, *, catalog: Path | None = None, probe: Path | None = None
             problems.append(f"the bundle's items differ from snapshot {version} of {catalog}")
             return problems, parity.ParityReport()
         lookup = b.index.asymmetric_hashing.effective_lookup_type.name if b.index.asymmetric_hashing else None
-        dindex = snap.device_index(lookup)
-        source = snap.vectors
-        l2n = cat.normalize
+        reference, source, l2n = snap.device_index(lookup), snap.vectors, cat.normalize
+        candidates = probe_candidates(cat, snap)
     else:
-        dindex, source = _index_as_device(b.index)
+        reference, source = _index_as_device(b.index)
         labels = [m or b"" for m in b.index.metadata]
-    n = len(source)
-    if n == 0:
+        candidates = [m.decode("utf-8", "ignore") for m in labels]
+    if len(source) == 0:
         return ["the index holds no items"], parity.ParityReport()
-    rows = np.sort(np.random.default_rng(0).choice(n, size=min(100, n), replace=False))
-    probes = parity.probe_vectors(source[rows], len(rows), seed=1)
-    k = min(VERIFY_K, n)
     texts = images = None
     if b.is_model:
         facts = inspect_embedder(b.data, b.path.name)
-        if facts.kind == "text":
-            if probe is not None:
-                texts = [ln.strip() for ln in Path(probe).read_text(encoding="utf-8").splitlines() if ln.strip()][:48]
-            else:
-                decoded = [m.decode("utf-8", "ignore") for m in labels[:: max(1, n // 24)][:24]]
-                texts = [t for t in decoded if t.strip()] or ["probe"]
-        else:
-            shape = facts.description["inputs"][0]["shape"]
-            images = load_probe_images(probe, 24) if probe is not None else synthetic_images(24, shape[1], shape[2])
-    with progress.task("verifying with the Task Library in a device process"):
-        answers = run_in("device", "scannlite.plugin.device.exporter:check_bundle", index=b.index_bytes,
-                         probe_vectors=probes, max_results=k, l2_normalize=l2n,
-                         bundle=b.data if b.is_model else None, texts=texts, images=images)
-    rep = parity.compare(answers["probe"], parity.server_neighbors(dindex, labels, parity.normalised(probes, l2n), k, leaves),
-                         "probe vector")
-    for key in ("texts", "images"):
-        if key in answers:
-            vecs, dev = answers[key]
-            rep.merge(parity.compare(dev, parity.server_neighbors(dindex, labels, parity.normalised(vecs, l2n), k, leaves),
-                                     f"real embedder {key[:-1]}"))
+        texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"], candidates, probe)
+    rep = parity.verify(device, index=b.index_bytes, bundle=b.data if b.is_model else None, reference=reference,
+                        labels=labels, count=len(source), vectors_of=lambda rows: source[rows], l2_normalize=l2n,
+                        leaves=leaves, texts=texts, images=images, progress=progress)
     return problems + rep.problems, rep
 
 
-def query(path: Path, *, texts: list[str] | None = None, images: list[Path] | None = None, k: int = 10):
-    from scannlite.plugin.boundary import run_in
-
+def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, images: list[Path] | None = None,
+          k: int = 10):
     b = open_bundle(path)
     if not b.is_model:
         raise InvalidInput(f"{b.path.name} is a bare index; querying needs a bundle (an embedder with the index packed)")
@@ -214,8 +193,7 @@ def query(path: Path, *, texts: list[str] | None = None, images: list[Path] | No
     if texts:
         if facts.kind != "text":
             raise InvalidInput(f"{b.path.name} embeds images; use --image")
-        return run_in("device", "scannlite.plugin.device.exporter:query_bundle", bundle=b.data, texts=texts,
-                      max_results=k, l2_normalize=l2_normalize_of(b))
+        return device.query_bundle(bundle=b.data, texts=texts, max_results=k, l2_normalize=l2_normalize_of(b))
     if images:
         if facts.kind != "image":
             raise InvalidInput(f"{b.path.name} embeds text; use --text")
@@ -229,8 +207,7 @@ def query(path: Path, *, texts: list[str] | None = None, images: list[Path] | No
                 arrays.append(load_rgb(Path(p)))
             except ValueError as exc:
                 raise InvalidInput(f"cannot read image {exc}") from None
-        return run_in("device", "scannlite.plugin.device.exporter:query_bundle", bundle=b.data, images=arrays,
-                      max_results=k, l2_normalize=l2_normalize_of(b))
+        return device.query_bundle(bundle=b.data, images=arrays, max_results=k, l2_normalize=l2_normalize_of(b))
     raise InvalidInput("give --text or --image")
 
 

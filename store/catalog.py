@@ -24,10 +24,10 @@ from .errors import InvalidInput, NotACatalog, ScannliteError
 from .index_config import IndexConfig
 from .locking import writer_lock
 from .readers import read_any
+from .vocabulary import Distance
 from .segments import write_segment
 
 DB_NAME = "catalog.db"
-DISTANCES = ("dot", "l2")
 METADATA_TYPES = ("text", "bytes")
 DEFAULT_METADATA_LIMIT = 64 * 1024
 
@@ -79,8 +79,10 @@ class Catalog:
                metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT,
                index: IndexConfig | None = None, lock_timeout: float | None = None) -> "Catalog":
         path = Path(path)
-        if distance not in DISTANCES:
-            raise InvalidInput(f"distance must be 'dot' or 'l2', got {distance!r}")
+        try:
+            distance = Distance(distance)
+        except ValueError:
+            raise InvalidInput(f"distance must be 'dot' or 'l2', got {distance!r}") from None
         if not isinstance(dim, int) or dim < 1 or dim > 65536:
             raise InvalidInput(f"dimension must be between 1 and 65536, got {dim}")
         if metadata_type not in METADATA_TYPES:
@@ -173,7 +175,7 @@ class Catalog:
         try:
             self.settings = {k: json.loads(v) for k, v in rows.items()}
             self.dim: int = self.settings["dim"]
-            self.distance: str = self.settings["distance"]
+            self.distance = Distance(self.settings["distance"])
             self.normalize: bool = self.settings["normalize"]
             self.metadata_type: str = self.settings["metadata_type"]
             self.metadata_limit: int = self.settings["metadata_limit"]

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .vocabulary import Distance
+
 CHUNKS_PER_BLOCK = 32
 MAX_QUANTIZED = {"INT8": 255, "INT16": (1 << 16) // CHUNKS_PER_BLOCK - 1}
 F32 = np.float32
@@ -34,7 +36,7 @@ F32 = np.float32
 class DeviceIndex:
     """The searchable part of a snapshot, in the device's order (grouped by leaf)."""
 
-    distance: str  # "dot" or "l2"
+    distance: Distance
     centroids: np.ndarray  # (L, D) float32
     offsets: np.ndarray  # (L + 1,) int64: leaf p holds global ids offsets[p]:offsets[p+1]
     codebooks: list[np.ndarray] | None  # AH codebooks, or None for a float index

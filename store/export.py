@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from importlib import metadata as pkg_metadata
 from pathlib import Path
@@ -19,17 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from . import parity
-from .catalog import Catalog, utcnow
+from .atomic import replacing
+from .catalog import Catalog
+from .device_side import DeviceSide
 from .embedder_checks import EmbedderFacts, check_against_index, inspect_embedder
 from .errors import InvalidInput, ScannliteError
-from .progress import SILENT, Progress
-from .snapshot import LoadedSnapshot, load_snapshot
-
 from .ondevice.bundle_file import INDEX_FILE_NAME as INDEX_NAME
+from .progress import SILENT, Progress
+from .snapshot import LoadedSnapshot, load_snapshot, metadata_of
+from .vocabulary import Distance
+
 DEFAULT_DEVICE_METADATA_LIMIT = 4096
-PROBE_VECTORS = 100  # stored vectors searched (plus as many perturbed copies)
-PROBE_INPUTS = 24  # texts or images run through the real embedder
-VERIFY_K = 10
 
 
 class VerificationFailed(ScannliteError):
@@ -43,6 +42,28 @@ class ExportResult:
     manifest: dict
     verified: bool
     parity: dict
+
+
+@dataclass
+class ExportPlan:
+    """Everything decided before a device process is started: what goes into the index, and
+    what the verification will ask. Every refusal happens while planning, so a bad request
+    never costs a device process and never touches the output."""
+
+    cat: Catalog
+    snap: LoadedSnapshot
+    out: Path
+    index_only: bool
+    model: bytes | None  # the embedder's bytes
+    facts: EmbedderFacts | None
+    embedder_name: str | None
+    leaves: int
+    device_metadata: str
+    labels: list[bytes]
+    user_info: bytes
+    arrays: dict
+    texts: list[str] | None
+    images: list | None
 
 
 def _version(dist: str) -> str | None:
@@ -61,8 +82,6 @@ def device_labels(cat: Catalog, snap: LoadedSnapshot, mode: str, limit: int) -> 
     if mode == "id":
         labels = [i.encode("utf-8") for i in snap.ids]
     elif mode == "metadata":
-        from .snapshot import metadata_of
-
         meta = metadata_of(cat, snap.items)
         labels = []
         for item in snap.items.tolist():
@@ -77,10 +96,17 @@ def device_labels(cat: Catalog, snap: LoadedSnapshot, mode: str, limit: int) -> 
     return labels
 
 
+def probe_candidates(cat: Catalog, snap: LoadedSnapshot) -> list[str]:
+    """Texts a text embedder is probed with: evenly spread items' text metadata, else their ids."""
+    pick = parity.evenly(snap.items.tolist(), parity.PROBE_INPUTS)
+    texts = [v for v in metadata_of(cat, pick).values() if isinstance(v, str) and v.strip()]
+    return texts or parity.evenly(list(snap.ids), parity.PROBE_INPUTS)
+
+
 def user_info(cat: Catalog, snap: LoadedSnapshot, leaves: int, mode: str) -> bytes:
     """USER_INFO: UTF-8 JSON (the Python Task Library cannot return non-UTF-8 user info)."""
     info = {"scannlite": 1, "snapshot": snap.info.version, "count": snap.count, "dim": cat.dim,
-            "distance": cat.distance, "l2_normalize": cat.normalize, "leaves_to_search": leaves,
+            "distance": cat.distance.value, "l2_normalize": cat.normalize, "leaves_to_search": leaves,
             "device_metadata": mode}
     return json.dumps(info, sort_keys=True, separators=(",", ":")).encode()
 
@@ -97,80 +123,23 @@ def index_arrays(snap: LoadedSnapshot) -> dict:
     return arrays
 
 
-def probe_inputs(cat: Catalog, snap: LoadedSnapshot, facts: EmbedderFacts | None, probe: Path | None):
-    """Texts or images for the real-embedder check."""
-    if facts is None:
-        return None, None
-    if facts.kind == "text":
-        if probe is not None:
-            if not probe.is_file():
-                raise InvalidInput(f"cannot read probe file {probe}")
-            texts = [ln.strip() for ln in probe.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            if not texts:
-                raise InvalidInput(f"probe file {probe} holds no text")
-            return texts[:PROBE_INPUTS * 4], None
-        from .snapshot import metadata_of
-
-        pick = snap.items[:: max(1, snap.count // PROBE_INPUTS)][:PROBE_INPUTS]
-        texts = [v for v in metadata_of(cat, pick).values() if isinstance(v, str) and v.strip()]
-        texts = texts or [snap.ids[j] for j in range(0, snap.count, max(1, snap.count // PROBE_INPUTS))]
-        return [t[:2000] for t in texts[:PROBE_INPUTS]], None
-    from .images import load_probe_images, synthetic_images
-
-    shape = facts.description["inputs"][0]["shape"]
-    images = load_probe_images(probe, PROBE_INPUTS) if probe is not None else synthetic_images(PROBE_INPUTS, shape[1], shape[2])
-    return None, images
-
-
-def verify(*, cat: Catalog, snap: LoadedSnapshot, index: bytes, bundle: bytes | None, labels: list[bytes],
-           leaves: int, texts, images, progress: Progress = SILENT) -> parity.ParityReport:
-    from scannlite.plugin.boundary import run_in
-
-    rows = np.random.default_rng(snap.info.version).choice(snap.count, size=min(PROBE_VECTORS, snap.count), replace=False)
-    probes = parity.probe_vectors(cat.vectors_for(snap.items[np.sort(rows)]), len(rows), seed=snap.info.version)
-    k = min(VERIFY_K, snap.count)
-    with progress.task("verifying with the Task Library in a device process"):
-        answers = run_in("device", "scannlite.plugin.device.exporter:check_bundle", index=index,
-                         probe_vectors=probes, max_results=k, l2_normalize=cat.normalize, bundle=bundle,
-                         texts=texts, images=images)
-    dindex = snap.device_index()
-    rep = parity.compare(answers["probe"], parity.server_neighbors(
-        dindex, labels, parity.normalised(probes, cat.normalize), k, leaves), "probe vector")
-    for key in ("texts", "images"):
-        if key in answers:
-            vecs, dev = answers[key]
-            server = parity.server_neighbors(dindex, labels, parity.normalised(vecs, cat.normalize), k, leaves)
-            rep.merge(parity.compare(dev, server, f"real embedder {key[:-1]}"))
-    return rep
-
-
 def manifest_path_for(out: Path) -> Path:
     """``BUNDLE.tflite`` -> ``BUNDLE.manifest.json`` (likewise for a bare ``.ldb``)."""
     return out.with_suffix(".manifest.json")
 
 
-def _write_atomically(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return tmp
+# ---- plan ------------------------------------------------------------------------------------
 
-
-def export(cat: Catalog, *, out: Path, embedder: Path | None, version: int | None = None,
-           leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
-           device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
-           probe: Path | None = None, progress: Progress = SILENT) -> ExportResult:
-    from scannlite.plugin.boundary import run_in
-
+def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int | None = None,
+                leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
+                device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
+                probe: Path | None = None, progress: Progress = SILENT) -> ExportPlan:
     out = Path(out)
     if not out.parent.is_dir():
         raise InvalidInput(f"cannot write {out}: directory {out.parent} does not exist")
     if embedder is None and not index_only:
         raise InvalidInput("--embedder MODEL.tflite is required (or --index-only for a bare .ldb)")
-    model = None
-    facts = None
+    model = facts = None
     if embedder is not None:
         if not Path(embedder).is_file():
             raise InvalidInput(f"cannot read embedder {embedder}: no such file")
@@ -186,71 +155,100 @@ def export(cat: Catalog, *, out: Path, embedder: Path | None, version: int | Non
     if not 1 <= leaves <= snap.model.num_leaves:
         raise InvalidInput(f"--leaves-to-search must be between 1 and {snap.model.num_leaves}, got {leaves}")
     labels = device_labels(cat, snap, device_metadata, device_metadata_limit)
-    info = user_info(cat, snap, leaves, device_metadata)
-    arrays = index_arrays(snap)
-    texts, images = probe_inputs(cat, snap, facts, probe) if verify_bundle and not index_only else (None, None)
+    texts = images = None
+    if verify_bundle and not index_only and facts is not None:
+        texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"],
+                                            probe_candidates(cat, snap) if facts.kind == "text" else [], probe)
+    return ExportPlan(cat=cat, snap=snap, out=out, index_only=index_only, model=model, facts=facts,
+                      embedder_name=None if embedder is None else Path(embedder).name, leaves=leaves,
+                      device_metadata=device_metadata, labels=labels,
+                      user_info=user_info(cat, snap, leaves, device_metadata), arrays=index_arrays(snap),
+                      texts=texts if verify_bundle else None, images=images if verify_bundle else None)
 
+
+# ---- compute ---------------------------------------------------------------------------------
+
+def build_on_device(plan: ExportPlan, device: DeviceSide, progress: Progress = SILENT) -> tuple[bytes, bytes | None]:
+    snap = plan.snap
     with progress.task(f"building the on-device index ({snap.count} items, {snap.model.num_leaves} leaves)"):
-        index, bundle = run_in(
-            "device", "scannlite.plugin.device.exporter:build_bundle", distance=cat.distance,
-            lookup_type=snap.info.lookup_type or "FLOAT", leaves_to_search=leaves, metadata=labels,
-            user_info=info, embedder=None if index_only else model, index_name=INDEX_NAME, **arrays)
-    rep = parity.ParityReport()
-    if verify_bundle:
-        rep = verify(cat=cat, snap=snap, index=index, bundle=bundle, labels=labels, leaves=leaves,
-                     texts=texts, images=images, progress=progress)
-        if rep.problems:
-            raise VerificationFailed(f"the bundle failed verification and was not written: {rep.problems[0]}"
-                                     + (f" (and {len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""))
-    payload = index if index_only else bundle
-    m = snap.model
+        return device.build_bundle(
+            distance=plan.cat.distance, lookup_type=snap.info.lookup_type or "FLOAT", leaves_to_search=plan.leaves,
+            metadata=plan.labels, user_info=plan.user_info, embedder=None if plan.index_only else plan.model,
+            index_name=INDEX_NAME, **plan.arrays)
+
+
+def verify_export(plan: ExportPlan, device: DeviceSide, index: bytes, bundle: bytes | None,
+                  progress: Progress = SILENT) -> parity.ParityReport:
+    cat, snap = plan.cat, plan.snap
+    rep = parity.verify(device, index=index, bundle=bundle, reference=snap.device_index(), labels=plan.labels,
+                        count=snap.count, vectors_of=lambda rows: cat.vectors_for(snap.items[rows]),
+                        l2_normalize=cat.normalize, leaves=plan.leaves, texts=plan.texts, images=plan.images,
+                        progress=progress)
+    if rep.problems:
+        raise VerificationFailed(f"the bundle failed verification and was not written: {rep.problems[0]}"
+                                 + (f" (and {len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""))
+    return rep
+
+
+def manifest_for(plan: ExportPlan, index: bytes, payload: bytes, rep: parity.ParityReport | None) -> dict:
+    cat, snap, m = plan.cat, plan.snap, plan.snap.model
     floor = {
         "codes": int(snap.codes.nbytes) if snap.codes is not None else int(snap.count * cat.dim * 4),
         "centroids": int(m.centroids.nbytes),
         "codebooks": int(sum(b.nbytes for b in m.codebooks)) if m.codebooks else 0,
-        "metadata": int(sum(len(x) for x in labels)),
-        "model": 0 if index_only else len(model),
+        "metadata": int(sum(len(x) for x in plan.labels)),
+        "model": 0 if plan.index_only else len(plan.model),
     }
-    manifest = {
+    facts = plan.facts
+    return {
         "format": "scannlite-bundle-manifest/1",
-        "file": out.name,
-        "kind": "index" if index_only else "bundle",
+        "file": plan.out.name,
+        "kind": "index" if plan.index_only else "bundle",
         "snapshot": snap.info.version,
         "items": snap.count,
         "dim": cat.dim,
-        "distance": cat.distance,
+        "distance": cat.distance.value,
         "l2_normalize": cat.normalize,
-        "device_distance": "negative dot product" if cat.distance == "dot" else "squared L2",
+        "device_distance": "negative dot product" if cat.distance is Distance.DOT else "squared L2",
         "index_type": "asymmetric hashing (uint8 codes)" if m.kind == "ah" else "float",
         "lookup_type": snap.info.lookup_type,
         "leaves": m.num_leaves,
-        "leaves_searched": leaves,
+        "leaves_searched": plan.leaves,
         "dims_per_block": m.dims_per_block,
-        "device_metadata": device_metadata,
-        "embedder": None if facts is None else {"file": Path(embedder).name, "kind": facts.kind, "route": facts.route,
-                                                 "output_dim": facts.output_dim, "sha256": sha256(model)},
-        "sizes": {"file": len(payload), "index": len(index), "floor": sum(floor.values()), **{f"floor_{k}": v for k, v in floor.items()}},
+        "device_metadata": plan.device_metadata,
+        "embedder": None if facts is None else {"file": plan.embedder_name, "kind": facts.kind, "route": facts.route,
+                                                 "output_dim": facts.output_dim, "sha256": sha256(plan.model)},
+        "sizes": {"file": len(payload), "index": len(index), "floor": sum(floor.values()),
+                  **{f"floor_{k}": v for k, v in floor.items()}},
         "sha256": {"file": sha256(payload), "index": sha256(index)},
-        "index_file_name": None if index_only else INDEX_NAME,
-        "verified": bool(verify_bundle),
-        "parity": {"queries": rep.queries, "exact_order": rep.exact_order} if verify_bundle else None,
+        "index_file_name": None if plan.index_only else INDEX_NAME,
+        "verified": rep is not None,
+        "parity": {"queries": rep.queries, "exact_order": rep.exact_order} if rep is not None else None,
         "versions": {"scannlite": _version("scannlite"), "tflite-support": _version("tflite-support")},
     }
-    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    manifest_path = manifest_path_for(out)
-    tmp_out = _write_atomically(out, payload)
-    tmp_manifest = _write_atomically(manifest_path, manifest_bytes)
-    os.replace(tmp_out, out)
-    os.replace(tmp_manifest, manifest_path)
-    _record(cat, snap.info.version, out, manifest)
-    return ExportResult(out, manifest_path, manifest, bool(verify_bundle), manifest["parity"] or {})
 
 
-def _record(cat: Catalog, version: int, out: Path, manifest: dict) -> None:
-    with cat.writing():
-        if cat.conn.execute("SELECT 1 FROM snapshots WHERE version = ?", (version,)).fetchone() is None:
-            return  # gc forgot the snapshot meanwhile; the bundle itself is still valid
-        with cat.transaction():
-            cat.conn.execute("INSERT INTO exports(version, path, sha256, manifest, created_at) VALUES (?, ?, ?, ?, ?)",
-                             (version, str(out.resolve()), manifest["sha256"]["file"],
-                              json.dumps(manifest, sort_keys=True), utcnow()))
+# ---- commit ----------------------------------------------------------------------------------
+
+def publish(plan: ExportPlan, payload: bytes, manifest: dict) -> ExportResult:
+    """Both files appear whole or not at all, then the catalog remembers the export."""
+    manifest_path = manifest_path_for(plan.out)
+    with replacing(plan.out, manifest_path) as (tmp_out, tmp_manifest):
+        tmp_out.write_bytes(payload)
+        tmp_manifest.write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
+    return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {})
+
+
+def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None, version: int | None = None,
+           leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
+           device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
+           probe: Path | None = None, progress: Progress = SILENT) -> ExportResult:
+    """Plan (every check), compute (build, then verify in a second device process), commit."""
+    plan = plan_export(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
+                       index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
+                       device_metadata_limit=device_metadata_limit, probe=probe, progress=progress)
+    index, bundle = build_on_device(plan, device, progress)
+    rep = verify_export(plan, device, index, bundle, progress) if verify_bundle else None
+    payload = index if index_only else bundle
+    return publish(plan, payload, manifest_for(plan, index, payload, rep))

@@ -9,8 +9,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from .errors import InvalidInput
+from .vocabulary import LOOKUP_TYPES
 
-LOOKUP_TYPES = ("FLOAT", "INT16", "INT8")
 
 #: Below this many vectors a k-means tree does not pay: scanning every code of a
 #: 4,096-item catalog costs a phone about 0.5 MB of table lookups per query (well under a

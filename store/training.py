@@ -22,6 +22,7 @@ import numpy as np
 
 from .index_config import FLOAT_INDEX_BELOW, IndexConfig
 from .partition_model import PartitionModel, subspace_widths
+from .vocabulary import Distance
 
 
 def import_scann():
@@ -90,7 +91,7 @@ def imbalance(sizes: np.ndarray) -> float:
     return float(len(sizes) * (sizes.astype(np.float64) ** 2).sum() / float(n) ** 2)
 
 
-def train(vectors: np.ndarray, distance: str, config: IndexConfig) -> Trained:
+def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Trained:
     n, dim = vectors.shape
     started = time.perf_counter()
     if n < FLOAT_INDEX_BELOW:
@@ -105,7 +106,8 @@ def train(vectors: np.ndarray, distance: str, config: IndexConfig) -> Trained:
     pybind = import_scann()
     num_leaves = config.leaves_for(n)
     sample = min(n, config.training_sample_size)
-    measure = "dot_product" if distance == "dot" else "squared_l2"
+    distance = Distance(distance)
+    measure = distance.scann
     builder = pybind.builder(np.ascontiguousarray(vectors, dtype=np.float32), 10, measure)
     if num_leaves > 1:
         builder = builder.tree(

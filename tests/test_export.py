@@ -1,7 +1,6 @@
 """export: snapshots as TFLite Searcher bundles, verified by the real Task Library."""
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,11 @@ from scannlite.store.errors import InvalidInput, UnknownSnapshot
 from scannlite.store.export import export
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.synthetic import clustered
+from scannlite.plugin.device.processes import DeviceProcesses
 
 from catalog_helpers import ids_for
+
+DEVICE = DeviceProcesses()
 
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"
 SENTENCES = [
@@ -39,7 +41,7 @@ def device(fn, *args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def regex_model(fixtures_dir=Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tflite-support"):
+def regex_model(fixtures_dir):
     return fixtures_dir / REGEX_MODEL
 
 
@@ -49,9 +51,9 @@ def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
     cat.add([f"s{i}" for i in range(len(SENTENCES))], vectors, SENTENCES)
     build(cat)
     out = tmp_path / "sentences.tflite"
-    r = export(cat, out=out, embedder=regex_model)
+    r = export(cat, device=DEVICE, out=out, embedder=regex_model)
     assert r.verified and r.manifest["index_type"] == "float" and r.manifest["l2_normalize"] is True
-    hits = bundles.query(out, texts=SENTENCES[:6], k=3)
+    hits = bundles.query(out, device=DEVICE, texts=SENTENCES[:6], k=3)
     assert [row[0][0] for row in hits] == [f"s{i}".encode() for i in range(6)]
     assert all(abs(row[0][1] + 1.0) < 1e-4 for row in hits)  # unit vectors: distance -1 for itself
     # The manifest tells the truth about the file beside it.
@@ -73,12 +75,12 @@ def test_text_bundles_match_server_search(tmp_path, regex_model, distance, leave
                                            lookup_type=lookup))
     cat.add(ids_for("v", len(x)), x, [SENTENCES[i % len(SENTENCES)] for i in range(len(x))])
     build(cat)
-    r = export(cat, out=tmp_path / "b.tflite", embedder=regex_model)
+    r = export(cat, device=DEVICE, out=tmp_path / "b.tflite", embedder=regex_model)
     assert r.parity["queries"] >= 200  # probe vectors + the real embedder's texts
     assert r.manifest["leaves"] == leaves and r.manifest["lookup_type"] == lookup
-    problems, rep = bundles.verify(tmp_path / "b.tflite", catalog=cat.path)
+    problems, rep = bundles.verify(tmp_path / "b.tflite", device=DEVICE, catalog=cat.path)
     assert problems == [] and rep.queries >= 200
-    problems, rep = bundles.verify(tmp_path / "b.tflite")  # against the file itself
+    problems, rep = bundles.verify(tmp_path / "b.tflite", device=DEVICE)  # against the file itself
     assert problems == []
 
 
@@ -87,20 +89,20 @@ def test_parity_after_incremental_updates_and_index_only(tmp_path, regex_model):
     cat = Catalog.create(tmp_path / "c", 16, index=IndexConfig(num_leaves=40, leaves_to_search=4))
     cat.add(ids_for("a", 4000), x[:4000])
     build(cat)
-    export(cat, out=tmp_path / "v1.tflite", embedder=regex_model)
+    export(cat, device=DEVICE, out=tmp_path / "v1.tflite", embedder=regex_model)
     cat.add(ids_for("b", 400), x[4000:4400])
     cat.delete(ids_for("a", 200))
     cat.add(ids_for("a", 100, 1000), x[4400:4500])  # changed vectors
     r = build(cat)
     assert not r.retrained
-    e = export(cat, out=tmp_path / "v2.tflite", embedder=regex_model)
+    e = export(cat, device=DEVICE, out=tmp_path / "v2.tflite", embedder=regex_model)
     assert e.manifest["snapshot"] == 2 and e.manifest["items"] == 4200
-    only = export(cat, out=tmp_path / "v2.ldb", embedder=None, index_only=True)
+    only = export(cat, device=DEVICE, out=tmp_path / "v2.ldb", embedder=None, index_only=True)
     assert only.manifest["kind"] == "index" and (tmp_path / "v2.manifest.json").is_file()
     # The bare index is the same one the bundle carries.
     assert bundles.open_bundle(tmp_path / "v2.tflite").index_bytes == (tmp_path / "v2.ldb").read_bytes()
     # The old bundle still verifies against its own snapshot.
-    assert bundles.verify(tmp_path / "v1.tflite", catalog=cat.path)[0] == []
+    assert bundles.verify(tmp_path / "v1.tflite", device=DEVICE, catalog=cat.path)[0] == []
     info = bundles.info(tmp_path / "v2.tflite")
     assert info["index"]["items"] == 4200 and info["user_info"]["snapshot"] == 2
 
@@ -121,11 +123,11 @@ def test_image_bundles_uint8_and_float_inputs(tmp_path):
                              index=IndexConfig(num_leaves=8, leaves_to_search=2, dims_per_block=2 if name == "u8" else 1))
         cat.add(ids_for("img", len(images)), vectors)
         build(cat)
-        r = export(cat, out=tmp_path / f"{name}-bundle.tflite", embedder=tmp_path / f"{name}.tflite")
+        r = export(cat, device=DEVICE, out=tmp_path / f"{name}-bundle.tflite", embedder=tmp_path / f"{name}.tflite")
         assert r.manifest["embedder"]["kind"] == "image" and r.parity["queries"] >= 200
         import PIL.Image
         PIL.Image.fromarray(images[7]).save(tmp_path / "q.png")
-        hits = bundles.query(tmp_path / f"{name}-bundle.tflite", images=[tmp_path / "q.png"], k=1)
+        hits = bundles.query(tmp_path / f"{name}-bundle.tflite", device=DEVICE, images=[tmp_path / "q.png"], k=1)
         assert hits[0][0][0] == b"img7"
 
 
@@ -135,9 +137,9 @@ def test_same_snapshot_exports_byte_identical_files(tmp_path, regex_model):
     cat.add(ids_for("v", 1200), x)
     build(cat)
     out = tmp_path / "b.tflite"
-    export(cat, out=out, embedder=regex_model)
+    export(cat, device=DEVICE, out=out, embedder=regex_model)
     first, first_manifest = out.read_bytes(), (tmp_path / "b.manifest.json").read_bytes()
-    export(cat, out=out, embedder=regex_model)
+    export(cat, device=DEVICE, out=out, embedder=regex_model)
     assert out.read_bytes() == first and (tmp_path / "b.manifest.json").read_bytes() == first_manifest
     assert cat.conn.execute("SELECT COUNT(*) FROM exports WHERE version = 1").fetchone()[0] == 2
 
@@ -146,10 +148,10 @@ def test_device_metadata_modes_and_limit(tmp_path, regex_model):
     cat = Catalog.create(tmp_path / "c", 16)
     cat.add(["a", "b", "c"], np.eye(3, 16), ["alpha", "x" * 300, "gamma"])
     build(cat)
-    r = export(cat, out=tmp_path / "m.tflite", embedder=regex_model, device_metadata="metadata")
+    r = export(cat, device=DEVICE, out=tmp_path / "m.tflite", embedder=regex_model, device_metadata="metadata")
     assert b"alpha" in bundles.open_bundle(tmp_path / "m.tflite").index.metadata
     with pytest.raises(InvalidInput, match="item 'b': its device metadata is 300 bytes, over the limit of 100"):
-        export(cat, out=tmp_path / "n.tflite", embedder=regex_model, device_metadata="metadata",
+        export(cat, device=DEVICE, out=tmp_path / "n.tflite", embedder=regex_model, device_metadata="metadata",
                device_metadata_limit=100)
     assert not (tmp_path / "n.tflite").exists() and r.verified
 
@@ -178,19 +180,19 @@ def test_every_refusal_writes_nothing(tmp_path, regex_model, rng):
     for name, (_, message) in refusal_models(tmp_path, rng).items():
         out = tmp_path / f"out-{name}"
         with pytest.raises(EmbedderRefused, match=message):
-            export(cat, out=out, embedder=tmp_path / name)
+            export(cat, device=DEVICE, out=out, embedder=tmp_path / name)
         assert not out.exists() and not out.with_suffix(".manifest.json").exists()
     wide = Catalog.create(tmp_path / "wide", 32)
     wide.add(ids_for("v", 20), rng.standard_normal((20, 32)))
     build(wide)
     with pytest.raises(EmbedderRefused, match="outputs 16 values but the index holds 32-d vectors"):
-        export(wide, out=tmp_path / "w.tflite", embedder=regex_model)
+        export(wide, device=DEVICE, out=tmp_path / "w.tflite", embedder=regex_model)
     empty = Catalog.create(tmp_path / "empty", 16)
     build(empty)
     with pytest.raises(InvalidInput, match="snapshot 1 is empty"):
-        export(empty, out=tmp_path / "e.tflite", embedder=regex_model)
+        export(empty, device=DEVICE, out=tmp_path / "e.tflite", embedder=regex_model)
     with pytest.raises(UnknownSnapshot, match="has no snapshot yet"):
-        export(Catalog.create(tmp_path / "nosnap", 16), out=tmp_path / "x.tflite", embedder=regex_model)
+        export(Catalog.create(tmp_path / "nosnap", 16), device=DEVICE, out=tmp_path / "x.tflite", embedder=regex_model)
     assert not any(p.name.startswith(("w.", "e.", "x.")) for p in tmp_path.iterdir())
 
 
@@ -207,7 +209,7 @@ def test_a_failing_verification_publishes_nothing(tmp_path, rng):
     out = tmp_path / "custom-bundle.tflite"
     out.write_bytes(b"previous contents")
     with pytest.raises((WorkerError, ProcessFailed)) as err:
-        export(cat, out=out, embedder=tmp_path / "custom.tflite")
+        export(cat, device=DEVICE, out=out, embedder=tmp_path / "custom.tflite")
     assert "\n" not in str(err.value)
     assert out.read_bytes() == b"previous contents"
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
@@ -217,7 +219,7 @@ def test_bundle_verify_on_corrupt_bundles(tmp_path, regex_model, rng):
     cat = Catalog.create(tmp_path / "c", 16)
     cat.add(ids_for("v", 300), rng.standard_normal((300, 16)))
     build(cat)
-    export(cat, out=tmp_path / "good.tflite", embedder=regex_model)
+    export(cat, device=DEVICE, out=tmp_path / "good.tflite", embedder=regex_model)
     good = (tmp_path / "good.tflite").read_bytes()
     cases = {
         "garbage.tflite": os.urandom(5000),
@@ -227,18 +229,18 @@ def test_bundle_verify_on_corrupt_bundles(tmp_path, regex_model, rng):
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InvalidInput, match="is not a valid"):
-            bundles.verify(tmp_path / name)
+            bundles.verify(tmp_path / name, device=DEVICE)
     # An index of the wrong dimension packed into the 16-d model: the Task Library would
     # accept it; verify refuses.
     wide = Catalog.create(tmp_path / "wide", 32)
     wide.add(ids_for("v", 300), rng.standard_normal((300, 32)))
     build(wide)
-    export(wide, out=tmp_path / "wide.ldb", embedder=None, index_only=True)
+    export(wide, device=DEVICE, out=tmp_path / "wide.ldb", embedder=None, index_only=True)
     wrong = device("attach_index", regex_model.read_bytes(), (tmp_path / "wide.ldb").read_bytes())
     (tmp_path / "wrongdim.tflite").write_bytes(wrong)
-    problems, _ = bundles.verify(tmp_path / "wrongdim.tflite")
+    problems, _ = bundles.verify(tmp_path / "wrongdim.tflite", device=DEVICE)
     assert any("outputs 16 values but the index holds 32-d vectors" in p for p in problems)
     # A bundle changed after export no longer matches its manifest.
     (tmp_path / "good.tflite").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
-    problems, _ = bundles.verify(tmp_path / "good.tflite")
+    problems, _ = bundles.verify(tmp_path / "good.tflite", device=DEVICE)
     assert problems

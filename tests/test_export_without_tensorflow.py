@@ -16,11 +16,12 @@ SCRIPT = textwrap.dedent("""
     from scannlite.store.catalog import Catalog
     from scannlite.store.build import build
     from scannlite.store.export import export
+    from scannlite.plugin.device.processes import DeviceProcesses
     from scannlite.store.synthetic import clustered
     cat = Catalog.create(sys.argv[1], 16)
     cat.add([f"v{i}" for i in range(600)], clustered(600, 16, seed=1), [f"text {i}" for i in range(600)])
     build(cat)
-    r = export(cat, out=Path(sys.argv[2]), embedder=Path(sys.argv[3]))
+    r = export(cat, device=DeviceProcesses(), out=Path(sys.argv[2]), embedder=Path(sys.argv[3]))
     print(r.manifest["parity"]["queries"], "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None)
 """)
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DISTANCES = {"squared_l2": "SQUARED_L2_DISTANCE", "dot": "DOT_PRODUCT"}
-LOOKUP_TYPES = ("FLOAT", "INT16", "INT8")
+from scannlite.store.vocabulary import LOOKUP_TYPES, Distance
+
 
 
 def _float_matrix(values, what: str) -> np.ndarray:
@@ -30,11 +30,12 @@ def _float_matrix(values, what: str) -> np.ndarray:
     return arr
 
 
-def scann_config(*, distance: str, centroids, leaves_to_search: int | None = None,
+def scann_config(*, distance: Distance | str, centroids, leaves_to_search: int | None = None,
                  codebooks: Sequence | None = None, lookup_type: str = "FLOAT") -> bytes:
     """A serialized ``ScannOnDeviceConfig`` for :func:`runtime.build_index`.
 
-    distance: ``"dot"`` (device distances are negative dot products) or ``"squared_l2"``.
+    distance: a :class:`~scannlite.store.vocabulary.Distance` (``"dot"``: device distances are
+        negative dot products; ``"l2"``: squared L2).
     centroids: (leaves, dim) partition centres; one row (any values) gives the one-leaf index
         the Python builder needs in place of "no partitioner".
     leaves_to_search: leaves a query visits; default all.
@@ -44,9 +45,10 @@ def scann_config(*, distance: str, centroids, leaves_to_search: int | None = Non
     """
     from tensorflow_lite_support.scann_ondevice.cc.core import serialized_searcher_pb2 as pb
 
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {sorted(DISTANCES)}; got {distance!r}")
-    measure = getattr(pb, DISTANCES[distance])
+    try:
+        measure = getattr(pb, Distance(distance).device)
+    except ValueError:
+        raise ValueError(f"distance must be one of {[d.value for d in Distance]}; got {distance!r}") from None
     leaves = _float_matrix(centroids, "centroids")
     count, dim = leaves.shape
     if leaves_to_search is None:

@@ -1,25 +1,28 @@
 """Device-side halves of ``scannlite export``: build a bundle, then check it as a phone would.
 
-Both run in device processes (``run_in("device", ...)``); the store side
-(:mod:`scannlite.store.export`) prepares the arrays from a snapshot and compares the
-answers with its own device-equivalent search. Building and checking happen in two separate
+They run in device processes: :class:`~scannlite.plugin.device.processes.DeviceProcesses` (the store's
+:class:`~scannlite.store.device_side.DeviceSide`) sends each call to one. The store side
+(:mod:`scannlite.store.export`, :mod:`scannlite.store.bundles`) prepares the arrays from a
+snapshot and compares the answers with its own device-equivalent search. Building and checking happen in two separate
 processes, so the check opens the bundle exactly as an app would: from bytes, cold.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from scannlite.store.vocabulary import Distance
+
 from . import runtime
 from .probe_model import make_probe_model, probe_token
 
 
-def build_bundle(*, distance: str, centroids, codebooks, lookup_type: str, leaves_to_search: int,
+def build_bundle(*, distance: Distance | str, centroids, codebooks, lookup_type: str, leaves_to_search: int,
                  embedding_dim: int, partition_assignment, metadata: list[bytes], hashed_database=None,
                  float_database=None, user_info: bytes, embedder: bytes | None, index_name: str,
                  compression: bool = True) -> tuple[bytes, bytes | None]:
     """(index, bundle): the on-device index, and the embedder with it packed (or None)."""
     config = runtime.scann_config(
-        distance="dot" if distance == "dot" else "squared_l2", centroids=centroids,
+        distance=distance, centroids=centroids,
         leaves_to_search=leaves_to_search, codebooks=codebooks, lookup_type=lookup_type)
     index = runtime.build_index(
         embedding_dim=embedding_dim, serialized_config=config, user_info=user_info,
@@ -60,3 +63,4 @@ def query_bundle(*, bundle: bytes, texts: list[str] | None = None, images: list[
     if texts:
         return runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize)
     return runtime.image_search(bundle, images, max_results=max_results, l2_normalize=l2_normalize)
+
