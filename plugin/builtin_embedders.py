@@ -1,4 +1,5 @@
-"""The embedder types scannlite ships (registered through :mod:`scannlite.plugin.embedders`).
+"""The embedder types scannlite ships, registered like any plugin's: through the ``scannlite``
+entry point in scannlite's pyproject.toml (see :mod:`scannlite.plugin.hookspecs`).
 
 * ``tflite-text`` / ``tflite-image``: a ``.tflite`` embedder run by the Task Library's
   TextEmbedder / ImageEmbedder in a device process, exactly as a phone runs it;
@@ -9,7 +10,8 @@
   run with Keras in a TensorFlow process (the reference the ``.tflite`` towers are checked
   against).
 
-Runs in the CLI/store process: models run in workers via ``run_in``.
+Images are decoded here (:mod:`scannlite.plugin.encoder.images`) and sent as uint8 arrays to
+one worker process per batch. Runs in the CLI/store process: models run in workers via ``run_in``.
 """
 from __future__ import annotations
 
@@ -18,11 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boundary import ProcessFailed, WorkerError, run_in
-from ..embedders import DEFAULT_IMAGE_BATCH, MAX_BATCH_BYTES, Embedded, EmbedderError, EmbedderType, hookimpl
-from .errors import EncoderError
-from .images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
+from .boundary import ProcessFailed, WorkerError, run_in
+from .encoder.errors import EncoderError
+from .encoder.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
+from .hookspecs import DIRECTORY, Embedded, EmbedderError, EmbedderType, hookimpl
 
+# Images per worker call, and decoded bytes per call (whichever is reached first): one
+# process start (~0.3 s plus model load) per batch, memory bounded by the byte cap.
+DEFAULT_IMAGE_BATCH = 2048
+MAX_BATCH_BYTES = 512 * 1024 * 1024
 _DEVICE = "scannlite.plugin.device.runtime"
 _KERAS = "scannlite.plugin.encoder.keras_inference"
 
@@ -34,6 +40,13 @@ def _call(kind: str, func: str, *args, **kwargs):
         raise EmbedderError(str(exc)) from None
     except ProcessFailed as exc:
         raise EmbedderError(str(exc)) from None
+
+
+def _model(path: str, name: str, what: str) -> str:
+    """The model path, or a one-line error when the user named the type without one."""
+    if not str(path):
+        raise EmbedderError(f"{name} needs {what}: name it as {name}:PATH")
+    return str(path)
 
 
 def _checked(check: Callable[[str], dict], path: str) -> int:
@@ -88,9 +101,9 @@ class TFLiteTextEmbedder:
     kind = "text"
 
     def __init__(self, path: str):
-        from .tflite_signature import check_text_embedder
+        from .encoder.tflite_signature import check_text_embedder
 
-        self.path = str(path)
+        self.path = _model(path, "tflite-text", "a .tflite model")
         self.dim = _checked(check_text_embedder, self.path)
 
     def embed(self, items: Sequence[str] | None = None) -> Embedded:
@@ -104,28 +117,28 @@ class TFLiteImageEmbedder:
     kind = "image"
 
     def __init__(self, path: str, batch: int = DEFAULT_IMAGE_BATCH, max_pixels: int | None = None):
-        from .tflite_signature import check_image_embedder
+        from .encoder.tflite_signature import check_image_embedder
 
-        self.path = str(path)
+        self.path = _model(path, "tflite-image", "a .tflite model")
         self.batch = batch
         self.max_pixels = max_pixels or DEFAULT_MAX_PIXELS
         self.dim = _checked(check_image_embedder, self.path)
 
-    def embed_paths(self, paths: Sequence[str], progress=None) -> Embedded:
-        return _embed_image_files(list(paths), lambda arrays: _call("device", f"{_DEVICE}:image_embed", self.path, arrays),
+    def embed(self, items: Sequence[str] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Embedded:
+        """``progress(done, total)`` is called after each batch."""
+        return _embed_image_files([str(p) for p in (items or [])],
+                                  lambda arrays: _call("device", f"{_DEVICE}:image_embed", self.path, arrays),
                                   self.batch, self.max_pixels, progress, self.dim)
-
-    def embed(self, items: Sequence[str] | None = None) -> Embedded:
-        return self.embed_paths([str(p) for p in (items or [])])
 
 
 class DualEncoderEmbedder:
     """A ``scannlite train`` model directory, embedding with Keras in a TensorFlow process."""
 
     def __init__(self, path: str, kind: str, batch: int = DEFAULT_IMAGE_BATCH):
-        from .modeldir import read_marker
+        from .encoder.modeldir import read_marker
 
-        self.path, self.kind, self.batch = str(path), kind, batch
+        self.path, self.kind, self.batch = _model(path, f"dual-encoder-{kind}", "a model directory"), kind, batch
         try:
             self.dim = int(read_marker(self.path)["settings"].get("embedding_dim", 128))
         except EncoderError as exc:
@@ -144,11 +157,12 @@ class DualEncoderEmbedder:
 class VectorsFile:
     """Precomputed vectors from ``.npy`` or Parquet, checked to be a finite 2-D float matrix."""
     kind = "vectors"
+    dim = None
     VECTOR_COLUMNS = ("vector", "embedding", "vectors", "embeddings")
     KEY_COLUMNS = ("id", "key", "name", "path")
 
     def __init__(self, path: str):
-        self.path = str(path)
+        self.path = _model(path, "vectors", "a .npy or .parquet file")
         p = Path(self.path)
         if not p.is_file():
             raise EmbedderError(f"vectors file not found: {p}")
@@ -198,15 +212,16 @@ class VectorsFile:
 
 @hookimpl
 def scannlite_embedders() -> list[EmbedderType]:
+    tflite, vectors, model_dir = (".tflite",), (".npy", ".parquet", ".pq"), (DIRECTORY,)
     return [
         EmbedderType("tflite-text", "text", "TFLite text embedder (.tflite) run by the Task Library's TextEmbedder, "
-                     "as on a phone", TFLiteTextEmbedder),
+                     "as on a phone", TFLiteTextEmbedder, tflite),
         EmbedderType("tflite-image", "image", "TFLite image embedder (.tflite) run by the Task Library's "
-                     "ImageEmbedder, as on a phone", TFLiteImageEmbedder),
+                     "ImageEmbedder, as on a phone", TFLiteImageEmbedder, tflite),
         EmbedderType("vectors", "vectors", "precomputed vectors from a .npy (n, D) array or a Parquet file",
-                     VectorsFile),
+                     VectorsFile, vectors),
         EmbedderType("dual-encoder-text", "text", "text tower of a `scannlite train` model directory (Keras, "
-                     "TensorFlow process)", lambda path: DualEncoderEmbedder(path, "text")),
+                     "TensorFlow process)", lambda path: DualEncoderEmbedder(path, "text"), model_dir),
         EmbedderType("dual-encoder-image", "image", "image tower of a `scannlite train` model directory (Keras, "
-                     "TensorFlow process)", lambda path: DualEncoderEmbedder(path, "image")),
+                     "TensorFlow process)", lambda path: DualEncoderEmbedder(path, "image"), model_dir),
     ]
