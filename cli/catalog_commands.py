@@ -56,7 +56,8 @@ def add(
     metadata_column: str = typer.Option("metadata", help="Column (or JSON field) holding metadata, if present."),
     images: Optional[str] = typer.Option(None, "--images", help="Folder or glob of images to embed with --embedder."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Texts to embed with --embedder: one per line, or JSONL with id/text/metadata."),
-    embedder: Optional[Path] = typer.Option(None, "--embedder", help="TFLite image or text embedder (run by the Task Library)."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="A model file (.tflite: run by the Task Library), or an "
+                                          "embedder from `scannlite embedders` as NAME or NAME:PATH."),
     metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."),
 ):
     """Add or update items (upsert by id) from a vector file, or embed images or texts.
@@ -81,7 +82,7 @@ def add(
                           "run `scannlite build` to publish a snapshot", highlight=False)
         return
     if embedder is None:
-        raise InvalidInput("--images and --texts need --embedder MODEL.tflite")
+        raise InvalidInput("--images and --texts need --embedder (MODEL.tflite, or NAME[:PATH] from `scannlite embedders`)")
     from scannlite.plugin import ingest
 
     if images is not None:

@@ -1,6 +1,6 @@
 """``scannlite configure`` and ``scannlite export-parquet``: what other tools need from a catalog.
 
-``configure`` records, in the catalog itself, which TFLite embedders turn text and images into
+``configure`` records, in the catalog itself, which embedders turn text and images into
 the catalog's vectors and where item images live, so that any reader (the Datasette search
 page) can embed a query the way the catalog's vectors were made. ``export-parquet`` hands one
 snapshot to engines that speak Parquet (DuckDB, Spark, Beam, Ray, LanceDB); ``add`` reads the
@@ -27,38 +27,23 @@ from .common import console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
-# catalog_config keys written by ``configure``; values are JSON strings (absolute paths).
+# catalog_config keys written by ``configure``; values are JSON strings (embedders as
+# NAME or NAME:ABSOLUTE_PATH, see scannlite.plugin.embedders; the folder as an absolute path).
 SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder",
             "thumbnails-root": "thumbnails_root"}
-from scannlite.store.ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_IDENTIFIER
 
 
 # ---- configure -----------------------------------------------------------------------------
 
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
+def checked_embedder(value: str, kind: str, dim: int) -> str:
+    """What the catalog records for ``--{kind}-embedder VALUE``, after the checks that catch a
+    wrong embedder at configure time rather than at the first search: it resolves and opens
+    through the embedder plugins, it is of this kind, its output has the catalog's dimension."""
+    from scannlite.plugin import embedders
 
-
-def checked_embedder(path: Path, kind: str, dim: int) -> str:
-    """The embedder's absolute path, after the checks that catch a wrong file at configure
-    time rather than at the first search: a TFLite flatbuffer, of the right kind (text or
-    image), whose output has the catalog's dimension."""
-    from scannlite.store.embedder_checks import inspect_embedder
-
-    path = Path(path).expanduser()
-    option = f"--{kind}-embedder"
-    if not path.is_file():
-        raise InvalidInput(f"cannot read {path} ({option}): no such file")
-    data = path.read_bytes()
-    if data[4:8] != TFLITE_IDENTIFIER:
-        raise InvalidInput(f"{path} ({option}) is not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
-    facts = inspect_embedder(data, name=str(path))
-    if facts.kind != kind:
-        other = "image" if kind == "text" else "text"
-        raise InvalidInput(f"{path} is {_a(facts.kind)} embedder, not {_a(kind)} one; pass it as --{other}-embedder")
-    if facts.output_dim != dim:
-        raise InvalidInput(f"{path} outputs {facts.output_dim}-d vectors but the catalog holds {dim}-d vectors")
-    return str(path.resolve())
+    et, path, emb = embedders.open_for(value, kind, {k: f"pass it as --{k}-embedder" for k in ("text", "image")})
+    embedders.check_dim(et, path, emb, dim)
+    return embedders.setting(et, path)
 
 
 def checked_folder(path: Path) -> str:
@@ -70,10 +55,11 @@ def checked_folder(path: Path) -> str:
 
 def configure(
     catalog: Path = CatalogArg,
-    text_embedder: Optional[Path] = typer.Option(None, "--text-embedder", help="TFLite text embedder (Task Library "
-                                                 "TextEmbedder) whose outputs are this catalog's vectors."),
-    image_embedder: Optional[Path] = typer.Option(None, "--image-embedder", help="TFLite image embedder "
-                                                  "(Task Library ImageEmbedder) for image queries."),
+    text_embedder: Optional[str] = typer.Option(None, "--text-embedder", help="Text embedder whose outputs are this "
+                                                "catalog's vectors: a .tflite model (Task Library TextEmbedder), "
+                                                "or NAME[:PATH] from `scannlite embedders`."),
+    image_embedder: Optional[str] = typer.Option(None, "--image-embedder", help="Image embedder for image queries: "
+                                                 "a .tflite model (Task Library ImageEmbedder), or NAME[:PATH]."),
     thumbnails_root: Optional[Path] = typer.Option(None, "--thumbnails-root", help="Folder that item ids or "
                                                    "metadata name image files in (relative paths)."),
     unset: Optional[List[str]] = typer.Option(None, "--unset", help="Forget a setting: text-embedder, "
@@ -82,7 +68,8 @@ def configure(
 ):
     """Record the catalog's text/image embedders and thumbnail folder (read by the Datasette search page).
 
-    Paths are stored absolute. With no option, prints the current settings.
+    Embedders are recorded by type and absolute path (tflite-text:/abs/text.tflite), or by
+    name alone for a plugin's embedder that needs no file. With no option, prints the settings.
 
     Example: scannlite configure photos.catalog --text-embedder text.tflite --thumbnails-root photos/
     """

@@ -1,4 +1,9 @@
-"""Ingesting images and texts into a catalog through a TFLite embedder.
+"""Ingesting images and texts into a catalog through any installed embedder.
+
+The embedder is what the user named (``--embedder``): a model file (``.tflite`` -> the Task
+Library's TextEmbedder or ImageEmbedder), or a type from ``scannlite embedders``, built in or
+from a plugin package (``NAME`` or ``NAME:PATH``); see :mod:`scannlite.plugin.embedders`.
+The catalog records it, so the Datasette search page embeds queries the same way.
 
 Images: a folder (walked recursively) or a glob; each file's id is its path relative to the
 folder (or to the glob's fixed prefix), its metadata comes from a JSONL/CSV sidecar or is the
@@ -15,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from scannlite.store.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import IMAGE_SUFFIXES
@@ -23,6 +30,8 @@ from scannlite.store.readers import json_lines, metadata_text
 from scannlite.store.segments import sha256_file
 
 CHUNK = 512
+# What to tell someone who named an embedder of the other kind.
+USE_INSTEAD = {"text": "use it with --texts", "image": "use it with --images"}
 
 
 @dataclass
@@ -81,16 +90,31 @@ def read_sidecar(path: Path | None) -> dict[str, object]:
     return out
 
 
-def add_images(cat: Catalog, source: str, embedder: Path, metadata_file: Path | None = None,
+def _embedded_rows(inputs: list[str], got, name: str) -> tuple[list[int], np.ndarray]:
+    """(indices of the inputs that got a vector, their vectors): embedders keep the inputs'
+    order and leave skipped ones out."""
+    vectors = np.asarray(got.vectors)
+    if vectors.ndim != 2 or len(vectors) != len(got.keys):
+        raise InvalidInput(f"embedder {name} returned {vectors.shape} vectors for {len(got.keys)} inputs")
+    kept, row = [], 0
+    for i, item in enumerate(inputs):
+        if row < len(got.keys) and got.keys[row] == item:
+            kept.append(i)
+            row += 1
+    if row != len(got.keys):
+        raise InvalidInput(f"embedder {name} returned vectors for inputs it was not given, or out of order")
+    return kept, vectors
+
+
+def add_images(cat: Catalog, source: str, embedder: str | Path, metadata_file: Path | None = None,
                progress: Progress = SILENT) -> IngestReport:
     from . import embedders
 
-    embedder = Path(embedder)
-    if not embedder.is_file():
-        raise InvalidInput(f"cannot read embedder {embedder}: no such file")
+    et, model, emb = embedders.open_for(embedder, "image", USE_INSTEAD)
     root, files = find_images(source)
     if not files:
         raise InvalidInput(f"no image files in {source}")
+    embedders.check_dim(et, model, emb, cat.dim)
     sidecar = read_sidecar(metadata_file)
     known = cat.live_source_hashes()
     rep = IngestReport()
@@ -105,20 +129,19 @@ def add_images(cat: Catalog, source: str, embedder: Path, metadata_file: Path | 
     with progress.task(f"embedding {len(todo)} images", total=max(len(todo), 1)) as advance:
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            vectors, done, skipped = embedders.embed_images(embedder, [str(p) for _, p, _ in chunk])
-            rep.skipped += [(Path(p).name, why) for p, why in skipped]
-            ok = {str(p) for p in done}
-            rows = [(ident, digest) for ident, p, digest in chunk if str(p) in ok]
-            order = {str(p): i for i, p in enumerate(done)}
+            paths = [str(p) for _, p, _ in chunk]
+            got = emb.embed(paths)
+            rep.skipped += [(Path(p).name, why) for p, why in got.skipped]
+            kept, vectors = _embedded_rows(paths, got, et.name)
+            rows = [chunk[i] for i in kept]
             if rows:
-                vecs = vectors[[order[str(p)] for ident, p, _ in chunk if str(p) in ok]]
-                r = cat.add([ident for ident, _ in rows], vecs,
-                            [sidecar.get(ident, ident) for ident, _ in rows], [d for _, d in rows])
+                r = cat.add([ident for ident, _, _ in rows], vectors,
+                            [sidecar.get(ident, ident) for ident, _, _ in rows], [d for _, _, d in rows])
                 rep.added, rep.updated = rep.added + r.added, rep.updated + r.updated
                 rep.unchanged += r.unchanged
             advance(len(chunk))
-    _remember(cat, "image_embedder", embedder)
-    _remember(cat, "thumbnails_root", root)
+    _remember(cat, "image_embedder", embedders.setting(et, model))
+    _remember(cat, "thumbnails_root", str(Path(root).resolve()))
     return rep
 
 
@@ -142,28 +165,33 @@ def read_texts(path: Path) -> list[tuple[str, str, object]]:
     return rows
 
 
-def add_texts(cat: Catalog, path: Path, embedder: Path, progress: Progress = SILENT) -> IngestReport:
+def add_texts(cat: Catalog, path: Path, embedder: str | Path, progress: Progress = SILENT) -> IngestReport:
     from . import embedders
 
-    embedder = Path(embedder)
-    if not embedder.is_file():
-        raise InvalidInput(f"cannot read embedder {embedder}: no such file")
+    et, model, emb = embedders.open_for(embedder, "text", USE_INSTEAD)
     rows = read_texts(path)
+    embedders.check_dim(et, model, emb, cat.dim)
     rep = IngestReport()
     with progress.task(f"embedding {len(rows)} texts", total=len(rows)) as advance:
         for start in range(0, len(rows), CHUNK * 8):
             chunk = rows[start:start + CHUNK * 8]
-            vectors = embedders.embed_texts(embedder, [t for _, t, _ in chunk])
-            hashes = [hashlib.sha256(t.encode()).hexdigest() for _, t, _ in chunk]
-            r = cat.add([i for i, _, _ in chunk], vectors, [m for _, _, m in chunk], hashes)
-            rep.added, rep.updated, rep.unchanged = rep.added + r.added, rep.updated + r.updated, rep.unchanged + r.unchanged
-            advance(len(chunk))
-    _remember(cat, "text_embedder", embedder)
+            texts = [t for _, t, _ in chunk]
+            got = emb.embed(texts)
+            rep.skipped += [(text[:40], why) for text, why in got.skipped]
+            kept, vectors = _embedded_rows(texts, got, et.name)
+            chunk = [chunk[i] for i in kept]
+            if chunk:
+                hashes = [hashlib.sha256(t.encode()).hexdigest() for _, t, _ in chunk]
+                r = cat.add([i for i, _, _ in chunk], vectors, [m for _, _, m in chunk], hashes)
+                rep.added, rep.updated = rep.added + r.added, rep.updated + r.updated
+                rep.unchanged += r.unchanged
+            advance(len(texts))
+    _remember(cat, "text_embedder", embedders.setting(et, model))
     return rep
 
 
-def _remember(cat: Catalog, key: str, path: Path) -> None:
+def _remember(cat: Catalog, key: str, value: str) -> None:
     """Record which embedder made the catalog's vectors (the search page uses it)."""
     with cat.writing():
         with cat.transaction():
-            cat.set_setting(key, str(Path(path).resolve()))
+            cat.set_setting(key, value)

@@ -42,7 +42,7 @@ def test_settings_are_stored_absolute_and_shown_by_info(cat16, tmp_path, fixture
     model = fixtures_dir / REGEX_MODEL
     out = json.loads(run("configure", cat16, "--text-embedder", model, "--thumbnails-root", "photos", "--json",
                          cwd=tmp_path).stdout)
-    assert out == {"text_embedder": str(model.resolve()), "image_embedder": None,
+    assert out == {"text_embedder": f"tflite-text:{model.resolve()}", "image_embedder": None,
                    "thumbnails_root": str((tmp_path / "photos").resolve())}
     info = json.loads(run("info", cat16, "--json").stdout)
     assert (info["text_embedder"], info["image_embedder"], info["thumbnails_root"]) == (
@@ -69,7 +69,9 @@ def test_configuring_is_not_a_data_change(cat16, tmp_path, fixtures_dir, rng):
 
 @pytest.mark.parametrize("args, message", [
     (["--text-embedder", "{tmp}/none.tflite"], "no such file"),
-    (["--text-embedder", "{tmp}/notes.txt"], "is not a TFLite model"),
+    (["--text-embedder", "{tmp}/notes.tflite"], "not a TFLite model"),
+    (["--text-embedder", "{tmp}/notes.txt"], "no installed text embedder opens .txt files"),
+    (["--text-embedder", "vectors"], "vectors is a vectors embedder, not a text one"),
     (["--image-embedder", "{fixtures}/" + REGEX_MODEL], "is a text embedder, not an image one; pass it as --text-embedder"),
     (["--thumbnails-root", "{tmp}/notes.txt"], "is not a directory"),
     (["--unset", "colour"], "--unset 'colour': expected one of text-embedder, image-embedder, thumbnails-root"),
@@ -77,6 +79,7 @@ def test_configuring_is_not_a_data_change(cat16, tmp_path, fixtures_dir, rng):
 ])
 def test_bad_settings_are_refused_in_one_line_and_nothing_changes(cat16, tmp_path, fixtures_dir, args, message):
     (tmp_path / "notes.txt").write_text("not a model, but long enough to have bytes 4..8")
+    (tmp_path / "notes.tflite").write_text("not a model, but long enough to have bytes 4..8")
     before = settings(cat16)
     proc = run("configure", cat16, *[a.format(tmp=tmp_path, fixtures=fixtures_dir) for a in args], ok=False)
     one_line_error(proc, message)

@@ -47,7 +47,7 @@ def test_images_are_embedded_converted_and_bad_files_skipped(tmp_path, folder, e
     for ident in ("grey.png", "alpha.png", "print.jpg", "palette.gif"):
         assert cat.get(ident) is not None
     # Ingesting recorded the embedder and the image root for the search page.
-    assert Catalog.open(cat.path).settings["image_embedder"] == str(embedder.resolve())
+    assert Catalog.open(cat.path).settings["image_embedder"] == f"tflite-image:{embedder.resolve()}"
 
 
 def test_rerun_skips_unchanged_files_and_updates_changed_ones(tmp_path, folder, embedder):

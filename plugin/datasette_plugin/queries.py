@@ -1,10 +1,12 @@
 """From request fields to one query vector, the way the catalog's own vectors were made.
 
 Text goes through the catalog's configured text embedder and images through its image
-embedder (``scannlite configure``), each run by the Task Library in a device process: the
-Datasette process never imports tflite-support or TensorFlow. Without a text embedder the
-text box takes a vector (comma-separated numbers); a ``.npy`` file works too. Every bad input
-becomes one :class:`BadQuery` line.
+embedder (``scannlite configure``, or what ``add --texts/--images`` used), resolved through the
+embedder plugins like every other caller (:mod:`scannlite.plugin.embedders`): a ``.tflite``
+model runs in the Task Library in a device process (the Datasette process never imports
+tflite-support or TensorFlow), a plugin's embedder runs as its plugin says. Without a text
+embedder the text box takes a vector (comma-separated numbers); a ``.npy`` file works too.
+Every bad input becomes one :class:`BadQuery` line.
 """
 from __future__ import annotations
 
@@ -153,43 +155,51 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
     return arr
 
 
-def _embedder(cat: Catalog, kind: str) -> tuple[bytes, int, str]:
-    """(model bytes, output index, file name) of the configured embedder."""
-    from scannlite.store.embedder_checks import EmbedderRefused, inspect_embedder
+def _embedder(cat: Catalog, kind: str):
+    """(opened embedder, its name for people) of the catalog's configured ``kind`` embedder."""
+    from scannlite.plugin import embedders
 
-    path = cat.settings.get(f"{kind}_embedder")
-    if not path:
+    value = cat.settings.get(f"{kind}_embedder")
+    if not value:
         raise BadQuery(f"this catalog has no {kind} embedder; set one with "
                        f"`scannlite configure CATALOG --{kind}-embedder MODEL.tflite`")
     try:
-        model = Path(path).read_bytes()
-    except OSError:
-        raise BadQuery(f"the configured {kind} embedder {path} cannot be read; run `scannlite configure` again") from None
-    try:
-        facts = inspect_embedder(model, name=Path(path).name)
-    except EmbedderRefused as exc:
-        raise BadQuery(str(exc)) from None
-    if facts.output_dim != cat.dim:
-        raise BadQuery(f"the {kind} embedder {Path(path).name} outputs {facts.output_dim}-d vectors, "
-                       f"the catalog has {cat.dim}-d vectors")
-    return model, facts.output_index, Path(path).name
+        et, path, emb = embedders.open_for(value, kind)
+        embedders.check_dim(et, path, emb, cat.dim)
+    except embedders.EmbedderError as exc:
+        raise BadQuery(f"the configured {kind} embedder cannot be used ({exc}); run `scannlite configure` "
+                       "again") from None
+    return emb, embedders.label(et, path)
 
 
 def _embed(cat: Catalog, kind: str, item) -> tuple[np.ndarray, str]:
-    """``item`` is the text, or the uploaded image's bytes (decoded once the embedder is known
+    """``item`` is the text, or the uploaded image's bytes (checked once the embedder is known
     to exist, so that a catalog without one says so first)."""
-    from scannlite.plugin.boundary import ProcessFailed, WorkerError, run_in
+    import tempfile
 
-    model, output_index, name = _embedder(cat, kind)
-    if kind == "image":
-        item = decode_image(item)
+    from scannlite.plugin.embedders import EmbedderError
+
+    emb, name = _embedder(cat, kind)
     try:
-        out = run_in("device", f"scannlite.plugin.device.runtime:{kind}_embed", model, [item],
-                     l2_normalize=cat.normalize, output_index=output_index, timeout=300)
-    except (ProcessFailed, WorkerError) as exc:
+        if kind == "image":
+            decode_image(item)  # a bad upload is one clear line before any worker starts
+            with tempfile.TemporaryDirectory(prefix="scannlite-query-") as tmp:
+                upload = Path(tmp) / "query-image"
+                upload.write_bytes(item)
+                got = emb.embed([str(upload)])
+        else:
+            got = emb.embed([item])
+    except EmbedderError as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadQuery(f"the {kind} embedder failed: {line}") from None
-    return np.asarray(out, dtype=np.float64)[0], name
+    if got.skipped or len(got.vectors) != 1:
+        why = got.skipped[0][1] if got.skipped else f"it returned {len(got.vectors)} vectors for 1 query"
+        raise BadQuery(f"the {kind} embedder could not embed the query: {why}")
+    vector = np.asarray(got.vectors, dtype=np.float64)[0]
+    if vector.shape != (cat.dim,):
+        raise BadQuery(f"the {kind} embedder {name} outputs {vector.shape[0]}-d vectors, "
+                       f"the catalog has {cat.dim}-d vectors")
+    return vector, name
 
 
 def query_vector(cat: Catalog, params: SearchParams) -> tuple[np.ndarray, dict]:
