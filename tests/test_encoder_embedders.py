@@ -56,7 +56,7 @@ def test_builtins_come_from_scannlites_own_entry_point():
     assert embedders.registry().problems == []
 
 
-def test_what_a_user_names_resolves_to_a_type_and_a_path(models, tmp_path, fixtures_dir):
+def test_what_a_user_names_resolves_to_a_type_and_a_path(models, tmp_path):
     tflite = models / "tflite" / "text_embedder.tflite"
     assert embedders.resolve(tflite, "text") == (embedders.get_embedder_type("tflite-text"), str(tflite.resolve()))
     assert embedders.resolve(tflite, "image")[0].name == "tflite-image"  # a suffix both kinds open
