@@ -65,106 +65,146 @@ def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
     return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
 
 
+@dataclass
+class BuildPlan:
+    """What a build starts from: the settings, the newest snapshot, and the live items."""
+
+    config: IndexConfig
+    config_changed: bool
+    head: int
+    last: tuple | None  # (version, seq, model_id, count, leaves_to_search, lookup_type)
+    live: np.ndarray
+    full: bool
+
+    @property
+    def up_to_date(self) -> bool:
+        return (self.last is not None and not self.full and not self.config_changed
+                and self.last[1] == self.head)
+
+
+@dataclass
+class BuildWork:
+    """What a build computed, ready to be committed in one transaction."""
+
+    retrain: bool
+    reasons: list[str]
+    health: dict
+    model: PartitionModel | None
+    model_id: int | None
+    trained: object | None  # training.Trained when the partitions were retrained
+    rows: list[tuple]  # (model_id, item, leaf, code, trained) for the codes table
+
+
+def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None) -> BuildPlan:
+    config = cat.index_config.replace(**changes) if changes else cat.index_config
+    last = cat.conn.execute("SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
+                            "FROM snapshots ORDER BY version DESC LIMIT 1").fetchone()
+    live = np.fromiter((r[0] for r in cat.conn.execute(
+        "SELECT item FROM items WHERE removed_seq IS NULL ORDER BY item")), dtype=np.int64)
+    return BuildPlan(config, config != cat.index_config, cat.head_seq, last, live, full)
+
+
+def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progress) -> BuildWork:
+    """Assign and encode what is new with the existing model, then ask the health policy."""
+    live = plan.live
+    model, baseline = load_model(cat, model_id)
+    coded = cat.conn.execute(
+        "SELECT c.item, c.leaf, c.trained FROM codes c JOIN items i ON i.item = c.item "
+        "WHERE c.model_id = ? AND i.removed_seq IS NULL", (model_id,)).fetchall()
+    coded_items = np.asarray([r[0] for r in coded], dtype=np.int64)
+    coded_leaves = np.asarray([r[1] for r in coded], dtype=np.int64)
+    trained_live = sum(r[2] for r in coded)
+    new_items = np.setdiff1d(live, coded_items, assume_unique=True)
+    with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
+        vectors = cat.vectors_for(new_items)
+        new_leaves = model.assign(vectors) if len(new_items) else np.zeros(0, np.int32)
+        new_codes = model.encode(vectors) if len(new_items) else None
+        advance(max(len(new_items), 1))
+    sizes = np.bincount(np.concatenate([coded_leaves, new_leaves]).astype(np.int64), minlength=model.num_leaves)
+    h = assess(model_kind=model.kind, model_leaves=model.num_leaves, model_dims_per_block=model.dims_per_block,
+               baseline=baseline, config=plan.config, live=len(live), untrained=len(live) - trained_live,
+               imbalance=imbalance(sizes),
+               new_residual=model.residual(vectors, new_leaves) if len(new_items) else None,
+               new_quantization_error=(model.quantization_error(vectors, new_codes)
+                                       if len(new_items) and new_codes is not None else None))
+    rows = [(model_id, item, int(new_leaves[j]), new_codes[j].tobytes() if new_codes is not None else None, 0)
+            for j, item in enumerate(new_items.tolist())]
+    return BuildWork(h.retrain, h.reasons if h.retrain else [], h.as_dict(), model, model_id, None,
+                     [] if h.retrain else rows)
+
+
+def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, progress: Progress) -> BuildWork:
+    live = plan.live
+    with progress.task(f"reading {len(live)} vectors", total=len(live)) as advance:
+        vectors = cat.vectors_for(live)
+        advance(len(live))
+    with progress.task(f"training ScaNN partitions on {len(live)} vectors") as advance:
+        trained = train(vectors, cat.distance, plan.config)
+        advance(1)
+    rows = [(None, int(item), int(trained.leaves[j]), trained.codes[j].tobytes() if trained.codes is not None else None,
+             1) for j, item in enumerate(live.tolist())]
+    return BuildWork(True, reasons, health, trained.model, None, trained, rows)
+
+
+def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT) -> BuildWork:
+    """Incremental unless there is no model yet, ``--full`` was given, or the health policy
+    asks for retraining (then the incremental work is thrown away and every vector retrained)."""
+    model_id = plan.last[2] if plan.last is not None else None
+    if len(plan.live) == 0:
+        return BuildWork(False, [], {}, None, None, None, [])
+    if model_id is None or plan.full:
+        return _retrain(cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress)
+    work = _incremental(cat, plan, model_id, progress)
+    return _retrain(cat, plan, work.reasons, work.health, progress) if work.retrain else work
+
+
+def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
+                 progress: Progress = SILENT) -> BuildResult:
+    """One transaction: settings, the commit, a new model if any, the new codes, the snapshot."""
+    config, live, model, model_id, rows = plan.config, plan.live, work.model, work.model_id, work.rows
+    recipe = work.trained.stats.get("recipe") if work.trained is not None else None
+    with cat.transaction():
+        if plan.config_changed:
+            cat.set_setting("index", config.to_json())
+            cat.index_config = config
+        seq = cat.new_commit("build", {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows)})
+        if work.trained is not None:
+            cur = cat.conn.execute(
+                "INSERT INTO models(created_seq, kind, dim, num_leaves, dims_per_block, centroids, codebooks, "
+                "trained_items, training) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, model.kind, cat.dim, model.num_leaves, model.dims_per_block, model.centroid_blob(),
+                 model.codebook_blob(), len(live), json.dumps(work.trained.stats, sort_keys=True)))
+            model_id = cur.lastrowid
+            rows = [(model_id, *row[1:]) for row in rows]
+        with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
+            cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
+            advance(max(len(rows), 1))
+        leaves_to_search = config.search_leaves(model.num_leaves) if model is not None else None
+        version = (plan.last[0] + 1) if plan.last is not None else 1
+        build_info = {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows),
+                      "health": work.health, "recipe": recipe, "seconds": round(time.perf_counter() - started, 3)}
+        cat.conn.execute(
+            "INSERT INTO snapshots(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, "
+            "created_at, build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (version, seq, model_id, len(live), items_digest(live), leaves_to_search,
+             config.lookup_type if model is not None else None, utcnow(), json.dumps(build_info, sort_keys=True)))
+    return BuildResult(version, True, work.retrain, work.reasons, len(live), len(rows),
+                       model.num_leaves if model is not None else 0, leaves_to_search,
+                       time.perf_counter() - started, work.health, recipe)
+
+
 def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, progress: Progress = SILENT) -> BuildResult:
+    """Publish a new snapshot: plan, compute, commit (see the module docstring)."""
     started = time.perf_counter()
     with cat.writing():
-        config = cat.index_config.replace(**changes) if changes else cat.index_config
-        config_changed = config != cat.index_config
-        head = cat.head_seq
-        last = cat.conn.execute("SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
-                                "FROM snapshots ORDER BY version DESC LIMIT 1").fetchone()
-        live = np.fromiter((r[0] for r in cat.conn.execute(
-            "SELECT item FROM items WHERE removed_seq IS NULL ORDER BY item")), dtype=np.int64)
-        if last is not None and not full and not config_changed and last[1] == head:
-            leaves = (cat.conn.execute("SELECT num_leaves FROM models WHERE model_id = ?", (last[2],)).fetchone()
-                      or [0])[0]
-            return BuildResult(last[0], False, False, [], last[3], 0, leaves, last[4], time.perf_counter() - started)
-
-        model_id = last[2] if last is not None else None
-        reasons: list[str] = []
-        health: dict = {}
-        new_rows: list[tuple] = []
-        model = None
-        recipe = None
-        retrain = False
-        if len(live) == 0:
-            model_id = None
-        elif model_id is None or full:
-            retrain = True
-            reasons.append("--full was given" if full else "no partition model yet")
-        else:
-            model, baseline = load_model(cat, model_id)
-            coded = cat.conn.execute(
-                "SELECT c.item, c.leaf, c.trained FROM codes c JOIN items i ON i.item = c.item "
-                "WHERE c.model_id = ? AND i.removed_seq IS NULL", (model_id,)).fetchall()
-            coded_items = np.asarray([r[0] for r in coded], dtype=np.int64)
-            coded_leaves = np.asarray([r[1] for r in coded], dtype=np.int64)
-            trained_live = sum(r[2] for r in coded)
-            new_items = np.setdiff1d(live, coded_items, assume_unique=True)
-            with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
-                vectors = cat.vectors_for(new_items)
-                new_leaves = model.assign(vectors) if len(new_items) else np.zeros(0, np.int32)
-                new_codes = model.encode(vectors) if len(new_items) else None
-                advance(max(len(new_items), 1))
-            sizes = np.bincount(np.concatenate([coded_leaves, new_leaves]).astype(np.int64), minlength=model.num_leaves)
-            h = assess(model_kind=model.kind, model_leaves=model.num_leaves, model_dims_per_block=model.dims_per_block,
-                       baseline=baseline, config=config, live=len(live), untrained=len(live) - trained_live,
-                       imbalance=imbalance(sizes),
-                       new_residual=model.residual(vectors, new_leaves) if len(new_items) else None,
-                       new_quantization_error=(model.quantization_error(vectors, new_codes)
-                                               if len(new_items) and new_codes is not None else None))
-            health = h.as_dict()
-            if h.retrain:
-                retrain = True
-                reasons = h.reasons
-            else:
-                for j, item in enumerate(new_items.tolist()):
-                    new_rows.append((model_id, item, int(new_leaves[j]),
-                                     new_codes[j].tobytes() if new_codes is not None else None, 0))
-
-        trained = None
-        if retrain:
-            with progress.task(f"reading {len(live)} vectors", total=len(live)) as advance:
-                vectors = cat.vectors_for(live)
-                advance(len(live))
-            with progress.task(f"training ScaNN partitions on {len(live)} vectors") as advance:
-                trained = train(vectors, cat.distance, config)
-                advance(1)
-            model = trained.model
-            recipe = trained.stats.get("recipe")
-            new_rows = [(None, int(item), int(trained.leaves[j]),
-                         trained.codes[j].tobytes() if trained.codes is not None else None, 1)
-                        for j, item in enumerate(live.tolist())]
-
-        with cat.transaction():
-            if config_changed:
-                cat.set_setting("index", config.to_json())
-                cat.index_config = config
-            seq = cat.new_commit("build", {"retrained": retrain, "reasons": reasons, "encoded": len(new_rows)})
-            if trained is not None:
-                cur = cat.conn.execute(
-                    "INSERT INTO models(created_seq, kind, dim, num_leaves, dims_per_block, centroids, codebooks, "
-                    "trained_items, training) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, model.kind, cat.dim, model.num_leaves, model.dims_per_block, model.centroid_blob(),
-                     model.codebook_blob(), len(live), json.dumps(trained.stats, sort_keys=True)))
-                model_id = cur.lastrowid
-                new_rows = [(model_id, *row[1:]) for row in new_rows]
-            with progress.task(f"writing {len(new_rows)} codes", total=max(len(new_rows), 1)) as advance:
-                cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)",
-                                     new_rows)
-                advance(max(len(new_rows), 1))
-            leaves_to_search = config.search_leaves(model.num_leaves) if model is not None else None
-            version = (last[0] + 1) if last is not None else 1
-            build_info = {"retrained": retrain, "reasons": reasons, "encoded": len(new_rows), "health": health,
-                          "recipe": recipe, "seconds": round(time.perf_counter() - started, 3)}
-            cat.conn.execute(
-                "INSERT INTO snapshots(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, "
-                "created_at, build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (version, seq, model_id, len(live), items_digest(live), leaves_to_search,
-                 config.lookup_type if model is not None else None, utcnow(), json.dumps(build_info, sort_keys=True)))
-        return BuildResult(version, True, retrain, reasons, len(live), len(new_rows),
-                           model.num_leaves if model is not None else 0, leaves_to_search,
-                           time.perf_counter() - started, health, recipe)
+        plan = plan_build(cat, full=full, changes=changes)
+        if plan.up_to_date:
+            version, _, model_id, count, leaves_to_search, _ = plan.last
+            model = cat.model_summary(model_id)
+            return BuildResult(version, False, False, [], count, 0, model["num_leaves"] if model else 0,
+                               leaves_to_search, time.perf_counter() - started)
+        work = compute_build(cat, plan, progress)
+        return commit_build(cat, plan, work, started, progress)
 
 
 __all__ = ["build", "BuildResult", "IndexConfig", "baseline_stats"]
