@@ -14,7 +14,7 @@ from scannlite.store.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index_config import IndexConfig
 
-from .common import RichProgress, console, handle_errors, jsonable_metadata, print_json
+from .common import RichProgress, console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
@@ -159,7 +159,7 @@ def search(
         raise InvalidInput(f"cannot read {vector_file}: not a valid .npy file") from None
     results = snapshot.search(cat, queries, k=k, leaves_to_search=leaves_to_search, exact=exact, version=version)
     if as_json:
-        print_json([[{**hit, "metadata": jsonable_metadata(hit["metadata"])} for hit in row] for row in results])
+        print_json([[{**hit, "metadata": snapshot.jsonable_metadata(hit["metadata"])} for hit in row] for row in results])
         return
     for qi, row in enumerate(results):
         table = Table(title=f"query {qi}", title_justify="left", show_edge=False)
@@ -168,7 +168,7 @@ def search(
         table.add_column("distance", justify="right")
         table.add_column("metadata", overflow="ellipsis", max_width=60)
         for rank, hit in enumerate(row, 1):
-            meta = jsonable_metadata(hit["metadata"])
+            meta = snapshot.jsonable_metadata(hit["metadata"])
             table.add_row(str(rank), hit["id"], f"{hit['distance']:.6f}", "" if meta is None else str(meta))
         console.print(table)
 
@@ -182,18 +182,14 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
     with cat.reading():
         snaps = snapshot.list_snapshots(cat)
         latest = snaps[-1] if snaps else None
-        model = None
-        if latest and latest.model_id:
-            model = dict(zip(("kind", "num_leaves", "dims_per_block", "trained_items"), cat.conn.execute(
-                "SELECT kind, num_leaves, dims_per_block, trained_items FROM models WHERE model_id = ?",
-                (latest.model_id,)).fetchone()))
+        model = cat.model_summary(latest.model_id) if latest else None
         data = {
             "path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
             "metadata_type": cat.metadata_type, "metadata_limit": cat.metadata_limit,
             "count": cat.count(), "snapshot": latest.version if latest else None,
             "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
             "head_commit": cat.head_seq, "index": cat.index_config.to_json(), "model": model,
-            "segments": cat.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0],
+            "segments": cat.segment_count(),
             **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
         }
     if as_json:

@@ -1,7 +1,6 @@
 """Shared CLI plumbing: one-line errors, rich progress, JSON output."""
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import sys
@@ -64,16 +63,6 @@ class RichProgress(Progress):
 
     def note(self, message: str) -> None:
         err_console.print(message, highlight=False)
-
-
-def jsonable_metadata(value):
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return "base64:" + base64.b64encode(raw).decode("ascii")
-    return value
 
 
 def print_json(data) -> None:

@@ -9,19 +9,14 @@ file back as it is.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import List, Optional
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 
 from scannlite.store.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.segments import embedding_array, fsync_dir
-from scannlite.store.snapshot import load_snapshot, metadata_of
+from scannlite.store.export_parquet import export_parquet_file
 
 from .common import console, handle_errors, print_json
 
@@ -95,7 +90,7 @@ def configure(
             for key, value in values.items():
                 cat.set_setting(key, value)
             for key in forget:
-                cat.conn.execute("DELETE FROM catalog_config WHERE key = ?", (key,))
+                cat.unset_setting(key)
     current = {key: None if key in forget else values.get(key, cat.settings.get(key)) for key in SETTINGS.values()}
     if as_json:
         print_json(current)
@@ -106,60 +101,6 @@ def configure(
 
 
 # ---- export-parquet --------------------------------------------------------------------------
-
-def snapshot_table(cat: Catalog, version: int | None) -> pa.Table:
-    """A snapshot as one Arrow table in device order (leaf by leaf): id, embedding (the stored
-    float32 vectors), metadata (string or binary, as the catalog stores it), leaf.
-
-    One read transaction covers the items, their vectors and their metadata, so the table is
-    exactly the snapshot even while a writer commits."""
-    with cat.reading():
-        snap = load_snapshot(cat, version, with_vectors=True)
-        meta = metadata_of(cat, snap.items) if snap.count else {}
-    vectors = snap.vectors if snap.vectors is not None else cat.vectors_for(snap.items)
-    meta_type = pa.binary() if cat.metadata_type == "bytes" else pa.string()
-    provenance = {"snapshot": snap.info.version, "seq": snap.info.seq, "count": snap.count, "dim": cat.dim,
-                  "distance": cat.distance, "normalize": cat.normalize, "metadata_type": cat.metadata_type,
-                  "items_digest": snap.info.items_digest}
-    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32(), cat.dim)),
-                        ("metadata", meta_type), ("leaf", pa.int32())],
-                       metadata={"scannlite": json.dumps(provenance, sort_keys=True)})
-    return pa.table({
-        "id": pa.array(snap.ids, type=pa.string()),
-        "embedding": embedding_array(vectors) if snap.count else pa.array([], type=pa.list_(pa.float32(), cat.dim)),
-        "metadata": pa.array([meta.get(int(i)) for i in snap.items], type=meta_type),
-        "leaf": pa.array(snap.leaves, type=pa.int32()),
-    }, schema=schema)
-
-
-def write_parquet_atomically(table: pa.Table, out: Path) -> None:
-    """Write under a temporary name in the target folder, fsync, then rename: readers see the
-    old file or the whole new one, never a torn one."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f, compression="zstd", use_dictionary=["id", "metadata"], row_group_size=65536)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(out.parent)
-
-
-def checked_output(cat: Catalog, out: Path) -> Path:
-    out = Path(out).expanduser()
-    if out.suffix.lower() not in (".parquet", ".pq"):
-        raise InvalidInput(f"{out}: the output name must end in .parquet (so that `scannlite add` recognises it)")
-    if not out.parent.resolve().is_dir():
-        raise InvalidInput(f"cannot write {out}: folder {out.parent} does not exist")
-    if out.is_dir():
-        raise InvalidInput(f"cannot write {out}: it is a directory")
-    root = cat.path.resolve()
-    if out.parent.resolve() == root or root in out.parent.resolve().parents:
-        raise InvalidInput(f"refusing to write {out} inside the catalog directory {cat.path}")
-    return out
-
 
 def export_parquet(
     catalog: Path = CatalogArg,
@@ -173,9 +114,7 @@ def export_parquet(
     Example: scannlite export-parquet photos.catalog photos-v3.parquet --snapshot 3
     """
     cat = Catalog.open(catalog)
-    out = checked_output(cat, out)
-    table = snapshot_table(cat, version)
-    write_parquet_atomically(table, out)
+    table = export_parquet_file(cat, out, version)
     info = json.loads(table.schema.metadata[b"scannlite"])
     console.print(f"wrote {out}: snapshot {info['snapshot']}, {table.num_rows} rows, {cat.dim}-d float32 "
                   f"embeddings, {cat.metadata_type} metadata", highlight=False)
