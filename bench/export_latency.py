@@ -31,7 +31,7 @@ def _queries(rng, vocab: int, count: int) -> list[str]:
 
 
 def run(data: Data, workdir: Path, command: str, say=print) -> Section:
-    from scannlite.plugin.boundary import run_in
+    from scannlite.store.boundary import run_in
     from scannlite.plugin.device.processes import DeviceProcesses
     from scannlite.store import snapshot
     from scannlite.store.catalog import Catalog

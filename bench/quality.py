@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 from scannlite.plugin.encoder import jobs, modeldir, openmoji
 from scannlite.plugin.encoder.errors import EncoderError
 from scannlite.plugin.encoder.recall import recall_at_k

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .boundary import ProcessFailed, WorkerError, run_in
+from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
 from .encoder.errors import EncoderError
 from .encoder.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
 from .hookspecs import DIRECTORY, Embedded, EmbedderError, EmbedderType, hookimpl

@@ -19,7 +19,7 @@ records (its ``text_embedder`` / ``image_embedder`` settings) is resolved by
 A catalog records ``NAME`` or ``NAME:ABSOLUTE_PATH`` (:func:`setting`).
 
 This module runs in the CLI/store process: it imports neither TensorFlow nor tflite-support's
-native modules; every model runs in a worker started by :func:`scannlite.plugin.boundary.run_in`.
+native modules; every model runs in a worker started by :func:`scannlite.store.boundary.run_in`.
 """
 from __future__ import annotations
 

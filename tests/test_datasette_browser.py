@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 from scannlite.store import snapshot
 from scannlite.store.catalog import Catalog
 

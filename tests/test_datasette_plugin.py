@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 from scannlite.store import snapshot
 from scannlite.store.build import build
 from scannlite.store.catalog import Catalog

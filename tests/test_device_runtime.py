@@ -12,7 +12,7 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from scannlite.plugin.boundary import ProcessFailed, WorkerError, run_in
+from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.device import tflite_zip
 from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, probe_vocabulary
 

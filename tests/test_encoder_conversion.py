@@ -7,7 +7,7 @@ inputs are the set's held-out images and captions plus mixed-case, punctuated qu
 import numpy as np
 import pytest
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 from scannlite.plugin.embedders import embed_images, embed_texts
 from scannlite.plugin.encoder import jobs
 from scannlite.plugin.encoder.datasets import load_dataset

@@ -6,7 +6,7 @@ implementation in a TensorFlow worker, with weights read by safetensors' numpy l
 """
 from pathlib import Path
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 

@@ -77,7 +77,7 @@ def test_every_command_help_has_an_example():
 
 
 def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, monkeypatch):
-    from scannlite.plugin.boundary import run_in
+    from scannlite.store.boundary import run_in
 
     monkeypatch.setenv("SCANNLITE_CACHE_DIR", str(tmp_path / "cache"))
     weights = run_in("tensorflow", "tests.support.selfcheck:save_backbone_weights", "mobilenet_v3_small",
@@ -91,7 +91,7 @@ def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, mon
 
 
 def test_finetuned_minilm_is_saved_and_reloaded(coco, tmp_path):
-    from scannlite.plugin.boundary import run_in
+    from scannlite.store.boundary import run_in
 
     jobs.train(f"coco:{coco}", tmp_path / "ft", text_tower="minilm", epochs=1, image_size=32, batch_size=8,
                finetune_minilm=True, finetune_learning_rate=1e-3, show_progress=False)

@@ -7,7 +7,7 @@ over-long input; its output must equal the counts of :func:`words.encode`'s ids 
 """
 import numpy as np
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 from scannlite.plugin.embedders import embed_texts
 from scannlite.plugin.encoder import words
 

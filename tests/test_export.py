@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from scannlite.plugin.boundary import run_in
+from scannlite.store.boundary import run_in
 from scannlite.store import bundles
 from scannlite.store.build import build
 from scannlite.store.catalog import Catalog
@@ -200,7 +200,7 @@ def test_a_failing_verification_publishes_nothing(tmp_path, rng):
     """The Task Library cannot run this embedder (an unknown custom op): verification fails
     in the device process, the error comes back as one line, and no file appears."""
     from tests.model_builders import text_model_with_inputs
-    from scannlite.plugin.boundary import ProcessFailed, WorkerError
+    from scannlite.store.boundary import ProcessFailed, WorkerError
     model = text_model_with_inputs(1, dtype="string")
     (tmp_path / "custom.tflite").write_bytes(model)
     cat = Catalog.create(tmp_path / "c", 16)

@@ -2,7 +2,7 @@
 
 References are real: Google's test indices and models (../shared/fixtures/tflite-support),
 protobuf's own serializer and tflite-support's index builder, both run in a device process
-through scannlite.plugin.boundary. Helpers for that process live in tests/support/ondevice_pb.py.
+through scannlite.store.boundary. Helpers for that process live in tests/support/ondevice_pb.py.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def fixture(name: str) -> bytes:
 
 def run_device(func: str, *args):
     """``ondevice_pb.<func>(*args)`` in a device worker, with tests/support on its PYTHONPATH."""
-    from scannlite.plugin.boundary import run_in
+    from scannlite.store.boundary import run_in
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")])))

@@ -5,7 +5,7 @@ names a function of :mod:`scannlite.plugin.device.exporter` and runs it in a dev
 """
 from __future__ import annotations
 
-from ..boundary import run_in
+from scannlite.store.boundary import run_in
 
 _EXPORTER = "scannlite.plugin.device.exporter"
 

@@ -1,7 +1,7 @@
 """Device-side entry points: what a phone's Task Library does, run on this machine.
 
 Every public function here is meant to be called through
-``scannlite.plugin.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
+``scannlite.store.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
 arguments and results are plain python, numpy arrays and bytes, so they pickle across the
 process boundary, and a native crash (tflite-support 0.4.4 segfaults on some bundles) kills
 only the worker. Errors the Task Library or the index builder raise come back as

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..boundary import ProcessFailed, WorkerError, run_in
+from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
 from . import modeldir
 from .datasets import parse_spec
 from .errors import EncoderError

@@ -1,6 +1,6 @@
 """A JSON-lines file through which a worker process reports progress to its caller.
 
-Why a file: :func:`scannlite.plugin.boundary.run_in` sends a worker's stdout and stderr to a
+Why a file: :func:`scannlite.store.boundary.run_in` sends a worker's stdout and stderr to a
 private log, so a progress bar drawn in the worker would never reach the user. The worker
 appends one JSON object per event; the caller (see :mod:`.jobs`) tails the file from another
 thread and draws the bar. Events: ``stage`` (a named slow step), ``start`` (epochs, steps per

@@ -1,4 +1,4 @@
-"""Entry point of a worker process: ``python -m scannlite.plugin.worker KIND REQUEST RESPONSE``.
+"""Entry point of a worker process: ``python -m scannlite.store.worker KIND REQUEST RESPONSE``.
 
 The first thing a *device* worker does, before any other import, is make TensorFlow
 unimportable and select protobuf's pure-Python implementation: tflite-support's Task Library
@@ -39,10 +39,10 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # carried back to the caller as one line
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         result = (False, message)
-    tmp = response + ".tmp"
-    with open(tmp, "wb") as f:
+    from scannlite.store.atomic import atomic_open  # only now: nothing may load before _enter
+
+    with atomic_open(response) as f:  # a worker killed mid-write leaves no response at all
         pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, response)
     return 0
 
 

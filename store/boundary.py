@@ -51,7 +51,7 @@ def run_in(kind: str, func: str, *args: Any, timeout: float | None = 1800, **kwa
         with open(err, "wb") as errf:
             try:
                 proc = subprocess.run(
-                    [sys.executable, "-m", "scannlite.plugin.worker", kind, str(req), str(resp)],
+                    [sys.executable, "-m", "scannlite.store.worker", kind, str(req), str(resp)],
                     stdin=subprocess.DEVNULL, stdout=errf, stderr=errf, env=env, timeout=timeout,
                 )
             except subprocess.TimeoutExpired:

@@ -1,0 +1,102 @@
+"""The layers point one way, and only the store writes SQL (README, "How it fits together").
+
+cli -> plugin -> store. The store imports neither plugin nor cli, and names no plugin or cli
+function as a string either (``run_in("device", "scannlite.plugin...:fn")`` would be an import
+in disguise); the plugin imports no cli code except the sqlite-utils plugin, which mounts the
+CLI itself. Checked on the source's syntax trees, so an import inside a function counts too.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = {"store": "scannlite.store", "plugin": "scannlite.plugin", "cli": "scannlite.cli"}
+MAY_IMPORT_CLI = {"plugin/sqlite_utils_plugin.py"}
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT)\b", re.I)
+FUNC_REF = re.compile(r"^scannlite\.(plugin|cli)(\.\w+)*(:\w+)?$")
+
+
+def sources(layer: str):
+    for path in sorted((ROOT / layer).rglob("*.py")):
+        yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text(), filename=str(path))
+
+
+def imported_modules(tree: ast.AST, package: str) -> set[str]:
+    """Absolute names of every module a file imports (relative imports resolved)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                found.add(".".join(base + ([node.module] if node.module else [])))
+            else:
+                found.add(node.module)
+    return found
+
+
+def package_of(rel: str) -> str:
+    layer, *rest = rel[:-3].split("/")
+    parts = [LAYERS[layer], *rest]
+    return ".".join(parts if rel.endswith("__init__.py") else parts[:-1])
+
+
+def strings(tree: ast.AST):
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.value
+        elif isinstance(node, ast.JoinedStr):
+            yield "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+
+
+def test_the_layout_is_what_the_readme_says():
+    for layer in LAYERS:
+        assert list(sources(layer)), f"{layer}/ holds no Python"
+
+
+@pytest.mark.parametrize("rel,tree", list(sources("store")), ids=lambda v: v if isinstance(v, str) else "")
+def test_store_uses_neither_plugin_nor_cli(rel, tree):
+    bad = [m for m in imported_modules(tree, package_of(rel)) if m.startswith(("scannlite.plugin", "scannlite.cli"))]
+    assert not bad, f"{rel} imports {bad}"
+    refs = [s for s in strings(tree) if FUNC_REF.match(s)]
+    assert not refs, f"{rel} names code of a higher layer: {refs}"
+    heavy = [m for m in imported_modules(tree, package_of(rel))
+             if m.split(".")[0] in ("tensorflow", "tflite_support", "keras")]
+    assert not heavy, f"{rel} imports {heavy}; the store never loads TensorFlow or the Task Library"
+
+
+@pytest.mark.parametrize("rel,tree", list(sources("plugin")), ids=lambda v: v if isinstance(v, str) else "")
+def test_plugin_does_not_use_cli(rel, tree):
+    if rel in MAY_IMPORT_CLI:
+        return
+    bad = [m for m in imported_modules(tree, package_of(rel)) if m.startswith("scannlite.cli")]
+    assert not bad, f"{rel} imports {bad}"
+
+
+@pytest.mark.parametrize("rel,tree", list(sources("plugin")) + list(sources("cli")),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_no_sql_outside_the_store(rel, tree):
+    sql = [s for s in strings(tree) if SQL.match(s)]
+    assert not sql, f"{rel} writes SQL: {sql[0][:60]!r}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("execute", "executemany", "executescript") \
+                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "conn":
+            pytest.fail(f"{rel}:{node.lineno} runs SQL on a catalog connection")
+
+
+def test_the_checks_catch_what_they_look_for():
+    """The rules above are not vacuous: each finds its violation in a made-up file."""
+    tree = ast.parse('from ..plugin.boundary import run_in\nrun_in("device", "scannlite.plugin.x:f")\n'
+                     'cat.conn.execute("SELECT 1 FROM items")\n')
+    assert "scannlite.plugin.boundary" in imported_modules(tree, "scannlite.store")
+    assert any(FUNC_REF.match(s) for s in strings(tree))
+    assert any(SQL.match(s) for s in strings(tree))
