@@ -1,4 +1,10 @@
-"""Checks the Task Library does not make: will this embedder work with this index?
+"""The one embedder acceptance policy: which TFLite models scannlite uses, and how.
+
+Every place that takes an embedder asks here, in whatever process it runs: ``add --texts`` /
+``add --images`` (the tflite embedder types), ``configure``, ``export``, ``bundle verify`` /
+``query``, the Datasette search page, and the device runtime (which searcher to open, which
+output holds the embedding, where the index hangs). Facts come from the one reader,
+:func:`scannlite.store.ondevice.bundle_file.describe_model`; the rules are here only.
 
 tflite-support 0.4.4 never compares the embedder's output size with the index (a wrong size
 gives empty or silently wrong results) and crashes or misbehaves on models its searchers
@@ -8,10 +14,13 @@ published. Facts from ../shared/docs/ondevice-format.md section 3.2 and ../share
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import ScannliteError
 from .ondevice.bundle_file import describe_model
 from .ondevice.errors import IndexFormatError
+
+MAX_MODEL_BYTES = 2 * 1024**3  # the flatbuffer format's limit; a larger file is not a model
 
 
 class EmbedderRefused(ScannliteError):
@@ -36,7 +45,36 @@ def _output_width(shape: list[int]) -> int | None:
     return None
 
 
-def inspect_embedder(model: bytes, name: str = "the embedder") -> EmbedderFacts:
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _signature(tensors: list[dict]) -> str:
+    return ", ".join(f"{t.get('dtype')} {t.get('shape')}" for t in tensors) or "none"
+
+
+def inspect_embedder(model: bytes, name: str = "the embedder", kind: str | None = None) -> EmbedderFacts:
+    """What the Task Library would do with ``model``, or :class:`EmbedderRefused` saying why it
+    cannot be used. ``kind`` ("text" or "image") also refuses an embedder of the other kind."""
+    facts = _judge(model, name)
+    if kind is not None and facts.kind != kind:
+        raise EmbedderRefused(f"{name} is not {_a(kind)} embedder: it is {_a(facts.kind)} model "
+                              f"(inputs {_signature(facts.description['inputs'])})")
+    return facts
+
+
+def read_embedder(path: str | Path, kind: str | None = None) -> tuple[bytes, EmbedderFacts]:
+    """:func:`inspect_embedder` for a file: its bytes and facts, named by its file name."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmbedderRefused(f"embedder model not found: {path}")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise EmbedderRefused(f"{path.name} is larger than 2 GiB: not a TFLite model")
+    data = path.read_bytes()
+    return data, inspect_embedder(data, path.name, kind)
+
+
+def _judge(model: bytes, name: str) -> EmbedderFacts:
     try:
         desc = describe_model(model)
     except IndexFormatError as exc:

@@ -238,7 +238,10 @@ def test_attach_refuses_bad_input_in_one_line():
     index = fixture_bytes("regex_index.ldb")
     for args, kwargs, message in [
         ((embedder, b"not an index" * 8), {}, "the index is not a LevelDB table"),
-        ((b"garbage" * 20, index), {}, "the model is not a TFLite flatbuffer"),
+        ((b"garbage" * 20, index), {}, "the model is not a usable TFLite model"),
+        # the one acceptance policy: a text model without tokenizer metadata is no embedder
+        ((probe_flatbuffer(np.ones((3, 16), np.float32)), index), {}, "the model: its int32 text input has no "
+                                                                       "RegexTokenizer metadata"),
         ((embedder, index), {"file_name": "vocab.txt"}, "the model already packs a file named 'vocab.txt'"),
         ((embedder, index), {"file_name": "../x.ldb"}, "index file name must be a plain file name"),
     ]:
@@ -247,16 +250,18 @@ def test_attach_refuses_bad_input_in_one_line():
 
 
 def test_attach_targets_response_encoding_of_three_input_models():
-    """USE-QA-shaped models (3 inputs, no input process units): the searcher uses output 1."""
+    """USE-QA-shaped models (3 string inputs, no input process units): the searcher uses output 1."""
     from tensorflow_lite_support.metadata import schema_py_generated as fb
 
-    from scannlite.plugin.device.bundle import index_of, read_metadata
+    from scannlite.plugin.device.bundle import index_of
+    from scannlite.store.ondevice.bundle_file import read_metadata
 
     graph = fb.SubGraphT()
     graph.tensors = []
     for name in ("inp_text", "res_context", "res_text", "query_encoding", "response_encoding"):
         tensor = fb.TensorT()
-        tensor.name, tensor.shape, tensor.type = name, [1, 4], fb.TensorType.FLOAT32
+        tensor.name, tensor.shape = name, [1, 4] if name.endswith("encoding") else [1]
+        tensor.type = fb.TensorType.FLOAT32 if name.endswith("encoding") else fb.TensorType.STRING
         graph.tensors.append(tensor)
     graph.inputs, graph.outputs, graph.operators = [0, 1, 2], [3, 4], []
     model = fb.ModelT()

@@ -9,6 +9,8 @@ only the worker. Errors the Task Library or the index builder raise come back as
 
 Models and indices travel as bytes and reach the Task Library as ``file_content`` /
 ``index_file_content``: nothing is written to disk, so concurrent calls never collide.
+Which Task Library class a model gets, and which output holds its embedding, is decided by
+the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every process.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+
+from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
 
 # attach_index, scann_config and make_probe_model live next to their helpers; they are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
@@ -125,10 +129,30 @@ def _check_max_results(max_results) -> int:
     return int(max_results)
 
 
-def _require_index(model: bytes, index: bytes | None) -> None:
+def _check_output_index(output_index) -> int:
+    if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) or output_index < 0:
+        raise ValueError(f"output_index must be an integer >= 0; got {output_index!r}")
+    return int(output_index)
+
+
+def _model_bytes(model, what: str = "model") -> bytes:
+    """Bytes of a model given as bytes or as a path (large towers are not worth pickling)."""
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            with open(model, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise ValueError(f"cannot read the {what} {os.fspath(model)}: {exc.strerror or exc}") from None
+    return _as_bytes(model, what)
+
+
+def _searchable(model: bytes, index: bytes | None, kind: str | None) -> EmbedderFacts:
+    """The one acceptance policy's facts, once an index to search is known to exist."""
+    facts = inspect_embedder(model, "the model", kind)
     # tflite-support 0.4.4 segfaults (ImageSearcher) when neither is present; say so instead.
-    if index is None and index_of(model) is None:
+    if index is None and index_of(model, facts) is None:
         raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
+    return facts
 
 
 def _embedding_options(l2_normalize):
@@ -139,16 +163,32 @@ def _embedding_options(l2_normalize):
     return EmbeddingOptions(l2_normalize=bool(l2_normalize))
 
 
-def _searcher_options(options_cls, model: bytes, index: bytes | None, max_results: int, l2_normalize: bool):
-    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+def _search_options(max_results: int, index: bytes | None):
     from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
 
-    search = SearchOptions(max_results=max_results)
+    search = SearchOptions(max_results=_check_max_results(max_results))
     if index is not None:
         search.index_file_content = index
-    return options_cls(base_options=BaseOptions(file_content=model),
-                       embedding_options=_embedding_options(l2_normalize),
-                       search_options=search)
+    return search
+
+
+def _task(kind: str, role: str, model: bytes, l2_normalize: bool, search=None):
+    """The Task Library's TextEmbedder, ImageEmbedder, TextSearcher or ImageSearcher (``kind``
+    "text" or "image", ``role`` "Embedder" or "Searcher") for ``model``."""
+    import importlib
+
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+
+    name = f"{kind.capitalize()}{role}"
+    package = "text" if kind == "text" else "vision"
+    module = importlib.import_module(f"tensorflow_lite_support.python.task.{package}.{kind}_{role.lower()}")
+    extra = {} if search is None else {"search_options": search}
+    options = getattr(module, f"{name}Options")(base_options=BaseOptions(file_content=model),
+                                                 embedding_options=_embedding_options(l2_normalize), **extra)
+    try:
+        return getattr(module, name).create_from_options(options)
+    except Exception as exc:  # pybind11_abseil's StatusNotOk derives from Exception only
+        raise _fail(f"{name} could not load the {'bundle' if search is not None else 'model'}", exc) from None
 
 
 def _neighbors(result) -> Neighbors:
@@ -185,6 +225,23 @@ def _tensor_image(arr: np.ndarray):
     return TensorImage.create_from_array(arr)
 
 
+def _inputs(kind: str, items) -> list:
+    """Checked texts, or TensorImages of checked uint8 RGB arrays."""
+    return _texts(items) if kind == "text" else [_tensor_image(a) for a in _images(items)]
+
+
+def _search(kind: str, model, queries, max_results, l2_normalize, index) -> list[Neighbors]:
+    model = _as_bytes(model, "model")
+    index = None if index is None else _as_bytes(index, "index")
+    inputs = _inputs(kind, queries)
+    _searchable(model, index, kind)
+    searcher = _task(kind, "Searcher", model, l2_normalize, _search_options(max_results, index))
+    try:
+        return [_neighbors(searcher.search(x)) for x in inputs]
+    except Exception as exc:
+        raise _fail(f"{type(searcher).__name__} search failed", exc) from None
+
+
 def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool,
                 index: bytes | None = None) -> list[Neighbors]:
     """TextSearcher results per query: ``[(metadata, distance), ...]``, nearest first.
@@ -194,58 +251,29 @@ def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normal
     ``index`` overrides the model's packed SCANN_INDEX_FILE (the Task Library's rule).
     Distances are the device's: squared L2, or the *negative* dot product.
     """
-    from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher, TextSearcherOptions
-
-    model = _as_bytes(model, "model")
-    index = None if index is None else _as_bytes(index, "index")
-    queries = _texts(queries)
-    _require_index(model, index)
-    options = _searcher_options(TextSearcherOptions, model, index, _check_max_results(max_results), l2_normalize)
-    try:
-        searcher = TextSearcher.create_from_options(options)
-    except Exception as exc:
-        raise _fail("TextSearcher could not load the bundle", exc) from None
-    try:
-        return [_neighbors(searcher.search(q)) for q in queries]
-    except Exception as exc:
-        raise _fail("TextSearcher search failed", exc) from None
+    return _search("text", model, queries, max_results, l2_normalize, index)
 
 
 def image_search(model: bytes, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
                  index: bytes | None = None) -> list[Neighbors]:
     """ImageSearcher results per image (uint8 RGB, height x width x 3); see :func:`text_search`."""
-    from tensorflow_lite_support.python.task.vision.image_searcher import ImageSearcher, ImageSearcherOptions
+    return _search("image", model, images, max_results, l2_normalize, index)
 
-    model = _as_bytes(model, "model")
-    index = None if index is None else _as_bytes(index, "index")
-    images = _images(images)
-    _require_index(model, index)
-    options = _searcher_options(ImageSearcherOptions, model, index, _check_max_results(max_results), l2_normalize)
+
+def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None) -> np.ndarray:
+    model = _model_bytes(model)
+    inputs = _inputs(kind, items)
+    facts = inspect_embedder(model, "the model", kind)
+    output_index = facts.output_index if output_index is None else _check_output_index(output_index)
+    embedder = _task(kind, "Embedder", model, l2_normalize)
     try:
-        searcher = ImageSearcher.create_from_options(options)
+        results = [embedder.embed(x) for x in inputs]
     except Exception as exc:
-        raise _fail("ImageSearcher could not load the bundle", exc) from None
-    tensors = [_tensor_image(img) for img in images]
-    try:
-        return [_neighbors(searcher.search(t)) for t in tensors]
-    except Exception as exc:
-        raise _fail("ImageSearcher search failed", exc) from None
-
-
-def _model_options(model, what: str = "model"):
-    """BaseOptions for model bytes, or for a path (large towers are not worth pickling)."""
-    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
-
-    if isinstance(model, (str, os.PathLike)):
-        return BaseOptions(file_name=os.fspath(model))
-    return BaseOptions(file_content=_as_bytes(model, what))
-
-
-def _stack(results, output_index: int, what: str, embedder) -> np.ndarray:
+        raise _fail(f"{type(embedder).__name__} failed", exc) from None
     rows = []
     for result in results:
         if output_index >= len(result.embeddings):
-            raise ValueError(f"{what}: the model has {len(result.embeddings)} outputs; "
+            raise ValueError(f"{kind}_embed: the model has {len(result.embeddings)} outputs; "
                              f"output_index {output_index} does not exist")
         # The Task Library hands values back as float64 copies of its float32 output; the
         # cast back is exact.
@@ -255,88 +283,31 @@ def _stack(results, output_index: int, what: str, embedder) -> np.ndarray:
     return np.stack(rows)
 
 
-def _check_output_index(output_index) -> int:
-    if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) or output_index < 0:
-        raise ValueError(f"output_index must be an integer >= 0; got {output_index!r}")
-    return int(output_index)
-
-
 def text_embed(model: bytes | str, texts: list[str], l2_normalize: bool = False, *,
-               output_index: int = 0) -> np.ndarray:
-    """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``.
-    ``model`` is the model's bytes or its path."""
-    from tensorflow_lite_support.python.task.text.text_embedder import TextEmbedder, TextEmbedderOptions
-
-    texts = _texts(texts)
-    output_index = _check_output_index(output_index)
-    options = TextEmbedderOptions(base_options=_model_options(model),
-                                  embedding_options=_embedding_options(l2_normalize))
-    try:
-        embedder = TextEmbedder.create_from_options(options)
-    except Exception as exc:
-        raise _fail("TextEmbedder could not load the model", exc) from None
-    try:
-        results = [embedder.embed(t) for t in texts]
-    except Exception as exc:
-        raise _fail("TextEmbedder failed", exc) from None
-    return _stack(results, output_index, "text_embed", embedder)
+               output_index: int | None = None) -> np.ndarray:
+    """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``
+    (default: the one the searcher reads). ``model`` is the model's bytes or its path."""
+    return _embed("text", model, texts, l2_normalize, output_index)
 
 
 def image_embed(model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *,
-                output_index: int = 0) -> np.ndarray:
+                output_index: int | None = None) -> np.ndarray:
     """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3).
     ``model`` is the model's bytes or its path."""
-    from tensorflow_lite_support.python.task.vision.image_embedder import ImageEmbedder, ImageEmbedderOptions
-
-    images = _images(images)
-    output_index = _check_output_index(output_index)
-    options = ImageEmbedderOptions(base_options=_model_options(model),
-                                   embedding_options=_embedding_options(l2_normalize))
-    try:
-        embedder = ImageEmbedder.create_from_options(options)
-    except Exception as exc:
-        raise _fail("ImageEmbedder could not load the model", exc) from None
-    tensors = [_tensor_image(img) for img in images]
-    try:
-        results = [embedder.embed(t) for t in tensors]
-    except Exception as exc:
-        raise _fail("ImageEmbedder failed", exc) from None
-    return _stack(results, output_index, "image_embed", embedder)
-
-
-def _is_image_model(model: bytes) -> bool:
-    from tensorflow_lite_support.metadata import schema_py_generated as fb
-
-    from . import tflite_zip
-    from .bundle import _model_root
-
-    graph = _model_root(tflite_zip.split(model)[0]).Subgraphs(0)
-    if graph.InputsLength() != 1:
-        return False
-    tensor = graph.Tensors(graph.Inputs(0))
-    return tensor.ShapeLength() == 4 and tensor.Type() in (fb.TensorType.UINT8, fb.TensorType.FLOAT32)
+    return _embed("image", model, images, l2_normalize, output_index)
 
 
 def user_info(model: bytes, index: bytes | None = None) -> bytes:
     """The index's USER_INFO bytes as the Task Library reads them (b"" if it has none).
 
-    Opens the searcher that fits the model (ImageSearcher for one [1,H,W,3] input, else
-    TextSearcher); ``index`` overrides the packed one. USER_INFO must be UTF-8 here: the
-    Python binding cannot hand back other bytes (a :class:`DeviceError` says so).
+    Opens the searcher the acceptance policy names for the model (ImageSearcher for an image
+    embedder, else TextSearcher); ``index`` overrides the packed one. USER_INFO must be UTF-8
+    here: the Python binding cannot hand back other bytes (a :class:`DeviceError` says so).
     """
     model = _as_bytes(model, "model")
     index = None if index is None else _as_bytes(index, "index")
-    _require_index(model, index)
-    if _is_image_model(model):
-        from tensorflow_lite_support.python.task.vision.image_searcher import ImageSearcher as cls
-        from tensorflow_lite_support.python.task.vision.image_searcher import ImageSearcherOptions as opts
-    else:
-        from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher as cls
-        from tensorflow_lite_support.python.task.text.text_searcher import TextSearcherOptions as opts
-    try:
-        searcher = cls.create_from_options(_searcher_options(opts, model, index, 1, False))
-    except Exception as exc:
-        raise _fail(f"{cls.__name__} could not load the bundle", exc) from None
+    facts = _searchable(model, index, None)
+    searcher = _task(facts.kind, "Searcher", model, False, _search_options(1, index))
     try:
         info = searcher.get_user_info()
     except Exception as exc:

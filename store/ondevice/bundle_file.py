@@ -12,9 +12,10 @@ they import only ``flatbuffers`` and are safe in the store process. The flatbuff
 does no bounds checking, so every access is wrapped and any failure becomes one
 :class:`IndexFormatError`.
 
-:func:`describe_model` is what the exporter uses to refuse models the Task Library cannot run,
-so it reports facts as the Task Library reads them (tensor order from the subgraph, metadata
-matched by position, the first tokenizer unit, ...) and lists the problems it can see.
+This is scannlite's one TFLite model reader, in every process. :func:`describe_model` feeds
+the one acceptance policy (``scannlite.store.embedder_checks``), so it reports facts as the
+Task Library reads them (tensor order from the subgraph, metadata matched by position, the
+first tokenizer unit, ...) and lists the problems it can see.
 """
 from __future__ import annotations
 
@@ -302,6 +303,13 @@ def read_bundle(data: bytes) -> Bundle:
 @_guard("corrupt TFLite model")
 def _read_bundle(data: bytes) -> Bundle:
     return _bundle_from(data, _load_model(data))[0]
+
+
+@_guard("corrupt TFLite model")
+def read_metadata(data: bytes):
+    """The model's metadata as an editable ``ModelMetadataT``; None if it has none usable."""
+    data = _check_bytes(data)
+    return _parse_metadata(_metadata_buffer(_load_model(data), data), [])
 
 
 # ---------------------------------------------------------------------------------------
