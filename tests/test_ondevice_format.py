@@ -68,7 +68,7 @@ def test_upstream_float_indices_decode(name):
     assert index.embedding_type == EmbeddingType.FLOAT
     assert index.embedding_dim == dim == index.query_dim
     assert index.partitioner is None and index.asymmetric_hashing is None
-    assert index.config.message.scann_config.query_distance == DistanceMeasure.SQUARED_L2_DISTANCE
+    assert index.message.scann_config.query_distance == DistanceMeasure.SQUARED_L2_DISTANCE
     assert index.offsets == [0]
     assert [p.shape for p in index.partitions] == [(5, dim)]
     assert index.partitions[0].dtype == np.float32
@@ -78,7 +78,7 @@ def test_upstream_float_indices_decode(name):
     assert index.num_items == 5
     assert index.validate() == []
     assert list(index.table) == sorted(index.table)  # bytewise ascending, as Seek needs
-    assert index.table[b"INDEX_CONFIG"] == index.config.message.SerializeToString()  # as C++ serialized it
+    assert index.table[b"INDEX_CONFIG"] == index.message.SerializeToString()  # as C++ serialized it
     summary = index.summary()
     json.dumps(summary)
     assert summary["file_bytes"] == len(data)
@@ -93,7 +93,7 @@ def test_dummy_index_decodes_and_reports_its_problems():
     part = index.partitioner
     assert part is not None and part.num_leaves == 0 and part.search_fraction == 0.5
     assert part.centroids.shape == (0, 0)
-    assert not index.config.has_indexer
+    assert not index.has_indexer
     assert index.offsets == [0, 2]
     assert [p.shape for p in index.partitions] == [(2, 4), (1, 4)]
     assert index.partitions[0].dtype == np.uint8
@@ -214,10 +214,12 @@ def _specs() -> list[dict]:
          "embedding_type": 2, "embedding_dim": 4, "global_partition_offsets": [0, 10, 20]},
         {"scann_config": {"query_distance": 0,
                           "indexer": {"asymmetric_hashing": {"subspace": _subspaces(codebooks_5d), "lookup_type": 2}},
-                          "partitioner": {"leaf": _rows(_f32(rng, 6, 5)), "search_fraction": 0.25, "query_distance": 0}},
+                          "partitioner": {"leaf": _rows(_f32(rng, 6, 5)), "search_fraction": 0.25,
+                                          "query_distance": 0}},
          "embedding_type": 2, "embedding_dim": 3, "global_partition_offsets": [0, 1, 2, 3, 4, 5]},
         {"scann_config": {"query_distance": 2,
-                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces([[[-0.0, 1.5]], [[float("inf"), -2.0]]]),
+                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces([[[-0.0, 1.5]],
+                                                                                    [[float("inf"), -2.0]]]),
                                                              "query_distance": 2, "lookup_type": 0}}},
          "embedding_type": 0, "embedding_dim": 0},
         {},
@@ -355,8 +357,9 @@ def _builder_jobs():
     jobs = []
     for name, case in cases.items():
         for compression in (True, False):
-            job = dict(embedding_dim=case["dim"], scann_config=case["cfg"].SerializeToString(), userinfo=b"user \x00 info",
-                       partition_assignment=case["assign"], metadata=case["meta"], compression=compression)
+            job = dict(embedding_dim=case["dim"], scann_config=case["cfg"].SerializeToString(),
+                       userinfo=b"user \x00 info", partition_assignment=case["assign"], metadata=case["meta"],
+                       compression=compression)
             job["hashed_database" if name == "ah" else "float_database"] = case["rows"]
             jobs.append(job)
     return cases, jobs
@@ -397,7 +400,7 @@ def test_builder_output_reads_back(built, name):
         assert b"E_2" in index.table
     assert index.user_info == b"user \x00 info"
     # The C++ builder's IndexConfig is byte-identical to ours for the same message.
-    assert index.config.message.scann_config == case["cfg"]
+    assert index.message.scann_config == case["cfg"]
     ours = IndexConfig(scann_config=case["cfg"], embedding_type=case["etype"], embedding_dim=case["dim"],
                        global_partition_offsets=expected_offsets)
     assert index.table[b"INDEX_CONFIG"] == ours.SerializeToString()
@@ -454,7 +457,8 @@ def write_table(items, sort: bool = True) -> bytes:
 
 
 def _float_index(cfg: IndexConfig, parts: dict[int, np.ndarray], n_meta: int, extra=None) -> bytes:
-    items = {b"INDEX_CONFIG": cfg.SerializeToString(), **{b"E_%d" % p: np.asarray(v).tobytes() for p, v in parts.items()},
+    items = {b"INDEX_CONFIG": cfg.SerializeToString(),
+             **{b"E_%d" % p: np.asarray(v).tobytes() for p, v in parts.items()},
              **{b"M_%d" % j: b"m%d" % j for j in range(n_meta)}}
     items.update(extra or {})
     return write_table(items)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import IndexFormatError
-from .protos import AsymmetricHashing, ConfigView, EmbeddingType, LookupType, Partitioner
+from .protos import AsymmetricHashing, ConfigView, EmbeddingType, LookupType
 from .sstable import SNAPPY_COMPRESSION, Table, read_table
 
 CONFIG_KEY = b"INDEX_CONFIG"
@@ -27,17 +27,9 @@ USER_INFO_KEY = b"USER_INFO"
 _ID_KEY = re.compile(rb"([EM])_(0|[1-9][0-9]*)\Z")
 
 
-def partition_key(p: int) -> bytes:
-    return b"E_%d" % p
-
-
-def metadata_key(j: int) -> bytes:
-    return b"M_%d" % j
-
-
-@dataclass(eq=False)
-class OnDeviceIndex:
-    """An index as the searcher sees it.
+@dataclass(frozen=True, eq=False)
+class OnDeviceIndex(ConfigView):
+    """An index as the searcher sees it: its INDEX_CONFIG (the :class:`ConfigView` it extends) and data.
 
     ``partitions[p]`` is ``E_p`` as a matrix: uint8 (n, embedding_dim) codes for UINT8,
     float32 (n, embedding_dim) vectors for FLOAT, or None when the key is missing. Like the
@@ -47,39 +39,20 @@ class OnDeviceIndex:
     """
 
     table: Table
-    config: ConfigView
     partitions: list[np.ndarray | None]
     metadata: list[bytes | None]
     user_info: bytes
     has_user_info: bool
-    extra_keys: list[bytes] = field(default_factory=list)
+    extra_keys: list[bytes]
 
     # -- plain facts --------------------------------------------------------------------
 
     @property
-    def embedding_type(self) -> EmbeddingType:
-        return self.config.embedding_type
+    def config(self) -> ConfigView:
+        """The index itself: store/bundles.py reads ``index.config.effective_scann_config.<x>``."""
+        return self
 
-    @property
-    def embedding_dim(self) -> int:
-        return self.config.message.embedding_dim
-
-    @property
-    def offsets(self) -> list[int]:
-        return list(self.config.message.global_partition_offsets)
-
-    @property
-    def partitioner(self) -> Partitioner | None:
-        return self.config.partitioner
-
-    @property
-    def asymmetric_hashing(self) -> AsymmetricHashing | None:
-        return self.config.asymmetric_hashing
-
-    @property
-    def num_partitions(self) -> int:
-        """How many partitions the searcher addresses: the leaves, or 1 without a partitioner."""
-        return self.partitioner.num_leaves if self.partitioner is not None else 1
+    effective_scann_config = config
 
     @property
     def partition_sizes(self) -> list[int]:
@@ -115,7 +88,7 @@ class OnDeviceIndex:
         The searcher adds ``global_partition_offsets[p]`` to the row number; without an
         offset for ``p`` (an invalid index) the builder's running count is used.
         """
-        offsets = self.config.message.global_partition_offsets
+        offsets = self.message.global_partition_offsets
         start = offsets[p] if p < len(offsets) else sum(self.partition_sizes[:p])
         return range(start, start + self.partition_sizes[p])
 
@@ -132,10 +105,10 @@ class OnDeviceIndex:
     def validate(self) -> list[str]:
         """One line per inconsistency, including the ones the Task Library never checks."""
         problems: list[str] = []
-        etype, dim, indexer = self.embedding_type, self.embedding_dim, self.config.has_indexer
+        etype, dim, indexer = self.embedding_type, self.embedding_dim, self.has_indexer
         ah, part = self.asymmetric_hashing, self.partitioner
 
-        if not self.config.message.HasField("scann_config"):
+        if not self.message.HasField("scann_config"):
             problems.append("INDEX_CONFIG has no scann_config")
         if etype == EmbeddingType.UNSPECIFIED:
             problems.append("embedding_type is UNSPECIFIED (the Task Library refuses the index)")
@@ -148,7 +121,7 @@ class OnDeviceIndex:
         if dim == 0:
             problems.append("embedding_dim is 0 or unset (the searcher divides by it)")
 
-        measure, error = self.config.resolve_distance()
+        measure, error = self.resolve_distance()
         if error:
             problems.append(f"distance: {error}")
         if measure is not None:
@@ -219,7 +192,7 @@ class OnDeviceIndex:
 
     def _check_partitions_and_offsets(self, etype, dim) -> list[str]:
         problems = []
-        expected = self.num_partitions
+        expected = self.partitioner.num_leaves if self.partitioner is not None else 1  # what the searcher addresses
         missing = [p for p in range(min(expected, len(self.partitions))) if self.partitions[p] is None]
         if missing:
             problems.append(f"missing key E_{missing[0]}" + (f" (and {len(missing) - 1} more partitions)"
@@ -230,7 +203,7 @@ class OnDeviceIndex:
         itemsize = 4 if etype == EmbeddingType.FLOAT else 1
         row_bytes = itemsize * dim
         for p in range(len(self.partitions)):
-            raw = self.table.get(partition_key(p))
+            raw = self.table.get(b"E_%d" % p)
             if raw is not None and row_bytes and len(raw) % row_bytes:
                 problems.append(f"E_{p} has {len(raw)} bytes, not a multiple of the {row_bytes}-byte row")
         offsets = self.offsets
@@ -261,11 +234,10 @@ class OnDeviceIndex:
 
     def summary(self) -> dict:
         """A JSON-able description for ``scannlite bundle info``."""
-        measure, error = self.config.resolve_distance()
+        measure, error = self.resolve_distance()
         part, ah = self.partitioner, self.asymmetric_hashing
         table = self.table
-        e_bytes = sum(len(table[partition_key(p)]) for p in range(len(self.partitions))
-                      if partition_key(p) in table)
+        e_bytes = sum(len(table.get(b"E_%d" % p, b"")) for p in range(len(self.partitions)))
         m_bytes = sum(len(m) for m in self.metadata if m is not None)
         data_blocks = [b for b in table.blocks if b.kind == "data"]
         sizes = self.partition_sizes
@@ -324,20 +296,18 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
         elif key not in (CONFIG_KEY, USER_INFO_KEY):
             extra.append(key)
 
-    etype, dim = config.embedding_type, config.message.embedding_dim
+    etype, dim = config.embedding_type, config.embedding_dim
     dtype = np.dtype("<f4") if etype == EmbeddingType.FLOAT else np.dtype(np.uint8)
     leaves = config.partitioner.num_leaves if config.partitioner is not None else 1
     count = max([leaves] + [p + 1 for p in part_ids])
     partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None
                   for p in range(count)]
     total = sum(0 if p is None else p.shape[0] for p in partitions)
-    metadata = [table.get(metadata_key(j)) for j in range(total)]
+    metadata = [table.get(b"M_%d" % j) for j in range(total)]
     extra = sorted(extra + [meta_ids[j] for j in meta_ids if j >= total])  # table order
-    return OnDeviceIndex(
-        table=table, config=config, partitions=partitions, metadata=metadata,
-        user_info=table.get(USER_INFO_KEY, b""), has_user_info=USER_INFO_KEY in table,
-        extra_keys=extra,
-    )
+    return OnDeviceIndex(config.message, config.partitioner, config.asymmetric_hashing, table=table,
+                         partitions=partitions, metadata=metadata, user_info=table.get(USER_INFO_KEY, b""),
+                         has_user_info=USER_INFO_KEY in table, extra_keys=extra)
 
 
 def _as_rows(raw: bytes, dtype: np.dtype, dim: int) -> np.ndarray:

@@ -120,7 +120,7 @@ def decode_index_config(data: bytes):
 
 def _matrix(rows, owner: str, row_name: str) -> np.ndarray:
     """Stack repeated ``dimension`` fields; a ragged matrix is refused (the Task Library cannot load it)."""
-    rows = [np.array(row.dimension, dtype=np.float32) for row in rows]
+    rows = [np.fromiter(row.dimension, np.float32, len(row.dimension)) for row in rows]
     for i, row in enumerate(rows):
         if len(row) != len(rows[0]):
             raise IndexFormatError(f"invalid IndexConfig: {owner} {row_name} {i} has {len(row)} "
@@ -194,12 +194,16 @@ class ConfigView:
         return cls(msg, part, ah)
 
     @property
-    def effective_scann_config(self) -> ConfigView:  # store/bundles.py reads the view through this name
-        return self
-
-    @property
     def embedding_type(self) -> EmbeddingType:
         return EmbeddingType(self.message.embedding_type)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.message.embedding_dim
+
+    @property
+    def offsets(self) -> list[int]:
+        return list(self.message.global_partition_offsets)
 
     @property
     def has_indexer(self) -> bool:

@@ -51,16 +51,14 @@ class BlockInfo:
     offset: int
     size: int  # stored size, without the 5-byte trailer
     compression: int  # 0 raw, 1 snappy
-    entries: int
 
 
 class Table(dict):
     """The key/value pairs of an SSTable, in file (ascending key) order, and how they were stored."""
 
-    def __init__(self, items: dict[bytes, bytes], blocks: list[BlockInfo],
-                 metaindex: dict[bytes, bytes], file_size: int) -> None:
+    def __init__(self, items: dict[bytes, bytes], blocks: list[BlockInfo], file_size: int) -> None:
         super().__init__(items)
-        self.blocks, self.metaindex, self.file_size = blocks, metaindex, file_size
+        self.blocks, self.file_size = blocks, file_size
 
     def __repr__(self) -> str:
         return f"<Table {len(self)} keys, {len(self.blocks)} blocks, {self.file_size} bytes>"
@@ -120,10 +118,9 @@ def _read_handle(buf, pos: int, limit: int, what: str) -> tuple[int, int, int]:
     return offset, size, pos
 
 
-def _read_block(data: memoryview, offset: int, size: int, kind: str, data_end: int,
+def _read_block(data: memoryview, offset: int, size: int, where: str, data_end: int,
                 verify_checksums: bool) -> tuple[bytes, int]:
     """Return the (decompressed) contents of the block at ``offset`` and its compression type."""
-    where = f"{kind} block at offset {offset}"
     if offset + size + TRAILER_SIZE > data_end:
         raise IndexFormatError(f"{_CORRUPT}: {where} (size {size}) runs past the end of the table")
     raw, ctype = bytes(data[offset:offset + size]), data[offset + size]
@@ -199,13 +196,15 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
     index_off, index_size, _ = _read_handle(view, pos, size - 8, "the footer")
 
     blocks: list[BlockInfo] = []
-    meta_raw, meta_type = _read_block(view, meta_off, meta_size, "metaindex", footer, verify_checksums)
-    meta_entries = _parse_block(meta_raw, f"metaindex block at offset {meta_off}")
-    blocks.append(BlockInfo("metaindex", meta_off, meta_size, meta_type, len(meta_entries)))
-    index_raw, index_type = _read_block(view, index_off, index_size, "index", footer, verify_checksums)
-    index_entries = _parse_block(index_raw, f"index block at offset {index_off}")
-    blocks.append(BlockInfo("index", index_off, index_size, index_type, len(index_entries)))
 
+    def entries(offset: int, block_size: int, kind: str) -> tuple[list[tuple[bytes, bytes]], str]:
+        where = f"{kind} block at offset {offset}"
+        raw, ctype = _read_block(view, offset, block_size, where, footer, verify_checksums)
+        blocks.append(BlockInfo(kind, offset, block_size, ctype))
+        return _parse_block(raw, where), where
+
+    entries(meta_off, meta_size, "metaindex")  # checked, otherwise unused: indexes have no filter
+    index_entries, _ = entries(index_off, index_size, "index")
     items: dict[bytes, bytes] = {}
     last_key: bytes | None = None
     prev_separator: bytes | None = None
@@ -213,11 +212,8 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
         if prev_separator is not None and separator <= prev_separator:
             raise IndexFormatError(f"{_CORRUPT}: index block keys are not in ascending order")
         offset, bsize, _ = _read_handle(handle, 0, len(handle), "the index block")
-        where = f"data block at offset {offset}"
-        raw, ctype = _read_block(view, offset, bsize, "data", footer, verify_checksums)
-        entries = _parse_block(raw, where)
-        blocks.append(BlockInfo("data", offset, bsize, ctype, len(entries)))
-        for key, value in entries:
+        data_entries, where = entries(offset, bsize, "data")
+        for key, value in data_entries:
             if last_key is not None and key <= last_key:
                 raise IndexFormatError(f"{_CORRUPT}: keys are not in strictly ascending order "
                                        f"({_show(last_key)} then {_show(key)})")
@@ -230,7 +226,7 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
             raise IndexFormatError(f"{_CORRUPT}: index key {_show(separator)} is below the last "
                                    f"key of {where}")
         prev_separator = separator
-    return Table(items, blocks, dict(meta_entries), size)
+    return Table(items, blocks, size)
 
 
 def _show(key: bytes, limit: int = 40) -> str:
