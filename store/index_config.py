@@ -23,6 +23,13 @@ ONE_LEAF_BELOW = 4096
 FLOAT_INDEX_BELOW = 256
 
 
+def from_known_fields(cls, data: dict):
+    """A settings dataclass from a dict, ignoring keys it does not know: settings stored by a
+    newer scannlite still open in an older one, with defaults for what it lacks."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Settings of the partitions and codes. ``None`` means "chosen from the catalog's size".
@@ -104,8 +111,7 @@ class IndexConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "IndexConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return from_known_fields(cls, data)
 
     def replace(self, **changes) -> "IndexConfig":
         data = self.to_json()

@@ -6,7 +6,9 @@ on 2 CPU cores, so the default OpenMoji run trains in about two minutes: frozen 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+
+from scannlite.store.index_config import from_known_fields
 
 from .errors import EncoderError
 
@@ -93,5 +95,4 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainSettings":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return from_known_fields(cls, data)
