@@ -158,6 +158,7 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
 def _embedder(cat: Catalog, kind: str):
     """(opened embedder, its name for people) of the catalog's configured ``kind`` embedder."""
     from scannlite.plugin import embedders
+    from scannlite.plugin.hookspecs import EmbedderError
 
     value = cat.settings.get(f"{kind}_embedder")
     if not value:
@@ -166,7 +167,7 @@ def _embedder(cat: Catalog, kind: str):
     try:
         et, path, emb = embedders.open_for(value, kind)
         embedders.check_dim(et, path, emb, cat.dim)
-    except embedders.EmbedderError as exc:
+    except EmbedderError as exc:
         raise BadQuery(f"the configured {kind} embedder cannot be used ({exc}); run `scannlite configure` "
                        "again") from None
     return emb, embedders.label(et, path)
@@ -177,7 +178,7 @@ def _embed(cat: Catalog, kind: str, item) -> tuple[np.ndarray, str]:
     to exist, so that a catalog without one says so first)."""
     import tempfile
 
-    from scannlite.plugin.embedders import EmbedderError
+    from scannlite.plugin.hookspecs import EmbedderError
 
     emb, name = _embedder(cat, kind)
     try:
