@@ -43,8 +43,9 @@ def image_files(tmp_path_factory):
     (d / "truncated.jpg").write_bytes(data[: len(data) // 3])
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     Image.new("1", (9000, 9000)).save(d / "huge.png")
+    Image.new("RGB", (1, 7), "blue").save(d / "thin.png")  # a skip, not a failed device batch
     good = ["rgb.png", "grey.png", "rgba.png", "cmyk.jpg", "palette.gif", "whole.jpg"]
-    bad = ["truncated.jpg", "corrupt.png", "huge.png", "missing.png"]
+    bad = ["truncated.jpg", "corrupt.png", "huge.png", "thin.png", "missing.png"]
     return [str(d / n) for n in good], [str(d / n) for n in bad]
 
 
@@ -113,6 +114,7 @@ def test_embed_images_decodes_here_batches_and_reports_skips(models, image_files
     reasons = {p.rsplit("/", 1)[-1]: why for p, why in skipped}
     assert reasons["truncated.jpg"].startswith("unreadable") and reasons["missing.png"] == "missing file"
     assert reasons["huge.png"].startswith("too large") and reasons["corrupt.png"]
+    assert reasons["thin.png"].startswith("too small (1x7 pixels")
     assert len(calls) == 2 and calls[-1] == (len(good) + len(bad), len(good) + len(bad))  # 2 device calls
     one_call, _, _ = embed_images(models / "tflite" / "image_embedder.tflite", good, batch=1000)
     assert np.allclose(one_call, vectors, atol=1e-6)

@@ -135,24 +135,14 @@ def parse_npy(data: bytes, dim: int) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
-    """RGB uint8 (height, width, 3), what ImageEmbedder takes."""
-    from PIL import Image, UnidentifiedImageError
+def decode_image(data: bytes) -> np.ndarray:
+    """RGB uint8 (height, width, 3): the pixels the image embedder will see (the one decoder)."""
+    from scannlite.store.images import ImageSkipped, load_rgb
 
-    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            reason = "unknown image format"  # its message names a BytesIO object, which helps no one
-        else:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadQuery(f"the uploaded file is not an image Pillow can read ({reason})") from None
-    if min(arr.shape[:2]) < 2:
-        raise BadQuery(f"the image is {arr.shape[1]}x{arr.shape[0]} pixels; it must be at least 2x2")
-    return arr
+        return load_rgb(data)
+    except ImageSkipped as why:
+        raise BadQuery(f"the uploaded file is {why}") from None
 
 
 def _embedder(cat: Catalog, kind: str):

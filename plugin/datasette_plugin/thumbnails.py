@@ -63,11 +63,10 @@ def image_path_of(root: str | None, ident: str, metadata) -> str | None:
 
 def render_thumbnail(path: Path) -> tuple[bytes, str]:
     """A small PNG or JPEG of the image (the original may be a 20-megapixel photo)."""
-    from PIL import Image
+    from scannlite.store.images import ImageSkipped, open_image
 
-    Image.MAX_IMAGE_PIXELS = 80_000_000
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:  # the one decompression-bomb limit, Pillow's global untouched
             im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             keep_alpha = im.mode in ("RGBA", "LA", "P")
             im = im.convert("RGBA" if keep_alpha else "RGB")
@@ -77,6 +76,8 @@ def render_thumbnail(path: Path) -> tuple[bytes, str]:
                 return buf.getvalue(), "image/png"
             im.save(buf, format="JPEG", quality=85)
             return buf.getvalue(), "image/jpeg"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except ImageSkipped as why:
+        raise Refused(f"the image cannot be read ({why})", 404) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise Refused(f"the image cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
                       404) from None
