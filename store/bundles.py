@@ -78,7 +78,7 @@ def open_bundle(path: Path) -> OpenedBundle:
 
 
 def _distance_name(index: OnDeviceIndex) -> str:
-    measure, _ = index.config.effective_scann_config.resolve_distance()
+    measure, _ = index.resolve_distance()
     return Distance.DOT if measure == DistanceMeasure.DOT_PRODUCT else Distance.L2
 
 
@@ -107,7 +107,7 @@ def info(path: Path) -> dict:
 def static_problems(b: OpenedBundle) -> list[str]:
     problems = [f"index: {p}" for p in b.index.validate()]
     ah = b.index.asymmetric_hashing
-    if ah is not None and ah.effective_lookup_type == LookupType.INT8_LUT16:
+    if ah is not None and ah.lookup_type == LookupType.INT8_LUT16:
         problems.append("index: INT8_LUT16 lookup; the Task Library returns garbage (-0.0) for it")
     if b.is_model:
         try:
@@ -124,8 +124,7 @@ def static_problems(b: OpenedBundle) -> list[str]:
 
 def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, np.ndarray]:
     """A DeviceIndex straight from the file, and float vectors to probe it with."""
-    cfg = index.config.effective_scann_config
-    part, ah = cfg.partitioner, cfg.asymmetric_hashing
+    part, ah = index.partitioner, index.asymmetric_hashing
     dim = index.query_dim
     centroids = part.centroids.astype(np.float32) if part is not None and part.num_leaves else np.zeros((1, dim), np.float32)
     sizes = index.partition_sizes
@@ -136,7 +135,7 @@ def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, n
         codes = np.ascontiguousarray(rows, dtype=np.uint8)
         decoded = np.concatenate([books[s][codes[:, s]] for s in range(len(books))], axis=1) if len(codes) else \
             np.zeros((0, dim), np.float32)
-        lookup = ah.effective_lookup_type.name
+        lookup = ah.lookup_type.name
         di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, books, codes, None, lookup)
         return di, decoded
     di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, None, None, rows.astype(np.float32))
@@ -163,7 +162,7 @@ def verify(path: Path, *, device: DeviceSide, catalog: Path | None = None, probe
         if labels != b.index.metadata:
             problems.append(f"the bundle's items differ from snapshot {version} of {catalog}")
             return problems, parity.ParityReport()
-        lookup = b.index.asymmetric_hashing.effective_lookup_type.name if b.index.asymmetric_hashing else None
+        lookup = b.index.asymmetric_hashing.lookup_type.name if b.index.asymmetric_hashing else None
         reference, source, l2n = snap.device_index(lookup), snap.vectors, cat.normalize
         candidates = probe_candidates(cat, snap)
     else:

@@ -48,13 +48,6 @@ class OnDeviceIndex(ConfigView):
     # -- plain facts --------------------------------------------------------------------
 
     @property
-    def config(self) -> ConfigView:
-        """The index itself: store/bundles.py reads ``index.config.effective_scann_config.<x>``."""
-        return self
-
-    effective_scann_config = config
-
-    @property
     def partition_sizes(self) -> list[int]:
         return [0 if part is None else int(part.shape[0]) for part in self.partitions]
 
@@ -124,13 +117,9 @@ class OnDeviceIndex(ConfigView):
         measure, error = self.resolve_distance()
         if error:
             problems.append(f"distance: {error}")
-        if measure is not None:
-            if part is not None and part.query_distance != measure:
-                problems.append(f"the partitioner scores leaves with {part.query_distance.name} "
-                                f"but the index searches with {measure.name}")
-            if ah is not None and ah.query_distance != measure:
-                problems.append(f"asymmetric hashing computes {ah.query_distance.name} "
-                                f"but the index searches with {measure.name}")
+        for scorer, owner in (("the partitioner scores leaves with", part), ("asymmetric hashing computes", ah)):
+            if measure is not None and owner is not None and owner.query_distance != measure:
+                problems.append(f"{scorer} {owner.query_distance.name} but the index searches with {measure.name}")
 
         problems += self._check_partitioner(part, ah, etype, dim)
         if ah is not None:
@@ -165,11 +154,10 @@ class OnDeviceIndex(ConfigView):
         codes = ah.num_codes
         if codes[0] == 0:
             problems.append("the codebook of subspace 0 has no entries (the Task Library cannot load it)")
-        for s, k in enumerate(codes):
-            if k != codes[0]:
-                problems.append(f"subspace {s} has {k} codebook entries but subspace 0 has {codes[0]} "
-                                "(the Task Library cannot load it)")
-                break
+        uneven = next((s for s, k in enumerate(codes) if k != codes[0]), None)
+        if uneven is not None:
+            problems.append(f"subspace {uneven} has {codes[uneven]} codebook entries but subspace 0 has {codes[0]} "
+                            "(the Task Library cannot load it)")
         if max(codes) > 256:
             problems.append(f"codebooks have up to {max(codes)} entries but a uint8 code addresses 256")
         empty = [s for s, d in enumerate(ah.subspace_dims) if d == 0]
@@ -200,8 +188,7 @@ class OnDeviceIndex(ConfigView):
         if len(self.partitions) > expected:
             problems.append(f"partition keys up to E_{len(self.partitions) - 1} but the index addresses "
                             f"{expected} partitions")
-        itemsize = 4 if etype == EmbeddingType.FLOAT else 1
-        row_bytes = itemsize * dim
+        row_bytes = (4 if etype == EmbeddingType.FLOAT else 1) * dim
         for p in range(len(self.partitions)):
             raw = self.table.get(b"E_%d" % p)
             if raw is not None and row_bytes and len(raw) % row_bytes:

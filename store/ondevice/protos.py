@@ -106,10 +106,6 @@ IndexerProto = _message_class("tflite.scann_ondevice.core.IndexerProto")
 AsymmetricHashingProto = _message_class("tflite.scann_ondevice.core.AsymmetricHashingProto")
 
 
-def encode_index_config(config) -> bytes:
-    return config.SerializeToString()
-
-
 def decode_index_config(data: bytes):
     """Parse an ``INDEX_CONFIG`` value; malformed wire data raises :class:`IndexFormatError`."""
     try:
@@ -148,10 +144,6 @@ class AsymmetricHashing:
     codebooks: list[np.ndarray]
     query_distance: DistanceMeasure
     lookup_type: LookupType
-
-    @property
-    def effective_lookup_type(self) -> LookupType:  # the name store/bundles.py reads
-        return self.lookup_type
 
     @property
     def num_subspaces(self) -> int:
