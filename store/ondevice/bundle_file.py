@@ -19,11 +19,12 @@ first tokenizer unit, ...) and lists the problems it can see.
 """
 from __future__ import annotations
 
+import functools
 import io
+import re
 import struct
 import zipfile
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 from .errors import IndexFormatError
 
@@ -34,9 +35,10 @@ INDEX_FILE_NAME = "on_device_scann_index.ldb"  # the name Model Maker gives the 
 _NOT_TFLITE = "not a TFLite model"
 _TOKENIZERS = {"RegexTokenizerOptions": "regex", "BertTokenizerOptions": "bert",
                "SentencePieceTokenizerOptions": "sentencepiece"}
+_TOKENIZER_FILES = ("vocabFile", "sentencePieceModel")  # fields of tokenizer options that name files
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def _schemas():
     """Import the generated flatbuffer modules on first use (they are large)."""
     from tensorflow_lite_support.metadata import metadata_schema_py_generated as meta
@@ -44,13 +46,18 @@ def _schemas():
     return schema, meta
 
 
-@lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def _names(enum_class) -> dict[int, str]:
     return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _name(table: dict[int, str], value: int) -> str:
-    return table.get(value, f"UNKNOWN({value})")
+def _name(enum_class, value: int) -> str:
+    return _names(enum_class).get(value, f"UNKNOWN({value})")
+
+
+def _kind(unit) -> str:
+    """A process unit's options type name, e.g. "RegexTokenizerOptions"."""
+    return _name(_schemas()[1].ProcessUnitOptions, unit.optionsType)
 
 
 def _text(value) -> str | None:
@@ -70,9 +77,6 @@ class AssociatedFileInfo:
     locale: str | None = None
     version: str | None = None
     packed: bool = False  # a zip entry with this name exists
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -105,21 +109,20 @@ class Bundle:
 # Flatbuffer access
 
 
-def _guard(what: str):
-    """Decorator turning any low-level parse failure into one IndexFormatError line."""
-    def wrap(fn):
-        def inner(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except IndexFormatError:
-                raise
-            except (struct.error, IndexError, ValueError, TypeError, AttributeError,
-                    OverflowError, UnicodeDecodeError, RecursionError) as exc:
-                detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise IndexFormatError(f"{what}: malformed flatbuffer ({detail})") from None
-        inner.__name__, inner.__doc__ = fn.__name__, fn.__doc__
-        return inner
-    return wrap
+def _parser(fn):
+    """Decorator for the public readers: bytes in, any low-level parse failure out as one IndexFormatError line."""
+    @functools.wraps(fn)
+    def parse(data):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"expected bytes, not {type(data).__name__}")
+        try:
+            return fn(bytes(data))
+        except IndexFormatError:
+            raise
+        except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise IndexFormatError(f"corrupt TFLite model: malformed flatbuffer ({detail})") from None
+    return parse
 
 
 def _count(n: int, data_len: int, what: str) -> int:
@@ -129,33 +132,21 @@ def _count(n: int, data_len: int, what: str) -> int:
     return n
 
 
-def _check_bytes(data) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"expected bytes, not {type(data).__name__}")
-    return bytes(data)
-
-
 def _load_model(data: bytes):
     if not data:
         raise IndexFormatError(f"{_NOT_TFLITE}: the file is empty")
     if len(data) < 8 or data[4:8] != MODEL_IDENTIFIER:
         raise IndexFormatError(f"{_NOT_TFLITE}: no TFL3 file identifier at bytes 4..8")
-    schema, _ = _schemas()
-    root = struct.unpack_from("<I", data, 0)[0]
-    if root + 4 > len(data):
+    if struct.unpack_from("<I", data, 0)[0] + 4 > len(data):
         raise IndexFormatError(f"{_NOT_TFLITE}: the root table offset points past the end of the file")
-    model = schema.Model.GetRootAs(data, 0)
-    _check_buffers(model, len(data))
-    return model
-
-
-def _check_buffers(model, size: int) -> None:
-    """Refuse a truncated model: the TFLite verifier would, but lazy flatbuffer reads never look."""
-    for i in range(_count(model.BuffersLength(), size, "buffer")):
+    model = _schemas()[0].Model.GetRootAs(data, 0)
+    # Refuse a truncated model: the TFLite verifier would, but lazy flatbuffer reads never look.
+    for i in range(_count(model.BuffersLength(), len(data), "buffer")):
         tab = model.Buffers(i)._tab
         slot = tab.Offset(4)
-        if slot and tab.Vector(slot) + tab.VectorLen(slot) > size:
+        if slot and tab.Vector(slot) + tab.VectorLen(slot) > len(data):
             raise IndexFormatError(f"corrupt TFLite model: buffer {i} runs past the end of the file (truncated?)")
+    return model
 
 
 def _buffer_bytes(model, data: bytes, index: int) -> bytes:
@@ -171,32 +162,28 @@ def _buffer_bytes(model, data: bytes, index: int) -> bytes:
     tab = buf._tab
     slot_offset, slot_size = tab.Offset(6), tab.Offset(8)
     if slot_offset and slot_size:
-        start = tab.Get(flatbuffers.number_types.Uint64Flags, tab.Pos + slot_offset)
-        size = tab.Get(flatbuffers.number_types.Uint64Flags, tab.Pos + slot_size)
+        start, size = (tab.Get(flatbuffers.number_types.Uint64Flags, tab.Pos + slot) for slot in (slot_offset, slot_size))
         if start > 1 and start + size <= len(data):
             return data[start:start + size]
         raise IndexFormatError(f"{_NOT_TFLITE}: buffer {index} lies outside the file")
     return b""
 
 
-def _metadata_buffer(model, data: bytes) -> bytes | None:
+def _metadata(model, data: bytes, problems: list[str]) -> tuple[bool, object]:
+    """Whether the model has a TFLITE_METADATA buffer, and its unpacked ModelMetadataT or None
+    (with a problem noted) when unusable."""
     for i in range(_count(model.MetadataLength(), len(data), "metadata")):
-        entry = model.Metadata(i)
-        if entry.Name() == METADATA_BUFFER_NAME:
-            return _buffer_bytes(model, data, entry.Buffer())
-    return None
-
-
-def _parse_metadata(raw: bytes | None, problems: list[str]):
-    """The unpacked ModelMetadataT, or None (with a problem noted) when unusable."""
-    if raw is None:
-        return None
+        if (entry := model.Metadata(i)).Name() == METADATA_BUFFER_NAME:
+            raw = _buffer_bytes(model, data, entry.Buffer())
+            break
+    else:
+        return False, None
     if len(raw) < 8 or raw[4:8] != METADATA_IDENTIFIER:
         problems.append(f"TFLITE_METADATA has identifier {raw[4:8]!r}, expected {METADATA_IDENTIFIER!r} "
                         "(the Task Library refuses the model)")
-        return None
+        return True, None
     _, meta = _schemas()
-    return meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAs(raw, 0))
+    return True, meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAs(raw, 0))
 
 
 def _read_zip(data: bytes, problems: list[str]) -> dict[str, bytes]:
@@ -224,92 +211,66 @@ def _read_zip(data: bytes, problems: list[str]) -> dict[str, bytes]:
 # Metadata walking
 
 
-def _files_of(entries, where: str, file_types: dict[int, str], packed: dict[str, bytes]):
-    for f in entries or []:
-        name = _text(f.name)
-        yield AssociatedFileInfo(name=name, type=_name(file_types, f.type), where=where,
-                                 description=_text(f.description), locale=_text(f.locale),
-                                 version=_text(f.version), packed=name in packed)
+def _unit_files(unit) -> list:
+    """The AssociatedFileT entries a (tokenizer) process unit's options name."""
+    options = getattr(unit, "options", None)
+    return [f for attr in _TOKENIZER_FILES for f in getattr(options, attr, None) or []]
 
 
-def _unit_files(unit, where: str, file_types, packed):
-    options = unit.options
-    for attr in ("vocabFile", "sentencePieceModel"):
-        yield from _files_of(getattr(options, attr, None), where, file_types, packed)
+def _files_of(entries, where: str, packed: dict[str, bytes]) -> list[AssociatedFileInfo]:
+    file_types = _schemas()[1].AssociatedFileType
+    return [AssociatedFileInfo(name=_text(f.name), type=_name(file_types, f.type), where=where,
+                               description=_text(f.description), locale=_text(f.locale),
+                               version=_text(f.version), packed=_text(f.name) in packed) for f in entries or []]
 
 
 def _all_associated_files(meta, packed: dict[str, bytes]) -> list[AssociatedFileInfo]:
-    _, m = _schemas()
-    file_types, unit_types = _names(m.AssociatedFileType), _names(m.ProcessUnitOptions)
-    found = list(_files_of(meta.associatedFiles, "model", file_types, packed))
+    found = _files_of(meta.associatedFiles, "model", packed)
     for s, sub in enumerate(meta.subgraphMetadata or []):
         prefix = "" if s == 0 else f"subgraph {s} "  # the Task Library only uses subgraph 0
-        found += _files_of(sub.associatedFiles, f"subgraph {s}", file_types, packed)
+        found += _files_of(sub.associatedFiles, f"subgraph {s}", packed)
         for side, tensors in (("input", sub.inputTensorMetadata), ("output", sub.outputTensorMetadata)):
             for i, tensor in enumerate(tensors or []):
-                found += _files_of(tensor.associatedFiles, f"{prefix}{side} {i}", file_types, packed)
+                found += _files_of(tensor.associatedFiles, f"{prefix}{side} {i}", packed)
                 for unit in tensor.processUnits or []:
-                    found += _unit_files(unit, f"{prefix}{side} {i} {_name(unit_types, unit.optionsType)}",
-                                         file_types, packed)
+                    found += _files_of(_unit_files(unit), f"{prefix}{side} {i} {_kind(unit)}", packed)
         for side, units in (("input", sub.inputProcessUnits), ("output", sub.outputProcessUnits)):
             for unit in units or []:
-                found += _unit_files(unit, f"subgraph {s} {side}_process_units "
-                                           f"{_name(unit_types, unit.optionsType)}", file_types, packed)
+                found += _files_of(_unit_files(unit), f"subgraph {s} {side}_process_units {_kind(unit)}", packed)
     return found
-
-
-def _find_index(meta) -> tuple[str | None, int | None]:
-    """First SCANN_INDEX_FILE (with a name) on subgraph 0's output tensors, in output order."""
-    _, m = _schemas()
-    subs = (meta.subgraphMetadata or []) if meta is not None else []
-    if not subs:
-        return None, None
-    for i, tensor in enumerate(subs[0].outputTensorMetadata or []):
-        for f in tensor.associatedFiles or []:
-            if f.type == m.AssociatedFileType.SCANN_INDEX_FILE and f.name is not None:
-                return _text(f.name), i
-    return None, None
 
 
 def _bundle_from(data: bytes, model):
     """The Bundle, plus the unpacked metadata (or None) for callers that look further."""
     problems: list[str] = []
-    raw_meta = _metadata_buffer(model, data)
-    meta = _parse_metadata(raw_meta, problems)
+    has_metadata, meta = _metadata(model, data, problems)
     files = _read_zip(data, problems)
     associated = _all_associated_files(meta, files) if meta is not None else []
-    index_name, index_output = _find_index(meta)
+    index_name = index_output = None
     for f in associated:
         if f.name is not None and not f.packed:
             problems.append(f"associated file {f.name!r} ({f.type}, {f.where}) is not packed in the model")
         if f.type == "SCANN_INDEX_FILE" and not f.where.startswith("output "):
             problems.append(f"index file {f.name!r} hangs on {f.where}; the Task Library only looks at "
                             "output tensors of subgraph 0")
-    bundle = Bundle(
-        index_name=index_name, index_output=index_output,
-        index_file=files.get(index_name) if index_name is not None else None,
-        files=files, associated_files=associated, has_metadata=raw_meta is not None,
-        min_parser_version=_text(meta.minParserVersion) if meta is not None else None,
-        problems=problems,
-    )
-    return bundle, meta
+        # The Task Library's index: the first named one on an output tensor of subgraph 0.
+        output = re.fullmatch(r"output (\d+)", f.where)
+        if index_name is None and output and f.type == "SCANN_INDEX_FILE" and f.name is not None:
+            index_name, index_output = f.name, int(output.group(1))
+    return Bundle(index_name, index_output, files.get(index_name), files, associated, has_metadata,
+                  _text(meta.minParserVersion) if meta is not None else None, problems), meta
 
 
+@_parser
 def read_bundle(data: bytes) -> Bundle:
     """Parse a ``.tflite`` bundle: metadata, associated files, zip entries and the packed index."""
-    return _read_bundle(_check_bytes(data))
-
-
-@_guard("corrupt TFLite model")
-def _read_bundle(data: bytes) -> Bundle:
     return _bundle_from(data, _load_model(data))[0]
 
 
-@_guard("corrupt TFLite model")
+@_parser
 def read_metadata(data: bytes):
     """The model's metadata as an editable ``ModelMetadataT``; None if it has none usable."""
-    data = _check_bytes(data)
-    return _parse_metadata(_metadata_buffer(_load_model(data), data), [])
+    return _metadata(_load_model(data), data, [])[1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -317,76 +278,48 @@ def read_metadata(data: bytes):
 
 
 def _tensor_facts(sub, tensor_index: int) -> dict:
-    schema, _ = _schemas()
     if not 0 <= tensor_index < sub.TensorsLength():
         raise IndexFormatError(f"{_NOT_TFLITE}: subgraph refers to missing tensor {tensor_index}")
     t = sub.Tensors(tensor_index)
-    shape = [int(v) for v in t.ShapeAsNumpy()] if t.ShapeLength() else []
-    signature = [int(v) for v in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None
-    facts = {"tensor": tensor_index, "name": _text(t.Name()), "shape": shape,
-             "shape_signature": signature,
-             "dtype": _name(_names(schema.TensorType), t.Type()).lower(),  # "float32", "int32", "string"
-             "quantization": None}
-    q = t.Quantization()
-    if q is not None and q.ScaleLength():
-        facts["quantization"] = {
-            "scale": [float(v) for v in q.ScaleAsNumpy()],
-            "zero_point": [int(v) for v in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else [],
-        }
-    return facts
-
-
-def _unit_kinds(units, unit_types) -> list[str]:
-    return [_name(unit_types, u.optionsType) for u in units or []]
+    return {"tensor": tensor_index, "name": _text(t.Name()),
+            "shape": [int(v) for v in t.ShapeAsNumpy()] if t.ShapeLength() else [],
+            "shape_signature": [int(v) for v in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None,
+            "dtype": _name(_schemas()[0].TensorType, t.Type()).lower(),  # "float32", "int32", "string"
+            "quantization": None if (q := t.Quantization()) is None or not q.ScaleLength() else {
+                "scale": [float(v) for v in q.ScaleAsNumpy()],
+                "zero_point": [int(v) for v in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else []}}
 
 
 def _metadata_facts(facts: dict, tensor_md, side: str, shared_tokenizer, problems: list[str]) -> None:
     """Fill the metadata-derived fields of one tensor's facts."""
     _, m = _schemas()
-    unit_types, colors = _names(m.ProcessUnitOptions), _names(m.ColorSpaceType)
-    content_types, file_types = _names(m.ContentProperties), _names(m.AssociatedFileType)
-    facts.update({"metadata_name": None, "process_units": [], "content": None, "color_space": None,
-                  "normalization": None, "associated_files": []})
+    units = (tensor_md.processUnits or []) if tensor_md is not None else []
+    kinds = [_kind(u) for u in units]
+    facts.update({"metadata_name": _text(getattr(tensor_md, "name", None)), "process_units": kinds, "content": None,
+                  "color_space": None, "normalization": None,
+                  "associated_files": [{"name": _text(f.name), "type": _name(m.AssociatedFileType, f.type)}
+                                       for f in getattr(tensor_md, "associatedFiles", None) or []]})
+    content = getattr(tensor_md, "content", None)
+    if content is not None and content.contentPropertiesType:
+        kind = _name(m.ContentProperties, content.contentPropertiesType)
+        facts["content"] = kind.replace("Properties", "").lower()
+        if kind == "ImageProperties" and content.contentProperties is not None:
+            facts["color_space"] = _name(m.ColorSpaceType, content.contentProperties.colorSpace)
+    norms = [u for u in units if u.optionsType == m.ProcessUnitOptions.NormalizationOptions]
+    if norms:  # options are None if the unit's table is missing; mean and std may be numpy arrays
+        values = {key: getattr(norms[0].options, key, None) for key in ("mean", "std")}
+        facts["normalization"] = {key: [] if v is None else [float(x) for x in v] for key, v in values.items()}
+    for kind in {k for k in kinds if kinds.count(k) > 1}:
+        problems.append(f"{side} {facts['tensor']} has several {kind} units (the Task Library expects at most one)")
     if side == "input":
-        facts.update({"tokenizer": None, "tokenizer_source": None, "tokenizer_files": [],
-                      "regex_pattern": None})
-    units = []
-    if tensor_md is not None:
-        facts["metadata_name"] = _text(tensor_md.name)
-        units = tensor_md.processUnits or []
-        facts["process_units"] = _unit_kinds(units, unit_types)
-        facts["associated_files"] = [{"name": _text(f.name), "type": _name(file_types, f.type)}
-                                     for f in tensor_md.associatedFiles or []]
-        content = tensor_md.content
-        if content is not None and content.contentPropertiesType:
-            kind = _name(content_types, content.contentPropertiesType)
-            facts["content"] = kind.replace("Properties", "").lower()
-            if kind == "ImageProperties" and content.contentProperties is not None:
-                facts["color_space"] = _name(colors, content.contentProperties.colorSpace)
-        norms = [u for u in units if u.optionsType == m.ProcessUnitOptions.NormalizationOptions]
-        if norms:
-            opts = norms[0].options  # None if the unit's table is missing
-            mean, std = getattr(opts, "mean", None), getattr(opts, "std", None)
-            facts["normalization"] = {"mean": [float(v) for v in (mean if mean is not None else [])],
-                                      "std": [float(v) for v in (std if std is not None else [])]}
-        for kind in set(facts["process_units"]):
-            if facts["process_units"].count(kind) > 1:
-                problems.append(f"{side} {facts['tensor']} has several {kind} units "
-                                "(the Task Library expects at most one)")
-    if side != "input":
-        return
-    own = [u for u in units if _name(unit_types, u.optionsType) in _TOKENIZERS]
-    unit, source = (own[0], "tensor") if own else (shared_tokenizer, "subgraph" if shared_tokenizer else None)
-    if unit is not None:
-        facts["tokenizer"] = _TOKENIZERS[_name(unit_types, unit.optionsType)]
-        facts["tokenizer_source"] = source
-        files = []
-        for attr in ("vocabFile", "sentencePieceModel"):
-            files += [_text(f.name) for f in getattr(unit.options, attr, None) or []]
-        facts["tokenizer_files"] = files
-        facts["regex_pattern"] = _text(getattr(unit.options, "delimRegexPattern", None))
+        own = [u for u in units if _kind(u) in _TOKENIZERS]
+        unit, source = (own[0], "tensor") if own else (shared_tokenizer, "subgraph" if shared_tokenizer else None)
+        facts.update({"tokenizer": _TOKENIZERS[_kind(unit)] if unit is not None else None, "tokenizer_source": source,
+                      "tokenizer_files": [_text(f.name) for f in _unit_files(unit)],
+                      "regex_pattern": _text(getattr(getattr(unit, "options", None), "delimRegexPattern", None))})
 
 
+@_parser
 def describe_model(data: bytes) -> dict:
     """A JSON-able description of a TFLite model, as the Task Library would see it.
 
@@ -396,17 +329,11 @@ def describe_model(data: bytes) -> dict:
     ``has_metadata``, ``min_parser_version``, ``subgraph_process_units``, ``packed_files``,
     ``associated_files`` (all of them), ``index`` (name, output, size) and ``problems``.
     """
-    return _describe(_check_bytes(data))
-
-
-@_guard("corrupt TFLite model")
-def _describe(data: bytes) -> dict:
     model = _load_model(data)
-    schema, m = _schemas()
+    schema, _ = _schemas()
     bundle, meta = _bundle_from(data, model)
     problems = list(bundle.problems)
 
-    builtin_names = _names(schema.BuiltinOperator)
     custom, builtins = [], set()
     for i in range(_count(model.OperatorCodesLength(), len(data), "operator code")):
         op = model.OperatorCodes(i)
@@ -414,50 +341,45 @@ def _describe(data: bytes) -> dict:
         if code == schema.BuiltinOperator.CUSTOM:
             custom.append(_text(op.CustomCode()) or "")
         else:
-            builtins.add(_name(builtin_names, code))
+            builtins.add(_name(schema.BuiltinOperator, code))
 
     n_sub = _count(model.SubgraphsLength(), len(data), "subgraph")
     if n_sub == 0:
         raise IndexFormatError(f"{_NOT_TFLITE}: the model has no subgraph")
     sub = model.Subgraphs(0)
-    inputs = [_tensor_facts(sub, int(sub.Inputs(i)))
-              for i in range(_count(sub.InputsLength(), len(data), "input"))]
-    outputs = [_tensor_facts(sub, int(sub.Outputs(i)))
-               for i in range(_count(sub.OutputsLength(), len(data), "output"))]
+    tensors = {side: [_tensor_facts(sub, int(at(i))) for i in range(_count(length(), len(data), side))]
+               for side, length, at in (("input", sub.InputsLength, sub.Inputs),
+                                        ("output", sub.OutputsLength, sub.Outputs))}
 
     sub_md = (meta.subgraphMetadata or [None])[0] if meta is not None else None
-    unit_types = _names(m.ProcessUnitOptions)
-    shared = None
-    sub_units = {"input": [], "output": []}
+    shared, sub_units, tensor_mds = None, {"input": [], "output": []}, {}
     if sub_md is not None:
-        sub_units = {"input": _unit_kinds(sub_md.inputProcessUnits, unit_types),
-                     "output": _unit_kinds(sub_md.outputProcessUnits, unit_types)}
-        tokenizers = [u for u in sub_md.inputProcessUnits or [] if _name(unit_types, u.optionsType) in _TOKENIZERS]
+        sub_units = {"input": [_kind(u) for u in sub_md.inputProcessUnits or []],
+                     "output": [_kind(u) for u in sub_md.outputProcessUnits or []]}
+        tokenizers = [u for u in sub_md.inputProcessUnits or [] if _kind(u) in _TOKENIZERS]
         shared = tokenizers[0] if tokenizers else None
         if len(tokenizers) > 1:
             problems.append("subgraph input_process_units holds several tokenizers")
-        for side, facts_list, mds in (("input", inputs, sub_md.inputTensorMetadata),
-                                      ("output", outputs, sub_md.outputTensorMetadata)):
-            if mds is not None and len(mds) != len(facts_list):
-                problems.append(f"metadata describes {len(mds)} {side} tensors but the model has {len(facts_list)}")
+        tensor_mds = {"input": sub_md.inputTensorMetadata, "output": sub_md.outputTensorMetadata}
+        for side, mds in tensor_mds.items():
+            if mds is not None and len(mds) != len(tensors[side]):
+                problems.append(f"metadata describes {len(mds)} {side} tensors but the model has {len(tensors[side])}")
     if meta is not None and len(meta.subgraphMetadata or []) != n_sub:
         problems.append(f"metadata describes {len(meta.subgraphMetadata or [])} subgraphs but the model has {n_sub}")
-    for side, facts_list in (("input", inputs), ("output", outputs)):
-        mds = (sub_md.inputTensorMetadata if side == "input" else sub_md.outputTensorMetadata) if sub_md else None
+    for side, facts_list in tensors.items():
+        mds = tensor_mds.get(side)
         for i, facts in enumerate(facts_list):
-            tensor_md = mds[i] if mds is not None and i < len(mds) else None
-            _metadata_facts(facts, tensor_md, side, shared, problems)
+            _metadata_facts(facts, mds[i] if mds is not None and i < len(mds) else None, side, shared, problems)
 
-    index = None
-    if bundle.index_name is not None:
-        index = {"name": bundle.index_name, "output": bundle.index_output,
-                 "bytes": len(bundle.index_file) if bundle.index_file is not None else None}
+    index = None if bundle.index_name is None else {
+        "name": bundle.index_name, "output": bundle.index_output,
+        "bytes": len(bundle.index_file) if bundle.index_file is not None else None}
     return {
         "tflite_schema_version": int(model.Version()),
         "description": _text(model.Description()),
         "subgraphs": n_sub,
-        "inputs": inputs,
-        "outputs": outputs,
+        "inputs": tensors["input"],
+        "outputs": tensors["output"],
         "custom_ops": custom,
         "flex_ops": [c for c in custom if c.startswith("Flex")],
         "builtin_ops": sorted(builtins),
@@ -466,7 +388,7 @@ def _describe(data: bytes) -> dict:
         "min_parser_version": bundle.min_parser_version,
         "subgraph_process_units": sub_units,
         "packed_files": [{"name": k, "bytes": len(v)} for k, v in bundle.files.items()],
-        "associated_files": [f.to_dict() for f in bundle.associated_files],
+        "associated_files": [asdict(f) for f in bundle.associated_files],
         "index": index,
         "problems": problems,
     }
