@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shared_fixtures import require_fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "tflite-support"
 
 # Worker processes (device / tensorflow) must import test-support modules too.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -19,8 +20,8 @@ def rng():
     return np.random.default_rng(1234)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fixtures_dir():
-    if not FIXTURES.is_dir():
-        pytest.fail(f"Google's tflite-support fixtures are missing at {FIXTURES}")
-    return FIXTURES
+    """../shared/fixtures/tflite-support, with every file the tests read; else the test fails
+    with one message naming the missing files (tests/shared_fixtures.py: the one policy)."""
+    return require_fixtures()

@@ -2,7 +2,7 @@
 Google's regex text embedder run by the Task Library in device processes.
 
 Helpers here (``SENTENCES``, ``build_review_catalog``, ``DatasetteServer``) are shared with the
-browser test and docs/datasette_screenshot.py.
+browser test and docs/datasette_screenshots.py.
 """
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ from scannlite.store.build import build
 from scannlite.store.catalog import Catalog
 from scannlite.store.index_config import IndexConfig
 
+from shared_fixtures import FIXTURES
+
 BIN = Path(sys.executable).parent
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tflite-support"
 REGEX_MODEL = FIXTURES / "regex_one_embedding_with_metadata.tflite"  # 16-d, movie-review vocabulary
 XSS = "<script>alert(1)</script>"
 ENTRY_POINT_HINT = ("scannlite's datasette entry point is not installed: pyproject needs "

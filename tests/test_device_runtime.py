@@ -6,7 +6,6 @@ second (mostly importing the Task Library), so tests share module-scoped fixture
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import flatbuffers
 import numpy as np
@@ -16,7 +15,8 @@ from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.device import tflite_zip
 from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, probe_vocabulary
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "tflite-support"
+from shared_fixtures import tflite_fixture
+
 RUNTIME = "scannlite.plugin.device.runtime:"
 QUERY = "The weather was excellent."
 
@@ -26,10 +26,7 @@ def device(name: str, *args, **kwargs):
 
 
 def fixture_bytes(name: str) -> bytes:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"upstream fixture {path} is missing")
-    return path.read_bytes()
+    return tflite_fixture(name).read_bytes()
 
 
 def payloads(n: int, seed: int) -> list[bytes]:

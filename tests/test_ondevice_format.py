@@ -26,11 +26,10 @@ from scannlite.store.ondevice.protos import decode_index_config
 from scannlite.store.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
 from tests.support.ondevice_pb import to_spec
 
+from shared_fixtures import tflite_fixture
+
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = ROOT / "tests" / "support"
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "tflite-support"
-if not FIXTURES.is_dir():
-    pytest.skip(f"upstream fixtures not found at {FIXTURES}", allow_module_level=True)
 
 L2, DOT = DistanceMeasure.SQUARED_L2_DISTANCE, DistanceMeasure.DOT_PRODUCT
 TEXT_ORDER = [b"It was a sunny day.", b"The weather was excellent.", b"The sun was shining on that day.",
@@ -44,7 +43,7 @@ FLOAT_FIXTURES = {  # file: (dim, metadata in stored order)
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return tflite_fixture(name).read_bytes()
 
 
 def run_device(func: str, *args):
@@ -116,7 +115,7 @@ def parse_embedding_pbtxt(text: str) -> np.ndarray:
 
 
 def test_recorded_burger_distances():
-    query = parse_embedding_pbtxt((FIXTURES / "burger_jpg_embedding.pbtxt").read_text())
+    query = parse_embedding_pbtxt(tflite_fixture("burger_jpg_embedding.pbtxt").read_text())
     assert query.shape == (1024,)
     index = read_index(fixture("searcher_index.ldb"))
     vectors = index.partitions[0]
@@ -159,13 +158,13 @@ def test_describe_regex_embedder():
         bundle.require_index()
 
 
-def test_store_process_imports_nothing_native():
+def test_store_process_imports_nothing_native(fixtures_dir):
     """Reading indices and bundles pulls in neither TensorFlow, nor the Task Library, nor
     tflite-support's generated protos (which need pure-Python protobuf); protobuf runs on upb."""
     script = f"""
 import sys
 from scannlite.store.ondevice import read_index, read_bundle, describe_model
-d = {str(FIXTURES)!r}
+d = {str(fixtures_dir)!r}
 read_index(open(d + '/regex_index.ldb', 'rb').read())
 read_bundle(open(d + '/regex_searcher.tflite', 'rb').read())
 describe_model(open(d + '/regex_one_embedding_with_metadata.tflite', 'rb').read())
