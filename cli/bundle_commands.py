@@ -44,6 +44,14 @@ def export(
              if r.verified else "NOT verified (--no-verify)")
     console.print(f"wrote {r.path} ({m['sizes']['file']:,} bytes): snapshot {m['snapshot']}, {m['items']} items, "
                   f"{m['leaves']} leaves, {m['leaves_searched']} searched; {check}", highlight=False)
+    facts = []
+    if m.get("recall"):
+        facts.append(f"estimated recall@{m['recall']['k']} {m['recall']['at_leaves_searched']:.3f}")
+    if m.get("device_latency_ms"):
+        lat = m["device_latency_ms"]
+        facts.append(f"Task Library search p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms ({lat['searches']} searches)")
+    if facts:
+        console.print("  " + "; ".join(facts), highlight=False)
     console.print(f"wrote {r.manifest_path}" + ("; apps must set l2_normalize=true" if m["l2_normalize"] else ""),
                   highlight=False)
 

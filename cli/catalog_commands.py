@@ -13,6 +13,7 @@ from scannlite.store.build import build as build_snapshot
 from scannlite.store.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index_config import IndexConfig
+from scannlite.store.recall_estimate import RecallEstimate
 
 from .common import RichProgress, console, handle_errors, print_json
 
@@ -120,16 +121,24 @@ def build(
     catalog: Path = CatalogArg,
     full: bool = typer.Option(False, "--full", help="Retrain the partitions even if they are healthy."),
     num_leaves: Optional[int] = typer.Option(None, help="Set the number of leaves (forces a retrain if it changes)."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Set the leaves each query visits."),
+    leaves_to_search: Optional[int] = typer.Option(None, help="Set the leaves each query visits (wins over any recall target)."),
+    target_recall: Optional[float] = typer.Option(
+        None, "--target-recall", help="Set the recall@10 to reach: leaves to search become the fewest that reach it "
+        "by the build's estimate (default 0.90; replaces a fixed --leaves-to-search)."),
+    max_leaves_to_search: Optional[int] = typer.Option(None, help="Set the most leaves a recall target may choose."),
     dims_per_block: Optional[int] = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
     lookup: Optional[str] = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
 ):
     """Publish a new snapshot: incremental unless the partitions' health calls for retraining.
 
-    Example: scannlite build photos.catalog
+    Each build estimates device recall@10 on the catalog's own vectors and searches the fewest
+    leaves that reach the recall target.
+
+    Example: scannlite build photos.catalog --target-recall 0.95
     """
     cat = _open(catalog)
-    changes = {"num_leaves": num_leaves, "leaves_to_search": leaves_to_search,
+    changes = {"num_leaves": num_leaves, "leaves_to_search": leaves_to_search, "recall_target": target_recall,
+               "max_leaves_to_search": max_leaves_to_search,
                "dims_per_block": dims_per_block, "lookup_type": lookup.upper() if lookup else None}
     r = build_snapshot(cat, full=full, changes={k: v for k, v in changes.items() if v is not None},
                        progress=RichProgress())
@@ -190,6 +199,7 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
             "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
             "head_commit": cat.head_seq, "index": cat.index_config.to_json(), "model": model,
             "segments": cat.segment_count(),
+            "recall": _recall_summary(latest),
             **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
         }
     if as_json:
@@ -204,8 +214,22 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
         extra = (f", {model['kind']} index with {model['num_leaves']} leaves, {latest.leaves_to_search} searched, "
                  f"{latest.lookup_type} lookup" if model else "")
         console.print(f"  latest snapshot {latest.version}: {latest.count} items{extra}", highlight=False)
+        if data["recall"]:
+            r = data["recall"]
+            console.print(f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest.leaves_to_search} "
+                          "leaves; by leaves: " + ", ".join(f"{l}: {v:.2f}" for l, v in zip(r["ladder"], r["recall"])),
+                          highlight=False)
     else:
         console.print("  no snapshot yet: run `scannlite build`", highlight=False)
+
+
+def _recall_summary(info) -> dict | None:
+    """The latest snapshot's recall estimate, with the figure at its leaves_to_search."""
+    est = RecallEstimate.from_json(info.build.get("recall")) if info else None
+    if est is None:
+        return None
+    return {**est.to_json(), "leaves_to_search": info.leaves_to_search,
+            "at_leaves_to_search": est.at(info.leaves_to_search), "leaves_note": info.build.get("leaves_note")}
 
 
 def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):

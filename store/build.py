@@ -7,6 +7,7 @@ a new partition model on every live vector.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .catalog import Catalog, utcnow
+from .device_search import DeviceIndex
 from .health import assess
 from .index_config import IndexConfig
 from .partition_model import PartitionModel
 from .progress import SILENT, Progress
+from .recall_estimate import RecallEstimate, estimate as estimate_recall
 from .training import baseline_stats, imbalance, train
 
 
@@ -35,6 +38,8 @@ class BuildResult:
     seconds: float
     health: dict = field(default_factory=dict)
     recipe: str | None = None
+    recall: RecallEstimate | None = None
+    leaves_note: str | None = None  # why leaves_to_search is what it is, when it is not plain
 
     def lines(self) -> list[str]:
         if not self.published:
@@ -43,6 +48,14 @@ class BuildResult:
         out = [f"snapshot {self.version}: {self.count} items, {self.num_leaves} leaves"
                + (f", {self.leaves_to_search} searched" if self.leaves_to_search else "")
                + f" ({what}, {self.encoded} vectors encoded, {self.seconds:.1f} s)"]
+        if self.recall is not None and self.leaves_to_search:
+            r = self.recall
+            how = (f"reused from snapshot {r.reused_from}, little changed since" if r.reused_from is not None
+                   else f"estimated on {r.sample} of its vectors in {r.seconds:.1f} s")
+            out.append(f"  recall@{r.k} {r.at(self.leaves_to_search):.3f} at {self.leaves_to_search} of "
+                       f"{self.num_leaves} leaves ({how})")
+        if self.leaves_note:
+            out.append(f"  {self.leaves_note}")
         if self.retrained:
             out += [f"  why: {r}" for r in self.reasons]
             if self.recipe:
@@ -93,10 +106,14 @@ class BuildWork:
     model_id: int | None
     trained: object | None  # training.Trained when the partitions were retrained
     rows: list[tuple]  # (model_id, item, leaf, code, trained) for the codes table
+    vectors: np.ndarray | None = None  # every live vector, in plan.live order, when already read
+    recall: RecallEstimate | None = None
 
 
 def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None) -> BuildPlan:
     config = cat.index_config.replace(**changes) if changes else cat.index_config
+    if changes and changes.get("recall_target") is not None and changes.get("leaves_to_search") is None:
+        config = dataclasses.replace(config, leaves_to_search=None)  # a new target replaces a fixed number
     last = cat.conn.execute("SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
                             "FROM snapshots ORDER BY version DESC LIMIT 1").fetchone()
     live = np.fromiter((r[0] for r in cat.conn.execute(
@@ -143,7 +160,7 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
         advance(1)
     rows = [(None, int(item), int(trained.leaves[j]), trained.codes[j].tobytes() if trained.codes is not None else None,
              1) for j, item in enumerate(live.tolist())]
-    return BuildWork(True, reasons, health, trained.model, None, trained, rows)
+    return BuildWork(True, reasons, health, trained.model, None, trained, rows, vectors)
 
 
 def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT) -> BuildWork:
@@ -153,9 +170,77 @@ def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT) ->
     if len(plan.live) == 0:
         return BuildWork(False, [], {}, None, None, None, [])
     if model_id is None or plan.full:
-        return _retrain(cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress)
-    work = _incremental(cat, plan, model_id, progress)
-    return _retrain(cat, plan, work.reasons, work.health, progress) if work.retrain else work
+        work = _retrain(cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress)
+    else:
+        work = _incremental(cat, plan, model_id, progress)
+        if work.retrain:
+            work = _retrain(cat, plan, work.reasons, work.health, progress)
+    work.recall = _recall(cat, plan, work, progress)
+    return work
+
+
+#: An incremental build reuses the previous estimate while the items added and removed since
+#: it was made stay under this share of the catalog: a few percent more vectors in the same
+#: leaves move recall by well under the estimate's own standard error (about 0.01).
+REUSE_ESTIMATE_BELOW = 0.05
+
+
+def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) -> RecallEstimate | None:
+    """The new snapshot's recall estimate, or the previous one when little changed."""
+    model, live = work.model, plan.live
+    if model is None or plan.config.recall_sample == 0:
+        return None
+    if work.trained is None and plan.last is not None:
+        previous = json.loads(cat.conn.execute("SELECT build FROM snapshots WHERE version = ?",
+                                               (plan.last[0],)).fetchone()[0]).get("recall")
+        deleted = plan.last[3] + len(work.rows) - len(live)
+        drift = (previous or {}).get("drift", 0) + len(work.rows) + max(deleted, 0)
+        if previous and previous.get("sample") == min(plan.config.recall_sample, len(live)) \
+                and drift <= REUSE_ESTIMATE_BELOW * len(live):
+            kept = RecallEstimate.from_json(previous)
+            kept.reused_from = kept.reused_from or plan.last[0]
+            kept.drift = drift
+            return kept
+    if work.trained is not None:
+        items, leaves, codes = live, work.trained.leaves, work.trained.codes
+        vectors = work.vectors
+    else:
+        coded = cat.conn.execute(
+            "SELECT c.item, c.leaf, c.code FROM codes c JOIN items i ON i.item = c.item "
+            "WHERE c.model_id = ? AND i.removed_seq IS NULL", (work.model_id,)).fetchall() + \
+            [(item, leaf, code) for _, item, leaf, code, _ in work.rows]
+        items = np.asarray([r[0] for r in coded], dtype=np.int64)
+        leaves = np.asarray([r[1] for r in coded], dtype=np.int64)
+        codes = (np.frombuffer(b"".join(r[2] for r in coded), np.uint8).reshape(len(coded), -1)
+                 if model.kind == "ah" else None)
+        with progress.task(f"reading {len(items)} vectors for the recall estimate"):
+            vectors = cat.vectors_for(items)
+    order = np.lexsort((items, leaves))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(leaves, minlength=model.num_leaves))]).astype(np.int64)
+    vectors = vectors[order]
+    codes = codes[order] if codes is not None else None
+    index = DeviceIndex(cat.distance, model.centroids, offsets, model.codebooks if codes is not None else None,
+                        codes, vectors if codes is None else None)
+    decoded = (lambda rows: model.decode(codes[rows])) if codes is not None else (lambda rows: vectors[rows])
+    with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
+        return estimate_recall(index, vectors, decoded, sample=plan.config.recall_sample)
+
+
+def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate | None) -> tuple[int, str | None]:
+    """leaves_to_search for a new snapshot, and a note when the choice needs one.
+
+    An explicit ``leaves_to_search`` wins; else the smallest ladder value whose estimated
+    recall reaches ``recall_target``, at most ``max_leaves_to_search``; else the fixed rule."""
+    if config.leaves_to_search is not None or recall is None or config.recall_target is None:
+        return config.search_leaves(num_leaves), None
+    cap = min(config.max_leaves_to_search, num_leaves)
+    chosen = recall.smallest_meeting(config.recall_target)
+    if chosen is not None and chosen <= cap:
+        return chosen, None
+    allowed = max([l for l in recall.ladder if l <= cap] or [1])
+    return allowed, (f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
+                     f"{recall.at(allowed):.3f} at {allowed} leaves"
+                     + (f" (it takes {chosen})" if chosen is not None else ""))
 
 
 def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
@@ -179,10 +264,13 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
         with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
             cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
             advance(max(len(rows), 1))
-        leaves_to_search = config.search_leaves(model.num_leaves) if model is not None else None
+        leaves_to_search, note = choose_leaves(config, model.num_leaves, work.recall) if model is not None \
+            else (None, None)
         version = (plan.last[0] + 1) if plan.last is not None else 1
         build_info = {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows),
-                      "health": work.health, "recipe": recipe, "seconds": round(time.perf_counter() - started, 3)}
+                      "health": work.health, "recipe": recipe, "seconds": round(time.perf_counter() - started, 3),
+                      "recall": work.recall.to_json() if work.recall is not None else None, "leaves_note": note,
+                      "recall_target": config.recall_target if config.leaves_to_search is None else None}
         cat.conn.execute(
             "INSERT INTO snapshots(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, "
             "created_at, build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -190,7 +278,7 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
              config.lookup_type if model is not None else None, utcnow(), json.dumps(build_info, sort_keys=True)))
     return BuildResult(version, True, work.retrain, work.reasons, len(live), len(rows),
                        model.num_leaves if model is not None else 0, leaves_to_search,
-                       time.perf_counter() - started, work.health, recipe)
+                       time.perf_counter() - started, work.health, recipe, work.recall, note)
 
 
 def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, progress: Progress = SILENT) -> BuildResult:

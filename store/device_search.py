@@ -104,17 +104,22 @@ def row_squared_norms(matrix: np.ndarray, packet: int = 4) -> np.ndarray:
     return out
 
 
-def select_leaves(index: DeviceIndex, queries: np.ndarray, n: int) -> np.ndarray:
-    """(Q, n) leaves per query, the n smallest partitioner distances (ties: lower leaf)."""
+def leaf_order(index: DeviceIndex, queries: np.ndarray) -> np.ndarray:
+    """(Q, L) every leaf per query, nearest first by the partitioner's distance: searching n
+    leaves visits the first n. The device keeps the n smallest (distance, leaf) pairs
+    (nth_element), so ties go to the lower leaf number; a stable sort does the same."""
     dist = -centroid_scores(index.centroids, queries)
     if index.distance == "l2":
         dist = F32(2) * dist + row_squared_norms(index.centroids)[None, :]
+    return np.argsort(dist, axis=1, kind="stable")
+
+
+def select_leaves(index: DeviceIndex, queries: np.ndarray, n: int) -> np.ndarray:
+    """(Q, n) leaves per query, the n smallest partitioner distances (ties: lower leaf)."""
     n = min(n, index.num_leaves)
     if n == index.num_leaves:
         return np.tile(np.arange(n), (len(queries), 1))
-    # The device keeps the n smallest (distance, leaf) pairs (nth_element), so ties go to the
-    # lower leaf number; a stable sort does the same.
-    return np.argsort(dist, axis=1, kind="stable")[:, :n]
+    return leaf_order(index, queries)[:, :n]
 
 
 def lookup_table(index: DeviceIndex, q: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from .embedder_checks import EmbedderFacts, check_against_index, inspect_embedde
 from .errors import InvalidInput, ScannliteError
 from .ondevice.bundle_file import INDEX_FILE_NAME as INDEX_NAME
 from .progress import SILENT, Progress
+from .recall_estimate import RecallEstimate
 from .snapshot import LoadedSnapshot, load_snapshot, metadata_of
 from .vocabulary import Distance
 
@@ -224,8 +225,16 @@ def manifest_for(plan: ExportPlan, index: bytes, payload: bytes, rep: parity.Par
         "index_file_name": None if plan.index_only else INDEX_NAME,
         "verified": rep is not None,
         "parity": {"queries": rep.queries, "exact_order": rep.exact_order} if rep is not None else None,
+        "device_latency_ms": rep.latency_ms if rep is not None else None,
+        "recall": recall_summary(snap, plan.leaves),
         "versions": {"scannlite": _version("scannlite"), "tflite-support": _version("tflite-support")},
     }
+
+
+def recall_summary(snap: LoadedSnapshot, leaves: int) -> dict | None:
+    """The snapshot's recall estimate, with the figure at the leaves this bundle searches."""
+    est = RecallEstimate.from_json(snap.info.build.get("recall"))
+    return None if est is None else {**est.to_json(), "at_leaves_searched": est.at(leaves)}
 
 
 # ---- commit ----------------------------------------------------------------------------------

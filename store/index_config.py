@@ -42,9 +42,26 @@ class IndexConfig:
         Changing it forces a full retrain.
     leaves_to_search:
         Leaves a query visits, on the server and on the device (exported as ScaNN's
-        ``search_fraction``). Default ``None``: 4 leaves or 1.14% of them, whichever is more
-        (Google's COCO example searches 4 of 351). Query cost and recall both grow with it;
-        no retraining needed to change it.
+        ``search_fraction``). Default ``None``: chosen by ``recall_target`` from each build's
+        recall estimate. A number here wins over the target. Query cost and recall both grow
+        with it; no retraining needed to change it.
+    recall_target:
+        Device-equivalent recall@10 the build aims for. Default 0.90. Every build estimates
+        recall on the catalog's own vectors at 1, 2, 4, ... leaves
+        (:mod:`scannlite.store.recall_estimate`) and searches the smallest of those that
+        reaches the target, up to ``max_leaves_to_search``. On real sentence embeddings the
+        partitions, not the codes, lose recall (0.76 at 4 of 362 leaves, 0.91 at 32), so a
+        fixed small number of leaves ships whatever recall the data happens to give.
+        ``None``: no target, the old fixed rule (4 leaves or 1.14% of them).
+    max_leaves_to_search:
+        The most leaves ``recall_target`` may choose. Default 64. Device cost grows linearly
+        with the codes a query scans: at 123K items in 351 leaves, 64 leaves scan about 22K
+        codes per query (docs/benchmarks.md has the measured Task Library latency per leaves
+        value). When the target needs more, the build says so and records the recall reached.
+    recall_sample:
+        Catalog items the recall estimate queries with (leave-one-out). Default 500: its
+        standard error is about 0.01 at recall 0.9; the estimate's cost grows linearly with it.
+        0 turns the estimate off (and with it ``recall_target``).
     dims_per_block:
         Vector dimensions per asymmetric-hashing block; each block costs one byte per vector
         (256 centres, ScaNN ``lut256``). Default 1, as in Google's COCO example: 128 bytes per
@@ -76,6 +93,9 @@ class IndexConfig:
     training_iterations: int = 25
     training_sample_size: int = 100_000
     anisotropic_threshold: float = 0.2
+    recall_target: float | None = 0.90
+    max_leaves_to_search: int = 64
+    recall_sample: int = 500
 
     def __post_init__(self) -> None:
         if self.num_leaves is not None and self.num_leaves < 1:
@@ -88,6 +108,12 @@ class IndexConfig:
             raise InvalidInput(f"lookup_type must be one of {', '.join(LOOKUP_TYPES)}, got {self.lookup_type!r}")
         if self.training_iterations < 1:
             raise InvalidInput("training_iterations must be at least 1")
+        if self.recall_target is not None and not 0 < self.recall_target <= 1:
+            raise InvalidInput(f"recall_target must be above 0 and at most 1, got {self.recall_target}")
+        if self.max_leaves_to_search < 1:
+            raise InvalidInput(f"max_leaves_to_search must be at least 1, got {self.max_leaves_to_search}")
+        if self.recall_sample < 0:
+            raise InvalidInput(f"recall_sample must not be negative, got {self.recall_sample}")
         if self.training_sample_size < FLOAT_INDEX_BELOW:
             raise InvalidInput(f"training_sample_size must be at least {FLOAT_INDEX_BELOW}")
 

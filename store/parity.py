@@ -33,6 +33,7 @@ class ParityReport:
     queries: int = 0
     exact_order: int = 0
     problems: list[str] = field(default_factory=list)
+    latency_ms: dict | None = None  # Task Library search time: p50, p95, searches
 
     def merge(self, other: "ParityReport") -> None:
         self.queries += other.queries
@@ -130,6 +131,7 @@ def verify(device: DeviceSide, *, index: bytes, bundle: bytes | None, reference:
                                       bundle=bundle, texts=texts, images=images)
     rep = compare(answers["probe"], server_neighbors(reference, labels, normalised(probes, l2_normalize), k, leaves),
                   "probe vector")
+    rep.latency_ms = answers.get("latency_ms")
     for key in ("texts", "images"):
         if key in answers:
             vecs, dev = answers[key]

@@ -30,7 +30,8 @@ class SnapshotInfo:
         return {"version": self.version, "seq": self.seq, "model_id": self.model_id, "count": self.count,
                 "leaves_to_search": self.leaves_to_search, "lookup_type": self.lookup_type,
                 "created_at": self.created_at, "retrained": self.build.get("retrained"),
-                "reasons": self.build.get("reasons", []), "encoded": self.build.get("encoded")}
+                "reasons": self.build.get("reasons", []), "encoded": self.build.get("encoded"),
+                "recall": self.build.get("recall"), "leaves_note": self.build.get("leaves_note")}
 
 
 _COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build"

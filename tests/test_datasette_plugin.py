@@ -30,6 +30,8 @@ from scannlite.store.index_config import IndexConfig
 
 from shared_fixtures import FIXTURES
 
+pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
+
 BIN = Path(sys.executable).parent
 REGEX_MODEL = FIXTURES / "regex_one_embedding_with_metadata.tflite"  # 16-d, movie-review vocabulary
 XSS = "<script>alert(1)</script>"
@@ -447,6 +449,11 @@ def test_snapshot_page_shows_builds_changes_and_the_bundle(site):
     assert request(f"{site['url']}/-/scannlite/{site['name']['reviews']}/bundle/1")[0] == 404
     status, html = page(site, "reviews", "/snapshots", version=1)
     assert "Snapshot 1: first snapshot" in html and "31 added, 0 removed, 0 changed" in html
+    # The build's recall estimate, as figures and as a curve (an inline SVG image).
+    with Catalog.open(site["reviews"]) as cat:
+        est = snapshot.get_snapshot(cat, 1).build["recall"]
+    assert f"recall@{est['k']} {est['recall'][-1]:.3f} at" in html and "<svg" in html
+    assert html.count("<circle") == len(est["ladder"])
 
 
 def test_only_an_intact_existing_bundle_is_offered(site):

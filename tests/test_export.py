@@ -18,6 +18,8 @@ from scannlite.plugin.device.processes import DeviceProcesses
 
 from catalog_helpers import ids_for
 
+pytestmark = [pytest.mark.device, pytest.mark.slow]
+
 DEVICE = DeviceProcesses()
 
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"
@@ -60,6 +62,10 @@ def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
     manifest = json.loads(r.manifest_path.read_text())
     assert manifest["sha256"]["file"] == bundles.sha256(out.read_bytes())
     assert manifest["items"] == len(SENTENCES) and manifest["dim"] == 16
+    # Every bundle states its recall (the build's estimate) and its measured device latency.
+    assert manifest["recall"]["at_leaves_searched"] == 1.0 and manifest["recall"]["ladder"] == [1]  # one float leaf
+    latency = manifest["device_latency_ms"]
+    assert latency["searches"] >= 2 * 2 * len(SENTENCES) // 2 and 0 < latency["p50"] <= latency["p95"]
 
 
 @pytest.mark.parametrize("distance, leaves, dpb, lookup", [
@@ -140,7 +146,12 @@ def test_same_snapshot_exports_byte_identical_files(tmp_path, regex_model):
     export(cat, device=DEVICE, out=out, embedder=regex_model)
     first, first_manifest = out.read_bytes(), (tmp_path / "b.manifest.json").read_bytes()
     export(cat, device=DEVICE, out=out, embedder=regex_model)
-    assert out.read_bytes() == first and (tmp_path / "b.manifest.json").read_bytes() == first_manifest
+    assert out.read_bytes() == first
+    # The manifest too, but for the measured device latency (a timing, different every run).
+    again = json.loads((tmp_path / "b.manifest.json").read_text())
+    before = json.loads(first_manifest)
+    assert again.pop("device_latency_ms")["searches"] == before.pop("device_latency_ms")["searches"]
+    assert again == before
     assert cat.conn.execute("SELECT COUNT(*) FROM exports WHERE version = 1").fetchone()[0] == 2
 
 

@@ -10,6 +10,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import AsgiFileDownload, NotFound, Response
 
 from scannlite.store.errors import ScannliteError
+from scannlite.store.recall_estimate import RecallEstimate
 from scannlite.store.segments import sha256_file
 from scannlite.store.snapshot import diff, get_snapshot, jsonable_metadata, list_snapshots, search
 
@@ -17,6 +18,7 @@ from . import thumbnails
 from .catalogs import CatalogDb, cached_snapshot, catalog_db, catalog_dbs, newest_exports, num_leaves, open_catalog
 from .forms import BadForm, read_fields
 from .queries import BadQuery, SearchParams, parse_params, query_vector
+from .recall_chart import recall_svg
 
 PREFIX = "/-/scannlite"
 CHANGES_SHOWN = 200
@@ -183,6 +185,7 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
             "delta": None if previous is None else s.count - previous.count,
             "retrained": bool(s.build.get("retrained")), "build": _build_text(s.build),
             "leaves": leaves.get(s.model_id), "leaves_to_search": s.leaves_to_search, "lookup_type": s.lookup_type,
+            "recall": _recall_at(s),
             "changes_url": base_path(datasette, cdb.name, "/snapshots") + f"?version={s.version}",
             "search_url": base_path(datasette, cdb.name) + f"?snapshot={s.version}",
             "bundle": None if export is None else {
@@ -191,7 +194,25 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
                 "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json")},
         })
         previous = s
-    return {"snapshots": list(reversed(rows)), "chosen": chosen.version if chosen else None, "changes": changes}
+    return {"snapshots": list(reversed(rows)), "chosen": chosen.version if chosen else None, "changes": changes,
+            "recall": _recall_state(chosen)}
+
+
+def _recall_at(info) -> float | None:
+    est = RecallEstimate.from_json(info.build.get("recall"))
+    return est.at(info.leaves_to_search) if est is not None and info.leaves_to_search else None
+
+
+def _recall_state(info) -> dict | None:
+    """The chosen snapshot's recall estimate, as figures and as a curve."""
+    est = RecallEstimate.from_json(info.build.get("recall")) if info is not None else None
+    if est is None:
+        return None
+    target = info.build.get("recall_target")
+    return {"k": est.k, "sample": est.sample, "reused_from": est.reused_from, "leaves": info.leaves_to_search,
+            "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
+            "note": info.build.get("leaves_note"), "points": list(zip(est.ladder, est.recall)),
+            "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k)}
 
 
 async def snapshots_page(datasette, request):

@@ -15,6 +15,8 @@ from scannlite.store.vocabulary import Distance
 from . import runtime
 from .probe_model import make_probe_model, probe_token
 
+LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed searches
+
 
 def build_bundle(*, distance: Distance | str, centroids, codebooks, lookup_type: str, leaves_to_search: int,
                  embedding_dim: int, partition_assignment, metadata: list[bytes], hashed_database=None,
@@ -48,6 +50,15 @@ def check_bundle(*, index: bytes, probe_vectors: np.ndarray, max_results: int, l
         queries = [probe_token(i) for i in range(len(probe_vectors))]
         out["probe"] = runtime.text_search(probe, queries, max_results=max_results,
                                            l2_normalize=l2_normalize, index=index)
+        # Latency as an app sees it: a warm searcher (the pass above loaded the index),
+        # the probe queries again, each search timed alone (the probe tower embeds in microseconds).
+        seconds: list[float] = []
+        for _ in range(LATENCY_ROUNDS):
+            runtime.text_search(probe, queries, max_results=max_results, l2_normalize=l2_normalize, index=index,
+                                seconds=seconds)
+        ms = np.asarray(seconds) * 1000
+        out["latency_ms"] = {"p50": round(float(np.percentile(ms, 50)), 4),
+                             "p95": round(float(np.percentile(ms, 95)), 4), "searches": len(ms)}
     if bundle is not None and texts:
         out["texts"] = (runtime.text_embed(bundle, texts),
                         runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize))

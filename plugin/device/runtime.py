@@ -15,6 +15,7 @@ the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -230,28 +231,37 @@ def _inputs(kind: str, items) -> list:
     return _texts(items) if kind == "text" else [_tensor_image(a) for a in _images(items)]
 
 
-def _search(kind: str, model, queries, max_results, l2_normalize, index) -> list[Neighbors]:
+def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
+            ) -> list[Neighbors]:
     model = _as_bytes(model, "model")
     index = None if index is None else _as_bytes(index, "index")
     inputs = _inputs(kind, queries)
     _searchable(model, index, kind)
     searcher = _task(kind, "Searcher", model, l2_normalize, _search_options(max_results, index))
+    out = []
     try:
-        return [_neighbors(searcher.search(x)) for x in inputs]
+        for x in inputs:
+            started = time.perf_counter()
+            result = searcher.search(x)
+            if seconds is not None:
+                seconds.append(time.perf_counter() - started)
+            out.append(_neighbors(result))
     except Exception as exc:
         raise _fail(f"{type(searcher).__name__} search failed", exc) from None
+    return out
 
 
 def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool,
-                index: bytes | None = None) -> list[Neighbors]:
+                index: bytes | None = None, seconds: list | None = None) -> list[Neighbors]:
     """TextSearcher results per query: ``[(metadata, distance), ...]``, nearest first.
 
     ``l2_normalize`` has no default on purpose: the index does not record whether its vectors
     were normalized, so the caller must say how the query is to be treated.
     ``index`` overrides the model's packed SCANN_INDEX_FILE (the Task Library's rule).
-    Distances are the device's: squared L2, or the *negative* dot product.
+    Distances are the device's: squared L2, or the *negative* dot product. ``seconds``, when
+    given, receives each search's wall time (embedding the query included).
     """
-    return _search("text", model, queries, max_results, l2_normalize, index)
+    return _search("text", model, queries, max_results, l2_normalize, index, seconds)
 
 
 def image_search(model: bytes, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
