@@ -1,10 +1,15 @@
-"""Entry point of a worker process: ``python -m scannlite.store.worker KIND REQUEST RESPONSE``.
+"""Entry point of a worker process: ``python -m scannlite.store.worker KIND serve IDLE_SECONDS``.
 
 The first thing a *device* worker does, before any other import, is make TensorFlow
 unimportable and select protobuf's pure-Python implementation: tflite-support's Task Library
 imports ``tensorflow.tools.docs`` when TensorFlow is installed, and its generated protobuf
 code needs the Python implementation on protobuf 5.x. A *tensorflow* worker refuses to load
 tflite-support's native modules for the same reason, the other way round.
+
+Then it serves calls from :mod:`scannlite.store.boundary` until its stdin closes or it has
+been idle for IDLE_SECONDS (0: no limit): each request and answer is a length-prefixed pickle
+on its stdin and on a private copy of its stdout. File descriptor 1 itself is pointed at
+stderr, so whatever a library prints goes to the log and never into an answer.
 """
 import os
 import sys
@@ -24,26 +29,50 @@ def _enter(kind: str) -> None:
         raise SystemExit(f"unknown process kind {kind!r}")
 
 
-def main(argv: list[str]) -> int:
-    kind, request, response = argv
-    _enter(kind)
+def _call(func: str, args, kwargs):
     import importlib
-    import pickle
 
-    with open(request, "rb") as f:
-        func, args, kwargs = pickle.load(f)
     module_name, _, attr = func.partition(":")
     try:
-        fn = getattr(importlib.import_module(module_name), attr)
-        result = (True, fn(*args, **kwargs))
+        return True, getattr(importlib.import_module(module_name), attr)(*args, **kwargs)
     except Exception as exc:  # carried back to the caller as one line
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        result = (False, message)
-    from scannlite.store.atomic import atomic_open  # only now: nothing may load before _enter
+        return False, message
 
-    with atomic_open(response) as f:  # a worker killed mid-write leaves no response at all
-        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return 0
+
+def serve(idle: float) -> int:
+    import pickle
+    import select
+
+    from scannlite.store.boundary import HEADER, _read_exact  # only now: nothing may load before _enter
+
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    requests = os.fdopen(0, "rb")
+    while True:
+        if idle > 0 and not select.select([requests], [], [], idle)[0]:
+            return 0  # idle too long: give the memory back
+        try:
+            (size,) = HEADER.unpack(_read_exact(requests, HEADER.size))
+            func, args, kwargs = pickle.loads(_read_exact(requests, size))
+        except EOFError:
+            return 0  # the caller went away
+        result = _call(func, args, kwargs)
+        try:
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            data = pickle.dumps((False, f"the result of {func} cannot be sent back: {exc}"))
+        answers.write(HEADER.pack(len(data)) + data)
+        answers.flush()
+
+
+def main(argv: list[str]) -> int:
+    kind, mode, idle = argv
+    _enter(kind)
+    if mode != "serve":
+        raise SystemExit(f"unknown worker mode {mode!r}")
+    return serve(float(idle))
 
 
 if __name__ == "__main__":

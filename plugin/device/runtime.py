@@ -14,8 +14,10 @@ the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -147,6 +149,38 @@ def _model_bytes(model, what: str = "model") -> bytes:
     return _as_bytes(model, what)
 
 
+# Loaded Task Library objects, kept while the worker lives (a warm worker answers the next
+# query without loading the model again). Keyed by what could change the answer: the model's
+# path with its modification time and size (a file replaced on disk is loaded anew) or its
+# content, and the options. Bounded: a long-lived worker must not hoard every model it met.
+MODEL_CACHE = 8
+_LOADED: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+
+def _digest(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.sha1(data).hexdigest()
+
+
+def _loaded(model, options: tuple, load):
+    """``load(model_bytes)`` once per (model, options); later calls reuse its result."""
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            st = os.stat(model)
+        except OSError as exc:
+            raise ValueError(f"cannot read the model {os.fspath(model)}: {exc.strerror or exc}") from None
+        key = ("path", os.path.abspath(model), st.st_mtime_ns, st.st_size, *options)
+    else:
+        key = ("bytes", _digest(_as_bytes(model, "model")), *options)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    value = load(_model_bytes(model))
+    _LOADED[key] = value
+    while len(_LOADED) > MODEL_CACHE:
+        _LOADED.popitem(last=False)
+    return value
+
+
 def _searchable(model: bytes, index: bytes | None, kind: str | None) -> EmbedderFacts:
     """The one acceptance policy's facts, once an index to search is known to exist."""
     facts = inspect_embedder(model, "the model", kind)
@@ -233,11 +267,14 @@ def _inputs(kind: str, items) -> list:
 
 def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
             ) -> list[Neighbors]:
-    model = _as_bytes(model, "model")
     index = None if index is None else _as_bytes(index, "index")
     inputs = _inputs(kind, queries)
-    _searchable(model, index, kind)
-    searcher = _task(kind, "Searcher", model, l2_normalize, _search_options(max_results, index))
+
+    def load(data: bytes):
+        _searchable(data, index, kind)
+        return _task(kind, "Searcher", data, l2_normalize, _search_options(max_results, index)), None
+
+    searcher, _ = _loaded(model, ("Searcher", kind, bool(l2_normalize), max_results, _digest(index)), load)
     out = []
     try:
         for x in inputs:
@@ -271,11 +308,14 @@ def image_search(model: bytes, images: list[np.ndarray], *, max_results: int, l2
 
 
 def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None) -> np.ndarray:
-    model = _model_bytes(model)
     inputs = _inputs(kind, items)
-    facts = inspect_embedder(model, "the model", kind)
+
+    def load(data: bytes):
+        facts = inspect_embedder(data, "the model", kind)
+        return _task(kind, "Embedder", data, l2_normalize), facts
+
+    embedder, facts = _loaded(model, ("Embedder", kind, bool(l2_normalize)), load)
     output_index = facts.output_index if output_index is None else _check_output_index(output_index)
-    embedder = _task(kind, "Embedder", model, l2_normalize)
     try:
         results = [embedder.embed(x) for x in inputs]
     except Exception as exc:

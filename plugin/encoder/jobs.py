@@ -28,8 +28,10 @@ PARITY_THRESHOLD = 0.999
 
 
 def _run(kind: str, func: str, *args, **kwargs) -> Any:
+    """Training and conversion run in a fresh TensorFlow process each: they are long, hold
+    gigabytes, and must not inherit Keras' global state (seeds, layer names) from earlier jobs."""
     try:
-        return run_in(kind, func, *args, **kwargs)
+        return run_in(kind, func, *args, fresh=kind == "tensorflow", **kwargs)
     except (WorkerError, ProcessFailed) as exc:
         raise EncoderError(str(exc)) from None
 
