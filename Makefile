@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test bench clean system-deps browser-deps
+.PHONY: setup demo test test-quick bench clean system-deps browser-deps
 
 setup: system-deps $(STAMP)
 
@@ -65,6 +65,11 @@ demo: setup
 
 test: setup browser-deps
 	$(UV) run --frozen --no-sync pytest -q
+
+# The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered
+# in pyproject.toml; device processes stay in). `make test` (and CI) still runs everything.
+test-quick: setup
+	$(UV) run --frozen --no-sync pytest -q -m "not slow and not tensorflow and not browser"
 
 bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 SCANNLITE = [str(Path(sys.executable).with_name("scannlite"))]
 
 

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from scannlite.store import snapshot
 from scannlite.store.catalog import Catalog
 from scannlite.store.maintenance import check, gc
+
+pytestmark = pytest.mark.slow
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 KILLS = 24

@@ -19,6 +19,8 @@ from scannlite.store.catalog import Catalog
 from test_datasette_plugin import (XSS, XSS_TEXT, DatasetteServer, build_photo_catalog, build_review_catalog,
                                    embed_texts, image_embedder)
 
+pytestmark = [pytest.mark.browser, pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.device]
+
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 
 

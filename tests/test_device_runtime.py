@@ -17,6 +17,8 @@ from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, p
 
 from shared_fixtures import tflite_fixture
 
+pytestmark = pytest.mark.device
+
 RUNTIME = "scannlite.plugin.device.runtime:"
 QUERY = "The weather was excellent."
 

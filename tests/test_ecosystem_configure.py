@@ -9,6 +9,8 @@ import pytest
 from scannlite.store.build import build
 from scannlite.store.catalog import Catalog
 
+pytestmark = pytest.mark.slow
+
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"  # Google's 16-d text embedder
 

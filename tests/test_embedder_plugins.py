@@ -21,6 +21,8 @@ import pytest
 from scannlite.store import snapshot
 from scannlite.store.catalog import Catalog
 
+pytestmark = [pytest.mark.device, pytest.mark.slow]
+
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 PLUGIN_SRC = Path(__file__).parent / "plugins" / "scannlite_toy_embedder"
 TEXTS = ["a red apple on a table", "a green apple in the grass", "the blue sea at night",

@@ -14,6 +14,8 @@ from scannlite.plugin.device.probe_model import probe_flatbuffer
 from scannlite.store.catalog import Catalog
 from tests.model_builders import image_model, text_model_with_inputs
 
+pytestmark = pytest.mark.device
+
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"  # Google's 16-d text embedder
 TEXTS = ["The weather was excellent.", "It was a sunny day.", "The cat is chasing after the mouse."]
 

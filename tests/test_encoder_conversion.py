@@ -15,6 +15,8 @@ from scannlite.plugin.encoder.images import load_rgb
 from tests.support.tiny_coco import make_tiny_coco
 from scannlite.plugin.encoder.tflite_signature import describe
 
+pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
+
 QUERIES = ["A RED circle.", "blue   square, on white!", "it's a Yellow triangle?", "purple cross -- small",
            "café crème", ""]
 

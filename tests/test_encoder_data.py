@@ -13,6 +13,8 @@ from scannlite.plugin.encoder.errors import EncoderError
 from scannlite.plugin.encoder.images import ImageSkipped, load_rgb
 from tests.support.tiny_coco import make_tiny_coco
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("stem, caption", [
     ("1F34E", "red apple"),

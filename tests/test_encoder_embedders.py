@@ -16,6 +16,8 @@ from scannlite.plugin.hookspecs import EmbedderError, EmbedderType, hookimpl
 from scannlite.plugin.encoder import jobs
 from tests.support.tiny_coco import make_tiny_coco
 
+pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
+
 BUILTINS = {"tflite-text": "text", "tflite-image": "image", "vectors": "vectors",
             "dual-encoder-text": "text", "dual-encoder-image": "image"}
 

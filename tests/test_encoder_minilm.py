@@ -6,7 +6,11 @@ implementation in a TensorFlow worker, with weights read by safetensors' numpy l
 """
 from pathlib import Path
 
+import pytest
+
 from scannlite.store.boundary import run_in
+
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 

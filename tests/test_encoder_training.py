@@ -9,6 +9,8 @@ from scannlite.plugin.encoder import jobs, modeldir
 from scannlite.plugin.encoder.errors import EncoderError
 from tests.support.tiny_coco import make_tiny_coco
 
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
+
 runner = CliRunner()
 
 

@@ -6,10 +6,13 @@ tower, is run by the Task Library's TextEmbedder on mixed-case, punctuated, non-
 over-long input; its output must equal the counts of :func:`words.encode`'s ids exactly.
 """
 import numpy as np
+import pytest
 
 from scannlite.store.boundary import run_in
 from scannlite.plugin.embedders import embed_texts
 from scannlite.plugin.encoder import words
+
+pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 
 INPUTS = [
     "Red apple", "red APPLE!", "RED, red; Red... rEd", "it's a dog's life", "'quoted' words",

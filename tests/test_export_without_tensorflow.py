@@ -9,6 +9,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.device
+
 SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np

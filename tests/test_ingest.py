@@ -12,6 +12,8 @@ from scannlite.store.images import synthetic_images
 
 from tests.model_builders import image_model
 
+pytestmark = pytest.mark.device
+
 
 @pytest.fixture
 def embedder(tmp_path):

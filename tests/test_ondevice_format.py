@@ -28,6 +28,8 @@ from tests.support.ondevice_pb import to_spec
 
 from shared_fixtures import tflite_fixture
 
+pytestmark = pytest.mark.device
+
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = ROOT / "tests" / "support"
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 SCANNLITE = [str(BIN / "scannlite")]
 SQLITE_UTILS = [str(BIN / "sqlite-utils"), "scannlite"]
