@@ -53,6 +53,7 @@ browser-deps:
 	@test -x /usr/bin/chromium || { $(call apt_install,chromium,the browser test needs /usr/bin/chromium); }
 
 .tools/bin/uv:
+	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
