@@ -148,30 +148,48 @@ def build(
 
 def search(
     catalog: Path = CatalogArg,
-    vector_file: Path = typer.Option(..., "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
+    vector_file: Optional[Path] = typer.Option(None, "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
+    text: Optional[List[str]] = typer.Option(None, "--text", help="Query text, embedded by the catalog's text embedder "
+                                             "(`scannlite configure --text-embedder`); repeatable."),
+    image: Optional[List[Path]] = typer.Option(None, "--image", help="Query image file, embedded by the catalog's image "
+                                               "embedder (`scannlite configure --image-embedder`); repeatable."),
     k: int = typer.Option(10, "-k", help="Results per query."),
     leaves_to_search: Optional[int] = typer.Option(None, help="Leaves to visit (default: the snapshot's setting)."),
     exact: bool = typer.Option(False, "--exact", help="Brute force over the snapshot's float vectors."),
     version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list with one list of results per query row."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list with one list of results per query."),
 ):
-    """Search a snapshot and return what a phone would (or --exact brute force).
+    """Search a snapshot by vector, text or image and return what a phone would (or --exact brute force).
 
-    Example: scannlite search photos.catalog --vector-file query.npy -k 5
+    Texts and images go through the catalog's configured embedders, so the results are what
+    `scannlite bundle query` returns from the snapshot's exported bundle.
+
+    Example: scannlite search photos.catalog --text "a dog on a beach" -k 5
+    Example: scannlite search photos.catalog --vector-file query.npy --json
     """
+    from scannlite.plugin.search import search as search_catalog
+
+    given = [name for name, v in (("--vector-file", vector_file), ("--text", text), ("--image", image)) if v]
+    if len(given) != 1:
+        raise InvalidInput("give one of --vector-file, --text or --image" if not given
+                           else f"give one of --vector-file, --text or --image, not both {given[0]} and {given[1]}")
     cat = _open(catalog)
-    if not vector_file.is_file():
-        raise InvalidInput(f"cannot read {vector_file}: no such file")
-    try:
-        queries = np.load(vector_file, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        raise InvalidInput(f"cannot read {vector_file}: not a valid .npy file") from None
-    results = snapshot.search(cat, queries, k=k, leaves_to_search=leaves_to_search, exact=exact, version=version)
+    queries = None
+    if vector_file is not None:
+        if not vector_file.is_file():
+            raise InvalidInput(f"cannot read {vector_file}: no such file")
+        try:
+            queries = np.load(vector_file, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            raise InvalidInput(f"cannot read {vector_file}: not a valid .npy file") from None
+    results = search_catalog(cat, vectors=queries, texts=text or None, images=image or None, k=k,
+                             leaves_to_search=leaves_to_search, exact=exact, version=version)
     if as_json:
         print_json([[{**hit, "metadata": snapshot.jsonable_metadata(hit["metadata"])} for hit in row] for row in results])
         return
-    for qi, row in enumerate(results):
-        table = Table(title=f"query {qi}", title_justify="left", show_edge=False)
+    labels = text or [str(p) for p in image or []] or [f"query {qi}" for qi in range(len(results))]
+    for label, row in zip(labels, results):
+        table = Table(title=label, title_justify="left", show_edge=False)
         table.add_column("#", justify="right")
         table.add_column("id")
         table.add_column("distance", justify="right")

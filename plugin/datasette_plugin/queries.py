@@ -1,11 +1,13 @@
 """From request fields to one query vector, the way the catalog's own vectors were made.
 
 Text goes through the catalog's configured text embedder and images through its image
-embedder (``scannlite configure``, or what ``add --texts/--images`` used), resolved through the
-embedder plugins like every other caller (:mod:`scannlite.plugin.embedders`): a ``.tflite``
-model runs in the Task Library in a device process (the Datasette process never imports
-tflite-support or TensorFlow), a plugin's embedder runs as its plugin says. Without a text
-embedder the text box takes a vector (comma-separated numbers); a ``.npy`` file works too.
+embedder (``scannlite configure``, or what ``add --texts/--images`` used), exactly as
+``scannlite search --text/--image`` and the Python API embed them (:mod:`scannlite.plugin.search`):
+a ``.tflite`` model runs in the Task Library in a warm device worker (the Datasette process
+never imports tflite-support or TensorFlow), a plugin's embedder runs as its plugin says.
+These calls block, so the views run them in a thread (``asyncio.to_thread``), never on
+Datasette's event loop. Without a text embedder the text box takes a vector (comma-separated
+numbers); a ``.npy`` file works too.
 Every bad input becomes one :class:`BadQuery` line.
 """
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -145,52 +146,19 @@ def decode_image(data: bytes) -> np.ndarray:
         raise BadQuery(f"the uploaded file is {why}") from None
 
 
-def _embedder(cat: Catalog, kind: str):
-    """(opened embedder, its name for people) of the catalog's configured ``kind`` embedder."""
-    from scannlite.plugin import embedders
-    from scannlite.plugin.hookspecs import EmbedderError
-
-    value = cat.settings.get(f"{kind}_embedder")
-    if not value:
-        raise BadQuery(f"this catalog has no {kind} embedder; set one with "
-                       f"`scannlite configure CATALOG --{kind}-embedder MODEL.tflite`")
-    try:
-        et, path, emb = embedders.open_for(value, kind)
-        embedders.check_dim(et, path, emb, cat.dim)
-    except EmbedderError as exc:
-        raise BadQuery(f"the configured {kind} embedder cannot be used ({exc}); run `scannlite configure` "
-                       "again") from None
-    return emb, embedders.label(et, path)
-
-
 def _embed(cat: Catalog, kind: str, item) -> tuple[np.ndarray, str]:
     """``item`` is the text, or the uploaded image's bytes (checked once the embedder is known
-    to exist, so that a catalog without one says so first)."""
-    import tempfile
+    to exist, so that a catalog without one says so first), embedded the way the CLI and the
+    Python API embed queries (:mod:`scannlite.plugin.search`)."""
+    from scannlite.plugin.search import QueryError, query_embedder
 
-    from scannlite.plugin.hookspecs import EmbedderError
-
-    emb, name = _embedder(cat, kind)
     try:
+        emb = query_embedder(cat, kind)
         if kind == "image":
-            decode_image(item)  # a bad upload is one clear line before any worker starts
-            with tempfile.TemporaryDirectory(prefix="scannlite-query-") as tmp:
-                upload = Path(tmp) / "query-image"
-                upload.write_bytes(item)
-                got = emb.embed([str(upload)])
-        else:
-            got = emb.embed([item])
-    except EmbedderError as exc:
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadQuery(f"the {kind} embedder failed: {line}") from None
-    if got.skipped or len(got.vectors) != 1:
-        why = got.skipped[0][1] if got.skipped else f"it returned {len(got.vectors)} vectors for 1 query"
-        raise BadQuery(f"the {kind} embedder could not embed the query: {why}")
-    vector = np.asarray(got.vectors, dtype=np.float64)[0]
-    if vector.shape != (cat.dim,):
-        raise BadQuery(f"the {kind} embedder {name} outputs {vector.shape[0]}-d vectors, "
-                       f"the catalog has {cat.dim}-d vectors")
-    return vector, name
+            decode_image(item)  # a bad upload is one clear line before any worker is asked
+        return emb.embed([item])[0], emb.label
+    except QueryError as exc:
+        raise BadQuery(str(exc)) from None
 
 
 def query_vector(cat: Catalog, params: SearchParams) -> tuple[np.ndarray, dict]:
