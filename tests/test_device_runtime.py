@@ -102,7 +102,7 @@ def search_probe(probe, queries, **kwargs):
     return device("text_search", probe, [probe_token(i) for i in range(len(queries))], **kwargs)
 
 
-@pytest.mark.parametrize("distance", ["dot", "squared_l2"])
+@pytest.mark.parametrize("distance", ["dot", "l2"])
 def test_float_one_leaf_index_matches_numpy(dataset, distance):
     database, queries, probe, meta = dataset
     config = device("scann_config", distance=distance, centroids=np.zeros((1, 16)))
@@ -114,7 +114,7 @@ def test_float_one_leaf_index_matches_numpy(dataset, distance):
     assert [m for m, _ in got[0]] == [meta[i] for i in ids_of(got[0])]  # binary payloads intact
 
 
-@pytest.mark.parametrize("distance", ["dot", "squared_l2"])
+@pytest.mark.parametrize("distance", ["dot", "l2"])
 def test_ah_tree_index_matches_numpy_emulation(dataset, distance):
     """UINT8 codes, 4 leaves of which 2 are searched, FLOAT lookup: emulate the device exactly."""
     database, queries, probe, meta = dataset
@@ -165,7 +165,7 @@ def test_build_index_refuses_what_the_device_would_mis_serve():
 def test_build_index_copies_python_lists_safely():
     """The binding reads a list of floats through a freed temporary (garbage); we must not."""
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4) + 0.5
-    config = device("scann_config", distance="squared_l2", centroids=np.zeros((1, 4)))
+    config = device("scann_config", distance="l2", centroids=np.zeros((1, 4)))
     common = dict(embedding_dim=4, serialized_config=config, user_info=b"", metadata=[b"a", b"b", b"c"],
                   compression=False)
     from_numpy = device("build_index", partition_assignment=np.zeros(3, np.uint32), float_database=vectors,
@@ -209,7 +209,7 @@ def test_attach_keeps_vocab_and_matches_index_file():
 def test_attach_replaces_an_existing_index():
     searcher = fixture_bytes("regex_searcher.tflite")
     rng = np.random.default_rng(5)
-    config = device("scann_config", distance="squared_l2", centroids=np.zeros((1, 16)))
+    config = device("scann_config", distance="l2", centroids=np.zeros((1, 16)))
     index = device("build_index", embedding_dim=16, serialized_config=config, user_info=b"new",
                    partition_assignment=np.zeros(3, np.uint32), metadata=[b"x", b"y", b"z"],
                    float_database=rng.standard_normal((3, 16)).astype(np.float32))
@@ -292,12 +292,12 @@ def test_image_embed_search_and_attach():
     embedded = device("image_embed", model, images)
     np.testing.assert_allclose(embedded, expected, rtol=1e-5, atol=1e-5)
 
-    config = device("scann_config", distance="squared_l2", centroids=np.zeros((1, 8)))
+    config = device("scann_config", distance="l2", centroids=np.zeros((1, 8)))
     index = device("build_index", embedding_dim=8, serialized_config=config, user_info=b"img",
                    partition_assignment=np.zeros(40, np.uint32), metadata=payloads(40, seed=2),
                    float_database=embedded)
     got = device("image_search", model, images[:5], max_results=3, l2_normalize=False, index=index)
-    assert_parity(got, brute_force(embedded[:5], embedded, "squared_l2", 3), atol=1e-4)
+    assert_parity(got, brute_force(embedded[:5], embedded, "l2", 3), atol=1e-4)
     assert [ids_of(n)[0] for n in got] == [0, 1, 2, 3, 4]
 
     bundle = device("attach_index", model, index)
