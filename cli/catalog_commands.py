@@ -60,10 +60,13 @@ def add(
     embedder: Optional[str] = typer.Option(None, "--embedder", help="A model file (.tflite: run by the Task Library), or an "
                                           "embedder from `scannlite embedders` as NAME or NAME:PATH."),
     metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="For --images/--texts: embed with N workers "
+                                          "in parallel (default: the machine's cores); the result is the same."),
 ):
     """Add or update items (upsert by id) from a vector file, or embed images or texts.
 
-    Unchanged items (same vector and metadata, or same image file) are skipped.
+    Unchanged items (same vector and metadata, or same image file) are skipped. Images and
+    texts are embedded by N warm workers at once, with a progress bar showing items per second.
 
     Example: scannlite add photos.catalog vectors.parquet
     Example: scannlite add photos.catalog --images photos/ --embedder image_embedder.tflite
@@ -87,9 +90,9 @@ def add(
     from scannlite.plugin import ingest
 
     if images is not None:
-        rep = ingest.add_images(cat, images, embedder, metadata_file, progress=RichProgress())
+        rep = ingest.add_images(cat, images, embedder, metadata_file, progress=RichProgress(), workers=workers)
     else:
-        rep = ingest.add_texts(cat, texts, embedder, progress=RichProgress())
+        rep = ingest.add_texts(cat, texts, embedder, progress=RichProgress(), workers=workers)
     console.print(rep.line() + "; run `scannlite build` to publish a snapshot", highlight=False)
     for name, why in rep.skipped[:20]:
         console.print(f"  skipped {name}: {why}", highlight=False)

@@ -8,7 +8,9 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgressBar, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgressBar, ProgressColumn, SpinnerColumn,
+                           TextColumn, TimeElapsedColumn)
+from rich.text import Text
 
 from scannlite.store.errors import ScannliteError
 from scannlite.store.progress import Progress
@@ -42,27 +44,42 @@ def handle_errors(fn):
     return wrapper
 
 
+class RateColumn(ProgressColumn):
+    """Things per second, e.g. ``41.3 images/s`` (rich's own speed estimate)."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f} {self.unit}/s" if speed else f"- {self.unit}/s", style="progress.data.speed")
+
+
 class RichProgress(Progress):
     """Progress bars on stderr, drawn only when stderr is a terminal or forced."""
 
-    def __init__(self, enabled: bool | None = None):
+    def __init__(self, enabled: bool | None = None, console: Console | None = None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.console = console or err_console
 
     @contextmanager
-    def task(self, description: str, total: int | None = None):
+    def task(self, description: str, total: int | None = None, unit: str | None = None):
         if not self.enabled:
             yield lambda n=1: None
             return
         columns = [SpinnerColumn(), TextColumn("{task.description}")]
         if total:
             columns += [BarColumn(), MofNCompleteColumn()]
+        if unit:
+            columns.append(RateColumn(unit))
         columns.append(TimeElapsedColumn())
-        with RichProgressBar(*columns, console=err_console, transient=True) as bar:
+        with RichProgressBar(*columns, console=self.console, transient=True) as bar:
             tid = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(tid, n)
 
     def note(self, message: str) -> None:
-        err_console.print(message, highlight=False)
+        self.console.print(message, highlight=False)
 
 
 def print_json(data) -> None:

@@ -10,6 +10,14 @@ folder (or to the glob's fixed prefix), its metadata comes from a JSONL/CSV side
 relative path. Files are hashed: a re-run skips files whose content is unchanged. Unreadable
 files are skipped and reported, never fatal. Work is committed in chunks, so an interrupted
 ingestion keeps every chunk it finished, and a re-run picks up where it stopped.
+
+Embedding runs on ``workers`` threads (default: the machine's cores): each chunk is cut into
+``workers`` parts embedded at once, each thread calling the embedder, whose model runs in a
+warm worker process of its own (:func:`scannlite.store.boundary.run_in`: the pool of device
+workers is raised to ``workers``). Parts are put back in input order before each chunk is
+committed, so the catalog holds the same items, in the same order, with the same vectors and
+the same commits, whatever the number of workers. An embedder plugin's ``embed`` must
+therefore be safe to call from several threads at once (the built-in ones are).
 """
 from __future__ import annotations
 
@@ -17,6 +25,10 @@ import csv
 import glob
 import hashlib
 import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +41,7 @@ from scannlite.store.progress import SILENT, Progress
 from scannlite.store.readers import json_lines, metadata_text
 from scannlite.store.segments import sha256_file
 
-CHUNK = 512
+CHUNK = 512  # images per commit (texts: 8 times as many)
 # What to tell someone who named an embedder of the other kind.
 USE_INSTEAD = {"text": "use it with --texts", "image": "use it with --images"}
 
@@ -106,10 +118,95 @@ def _embedded_rows(inputs: list[str], got, name: str) -> tuple[list[int], np.nda
     return kept, vectors
 
 
+def default_workers() -> int:
+    """Embedding threads (and so device workers) when none are asked for: the machine's cores."""
+    return max(1, os.cpu_count() or 1)
+
+
+def _parts(n: int, chunk: int, workers: int) -> Iterator[tuple[int, int, int]]:
+    """(chunk start, part start, part stop): each chunk of ``chunk`` inputs in ``workers`` parts."""
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        size = -(-(stop - start) // workers)
+        for a in range(start, stop, size):
+            yield start, a, min(a + size, stop)
+
+
+def _merge(parts: list, dim: int):
+    """One chunk's parts as one :class:`~scannlite.plugin.hookspecs.Embedded`, in order."""
+    from .hookspecs import Embedded
+
+    if len(parts) == 1:
+        return parts[0]
+    arrays = [np.asarray(g.vectors) for g in parts]
+    arrays = [a for a in arrays if a.size] or [np.zeros((0, dim), np.float32)]
+    return Embedded(np.concatenate(arrays) if len(arrays) > 1 else arrays[0],
+                    [k for g in parts for k in g.keys], [s for g in parts for s in g.skipped])
+
+
+def embed_in_chunks(embed: Callable[[list[str]], object], inputs: Sequence[str], chunk: int, workers: int,
+                    dim: int, advance: Callable[[int], None] = lambda n=1: None) -> Iterator[tuple[int, int, object]]:
+    """(start, stop, what ``embed`` returned for ``inputs[start:stop]``) for each chunk, in order.
+
+    With one worker each chunk is one ``embed`` call. With more, each chunk is cut into
+    ``workers`` parts embedded on a thread pool (a few parts ahead of the chunk being
+    committed, so workers keep busy meanwhile), and the parts of a chunk are merged in input
+    order. ``advance(n)`` is called as parts finish, in input order.
+    """
+    workers = max(1, int(workers))
+    plan = list(_parts(len(inputs), chunk, workers))
+    run = lambda part: embed(list(inputs[part[1]:part[2]]))  # noqa: E731
+
+    def finished() -> Iterator[tuple[tuple[int, int, int], object]]:
+        if workers == 1:
+            for part in plan:
+                yield part, run(part)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="scannlite-embed") as pool:
+            pending: deque = deque()
+            try:
+                for part in plan:
+                    pending.append((part, pool.submit(run, part)))
+                    if len(pending) >= 2 * workers:
+                        done, future = pending.popleft()
+                        yield done, future.result()
+                while pending:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            finally:
+                for _, future in pending:
+                    future.cancel()
+
+    last = {}  # chunk start -> stop of its last part: the chunk is whole when that part is in
+    for chunk_start, _, b in plan:
+        last[chunk_start] = b
+    gathered = []
+    for (chunk_start, a, b), got in finished():
+        gathered.append(got)
+        advance(b - a)
+        if b == last[chunk_start]:
+            yield chunk_start, b, _merge(gathered, dim)
+            gathered = []
+
+
+def _use_workers(workers: int | None) -> int:
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise InvalidInput(f"workers must be at least 1, got {workers}")
+    if workers > 1:
+        from scannlite.store.boundary import set_max_workers
+
+        set_max_workers("device", workers)
+    return workers
+
+
 def add_images(cat: Catalog, source: str, embedder: str | Path, metadata_file: Path | None = None,
-               progress: Progress = SILENT) -> IngestReport:
+               progress: Progress = SILENT, workers: int | None = None) -> IngestReport:
+    """Embed the images of a folder or glob and upsert them; ``workers`` embedding threads
+    (default: the machine's cores), the same result with any number."""
     from . import embedders
 
+    workers = _use_workers(workers)
     et, model, emb = embedders.open_for(embedder, "image", USE_INSTEAD)
     root, files = find_images(source)
     if not files:
@@ -126,20 +223,18 @@ def add_images(cat: Catalog, source: str, embedder: str | Path, metadata_file: P
             rep.unchanged += 1
         else:
             todo.append((ident, p, digest))
-    with progress.task(f"embedding {len(todo)} images", total=max(len(todo), 1)) as advance:
-        for start in range(0, len(todo), CHUNK):
-            chunk = todo[start:start + CHUNK]
-            paths = [str(p) for _, p, _ in chunk]
-            got = emb.embed(paths)
+    paths = [str(p) for _, p, _ in todo]
+    with progress.task(f"embedding {len(todo)} images", total=max(len(todo), 1), unit="images") as advance:
+        for start, stop, got in embed_in_chunks(emb.embed, paths, CHUNK, workers, cat.dim, advance):
+            chunk = todo[start:stop]
             rep.skipped += [(Path(p).name, why) for p, why in got.skipped]
-            kept, vectors = _embedded_rows(paths, got, et.name)
+            kept, vectors = _embedded_rows(paths[start:stop], got, et.name)
             rows = [chunk[i] for i in kept]
             if rows:
                 r = cat.add([ident for ident, _, _ in rows], vectors,
                             [sidecar.get(ident, ident) for ident, _, _ in rows], [d for _, _, d in rows])
                 rep.added, rep.updated = rep.added + r.added, rep.updated + r.updated
                 rep.unchanged += r.unchanged
-            advance(len(chunk))
     _remember(cat, "image_embedder", embedders.setting(et, model))
     _remember(cat, "thumbnails_root", str(Path(root).resolve()))
     return rep
@@ -165,27 +260,44 @@ def read_texts(path: Path) -> list[tuple[str, str, object]]:
     return rows
 
 
-def add_texts(cat: Catalog, path: Path, embedder: str | Path, progress: Progress = SILENT) -> IngestReport:
+def add_texts(cat: Catalog, path: Path, embedder: str | Path, progress: Progress = SILENT,
+              workers: int | None = None) -> IngestReport:
+    """Embed the texts of a file (see :func:`read_texts`) and upsert them."""
     from . import embedders
 
     et, model, emb = embedders.open_for(embedder, "text", USE_INSTEAD)
-    rows = read_texts(path)
+    return _add_text_rows(cat, read_texts(path), et, model, emb, progress, workers)
+
+
+def add_text_rows(cat: Catalog, rows: Sequence[tuple[str, str, object]], embedder: str | Path,
+                  progress: Progress = SILENT, workers: int | None = None) -> IngestReport:
+    """Embed ``(id, text, metadata)`` rows and upsert them (what :func:`add_texts` does with a file's)."""
+    from . import embedders
+
+    et, model, emb = embedders.open_for(embedder, "text", USE_INSTEAD)
+    rows = [(str(i), t, m) for i, t, m in rows]
+    if not rows or any(not isinstance(t, str) or not t.strip() for _, t, _ in rows):
+        raise InvalidInput("give at least one text, and no empty ones")
+    return _add_text_rows(cat, rows, et, model, emb, progress, workers)
+
+
+def _add_text_rows(cat: Catalog, rows, et, model: str, emb, progress: Progress, workers: int | None) -> IngestReport:
+    from . import embedders
+
+    workers = _use_workers(workers)
     embedders.check_dim(et, model, emb, cat.dim)
     rep = IngestReport()
-    with progress.task(f"embedding {len(rows)} texts", total=len(rows)) as advance:
-        for start in range(0, len(rows), CHUNK * 8):
-            chunk = rows[start:start + CHUNK * 8]
-            texts = [t for _, t, _ in chunk]
-            got = emb.embed(texts)
+    texts = [t for _, t, _ in rows]
+    with progress.task(f"embedding {len(rows)} texts", total=len(rows), unit="texts") as advance:
+        for start, stop, got in embed_in_chunks(emb.embed, texts, CHUNK * 8, workers, cat.dim, advance):
             rep.skipped += [(text[:40], why) for text, why in got.skipped]
-            kept, vectors = _embedded_rows(texts, got, et.name)
-            chunk = [chunk[i] for i in kept]
+            kept, vectors = _embedded_rows(texts[start:stop], got, et.name)
+            chunk = [rows[start + i] for i in kept]
             if chunk:
                 hashes = [hashlib.sha256(t.encode()).hexdigest() for _, t, _ in chunk]
                 r = cat.add([i for i, _, _ in chunk], vectors, [m for _, _, m in chunk], hashes)
                 rep.added, rep.updated = rep.added + r.added, rep.updated + r.updated
                 rep.unchanged += r.unchanged
-            advance(len(texts))
     _remember(cat, "text_embedder", embedders.setting(et, model))
     return rep
 

@@ -13,7 +13,9 @@ class Progress:
     """Silent progress: subclasses draw it."""
 
     @contextmanager
-    def task(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    def task(self, description: str, total: int | None = None,
+             unit: str | None = None) -> Iterator[Callable[[int], None]]:
+        """A step of ``total`` things (``unit``, e.g. "images": drawn as a rate); yields ``advance(n)``."""
         yield lambda n=1: None
 
     def note(self, message: str) -> None:
