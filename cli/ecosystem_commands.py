@@ -22,31 +22,13 @@ from .common import console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
-# catalog_config keys written by ``configure``; values are JSON strings (embedders as
-# NAME or NAME:ABSOLUTE_PATH, see scannlite.plugin.embedders; the folder as an absolute path).
+# Option names -> the catalog_config keys ``configure`` writes (scannlite.plugin.catalog_settings).
 SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder",
             "thumbnails-root": "thumbnails_root"}
+OPTION_NAMES = {key: f"--{name}" for name, key in SETTINGS.items()}
 
 
 # ---- configure -----------------------------------------------------------------------------
-
-def checked_embedder(value: str, kind: str, dim: int) -> str:
-    """What the catalog records for ``--{kind}-embedder VALUE``, after the checks that catch a
-    wrong embedder at configure time rather than at the first search: it resolves and opens
-    through the embedder plugins, it is of this kind, its output has the catalog's dimension."""
-    from scannlite.plugin import embedders
-
-    et, path, emb = embedders.open_for(value, kind, {k: f"pass it as --{k}-embedder" for k in ("text", "image")})
-    embedders.check_dim(et, path, emb, dim)
-    return embedders.setting(et, path)
-
-
-def checked_folder(path: Path) -> str:
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise InvalidInput(f"--thumbnails-root {path} is not a directory")
-    return str(path.resolve())
-
 
 def configure(
     catalog: Path = CatalogArg,
@@ -68,30 +50,16 @@ def configure(
 
     Example: scannlite configure photos.catalog --text-embedder text.tflite --thumbnails-root photos/
     """
+    from scannlite.plugin.catalog_settings import configure as configure_catalog
+
     cat = Catalog.open(catalog)
     forget = []
     for name in unset or []:
         if name not in SETTINGS:
             raise InvalidInput(f"--unset {name!r}: expected one of {', '.join(SETTINGS)}")
         forget.append(SETTINGS[name])
-    given = {"text-embedder": text_embedder, "image-embedder": image_embedder, "thumbnails-root": thumbnails_root}
-    clash = [n for n, v in given.items() if v is not None and SETTINGS[n] in forget]
-    if clash:
-        raise InvalidInput(f"--{clash[0]} and --unset {clash[0]} contradict each other")
-    values = {}
-    if text_embedder is not None:
-        values["text_embedder"] = checked_embedder(text_embedder, "text", cat.dim)
-    if image_embedder is not None:
-        values["image_embedder"] = checked_embedder(image_embedder, "image", cat.dim)
-    if thumbnails_root is not None:
-        values["thumbnails_root"] = checked_folder(thumbnails_root)
-    if values or forget:
-        with cat.writing(), cat.transaction():
-            for key, value in values.items():
-                cat.set_setting(key, value)
-            for key in forget:
-                cat.unset_setting(key)
-    current = {key: None if key in forget else values.get(key, cat.settings.get(key)) for key in SETTINGS.values()}
+    values = {"text_embedder": text_embedder, "image_embedder": image_embedder, "thumbnails_root": thumbnails_root}
+    current = configure_catalog(cat, values, forget, OPTION_NAMES)
     if as_json:
         print_json(current)
         return
