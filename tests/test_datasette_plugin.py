@@ -537,3 +537,86 @@ print(json.dumps({{"kind": how["kind"], "dim": len(vector), "loaded": loaded}}))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"kind": "text", "dim": 16, "loaded": []}
+
+
+def test_concurrent_text_queries_all_get_the_sequential_answer(site):
+    """16 text queries at once over HTTP (four texts, four times each): every answer is the
+    one the same query got alone, and each is what the embedder's vector searches to."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["a funny comedy with a great cast", "the worst movie of the year", "a moving story about love",
+             "boring , slow and far too long"]
+    alone = {}
+    for text in texts:
+        status, data = api(site, "reviews", q=text, k=8)
+        assert status == 200, data
+        alone[text] = data["results"]
+        same_hits(data["results"], expected(site["reviews"], embed_texts([text]), k=8))
+    queries = texts * 4
+    with ThreadPoolExecutor(len(queries)) as pool:
+        answers = list(pool.map(lambda text: api(site, "reviews", q=text, k=8), queries))
+    for text, (status, data) in zip(queries, answers):
+        assert status == 200, data
+        assert data["results"] == alone[text]
+
+
+def test_embedding_runs_off_the_event_loop(site, monkeypatch):
+    """Embedding blocks (a worker process answers), so it runs in a thread: while eight slowed
+    text, image and .npy queries are served at once, the event loop keeps ticking, and they
+    overlap instead of queueing."""
+    import asyncio
+
+    from datasette.app import Datasette
+
+    from scannlite.plugin.datasette_plugin import views
+
+    real = views.query_vector
+
+    def slow(cat, params):
+        time.sleep(0.5)
+        return real(cat, params)
+
+    monkeypatch.setattr(views, "query_vector", slow)
+    reviews, photos = site["reviews"] / "catalog.db", site["photos"] / "catalog.db"
+    photo = (site["images"] / "img" / "07.png").read_bytes()
+    npy_body, npy_headers = multipart({"k": "3"}, {"npy": ("q.npy", npy_bytes(site["photos_x"][3]))})
+    image_body, image_headers = multipart({"k": "3"}, {"image": ("07.png", photo)})
+
+    async def session():
+        ds = Datasette([str(reviews), str(photos)])
+        await ds.invoke_startup()
+        names = {Path(db.path).resolve(): name for name, db in ds.databases.items() if db.path}
+        r, p = names[reviews.resolve()], names[photos.resolve()]
+        gaps, ticking = [], True
+
+        async def heartbeat():
+            last = time.perf_counter()
+            while ticking:
+                await asyncio.sleep(0.02)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        # Warm up first (the workers start and load the models), then measure.
+        await ds.client.get(f"/-/scannlite/{r}/search.json?q=warm&k=1")
+        await ds.client.post(f"/-/scannlite/{p}/search.json", content=image_body, headers=image_headers)
+        beat = asyncio.create_task(heartbeat())
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        calls = [ds.client.get(f"/-/scannlite/{r}/search.json?q=a+funny+film&k=3") for _ in range(4)]
+        calls += [ds.client.post(f"/-/scannlite/{p}/search.json", content=npy_body, headers=npy_headers)
+                  for _ in range(2)]
+        calls += [ds.client.post(f"/-/scannlite/{p}/search.json", content=image_body, headers=image_headers)
+                  for _ in range(2)]
+        responses = await asyncio.gather(*calls)
+        took = time.perf_counter() - started
+        ticking = False
+        await beat
+        return responses, took, gaps
+
+    responses, took, gaps = asyncio.run(session())
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    kinds = [r.json()["query"]["kind"] for r in responses]
+    assert kinds == ["text"] * 4 + ["vector"] * 2 + ["image"] * 2
+    assert took < 3.0, took  # one after another would take 4 s of sleeping alone
+    assert max(gaps) < 0.4, max(gaps)  # the loop never stalled for a query's 0.5 s
