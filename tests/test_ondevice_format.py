@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from shared_fixtures import tflite_fixture
 pytestmark = pytest.mark.device
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT = ROOT / "tests" / "support"
 
 L2, DOT = DistanceMeasure.SQUARED_L2_DISTANCE, DistanceMeasure.DOT_PRODUCT
 TEXT_ORDER = [b"It was a sunny day.", b"The weather was excellent.", b"The sun was shining on that day.",
@@ -49,12 +47,11 @@ def fixture(name: str) -> bytes:
 
 
 def run_device(func: str, *args):
-    """``ondevice_pb.<func>(*args)`` in a device worker, with tests/support on its PYTHONPATH."""
+    """``tests.support.ondevice_pb.<func>(*args)`` in a device worker (conftest puts the project
+    root on every worker's PYTHONPATH; warm workers outlive any per-test environment)."""
     from scannlite.store.boundary import run_in
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")])))
-        return run_in("device", f"ondevice_pb:{func}", *args, timeout=300)
+    return run_in("device", f"tests.support.ondevice_pb:{func}", *args, timeout=300)
 
 
 # ---------------------------------------------------------------------------------------
