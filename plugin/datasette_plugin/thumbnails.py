@@ -8,6 +8,7 @@ of the root can reach other files.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path, PurePosixPath
 
 from scannlite.store.images import IMAGE_SUFFIXES
@@ -34,15 +35,17 @@ def resolve(root: str | None, rel: str) -> Path:
         raise Refused("this catalog has no thumbnails root (scannlite configure --thumbnails-root DIR)", 404)
     if not _looks_relative(rel):
         raise Refused("the path must be relative to the thumbnails root", 403)
-    base = Path(root).resolve()
-    target = (base / rel).resolve()
-    if target != base and base not in target.parents:
+    # os.path rather than pathlib: this runs for every result of every search (a tenth of a
+    # warm text query's time with pathlib), with the same meaning (Path.resolve is realpath).
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(base, rel))
+    if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
         raise Refused("the path leads outside the thumbnails root", 403)
-    if target.suffix.lower() not in IMAGE_SUFFIXES:
+    if os.path.splitext(target)[1].lower() not in IMAGE_SUFFIXES:
         raise Refused(f"not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})", 404)
-    if not target.is_file():
+    if not os.path.isfile(target):
         raise Refused("no such image under the thumbnails root", 404)
-    return target
+    return Path(target)
 
 
 def image_path_of(root: str | None, ident: str, metadata) -> str | None:
@@ -52,7 +55,7 @@ def image_path_of(root: str | None, ident: str, metadata) -> str | None:
     for candidate in (metadata, ident):
         if isinstance(candidate, str):
             candidate = candidate.strip()
-            if Path(candidate).suffix.lower() in IMAGE_SUFFIXES:
+            if os.path.splitext(candidate)[1].lower() in IMAGE_SUFFIXES:
                 try:
                     resolve(root, candidate)
                     return candidate
