@@ -105,3 +105,32 @@ def test_search_image_equals_bundle_query_on_the_exported_bundle(tmp_path):
     assert proc.returncode == 1 and "could not embed the query" in proc.stderr and "\n" not in proc.stderr.strip()
     proc = cli("search", path, "--image", tmp_path / "gone.png", ok=False)
     assert proc.returncode == 1 and "gone.png: no such file" in proc.stderr
+
+
+def test_searching_by_text_loads_neither_tensorflow_nor_the_task_library(tmp_path):
+    """`scannlite search --text` and the Python API embed in device workers; their own process
+    only parses the model file."""
+    path = tmp_path / "reviews"
+    with Catalog.create(path, 16) as cat:
+        cat.add([f"r{i}" for i in range(len(SENTENCES))], embed_texts(SENTENCES), SENTENCES)
+        build(cat)
+    cli("configure", path, "--text-embedder", REGEX_MODEL)
+    script = f"""
+import contextlib, io, json, sys
+from scannlite.cli.app import app
+from scannlite.plugin import api
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        app(["search", {str(path)!r}, "--text", "a funny film", "-k", "3", "--json"])
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+cli_ids = [h["id"] for h in json.loads(out.getvalue())[0]]
+api_ids = [h["id"] for h in api.open({str(path)!r}).search(text="a funny film", k=3)]
+loaded = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tflite_support", "tflite_runtime")
+          or m.startswith("tensorflow_lite_support.python")]
+print(json.dumps({{"same": cli_ids == api_ids, "found": len(cli_ids), "loaded": loaded}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"same": True, "found": 3, "loaded": []}
