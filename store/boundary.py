@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
@@ -88,25 +89,18 @@ class _Worker:
         name = func.rsplit(":", 1)[-1]
         self.log_start = os.fstat(self.log.fileno()).st_size  # this call's output starts here
         payload = pickle.dumps((func, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-        fired = threading.Event()
-
-        def overrun() -> None:
-            fired.set()
-            self.proc.kill()
-
-        timer = threading.Timer(timeout, overrun) if timeout else None
         try:
-            if timer:
-                timer.start()
             self.proc.stdin.write(HEADER.pack(len(payload)) + payload)
             self.proc.stdin.flush()
+            # The answer comes in one write when the work is done: wait for its first byte
+            # (no timer thread per call: a warm call costs microseconds, not a thread start).
+            if timeout and not select.select([self.proc.stdout], [], [], timeout)[0]:
+                self.proc.kill()
+                raise self._died(name, timeout)
             (size,) = HEADER.unpack(_read_exact(self.proc.stdout, HEADER.size))
             ok, result = pickle.loads(_read_exact(self.proc.stdout, size))
         except (EOFError, OSError):  # BrokenPipeError is an OSError
-            raise self._died(name, timeout if fired.is_set() else None) from None
-        finally:
-            if timer:
-                timer.cancel()
+            raise self._died(name, None) from None
         if not ok:
             raise WorkerError(result)
         return result
