@@ -19,19 +19,12 @@ from scannlite.store import boundary
 from scannlite.store.catalog import Catalog
 from scannlite.store.images import synthetic_images
 
-from model_builders import image_model
 
 pytestmark = pytest.mark.device
 
+from test_ingest import embedder  # noqa: F401  (the same tiny uint8 image tower)
+
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def embedder(tmp_path):
-    w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
-    path = tmp_path / "image_embedder.tflite"
-    path.write_bytes(image_model(w, 8, 8, "uint8"))
-    return path
 
 
 @pytest.fixture
