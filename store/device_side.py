@@ -24,9 +24,11 @@ class DeviceSide(Protocol):
                      lookup_type: str, leaves_to_search: int, embedding_dim: int, partition_assignment: np.ndarray,
                      metadata: list[bytes], hashed_database: np.ndarray | None = None,
                      float_database: np.ndarray | None = None, user_info: bytes, embedder: bytes | None,
-                     index_name: str) -> tuple[bytes, bytes | None]:
+                     index_name: str, partition_offsets: list[int] | None = None,
+                     layout: dict | None = None) -> tuple[bytes, bytes | None]:
         """(index, bundle): the on-device index file, and ``embedder`` with it packed (None
-        without an embedder)."""
+        without an embedder). ``partition_offsets`` (first result id of each leaf) asks for
+        the slotted, delta-friendly layout of :mod:`scannlite.store.ondevice.layout`."""
 
     def check_bundle(self, *, index: bytes, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
                      bundle: bytes | None = None, texts: list[str] | None = None,

@@ -24,9 +24,11 @@ from .device_side import DeviceSide
 from .embedder_checks import EmbedderFacts, check_against_index, inspect_embedder
 from .errors import InvalidInput, ScannliteError
 from .ondevice.bundle_file import INDEX_FILE_NAME as INDEX_NAME
+from .ondevice.errors import IndexFormatError
+from .ondevice.layout import DEFAULT_LAYOUT, LAYOUTS, slotted_offsets
 from .progress import SILENT, Progress
 from .recall_estimate import RecallEstimate
-from .snapshot import LoadedSnapshot, load_snapshot, metadata_of
+from .snapshot import LoadedSnapshot, get_snapshot, load_snapshot, metadata_of
 from .vocabulary import Distance
 
 DEFAULT_DEVICE_METADATA_LIMIT = 4096
@@ -43,6 +45,19 @@ class ExportResult:
     manifest: dict
     verified: bool
     parity: dict
+    patch_path: Path | None = None
+
+
+@dataclass
+class DeltaBase:
+    """The bundle a patch starts from (``--delta-from``): checked, and what the layout keeps of it."""
+
+    path: Path
+    data: bytes
+    sha256: str
+    snapshot: int
+    retrained: bool  # the new snapshot has another partition model: every item moved
+    offsets: list[int]  # its index's global_partition_offsets
 
 
 @dataclass
@@ -65,6 +80,10 @@ class ExportPlan:
     arrays: dict
     texts: list[str] | None
     images: list | None
+    layout: str = DEFAULT_LAYOUT
+    offsets: list[int] | None = None  # first result id of each leaf (None: the builder's own)
+    ids_moved_from_leaf: int | None = None  # first leaf whose ids differ from the base's
+    base: DeltaBase | None = None
 
 
 def _version(dist: str) -> str | None:
@@ -129,13 +148,56 @@ def manifest_path_for(out: Path) -> Path:
     return out.with_suffix(".manifest.json")
 
 
+def delta_base(cat: Catalog, snap: LoadedSnapshot, path: Path, index_only: bool) -> DeltaBase:
+    """Check ``--delta-from``: a file this catalog exported, unchanged since, of the same kind."""
+    path = Path(path)
+    what = f"--delta-from {path.name}"
+    if not path.is_file():
+        raise InvalidInput(f"cannot read --delta-from {path}: no such file")
+    data = path.read_bytes()
+    digest = sha256(data)
+    mpath = manifest_path_for(path)
+    if not mpath.is_file():
+        raise InvalidInput(f"{what}: no {mpath.name} beside it; the base must be a bundle scannlite exported")
+    try:
+        manifest = json.loads(mpath.read_text())
+        recorded, version = manifest["sha256"]["file"], int(manifest["snapshot"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"{what}: its manifest {mpath.name} is corrupt") from None
+    if recorded != digest:
+        raise InvalidInput(f"{what} differs from its manifest (sha256 {digest[:12]}..., manifest "
+                           f"{str(recorded)[:12]}...): it was changed after export")
+    if digest not in {e["sha256"] for e in cat.exports()}:
+        raise InvalidInput(f"{what} was not exported from catalog {cat.path} (no export of it is recorded there)")
+    if (manifest.get("kind") == "index") != index_only:
+        kind = "a bare index" if manifest.get("kind") == "index" else "a bundle"
+        raise InvalidInput(f"{what} is {kind}; a patch joins two files of the same kind "
+                           f"({'drop' if index_only else 'add'} --index-only)")
+    try:
+        from .ondevice.bundle_file import read_bundle
+        from .ondevice.index_file import read_index
+
+        offsets = read_index(data if index_only else read_bundle(data).require_index()).offsets
+    except IndexFormatError as exc:
+        raise InvalidInput(f"{what} is not a valid bundle: {exc}") from None
+    with cat.reading():
+        try:
+            old_model = get_snapshot(cat, version).model_id
+        except ScannliteError:
+            old_model = None  # gc forgot it: nothing says the leaves are the same
+    return DeltaBase(path, data, digest, version, old_model != snap.info.model_id, offsets)
+
+
 # ---- plan ------------------------------------------------------------------------------------
 
 def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int | None = None,
                 leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
                 device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
-                probe: Path | None = None, progress: Progress = SILENT) -> ExportPlan:
+                probe: Path | None = None, progress: Progress = SILENT, delta_from: Path | None = None,
+                layout: str = DEFAULT_LAYOUT) -> ExportPlan:
     out = Path(out)
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if not out.parent.is_dir():
         raise InvalidInput(f"cannot write {out}: directory {out.parent} does not exist")
     if embedder is None and not index_only:
@@ -156,6 +218,14 @@ def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int 
     if not 1 <= leaves <= snap.model.num_leaves:
         raise InvalidInput(f"--leaves-to-search must be between 1 and {snap.model.num_leaves}, got {leaves}")
     labels = device_labels(cat, snap, device_metadata, device_metadata_limit)
+    base = delta_base(cat, snap, delta_from, index_only) if delta_from is not None else None
+    if base is not None and Path(delta_from).resolve() == out.resolve():
+        raise InvalidInput(f"--delta-from {Path(delta_from).name} is the output; export to another --out")
+    offsets = moved = None
+    if LAYOUTS[layout] is not None:
+        sizes = np.diff(snap.offsets).astype(int).tolist()
+        keep = base.offsets if base is not None and not base.retrained and LAYOUTS[layout]["slots"] else None
+        offsets, moved = slotted_offsets(sizes, keep, slack=LAYOUTS[layout]["slots"])
     texts = images = None
     if verify_bundle and not index_only and facts is not None:
         texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"],
@@ -164,7 +234,8 @@ def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int 
                       embedder_name=None if embedder is None else Path(embedder).name, leaves=leaves,
                       device_metadata=device_metadata, labels=labels,
                       user_info=user_info(cat, snap, leaves, device_metadata), arrays=index_arrays(snap),
-                      texts=texts if verify_bundle else None, images=images if verify_bundle else None)
+                      texts=texts if verify_bundle else None, images=images if verify_bundle else None,
+                      layout=layout, offsets=offsets, ids_moved_from_leaf=moved, base=base)
 
 
 # ---- compute ---------------------------------------------------------------------------------
@@ -175,7 +246,8 @@ def build_on_device(plan: ExportPlan, device: DeviceSide, progress: Progress = S
         return device.build_bundle(
             distance=plan.cat.distance, lookup_type=snap.info.lookup_type or "FLOAT", leaves_to_search=plan.leaves,
             metadata=plan.labels, user_info=plan.user_info, embedder=None if plan.index_only else plan.model,
-            index_name=INDEX_NAME, **plan.arrays)
+            index_name=INDEX_NAME, partition_offsets=plan.offsets,
+            layout=None if plan.offsets is None else LAYOUTS[plan.layout]["relayout"], **plan.arrays)
 
 
 def verify_export(plan: ExportPlan, device: DeviceSide, index: bytes, bundle: bytes | None,
@@ -223,6 +295,9 @@ def manifest_for(plan: ExportPlan, index: bytes, payload: bytes, rep: parity.Par
                   **{f"floor_{k}": v for k, v in floor.items()}},
         "sha256": {"file": sha256(payload), "index": sha256(index)},
         "index_file_name": None if plan.index_only else INDEX_NAME,
+        "layout": {"name": plan.layout, "ids_moved_from_leaf": plan.ids_moved_from_leaf,
+                   "partition_offsets": "builder" if plan.offsets is None else
+                   "slotted" if LAYOUTS[plan.layout]["slots"] else "dense"},
         "verified": rep is not None,
         "parity": {"queries": rep.queries, "exact_order": rep.exact_order} if rep is not None else None,
         "device_latency_ms": rep.latency_ms if rep is not None else None,
@@ -239,25 +314,60 @@ def recall_summary(snap: LoadedSnapshot, leaves: int) -> dict | None:
 
 # ---- commit ----------------------------------------------------------------------------------
 
-def publish(plan: ExportPlan, payload: bytes, manifest: dict) -> ExportResult:
-    """Both files appear whole or not at all, then the catalog remembers the export."""
+def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progress = SILENT) -> bytes:
+    """The patch from ``plan.base`` to ``payload``; its entry goes into ``manifest["patches"]``."""
+    from .delta import make_patch, patch_path_for
+
+    base = plan.base
+    name = patch_path_for(plan.out, base.sha256).name
+    with progress.task(f"making the patch from {base.path.name} (zstd patch-from)"):
+        patch, entry = make_patch(base.data, payload, {
+            "file": name, "base": {"file": base.path.name, "snapshot": base.snapshot},
+            "result": {"file": plan.out.name, "snapshot": plan.snap.info.version}})
+    entry = {**entry, "bytes": len(patch), "share_of_result": round(len(patch) / max(len(payload), 1), 6),
+             "retrained": base.retrained}
+    if base.retrained:
+        entry["warning"] = (f"the delta is large ({len(patch):,} bytes, {100 * entry['share_of_result']:.0f}% of the "
+                            f"bundle): snapshot {plan.snap.info.version} has a retrained partition model, unlike "
+                            f"snapshot {base.snapshot}, and retraining moves every item to new leaves and codes")
+        progress.note(f"warning: {entry['warning']}")
+    manifest["patches"] = [entry]
+    return patch
+
+
+def publish(plan: ExportPlan, payload: bytes, manifest: dict, patch: bytes | None = None) -> ExportResult:
+    """The files (bundle, manifest, patch) appear whole or not at all, then the catalog remembers
+    the export."""
     manifest_path = manifest_path_for(plan.out)
-    with replacing(plan.out, manifest_path) as (tmp_out, tmp_manifest):
-        tmp_out.write_bytes(payload)
-        tmp_manifest.write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    targets = [plan.out, manifest_path]
+    if patch is not None:
+        from .delta import patch_path_for
+
+        targets.append(patch_path_for(plan.out, plan.base.sha256))
+    with replacing(*targets) as tmps:
+        tmps[0].write_bytes(payload)
+        tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        if patch is not None:
+            tmps[2].write_bytes(patch)
     plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
-    return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {})
+    return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {},
+                        targets[2] if patch is not None else None)
 
 
 def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None, version: int | None = None,
            leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
            device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
-           probe: Path | None = None, progress: Progress = SILENT) -> ExportResult:
-    """Plan (every check), compute (build, then verify in a second device process), commit."""
+           probe: Path | None = None, progress: Progress = SILENT, delta_from: Path | None = None,
+           layout: str = DEFAULT_LAYOUT) -> ExportResult:
+    """Plan (every check), compute (build, then verify in a second device process, then the
+    patch from ``delta_from``), commit."""
     plan = plan_export(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
                        index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
-                       device_metadata_limit=device_metadata_limit, probe=probe, progress=progress)
+                       device_metadata_limit=device_metadata_limit, probe=probe, progress=progress,
+                       delta_from=delta_from, layout=layout)
     index, bundle = build_on_device(plan, device, progress)
     rep = verify_export(plan, device, index, bundle, progress) if verify_bundle else None
     payload = index if index_only else bundle
-    return publish(plan, payload, manifest_for(plan, index, payload, rep))
+    manifest = manifest_for(plan, index, payload, rep)
+    patch = make_delta(plan, payload, manifest, progress) if plan.base is not None else None
+    return publish(plan, payload, manifest, patch)

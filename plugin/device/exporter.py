@@ -21,8 +21,13 @@ LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed 
 def build_bundle(*, distance: Distance | str, centroids, codebooks, lookup_type: str, leaves_to_search: int,
                  embedding_dim: int, partition_assignment, metadata: list[bytes], hashed_database=None,
                  float_database=None, user_info: bytes, embedder: bytes | None, index_name: str,
-                 compression: bool = True) -> tuple[bytes, bytes | None]:
-    """(index, bundle): the on-device index, and the embedder with it packed (or None)."""
+                 compression: bool = True, partition_offsets: list[int] | None = None,
+                 layout: dict | None = None) -> tuple[bytes, bytes | None]:
+    """(index, bundle): the on-device index, and the embedder with it packed (or None).
+
+    ``partition_offsets``: the first result id of each leaf, for a slotted (delta-friendly)
+    layout; the builder's table is then rewritten by :func:`scannlite.store.ondevice.layout.relayout`
+    (``layout``: its keyword options)."""
     config = runtime.scann_config(
         distance=distance, centroids=centroids,
         leaves_to_search=leaves_to_search, codebooks=codebooks, lookup_type=lookup_type)
@@ -30,6 +35,10 @@ def build_bundle(*, distance: Distance | str, centroids, codebooks, lookup_type:
         embedding_dim=embedding_dim, serialized_config=config, user_info=user_info,
         partition_assignment=partition_assignment, metadata=metadata, hashed_database=hashed_database,
         float_database=float_database, compression=compression)
+    if partition_offsets is not None:
+        from scannlite.store.ondevice.layout import relayout
+
+        index = relayout(index, list(partition_offsets), **(layout or {}))
     bundle = runtime.attach_index(embedder, index, index_name) if embedder is not None else None
     return index, bundle
 

@@ -34,8 +34,10 @@ class OnDeviceIndex(ConfigView):
     ``partitions[p]`` is ``E_p`` as a matrix: uint8 (n, embedding_dim) codes for UINT8,
     float32 (n, embedding_dim) vectors for FLOAT, or None when the key is missing. Like the
     Task Library, trailing bytes that do not fill a whole row are ignored (``validate()``
-    reports them). The arrays are read-only views of the table's values. ``metadata[j]`` is
-    ``M_j`` (None if missing) for every point id.
+    reports them). The arrays are read-only views of the table's values. ``metadata[r]`` is
+    the ``M_<id>`` (None if missing) of row r, rows counted in partition order: the searcher
+    reports row i of partition p as id ``global_partition_offsets[p] + i``. The builder makes
+    ids and rows equal; a slotted layout (:mod:`.layout`) leaves gaps between partitions.
     """
 
     table: Table
@@ -196,18 +198,21 @@ class OnDeviceIndex(ConfigView):
         offsets = self.offsets
         if len(offsets) != expected:
             problems.append(f"global_partition_offsets has {len(offsets)} entries for {expected} partitions")
-        running = 0
+        # Gaps between partitions are fine (the searcher only adds the offset); overlaps would
+        # give two rows one metadata key.
+        end = 0
         for p, size in enumerate(self.partition_sizes[:len(offsets)]):
-            if offsets[p] != running:
+            if offsets[p] < end:
                 problems.append(f"global_partition_offsets[{p}] is {offsets[p]} but the partitions "
-                                f"before it hold {running} points")
+                                f"before it use ids up to {end - 1}")
                 break
-            running += size
+            end = offsets[p] + size
         return problems
 
     def _check_metadata(self) -> list[str]:
         problems = []
-        missing = [j for j, m in enumerate(self.metadata) if m is None]
+        row_ids = [j for p in range(len(self.partitions)) for j in self.ids(p)]
+        missing = [row_ids[r] for r, m in enumerate(self.metadata) if m is None]
         if missing:
             problems.append(f"missing key M_{missing[0]}" + (f" (and {len(missing) - 1} more metadata keys)"
                                                            if len(missing) > 1 else ""))
@@ -289,12 +294,14 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
     count = max([leaves] + [p + 1 for p in part_ids])
     partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None
                   for p in range(count)]
-    total = sum(0 if p is None else p.shape[0] for p in partitions)
-    metadata = [table.get(b"M_%d" % j) for j in range(total)]
-    extra = sorted(extra + [meta_ids[j] for j in meta_ids if j >= total])  # table order
-    return OnDeviceIndex(config.message, config.partitioner, config.asymmetric_hashing, table=table,
-                         partitions=partitions, metadata=metadata, user_info=table.get(USER_INFO_KEY, b""),
-                         has_user_info=USER_INFO_KEY in table, extra_keys=extra)
+    index = OnDeviceIndex(config.message, config.partitioner, config.asymmetric_hashing, table=table,
+                          partitions=partitions, metadata=[], user_info=table.get(USER_INFO_KEY, b""),
+                          has_user_info=USER_INFO_KEY in table, extra_keys=[])
+    row_ids = [j for p in range(count) for j in index.ids(p)]
+    index.metadata.extend(table.get(b"M_%d" % j) for j in row_ids)
+    used = set(row_ids)
+    index.extra_keys.extend(sorted(extra + [meta_ids[j] for j in meta_ids if j not in used]))  # table order
+    return index
 
 
 def _as_rows(raw: bytes, dtype: np.dtype, dim: int) -> np.ndarray:

@@ -232,3 +232,86 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
 def _show(key: bytes, limit: int = 40) -> str:
     text = repr(key[:limit])
     return text + ("..." if len(key) > limit else "")
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _shared_prefix(a: bytes, b: bytes) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def encode_block(entries: list[tuple[bytes, bytes]], restarts: list[int] | None = None,
+                 restart_interval: int = 16) -> bytes:
+    """One block's contents (no trailer). ``restarts``: indices of entries that store their full
+    key; LevelDB readers accept any ascending set that starts at 0, not only every 16th."""
+    if restarts is None:
+        restarts = list(range(0, max(len(entries), 1), restart_interval))
+    fresh = set(restarts)
+    out = bytearray()
+    offsets = []
+    prev = b""
+    for i, (key, value) in enumerate(entries):
+        shared = 0 if i in fresh else _shared_prefix(prev, key)
+        if i in fresh:
+            offsets.append(len(out))
+        out += _varint(shared) + _varint(len(key) - shared) + _varint(len(value)) + key[shared:] + value
+        prev = key
+    if not entries:
+        offsets = [0]
+    out += struct.pack(f"<{len(offsets)}I", *offsets) + struct.pack("<I", len(offsets))
+    return bytes(out)
+
+
+def _stored_block(contents: bytes, compress: bool) -> bytes:
+    """Contents + trailer, Snappy-compressed under LevelDB's own rule (kept only if it saves 1/8)."""
+    ctype, raw = NO_COMPRESSION, contents
+    if compress:
+        packed = _SNAPPY.compress(contents, asbytes=True)
+        if len(packed) < len(contents) - len(contents) // 8:
+            ctype, raw = SNAPPY_COMPRESSION, packed
+    crc = mask(crc32c(bytes([ctype]), crc32c(raw)))
+    return raw + bytes([ctype]) + struct.pack("<I", crc)
+
+
+def write_table(blocks: list[tuple[list[tuple[bytes, bytes]], list[int] | None, bool]]) -> bytes:
+    """An SSTable from data blocks given as ``(entries, restarts or None, compress)``, in key order.
+
+    The caller decides where blocks end (LevelDB's builder cuts at 4 KiB; a caller that wants
+    blocks to survive insertions cuts by content). Each block's index key is its last key,
+    which LevelDB accepts as a separator (it only shortens it to save bytes)."""
+    out = bytearray()
+    index: list[tuple[bytes, bytes]] = []
+    last: bytes | None = None
+    for entries, restarts, compress in blocks:
+        if not entries:
+            continue
+        for key, _ in entries:
+            if last is not None and key <= last:
+                raise ValueError(f"keys must be strictly ascending: {_show(last)} then {_show(key)}")
+            last = key
+        stored = _stored_block(encode_block(entries, restarts), compress)
+        index.append((entries[-1][0], _varint(len(out)) + _varint(len(stored) - TRAILER_SIZE)))
+        out += stored
+    meta_handle = _varint(len(out)) + _varint(len(encode_block([])))
+    out += _stored_block(encode_block([]), False)
+    index_block = _stored_block(encode_block(index, restart_interval=1), False)
+    index_handle = _varint(len(out)) + _varint(len(index_block) - TRAILER_SIZE)
+    out += index_block
+    handles = meta_handle + index_handle
+    out += handles + bytes(FOOTER_SIZE - 8 - len(handles)) + struct.pack("<Q", MAGIC)
+    return bytes(out)
