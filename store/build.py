@@ -155,9 +155,8 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
     with progress.task(f"reading {len(live)} vectors", total=len(live)) as advance:
         vectors = cat.vectors_for(live)
         advance(len(live))
-    with progress.task(f"training ScaNN partitions on {len(live)} vectors") as advance:
-        trained = train(vectors, cat.distance, plan.config)
-        advance(1)
+    with progress.task(f"training ScaNN partitions, then placing {len(live)} vectors", total=len(live)) as advance:
+        trained = train(vectors, cat.distance, plan.config, on_chunk=advance)
     rows = [(None, int(item), int(trained.leaves[j]), trained.codes[j].tobytes() if trained.codes is not None else None,
              1) for j, item in enumerate(live.tolist())]
     return BuildWork(True, reasons, health, trained.model, None, trained, rows, vectors)

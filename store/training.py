@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,11 @@ import numpy as np
 from .index_config import FLOAT_INDEX_BELOW, IndexConfig
 from .partition_model import PartitionModel, subspace_widths
 from .vocabulary import Distance
+
+#: Rows placed (assigned and encoded) per chunk: 8,192 x 128-d is 8 MiB of float64 per step.
+PLACE_CHUNK = 8192
+#: Seed of the training sample, fixed so the same catalog trains the same model.
+TRAINING_SEED = 20240808
 
 
 def import_scann():
@@ -73,12 +79,25 @@ class Trained:
     stats: dict
 
 
-def baseline_stats(model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes) -> dict:
+def baseline_stats(model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes,
+                   chunk: int = PLACE_CHUNK) -> dict:
+    """The health baseline: leaf balance, mean residual and relative quantization error, summed
+    chunk by chunk so a million vectors never need a decoded float64 copy."""
     sizes = np.bincount(leaves, minlength=model.num_leaves)
+    n = len(vectors)
+    residual = err = norm = 0.0
+    for lo in range(0, n, chunk):
+        x = vectors[lo:lo + chunk].astype(np.float64)
+        d = x - model.centroids[leaves[lo:lo + chunk]]
+        residual += float((d * d).sum())
+        if codes is not None:
+            q = x - model.decode(codes[lo:lo + chunk])
+            err += float((q * q).sum())
+            norm += float((x * x).sum())
     return {
         "imbalance": imbalance(sizes),
-        "residual": model.residual(vectors, leaves),
-        "quantization_error": model.quantization_error(vectors, codes),
+        "residual": residual / n if n else 0.0,
+        "quantization_error": err / max(norm, 1e-30) if codes is not None and n else 0.0,
     }
 
 
@@ -91,7 +110,48 @@ def imbalance(sizes: np.ndarray) -> float:
     return float(len(sizes) * (sizes.astype(np.float64) ** 2).sum() / float(n) ** 2)
 
 
-def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Trained:
+def training_rows(n: int, sample_size: int) -> np.ndarray:
+    """Which of ``n`` vectors ScaNN trains on: all of them, or a seeded uniform sample (sorted),
+    so the same catalog always trains the same model."""
+    if n <= sample_size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(TRAINING_SEED).choice(n, size=sample_size, replace=False))
+
+
+def place(model: PartitionModel, vectors: np.ndarray, *, chunk: int = PLACE_CHUNK,
+          threads: int | None = None, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Leaf and codes of every vector, chunk by chunk on ``threads`` threads (default: the
+    cores). numpy releases the GIL in its matrix products and searches, and each row's answer
+    depends on that row alone, so the result equals one thread's, chunk size aside."""
+    n = len(vectors)
+    leaves = np.empty(n, dtype=np.int32)
+    codes = np.empty((n, model.num_subspaces), dtype=np.uint8) if model.codebooks is not None else None
+
+    def one(lo: int) -> int:
+        part = vectors[lo:lo + chunk]
+        leaves[lo:lo + chunk] = model.assign(part)
+        if codes is not None:
+            codes[lo:lo + chunk] = model.encode(part)
+        return len(part)
+
+    starts = range(0, n, chunk)
+    workers = max(1, min(threads or os.cpu_count() or 1, len(starts)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in pool.map(one, starts):
+            if on_chunk:
+                on_chunk(done)
+    return leaves, codes
+
+
+def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, *, on_chunk=None) -> Trained:
+    """Train on a sample with ScaNN, then place every vector with the model's own numpy code.
+
+    ScaNN only ever sees the ``training_sample_size`` sample: handed the whole catalog, its
+    builder also hashes and holds every vector (and copies of them) at once, which peaked at
+    12 GiB for a million 128-d vectors. Placing the rest afterwards with
+    :meth:`PartitionModel.assign` / :meth:`~PartitionModel.encode` is what every incremental
+    build already does, so full and incremental builds place vectors by the same rule.
+    """
     n, dim = vectors.shape
     started = time.perf_counter()
     if n < FLOAT_INDEX_BELOW:
@@ -105,24 +165,27 @@ def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Train
 
     pybind = import_scann()
     num_leaves = config.leaves_for(n)
-    sample = min(n, config.training_sample_size)
+    rows = training_rows(n, config.training_sample_size)
+    sample = np.ascontiguousarray(vectors[rows], dtype=np.float32)
     distance = Distance(distance)
-    measure = distance.scann
-    builder = pybind.builder(np.ascontiguousarray(vectors, dtype=np.float32), 10, measure)
+    builder = pybind.builder(sample, 10, distance.scann)
     if num_leaves > 1:
         builder = builder.tree(
             num_leaves=num_leaves, num_leaves_to_search=config.search_leaves(num_leaves),
-            training_sample_size=sample, spherical=(distance == "dot"), random_init=False,
+            training_sample_size=len(sample), spherical=(distance == "dot"), random_init=False,
             training_iterations=config.training_iterations)
     threshold = config.anisotropic_threshold if distance == "dot" else float("nan")
     builder = builder.score_ah(config.dims_per_block, anisotropic_quantization_threshold=threshold,
-                               training_sample_size=sample, hash_type="lut256", residual_quantization=False)
+                               training_sample_size=len(sample), hash_type="lut256", residual_quantization=False)
     with quiet_native_stderr():
         searcher = builder.build()
     with tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
         searcher.serialize(tmp)
-        model, leaves, codes = _read_assets(Path(tmp), vectors, dim, config.dims_per_block, num_leaves > 1)
-    del searcher
+        del searcher
+        model = _read_model(Path(tmp), sample, dim, config.dims_per_block, num_leaves > 1)
+    del sample
+    trained_seconds = time.perf_counter() - started
+    leaves, codes = place(model, vectors, on_chunk=on_chunk)
     stats = baseline_stats(model, vectors, leaves, codes)
     recipe = (f"ScaNN 1.4.2: {'spherical ' if distance == 'dot' else ''}k-means tree, k-means++ init, "
               f"{config.training_iterations} iterations, {model.num_leaves} leaves"
@@ -130,14 +193,17 @@ def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Train
     recipe += f"; asymmetric hashing lut256, {config.dims_per_block} dim(s) per block"
     if distance == "dot" and not math.isnan(threshold):
         recipe += f", anisotropic threshold {threshold:g}"
-    stats.update(recipe=recipe, seconds=time.perf_counter() - started, sample=sample, requested_leaves=num_leaves)
+    recipe += f"; trained on {len(rows):,} of {n:,} vectors"
+    stats.update(recipe=recipe, seconds=time.perf_counter() - started, training_seconds=trained_seconds,
+                 sample=len(rows), requested_leaves=num_leaves)
     return Trained(model, leaves, codes, stats)
 
 
-def _read_assets(folder: Path, vectors: np.ndarray, dim: int, dims_per_block: int, tree: bool):
+def _read_model(folder: Path, sample: np.ndarray, dim: int, dims_per_block: int, tree: bool) -> PartitionModel:
+    """Centroids and codebooks from ScaNN's serialized assets (its own placement of the sample
+    is not used: every vector is placed by :func:`place`)."""
     from scann.proto import centers_pb2
 
-    codes = np.load(folder / "hashed_dataset.npy")
     book_proto = centers_pb2.CentersForAllSubspaces()
     book_proto.ParseFromString((folder / "ah_codebook.pb").read_bytes())
     books = []
@@ -147,8 +213,6 @@ def _read_assets(folder: Path, vectors: np.ndarray, dim: int, dims_per_block: in
     widths = [b.shape[1] for b in books]
     if widths != subspace_widths(dim, dims_per_block) or any(b.shape[0] != 256 for b in books):
         raise RuntimeError(f"unexpected ScaNN codebook layout {[b.shape for b in books]}")
-    if codes.shape != (len(vectors), len(books)):
-        raise RuntimeError(f"unexpected ScaNN code array shape {codes.shape}")
     if tree:
         from scann.partitioning import partitioner_pb2
 
@@ -158,11 +222,6 @@ def _read_assets(folder: Path, vectors: np.ndarray, dim: int, dims_per_block: in
         if any(child.leaf_id != i for i, child in enumerate(root.children)):
             raise RuntimeError("ScaNN's tree leaves are not numbered in order")
         centroids = np.asarray([list(c.dimension) or list(c.float_dimension) for c in root.centers], dtype=np.float32)
-        leaves = np.load(folder / "datapoint_to_token.npy").astype(np.int32)
-        if leaves.shape != (len(vectors),):
-            raise RuntimeError("ScaNN spilled datapoints to several leaves; the device cannot hold that")
     else:
-        centroids = vectors.mean(axis=0, keepdims=True).astype(np.float32)
-        leaves = np.zeros(len(vectors), dtype=np.int32)
-    model = PartitionModel("ah", centroids, books, dims_per_block)
-    return model, leaves, codes.astype(np.uint8)
+        centroids = sample.mean(axis=0, keepdims=True).astype(np.float32)
+    return PartitionModel("ah", centroids, books, dims_per_block)
