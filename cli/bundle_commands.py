@@ -1,4 +1,4 @@
-"""export, and the bundle group: info, verify, query."""
+"""export, and the bundle group: info, verify, query, patch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store import bundles
+from scannlite.store import bundles, delta
 from scannlite.store.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.export import DEFAULT_DEVICE_METADATA_LIMIT, export as export_snapshot
@@ -30,15 +30,20 @@ def export(
     device_metadata: str = typer.Option("id", help="What each device result carries: id or metadata."),
     device_metadata_limit: int = typer.Option(DEFAULT_DEVICE_METADATA_LIMIT, help="Largest device metadata in bytes."),
     probe: Optional[Path] = typer.Option(None, "--probe", help="Probe texts (one per line) or a folder of probe images for the embedder check."),
+    delta_from: Optional[Path] = typer.Option(None, "--delta-from", help="An older bundle of this catalog: also write "
+                                              "OUT.from-<its hash>.patch, which `bundle patch` turns into OUT."),
 ):
     """Export a snapshot as a verified TFLite Searcher bundle (plus BUNDLE.manifest.json).
 
     Example: scannlite export photos.catalog --embedder text_embedder.tflite --out photos.tflite
+
+    Example: scannlite export photos.catalog --embedder text_embedder.tflite --out photos-2.tflite --delta-from photos.tflite
     """
     cat = Catalog.open(catalog)
     r = export_snapshot(cat, device=DEVICE, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
                         index_only=index_only, verify_bundle=not no_verify, device_metadata=device_metadata,
-                        device_metadata_limit=device_metadata_limit, probe=probe, progress=RichProgress())
+                        device_metadata_limit=device_metadata_limit, probe=probe, progress=RichProgress(),
+                        delta_from=delta_from)
     m = r.manifest
     check = (f"verified by the Task Library: {m['parity']['queries']} queries matched"
              if r.verified else "NOT verified (--no-verify)")
@@ -54,6 +59,12 @@ def export(
         console.print("  " + "; ".join(facts), highlight=False)
     console.print(f"wrote {r.manifest_path}" + ("; apps must set l2_normalize=true" if m["l2_normalize"] else ""),
                   highlight=False)
+    if r.patch_path is not None:
+        p = m["patches"][0]
+        console.print(f"wrote {r.patch_path} ({p['bytes']:,} bytes, {100 * p['share_of_result']:.2f}% of the bundle): "
+                      f"snapshot {p['base']['snapshot']} -> {p['result']['snapshot']}; apply with "
+                      f"`scannlite bundle patch {p['base']['file']} {r.patch_path.name} -o {r.path.name}` "
+                      f"or `zstd -d --patch-from={p['base']['file']} {r.patch_path.name}`", highlight=False)
 
 
 def info(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.ldb).", show_default=False),
@@ -123,8 +134,23 @@ def query(bundle: Path = typer.Argument(..., help="Bundle (.tflite).", show_defa
             console.print(f"  {rank:2d}. {hit['distance']:+.6f}  {hit['metadata']}", highlight=False)
 
 
+def patch(old: Path = typer.Argument(..., metavar="OLD", help="The bundle the patch starts from.", show_default=False),
+          patch_file: Path = typer.Argument(..., metavar="PATCH", help="A .patch file from export --delta-from.",
+                                            show_default=False),
+          out: Path = typer.Option(..., "-o", "--out", help="Where to write the patched bundle.")):
+    """Apply a patch from `export --delta-from`: OLD + PATCH -> the new bundle, hash-checked, written atomically.
+
+    Example: scannlite bundle patch photos.tflite photos-2.from-3f2a9c81d0e4.patch -o photos-2.tflite
+    """
+    m = delta.apply_file(old, patch_file, out)
+    r = m["result"]
+    snaps = f"snapshot {m['base'].get('snapshot')} -> {r.get('snapshot')}, " if r.get("snapshot") is not None else ""
+    console.print(f"wrote {out} ({r['bytes']:,} bytes): {snaps}sha256 {r['sha256'][:12]}... as the patch "
+                  "manifest says", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("export")(handle_errors(export))
-    for fn in (info, verify, query):
+    for fn in (info, verify, query, patch):
         bundle_app.command(fn.__name__)(handle_errors(fn))
     app.add_typer(bundle_app, name="bundle")

@@ -324,7 +324,7 @@ def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progr
         patch, entry = make_patch(base.data, payload, {
             "file": name, "base": {"file": base.path.name, "snapshot": base.snapshot},
             "result": {"file": plan.out.name, "snapshot": plan.snap.info.version}})
-    entry = {**entry, "bytes": len(patch), "share_of_result": round(len(patch) / max(len(payload), 1), 6),
+    entry = {**entry, "bytes": len(patch), "sha256": sha256(patch), "share_of_result": round(len(patch) / max(len(payload), 1), 6),
              "retrained": base.retrained}
     if base.retrained:
         entry["warning"] = (f"the delta is large ({len(patch):,} bytes, {100 * entry['share_of_result']:.0f}% of the "

@@ -114,5 +114,20 @@ def newest_exports(cat: Catalog) -> dict[int, dict]:
         except OSError:  # moved or deleted since the export: offer an older one, if any
             continue
         out[row["version"]] = {**row, "name": Path(row["path"]).name, "bytes": size,
-                               "verified": bool(row["manifest"].get("verified"))}
+                               "verified": bool(row["manifest"].get("verified")), "patch": _patch_of(row)}
     return out
+
+
+def _patch_of(row: dict) -> dict | None:
+    """The patch ``export --delta-from`` wrote beside the bundle, if it is still there: what a
+    phone holding the base downloads instead of the whole bundle."""
+    entries = row["manifest"].get("patches") or []
+    if not entries or not isinstance(entries[0], dict) or not entries[0].get("file"):
+        return None
+    entry = entries[0]
+    path = Path(row["path"]).with_name(Path(str(entry["file"])).name)
+    if not path.is_file():
+        return None
+    return {"path": str(path), "name": path.name, "bytes": path.stat().st_size, "sha256": entry.get("sha256"),
+            "base_snapshot": (entry.get("base") or {}).get("snapshot"),
+            "base_sha256": (entry.get("base") or {}).get("sha256"), "warning": entry.get("warning")}

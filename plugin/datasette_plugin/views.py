@@ -191,7 +191,11 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
             "bundle": None if export is None else {
                 **{k: export[k] for k in ("name", "sha256", "bytes", "created_at", "verified")},
                 "url": base_path(datasette, cdb.name, f"/bundle/{s.version}"),
-                "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json")},
+                "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json"),
+                "patch": None if export["patch"] is None else {
+                    **{k: export["patch"][k] for k in ("name", "bytes", "base_snapshot", "base_sha256", "warning")},
+                    "share": export["patch"]["bytes"] / max(export["bytes"], 1),
+                    "url": base_path(datasette, cdb.name, f"/bundle/{s.version}/patch")}},
         })
         previous = s
     return {"snapshots": list(reversed(rows)), "chosen": chosen.version if chosen else None, "changes": changes,
@@ -253,6 +257,23 @@ async def bundle_download(datasette, request):
                             headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"})
 
 
+async def patch_download(datasette, request):
+    """The patch to a snapshot's bundle from an older one, served only if its bytes still hash to
+    what the export recorded (``bundle patch`` checks the result's hash again on the phone side)."""
+    cdb = await _catalog(datasette, request)
+    version = int(request.url_vars["version"])
+    export = await asyncio.to_thread(_export_of, cdb, version)
+    patch = export["patch"]
+    if patch is None:
+        raise NotFound(f"the bundle of snapshot {version} has no patch (export it with --delta-from OLD.tflite)")
+    actual = await asyncio.to_thread(sha256_file, patch["path"])
+    if actual != patch["sha256"]:
+        return Response.text(f"error: {patch['name']} changed after it was exported (sha256 {actual[:12]}..., "
+                             f"recorded {str(patch['sha256'])[:12]}...); export the snapshot again", status=409)
+    return AsgiFileDownload(patch["path"], filename=patch["name"], content_type="application/octet-stream",
+                            headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"})
+
+
 async def bundle_manifest(datasette, request):
     cdb = await _catalog(datasette, request)
     export = await asyncio.to_thread(_export_of, cdb, int(request.url_vars["version"]))
@@ -297,4 +318,5 @@ ROUTES = [
     (rf"^{PREFIX}/(?P<database>[^/]+)/thumbnail$", thumbnail),
     (rf"^{PREFIX}/(?P<database>[^/]+)/bundle/(?P<version>\d+)$", bundle_download),
     (rf"^{PREFIX}/(?P<database>[^/]+)/bundle/(?P<version>\d+)/manifest\.json$", bundle_manifest),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/bundle/(?P<version>\d+)/patch$", patch_download),
 ]
