@@ -19,6 +19,7 @@ from scannlite.store.atomic import write_atomically
 from . import modeldir
 from .errors import EncoderError
 
+_QUANT_NAMES = {"dynamic": "dynamic-int8", "float16": "float16", "none": "none"}
 TEXT_FILE = "text_embedder.tflite"
 IMAGE_FILE = "image_embedder.tflite"
 
@@ -45,7 +46,11 @@ def _convert(fn, trackable, quantize: str | None) -> bytes:
     return converter.convert()
 
 
-def run_conversion(model_dir: str, out_dir: str, quantize: bool = False) -> dict:
+def run_conversion(model_dir: str, out_dir: str, quantize: bool = False, image_quantization: str | None = None,
+                   image_only: bool = False) -> dict:
+    """Convert and write the towers; ``image_quantization`` ("dynamic", "float16" or "none")
+    overrides what ``quantize`` picks for the image tower, and ``image_only`` leaves the text
+    tower as it is (the caller's float16 fallback re-converts just the image tower)."""
     import tensorflow as tf
 
     from . import keras_inference, tflite_metadata
@@ -66,10 +71,22 @@ def run_conversion(model_dir: str, out_dir: str, quantize: bool = False) -> dict
     def image_fn(image):
         return {"embedding": image_model(image, training=False)}
 
+    image_mode = image_quantization or ("dynamic" if quantize else "none")
+    if image_mode not in ("dynamic", "float16", "none"):
+        raise EncoderError(f"unknown image quantization {image_mode!r}: use dynamic, float16 or none")
     t0 = time.perf_counter()
-    image_bytes = tflite_metadata.image_metadata(_convert(image_fn, image_model, "dynamic" if quantize else None), s.embedding_dim,
-                                                 s.image_size, licenses)
+    image_bytes = tflite_metadata.image_metadata(_convert(image_fn, image_model, None if image_mode == "none" else image_mode),
+                                                 s.embedding_dim, s.image_size, licenses)
     image_seconds = time.perf_counter() - t0
+
+    sample = np.load(Path(model_dir) / modeldir.HELDOUT_SAMPLE)
+    captions = [str(c) for c in sample["captions"]]
+    images = list(sample["images"])
+    if image_only:
+        write_atomically(out / IMAGE_FILE, image_bytes)
+        return {"image_embedder": str(out / IMAGE_FILE), "image_bytes": len(image_bytes),
+                "image_quantization": _QUANT_NAMES[image_mode], "seconds": {"image": round(image_seconds, 2)},
+                "sample_images": images, "keras_images": keras_inference.embed_images_with(enc, images)}
 
     text_model = enc.text_model
     t0 = time.perf_counter()
@@ -94,15 +111,12 @@ def run_conversion(model_dir: str, out_dir: str, quantize: bool = False) -> dict
     write_atomically(out / TEXT_FILE, text_bytes)
     write_atomically(out / IMAGE_FILE, image_bytes)
 
-    sample = np.load(Path(model_dir) / modeldir.HELDOUT_SAMPLE)
-    captions = [str(c) for c in sample["captions"]]
-    images = list(sample["images"])
     return {
         "text_embedder": str(out / TEXT_FILE), "image_embedder": str(out / IMAGE_FILE),
         "text_bytes": len(text_bytes), "image_bytes": len(image_bytes),
         "quantized": bool(quantize),
         "text_quantization": ("float16" if s.text_tower == "minilm" else "dynamic-int8") if quantize else "none",
-        "image_quantization": "dynamic-int8" if quantize else "none", "text_tower": s.text_tower, "embedding_dim": s.embedding_dim,
+        "image_quantization": _QUANT_NAMES[image_mode], "text_tower": s.text_tower, "embedding_dim": s.embedding_dim,
         "seconds": {"text": round(text_seconds, 2), "image": round(image_seconds, 2),
                     "total": round(time.perf_counter() - started, 2)},
         "sample_captions": captions, "sample_images": images,

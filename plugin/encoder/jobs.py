@@ -25,6 +25,9 @@ from .progress_log import ProgressReader
 from .settings import TrainSettings
 
 PARITY_THRESHOLD = 0.999
+# float16 weights move a deep pretrained tower's vectors a little (measured: min cosine 0.97
+# over held-out emoji, recall within 0.008); below this it is refused, not shipped.
+FLOAT16_PARITY_THRESHOLD = 0.95
 
 
 def _run(kind: str, func: str, *args, **kwargs) -> Any:
@@ -131,28 +134,46 @@ def convert(model_dir: str | Path, out_dir: str | Path, quantize: bool = False, 
 
     The result has the file paths and sizes, conversion seconds and, with ``verify``, the
     minimum cosine between Task Library and Keras vectors on the held-out sample
-    (``parity``); below 0.999 raises :class:`EncoderError`.
+    (``parity``); below 0.999 raises :class:`EncoderError`. With ``quantize``, an image tower
+    that dynamic int8 bends below that (pretrained backbones: cosine down to -0.4) is converted
+    again in float16, which must reach :data:`FLOAT16_PARITY_THRESHOLD`; ``fallback`` in the
+    result says why, and the converted file is never a silently broken one.
     """
     modeldir.read_marker(model_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise EncoderError(f"{out} exists and is not a directory")
-    result = _run("tensorflow", "scannlite.plugin.encoder.conversion:run_conversion",
-                  str(Path(model_dir).resolve()), str(out.resolve()), quantize=quantize)
+    args = (str(Path(model_dir).resolve()), str(out.resolve()))
+    result = _run("tensorflow", "scannlite.plugin.encoder.conversion:run_conversion", *args, quantize=quantize)
     keras_text, keras_images = result.pop("keras_text"), result.pop("keras_images")
     captions, images = result.pop("sample_captions"), result.pop("sample_images")
     if verify:
         t0 = time.perf_counter()
         device_text = _run("device", "scannlite.plugin.device.runtime:text_embed",
                            result["text_embedder"], captions)
-        device_images = _run("device", "scannlite.plugin.device.runtime:image_embed",
-                             result["image_embedder"], images)
-        parity = {"text": float(np.min(np.sum(device_text * keras_text, axis=1))),
-                  "image": float(np.min(np.sum(device_images * keras_images, axis=1))),
-                  "samples": len(captions), "seconds": round(time.perf_counter() - t0, 2)}
+        text_cos = _min_cosine(device_text, keras_text)
+        image_cos = _min_cosine(_run("device", "scannlite.plugin.device.runtime:image_embed",
+                                     result["image_embedder"], images), keras_images)
+        if quantize and image_cos < PARITY_THRESHOLD and result["image_quantization"] == "dynamic-int8":
+            redo = _run("tensorflow", "scannlite.plugin.encoder.conversion:run_conversion", *args,
+                        image_quantization="float16", image_only=True)
+            result["fallback"] = (f"dynamic int8 bent the image tower (min cosine {image_cos:.4f} < {PARITY_THRESHOLD}); "
+                                  "converted it in float16 instead")
+            result.update(image_bytes=redo["image_bytes"], image_quantization=redo["image_quantization"])
+            result["seconds"]["image_fallback"] = redo["seconds"]["image"]
+            image_cos = _min_cosine(_run("device", "scannlite.plugin.device.runtime:image_embed",
+                                         result["image_embedder"], redo["sample_images"]), redo["keras_images"])
+        parity = {"text": text_cos, "image": image_cos, "samples": len(captions),
+                  "seconds": round(time.perf_counter() - t0, 2)}
         result["parity"] = parity
-        worst = min(parity["text"], parity["image"])
-        if worst < PARITY_THRESHOLD:
-            raise EncoderError(f"converted towers disagree with Keras: min cosine text {parity['text']:.5f}, "
-                               f"image {parity['image']:.5f} (need {PARITY_THRESHOLD})")
+        need_text = PARITY_THRESHOLD  # MiniLM in float16 still reaches it
+        need_image = FLOAT16_PARITY_THRESHOLD if "fallback" in result else PARITY_THRESHOLD
+        if text_cos < need_text or image_cos < need_image:
+            raise EncoderError(f"converted towers disagree with Keras: min cosine text {text_cos:.5f} "
+                               f"({result['text_quantization']}, need {need_text}), image {image_cos:.5f} "
+                               f"({result['image_quantization']}, need {need_image})")
     return result
+
+
+def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.min(np.sum(np.asarray(a) * np.asarray(b), axis=1)))

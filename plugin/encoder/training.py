@@ -18,8 +18,8 @@ from . import modeldir, words
 from .datasets import PairSet, load_dataset
 from .errors import EncoderError
 from .progress_log import ProgressWriter
-from .recall import recall_at_k
-from .settings import TrainSettings
+from .recall import collapsed_side, recall_at_k
+from .settings import PACKAGED_BACKBONES, TrainSettings
 
 HELDOUT_SAMPLE_SIZE = 16
 
@@ -65,6 +65,17 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         raise EncoderError(f"{dataset} has no held-out images to measure recall on")
 
     flat, text_inputs, vocab_tokens, text_info = _text_inputs(data, train_idx, s, progress)
+    frozen_image = s.image_backbone in PACKAGED_BACKBONES
+    if frozen_image:
+        from .image_features import cached_backbone_features
+
+        progress.emit("stage", name=f"{s.image_backbone} features for {len(data)} images")
+        t0 = time.perf_counter()
+        image_inputs, cached = cached_backbone_features(s.image_backbone, data.images, progress)
+        text_info["image_features_seconds"] = round(time.perf_counter() - t0, 2)
+        text_info["image_features_cached"] = cached
+    else:
+        image_inputs = data.images
     offsets = np.cumsum([0] + [len(c) for c in data.captions])
 
     import keras
@@ -75,6 +86,8 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
 
     keras.utils.set_random_seed(s.seed)
     image_model = towers.image_tower(s)
+    # A frozen backbone's features are precomputed: only its head runs in the loop.
+    image_trained = image_model.get_layer("image_head") if frozen_image else image_model
     text_model = towers.text_head(s, len(vocab_tokens) if vocab_tokens else None)
     minilm_model = None
     if s.text_tower == "minilm" and s.finetune_minilm:
@@ -83,7 +96,7 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         minilm_model = pretrained(s.minilm_seq_len)
     log_scale = tf.Variable(initial_log_scale(s.initial_temperature), dtype=tf.float32, name="log_scale")
     optimizer = keras.optimizers.Adam(s.learning_rate)
-    head_vars = image_model.trainable_variables + text_model.trainable_variables + [log_scale]
+    head_vars = image_trained.trainable_variables + text_model.trainable_variables + [log_scale]
     optimizer.build(head_vars)
     backbone_optimizer = None
     if minilm_model is not None:
@@ -101,12 +114,15 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         return text_model(batch, training=training)
 
     @tf.function(reduce_retracing=True)
-    def train_step(images_u8, text_batch):
-        x = tf.cast(images_u8, tf.float32) / 127.5 - 1.0
-        if augment is not None:
+    def image_input(batch):
+        return tf.cast(batch, tf.float32) if frozen_image else tf.cast(batch, tf.float32) / 127.5 - 1.0
+
+    def train_step(image_batch, text_batch):
+        x = image_input(image_batch)
+        if augment is not None and not frozen_image:
             x = augment(x, training=True)
         with tf.GradientTape() as tape:
-            loss = clip_loss(image_model(x, training=True), encode_text(text_batch, True), log_scale)
+            loss = clip_loss(image_trained(x, training=True), encode_text(text_batch, True), log_scale)
         variables = head_vars + (minilm_model.trainable_variables if minilm_model is not None else [])
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads[: len(head_vars)], head_vars))
@@ -116,12 +132,14 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
 
     held_captions = offsets[held_idx]  # first caption of each held-out image
 
-    def evaluate() -> dict[int, float]:
-        iv = np.concatenate([np.asarray(image_model(tf.cast(data.images[held_idx[i:i + 256]], tf.float32) / 127.5 - 1.0,
-                                                    training=False)) for i in range(0, len(held_idx), 256)])
+    def evaluate() -> tuple[dict[int, float], str | None]:
+        iv = np.concatenate([np.asarray(image_trained(image_input(image_inputs[held_idx[i:i + 256]]), training=False))
+                             for i in range(0, len(held_idx), 256)])
         tv = np.concatenate([np.asarray(encode_text(tf.constant(text_inputs[held_captions[i:i + 256]]), False))
                              for i in range(0, len(held_captions), 256)])
-        return recall_at_k(tv, iv)
+        # A collapsed tower is flagged on its epoch rather than ending the run: early epochs
+        # can pass through it, and the history should show it.
+        return recall_at_k(tv, iv, check_collapse=False), collapsed_side(tv, iv)
 
     rng = np.random.default_rng(s.seed)
     steps = max(1, len(train_idx) // s.batch_size) if len(train_idx) >= s.batch_size else 1
@@ -138,14 +156,16 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
             if len(batch) < 2:
                 continue
             choice = offsets[batch] + rng.integers(0, offsets[batch + 1] - offsets[batch])
-            loss = float(train_step(tf.constant(data.images[batch]), tf.constant(text_inputs[choice])))
+            loss = float(train_step(tf.constant(image_inputs[batch]), tf.constant(text_inputs[choice])))
             losses.append(loss)
             progress.emit("step", epoch=epoch, step=step + 1, loss=loss)
-        recall = evaluate()
+        recall, collapsed = evaluate()
         record = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
                   "recall@1": round(recall[1], 4), "recall@5": round(recall[5], 4), "recall@10": round(recall[10], 4),
                   "temperature": round(1.0 / min(float(np.exp(log_scale.numpy())), 100.0), 4),
                   "seconds": round(time.perf_counter() - t_epoch, 2)}
+        if collapsed:
+            record["collapsed"] = collapsed
         history.append(record)
         progress.emit("epoch", **record)
     train_seconds = time.perf_counter() - train_started

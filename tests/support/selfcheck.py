@@ -77,3 +77,21 @@ def finetuned_minilm_cosines(model_dir: str, texts: list[str]) -> np.ndarray:
     bert = next(layer for layer in enc.text_model.layers if layer.name == "minilm")
     seq_len = enc.settings.minilm_seq_len
     return np.sum(sentence_vectors(texts, seq_len, model=bert) * sentence_vectors(texts, seq_len), axis=1)
+
+
+def efficientnet_lite0_top5(image_path: str) -> list[tuple[int, float]]:
+    """ImageNet top-5 (class index, probability) of our Keras EfficientNet-Lite0 for one photo.
+
+    The photo is resized to 224 px and scaled to [-1, 1], as the image tower feeds its backbone.
+    """
+    from PIL import Image
+
+    from scannlite.plugin.encoder import efficientnet_lite
+
+    model = efficientnet_lite.pretrained(224, include_top=True)
+    with Image.open(image_path) as im:
+        rgb = np.asarray(im.convert("RGB").resize((224, 224), Image.Resampling.BILINEAR), dtype=np.float32)
+    logits = np.asarray(model(rgb[None] / 127.5 - 1.0, training=False), dtype=np.float64)[0]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    return [(int(i), float(p[i])) for i in np.argsort(-p)[:5]]
