@@ -32,7 +32,7 @@ def init(
                                              help="L2-normalise vectors on insert (and queries on search). Default: on for dot, off for l2."),
     metadata_type: str = typer.Option("text", "--metadata-type", help="text (UTF-8, checked) or bytes."),
     metadata_limit: int = typer.Option(DEFAULT_METADATA_LIMIT, help="Largest metadata value in bytes."),
-    num_leaves: Optional[int] = typer.Option(None, help="k-means leaves (default: about sqrt(N); 1 for small catalogs)."),
+    num_leaves: Optional[int] = typer.Option(None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."),
     leaves_to_search: Optional[int] = typer.Option(None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."),
     dims_per_block: int = typer.Option(1, help="Dimensions per asymmetric-hashing block (1 byte each)."),
     lookup: str = typer.Option("FLOAT", help="Device lookup table type: FLOAT, INT16 or INT8."),

@@ -12,6 +12,7 @@ import pytest
 from scannlite.store import snapshot
 from scannlite.store.build import build, load_model
 from scannlite.store.catalog import Catalog
+from scannlite.store.errors import InvalidInput
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.partition_model import PartitionModel
 from scannlite.store.synthetic import clustered
@@ -101,3 +102,12 @@ def test_full_build_stores_the_placement_of_its_model_and_searches_like_brute_fo
         found = snapshot.search(cat, q, k=1, leaves_to_search=index.num_leaves, snapshot=snap)
         agree = np.mean([a[0]["id"] == b[0]["id"] for a, b in zip(exact, found)])
         assert agree >= 0.9
+
+
+def test_default_leaves_are_twice_sqrt_n_but_catalogs_stored_before_keep_sqrt_n():
+    assert IndexConfig().leaves_for(123_287) == 702 and IndexConfig().leaves_for(4095) == 1
+    old = {k: v for k, v in IndexConfig().to_json().items() if k != "leaves_per_sqrt_n"}
+    assert IndexConfig.from_json(old).leaves_for(123_287) == 351
+    assert IndexConfig.from_json(IndexConfig().to_json()).leaves_per_sqrt_n == 2.0
+    with pytest.raises(InvalidInput, match="leaves_per_sqrt_n"):
+        IndexConfig(leaves_per_sqrt_n=0)
