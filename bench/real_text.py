@@ -27,9 +27,11 @@ most two characters, and has no code-like token (``()``, ``==``, ``->``, ``::``,
 URLs, backslashes, ``a.b(``, ``x[``). Exact duplicates (lowercased, whitespace collapsed)
 are dropped, keeping the first in sorted file order.
 
-**Split** (deterministic): the distinct sentences are shuffled with ``numpy`` seed
-:data:`SEED`; the first ``Spec.queries`` (1,000) are the held-out queries, the next
-``Spec.catalog`` (120,000) the catalog, ids ``t000000``... No query sentence is in the
+**Split** (deterministic): the distinct sentences are ranked by a hash of their text seeded
+with :data:`SEED` (:func:`draw_order`); the first ``Spec.queries`` (1,000) are the held-out
+queries, the next ``Spec.catalog`` (120,000) the catalog, ids ``t000000``... A new package
+in the environment adds only its own sentences to the draw. The project's own metadata (its
+README) is not read: it changes with every edit. No query sentence is in the
 catalog (a near-duplicate can be: the same sentence reworded in two packages is real data).
 
 **Vectors**: all-MiniLM-L6-v2 as the project ships it
@@ -47,9 +49,11 @@ work, load 2-3); the quick set about a minute.
 
 **Cache** (``scannlite.plugin.encoder.cache.cache_dir()/real-text/``):
 ``corpus-<spec>-<key>.json`` (the cleaned, split text, keyed by the rules, the spec and the
-name, size and mtime of every source file) and ``vectors-<spec>-<text hash>-L<seq_len>-w<weights
+name and size of every source file: reinstalling the same versions keeps it) and ``vectors-<spec>-<text hash>-L<seq_len>-w<weights
 size>.npz`` (ids, texts, their source files, vectors, query texts, query vectors, and how the
-run that made it went). A re-run takes about 5 s (listing and stat-ing the source files).
+run that made it went). A sentence found in any earlier vectors file with the same
+``seq_len`` and weights is not embedded again. A re-run takes about 5 s (listing and
+stat-ing the source files).
 """
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ from pathlib import Path
 import numpy as np
 
 #: Bump when the cleaning or split rules change (it is part of every cache key).
-RULES_VERSION = 1
+RULES_VERSION = 2
 SEED = 20240808
 SEQ_LEN = 64
 BATCH = 128
@@ -113,6 +117,8 @@ def _wanted(path: Path, label: str, root: Path) -> bool:
         return False  # another environment's packages, or test data
     if name.endswith((".py", ".h", ".hpp")):
         return True
+    if label == "site-packages" and rel[0].startswith(("scannlite", "__editable__")):
+        return False  # the project's own README, reinstalled with every edit: the set would never settle
     if name.endswith((".rst", ".md", ".txt")) or (name == "METADATA" and path.parent.name.endswith(".dist-info")):
         return not _skip_prose_file(path)
     return False
@@ -363,9 +369,19 @@ def cache_root() -> Path:
 def sources_key(spec: Spec, files: list[tuple[str, Path]]) -> str:
     h = hashlib.sha256(f"rules {RULES_VERSION} seed {SEED} q {spec.queries} n {spec.catalog}\n".encode())
     for rel, p in files:
-        st = p.stat()
-        h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        # Sizes, not mtimes: reinstalling the same package versions (any `uv sync`) keeps the set.
+        h.update(f"{rel}\t{p.stat().st_size}\n".encode())
     return h.hexdigest()[:16]
+
+
+def draw_order(texts: list[str]) -> np.ndarray:
+    """Sentences ranked by a seeded hash of their text: the first ``queries`` are held out, the
+    next ``catalog`` make the catalog. A hash, not a permutation of the pool, so a package added
+    to the environment only adds its own sentences to the draw instead of reshuffling it (and
+    most cached vectors stay valid)."""
+    keys = [hashlib.blake2b(f"{SEED}\0{' '.join(t.lower().split())}".encode("utf-8"), digest_size=8).digest()
+            for t in texts]
+    return np.array(sorted(range(len(texts)), key=keys.__getitem__), dtype=np.int64)
 
 
 def build_corpus(spec: Spec = FULL, say=print) -> Corpus:
@@ -391,7 +407,7 @@ def build_corpus(spec: Spec = FULL, say=print) -> Corpus:
     if pool < spec.min_catalog + spec.queries:
         raise SystemExit(f"only {pool:,} distinct sentences found; the benchmark needs "
                          f"{spec.min_catalog + spec.queries:,}")
-    order = np.random.default_rng(SEED).permutation(pool)
+    order = draw_order(texts)
     q, c = order[:spec.queries], order[spec.queries:spec.queries + spec.catalog]
     corpus = Corpus(ids=[f"t{i:06d}" for i in range(len(c))], texts=[texts[i] for i in c],
                     sources=[sources[i] for i in c], query_texts=[texts[i] for i in q],
@@ -478,7 +494,7 @@ class RealSet:
     def describe(self) -> str:
         i = self.info
         return (f"{len(self.texts):,} catalog sentences and {len(self.query_texts):,} held-out query sentences, "
-                f"drawn (numpy seed {SEED}) from {i['pool']:,} distinct English sentences in {i['files']:,} files "
+                f"drawn (hash seed {SEED}) from {i['pool']:,} distinct English sentences in {i['files']:,} files "
                 f"({_where(i['spec']['roots'])}), embedded by {MODEL} with seq_len {i['seq_len']}: "
                 f"{self.vectors.shape[1]}-d, L2-normalised")
 
@@ -503,6 +519,18 @@ def vectors_key(spec: Spec, corpus: Corpus) -> str:
 
     weights = (model_dir() / "model.safetensors").stat().st_size
     return f"{corpus.text_hash()}-L{spec.seq_len}-w{weights}"
+
+
+def embedded_before(spec: Spec, key: str) -> dict[str, np.ndarray]:
+    """Text -> vector from every cached set made with the same seq_len and weights: a sentence's
+    vector depends on its text alone (padding is masked), so it is never embedded twice."""
+    suffix = key.split("-", 1)[1]
+    out: dict[str, np.ndarray] = {}
+    for old in sorted(cache_root().glob(f"vectors-*-{suffix}.npz")):
+        with np.load(old) as z:
+            for texts, vectors in ((_split(z["texts"]), z["vectors"]), (_split(z["query_texts"]), z["query_vectors"])):
+                out.update(zip(texts, vectors))
+    return out
 
 
 def _embed(texts: list[str], spec: Spec, work: Path, console) -> dict:
@@ -569,20 +597,31 @@ def load(spec: Spec = FULL, *, console=None, say=None) -> RealSet:
     path = cache_root() / f"vectors-{spec.name}-{key}.npz"
     if not path.is_file():
         texts = corpus.texts + corpus.query_texts
-        say(f"embedding {len(texts):,} sentences with MiniLM (seq_len {spec.seq_len}, batches of {spec.batch}); "
-            f"parts are kept in the cache, so an interrupted run resumes")
+        vectors = np.zeros((len(texts), 384), dtype=np.float32)
+        known = embedded_before(spec, key)
+        missing = [j for j, t in enumerate(texts) if t not in known]
+        for j, t in enumerate(texts):
+            if t in known:
+                vectors[j] = known[t]
+        del known
+        say(f"embedding {len(missing):,} sentences with MiniLM ({len(texts) - len(missing):,} of {len(texts):,} "
+            f"found in earlier caches; seq_len {spec.seq_len}, batches of {spec.batch}); parts are kept in the "
+            f"cache, so an interrupted run resumes")
         work = cache_root() / f"work-{spec.name}-{key}"
         t0 = time.perf_counter()
-        job = _embed(texts, spec, work, console)
+        job = {"texts": 0, "tokens": 0, "median_tokens": 0.0, "embed_seconds": 0.0, "seconds": 0.0}
+        if missing:
+            job = _embed([texts[j] for j in missing], spec, work, console)
+            order = np.load(work / "order.npy")
+            rows = np.asarray(missing)
+            for p, start in enumerate(range(0, len(missing), PART)):
+                vectors[rows[order[start:start + PART]]] = np.load(work / f"part-{p:05d}.npy")
         wall = time.perf_counter() - t0
-        order = np.load(work / "order.npy")
-        vectors = np.zeros((len(texts), 384), dtype=np.float32)
-        for p, start in enumerate(range(0, len(texts), PART)):
-            vectors[order[start:start + PART]] = np.load(work / f"part-{p:05d}.npy")
         n = len(corpus.texts)
         info = {"spec": spec.__dict__ | {"roots": list(spec.roots)}, "pool": corpus.pool, "files": corpus.files,
                 "seq_len": spec.seq_len, "batch": spec.batch, "corpus_key": corpus.key, "vectors_key": key,
-                "corpus_seconds": corpus.seconds, "embed_wall_seconds": wall, **job}
+                "corpus_seconds": corpus.seconds, "embed_wall_seconds": wall, "reused": len(texts) - len(missing),
+                **job}
         with atomic_open(path) as f:
             np.savez(f, vectors=vectors[:n], query_vectors=vectors[n:], ids=np.array(corpus.ids),
                      texts=_joined(corpus.texts), sources=_joined(corpus.sources),
