@@ -67,3 +67,21 @@ def search_vectors(bundle: bytes, vectors: np.ndarray, *, max_results: int, l2_n
     results = runtime.text_search(probe, tokens, max_results=max_results, l2_normalize=l2_normalize,
                                   index=found[1])
     return [[m.decode("utf-8") for m, _ in row] for row in results]
+
+
+def time_image_embed(model: bytes, images: list[np.ndarray], *, warmup: int = 3) -> dict:
+    """Seconds per ``ImageEmbedder.embed`` (the library's resize included), one image at a time as an app calls it."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.vision.core.tensor_image import TensorImage
+    from tensorflow_lite_support.python.task.vision.image_embedder import ImageEmbedder, ImageEmbedderOptions
+
+    embedder = ImageEmbedder.create_from_options(ImageEmbedderOptions(base_options=BaseOptions(file_content=model)))
+    tensors = [TensorImage.create_from_array(np.ascontiguousarray(im, dtype=np.uint8)) for im in images]
+    for t in tensors[:warmup]:
+        embedder.embed(t)
+    seconds = []
+    for t in tensors:
+        s0 = time.perf_counter()
+        embedder.embed(t)
+        seconds.append(time.perf_counter() - s0)
+    return {"embed": np.asarray(seconds)}

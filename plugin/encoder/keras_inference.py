@@ -69,8 +69,11 @@ def embed_texts_with(enc: LoadedEncoder, texts: list[str], batch: int = 256) -> 
     return np.concatenate(out) if out else np.zeros((0, enc.settings.embedding_dim), np.float32)
 
 
-def embed_images_with(enc: LoadedEncoder, images: list[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
+def embed_images_with(enc: LoadedEncoder, images: list[np.ndarray] | np.ndarray, batch: int | None = None) -> np.ndarray:
     size = enc.settings.image_size
+    # 256 images of 64 px; fewer of bigger ones: a pretrained backbone at 224 px holds
+    # gigabytes of activations per 256 images (a worker was killed for memory at 21 GB).
+    batch = batch or max(8, int(256 * (64 / size) ** 2))
     arr = np.stack([resize_square(np.asarray(im, dtype=np.uint8), size) for im in images]) if len(images) else \
         np.zeros((0, size, size, 3), np.uint8)
     out = [np.asarray(enc.image_model(arr[i:i + batch].astype(np.float32) / 127.5 - 1.0, training=False), dtype=np.float32)
