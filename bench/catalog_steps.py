@@ -75,7 +75,6 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
         (Catalog, "vectors_for", "read vectors (Parquet)"),
         (scann_builder.ScannBuilder, "build", "ScaNN training (tree + AH)"),
         (pybind.ScannSearcher, "serialize", "ScaNN serialize"),
-        (training, "_read_model", "read ScaNN model"),
         (training, "place", "place every vector (assign + encode, threads)"),
         (training, "baseline_stats", "health baseline"),
         (PartitionModel, "assign", "assign leaves"),

@@ -39,10 +39,12 @@ def model_maker_index(assets: Path, base: np.ndarray, dims_per_block: int):
 
     The device groups points by leaf, keeping their order within a leaf (global id j is
     ``order[j]`` of the array ScaNN was trained on)."""
-    from scannlite.store.training import _read_model
+    from scannlite.store.partition_model import PartitionModel
+    from scannlite.store.training import read_centroids, read_codebooks
 
     # Model Maker kept ScaNN's own placement of every point (scannlite places them itself).
-    model = _read_model(Path(assets), base, base.shape[1], dims_per_block, True)
+    model = PartitionModel("ah", read_centroids(Path(assets)), read_codebooks(Path(assets), base.shape[1],
+                                                                              dims_per_block), dims_per_block)
     leaves = np.load(Path(assets) / "datapoint_to_token.npy").astype(np.int32)
     codes = np.load(Path(assets) / "hashed_dataset.npy").astype(np.uint8)
     order = np.argsort(leaves, kind="stable")
