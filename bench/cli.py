@@ -73,6 +73,13 @@ def run_sections(argv, names: list[str], *, defaults_to_docs: bool = False) -> i
                                             f"({setup.name} run)", target_leaves=setup.searched)
         png_rel = os.path.relpath(args.png, args.output.parent) if args.output else str(args.png)
         con.print(f"recall curve: {args.png}")
+    for s in sections:
+        if args.png and s.plot:
+            from .plot import codes_png
+
+            path = codes_png(s.plot, args.png.with_name(s.plot["file"]))
+            s.image = os.path.relpath(path, args.output.parent) if args.output else str(path)
+            con.print(f"{s.plot['caption']}: {path}")
     targets_table(sections).print(con)
     seconds = time.perf_counter() - t_start
     if args.output:

@@ -55,6 +55,11 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)  # headline numbers, for --json and the smoke test
     seconds: float = 0.0
+    data: list[str] = field(default_factory=list)  # bullets for "Data and settings", before the synthetic run's
+    # A figure of its own: {"file", "title", "caption", "curves": {name: {x: y}}, "labels": {x: text}}, drawn
+    # by bench.plot.codes_png next to the report's recall curve; ``image`` is then its path for the Markdown.
+    plot: dict | None = None
+    image: str | None = None
 
 
 def console(width: int = 150):
@@ -130,18 +135,23 @@ def write_markdown(path: Path, sections: list[Section], *, setup, generator: str
         "",
         "## Data and settings",
         "",
-        f"- Run: `{setup.name}`: {setup.n:,} x {setup.dim} catalog, {setup.queries} held-out queries, "
+        *[f"- {line}" for sec in sections for line in sec.data],
+        f"- Synthetic run `{setup.name}`: {setup.n:,} x {setup.dim} catalog, {setup.queries} held-out queries, "
         f"{setup.leaves} leaves, {setup.searched} searched by default, AH dims_per_block {setup.dims_per_block}, "
         f"recall@{setup.k} against exact search.",
-        f"- Generator (library defaults, not tuned): `{generator}`.",
-        f"- How hard this data is (no index involved): {profile}.",
+        f"- Its generator (library defaults, not tuned): `{generator}`.",
+        f"- How hard the synthetic data is (no index involved): {profile}.",
         "- Exact truth: `snapshot.search(cat, queries, k=10, exact=True)`: brute force over the snapshot's "
         "stored float vectors; every method below is scored against this one truth.",
         "",
     ]
+    for sec in sections:
+        if sec.image and sec.plot:
+            lines += [f"![{sec.plot['caption']}]({sec.image})", "", f"[{sec.plot['caption'][0].upper()}"
+                      f"{sec.plot['caption'][1:]}]({sec.image}).", ""]
     if png:
         lines += [f"![recall@10 against leaves searched]({png})", "",
-                  f"[Recall curve]({png}): recall@10 against leaves searched (probes for FAISS), "
+                  f"[Synthetic set: recall curve]({png}): recall@10 against leaves searched (probes for FAISS), "
                   "same queries and truth for all four.", ""]
     lines += [targets_table(sections).markdown(), ""]
     for s in sections:

@@ -1,8 +1,11 @@
 """Every benchmark, one run: ``python -m bench.run_all`` (``make bench``).
 
-Runs build-and-recall (issue 2), then export-and-latency (issue 3) on the catalog the first
-one built, prints each table, and writes docs/benchmarks.md and docs/recall.png (with
-``--quick``, only where ``--output``/``--png`` say).
+Runs recall on real text embeddings first (issue 8: the headline), then build-and-recall
+(issue 2) and export-and-latency (issue 3, on the catalog the second one built) on the
+synthetic set, prints each table, and writes docs/benchmarks.md, docs/recall.png and
+docs/recall-real.png (with ``--quick``, only where ``--output``/``--png`` say). The real set
+is made once by ``python -m bench.real_text`` (cached; the first ``make bench`` makes it).
+The training-recipe sweep (issue 8, part 4) is separate: ``python -m bench.recipe_sweep``.
 Last, warm queries (issue 9: Datasette text and image queries over HTTP and `add --images`
 with 1 and N workers, on the outputs of ``make demo``, made first if missing).
 """
@@ -12,7 +15,7 @@ import sys
 
 from .cli import run_sections
 
-BENCHMARKS = ["build_recall", "export_latency", "warm_queries"]
+BENCHMARKS = ["real_recall", "build_recall", "export_latency", "delta_bundles", "warm_queries"]
 
 
 def main(argv: list[str] | None = None) -> int:
