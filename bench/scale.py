@@ -1,0 +1,164 @@
+"""Benchmark for issue 10, part 1: a full build at a million vectors in bounded memory.
+
+``python -m bench.scale [--n 1000000] [--output F.md]`` (about 15 minutes at 1M here).
+Every step runs in a fresh process (:mod:`bench.stage`: wall time and peak RSS of that step
+alone), side by side in one run:
+
+1. the vectors: clustered unit vectors (the synthetic benchmark's generator) written chunk by
+   chunk into one ``.npy`` file, never all in memory, plus 1% more and 1,000 held-out queries;
+2. ``Catalog.create`` + ``cat.add`` in chunks of 100,000 rows read from a memory map;
+3. ``build(cat)``: the first build, so a full training (default settings but the benchmark's
+   leaves: the same count as Model Maker's, for a like-for-like comparison);
+4. ``add`` of 1% more and an incremental ``build``;
+5. ScaNN run directly with Model Maker's recipe on the same array (``bench.peers``);
+6. device-equivalent recall@10 of both against exact search, on the held-out queries.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import block_tensorflow, stage
+from .report import Table, command_line, console, machine, mib, now, versions
+
+CHUNK = 100_000
+QUERIES = 1_000
+K = 10
+GROWTH = 0.01
+
+
+def write_vectors(path: str, n: int, dim: int, seed: int, clusters: int) -> dict:
+    """``n`` clustered unit vectors into ``path`` (.npy), CHUNK rows at a time: the same
+    ``clusters`` centres for every file (the catalog, its growth and the queries come from
+    one distribution), each chunk's points from its own generator seeded by ``seed``."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    weights = 1.0 / np.arange(1, clusters + 1) ** 0.5
+    weights /= weights.sum()
+    widths = (0.45 * rng.uniform(0.6, 1.4, size=clusters)).astype(np.float32)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    for i, start in enumerate(range(0, n, CHUNK)):
+        r = np.random.default_rng([seed, i])
+        m = min(CHUNK, n - start)
+        labels = r.choice(clusters, size=m, p=weights)
+        x = centres[labels] + widths[labels, None] * (r.standard_normal((m, dim), dtype=np.float32) / math.sqrt(dim))
+        out[start:start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    out.flush()
+    return {"rows": n}
+
+
+def add_chunks(path: str, npy: str, prefix: str, create_dim: int | None = None, leaves: int | None = None) -> dict:
+    """``cat.add`` of every row of ``npy`` in CHUNK-row batches read from a memory map."""
+    from scannlite.store.catalog import Catalog
+    from scannlite.store.index_config import IndexConfig
+
+    if create_dim:
+        Catalog.create(Path(path), create_dim, "dot", index=IndexConfig(num_leaves=leaves)).close()
+    x = np.load(npy, mmap_mode="r")
+    with Catalog.open(Path(path)) as cat:
+        for start in range(0, len(x), CHUNK):
+            stop = min(start + CHUNK, len(x))
+            cat.add([f"{prefix}{i}" for i in range(start, stop)], np.ascontiguousarray(x[start:stop]))
+        return {"count": cat.count()}
+
+
+def recall(path: str, queries: str, mm_assets: str, base: str, mm_searched: int) -> dict:
+    """recall@K against exact search: the catalog's snapshot at its own leaves, and Model
+    Maker's assets at ``mm_searched`` leaves, on the same queries."""
+    from scannlite.store import device_search, snapshot
+    from scannlite.store.catalog import Catalog
+    from scannlite.store.synthetic import recall_at_k
+
+    from .recall import ids_of, model_maker_index
+
+    q = np.load(queries)
+    with Catalog.open(Path(path)) as cat:
+        snap = snapshot.load_snapshot(cat, None)
+        exact = ids_of(snapshot.search(cat, q, k=K, exact=True, snapshot=snap))
+        ours = recall_at_k(ids_of(snapshot.search(cat, q, k=K, snapshot=snap)), exact, K)
+        leaves = snap.info.leaves_to_search
+    x = np.load(base, mmap_mode="r")
+    index, order = model_maker_index(Path(mm_assets), x, 1)
+    index = device_search.DeviceIndex(**{**index.__dict__, "lookup_type": "FLOAT"})
+    pos, _ = device_search.search(index, device_search.l2_normalize(q), K, mm_searched)
+    theirs = recall_at_k([[f"v{order[j]}" for j in row if j >= 0] for row in pos], exact, K)
+    return {"scannlite": ours, "scannlite_leaves": leaves, "model_maker": theirs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    block_tensorflow()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/scannlite-scale"))
+    ap.add_argument("--output", type=Path, help="write the Markdown table here")
+    args = ap.parse_args(argv)
+    con = console()
+    say = lambda msg: con.print(f"[dim]- {msg}[/dim]")  # noqa: E731
+    started, t0 = now(), time.perf_counter()
+    work = args.workdir
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    n, dim = args.n, args.dim
+    extra_n = math.ceil(n * GROWTH)
+    leaves = round(math.sqrt(n))  # Model Maker's rule, given to both for a like-for-like comparison
+    searched = max(4, math.ceil(leaves * 4 / 351))
+    base, extra, queries = (str(work / f) for f in ("base.npy", "extra.npy", "queries.npy"))
+    say(f"writing {n:,} x {dim} vectors in chunks")
+    for path, rows, seed in ((base, n, 1), (extra, extra_n, 2), (queries, QUERIES, 3)):
+        stage.run("bench.scale:write_vectors", path=path, n=rows, dim=dim, seed=seed, clusters=max(1, n // 60))
+    cat = str(work / "catalog")
+    say("add (chunks of 100,000 from a memory map)")
+    add = stage.run("bench.scale:add_chunks", path=cat, npy=base, prefix="v", create_dim=dim, leaves=leaves)
+    say("full build")
+    full = stage.run("bench.catalog_steps:build", path=cat, full=False)
+    say(f"add {extra_n:,} more, incremental build")
+    add2 = stage.run("bench.scale:add_chunks", path=cat, npy=extra, prefix="x")
+    inc = stage.run("bench.catalog_steps:build", path=cat, full=False)
+    say("ScaNN directly, Model Maker's recipe")
+    mm_dir = work / "model-maker"
+    mm_dir.mkdir()
+    mm = stage.run("bench.peers:model_maker_recipe", base=base, leaves=leaves, searched=searched, out_dir=str(mm_dir))
+    say("recall against exact search")
+    rec = stage.run("bench.scale:recall", path=cat, queries=queries, mm_assets=str(mm_dir), base=base,
+                    mm_searched=searched)
+
+    parts = full.value["parts"]
+    t = Table(f"Scale: {n:,} x {dim}, {leaves} leaves (both), one run", ["step", "wall", "peak RSS", "notes"])
+    t.add("add (100,000-row chunks)", f"{add.seconds:.1f} s", mib(add.peak_rss), f"{add.value['count']:,} items")
+    t.add("scannlite full build", f"{full.seconds:.1f} s", mib(full.peak_rss),
+          f"ScaNN on the {full.value['recipe'].rsplit('trained on ', 1)[-1]}: "
+          f"{parts.get('ScaNN training (tree + AH)', 0):.0f} s; placing every vector "
+          f"{parts.get('place every vector (assign + encode, threads)', 0):.0f} s; "
+          f"{full.value['leaves_to_search']} leaves searched (recall target)")
+    t.add(f"add {extra_n:,} (+{GROWTH:.0%})", f"{add2.seconds:.1f} s", mib(add2.peak_rss), "")
+    t.add("scannlite incremental build", f"{inc.seconds:.1f} s", mib(inc.peak_rss),
+          f"{inc.value['encoded']:,} encoded; {100 * inc.seconds / full.seconds:.1f}% of the full build")
+    t.add("ScaNN directly, Model Maker's recipe", f"{mm.seconds:.1f} s", mib(mm.peak_rss),
+          f"scannlite's full build is {full.seconds / mm.seconds:.2f}x its time, "
+          f"{full.peak_rss / mm.peak_rss:.2f}x its memory")
+    t.add(f"recall@{K}, device-equivalent", "", "",
+          f"scannlite {rec.value['scannlite']:.3f} at {rec.value['scannlite_leaves']} leaves; Model Maker's "
+          f"{rec.value['model_maker']:.3f} at {searched} (FLOAT lookup)")
+    m = machine()
+    t.how = [f"Command: `{command_line()}`; started {started:%Y-%m-%d %H:%M} UTC, took "
+             f"{(time.perf_counter() - t0) / 60:.1f} min.",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, load at the end "
+             f"{', '.join(f'{x:.1f}' for x in m['load'] or ())}; "
+             + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
+             "Each row is one fresh process (bench/stage.py: wall time of the call, peak RSS as VmHWM)."]
+    t.print(con)
+    if args.output:
+        args.output.write_text(t.markdown() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
