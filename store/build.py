@@ -40,6 +40,7 @@ class BuildResult:
     recipe: str | None = None
     recall: RecallEstimate | None = None
     leaves_note: str | None = None  # why leaves_to_search is what it is, when it is not plain
+    lookup_type: str = "FLOAT"
 
     def lines(self) -> list[str]:
         if not self.published:
@@ -54,6 +55,11 @@ class BuildResult:
                    else f"estimated on {r.sample} of its vectors in {r.seconds:.1f} s")
             out.append(f"  recall@{r.k} {r.at(self.leaves_to_search):.3f} at {self.leaves_to_search} of "
                        f"{self.num_leaves} leaves ({how})")
+            if self.lookup_type != "FLOAT":
+                # The estimate ranks codes as FLOAT tables do; fixed-point tables round every
+                # entry, which loses a little more (docs/benchmarks.md: INT8 against FLOAT).
+                out.append(f"  (estimated with FLOAT lookup tables; this snapshot's {self.lookup_type} tables "
+                           "give somewhat less)")
         if self.leaves_note:
             out.append(f"  {self.leaves_note}")
         if self.retrained:
@@ -277,7 +283,7 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
              config.lookup_type if model is not None else None, utcnow(), json.dumps(build_info, sort_keys=True)))
     return BuildResult(version, True, work.retrain, work.reasons, len(live), len(rows),
                        model.num_leaves if model is not None else 0, leaves_to_search,
-                       time.perf_counter() - started, work.health, recipe, work.recall, note)
+                       time.perf_counter() - started, work.health, recipe, work.recall, note, config.lookup_type)
 
 
 def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, progress: Progress = SILENT) -> BuildResult:

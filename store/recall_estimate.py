@@ -14,7 +14,9 @@ The leaves visited are the device's own choice (:func:`device_search.leaf_order`
 exact); the code distance is the float-table one, computed as ``q . decode(code)`` with
 BLAS rather than table lookups, which ranks candidates as the device's FLOAT table does up to
 float rounding. Measured against held-out queries on real sentence embeddings in
-docs/benchmarks.md.
+docs/benchmarks.md. A snapshot searched with INT8 or INT16 tables rounds every table entry
+and loses a little more than this: the estimate is the FLOAT figure (``build`` says so);
+scoring every code with fixed-point tables per query would cost about 50x more.
 
 Cost: one pass over the snapshot's vectors for the truth and one over its decoded codes for
 the answers, each a (sample x chunk) matrix product, plus, per query and ladder step, one

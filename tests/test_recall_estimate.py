@@ -138,3 +138,12 @@ def test_duplicates_tied_with_a_true_neighbour_count_as_right(tmp_path):
     cat.add(ids_for("a", 100) + ids_for("b", 100), np.vstack([x, x]))
     r = build(cat)
     assert r.recall.ladder == [1] and r.recall.recall == [1.0]
+
+
+def test_a_fixed_point_snapshot_says_its_estimate_is_the_float_tables_figure(tmp_path):
+    cat = make(tmp_path)
+    assert "FLOAT lookup tables" not in "\n".join(build(cat).lines())
+    int8 = build(cat, changes={"lookup_type": "INT8"})
+    assert int8.published and int8.lookup_type == "INT8"
+    assert "estimated with FLOAT lookup tables; this snapshot's INT8 tables give somewhat less" in \
+        "\n".join(int8.lines())
