@@ -16,6 +16,7 @@ alone), side by side in one run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shutil
 import sys
@@ -86,7 +87,7 @@ def recall(path: str, queries: str, mm_assets: str, base: str, mm_searched: int)
         leaves = snap.info.leaves_to_search
     x = np.load(base, mmap_mode="r")
     index, order = model_maker_index(Path(mm_assets), x, 1)
-    index = device_search.DeviceIndex(**{**index.__dict__, "lookup_type": "FLOAT"})
+    index = dataclasses.replace(index, lookup_type="FLOAT")
     pos, _ = device_search.search(index, device_search.l2_normalize(q), K, mm_searched)
     theirs = recall_at_k([[f"v{order[j]}" for j in row if j >= 0] for row in pos], exact, K)
     return {"scannlite": ours, "scannlite_leaves": leaves, "model_maker": theirs}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,18 +74,24 @@ class LoadedSnapshot:
     codes: np.ndarray | None  # (N, S) uint8
     offsets: np.ndarray  # (L + 1,)
     vectors: np.ndarray | None = None  # float vectors, loaded on demand
+    _indexes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def count(self) -> int:
         return len(self.items)
 
     def device_index(self, lookup_type: str | None = None) -> device_search.DeviceIndex:
+        """The index to search, made once per lookup type: a long-lived process (Datasette)
+        searching the same snapshot keeps its stacked codebooks between queries."""
         m = self.model
-        return device_search.DeviceIndex(
-            distance=self.distance, centroids=m.centroids, offsets=self.offsets,
-            codebooks=m.codebooks if m.kind == "ah" else None, codes=self.codes,
-            vectors=self.vectors if m.kind == "float" else None,
-            lookup_type=lookup_type or self.info.lookup_type or "FLOAT")
+        lookup = lookup_type or self.info.lookup_type or "FLOAT"
+        key = (lookup, id(self.codes), id(self.vectors))
+        if key not in self._indexes:
+            self._indexes[key] = device_search.DeviceIndex(
+                distance=self.distance, centroids=m.centroids, offsets=self.offsets,
+                codebooks=m.codebooks if m.kind == "ah" else None, codes=self.codes,
+                vectors=self.vectors if m.kind == "float" else None, lookup_type=lookup)
+        return self._indexes[key]
 
 
 def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: bool = False) -> LoadedSnapshot:
