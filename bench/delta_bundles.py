@@ -12,17 +12,15 @@ section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import ROOT, catalogs
+from . import catalogs
 from .report import Section, Table, mib
 
 RUNTIME = "scannlite.plugin.device.runtime:"
@@ -217,35 +215,12 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import block_tensorflow
     from .data import prepare
-    from .report import command_line, console, targets_table
-    from .setup import pick
-    from .warm_queries import update_report
+    from .warm_queries import run_updating_report
 
-    block_tensorflow()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="5,000 vectors: a smoke run, numbers meaningless")
-    ap.add_argument("--workdir", type=Path, help="where data, catalogs and bundles go (kept)")
-    ap.add_argument("--output", type=Path, help="the report to update (default: docs/benchmarks.md, not with --quick)")
-    args = ap.parse_args(argv)
-    output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
-    con = console()
-    say = lambda msg: con.print(f"[dim]- {msg}[/dim]")  # noqa: E731
-    with tempfile.TemporaryDirectory(prefix="scannlite-bench-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        data = prepare(pick(args.quick), workdir)
-        section = run(data, workdir, command_line(), say)
-        section.seconds = time.perf_counter() - t0
-    for table in section.tables:
-        table.print(con)
-    targets_table([section]).print(con)
-    if output:
-        update_report(output, section)
-        con.print(f"report: {output}")
-    return 0
+    return run_updating_report(argv, __doc__.splitlines()[0], run,
+                               quick_help="5,000 vectors: a smoke run, numbers meaningless",
+                               workdir_help="where data, catalogs and bundles go (kept)", make_data=prepare)
 
 
 if __name__ == "__main__":

@@ -390,17 +390,22 @@ def update_report(path: Path, section: Section) -> None:
     path.write_text(text.rstrip() + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_updating_report(argv, description: str, run, *, quick_help: str, workdir_help: str,
+                        make_data=None) -> int:
+    """A benchmark section run on its own: parse ``--quick/--workdir/--output``, run it, print
+    its tables and targets, and update that section of the report in place (by default
+    docs/benchmarks.md, not with ``--quick``). ``make_data(setup, workdir)`` gives what ``run``
+    takes as its data (default: just the setup)."""
     from types import SimpleNamespace
 
     from . import block_tensorflow
-    from .report import command_line, console
+    from .report import command_line, console, targets_table
     from .setup import pick
 
     block_tensorflow()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few queries, 200 images: a smoke run")
-    ap.add_argument("--workdir", type=Path, help="where catalogs and logs go (kept)")
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--workdir", type=Path, help=workdir_help)
     ap.add_argument("--output", type=Path, help="the report to update (default: docs/benchmarks.md, not with --quick)")
     args = ap.parse_args(argv)
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
@@ -410,18 +415,23 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        section = run(SimpleNamespace(setup=pick(args.quick)), workdir, command_line(), say)
+        setup = pick(args.quick)
+        data = make_data(setup, workdir) if make_data else SimpleNamespace(setup=setup)
+        section = run(data, workdir, command_line(), say)
         section.seconds = time.perf_counter() - t0
     for table in section.tables:
         table.print(con)
     if section.targets:
-        from .report import targets_table
-
         targets_table([section]).print(con)
     if output:
         update_report(output, section)
         con.print(f"report: {output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_updating_report(argv, __doc__.splitlines()[0], run, quick_help="few queries, 200 images: a smoke run",
+                               workdir_help="where catalogs and logs go (kept)")
 
 
 if __name__ == "__main__":
