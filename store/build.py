@@ -111,7 +111,7 @@ class BuildWork:
     model: PartitionModel | None
     model_id: int | None
     trained: object | None  # training.Trained when the partitions were retrained
-    rows: list[tuple]  # (model_id, item, leaf, code, trained) for the codes table
+    rows: "list[tuple] | PlacedRows"  # (model_id, item, leaf, code, trained) for the codes table
     vectors: np.ndarray | None = None  # every live vector, in plan.live order, when already read
     recall: RecallEstimate | None = None
 
@@ -163,9 +163,27 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
         advance(len(live))
     with progress.task(f"training ScaNN partitions, then placing {len(live)} vectors", total=len(live)) as advance:
         trained = train(vectors, cat.distance, plan.config, on_chunk=advance)
-    rows = [(None, int(item), int(trained.leaves[j]), trained.codes[j].tobytes() if trained.codes is not None else None,
-             1) for j, item in enumerate(live.tolist())]
-    return BuildWork(True, reasons, health, trained.model, None, trained, rows, vectors)
+    return BuildWork(True, reasons, health, trained.model, None, trained, PlacedRows(live, trained.leaves, trained.codes),
+                     vectors)
+
+
+@dataclass
+class PlacedRows:
+    """A retrain's rows for the codes table, made one at a time as SQLite takes them: a
+    million (model, item, leaf, code, trained) tuples held at once cost about 0.5 GB."""
+
+    items: np.ndarray
+    leaves: np.ndarray
+    codes: np.ndarray | None
+    model_id: int | None = None  # known once the model row is written
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        codes = self.codes
+        for j, item in enumerate(self.items.tolist()):
+            yield (self.model_id, item, int(self.leaves[j]), codes[j].tobytes() if codes is not None else None, 1)
 
 
 def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT) -> BuildWork:
@@ -267,7 +285,7 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
                 (seq, model.kind, cat.dim, model.num_leaves, model.dims_per_block, model.centroid_blob(),
                  model.codebook_blob(), len(live), json.dumps(work.trained.stats, sort_keys=True)))
             model_id = cur.lastrowid
-            rows = [(model_id, *row[1:]) for row in rows]
+            rows = dataclasses.replace(rows, model_id=model_id)
         with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
             cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
             advance(max(len(rows), 1))
