@@ -41,14 +41,8 @@ def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_n
     embedder = TextEmbedder.create_from_options(TextEmbedderOptions(
         base_options=BaseOptions(file_content=model),
         embedding_options=EmbeddingOptions(l2_normalize=l2_normalize)))
-    for q in queries[:warmup]:
-        embedder.embed(q)
-    embed = []
-    for q in queries:
-        s0 = time.perf_counter()
-        embedder.embed(q)
-        embed.append(time.perf_counter() - s0)
-    return {"create_seconds": create, "search": np.asarray(search), "embed": np.asarray(embed),
+    embed = _timed(embedder.embed, queries, warmup)
+    return {"create_seconds": create, "search": np.asarray(search), "embed": embed,
             "mean_results": returned / max(len(queries), 1)}
 
 
@@ -77,11 +71,16 @@ def time_image_embed(model: bytes, images: list[np.ndarray], *, warmup: int = 3)
 
     embedder = ImageEmbedder.create_from_options(ImageEmbedderOptions(base_options=BaseOptions(file_content=model)))
     tensors = [TensorImage.create_from_array(np.ascontiguousarray(im, dtype=np.uint8)) for im in images]
-    for t in tensors[:warmup]:
-        embedder.embed(t)
+    return {"embed": _timed(embedder.embed, tensors, warmup)}
+
+
+def _timed(call, items, warmup: int) -> np.ndarray:
+    """Seconds per ``call(item)``, each timed alone, after ``warmup`` untimed calls."""
+    for x in items[:warmup]:
+        call(x)
     seconds = []
-    for t in tensors:
+    for x in items:
         s0 = time.perf_counter()
-        embedder.embed(t)
+        call(x)
         seconds.append(time.perf_counter() - s0)
-    return {"embed": np.asarray(seconds)}
+    return np.asarray(seconds)

@@ -249,12 +249,7 @@ async def bundle_download(datasette, request):
     cdb = await _catalog(datasette, request)
     version = int(request.url_vars["version"])
     export = await asyncio.to_thread(_export_of, cdb, version)
-    actual = await asyncio.to_thread(sha256_file, export["path"])
-    if actual != export["sha256"]:
-        return Response.text(f"error: {export['name']} changed after it was exported (sha256 {actual[:12]}..., "
-                             f"recorded {export['sha256'][:12]}...); export the snapshot again", status=409)
-    return AsgiFileDownload(export["path"], filename=export["name"], content_type="application/octet-stream",
-                            headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"})
+    return await _download_if_unchanged(export)
 
 
 async def patch_download(datasette, request):
@@ -266,11 +261,17 @@ async def patch_download(datasette, request):
     patch = export["patch"]
     if patch is None:
         raise NotFound(f"the bundle of snapshot {version} has no patch (export it with --delta-from OLD.tflite)")
-    actual = await asyncio.to_thread(sha256_file, patch["path"])
-    if actual != patch["sha256"]:
-        return Response.text(f"error: {patch['name']} changed after it was exported (sha256 {actual[:12]}..., "
-                             f"recorded {str(patch['sha256'])[:12]}...); export the snapshot again", status=409)
-    return AsgiFileDownload(patch["path"], filename=patch["name"], content_type="application/octet-stream",
+    return await _download_if_unchanged(patch)
+
+
+async def _download_if_unchanged(exported: dict):
+    """``exported`` (a bundle or patch the export recorded: path, name, sha256) as a download,
+    or a 409 when its bytes no longer hash to what was recorded."""
+    actual = await asyncio.to_thread(sha256_file, exported["path"])
+    if actual != exported["sha256"]:
+        return Response.text(f"error: {exported['name']} changed after it was exported (sha256 {actual[:12]}..., "
+                             f"recorded {str(exported['sha256'])[:12]}...); export the snapshot again", status=409)
+    return AsgiFileDownload(exported["path"], filename=exported["name"], content_type="application/octet-stream",
                             headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"})
 
 
