@@ -291,35 +291,39 @@ _C_BLOCK = re.compile(r"/\*+(.*?)\*+/", re.S)
 _C_LINE = re.compile(r"^[ \t]*//[/!<]?[ ]?(.*)$")
 
 
-def python_comments(source: str) -> list[str]:
-    """Blocks of consecutive whole-line ``#`` comments, markers stripped."""
+def _runs(lines, pick) -> list[str]:
+    """Runs of consecutive lines that ``pick`` keeps (it returns the kept text, or None), joined."""
     blocks, current = [], []
-    for line in source.split("\n"):
-        m = _PY_COMMENT.match(line)
-        if m and not _PRAGMA.match(m.group(1)):
-            current.append(m.group(1))
+    for line in lines:
+        kept = pick(line)
+        if kept is not None:
+            current.append(kept)
         elif current:
             blocks.append("\n".join(current))
             current = []
     if current:
         blocks.append("\n".join(current))
     return blocks
+
+
+def python_comments(source: str) -> list[str]:
+    """Blocks of consecutive whole-line ``#`` comments, markers stripped."""
+    def pick(line: str) -> str | None:
+        m = _PY_COMMENT.match(line)
+        return m.group(1) if m and not _PRAGMA.match(m.group(1)) else None
+
+    return _runs(source.split("\n"), pick)
 
 
 def c_comments(source: str) -> list[str]:
     """``/* ... */`` blocks and runs of ``//`` lines of a C or C++ header, markers stripped."""
     blocks = [re.sub(r"(?m)^[ \t]*\*+[ ]?", "", m.group(1)) for m in _C_BLOCK.finditer(source)]
-    current: list[str] = []
-    for line in _C_BLOCK.sub("", source).split("\n"):
+
+    def pick(line: str) -> str | None:
         m = _C_LINE.match(line)
-        if m:
-            current.append(m.group(1))
-        elif current:
-            blocks.append("\n".join(current))
-            current = []
-    if current:
-        blocks.append("\n".join(current))
-    return blocks
+        return m.group(1) if m else None
+
+    return blocks + _runs(_C_BLOCK.sub("", source).split("\n"), pick)
 
 
 def file_sentences(path: Path) -> list[str]:
