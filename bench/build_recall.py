@@ -185,7 +185,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     parts.add("total", f"{full.seconds:.2f} s", *(f"{inc.seconds:.2f} s" for *_, inc in increments))
     parts.how = ["The library's own functions wrapped with timers inside the measuring process "
                  "(`bench/catalog_steps.py`: instrumentation only, they run unchanged): `Catalog.vectors_for`, "
-                 "`ScannBuilder.build`, `ScannSearcher.serialize`, `training._read_model`, `training.place`, "
+                 "`ScannBuilder.build`, `ScannSearcher.serialize`, `training.place`, "
                  "`training.baseline_stats` (which computes the health measures after a retrain), "
                  "`PartitionModel.assign/encode/residual/quantization_error`; 'other' is the rest of `build()`."]
     section.tables.append(parts)
@@ -217,7 +217,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         "build's snapshot: the device's algorithm reimplemented (`store/device_search.py`). The INT8 row searches "
         "the same snapshot and codes with `lookup_type` set to INT8 (`dataclasses.replace` on the loaded "
         "snapshot's info); the catalog itself uses FLOAT.",
-        f"Model Maker's recipe: its serialized assets read with `store.training._read_model` (centroids "
+        f"Model Maker's recipe: its serialized assets read with `store.training.read_centroids`/`read_codebooks` (centroids "
         f"{mm_index.num_leaves} leaves, codebooks, codes, leaf of each point), put in device order (grouped by "
         "leaf, stable within a leaf) in a `device_search.DeviceIndex` with INT8 lookup, and searched with "
         "`device_search.search` on the same normalised queries.",
