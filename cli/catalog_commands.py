@@ -50,7 +50,9 @@ def init(
 
 def add(
     catalog: Path = CatalogArg,
-    file: Optional[Path] = typer.Argument(None, help="Parquet, .npy (with --ids) or JSONL file of vectors.", show_default=False),
+    file: Optional[Path] = typer.Argument(None, help="Parquet file or directory of them, .npy (with --ids) or JSONL file "
+                                          "of vectors, read in chunks (memory stays flat whatever its size).",
+                                          show_default=False),
     ids: Optional[Path] = typer.Option(None, "--ids", help="For .npy input: JSONL with one {\"id\": ..., \"metadata\": ...} per row."),
     id_column: str = typer.Option("id", help="Column (or JSON field) holding ids."),
     embedding_column: str = typer.Option("embedding", help="Column (or JSON field) holding vectors."),
@@ -69,6 +71,7 @@ def add(
     texts are embedded by N warm workers at once, with a progress bar showing items per second.
 
     Example: scannlite add photos.catalog vectors.parquet
+    Example: scannlite add photos.catalog embeddings/   (a directory of Parquet shards, one commit)
     Example: scannlite add photos.catalog --images photos/ --embedder image_embedder.tflite
     """
     sources = [x for x in (file, images, texts) if x is not None]

@@ -24,26 +24,28 @@ class Batch:
         return len(self.ids)
 
 
-def _where(i: int, ids: list) -> str:
+def _where(i: int, ids: list, first_row: int = 0) -> str:
     ident = ids[i] if i < len(ids) else None
-    return f"row {i}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
+    return f"row {first_row + i}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
 
 
 def validate(ids, vectors, metadata, *, dim: int, normalize: bool, metadata_type: str,
-             metadata_limit: int, source_hashes=None) -> Batch:
-    """Check every row and return a :class:`Batch`; raise :class:`InvalidInput` on the first problem."""
+             metadata_limit: int, source_hashes=None, first_row: int = 0) -> Batch:
+    """Check every row and return a :class:`Batch`; raise :class:`InvalidInput` on the first problem.
+    ``first_row``: where these rows start in the whole input (chunks of a streamed file), so
+    that errors name the input's own row numbers."""
     n = len(ids)
     if n == 0:
         raise InvalidInput("the input holds no rows")
     for i, ident in enumerate(ids):
         if ident is None or (isinstance(ident, str) and ident == ""):
-            raise InvalidInput(f"row {i}: id is missing or empty")
+            raise InvalidInput(f"row {first_row + i}: id is missing or empty")
         if not isinstance(ident, str):
-            raise InvalidInput(f"row {i}: id must be a string, got {type(ident).__name__}")
+            raise InvalidInput(f"row {first_row + i}: id must be a string, got {type(ident).__name__}")
     seen: dict[str, int] = {}
     for i, ident in enumerate(ids):
         if ident in seen:
-            raise InvalidInput(f"id {ident!r} appears twice in this batch (rows {seen[ident]} and {i})")
+            raise InvalidInput(f"id {ident!r} appears twice in the input (rows {first_row + seen[ident]} and {first_row + i})")
         seen[ident] = i
 
     vectors = np.asarray(vectors)
@@ -59,17 +61,17 @@ def validate(ids, vectors, metadata, *, dim: int, normalize: bool, metadata_type
     bad = ~np.isfinite(as64).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InvalidInput(f"{_where(i, ids)}: embedding contains NaN or infinity")
+        raise InvalidInput(f"{_where(i, ids, first_row)}: embedding contains NaN or infinity")
     out = as64.astype(np.float32)
     if not np.isfinite(out).all():
         i = int(np.argmax(~np.isfinite(out).all(axis=1)))
-        raise InvalidInput(f"{_where(i, ids)}: embedding overflows float32")
+        raise InvalidInput(f"{_where(i, ids, first_row)}: embedding overflows float32")
     if normalize:
         norms = np.linalg.norm(as64, axis=1)
         zero = norms == 0
         if zero.any():
             i = int(np.argmax(zero))
-            raise InvalidInput(f"{_where(i, ids)}: zero vector cannot be L2-normalised")
+            raise InvalidInput(f"{_where(i, ids, first_row)}: zero vector cannot be L2-normalised")
         out = (as64 / norms[:, None]).astype(np.float32)
 
     if metadata is None:
@@ -78,12 +80,12 @@ def validate(ids, vectors, metadata, *, dim: int, normalize: bool, metadata_type
         raise InvalidInput(f"{len(metadata)} metadata values for {n} ids")
     clean: list[str | bytes | None] = []
     for i, value in enumerate(metadata):
-        clean.append(_metadata_value(value, i, ids, metadata_type, metadata_limit))
+        clean.append(_metadata_value(value, i, ids, metadata_type, metadata_limit, first_row))
     hashes = list(source_hashes) if source_hashes is not None else [None] * n
     return Batch(list(ids), np.ascontiguousarray(out), clean, hashes)
 
 
-def _metadata_value(value, i, ids, metadata_type, limit):
+def _metadata_value(value, i, ids, metadata_type, limit, first_row=0):
     if value is None:
         return None
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -92,7 +94,7 @@ def _metadata_value(value, i, ids, metadata_type, limit):
             try:
                 value = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise InvalidInput(f"{_where(i, ids)}: metadata is not valid UTF-8 "
+                raise InvalidInput(f"{_where(i, ids, first_row)}: metadata is not valid UTF-8 "
                                    "(this catalog stores text metadata)") from None
         else:
             value = raw
@@ -100,13 +102,13 @@ def _metadata_value(value, i, ids, metadata_type, limit):
         try:
             raw = value.encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidInput(f"{_where(i, ids)}: metadata is not valid UTF-8 text") from None
+            raise InvalidInput(f"{_where(i, ids, first_row)}: metadata is not valid UTF-8 text") from None
         if metadata_type == "bytes":
             value = raw
     else:
-        raise InvalidInput(f"{_where(i, ids)}: metadata must be text or bytes, got {type(value).__name__}")
+        raise InvalidInput(f"{_where(i, ids, first_row)}: metadata must be text or bytes, got {type(value).__name__}")
     if len(raw) > limit:
-        raise InvalidInput(f"{_where(i, ids)}: metadata is {len(raw)} bytes, the limit is {limit}")
+        raise InvalidInput(f"{_where(i, ids, first_row)}: metadata is {len(raw)} bytes, the limit is {limit}")
     return value
 
 

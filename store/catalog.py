@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from .batch import Batch, content_hash, validate
 from .errors import InvalidInput, NotACatalog, ScannliteError
 from .index_config import IndexConfig
 from .locking import writer_lock
-from .readers import read_any
+from .readers import BATCH_ROWS, iter_rows
 from .vocabulary import Distance
 from .segments import write_segment
 
@@ -47,6 +48,10 @@ class AddResult:
     updated: int
     unchanged: int
     seq: int | None  # None when nothing changed and nothing was committed
+
+
+class _NothingChanged(Exception):
+    """Every row of an add was unchanged: roll its commit back."""
 
 
 @dataclass
@@ -231,67 +236,100 @@ class Catalog:
         return self.conn.execute("SELECT MAX(seq) FROM commits").fetchone()[0]
 
     # ---- writes --------------------------------------------------------------------------
-    def make_batch(self, ids, vectors, metadata=None, source_hashes=None) -> Batch:
+    def make_batch(self, ids, vectors, metadata=None, source_hashes=None, first_row: int = 0) -> Batch:
         return validate(ids, vectors, metadata, dim=self.dim, normalize=self.normalize,
                         metadata_type=self.metadata_type, metadata_limit=self.metadata_limit,
-                        source_hashes=source_hashes)
+                        source_hashes=source_hashes, first_row=first_row)
 
     def add(self, ids, vectors, metadata=None, source_hashes=None) -> AddResult:
         """Upsert by id. Unchanged rows (same vector and metadata) are skipped."""
-        batch = self.make_batch(ids, vectors, metadata, source_hashes)
-        return self.add_batch(batch)
+        return self.add_batch(self.make_batch(ids, vectors, metadata, source_hashes))
 
     def add_file(self, path, *, ids_path=None, id_column="id", embedding_column="embedding",
-                 metadata_column="metadata") -> AddResult:
-        ids, vectors, metadata = read_any(path, ids_path=ids_path, id_column=id_column,
-                                          embedding_column=embedding_column, metadata_column=metadata_column)
-        return self.add(ids, vectors, metadata)
+                 metadata_column="metadata", batch_rows: int = BATCH_ROWS) -> AddResult:
+        """Upsert from a Parquet file or directory, a .npy or a JSONL file, streamed in chunks of
+        ``batch_rows`` rows: memory stays one chunk's, and the whole file is still one commit."""
+        chunks = iter_rows(path, ids_path=ids_path, id_column=id_column, embedding_column=embedding_column,
+                           metadata_column=metadata_column, batch_rows=batch_rows)
+        return self.add_stream(self.make_batch(r.ids, r.vectors, r.metadata, first_row=r.first_row)
+                               for r in chunks)
 
-    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str]]:
-        found: dict[str, tuple[int, str]] = {}
+    def add_batch(self, batch: Batch) -> AddResult:
+        return self.add_stream([batch])
+
+    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str, int]]:
+        found: dict[str, tuple[int, str, int]] = {}
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            for ident, item, h in self.conn.execute(
-                    f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk):
-                found[ident] = (item, h)
+            for ident, item, h, added in self.conn.execute(
+                    f"SELECT id, item, content_hash, added_seq FROM items WHERE removed_seq IS NULL AND id IN ({marks})",
+                    chunk):
+                found[ident] = (item, h, added)
         return found
 
-    def add_batch(self, batch: Batch) -> AddResult:
-        hashes = [content_hash(v, m) for v, m in zip(batch.vectors, batch.metadata)]
+    def add_stream(self, batches: Iterable[Batch]) -> AddResult:
+        """Upsert every batch as one commit. Batches are consumed one at a time (each checked,
+        compared with the live items and written as its own segment), so a file of any size
+        is added in one chunk's memory; the items go into the one open transaction. Any error,
+        in any batch, rolls everything back, and the segments written so far are removed."""
+        written: list[Path] = []
         with self.writing():
-            existing = self._live_rows(batch.ids)
-            keep, replaced = [], []
-            for i, ident in enumerate(batch.ids):
-                old = existing.get(ident)
-                if old is None:
-                    keep.append(i)
-                elif old[1] != hashes[i]:
-                    keep.append(i)
-                    replaced.append(old[0])
-            unchanged = len(batch) - len(keep)
-            if not keep:
+            try:
+                with self.transaction():
+                    seq = self.new_commit("add", {})
+                    added = updated = unchanged = 0
+                    segments = []
+                    for batch in batches:
+                        a, u, c, seg = self._add_one(batch, seq, written)
+                        added, updated, unchanged = added + a, updated + u, unchanged + c
+                        if seg is not None:
+                            segments.append(seg)
+                    if not segments:
+                        raise _NothingChanged
+                    self.conn.execute("UPDATE commits SET summary = ? WHERE seq = ?", (json.dumps(
+                        {"added": added, "updated": updated, "unchanged": unchanged, "segments": segments},
+                        sort_keys=True), seq))
+            except _NothingChanged:
                 return AddResult(0, 0, unchanged, None)
-            seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep])
-            with self.transaction():
-                summary = {"added": len(keep) - len(replaced), "updated": len(replaced),
-                           "unchanged": unchanged, "segment": seg.path}
-                seq = self.new_commit("add", summary)
-                cur = self.conn.execute(
-                    "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
-                    (seg.path, seg.rows, seg.bytes, seg.sha256, seq))
-                segment_id = cur.lastrowid
-                for start in range(0, len(replaced), 900):
-                    chunk = replaced[start:start + 900]
-                    self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
-                                      [seq, *chunk])
-                self.conn.executemany(
-                    "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    ((batch.ids[i], batch.metadata[i], hashes[i],
-                      batch.source_hashes[i] if batch.source_hashes else None, segment_id, row, seq)
-                     for row, i in enumerate(keep)))
-            return AddResult(len(keep) - len(replaced), len(replaced), unchanged, seq)
+            except BaseException:
+                for path in written:  # never referenced: the transaction rolled back
+                    path.unlink(missing_ok=True)
+                raise
+            return AddResult(added, updated, unchanged, seq)
+
+    def _add_one(self, batch: Batch, seq: int, written: list[Path]) -> tuple[int, int, int, str | None]:
+        """One batch inside :meth:`add_stream`'s transaction: (added, updated, unchanged, segment)."""
+        hashes = [content_hash(v, m) for v, m in zip(batch.vectors, batch.metadata)]
+        existing = self._live_rows(batch.ids)
+        keep, replaced = [], []
+        for i, ident in enumerate(batch.ids):
+            old = existing.get(ident)
+            if old is not None and old[2] == seq:  # added by an earlier batch of this same input
+                raise InvalidInput(f"id {ident!r} appears twice in the input")
+            if old is None:
+                keep.append(i)
+            elif old[1] != hashes[i]:
+                keep.append(i)
+                replaced.append(old[0])
+        if not keep:
+            return 0, 0, len(batch), None
+        seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep])
+        written.append(self.path / seg.path)
+        cur = self.conn.execute("INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
+                                (seg.path, seg.rows, seg.bytes, seg.sha256, seq))
+        segment_id = cur.lastrowid
+        for start in range(0, len(replaced), 900):
+            chunk = replaced[start:start + 900]
+            self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
+                              [seq, *chunk])
+        self.conn.executemany(
+            "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((batch.ids[i], batch.metadata[i], hashes[i],
+              batch.source_hashes[i] if batch.source_hashes else None, segment_id, row, seq)
+             for row, i in enumerate(keep)))
+        return len(keep) - len(replaced), len(replaced), len(batch) - len(keep), seg.path
 
     def delete(self, ids) -> DeleteResult:
         ids = list(dict.fromkeys(ids))
