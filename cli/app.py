@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "scannlite.cli.demo_commands",
     "scannlite.cli.encoder_commands",
     "scannlite.cli.ecosystem_commands",
+    "scannlite.cli.embed_commands",
 ]
 
 

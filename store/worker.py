@@ -15,10 +15,17 @@ import os
 import sys
 
 
-def _enter(kind: str) -> None:
+def enter(kind: str) -> None:
+    """Make this process a ``kind`` process. Also the first call of any process scannlite did
+    not start that is to load tflite-support (a Ray actor): it refuses, with one line, a
+    process where TensorFlow or protobuf's native implementation is already loaded, because
+    that can no longer be undone (set ``PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python`` in the
+    process's environment before it starts: for Ray, in the runtime environment)."""
     if kind == "device":
         if "google.protobuf" in sys.modules and os.environ.get("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION") != "python":
             raise RuntimeError("protobuf was imported before the device process could select its Python implementation")
+        if sys.modules.get("tensorflow") is not None:
+            raise RuntimeError("TensorFlow is already loaded in this process; tflite-support cannot share it")
         os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
         sys.modules["tensorflow"] = None  # type: ignore[assignment]
     elif kind == "tensorflow":
@@ -44,7 +51,7 @@ def serve(idle: float) -> int:
     import pickle
     import select
 
-    from scannlite.store.boundary import HEADER, _read_exact  # only now: nothing may load before _enter
+    from scannlite.store.boundary import HEADER, _read_exact  # only now: nothing may load before enter
 
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -69,7 +76,7 @@ def serve(idle: float) -> int:
 
 def main(argv: list[str]) -> int:
     kind, mode, idle = argv
-    _enter(kind)
+    enter(kind)
     if mode != "serve":
         raise SystemExit(f"unknown worker mode {mode!r}")
     return serve(float(idle))

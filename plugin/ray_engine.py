@@ -1,0 +1,121 @@
+"""``scannlite embed --engine ray``: image embedding on Ray Data, for collections that outgrow
+one machine's patience (install with ``pip install 'scannlite[ray]'``).
+
+The pipeline: the driver's list of images (id, location, metadata) becomes a Ray dataset;
+``map_batches`` runs an actor per worker that loads the TFLite embedder once and embeds batches
+with :func:`scannlite.plugin.device.image_files.embed_image_files` (the function a local
+device worker runs, so both engines give the same vectors bit for bit); ``write_parquet``
+writes the shards. Without ``address`` Ray starts locally with this machine's cores; with it,
+the same code runs on an existing cluster (whose workers need scannlite installed, and must
+reach the image locations: shared storage or URIs).
+
+**The process boundary, on Ray.** An actor loads tflite-support, so its process is a device
+process: protobuf's pure-Python implementation must be selected before its first import and
+TensorFlow must never load there. Ray starts the actor's process, so the setting travels in the
+actor's *runtime environment* (an environment variable Ray sets before the process starts,
+only for these actors: Ray's own tasks keep the fast protobuf), and the actor's first act is
+:func:`scannlite.store.worker.enter`, the same call a local device worker makes, which also
+refuses a process where either is already loaded.
+
+**CPU settings on small machines.** Each actor holds ``num_cpus`` for as long as it lives;
+Ray Data's read and write tasks need CPU slots too. Actors that hold every slot starve
+them and the pipeline stalls: with 2 actors of 1 CPU each on a 2-core local Ray, nothing is
+written until the embedding ends, and with fewer slots it hangs. So actors ask for
+``ACTOR_CPUS`` (0.9) each and, locally, Ray gets one logical CPU more than the workers use
+(``num_cpus = workers + 1``, at least the machine's cores): the tasks always find a slot, while
+the actors still run one per core. Measured in docs/scale.md (``python -m bench.ray_embed``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from scannlite.store.errors import InvalidInput, ScannliteError
+
+ACTOR_CPUS = 0.9
+DEVICE_ENV = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+class RayFailed(ScannliteError):
+    """The Ray pipeline failed; the message is the first line of the cause."""
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc  # RayTaskError wraps the actor's exception
+    lines = [ln.strip() for ln in str(cause).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(cause).__name__
+
+
+class _EmbedActor:
+    """One per Ray worker: a device process holding one loaded embedder."""
+
+    def __init__(self, model: bytes, dim: int, max_pixels: int):
+        from scannlite.store.worker import enter
+
+        enter("device")  # before anything imports tflite-support in this process
+        self.model, self.dim, self.max_pixels = model, dim, max_pixels
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        from scannlite.plugin.device.image_files import embed_image_files
+
+        locations = batch.column("location").to_pylist()
+        got = embed_image_files(self.model, locations, self.max_pixels)
+        n = len(locations)
+        vectors = np.zeros((n, self.dim), np.float32)
+        reasons, hashes = [None] * n, [None] * n
+        for row, i in enumerate(got["kept"]):
+            vectors[i], hashes[i] = got["vectors"][row], got["hashes"][row]
+        for i, why in got["skipped"]:
+            reasons[i] = why
+        # Skipped rows carry a null embedding and their reason; the driver separates them.
+        embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), self.dim,
+                                                      mask=pa.array([r is not None for r in reasons]))
+        return pa.table({"id": batch.column("id").cast(pa.string()), "embedding": embedding,
+                         "metadata": batch.column("metadata").cast(pa.string()),
+                         "source_hash": pa.array(hashes, pa.string()), "skipped": pa.array(reasons, pa.string())})
+
+
+def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, workers: int, address: str | None,
+                 batch: int, max_pixels: int) -> list[tuple[str, str]]:
+    """Write ``staging/*.parquet`` (id, embedding, metadata, source_hash) for ``items``
+    (dicts with id, location, metadata); return the skipped images as (id, reason)."""
+    try:
+        import ray
+        import ray.data
+        from ray.data.expressions import col
+    except ImportError:
+        raise InvalidInput("--engine ray needs Ray: install scannlite with the ray extra "
+                           "(pip install 'scannlite[ray]')") from None
+    started = not ray.is_initialized()
+    if started:
+        options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=max(workers + 1, os.cpu_count() or 1), **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RayFailed(f"cannot start Ray{f' at {address}' if address else ''}: {_one_line(exc)}") from None
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-stage log lines, not errors
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # shards hold the images in input order
+        ctx.enable_progress_bars = False  # the CLI draws its own
+        ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
+        ds = ds.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
+                            batch_size=batch, batch_format="pyarrow", concurrency=workers, num_cpus=ACTOR_CPUS,
+                            runtime_env={"env_vars": DEVICE_ENV}).materialize()
+        skipped = [(r["id"], r["skipped"]) for r in
+                   ds.filter(expr=col("skipped").is_not_null()).select_columns(["id", "skipped"]).take_all()]
+        ds.filter(expr=col("skipped").is_null()).drop_columns(["skipped"]).write_parquet(str(staging))
+    except ray.exceptions.RayError as exc:
+        raise RayFailed(f"the Ray embedding pipeline failed: {_one_line(exc)}") from None
+    finally:
+        if started:
+            ray.shutdown()
+    return skipped
