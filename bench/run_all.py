@@ -8,6 +8,9 @@ is made once by ``python -m bench.real_text`` (cached; the first ``make bench`` 
 The training-recipe sweep (issue 8, part 4) is separate: ``python -m bench.recipe_sweep``.
 Last, warm queries (issue 9: Datasette text and image queries over HTTP and `add --images`
 with 1 and N workers, on the outputs of ``make demo``, made first if missing).
+Also separate, because each needs data or minutes of its own: ``python -m bench.scale`` (issue 10:
+a million vectors, docs/scale.md) and ``python -m bench.ray_embed`` (issue 10: ``scannlite embed``
+on a local Ray against the local engine and ``add --images``, on the demo's OpenMoji images).
 """
 from __future__ import annotations
 

@@ -17,13 +17,16 @@ only for these actors: Ray's own tasks keep the fast protobuf), and the actor's 
 :func:`scannlite.store.worker.enter`, the same call a local device worker makes, which also
 refuses a process where either is already loaded.
 
-**CPU settings on small machines.** Each actor holds ``num_cpus`` for as long as it lives;
-Ray Data's read and write tasks need CPU slots too. Actors that hold every slot starve
-them and the pipeline stalls: with 2 actors of 1 CPU each on a 2-core local Ray, nothing is
-written until the embedding ends, and with fewer slots it hangs. So actors ask for
-``ACTOR_CPUS`` (0.9) each and, locally, Ray gets one logical CPU more than the workers use
-(``num_cpus = workers + 1``, at least the machine's cores): the tasks always find a slot, while
-the actors still run one per core. Measured in docs/scale.md (``python -m bench.ray_embed``).
+**CPU settings on small machines.** Actors that hold every CPU slot starve whatever other
+Ray Data tasks need one (reading files, writing shards). Measured on this project's 2-core
+machines: ``read_binary_files`` -> 2 actors of 1 CPU each -> ``write_parquet`` on a 2-CPU local
+Ray wrote nothing in 4 minutes (512 images; killed). This pipeline is built so that it cannot: the driver lists the images, the
+actors read them themselves (inside the device function), and the shards are written after the
+embedding stage is materialized. So each actor asks for a whole CPU (``ACTOR_CPUS``) and a
+local Ray gets the machine's cores (more if more workers are asked for, so that every actor
+can start). Measured on 2 cores, 512 OpenMoji images, 2 actors: 1 CPU each on a 2-CPU Ray
+finished in 40 s; 0.9 CPU each on a 3-CPU Ray (room for one more task) in 47 s, no faster.
+Throughput and start-up: ``python -m bench.ray_embed`` (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import numpy as np
 
 from scannlite.store.errors import InvalidInput, ScannliteError
 
-ACTOR_CPUS = 0.9
+ACTOR_CPUS = 1.0
 DEVICE_ENV = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
@@ -81,9 +84,12 @@ class _EmbedActor:
 
 
 def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, workers: int, address: str | None,
-                 batch: int, max_pixels: int) -> list[tuple[str, str]]:
+                 batch: int, max_pixels: int, actor_cpus: float = ACTOR_CPUS,
+                 ray_cpus: int | None = None) -> list[tuple[str, str]]:
     """Write ``staging/*.parquet`` (id, embedding, metadata, source_hash) for ``items``
-    (dicts with id, location, metadata); return the skipped images as (id, reason)."""
+    (dicts with id, location, metadata); return the skipped images as (id, reason).
+    ``actor_cpus`` and ``ray_cpus`` (a local Ray's logical CPUs) override the CPU settings
+    above; the benchmark uses them to show what other settings do."""
     try:
         import ray
         import ray.data
@@ -98,7 +104,7 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
             if address:
                 ray.init(address=address, **options)
             else:
-                ray.init(num_cpus=max(workers + 1, os.cpu_count() or 1), **options)
+                ray.init(num_cpus=ray_cpus or max(workers, os.cpu_count() or 1), **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayFailed(f"cannot start Ray{f' at {address}' if address else ''}: {_one_line(exc)}") from None
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-stage log lines, not errors
@@ -108,7 +114,8 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
         ctx.enable_progress_bars = False  # the CLI draws its own
         ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
         ds = ds.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
-                            batch_size=batch, batch_format="pyarrow", concurrency=workers, num_cpus=ACTOR_CPUS,
+                            batch_size=batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
+                            num_cpus=actor_cpus,
                             runtime_env={"env_vars": DEVICE_ENV}).materialize()
         skipped = [(r["id"], r["skipped"]) for r in
                    ds.filter(expr=col("skipped").is_not_null()).select_columns(["id", "skipped"]).take_all()]
