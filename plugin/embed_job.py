@@ -22,6 +22,7 @@ only kind a Ray worker can load by itself.
 """
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 import uuid
@@ -30,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from scannlite.store.boundary import ProcessFailed, WorkerError, run_in, set_max_workers
@@ -74,20 +74,45 @@ def image_items(source: str, metadata_file: Path | None = None) -> list[dict]:
     return items
 
 
-def _manifest(path: Path) -> list[dict]:
+def _manifest_columns(path: Path) -> dict[str, list]:
+    """Column name -> values, every value text or None (a CSV's ``007`` stays ``007``)."""
+    if path.suffix.lower() == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.reader(f))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise InvalidInput(f"cannot read the manifest {path}: {exc}") from None
+        header, body = (rows[0], rows[1:]) if rows else ([], [])
+        return {name: [r[i] if i < len(r) else None for r in body] for i, name in enumerate(header)}
     try:
-        table = pq.read_table(path) if path.suffix.lower() == ".parquet" else pacsv.read_csv(path)
+        table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"cannot read the manifest {path}: {str(exc).strip().splitlines()[0]}") from None
-    if "path" not in table.column_names:
-        raise InvalidInput(f"the manifest {path} has no 'path' column (columns: {', '.join(table.column_names)})")
-    paths = [str(p) if p is not None else None for p in table.column("path").to_pylist()]
-    ids = [str(i) for i in table.column("id").to_pylist()] if "id" in table.column_names else paths
-    meta = table.column("metadata").to_pylist() if "metadata" in table.column_names else ids
+    columns = {}
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        if any(isinstance(v, bytes) for v in values):
+            try:
+                values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+            except UnicodeDecodeError:
+                raise InvalidInput(f"the manifest {path}: column {name!r} is not UTF-8 text") from None
+        columns[name] = [None if v is None else str(v) for v in values]
+    return columns
+
+
+def _manifest(path: Path) -> list[dict]:
+    columns = _manifest_columns(path)
+    if "path" not in columns:
+        raise InvalidInput(f"the manifest {path} has no 'path' column (columns: {', '.join(columns)})")
+    paths = columns["path"]
+    ids = columns.get("id", paths)
+    meta = columns.get("metadata", ids)
     items, seen = [], {}
     for n, (ident, location, m) in enumerate(zip(ids, paths, meta)):
         if not location:
             raise InvalidInput(f"{path}: row {n}: the path is empty")
+        if not ident:
+            raise InvalidInput(f"{path}: row {n}: the id is empty")
         if ident in seen:
             raise InvalidInput(f"{path}: id {ident!r} appears twice (rows {seen[ident]} and {n})")
         seen[ident] = n
@@ -106,16 +131,19 @@ def _tflite_image_embedder(embedder: str | Path) -> tuple[str, int]:
     return model, int(emb.dim)
 
 
-def _shard(folder: Path, number: int, rows: list[dict], got: dict, dim: int) -> int:
-    kept = got["kept"]
-    if not kept:
-        return 0
-    table = pa.table({"id": pa.array([rows[i]["id"] for i in kept], pa.string()),
-                      "embedding": embedding_array(got["vectors"].reshape(-1, dim)),
-                      "metadata": pa.array([rows[i]["metadata"] for i in kept], pa.string()),
-                      "source_hash": pa.array(got["hashes"], pa.string())})
+def write_shard(folder: Path, number: int, table: pa.Table) -> None:
+    """One shard (both engines write theirs here, on this machine)."""
     pq.write_table(table, folder / f"part-{number:05d}.parquet", compression="zstd")
-    return 1
+
+
+def _shard(folder: Path, number: int, rows: list[dict], got: dict, dim: int) -> None:
+    kept = got["kept"]
+    if kept:
+        write_shard(folder, number, pa.table({
+            "id": pa.array([rows[i]["id"] for i in kept], pa.string()),
+            "embedding": embedding_array(got["vectors"].reshape(-1, dim)),
+            "metadata": pa.array([rows[i]["metadata"] for i in kept], pa.string()),
+            "source_hash": pa.array(got["hashes"], pa.string())}))
 
 
 def _local(items: list[dict], model: str, dim: int, staging: Path, workers: int, batch: int, max_pixels: int,
@@ -158,7 +186,10 @@ def embed_images(source: str, embedder: str | Path, out: Path, *, metadata_file:
     if not items:
         raise InvalidInput(f"no image files in {source}")
     staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
     started = time.perf_counter()
     try:
         if engine == "local":
@@ -170,7 +201,13 @@ def embed_images(source: str, embedder: str | Path, out: Path, *, metadata_file:
                 skipped = ray_engine.embed_images(items, Path(model), dim, staging, workers=workers, address=address,
                                                   batch=batch, max_pixels=max_pixels)
         shards = len(list(staging.glob("*.parquet")))
+        if not shards:
+            first = f" (the first, {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+            raise InvalidInput(f"none of the {len(items)} images could be embedded{first}; nothing was written")
         staging.rename(out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

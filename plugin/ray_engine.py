@@ -4,8 +4,8 @@ one machine's patience (install with ``pip install 'scannlite[ray]'``).
 The pipeline: the driver's list of images (id, location, metadata) becomes a Ray dataset;
 ``map_batches`` runs an actor per worker that loads the TFLite embedder once and embeds batches
 with :func:`scannlite.plugin.device.image_files.embed_image_files` (the function a local
-device worker runs, so both engines give the same vectors bit for bit); ``write_parquet``
-writes the shards. Without ``address`` Ray starts locally with this machine's cores; with it,
+device worker runs, so both engines give the same vectors bit for bit); the driver writes the
+shards as the batches stream back. Without ``address`` Ray starts locally with this machine's cores; with it,
 the same code runs on an existing cluster (whose workers need scannlite installed, and must
 reach the image locations: shared storage or URIs).
 
@@ -20,13 +20,12 @@ refuses a process where either is already loaded.
 **CPU settings on small machines.** Actors that hold every CPU slot starve whatever other
 Ray Data tasks need one (reading files, writing shards). Measured on this project's 2-core
 machines: ``read_binary_files`` -> 2 actors of 1 CPU each -> ``write_parquet`` on a 2-CPU local
-Ray wrote nothing in 4 minutes (512 images; killed). This pipeline is built so that it cannot: the driver lists the images, the
-actors read them themselves (inside the device function), and the shards are written after the
-embedding stage is materialized. So each actor asks for a whole CPU (``ACTOR_CPUS``) and a
+Ray wrote nothing in 4 minutes (512 images; killed). This pipeline is built so that it cannot
+stall that way: the driver lists the images, the actors read them themselves (inside the
+device function), and the driver writes the shards as batches stream back, so no Ray task
+but the actors needs a CPU slot. Each actor asks for a whole CPU (``ACTOR_CPUS``), and a
 local Ray gets the machine's cores (more if more workers are asked for, so that every actor
-can start). Measured on 2 cores, 512 OpenMoji images, 2 actors: 1 CPU each on a 2-CPU Ray
-finished in 40 s; 0.9 CPU each on a 3-CPU Ray (room for one more task) in 47 s, no faster.
-Throughput and start-up: ``python -m bench.ray_embed`` (docs/benchmarks.md).
+can start). Throughput and start-up: ``python -m bench.ray_embed`` (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -35,8 +34,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from scannlite.store.errors import InvalidInput, ScannliteError
+
+from .embed_job import write_shard
 
 ACTOR_CPUS = 1.0
 DEVICE_ENV = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -93,7 +96,6 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
     try:
         import ray
         import ray.data
-        from ray.data.expressions import col
     except ImportError:
         raise InvalidInput("--engine ray needs Ray: install scannlite with the ray extra "
                            "(pip install 'scannlite[ray]')") from None
@@ -115,11 +117,18 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
         ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
         ds = ds.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
                             batch_size=batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
-                            num_cpus=actor_cpus,
-                            runtime_env={"env_vars": DEVICE_ENV}).materialize()
-        skipped = [(r["id"], r["skipped"]) for r in
-                   ds.filter(expr=col("skipped").is_not_null()).select_columns(["id", "skipped"]).take_all()]
-        ds.filter(expr=col("skipped").is_null()).drop_columns(["skipped"]).write_parquet(str(staging))
+                            num_cpus=actor_cpus, runtime_env={"env_vars": DEVICE_ENV})
+        # The driver writes the shards as the batches stream back: they land on this machine
+        # (a cluster's workers would write to their own disks), and no write task competes
+        # with the actors for CPU slots.
+        skipped, number = [], 0
+        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            reasons = table.column("skipped").to_pylist()
+            skipped += [(ident, why) for ident, why in zip(table.column("id").to_pylist(), reasons) if why is not None]
+            kept = table.filter(pa.compute.is_null(table.column("skipped"))).drop_columns(["skipped"])
+            if kept.num_rows:
+                write_shard(staging, number, kept)
+                number += 1
     except ray.exceptions.RayError as exc:
         raise RayFailed(f"the Ray embedding pipeline failed: {_one_line(exc)}") from None
     finally:

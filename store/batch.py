@@ -19,6 +19,7 @@ class Batch:
     vectors: np.ndarray  # (n, dim) float32, normalised if the catalog normalises
     metadata: list[str | bytes | None]
     source_hashes: list[str | None] = field(default_factory=list)
+    first_row: int = 0  # where these rows start in the whole input (a chunk of a streamed file)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -82,7 +83,7 @@ def validate(ids, vectors, metadata, *, dim: int, normalize: bool, metadata_type
     for i, value in enumerate(metadata):
         clean.append(_metadata_value(value, i, ids, metadata_type, metadata_limit, first_row))
     hashes = list(source_hashes) if source_hashes is not None else [None] * n
-    return Batch(list(ids), np.ascontiguousarray(out), clean, hashes)
+    return Batch(list(ids), np.ascontiguousarray(out), clean, hashes, first_row)
 
 
 def _metadata_value(value, i, ids, metadata_type, limit, first_row=0):

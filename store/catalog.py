@@ -257,34 +257,43 @@ class Catalog:
     def add_batch(self, batch: Batch) -> AddResult:
         return self.add_stream([batch])
 
-    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str, int]]:
-        found: dict[str, tuple[int, str, int]] = {}
+    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            for ident, item, h, added in self.conn.execute(
-                    f"SELECT id, item, content_hash, added_seq FROM items WHERE removed_seq IS NULL AND id IN ({marks})",
-                    chunk):
-                found[ident] = (item, h, added)
+            for ident, item, h in self.conn.execute(
+                    f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk):
+                found[ident] = (item, h)
         return found
 
     def add_stream(self, batches: Iterable[Batch]) -> AddResult:
         """Upsert every batch as one commit. Batches are consumed one at a time (each checked,
         compared with the live items and written as its own segment), so a file of any size
-        is added in one chunk's memory; the items go into the one open transaction. Any error,
-        in any batch, rolls everything back, and the segments written so far are removed."""
+        is added in one chunk's memory; the items go into the one open transaction (so the
+        writer lock is held while the input is read). Any error, in any batch, rolls everything
+        back, and the segments written so far are removed."""
         written: list[Path] = []
+        seq = None
         with self.writing():
             try:
                 with self.transaction():
                     seq = self.new_commit("add", {})
-                    added = updated = unchanged = 0
+                    # Ids seen so far in this input, with their rows: a duplicate in a later
+                    # chunk is refused whether or not its first copy changed anything.
+                    self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
+                    self.conn.execute("DELETE FROM add_seen")
+                    added = updated = unchanged = rows = 0
                     segments = []
                     for batch in batches:
+                        self._check_seen(batch)
                         a, u, c, seg = self._add_one(batch, seq, written)
-                        added, updated, unchanged = added + a, updated + u, unchanged + c
+                        added, updated, unchanged, rows = added + a, updated + u, unchanged + c, rows + len(batch)
                         if seg is not None:
                             segments.append(seg)
+                    self.conn.execute("DELETE FROM add_seen")
+                    if not rows:
+                        raise InvalidInput("the input holds no rows")
                     if not segments:
                         raise _NothingChanged
                     self.conn.execute("UPDATE commits SET summary = ? WHERE seq = ?", (json.dumps(
@@ -293,10 +302,24 @@ class Catalog:
             except _NothingChanged:
                 return AddResult(0, 0, unchanged, None)
             except BaseException:
-                for path in written:  # never referenced: the transaction rolled back
-                    path.unlink(missing_ok=True)
+                # Never referenced, since the transaction rolled back; unless the interruption
+                # came just after COMMIT, when they belong to a committed add and must stay.
+                if seq is None or self.conn.execute("SELECT 1 FROM commits WHERE seq = ?", (seq,)).fetchone() is None:
+                    for path in written:
+                        path.unlink(missing_ok=True)
                 raise
             return AddResult(added, updated, unchanged, seq)
+
+    def _check_seen(self, batch: Batch) -> None:
+        for start in range(0, len(batch.ids), 900):
+            chunk = batch.ids[start:start + 900]
+            found = self.conn.execute(f"SELECT id, row FROM add_seen WHERE id IN ({','.join('?' * len(chunk))})",
+                                      chunk).fetchone()
+            if found is not None:
+                row = batch.first_row + batch.ids.index(found[0])
+                raise InvalidInput(f"id {found[0]!r} appears twice in the input (rows {found[1]} and {row})")
+        self.conn.executemany("INSERT INTO add_seen(id, row) VALUES (?, ?)",
+                              ((ident, batch.first_row + i) for i, ident in enumerate(batch.ids)))
 
     def _add_one(self, batch: Batch, seq: int, written: list[Path]) -> tuple[int, int, int, str | None]:
         """One batch inside :meth:`add_stream`'s transaction: (added, updated, unchanged, segment)."""
@@ -305,8 +328,6 @@ class Catalog:
         keep, replaced = [], []
         for i, ident in enumerate(batch.ids):
             old = existing.get(ident)
-            if old is not None and old[2] == seq:  # added by an earlier batch of this same input
-                raise InvalidInput(f"id {ident!r} appears twice in the input")
             if old is None:
                 keep.append(i)
             elif old[1] != hashes[i]:
@@ -314,8 +335,7 @@ class Catalog:
                 replaced.append(old[0])
         if not keep:
             return 0, 0, len(batch), None
-        seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep])
-        written.append(self.path / seg.path)
+        seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep], written)
         cur = self.conn.execute("INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
                                 (seg.path, seg.rows, seg.bytes, seg.sha256, seq))
         segment_id = cur.lastrowid

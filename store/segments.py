@@ -52,11 +52,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_segment(catalog_dir: Path, ids: list[str], vectors: np.ndarray) -> WrittenSegment:
+def write_segment(catalog_dir: Path, ids: list[str], vectors: np.ndarray,
+                  started: list[Path] | None = None) -> WrittenSegment:
+    """Write a new segment file. Its path goes into ``started`` before the file is created, so
+    a caller that must remove it after a failure (even one in this function) knows it."""
     seg_dir = Path(catalog_dir) / SEGMENT_DIR
     seg_dir.mkdir(exist_ok=True)
     rel = f"{SEGMENT_DIR}/{uuid.uuid4().hex}.parquet"
     path = Path(catalog_dir) / rel
+    if started is not None:
+        started.append(path)
     table = pa.table({"id": pa.array(ids, type=pa.string()), "embedding": embedding_array(vectors)})
     # Plain encoding for the floats: dictionary encoding only costs time on embeddings.
     with open(path, "wb") as f:

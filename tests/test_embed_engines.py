@@ -79,15 +79,19 @@ def test_manifest_with_relative_paths_ids_and_metadata(tmp_path, folder, embedde
     with open(tmp_path / "manifest.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "id", "metadata"])
-        w.writerow(["photos/p001.png", "one", "first"])
+        w.writerow(["photos/p001.png", "007", "1e3"])  # text as written, not numbers
         w.writerow([str(folder / "trips" / "p000.png"), "zero", "second"])
         w.writerow(["photos/missing.png", "gone", "x"])
+        w.writerow(["https://example.invalid/a.png", "web", "y"])  # a scheme pyarrow has no filesystem for
     rep = embed_job.embed_images(str(tmp_path / "manifest.csv"), embedder, tmp_path / "m", workers=1)
     got = shards(tmp_path / "m")
-    assert sorted(got) == ["one", "zero"] and got["one"][1] == "first"
-    assert rep.skipped and rep.skipped[0][0] == "gone" and "unreadable" in rep.skipped[0][1]
+    assert sorted(got) == ["007", "zero"] and got["007"][1] == "1e3"
+    assert [i for i, _ in rep.skipped] == ["gone", "web"] and all("unreadable" in why for _, why in rep.skipped)
     loose = shards_of_folder(tmp_path, folder, embedder)
-    assert got["one"][0] == loose["p001.png"][0] and got["zero"][0] == loose["trips/p000.png"][0]
+    assert got["007"][0] == loose["p001.png"][0] and got["zero"][0] == loose["trips/p000.png"][0]
+    (tmp_path / "noid.csv").write_text("path,id\nphotos/p001.png,\n")
+    with pytest.raises(InvalidInput, match="row 0: the id is empty"):
+        embed_job.embed_images(str(tmp_path / "noid.csv"), embedder, tmp_path / "n")
 
 
 def shards_of_folder(tmp_path, folder, embedder):
@@ -110,7 +114,15 @@ def test_bad_requests_are_refused_with_nothing_written(tmp_path, folder, embedde
         embed_job.embed_images(str(tmp_path / "bad.csv"), embedder, tmp_path / "a")
     with pytest.raises(InvalidInput, match="no images at"):
         embed_job.embed_images(str(tmp_path / "nowhere"), embedder, tmp_path / "a")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"not an image")
+    with pytest.raises(InvalidInput, match="none of the 1 images could be embedded"):
+        embed_job.embed_images(str(bad), embedder, tmp_path / "a")
     assert not (tmp_path / "a").exists() and no_leftovers(tmp_path)
+    proc = subprocess.run([SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", "/proc/no/such"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0 and "cannot write /proc/no/such" in proc.stderr
     proc = subprocess.run([SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", str(tmp_path / "taken")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0 and "already exists" in proc.stderr

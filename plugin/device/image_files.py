@@ -42,6 +42,9 @@ def embed_image_files(model: bytes | str, locations: list[str], max_pixels: int 
         except OSError as exc:
             skipped.append((i, f"unreadable ({exc.strerror or exc})"))
             continue
+        except (ValueError, TypeError) as exc:  # pyarrow: an unknown scheme, a bad URI (ArrowInvalid)
+            skipped.append((i, f"unreadable ({str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r})"))
+            continue
         try:
             arrays.append(load_rgb(data, max_pixels))
         except ImageSkipped as why:
