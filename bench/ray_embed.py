@@ -119,7 +119,7 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         "Equal: each shard's embedding, as float32 bytes, against the catalog's vector for the same id.",
         f"Start-up, one image: local engine {start['local']:.1f} s, Ray {start['ray']:.1f} s; Ray's fixed cost "
         f"is about {start['ray'] - start['local']:.0f} s per call (starting Ray, its actors, each loading "
-        "tflite-support with the pure-Python protobuf, and two Ray Data executions).",
+        "tflite-support with the pure-Python protobuf, and the Ray Data execution).",
     ]
     section.tables.append(t)
     ray_rate = {w: count / took for e, w, _, took in runs if e == "ray"}
