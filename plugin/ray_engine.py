@@ -93,6 +93,11 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
     (dicts with id, location, metadata); return the skipped images as (id, reason).
     ``actor_cpus`` and ``ray_cpus`` (a local Ray's logical CPUs) override the CPU settings
     above; the benchmark uses them to show what other settings do."""
+    # A driver started under `uv run` (as `make test` runs everything) makes Ray start every
+    # worker through that same uv command; under `uv run --frozen --no-sync` they fail to start
+    # ("worker startup repeatedly failed"). The workers need no more than this interpreter and
+    # its packages, which is Ray's default; a user's own setting is left alone.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
         import ray.data
