@@ -39,7 +39,7 @@ from scannlite.store.images import DEFAULT_MAX_PIXELS
 from scannlite.store.progress import SILENT, Progress
 from scannlite.store.segments import embedding_array
 
-from .ingest import default_workers, find_images, read_sidecar
+from .ingest import default_workers, find_images, image_id, read_sidecar
 
 ENGINES = ("local", "ray")
 BATCH = 256  # images per worker call, and per shard for the local engine
@@ -67,11 +67,8 @@ def image_items(source: str, metadata_file: Path | None = None) -> list[dict]:
         return _manifest(path)
     root, files = find_images(source)
     sidecar = read_sidecar(metadata_file)
-    items = []
-    for p in files:
-        ident = p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
-        items.append({"id": ident, "location": str(p.resolve()), "metadata": sidecar.get(ident, ident)})
-    return items
+    ids = [image_id(root, p) for p in files]
+    return [{"id": i, "location": str(p.resolve()), "metadata": sidecar.get(i, i)} for i, p in zip(ids, files)]
 
 
 def _manifest_columns(path: Path) -> dict[str, list]:

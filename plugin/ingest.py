@@ -76,6 +76,11 @@ def find_images(source: str) -> tuple[Path, list[Path]]:
     raise InvalidInput(f"no images at {source}: not a folder, a file or a glob that matches")
 
 
+def image_id(root: Path, path: Path) -> str:
+    """An image's id: its path relative to the folder (or glob prefix) it was found under."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
 def read_sidecar(path: Path | None) -> dict[str, object]:
     """id (relative path) -> metadata, from JSONL ({"id"|"path": ..., "metadata": ...}) or CSV
     (a column ``id`` or ``path`` and a column ``metadata``; other columns become JSON)."""
@@ -217,7 +222,7 @@ def add_images(cat: Catalog, source: str, embedder: str | Path, metadata_file: P
     rep = IngestReport()
     todo = []
     for p in files:
-        ident = p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
+        ident = image_id(root, p)
         digest = sha256_file(p)
         if known.get(ident) == digest:
             rep.unchanged += 1

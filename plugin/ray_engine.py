@@ -38,11 +38,11 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from scannlite.store.errors import InvalidInput, ScannliteError
+from scannlite.store.worker import start_env
 
 from .embed_job import write_shard
 
 ACTOR_CPUS = 1.0
-DEVICE_ENV = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 class RayFailed(ScannliteError):
@@ -87,12 +87,9 @@ class _EmbedActor:
 
 
 def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, workers: int, address: str | None,
-                 batch: int, max_pixels: int, actor_cpus: float = ACTOR_CPUS,
-                 ray_cpus: int | None = None) -> list[tuple[str, str]]:
+                 batch: int, max_pixels: int) -> list[tuple[str, str]]:
     """Write ``staging/*.parquet`` (id, embedding, metadata, source_hash) for ``items``
-    (dicts with id, location, metadata); return the skipped images as (id, reason).
-    ``actor_cpus`` and ``ray_cpus`` (a local Ray's logical CPUs) override the CPU settings
-    above; the benchmark uses them to show what other settings do."""
+    (dicts with id, location, metadata); return the skipped images as (id, reason)."""
     # A driver started under `uv run` (as `make test` runs everything) makes Ray start every
     # worker through that same uv command; under `uv run --frozen --no-sync` they fail to start
     # ("worker startup repeatedly failed"). The workers need no more than this interpreter and
@@ -111,7 +108,7 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
             if address:
                 ray.init(address=address, **options)
             else:
-                ray.init(num_cpus=ray_cpus or max(workers, os.cpu_count() or 1), **options)
+                ray.init(num_cpus=max(workers, os.cpu_count() or 1), **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayFailed(f"cannot start Ray{f' at {address}' if address else ''}: {_one_line(exc)}") from None
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-stage log lines, not errors
@@ -122,7 +119,7 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
         ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
         ds = ds.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
                             batch_size=batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
-                            num_cpus=actor_cpus, runtime_env={"env_vars": DEVICE_ENV})
+                            num_cpus=ACTOR_CPUS, runtime_env={"env_vars": start_env("device")})
         # The driver writes the shards as the batches stream back: they land on this machine
         # (a cluster's workers would write to their own disks), and no write task competes
         # with the actors for CPU slots.

@@ -33,6 +33,8 @@ import tempfile
 import threading
 from typing import Any
 
+from .worker import start_env
+
 KINDS = ("device", "tensorflow")
 HEADER = struct.Struct("<Q")  # frame length, then a pickle
 IDLE_SECONDS = float(os.environ.get("SCANNLITE_WORKER_IDLE", "300"))
@@ -70,10 +72,7 @@ class _Worker:
     """One worker process and the pipes to it."""
 
     def __init__(self, kind: str, idle: float | None):
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        if kind == "device":
-            env["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
+        env = {**os.environ, **start_env(kind)}
         self.kind = kind
         self.log = tempfile.TemporaryFile()  # what the worker printed, for the error line
         self.proc = subprocess.Popen(

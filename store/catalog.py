@@ -279,23 +279,22 @@ class Catalog:
             try:
                 with self.transaction():
                     seq = self.new_commit("add", {})
-                    # Ids seen so far in this input, with their rows: a duplicate in a later
-                    # chunk is refused whether or not its first copy changed anything.
-                    self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
-                    self.conn.execute("DELETE FROM add_seen")
-                    added = updated = unchanged = rows = 0
-                    segments = []
+                    added = updated = unchanged = 0
+                    segments, before, count = [], None, 0
                     for batch in batches:
-                        self._check_seen(batch)
+                        if before is not None:  # validate() checked each batch alone; this, across them
+                            self._check_seen(before, batch)
                         a, u, c, seg = self._add_one(batch, seq, written)
-                        added, updated, unchanged, rows = added + a, updated + u, unchanged + c, rows + len(batch)
+                        added, updated, unchanged = added + a, updated + u, unchanged + c
                         if seg is not None:
                             segments.append(seg)
-                    self.conn.execute("DELETE FROM add_seen")
-                    if not rows:
+                        before, count = batch, count + 1
+                    if not added + updated + unchanged:
                         raise InvalidInput("the input holds no rows")
                     if not segments:
                         raise _NothingChanged
+                    if count > 1:
+                        self.conn.execute("DELETE FROM add_seen")  # a failed add's rows roll back instead
                     self.conn.execute("UPDATE commits SET summary = ? WHERE seq = ?", (json.dumps(
                         {"added": added, "updated": updated, "unchanged": unchanged, "segments": segments},
                         sort_keys=True), seq))
@@ -310,7 +309,14 @@ class Catalog:
                 raise
             return AddResult(added, updated, unchanged, seq)
 
-    def _check_seen(self, batch: Batch) -> None:
+    def _check_seen(self, before: Batch, batch: Batch) -> None:
+        """Refuse an id of ``batch`` that an earlier batch of the same input held, whether or
+        not that copy changed anything. The ids go into a temp table, empty between adds (a
+        failed add's rows roll back with it), filled one batch behind, so a one-batch add never
+        touches it."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
+        self.conn.executemany("INSERT INTO add_seen(id, row) VALUES (?, ?)",
+                              ((ident, before.first_row + i) for i, ident in enumerate(before.ids)))
         for start in range(0, len(batch.ids), 900):
             chunk = batch.ids[start:start + 900]
             found = self.conn.execute(f"SELECT id, row FROM add_seen WHERE id IN ({','.join('?' * len(chunk))})",
@@ -318,8 +324,6 @@ class Catalog:
             if found is not None:
                 row = batch.first_row + batch.ids.index(found[0])
                 raise InvalidInput(f"id {found[0]!r} appears twice in the input (rows {found[1]} and {row})")
-        self.conn.executemany("INSERT INTO add_seen(id, row) VALUES (?, ?)",
-                              ((ident, batch.first_row + i) for i, ident in enumerate(batch.ids)))
 
     def _add_one(self, batch: Batch, seq: int, written: list[Path]) -> tuple[int, int, int, str | None]:
         """One batch inside :meth:`add_stream`'s transaction: (added, updated, unchanged, segment)."""

@@ -54,15 +54,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-# Column chunks read as they are decoded, not pre-buffered a row group ahead. Measured on a
-# 200,000 x 128 file (100 MB) read in 8,192-row batches: peak RSS +211 MB with Arrow's
-# defaults, +129 MB with this and no read-ahead. The rest is Arrow's allocator keeping what
-# it freed (mimalloc; a trimmed glibc heap stays at +30 MB), so Parquet input still costs
-# about its own size once, where .npy and JSONL cost one chunk.
-def _format():
-    import pyarrow.dataset as pads  # imported here: it costs 1-2 s, which every command would pay
-
-    return pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=False))
 
 
 def parquet_files(folder: Path) -> list[Path]:
@@ -75,21 +66,22 @@ def parquet_files(folder: Path) -> list[Path]:
 def _parquet_dataset(path: Path):
     """The file, or every Parquet file under the directory, as one dataset whose schema is
     every file's columns (a column some files lack reads as null there)."""
+    import pyarrow.dataset as pads  # imported here: it costs 1-2 s, which every command would pay
+
+    # Column chunks read as they are decoded, not pre-buffered a row group ahead (and no
+    # read-ahead, in _batches). Measured on a 200,000 x 128 file (100 MB) read in 8,192-row
+    # batches: peak RSS +211 MB with Arrow's defaults, +129 MB with both. The rest is Arrow's
+    # allocator keeping what it freed (mimalloc; a trimmed glibc heap stays at +30 MB), so
+    # Parquet input still costs about its own size once, where .npy and JSONL cost one chunk.
+    fmt = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=False))
     if path.is_dir():
         files = [str(f) for f in parquet_files(path)]
         if not files:
             raise InvalidInput(f"{path} holds no .parquet files")
-        schema = pa.unify_schemas([pq.read_schema(f) for f in files])
-        return _dataset(files, schema=schema, format=_format())
+        return pads.dataset(files, schema=pa.unify_schemas([pq.read_schema(f) for f in files]), format=fmt)
     if not path.is_file():
         raise _missing(path)
-    return _dataset(str(path), format=_format())
-
-
-def _dataset(*args, **kwargs):
-    import pyarrow.dataset as pads
-
-    return pads.dataset(*args, **kwargs)
+    return pads.dataset(str(path), format=fmt)
 
 
 def iter_parquet(path: Path, id_column="id", embedding_column="embedding", metadata_column="metadata",
@@ -120,8 +112,6 @@ def _not_valid(path: Path) -> str:
 
 
 def _batches(path: Path, dataset, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    # No read-ahead: Arrow's default decodes several batches and files ahead, which is what
-    # makes memory grow with the input instead of staying one chunk's.
     batches = iter(dataset.to_batches(columns=columns, batch_size=batch_rows, batch_readahead=0,
                                       fragment_readahead=0))
     while True:

@@ -15,6 +15,16 @@ import os
 import sys
 
 
+def start_env(kind: str) -> dict[str, str]:
+    """The environment variables a ``kind`` process needs from its very start, for whoever
+    starts it (:mod:`scannlite.store.boundary`, or Ray for its actors): protobuf's pure-Python
+    implementation for a device process, and TensorFlow's C++ logs quiet unless asked for."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    if kind == "device":
+        env["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
+    return env
+
+
 def enter(kind: str) -> None:
     """Make this process a ``kind`` process. Also the first call of any process scannlite did
     not start that is to load tflite-support (a Ray actor): it refuses, with one line, a

@@ -15,21 +15,14 @@ from scannlite.store.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
 
-from tests.model_builders import image_model
 from tests.shared_fixtures import tflite_fixture
+
+from test_ingest import embedder  # noqa: F401  (the same tiny uint8 image tower)
 
 pytestmark = pytest.mark.device
 
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"  # Google's text embedder (a fixture)
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
-
-
-@pytest.fixture
-def embedder(tmp_path):
-    w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
-    path = tmp_path / "image_embedder.tflite"
-    path.write_bytes(image_model(w, 8, 8, "uint8"))
-    return path
 
 
 @pytest.fixture
