@@ -162,7 +162,7 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         "patch-from, long-distance matching).",
         "New items' raw bytes: one code byte per subspace (128) plus the id each result carries (`x0`, `x1`, ...), "
         "for the added items: what any delta must carry at least, uncompressed.",
-        f"Apply: `store.delta.apply_patch(old_bytes, patch_bytes)` (base hash check, zstd decode, result hash "
+        f"Apply: `store.delta.apply_patch(old_bytes, patch_bytes)` (base size and BLAKE3 check, zstd decode, result BLAKE3 "
         f"check) and `apply_file(OLD, PATCH, OUT)` (what `scannlite bundle patch` runs: reads both files, writes OUT "
         f"atomically with fsync), medians of {APPLY_REPEATS}; read twice: `Path(NEW).read_bytes()` twice (warm "
         f"page cache), median of {APPLY_REPEATS}. Make patch: `store.delta.make_patch` once.",

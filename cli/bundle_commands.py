@@ -145,8 +145,8 @@ def patch(old: Path = typer.Argument(..., metavar="OLD", help="The bundle the pa
     m = delta.apply_file(old, patch_file, out)
     r = m["result"]
     snaps = f"snapshot {m['base'].get('snapshot')} -> {r.get('snapshot')}, " if r.get("snapshot") is not None else ""
-    console.print(f"wrote {out} ({r['bytes']:,} bytes): {snaps}sha256 {r['sha256'][:12]}... as the patch "
-                  "manifest says", highlight=False)
+    console.print(f"wrote {out} ({r['bytes']:,} bytes): {snaps}BLAKE3 {r['blake3'][:12]}... as the patch "
+                  f"manifest says (the bundle of sha256 {r['sha256'][:12]}...)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@ the Datasette snapshot page's patch download; with the real index builder and Ta
 import asyncio
 import json
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,13 @@ def patch_of(chain, version: int) -> Path:
     return chain["tmp"] / manifest["patches"][0]["file"]
 
 
+def with_manifest(patch: bytes, edit) -> bytes:
+    """``patch`` with its manifest frame replaced by ``edit(manifest)``, the zstd frame unchanged."""
+    manifest, start = delta.read_header(patch)
+    raw = json.dumps(edit(json.loads(json.dumps(manifest)))).encode()
+    return struct.pack("<II", delta.SKIPPABLE_MAGIC, len(raw)) + raw + patch[start:]
+
+
 def test_round_trip_is_byte_identical_and_verifies_with_the_task_library(chain):
     tmp = chain["tmp"]
     manifest = json.loads((tmp / "s2.manifest.json").read_text())
@@ -85,6 +93,10 @@ def test_round_trip_is_byte_identical_and_verifies_with_the_task_library(chain):
     assert entry["file"] == f"s2.from-{old_sha[:12]}.patch" and entry["format"] == "zstd-patch-from"
     assert entry["base"]["sha256"] == old_sha and entry["result"]["sha256"] == manifest["sha256"]["file"]
     assert entry["base"]["snapshot"] == 1 and entry["result"]["snapshot"] == 2 and not entry["retrained"]
+    assert entry["header"] == "scannlite-patch/2" and entry["base"]["blake3"] == delta.blake3_hex((tmp / "s1.tflite").read_bytes())
+    assert entry["result"]["blake3"] == delta.blake3_hex((tmp / "s2.tflite").read_bytes())
+    assert delta.read_header(patch_of(chain, 2).read_bytes())[0] == {
+        k: v for k, v in entry.items() if k not in ("bytes", "sha256", "share_of_result", "retrained", "warning")}
     assert entry["bytes"] == patch_of(chain, 2).stat().st_size and "wrote " + str(patch_of(chain, 2)) in chain["runs"][2].stdout
     run("bundle", "patch", tmp / "s1.tflite", patch_of(chain, 2), "-o", tmp / "rt2.tflite")
     assert (tmp / "rt2.tflite").read_bytes() == (tmp / "s2.tflite").read_bytes()
@@ -121,6 +133,12 @@ def test_wrong_base_is_refused(chain):
     # Skipping a link of the chain is a wrong base too.
     proc = run("bundle", "patch", tmp / "s1.tflite", patch_of(chain, 3), "-o", out, ok=False)
     assert "is not the base of" in proc.stderr and not out.exists()
+    # The same size, one byte changed: only the hash tells.
+    base = bytearray((tmp / "s1.tflite").read_bytes())
+    base[len(base) // 2] ^= 0xFF
+    (tmp / "s1-changed.tflite").write_bytes(base)
+    proc = run("bundle", "patch", tmp / "s1-changed.tflite", patch_of(chain, 2), "-o", out, ok=False)
+    assert "s1-changed.tflite is not the base of" in proc.stderr and not out.exists()
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "header", "empty"])
@@ -136,6 +154,30 @@ def test_a_damaged_patch_is_refused_and_nothing_is_written(chain, damage):
     proc = run("bundle", "patch", tmp / "s1.tflite", tmp / "bad.patch", "-o", out, ok=False)
     assert "bad.patch" in proc.stderr
     assert out.read_bytes() == b"previous contents" and sorted(p.name for p in tmp.iterdir()) == before
+
+
+def _stale_result_hash(m):
+    m["result"]["blake3"] = delta.blake3_hex(b"another bundle")
+    return m
+
+
+def _old_format(m):
+    for side in ("base", "result"):
+        del m[side]["blake3"]
+    return {**m, "header": "scannlite-patch/1"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_stale_result_hash, "patched bundle's BLAKE3 differs from the patch manifest's"),
+    (_old_format, "is a scannlite-patch/1 patch; this scannlite applies scannlite-patch/2 patches only")])
+def test_a_patch_whose_manifest_does_not_fit_is_refused_and_nothing_is_written(chain, edit, message):
+    tmp = chain["tmp"]
+    (tmp / "edited.patch").write_bytes(with_manifest(patch_of(chain, 2).read_bytes(), edit))
+    out = tmp / f"edited-{edit.__name__}.tflite"
+    before = sorted(p.name for p in tmp.iterdir())
+    proc = run("bundle", "patch", tmp / "s1.tflite", tmp / "edited.patch", "-o", out, ok=False)
+    assert message in proc.stderr and "edited.patch" in proc.stderr
+    assert not out.exists() and sorted(p.name for p in tmp.iterdir()) == before
 
 
 def test_the_patch_is_a_plain_zstd_patch_from_stream(chain):
