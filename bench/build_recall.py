@@ -186,7 +186,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     parts.how = ["The library's own functions wrapped with timers inside the measuring process "
                  "(`bench/catalog_steps.py`: instrumentation only, they run unchanged): `Catalog.vectors_for`, "
                  "`ScannBuilder.build`, `ScannSearcher.serialize`, `training.place`, "
-                 "`training.baseline_stats` (which computes the health measures after a retrain), "
+                 "`training.baseline_sums` (which computes the health measures after a retrain), `build.estimate_recall`, "
                  "`PartitionModel.assign/encode/residual/quantization_error`; 'other' is the rest of `build()`."]
     section.tables.append(parts)
 

@@ -72,11 +72,12 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
     from scann.scann_ops.py import scann_builder
 
     targets = [
-        (Catalog, "vectors_for", "read vectors (Parquet)"),
+        (Catalog, "vectors_for", "read the training sample and sampled vectors (Parquet)"),
         (scann_builder.ScannBuilder, "build", "ScaNN training (tree + AH)"),
         (pybind.ScannSearcher, "serialize", "ScaNN serialize"),
         (training, "place", "place every vector (assign + encode, threads)"),
-        (training, "baseline_stats", "health baseline"),
+        (training, "baseline_sums", "health baseline"),
+        (build_module, "estimate_recall", "recall estimate"),
         (PartitionModel, "assign", "assign leaves"),
         (PartitionModel, "encode", "encode AH codes"),
         (PartitionModel, "residual", "health: residual"),
@@ -87,7 +88,7 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
         result = build_module.build(cat, full=full, changes=changes)
         seconds = time.perf_counter() - t0
     parts = dict(spent)
-    # The health measures run inside baseline_stats() after a retrain; count them once.
+    # The health measures run inside baseline_sums() after a retrain; count them once.
     nested = {"health: residual", "health: quantization error"} if "health baseline" in parts else set()
     if "place every vector (assign + encode, threads)" in parts:
         for key in ("assign leaves", "encode AH codes"):  # inside place(), summed over its threads

@@ -21,8 +21,8 @@ from .health import assess
 from .index_config import IndexConfig
 from .partition_model import PartitionModel
 from .progress import SILENT, Progress
-from .recall_estimate import RecallEstimate, estimate as estimate_recall
-from .training import baseline_stats, imbalance, train
+from .recall_estimate import RecallEstimate, Snapshot, estimate as estimate_recall
+from .training import Trained, imbalance, place_chunks, train_model, training_rows
 
 
 @dataclass
@@ -112,7 +112,6 @@ class BuildWork:
     model_id: int | None
     trained: object | None  # training.Trained when the partitions were retrained
     rows: "list[tuple] | PlacedRows"  # (model_id, item, leaf, code, trained) for the codes table
-    vectors: np.ndarray | None = None  # every live vector, in plan.live order, when already read
     recall: RecallEstimate | None = None
 
 
@@ -131,12 +130,10 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
     """Assign and encode what is new with the existing model, then ask the health policy."""
     live = plan.live
     model, baseline = load_model(cat, model_id)
-    coded = cat.conn.execute(
-        "SELECT c.item, c.leaf, c.trained FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL", (model_id,)).fetchall()
-    coded_items = np.asarray([r[0] for r in coded], dtype=np.int64)
-    coded_leaves = np.asarray([r[1] for r in coded], dtype=np.int64)
-    trained_live = sum(r[2] for r in coded)
+    coded_items, coded_leaves, _ = coded_rows(cat, model_id, with_codes=False)
+    trained_live = cat.conn.execute(
+        "SELECT COUNT(*) FROM codes c JOIN items i ON i.item = c.item "
+        "WHERE c.model_id = ? AND i.removed_seq IS NULL AND c.trained = 1", (model_id,)).fetchone()[0]
     new_items = np.setdiff1d(live, coded_items, assume_unique=True)
     with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
         vectors = cat.vectors_for(new_items)
@@ -157,14 +154,21 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
 
 
 def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, progress: Progress) -> BuildWork:
-    live = plan.live
-    with progress.task(f"reading {len(live)} vectors", total=len(live)) as advance:
-        vectors = cat.vectors_for(live)
-        advance(len(live))
-    with progress.task(f"training ScaNN partitions, then placing {len(live)} vectors", total=len(live)) as advance:
-        trained = train(vectors, cat.distance, plan.config, on_chunk=advance)
-    return BuildWork(True, reasons, health, trained.model, None, trained, PlacedRows(live, trained.leaves, trained.codes),
-                     vectors)
+    """Train on the seeded sample, then place every live vector as it streams from the
+    segments: no step holds more than the sample and one chunk of the catalog as floats."""
+    live, started = plan.live, time.perf_counter()
+    rows = training_rows(len(live), plan.config.training_sample_size)
+    with progress.task(f"reading the {len(rows)} training vectors", total=len(rows)) as advance:
+        sample = cat.vectors_for(live[rows])
+        advance(len(rows))
+    with progress.task(f"training ScaNN partitions on {len(rows)} vectors"):
+        model, stats = train_model(sample, len(live), cat.distance, plan.config)
+    del sample
+    with progress.task(f"placing {len(live)} vectors", total=len(live)) as advance:
+        chunks = ((np.searchsorted(live, items), vectors) for items, vectors in cat.iter_vectors(live))
+        leaves, codes, baseline = place_chunks(model, chunks, len(live), on_chunk=advance)
+    trained = Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
+    return BuildWork(True, reasons, health, model, None, trained, PlacedRows(live, leaves, codes))
 
 
 @dataclass
@@ -226,29 +230,68 @@ def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) 
             return kept
     if work.trained is not None:
         items, leaves, codes = live, work.trained.leaves, work.trained.codes
-        # The estimate reorders the vectors into device order; nothing after it needs them in
-        # catalog order, so let that copy go (at a million 128-d vectors it is 0.5 GB).
-        vectors, work.vectors = work.vectors, None
     else:
-        coded = cat.conn.execute(
-            "SELECT c.item, c.leaf, c.code FROM codes c JOIN items i ON i.item = c.item "
-            "WHERE c.model_id = ? AND i.removed_seq IS NULL", (work.model_id,)).fetchall() + \
-            [(item, leaf, code) for _, item, leaf, code, _ in work.rows]
-        items = np.asarray([r[0] for r in coded], dtype=np.int64)
-        leaves = np.asarray([r[1] for r in coded], dtype=np.int64)
-        codes = (np.frombuffer(b"".join(r[2] for r in coded), np.uint8).reshape(len(coded), -1)
-                 if model.kind == "ah" else None)
-        with progress.task(f"reading {len(items)} vectors for the recall estimate"):
-            vectors = cat.vectors_for(items)
-    order = np.lexsort((items, leaves))
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(leaves, minlength=model.num_leaves))]).astype(np.int64)
-    vectors = vectors[order]
-    codes = codes[order] if codes is not None else None
-    index = DeviceIndex(cat.distance, model.centroids, offsets, model.codebooks if codes is not None else None,
-                        codes, vectors if codes is None else None)
-    decoded = (lambda rows: model.decode(codes[rows])) if codes is not None else (lambda rows: vectors[rows])
+        items, leaves, codes = coded_rows(cat, work.model_id, with_codes=model.kind == "ah")
+        new = work.rows
+        if new:
+            items = np.concatenate([items, np.asarray([r[1] for r in new], dtype=np.int64)])
+            leaves = np.concatenate([leaves, np.asarray([r[2] for r in new], dtype=leaves.dtype)])
+            if codes is not None:
+                codes = np.concatenate([codes, np.frombuffer(b"".join(r[3] for r in new), np.uint8)
+                                        .reshape(len(new), -1)])
     with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
-        return estimate_recall(index, vectors, decoded, sample=plan.config.recall_sample)
+        return estimate_recall(catalog_snapshot(cat, model, items, leaves, codes), sample=plan.config.recall_sample)
+
+
+def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, leaves: np.ndarray,
+                     codes: np.ndarray | None) -> Snapshot:
+    """A snapshot's rows (``items``, their leaves and codes, in any order) as the recall
+    estimate reads them: in device order, vectors streamed from the segments, no float copy
+    of the catalog held."""
+    order = np.lexsort((items, leaves))  # device row -> position in the arrays
+    row_of = np.empty(len(items), np.int64)
+    row_of[order] = np.arange(len(items))
+    by_item = np.argsort(items, kind="stable")
+    sorted_items = items[by_item]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(leaves, minlength=model.num_leaves))]).astype(np.int64)
+    index = DeviceIndex(cat.distance, model.centroids, offsets, None, None, None)
+
+    def vectors(rows):
+        return cat.vectors_for(items[order[rows]])
+
+    if codes is not None:
+        def decoded(rows):
+            return model.decode(codes[order[rows]])
+    else:  # a float index is small (FLOAT_INDEX_BELOW): the device compares the vectors themselves
+        every = vectors(np.arange(len(items)))
+
+        def decoded(rows):
+            return every[rows]
+
+    def chunks():
+        for chunk_items, chunk_vectors in cat.iter_vectors(sorted_items):
+            yield row_of[by_item[np.searchsorted(sorted_items, chunk_items)]], chunk_vectors
+
+    return Snapshot(index, vectors, decoded, chunks)
+
+
+def coded_rows(cat: Catalog, model_id: int, *, with_codes: bool, batch: int = 65_536):
+    """(items, leaves, codes or None) of the live items a model coded, read in batches
+    straight into arrays: a million Python row tuples would cost about as much as the vectors."""
+    cur = cat.conn.execute(
+        "SELECT c.item, c.leaf" + (", c.code" if with_codes else "") + " FROM codes c JOIN items i ON i.item = c.item "
+        "WHERE c.model_id = ? AND i.removed_seq IS NULL ORDER BY c.item", (model_id,))
+    items, leaves, codes = [], [], []
+    while rows := cur.fetchmany(batch):
+        items.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+        leaves.append(np.fromiter((r[1] for r in rows), np.int32, len(rows)))
+        if with_codes:
+            codes.append(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), -1))
+    def joined(parts, empty):
+        return np.concatenate(parts) if parts else empty
+
+    return (joined(items, np.zeros(0, np.int64)), joined(leaves, np.zeros(0, np.int32)),
+            joined(codes, np.zeros((0, 0), np.uint8)) if with_codes else None)
 
 
 def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate | None) -> tuple[int, str | None]:
@@ -320,4 +363,4 @@ def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, prog
         return commit_build(cat, plan, work, started, progress)
 
 
-__all__ = ["build", "BuildResult", "IndexConfig", "baseline_stats"]
+__all__ = ["build", "BuildResult", "IndexConfig"]

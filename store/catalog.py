@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,7 +26,7 @@ from .index_config import IndexConfig
 from .locking import writer_lock
 from .readers import BATCH_ROWS, iter_rows
 from .vocabulary import Distance
-from .segments import write_segment
+from .segments import READ_ROWS, write_segment
 
 DB_NAME = "catalog.db"
 METADATA_TYPES = ("text", "bytes")
@@ -394,7 +394,7 @@ class Catalog:
 
     def vectors_for(self, items: np.ndarray) -> np.ndarray:
         """Float vectors of internal item numbers, in the given order (one read per segment)."""
-        from .segments import read_vectors
+        from .segments import iter_vectors
 
         items = np.asarray(items, dtype=np.int64)
         out = np.empty((len(items), self.dim), dtype=np.float32)
@@ -415,8 +415,39 @@ class Catalog:
             positions.setdefault(seg, []).append((pos, row))
         for seg, pairs in positions.items():
             arr = np.asarray(pairs, dtype=np.int64)
-            out[arr[:, 0]] = read_vectors(self.path, segs[seg], self.dim, arr[:, 1])
+            arr = arr[np.argsort(arr[:, 1], kind="stable")]
+            # A segment is read a batch at a time: a few wanted rows do not cost the whole file in memory.
+            for start, vectors in iter_vectors(self.path, segs[seg], self.dim, READ_ROWS):
+                lo, hi = np.searchsorted(arr[:, 1], [start, start + len(vectors)])
+                out[arr[lo:hi, 0]] = vectors[arr[lo:hi, 1] - start]
         return out
+
+    def iter_vectors(self, items: np.ndarray, chunk: int = READ_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(items, vectors) for every item of the sorted array ``items``, segment by segment
+        in storage order, at most ``chunk`` rows at a time: what a pass over millions of
+        vectors reads, in memory bounded by the chunk (:meth:`vectors_for` holds them all)."""
+        from .segments import iter_vectors
+
+        wanted = np.asarray(items, dtype=np.int64)
+        segs = self.conn.execute("SELECT segment_id, path FROM segments ORDER BY segment_id").fetchall()
+        found = 0
+        for seg, path in segs:
+            rows = np.asarray(self.conn.execute(
+                "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)).fetchall(),
+                dtype=np.int64).reshape(-1, 2)
+            pos = np.searchsorted(wanted, rows[:, 1])
+            keep = (pos < len(wanted)) & (wanted[np.minimum(pos, len(wanted) - 1)] == rows[:, 1]) \
+                if len(wanted) else np.zeros(len(rows), bool)
+            if not keep.any():
+                continue
+            seg_rows, seg_items = rows[keep, 0], rows[keep, 1]
+            for start, vectors in iter_vectors(self.path, path, self.dim, chunk):
+                lo, hi = np.searchsorted(seg_rows, [start, start + len(vectors)])
+                if hi > lo:
+                    found += int(hi - lo)
+                    yield seg_items[lo:hi], vectors[seg_rows[lo:hi] - start]
+        if found != len(wanted):
+            raise ScannliteError(f"internal error: {len(wanted) - found} of the items asked for have no stored vector")
 
     # ---- read API for the CLI and the plugins (no SQL outside the store) --------------------
     def model_summary(self, model_id: int | None) -> dict | None:

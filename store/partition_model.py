@@ -51,9 +51,15 @@ class PartitionModel:
         c = self.centroids.astype(np.float64)
         cn = (c * c).sum(axis=1)
         out = np.empty(len(vectors), dtype=np.int32)
+        # The (rows x leaves) float64 matrix is the largest array here; leaves grow with the
+        # catalog (2 sqrt(N)), so fewer rows per step keep it near 32 MB at any size.
+        chunk = max(256, min(chunk, (1 << 22) // self.num_leaves))
         for start in range(0, len(vectors), chunk):
             x = vectors[start:start + chunk].astype(np.float64)
-            out[start:start + chunk] = np.argmin(cn[None, :] - 2.0 * x @ c.T, axis=1)
+            d = x @ c.T
+            d *= -2.0  # in place: cn - 2 x.c, bit for bit, without two more matrices
+            d += cn
+            out[start:start + chunk] = np.argmin(d, axis=1)
         return out
 
     def encode(self, vectors: np.ndarray, chunk: int = 8192) -> np.ndarray | None:

@@ -18,13 +18,17 @@ docs/benchmarks.md. A snapshot searched with INT8 or INT16 tables rounds every t
 and loses a little more than this: the estimate is the FLOAT figure (``build`` says so);
 scoring every code with fixed-point tables per query would cost about 50x more.
 
-Cost: one pass over the snapshot's vectors for the truth and one over its decoded codes for
-the answers, each a (sample x chunk) matrix product, plus, per query and ladder step, one
-mask over the items. Memory is bounded by the chunk size, not the catalog.
+Cost and memory: one pass over the snapshot's stored vectors for the truth and one over its
+decoded codes for the answers, each a (sample x chunk) matrix product, reading both a chunk
+at a time (:class:`Snapshot` says from where); the second pass keeps each query's ``TOP``
+best code distances, from which the answer at every ladder step follows unless fewer than
+``k`` of them lie in that step's leaves (then those leaves alone are scanned again). Memory is
+bounded by the chunk and the sample, not the catalog.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,10 +38,13 @@ from .vocabulary import Distance
 
 DEFAULT_SAMPLE = 500
 K = 10
-# Queries scored together: their (chunk x N) distance matrix is the estimate's largest array
-# (128 MB at a million items with 32), so it stays small; the per-query loop dominates anyway.
-QUERY_CHUNK = 32
-ROW_CHUNK = 65_536
+#: Rows scored per step: a (sample x chunk) float32 distance matrix, 64 MB at 500 x 32,768.
+ROW_CHUNK = 32_768
+#: Best code distances kept per query: enough that every ladder step but the first few finds
+#: its k answers among them (the rest scan their own leaves again).
+TOP = 1024
+#: Queries merged together into their kept lists (bounds the merge's temporary arrays).
+QUERY_BLOCK = 64
 TIE = 1e-5  # relative: float32 sums in another order differ by about 1e-7
 
 
@@ -87,68 +94,143 @@ def _k_smallest(d: np.ndarray, k: int) -> np.ndarray:
         np.broadcast_to(np.arange(d.shape[1]), d.shape)
 
 
-def exact_kth_distance(vectors: np.ndarray, query_rows: np.ndarray, distance: Distance, k: int) -> np.ndarray:
+@dataclass
+class Snapshot:
+    """What the estimate reads of a snapshot whose rows are in device order (grouped by leaf):
+    a row's stored vector, what the device compares queries with for it (its decoded code,
+    or the vector itself in a float index), and every stored vector once, a chunk at a time
+    in any order (a catalog's segments)."""
+
+    index: device_search.DeviceIndex  # the partitioner: centroids, offsets, distance
+    vectors: Callable[[np.ndarray], np.ndarray]  # rows -> (R, D) stored vectors
+    decoded: Callable[[np.ndarray], np.ndarray]  # rows -> (R, D) what the device compares with
+    chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]  # () -> (rows, their vectors), every row once
+
+    @classmethod
+    def in_memory(cls, index: device_search.DeviceIndex, vectors: np.ndarray, decoded) -> "Snapshot":
+        n = len(vectors)
+        return cls(index, lambda rows: vectors[rows], decoded,
+                   lambda: ((np.arange(lo, min(n, lo + ROW_CHUNK)), vectors[lo:lo + ROW_CHUNK])
+                            for lo in range(0, n, ROW_CHUNK)))
+
+
+def exact_kth_distance(chunks, query_rows: np.ndarray, queries: np.ndarray, distance: Distance, k: int) -> np.ndarray:
     """(Q,) distance from each query row to its k-th nearest *other* row, by brute force over
-    ``vectors`` in chunks (memory bounded by the chunk, not the catalog)."""
-    queries = np.asarray(vectors[query_rows], dtype=np.float32)
+    the ``(rows, vectors)`` chunks (memory bounded by the chunk, not the catalog)."""
     best_d = np.full((len(queries), k), np.inf, np.float32)
     best_i = np.full((len(queries), k), -1, np.int64)
-    for start in range(0, len(vectors), ROW_CHUNK):
-        chunk = np.asarray(vectors[start:start + ROW_CHUNK], dtype=np.float32)
-        d = _scores(queries, chunk, distance)
-        ids = np.arange(start, start + len(chunk))
-        d[ids[None, :] == query_rows[:, None]] = np.inf  # leave one out
-        d_all = np.concatenate([best_d, d], axis=1)
-        i_all = np.concatenate([best_i, np.broadcast_to(ids, d.shape)], axis=1)
-        keep = _k_smallest(d_all, k)
-        best_d, best_i = np.take_along_axis(d_all, keep, 1), np.take_along_axis(i_all, keep, 1)
+    for ids, chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float32)
+        for q0 in range(0, len(queries), QUERY_BLOCK):
+            block = slice(q0, q0 + QUERY_BLOCK)
+            d = _scores(queries[block], chunk, distance)
+            d[ids[None, :] == query_rows[block, None]] = np.inf  # leave one out
+            near = _k_smallest(d, k)  # the chunk's own k best, then merged with the best so far
+            d_all = np.concatenate([best_d[block], np.take_along_axis(d, near, 1)], axis=1)
+            i_all = np.concatenate([best_i[block], ids[near]], axis=1)
+            keep = _k_smallest(d_all, k)
+            best_d[block], best_i[block] = np.take_along_axis(d_all, keep, 1), np.take_along_axis(i_all, keep, 1)
     return best_d.max(axis=1)
 
 
-def estimate(index: device_search.DeviceIndex, vectors: np.ndarray, decoded, *, sample: int = DEFAULT_SAMPLE,
-             k: int = K, seed: int = 0) -> RecallEstimate | None:
-    """The estimate for a snapshot in device order: ``vectors`` (N, D) its stored vectors and
-    ``decoded(rows)`` what the device compares queries with (decoded codes, or the vectors of a
-    float index). None when there are too few items for a leave-one-out top-k."""
+def nearest_codes(snap: Snapshot, query_rows: np.ndarray, queries: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, top) rows with the smallest code distances per query (the query's own row left
+    out), and those distances, over every row of the snapshot, a chunk at a time."""
+    index, n = snap.index, snap.index.size
+    best_d = np.full((len(queries), top), np.inf, np.float32)
+    best_r = np.full((len(queries), top), -1, np.int64)
+    for lo in range(0, n, ROW_CHUNK):
+        rows = np.arange(lo, min(n, lo + ROW_CHUNK))
+        compared = np.asarray(snap.decoded(rows), dtype=np.float32)
+        for q0 in range(0, len(queries), QUERY_BLOCK):
+            block = slice(q0, q0 + QUERY_BLOCK)
+            d = _scores(queries[block], compared, index.distance)
+            own = np.flatnonzero((query_rows[block] >= lo) & (query_rows[block] < lo + len(rows)))
+            d[own, query_rows[block][own] - lo] = np.inf  # leave one out
+            worst = best_d[block].max(axis=1)
+            if np.isinf(worst).any():  # lists not yet full: merge the whole chunk
+                d_all = np.concatenate([best_d[block], d], axis=1)
+                keep = np.argpartition(d_all, top - 1, axis=1)[:, :top]
+                r_all = np.where(keep < top, np.take_along_axis(best_r[block], np.minimum(keep, top - 1), 1),
+                                 rows[np.maximum(keep - top, 0)])
+                best_d[block], best_r[block] = np.take_along_axis(d_all, keep, 1), r_all
+                continue
+            # Only what beats a query's current worst kept distance can enter its list: after
+            # the first chunks that is a sliver of each chunk, so merge just those.
+            q_idx, c_idx = np.nonzero(d < worst[:, None])
+            bounds = np.searchsorted(q_idx, np.arange(len(worst) + 1))
+            for j in np.flatnonzero(np.diff(bounds)):
+                qi, cols = q0 + j, c_idx[bounds[j]:bounds[j + 1]]
+                d_all = np.concatenate([best_d[qi], d[j, cols]])
+                r_all = np.concatenate([best_r[qi], rows[cols]])
+                keep = np.argpartition(d_all, top - 1)[:top]
+                best_d[qi], best_r[qi] = d_all[keep], r_all[keep]
+    return best_r, best_d
+
+
+def _scan_leaves(snap: Snapshot, query: np.ndarray, query_row: int, leaves: np.ndarray, k: int) -> np.ndarray:
+    """The k rows of ``leaves`` nearest ``query`` by code distance (all of them if fewer), the
+    query's own row left out: the answer when the kept best distances cannot tell it."""
+    offsets = snap.index.offsets
+    rows = np.concatenate([np.arange(offsets[p], offsets[p + 1]) for p in leaves])
+    rows = rows[rows != query_row]
+    best_d, best_r = np.zeros(0, np.float32), np.zeros(0, np.int64)
+    for lo in range(0, len(rows), ROW_CHUNK):
+        part = rows[lo:lo + ROW_CHUNK]
+        d = _scores(query[None], np.asarray(snap.decoded(part), dtype=np.float32), snap.index.distance)[0]
+        best_d, best_r = np.concatenate([best_d, d]), np.concatenate([best_r, part])
+        if len(best_d) > k:
+            keep = np.argpartition(best_d, k - 1)[:k]
+            best_d, best_r = best_d[keep], best_r[keep]
+    return best_r
+
+
+def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: int = 0,
+             top: int = TOP) -> RecallEstimate | None:
+    """The estimate for a snapshot (see the module docstring). None when there are too few
+    items for a leave-one-out top-k."""
     started = time.perf_counter()
+    index = snap.index
     n = index.size
     if n <= k:
         return None
     k = min(k, n - 1)
+    top = max(k, min(top, n - 1))
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
-    kth = exact_kth_distance(vectors, rows, index.distance, k)
+    queries = np.asarray(snap.vectors(rows), dtype=np.float32)
+    kth = exact_kth_distance(snap.chunks(), rows, queries, index.distance, k)
+    best_r, best_d = nearest_codes(snap, rows, queries, top)
     steps = ladder(index.num_leaves)
-    sizes = np.diff(index.offsets)
-    # What the device compares queries with, decoded once (the size of the vectors themselves).
-    compared = np.empty((n, vectors.shape[1]), np.float32)
-    for start in range(0, n, ROW_CHUNK):
-        compared[start:start + ROW_CHUNK] = decoded(np.arange(start, min(n, start + ROW_CHUNK)))
+    order = device_search.leaf_order(index, queries)  # (Q, L): searching n leaves visits order[:, :n]
+    leaf_of = np.repeat(np.arange(index.num_leaves), np.diff(index.offsets))
+    answers: list[list[np.ndarray]] = []
+    for qi in range(len(rows)):
+        rank = np.empty(index.num_leaves, np.int64)
+        rank[order[qi]] = np.arange(index.num_leaves)
+        found = np.isfinite(best_d[qi])
+        cand_r, cand_d = best_r[qi, found], best_d[qi, found]
+        cand_rank = rank[leaf_of[cand_r]]
+        per_step = []
+        for leaves in steps:
+            inside = cand_rank < leaves
+            if inside.sum() >= k:
+                # No row outside the kept list is nearer than any row in it, so the k best of
+                # its rows in these leaves are the k best of the leaves.
+                ins_r, ins_d = cand_r[inside], cand_d[inside]
+                per_step.append(ins_r[np.argpartition(ins_d, k - 1)[:k]])
+            else:
+                per_step.append(_scan_leaves(snap, queries[qi], int(rows[qi]), order[qi, :leaves], k))
+        answers.append(per_step)
+    # Every answer is judged by its exact distance, from its stored vector.
+    wanted = np.unique(np.concatenate([a for per_step in answers for a in per_step] + [np.zeros(0, np.int64)]))
+    stored = np.asarray(snap.vectors(wanted), dtype=np.float32) if len(wanted) else np.zeros((0, queries.shape[1]), np.float32)
     hits = np.zeros(len(steps))
-    for q0 in range(0, len(rows), QUERY_CHUNK):
-        qrows = rows[q0:q0 + QUERY_CHUNK]
-        queries = np.asarray(vectors[qrows], dtype=np.float32)
-        order = device_search.leaf_order(index, queries)  # (Q, L): searching n leaves visits order[:, :n]
-        d = _scores(queries, compared, index.distance)
-        d[np.arange(len(qrows)), qrows] = np.inf  # leave one out
-        for qi in range(len(qrows)):
-            # Items in the order the device visits their leaves: the first cum[L] are what
-            # a search of L leaves scans.
-            visit = np.concatenate([np.arange(index.offsets[p], index.offsets[p + 1]) for p in order[qi]])
-            cum = np.concatenate([[0], np.cumsum(sizes[order[qi]])])
-            dq = d[qi, visit]
-            # A hit is an answer at least as near (exactly) as the k-th true neighbour: with
-            # ties (duplicate vectors) any of the tied items is a right answer.
-            bound = kth[q0 + qi] + TIE * max(1.0, abs(float(kth[q0 + qi])))
-            # Once a prefix holds the query's k best codes overall, longer prefixes answer the
-            # same: partition the whole list once, and only the shorter prefixes again.
-            best = np.argpartition(dq, k - 1)[:k] if n > k else np.arange(n)
-            for si, leaves in enumerate(steps):
-                m = int(cum[leaves])
-                if m > best.max():
-                    top = best
-                else:
-                    top = np.argpartition(dq[:m], k - 1)[:k] if m > k else np.arange(m)
-                got = visit[top[np.isfinite(dq[top])]]
-                hits[si] += int((_scores(queries[qi:qi + 1], vectors[got], index.distance)[0] <= bound).sum())
+    for qi, per_step in enumerate(answers):
+        # A hit is an answer at least as near (exactly) as the k-th true neighbour: with
+        # ties (duplicate vectors) any of the tied items is a right answer.
+        bound = kth[qi] + TIE * max(1.0, abs(float(kth[qi])))
+        for si, got in enumerate(per_step):
+            vecs = stored[np.searchsorted(wanted, got)]
+            hits[si] += int((_scores(queries[qi:qi + 1], vecs, index.distance)[0] <= bound).sum())
     recall = (hits / (len(rows) * k)).tolist()
     return RecallEstimate(steps, recall, len(rows), k, time.perf_counter() - started)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,9 @@ from .atomic import fsync_dir
 from .errors import CatalogCorrupt
 
 SEGMENT_DIR = "segments"
+#: Rows per Parquet row group, and per batch when vectors are read back (8 MB at 128-d): a
+#: reader holds a whole row group's column at once, so this bounds every pass over segments.
+READ_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -65,20 +70,30 @@ def write_segment(catalog_dir: Path, ids: list[str], vectors: np.ndarray,
     table = pa.table({"id": pa.array(ids, type=pa.string()), "embedding": embedding_array(vectors)})
     # Plain encoding for the floats: dictionary encoding only costs time on embeddings.
     with open(path, "wb") as f:
-        pq.write_table(table, f, compression="zstd", use_dictionary=["id"], row_group_size=65536)
+        pq.write_table(table, f, compression="zstd", use_dictionary=["id"], row_group_size=READ_ROWS)
         f.flush()
         os.fsync(f.fileno())
     fsync_dir(seg_dir)
     return WrittenSegment(rel, len(ids), path.stat().st_size, sha256_file(path))
 
 
-def read_vectors(catalog_dir: Path, rel_path: str, dim: int, rows: np.ndarray | None = None) -> np.ndarray:
-    path = Path(catalog_dir) / rel_path
+@contextmanager
+def _segment_errors(rel_path: str):
     try:
-        table = pq.read_table(path, columns=["embedding"])
+        yield
     except FileNotFoundError:
         raise CatalogCorrupt(f"segment file {rel_path} is missing; run `scannlite check`") from None
     except (pa.ArrowInvalid, OSError) as exc:
         raise CatalogCorrupt(f"segment file {rel_path} is unreadable ({exc}); run `scannlite check`") from None
-    vectors = vectors_of(table.column("embedding"), dim)
-    return vectors if rows is None else vectors[rows]
+
+
+def iter_vectors(catalog_dir: Path, rel_path: str, dim: int, batch_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, vectors) of a segment, ``batch_rows`` at a time: memory bounded by the
+    batch, whatever size the segment was written with."""
+    with _segment_errors(rel_path):
+        start = 0
+        for batch in pq.ParquetFile(Path(catalog_dir) / rel_path).iter_batches(
+                batch_size=batch_rows, columns=["embedding"], use_threads=False):
+            vectors = vectors_of(batch.column(0), dim)
+            yield start, vectors
+            start += len(vectors)

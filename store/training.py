@@ -79,25 +79,29 @@ class Trained:
     stats: dict
 
 
-def baseline_stats(model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes,
-                   chunk: int = PLACE_CHUNK) -> dict:
-    """The health baseline: leaf balance, mean residual and relative quantization error, summed
-    chunk by chunk so a million vectors never need a decoded float64 copy."""
-    sizes = np.bincount(leaves, minlength=model.num_leaves)
-    n = len(vectors)
-    residual = err = norm = 0.0
-    for lo in range(0, n, chunk):
+def baseline_sums(model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes,
+                  chunk: int = PLACE_CHUNK) -> np.ndarray:
+    """(squared residual, squared quantization error, squared norm) summed over ``vectors``,
+    chunk by chunk so that no decoded float64 copy of many vectors is ever made."""
+    sums = np.zeros(3)
+    for lo in range(0, len(vectors), chunk):
         x = vectors[lo:lo + chunk].astype(np.float64)
         d = x - model.centroids[leaves[lo:lo + chunk]]
-        residual += float((d * d).sum())
+        sums[0] += float((d * d).sum())
         if codes is not None:
             q = x - model.decode(codes[lo:lo + chunk])
-            err += float((q * q).sum())
-            norm += float((x * x).sum())
+            sums[1] += float((q * q).sum())
+            sums[2] += float((x * x).sum())
+    return sums
+
+
+def baseline_from(model: PartitionModel, leaves: np.ndarray, sums: np.ndarray) -> dict:
+    """The health baseline: leaf balance, mean residual and relative quantization error."""
+    n = len(leaves)
     return {
-        "imbalance": imbalance(sizes),
-        "residual": residual / n if n else 0.0,
-        "quantization_error": err / max(norm, 1e-30) if codes is not None and n else 0.0,
+        "imbalance": imbalance(np.bincount(leaves, minlength=model.num_leaves)),
+        "residual": float(sums[0]) / n if n else 0.0,
+        "quantization_error": float(sums[1]) / max(float(sums[2]), 1e-30) if model.codebooks is not None and n else 0.0,
     }
 
 
@@ -143,30 +147,25 @@ def place(model: PartitionModel, vectors: np.ndarray, *, chunk: int = PLACE_CHUN
     return leaves, codes
 
 
-def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, *, on_chunk=None) -> Trained:
-    """Train on a sample with ScaNN, then place every vector with the model's own numpy code.
+def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexConfig) -> tuple[PartitionModel, dict]:
+    """A partition model trained by ScaNN on ``sample`` (the ``training_sample_size`` rows
+    :func:`training_rows` picks from the catalog's ``n`` vectors), and the recipe it followed.
 
-    ScaNN only ever sees the ``training_sample_size`` sample: handed the whole catalog, its
-    builder also hashes and holds every vector (and copies of them) at once, which peaked at
-    12 GiB for a million 128-d vectors. Placing the rest afterwards with
-    :meth:`PartitionModel.assign` / :meth:`~PartitionModel.encode` is what every incremental
-    build already does, so full and incremental builds place vectors by the same rule.
+    ScaNN only ever sees the sample: handed the whole catalog, its builder also hashes and
+    holds every vector (and copies of them) at once, which peaked at 12 GiB for a million
+    128-d vectors. Placing the rest afterwards (:func:`place_chunks`) is what every
+    incremental build already does, so full and incremental builds place vectors by the same rule.
     """
-    n, dim = vectors.shape
     started = time.perf_counter()
+    dim = sample.shape[1]
     if n < FLOAT_INDEX_BELOW:
-        model = PartitionModel("float", vectors.mean(axis=0, keepdims=True).astype(np.float32), None, None)
-        leaves = np.zeros(n, dtype=np.int32)
-        stats = baseline_stats(model, vectors, leaves, None)
-        stats.update(recipe=f"raw float vectors in one leaf (fewer than {FLOAT_INDEX_BELOW} vectors: "
-                            "too few to train 256 hashing centres)", seconds=time.perf_counter() - started,
-                     requested_leaves=1)
-        return Trained(model, leaves, None, stats)
-
+        model = PartitionModel("float", sample.mean(axis=0, keepdims=True).astype(np.float32), None, None)
+        return model, {"recipe": f"raw float vectors in one leaf (fewer than {FLOAT_INDEX_BELOW} vectors: "
+                                 "too few to train 256 hashing centres)", "requested_leaves": 1,
+                       "training_seconds": time.perf_counter() - started}
     pybind = import_scann()
     num_leaves = config.leaves_for(n)
-    rows = training_rows(n, config.training_sample_size)
-    sample = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
     distance = Distance(distance)
     # Tree and codes are trained by two separate ScaNN builds: the codes are not residuals, so
     # they do not depend on the tree, and ScaNN's combined tree + hashing build holds per-leaf
@@ -188,20 +187,60 @@ def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, *, on_ch
     with built_assets(hashing) as folder:
         model = PartitionModel("ah", centroids, read_codebooks(folder, dim, config.dims_per_block),
                                config.dims_per_block)
-    del sample
-    trained_seconds = time.perf_counter() - started
-    leaves, codes = place(model, vectors, on_chunk=on_chunk)
-    stats = baseline_stats(model, vectors, leaves, codes)
     recipe = (f"ScaNN 1.4.2: {'spherical ' if distance == 'dot' else ''}k-means tree, k-means++ init, "
               f"{config.training_iterations} iterations, {model.num_leaves} leaves"
               if num_leaves > 1 else "ScaNN 1.4.2: one leaf (catalog too small for a useful tree)")
     recipe += f"; asymmetric hashing lut256, {config.dims_per_block} dim(s) per block"
     if distance == "dot" and not math.isnan(threshold):
         recipe += f", anisotropic threshold {threshold:g}"
-    recipe += f"; trained on {len(rows):,} of {n:,} vectors"
-    stats.update(recipe=recipe, seconds=time.perf_counter() - started, training_seconds=trained_seconds,
-                 sample=len(rows), requested_leaves=num_leaves)
-    return Trained(model, leaves, codes, stats)
+    recipe += f"; trained on {len(sample):,} of {n:,} vectors"
+    return model, {"recipe": recipe, "sample": len(sample), "requested_leaves": num_leaves,
+                   "training_seconds": time.perf_counter() - started}
+
+
+def place_chunks(model: PartitionModel, chunks, n: int, *, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Leaf and codes of ``n`` vectors that arrive as ``(positions, vectors)`` chunks (a
+    catalog's segments, read one batch at a time), and the health baseline over all of them.
+
+    Only the chunk in hand is held as floats; the result is the placement :func:`place` gives
+    the whole array, and the next chunk is read while this one is placed."""
+    leaves = np.empty(n, dtype=np.int32)
+    codes = np.empty((n, model.num_subspaces), dtype=np.uint8) if model.codebooks is not None else None
+    sums = np.zeros(3)
+    placed = 0
+    for positions, vectors in prefetched(chunks):
+        part_leaves, part_codes = place(model, vectors)
+        leaves[positions] = part_leaves
+        if codes is not None:
+            codes[positions] = part_codes
+        sums += baseline_sums(model, vectors, part_leaves, part_codes)
+        placed += len(positions)
+        if on_chunk:
+            on_chunk(len(positions))
+    if placed != n:
+        raise RuntimeError(f"internal error: {placed} of {n} vectors placed")
+    return leaves, codes, baseline_from(model, leaves, sums)
+
+
+def prefetched(iterable):
+    """``iterable``'s items, the next one read on a thread while the caller works on this one
+    (Parquet decoding and numpy both release the GIL): two items held at most."""
+    items = iter(iterable)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(next, items, StopIteration)
+        while (item := ahead.result()) is not StopIteration:
+            ahead = pool.submit(next, items, StopIteration)
+            yield item
+
+
+def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, *, on_chunk=None) -> Trained:
+    """:func:`train_model` on the seeded sample of an in-memory array, then every row placed."""
+    started = time.perf_counter()
+    n = len(vectors)
+    model, stats = train_model(vectors[training_rows(n, config.training_sample_size)], n, distance, config)
+    chunks = ((np.arange(lo, min(n, lo + 65_536)), vectors[lo:lo + 65_536]) for lo in range(0, n, 65_536))
+    leaves, codes, baseline = place_chunks(model, chunks, n, on_chunk=on_chunk)
+    return Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
 
 
 @contextmanager

@@ -111,3 +111,24 @@ def test_default_leaves_are_twice_sqrt_n_but_catalogs_stored_before_keep_sqrt_n(
     assert IndexConfig.from_json(IndexConfig().to_json()).leaves_per_sqrt_n == 2.0
     with pytest.raises(InvalidInput, match="leaves_per_sqrt_n"):
         IndexConfig(leaves_per_sqrt_n=0)
+
+
+def test_a_build_streamed_from_many_segments_equals_training_on_the_whole_array(tmp_path):
+    """The catalog's full build reads the sample, then places vectors segment by segment (a
+    chunk at a time): leaves, codes and baseline equal train() on the same array in memory."""
+    x = clustered(7000, 16, seed=11)
+    config = IndexConfig(num_leaves=25, training_sample_size=2500)
+    with Catalog.create(tmp_path / "c", 16, "l2", index=config) as cat:
+        for lo in range(0, len(x), 1000):  # seven segments
+            cat.add([f"v{i:05d}" for i in range(lo, lo + 1000)], x[lo:lo + 1000])
+        assert cat.segment_count() == 7
+        build(cat, full=True)
+        snap = snapshot.load_snapshot(cat, None)
+        model, training = load_model(cat, snap.info.model_id)
+    whole = train(x, "l2", config)
+    assert np.array_equal(model.centroids, whole.model.centroids)
+    assert all(np.array_equal(a, b) for a, b in zip(model.codebooks, whole.model.codebooks))
+    rows = np.array([int(i[1:]) for i in snap.ids])  # device order -> row of x
+    assert np.array_equal(snap.leaves, whole.leaves[rows]) and np.array_equal(snap.codes, whole.codes[rows])
+    for key in ("imbalance", "residual", "quantization_error"):
+        assert np.isclose(training[key], whole.stats[key], rtol=1e-9), key

@@ -12,7 +12,7 @@ from scannlite.store import device_search, snapshot
 from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves
 from scannlite.store.catalog import Catalog
 from scannlite.store.index_config import IndexConfig
-from scannlite.store.recall_estimate import RecallEstimate, estimate, ladder
+from scannlite.store.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
 from scannlite.store.synthetic import clustered
 
 from catalog_helpers import ids_for
@@ -62,8 +62,11 @@ def test_the_estimate_equals_a_brute_force_computation_of_its_definition(tmp_pat
     cat = make(tmp_path, distance=distance, recall_sample=60)
     build(cat)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
-    got = estimate(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows]), sample=60)
+    in_memory = Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows]))
+    got = estimate(in_memory, sample=60)
     expected = brute_force(snap, 60)
+    # Kept lists too short to answer any step: every step scans its own leaves, same figures.
+    assert np.allclose(estimate(in_memory, sample=60, top=10).recall, expected, atol=1e-9)
     assert got.ladder == ladder(40) == [1, 2, 4, 8, 16, 32, 40]
     assert np.allclose(got.recall, expected, atol=1e-9), (got.recall, expected)
     assert expected[0] < expected[-1]  # the ladder shows a real curve, not a constant
@@ -117,7 +120,12 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     # Past the threshold the build estimates afresh.
     cat.add(ids_for("m", 400), VECTORS[5200:5600])
     third = build(cat)
-    assert third.recall.reused_from is None
+    assert third.recall.reused_from is None and not third.retrained
+    # The fresh estimate read the old codes from the catalog and the new ones from the build:
+    # it equals the estimate of the published snapshot held in memory.
+    snap = snapshot.load_snapshot(cat, with_vectors=True)
+    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])))
+    assert held.recall == third.recall.recall and held.ladder == third.recall.ladder
 
 
 def test_info_and_snapshots_json_carry_the_figures(tmp_path):
