@@ -255,6 +255,41 @@ def exact_search(vectors: np.ndarray, distance: str, queries: np.ndarray, k: int
     return ids, dists
 
 
+def exact_search_chunks(chunks, distance: str, queries: np.ndarray, k: int):
+    """:func:`exact_search` over vectors that arrive as ``(rows, vectors)`` chunks, in any
+    order (a catalog's segments): the same answer, ties to the lower row, memory bounded by
+    the chunk."""
+    queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+    qn = (queries * queries).sum(axis=1)
+    best_d = [np.zeros(0)] * len(queries)
+    best_r = [np.zeros(0, np.int64)] * len(queries)
+    for rows, chunk in chunks:
+        x = np.asarray(chunk, dtype=np.float64)
+        rows = np.asarray(rows, dtype=np.int64)
+        xn = (x * x).sum(axis=1)
+        for start in range(0, len(queries), 256):
+            q = queries[start:start + 256]
+            dots = q @ x.T
+            d = -dots if distance == "dot" else qn[start:start + 256, None] + xn[None, :] - 2 * dots
+            # Each query's k nearest of the chunk, ties at the k-th included, merged with its best so far.
+            kth = np.partition(d, k - 1, axis=1)[:, k - 1] if d.shape[1] > k else np.full(len(q), np.inf)
+            q_idx, c_idx = np.nonzero(d <= kth[:, None])
+            bounds = np.searchsorted(q_idx, np.arange(len(q) + 1))
+            for j in range(len(q)):
+                cols = c_idx[bounds[j]:bounds[j + 1]]
+                i = start + j
+                d_all = np.concatenate([best_d[i], d[j, cols]])
+                r_all = np.concatenate([best_r[i], rows[cols]])
+                order = np.lexsort((r_all, d_all))[:k]
+                best_d[i], best_r[i] = d_all[order], r_all[order]
+    ids = np.full((len(queries), k), -1, dtype=np.int64)
+    dists = np.full((len(queries), k), np.inf, dtype=F32)
+    for i in range(len(queries)):
+        ids[i, :len(best_r[i])] = best_r[i]
+        dists[i, :len(best_d[i])] = best_d[i]
+    return ids, dists
+
+
 def l2_normalize(queries: np.ndarray) -> np.ndarray:
     """The Task Library's ``l2_normalize``, bit for bit: a float32 running sum of squares,
     ``1 / sqrt`` in float32, one multiply per value; zero vectors are left as they are.

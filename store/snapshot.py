@@ -102,15 +102,23 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
                                   None, np.zeros(1, np.int64), np.zeros((0, cat.dim), np.float32))
             return snap
         model, _ = load_model(cat, info.model_id)
-        rows = cat.conn.execute(
+        cur = cat.conn.execute(
             f"SELECT i.item, i.id, c.leaf, c.code FROM items i JOIN codes c ON c.item = i.item AND c.model_id = :m "
-            f"WHERE {visible(alias='i')} ORDER BY c.leaf, i.item", {"m": info.model_id, "seq": info.seq}).fetchall()
-        items = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        ids = [r[1] for r in rows]
-        leaves = np.fromiter((r[2] for r in rows), dtype=np.int32, count=len(rows))
+            f"WHERE {visible(alias='i')} ORDER BY c.leaf, i.item", {"m": info.model_id, "seq": info.seq})
+        # Read in batches straight into arrays: millions of row tuples at once cost gigabytes.
+        items_parts, leaves_parts, code_parts, ids = [], [], [], []
+        while rows := cur.fetchmany(65_536):
+            items_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            ids.extend(r[1] for r in rows)
+            leaves_parts.append(np.fromiter((r[2] for r in rows), dtype=np.int32, count=len(rows)))
+            if model.kind == "ah":
+                code_parts.append(np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8)
+                                  .reshape(len(rows), model.num_subspaces))
+        items = np.concatenate(items_parts) if items_parts else np.zeros(0, np.int64)
+        leaves = np.concatenate(leaves_parts) if leaves_parts else np.zeros(0, np.int32)
         codes = None
         if model.kind == "ah":
-            codes = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(len(rows), model.num_subspaces)
+            codes = np.concatenate(code_parts) if code_parts else np.zeros((0, model.num_subspaces), np.uint8)
         offsets = np.zeros(model.num_leaves + 1, dtype=np.int64)
         offsets[1:] = np.cumsum(np.bincount(leaves, minlength=model.num_leaves))
         snap = LoadedSnapshot(info, cat.distance, model, items, ids, leaves, codes, offsets)
@@ -165,6 +173,11 @@ def prepare_queries(cat: Catalog, queries) -> np.ndarray:
     return q
 
 
+#: Exact search holds the snapshot's vectors up to this many floats (256 MB; a caller that
+#: searches the same snapshot again keeps them); above it, it streams them from the segments.
+EXACT_IN_MEMORY = 1 << 26
+
+
 def search(cat: Catalog, queries, *, k: int = 10, leaves_to_search: int | None = None, exact: bool = False,
            version: int | None = None, snapshot: LoadedSnapshot | None = None) -> list[list[dict]]:
     """Top-k per query row: ``{"id", "distance", "metadata"}`` dicts, nearest first.
@@ -175,13 +188,19 @@ def search(cat: Catalog, queries, *, k: int = 10, leaves_to_search: int | None =
     if k < 1:
         raise InvalidInput(f"k must be at least 1, got {k}")
     q = prepare_queries(cat, queries)
-    snap = snapshot or load_snapshot(cat, version, with_vectors=exact)
+    snap = snapshot or load_snapshot(cat, version)
+    if exact and snap.vectors is None and snap.count * cat.dim <= EXACT_IN_MEMORY:
+        snap.vectors = cat.vectors_for(snap.items)
     if snap.count == 0:
         return [[] for _ in range(len(q))]
-    if exact:
-        if snap.vectors is None:
-            snap.vectors = cat.vectors_for(snap.items)
+    if exact and snap.vectors is not None:
         pos, dist = device_search.exact_search(snap.vectors, cat.distance, q, k)
+    elif exact:  # straight from the segments, a chunk at a time: no float copy of the catalog
+        by_item = np.argsort(snap.items, kind="stable")
+        sorted_items = snap.items[by_item]
+        chunks = ((by_item[np.searchsorted(sorted_items, items)], vectors)
+                  for items, vectors in cat.iter_vectors(sorted_items))
+        pos, dist = device_search.exact_search_chunks(chunks, cat.distance, q, k)
     else:
         n_leaves = leaves_to_search if leaves_to_search is not None else snap.info.leaves_to_search
         if n_leaves is not None and n_leaves < 1:
