@@ -98,4 +98,5 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
     return {"seconds": seconds, "retrained": result.retrained, "reasons": result.reasons,
             "encoded": result.encoded, "count": result.count, "version": result.version,
             "num_leaves": result.num_leaves, "leaves_to_search": result.leaves_to_search,
-            "recipe": result.recipe, "parts": parts}
+            "recipe": result.recipe, "parts": parts,
+            "recall_at_chosen": result.recall.at(result.leaves_to_search) if result.recall and result.leaves_to_search else None}
