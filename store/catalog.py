@@ -26,7 +26,7 @@ from .index_config import IndexConfig
 from .locking import writer_lock
 from .readers import BATCH_ROWS, iter_rows
 from .vocabulary import Distance
-from .segments import READ_ROWS, write_segment
+from .segments import RowGroupRead, row_group_starts, write_segment
 
 DB_NAME = "catalog.db"
 METADATA_TYPES = ("text", "bytes")
@@ -393,61 +393,67 @@ class Catalog:
             "SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL"))
 
     def vectors_for(self, items: np.ndarray) -> np.ndarray:
-        """Float vectors of internal item numbers, in the given order (one read per segment)."""
-        from .segments import iter_vectors
-
+        """Float vectors of internal item numbers, in the given order (repeats allowed)."""
         items = np.asarray(items, dtype=np.int64)
+        unique, inverse = np.unique(items, return_inverse=True)
+        if len(unique) < len(items):
+            return self.vectors_for(unique)[inverse]
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        if len(items) == 0:
-            return out
-        where = {}
-        for start in range(0, len(items), 900):
-            chunk = [int(x) for x in items[start:start + 900]]
-            for item, seg, row in self.conn.execute(
-                    f"SELECT item, segment_id, segment_row FROM items WHERE item IN ({','.join('?' * len(chunk))})", chunk):
-                where[item] = (seg, row)
-        if len(where) != len(set(items.tolist())):
-            raise ScannliteError("internal error: asked for vectors of unknown items")
-        segs = dict(self.conn.execute("SELECT segment_id, path FROM segments"))
-        positions: dict[int, list[tuple[int, int]]] = {}
-        for pos, item in enumerate(items.tolist()):
-            seg, row = where[item]
-            positions.setdefault(seg, []).append((pos, row))
-        for seg, pairs in positions.items():
-            arr = np.asarray(pairs, dtype=np.int64)
-            arr = arr[np.argsort(arr[:, 1], kind="stable")]
-            # A segment is read a batch at a time: a few wanted rows do not cost the whole file in memory.
-            for start, vectors in iter_vectors(self.path, segs[seg], self.dim, READ_ROWS):
-                lo, hi = np.searchsorted(arr[:, 1], [start, start + len(vectors)])
-                out[arr[lo:hi, 0]] = vectors[arr[lo:hi, 1] - start]
+        order = np.argsort(items, kind="stable")
+        for chunk_items, vectors in self.iter_vectors(unique):
+            out[order[np.searchsorted(unique, chunk_items)]] = vectors
         return out
 
-    def iter_vectors(self, items: np.ndarray, chunk: int = READ_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(items, vectors) for every item of the sorted array ``items``, segment by segment
-        in storage order, at most ``chunk`` rows at a time: what a pass over millions of
-        vectors reads, in memory bounded by the chunk (:meth:`vectors_for` holds them all)."""
-        from .segments import iter_vectors
+    def iter_vectors(self, items: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(items, vectors) for every item of the sorted array ``items``, one segment row group
+        at a time in storage order: a pass over millions of vectors in memory bounded by the group."""
+        for read in self.vector_reads(items):
+            yield read.items, read.read(self.path, self.dim)
 
+    def vector_reads(self, items: np.ndarray) -> Iterator[RowGroupRead]:
+        """Where the vectors of the sorted, distinct ``items`` are stored, one
+        :class:`~.segments.RowGroupRead` per segment row group that holds any of them."""
         wanted = np.asarray(items, dtype=np.int64)
-        segs = self.conn.execute("SELECT segment_id, path FROM segments ORDER BY segment_id").fetchall()
+        if len(wanted) == 0:
+            return
+        paths = dict(self.conn.execute("SELECT segment_id, path FROM segments"))
         found = 0
-        for seg, path in segs:
+        for seg, rows in self._stored_rows(wanted):
+            starts = row_group_starts(self.path, paths[seg])
+            groups = np.searchsorted(starts, rows[:, 0], side="right") - 1
+            for g in np.unique(groups):
+                take = rows[groups == g]
+                found += len(take)
+                yield RowGroupRead(paths[seg], int(g), int(starts[g]), take[:, 0], take[:, 1])
+        if found != len(wanted):
+            raise ScannliteError(f"internal error: {len(wanted) - found} of the items asked for have no stored vector")
+
+    def _stored_rows(self, wanted: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """(segment, (R, 2) [segment row, item] sorted by row) for the wanted items: looked up
+        item by item when they are few, else read segment by segment from the index on
+        (segment_id, segment_row) and filtered."""
+        if len(wanted) <= 4096:
+            found = []
+            for start in range(0, len(wanted), 900):
+                chunk = [int(x) for x in wanted[start:start + 900]]
+                found += self.conn.execute(f"SELECT segment_id, segment_row, item FROM items "
+                                           f"WHERE item IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            if not found:
+                return
+            arr = np.asarray(found, dtype=np.int64)
+            arr = arr[np.lexsort((arr[:, 1], arr[:, 0]))]
+            bounds = np.flatnonzero(np.diff(arr[:, 0])) + 1
+            for part in np.split(arr, bounds):
+                yield int(part[0, 0]), part[:, 1:]
+            return
+        for (seg,) in self.conn.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall():
             rows = np.asarray(self.conn.execute(
                 "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)).fetchall(),
                 dtype=np.int64).reshape(-1, 2)
-            pos = np.searchsorted(wanted, rows[:, 1])
-            keep = (pos < len(wanted)) & (wanted[np.minimum(pos, len(wanted) - 1)] == rows[:, 1]) \
-                if len(wanted) else np.zeros(len(rows), bool)
-            if not keep.any():
-                continue
-            seg_rows, seg_items = rows[keep, 0], rows[keep, 1]
-            for start, vectors in iter_vectors(self.path, path, self.dim, chunk):
-                lo, hi = np.searchsorted(seg_rows, [start, start + len(vectors)])
-                if hi > lo:
-                    found += int(hi - lo)
-                    yield seg_items[lo:hi], vectors[seg_rows[lo:hi] - start]
-        if found != len(wanted):
-            raise ScannliteError(f"internal error: {len(wanted) - found} of the items asked for have no stored vector")
+            pos = np.minimum(np.searchsorted(wanted, rows[:, 1]), len(wanted) - 1)
+            keep = wanted[pos] == rows[:, 1]
+            if keep.any():
+                yield seg, rows[keep]
 
     # ---- read API for the CLI and the plugins (no SQL outside the store) --------------------
     def model_summary(self, model_id: int | None) -> dict | None:

@@ -23,8 +23,8 @@ from .atomic import fsync_dir
 from .errors import CatalogCorrupt
 
 SEGMENT_DIR = "segments"
-#: Rows per Parquet row group, and per batch when vectors are read back (8 MB at 128-d): a
-#: reader holds a whole row group's column at once, so this bounds every pass over segments.
+#: Rows per Parquet row group (8 MB at 128-d). Vectors are read back a row group at a time
+#: (:class:`RowGroupRead`), so this bounds the memory of every pass over the segments.
 READ_ROWS = 16_384
 
 
@@ -87,13 +87,27 @@ def _segment_errors(rel_path: str):
         raise CatalogCorrupt(f"segment file {rel_path} is unreadable ({exc}); run `scannlite check`") from None
 
 
-def iter_vectors(catalog_dir: Path, rel_path: str, dim: int, batch_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, vectors) of a segment, ``batch_rows`` at a time: memory bounded by the
-    batch, whatever size the segment was written with."""
+def row_group_starts(catalog_dir: Path, rel_path: str) -> np.ndarray:
+    """First row of each of a segment's row groups, then its row count (from the footer alone)."""
     with _segment_errors(rel_path):
-        start = 0
-        for batch in pq.ParquetFile(Path(catalog_dir) / rel_path).iter_batches(
-                batch_size=batch_rows, columns=["embedding"], use_threads=False):
-            vectors = vectors_of(batch.column(0), dim)
-            yield start, vectors
-            start += len(vectors)
+        meta = pq.ParquetFile(Path(catalog_dir) / rel_path).metadata
+    return np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RowGroupRead:
+    """Some rows of one row group of a segment: the unit in which every pass over many vectors
+    reads them (memory bounded by the group), and one that any process which sees the catalog
+    directory can do without its database (a thread here, a Ray task elsewhere)."""
+
+    segment: str  # relative to the catalog directory
+    group: int
+    first_row: int  # the group's first row within the segment
+    rows: np.ndarray  # (R,) wanted rows within the segment, ascending
+    items: np.ndarray  # (R,) the catalog items stored in those rows
+
+    def read(self, catalog_dir: Path, dim: int) -> np.ndarray:
+        with _segment_errors(self.segment):
+            table = pq.ParquetFile(Path(catalog_dir) / self.segment).read_row_group(
+                self.group, columns=["embedding"], use_threads=False)
+        return vectors_of(table.column(0), dim)[self.rows - self.first_row]
