@@ -134,20 +134,31 @@ def build(
     max_leaves_to_search: Optional[int] = typer.Option(None, help="Set the most leaves a recall target may choose."),
     dims_per_block: Optional[int] = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
     lookup: Optional[str] = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
+    engine: str = typer.Option("local", "--engine", help="Where a retrain places every vector: local (this "
+                               "machine's cores) or ray (Ray tasks; pip install 'scannlite[ray]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: an existing Ray cluster whose "
+                                          "nodes mount the catalog at the same path (default: a local Ray)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="With --engine ray: tasks at once "
+                                          "(default: the machine's cores)."),
 ):
     """Publish a new snapshot: incremental unless the partitions' health calls for retraining.
 
     Each build estimates device recall@10 on the catalog's own vectors and searches the fewest
-    leaves that reach the recall target.
+    leaves that reach the recall target. A retrain trains on a sample, then places every
+    vector chunk by chunk, here or on Ray; the same snapshot either way.
 
     Example: scannlite build photos.catalog --target-recall 0.95
+    Example: scannlite build big.catalog --full --engine ray --address ray://head:10001
     """
+    from scannlite.plugin.ray_engine import placer_for  # pyarrow.compute and Ray's glue: only for builds
+
+    placer = placer_for(engine, address, workers)
     cat = _open(catalog)
     changes = {"num_leaves": num_leaves, "leaves_to_search": leaves_to_search, "recall_target": target_recall,
                "max_leaves_to_search": max_leaves_to_search,
                "dims_per_block": dims_per_block, "lookup_type": lookup.upper() if lookup else None}
     r = build_snapshot(cat, full=full, changes={k: v for k, v in changes.items() if v is not None},
-                       progress=RichProgress())
+                       progress=RichProgress(), placer=placer)
     for line in r.lines():
         console.print(line, highlight=False)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -90,27 +91,14 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
                  batch: int, max_pixels: int) -> list[tuple[str, str]]:
     """Write ``staging/*.parquet`` (id, embedding, metadata, source_hash) for ``items``
     (dicts with id, location, metadata); return the skipped images as (id, reason)."""
-    # A driver started under `uv run` (as `make test` runs everything) makes Ray start every
-    # worker through that same uv command; under `uv run --frozen --no-sync` they fail to start
-    # ("worker startup repeatedly failed"). The workers need no more than this interpreter and
-    # its packages, which is Ray's default; a user's own setting is left alone.
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise InvalidInput("--engine ray needs Ray: install scannlite with the ray extra "
-                           "(pip install 'scannlite[ray]')") from None
-    started = not ray.is_initialized()
-    if started:
-        options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-        try:
-            if address:
-                ray.init(address=address, **options)
-            else:
-                ray.init(num_cpus=max(workers, os.cpu_count() or 1), **options)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RayFailed(f"cannot start Ray{f' at {address}' if address else ''}: {_one_line(exc)}") from None
+    with ray_session(address, workers):
+        return _embed_on_ray(items, model, dim, staging, workers=workers, batch=batch, max_pixels=max_pixels)
+
+
+def _embed_on_ray(items, model, dim, staging, *, workers, batch, max_pixels) -> list[tuple[str, str]]:
+    import ray
+    import ray.data
+
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-stage log lines, not errors
     try:
         ctx = ray.data.DataContext.get_current()
@@ -133,7 +121,88 @@ def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, wor
                 number += 1
     except ray.exceptions.RayError as exc:
         raise RayFailed(f"the Ray embedding pipeline failed: {_one_line(exc)}") from None
+    return skipped
+
+
+@contextmanager
+def ray_session(address: str | None, workers: int):
+    """Ray, started for this call (locally with the machine's cores, at least ``workers``, or
+    joined at ``address``) and shut down after it; a session the caller started is reused."""
+    # A driver started under `uv run` (as `make test` runs everything) makes Ray start every
+    # worker through that same uv command; under `uv run --frozen --no-sync` they fail to start
+    # ("worker startup repeatedly failed"). The workers need no more than this interpreter and
+    # its packages, which is Ray's default; a user's own setting is left alone.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInput("--engine ray needs Ray: install scannlite with the ray extra "
+                           "(pip install 'scannlite[ray]')") from None
+    started = not ray.is_initialized()
+    if started:
+        options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=max(workers, os.cpu_count() or 1), **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RayFailed(f"cannot start Ray{f' at {address}' if address else ''}: {_one_line(exc)}") from None
+    try:
+        yield ray
     finally:
         if started:
             ray.shutdown()
-    return skipped
+
+
+def _place_task(model, read, catalog_dir, dim):
+    from scannlite.store.training import place_read
+
+    return place_read(model, read, catalog_dir, dim, threads=1)  # one CPU slot per task
+
+
+class RayPlacer:
+    """``build(..., placer=RayPlacer(...))``: a retrain's placement (assign and encode every
+    vector) as Ray tasks, one per segment row group, each on one CPU. The driver trains the
+    model, hands the tasks the model once (Ray's object store) and each task only the
+    address of its rows; a task reads them from the catalog directory itself, so on a cluster
+    that directory must be on storage every node mounts at the same path. Results come back in
+    order and the driver alone writes the catalog. Placement is the same arithmetic as on one
+    machine, so the snapshot is the same bit for bit."""
+
+    def __init__(self, *, address: str | None = None, workers: int | None = None):
+        self.address, self.workers = address, workers or os.cpu_count() or 1
+
+    def __call__(self, model, reads, catalog_dir, dim):
+        from collections import deque
+
+        with ray_session(self.address, self.workers) as ray:
+            task = ray.remote(num_cpus=ACTOR_CPUS)(_place_task)
+            model_ref = ray.put(model)
+            pending = deque()
+            try:
+                # A bounded number in flight: results (leaves and codes) wait on the driver only
+                # until their turn comes, so its memory does not grow with the catalog.
+                for read in reads:
+                    pending.append((read, task.remote(model_ref, read, str(catalog_dir), dim)))
+                    if len(pending) >= 2 * self.workers:
+                        read_done, ref = pending.popleft()
+                        yield read_done, ray.get(ref)
+                while pending:
+                    read_done, ref = pending.popleft()
+                    yield read_done, ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                raise RayFailed(f"placing vectors on Ray failed: {_one_line(exc)}") from None
+
+
+def placer_for(engine: str, address: str | None = None, workers: int | None = None) -> RayPlacer | None:
+    """``build --engine``: None places on this machine's cores (the default), ``ray`` on Ray."""
+    from .embed_job import ENGINES
+
+    if engine not in ENGINES:
+        raise InvalidInput(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if engine != "ray":
+        if address:
+            raise InvalidInput("--address names a Ray cluster; use it with --engine ray")
+        return None
+    return RayPlacer(address=address, workers=workers)

@@ -11,7 +11,9 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -21,8 +23,9 @@ from .health import assess
 from .index_config import IndexConfig
 from .partition_model import PartitionModel
 from .progress import SILENT, Progress
+from .segments import RowGroupRead
 from .recall_estimate import RecallEstimate, Snapshot, estimate as estimate_recall
-from .training import Trained, imbalance, place_chunks, train_model, training_rows
+from .training import Trained, collect, imbalance, place_vectors, train_model, training_rows
 
 
 @dataclass
@@ -82,6 +85,10 @@ def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
         "SELECT kind, dim, num_leaves, dims_per_block, centroids, codebooks, training FROM models WHERE model_id = ?",
         (model_id,)).fetchone()
     return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
+
+
+#: (model, segment row-group reads, catalog directory, dim) -> (read, (leaves, codes, sums)) in order.
+Placer = Callable[[PartitionModel, Iterable[RowGroupRead], Path, int], Iterable[tuple[RowGroupRead, tuple]]]
 
 
 @dataclass
@@ -153,7 +160,8 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
                      [] if h.retrain else rows)
 
 
-def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, progress: Progress) -> BuildWork:
+def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, progress: Progress,
+             placer: Placer | None = None) -> BuildWork:
     """Train on the seeded sample, then place every live vector as it streams from the
     segments: no step holds more than the sample and one chunk of the catalog as floats."""
     live, started = plan.live, time.perf_counter()
@@ -165,8 +173,13 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
         model, stats = train_model(sample, len(live), cat.distance, plan.config)
     del sample
     with progress.task(f"placing {len(live)} vectors", total=len(live)) as advance:
-        chunks = ((np.searchsorted(live, items), vectors) for items, vectors in cat.iter_vectors(live))
-        leaves, codes, baseline = place_chunks(model, chunks, len(live), on_chunk=advance)
+        if placer is None:
+            placed = place_vectors(model, ((np.searchsorted(live, items), vectors)
+                                           for items, vectors in cat.iter_vectors(live)))
+        else:
+            placed = ((np.searchsorted(live, read.items), *result)
+                      for read, result in placer(model, cat.vector_reads(live), cat.path, cat.dim))
+        leaves, codes, baseline = collect(model, len(live), placed, on_chunk=advance)
     trained = Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
     return BuildWork(True, reasons, health, model, None, trained, PlacedRows(live, leaves, codes))
 
@@ -190,18 +203,19 @@ class PlacedRows:
             yield (self.model_id, item, int(self.leaves[j]), codes[j].tobytes() if codes is not None else None, 1)
 
 
-def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT) -> BuildWork:
+def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT, placer: Placer | None = None) -> BuildWork:
     """Incremental unless there is no model yet, ``--full`` was given, or the health policy
     asks for retraining (then the incremental work is thrown away and every vector retrained)."""
     model_id = plan.last[2] if plan.last is not None else None
     if len(plan.live) == 0:
         return BuildWork(False, [], {}, None, None, None, [])
     if model_id is None or plan.full:
-        work = _retrain(cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress)
+        work = _retrain(cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress,
+                        placer)
     else:
         work = _incremental(cat, plan, model_id, progress)
         if work.retrain:
-            work = _retrain(cat, plan, work.reasons, work.health, progress)
+            work = _retrain(cat, plan, work.reasons, work.health, progress, placer)
     work.recall = _recall(cat, plan, work, progress)
     return work
 
@@ -349,8 +363,15 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
                        time.perf_counter() - started, work.health, recipe, work.recall, note, config.lookup_type)
 
 
-def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, progress: Progress = SILENT) -> BuildResult:
-    """Publish a new snapshot: plan, compute, commit (see the module docstring)."""
+def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, progress: Progress = SILENT,
+          placer: Placer | None = None) -> BuildResult:
+    """Publish a new snapshot: plan, compute, commit (see the module docstring).
+
+    ``placer``: who places every vector when the partitions are retrained (default: this
+    machine's cores). It is handed the model and the segment row-group reads and returns, in
+    their order, ``(read, (leaves, codes, health sums))`` as :func:`training.place_read`
+    computes them, wherever it runs them (``scannlite.plugin.ray_engine.RayPlacer``); the
+    commit stays here, the one writer."""
     started = time.perf_counter()
     with cat.writing():
         plan = plan_build(cat, full=full, changes=changes)
@@ -359,7 +380,7 @@ def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, prog
             model = cat.model_summary(model_id)
             return BuildResult(version, False, False, [], count, 0, model["num_leaves"] if model else 0,
                                leaves_to_search, time.perf_counter() - started)
-        work = compute_build(cat, plan, progress)
+        work = compute_build(cat, plan, progress, placer)
         return commit_build(cat, plan, work, started, progress)
 
 

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 
 from .index_config import FLOAT_INDEX_BELOW, IndexConfig
 from .partition_model import PartitionModel, subspace_widths
+from .segments import RowGroupRead
 from .vocabulary import Distance
 
 #: Rows placed (assigned and encoded) per chunk: 8,192 x 128-d is 8 MiB of float64 per step.
@@ -153,7 +155,7 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
 
     ScaNN only ever sees the sample: handed the whole catalog, its builder also hashes and
     holds every vector (and copies of them) at once, which peaked at 12 GiB for a million
-    128-d vectors. Placing the rest afterwards (:func:`place_chunks`) is what every
+    128-d vectors. Placing the rest afterwards (:func:`place_vectors`) is what every
     incremental build already does, so full and incremental builds place vectors by the same rule.
     """
     started = time.perf_counter()
@@ -198,27 +200,38 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
                    "training_seconds": time.perf_counter() - started}
 
 
-def place_chunks(model: PartitionModel, chunks, n: int, *, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """Leaf and codes of ``n`` vectors that arrive as ``(positions, vectors)`` chunks (a
-    catalog's segments, read one batch at a time), and the health baseline over all of them.
+def place_vectors(model: PartitionModel, chunks) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+    """``(positions, leaves, codes, health sums)`` for ``(positions, vectors)`` chunks, placed
+    on this machine's cores; the next chunk is read while this one is placed."""
+    for positions, vectors in prefetched(chunks):
+        leaves, codes = place(model, vectors)
+        yield positions, leaves, codes, baseline_sums(model, vectors, leaves, codes)
 
-    Only the chunk in hand is held as floats; the result is the placement :func:`place` gives
-    the whole array, and the next chunk is read while this one is placed."""
+
+def place_read(model: PartitionModel, read: RowGroupRead, catalog_dir: Path, dim: int, threads: int | None = None):
+    """``(leaves, codes, health sums)`` of one segment row group: the unit of placement an
+    engine elsewhere (a Ray task) runs; the same numbers :func:`place_vectors` gives."""
+    vectors = read.read(catalog_dir, dim)
+    leaves, codes = place(model, vectors, threads=threads)
+    return leaves, codes, baseline_sums(model, vectors, leaves, codes)
+
+
+def collect(model: PartitionModel, n: int, placed, *, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Leaves and codes of ``n`` vectors from ``(positions, leaves, codes, sums)`` parts, in
+    the order they come, and the health baseline over all of them."""
     leaves = np.empty(n, dtype=np.int32)
     codes = np.empty((n, model.num_subspaces), dtype=np.uint8) if model.codebooks is not None else None
-    sums = np.zeros(3)
-    placed = 0
-    for positions, vectors in prefetched(chunks):
-        part_leaves, part_codes = place(model, vectors)
+    sums, done = np.zeros(3), 0
+    for positions, part_leaves, part_codes, part_sums in placed:
         leaves[positions] = part_leaves
         if codes is not None:
             codes[positions] = part_codes
-        sums += baseline_sums(model, vectors, part_leaves, part_codes)
-        placed += len(positions)
+        sums += part_sums
+        done += len(positions)
         if on_chunk:
             on_chunk(len(positions))
-    if placed != n:
-        raise RuntimeError(f"internal error: {placed} of {n} vectors placed")
+    if done != n:
+        raise RuntimeError(f"internal error: {done} of {n} vectors placed")
     return leaves, codes, baseline_from(model, leaves, sums)
 
 
@@ -239,7 +252,7 @@ def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, *, on_ch
     n = len(vectors)
     model, stats = train_model(vectors[training_rows(n, config.training_sample_size)], n, distance, config)
     chunks = ((np.arange(lo, min(n, lo + 65_536)), vectors[lo:lo + 65_536]) for lo in range(0, n, 65_536))
-    leaves, codes, baseline = place_chunks(model, chunks, n, on_chunk=on_chunk)
+    leaves, codes, baseline = collect(model, n, place_vectors(model, chunks), on_chunk=on_chunk)
     return Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
 
 
