@@ -3,7 +3,10 @@
 Incremental: new and changed vectors are assigned to the existing leaves and encoded with the
 existing codebooks; deleted rows drop out of the snapshot; nothing else is recomputed.
 A retrain (``--full``, or a health check in :mod:`scannlite.store.health` failing) trains
-a new partition model on every live vector.
+a new partition model with ScaNN on a seeded sample of the live vectors, then places every
+live vector (leaf and codes) as it streams from the segments, one row group at a time, on
+this machine's cores or a ``placer`` elsewhere (Ray). Memory: the sample, one row group, and
+the snapshot's codes; never the catalog's float vectors (tests/test_build_memory.py).
 """
 from __future__ import annotations
 
@@ -137,17 +140,31 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
     """Assign and encode what is new with the existing model, then ask the health policy."""
     live = plan.live
     model, baseline = load_model(cat, model_id)
-    coded_items, coded_leaves, _ = coded_rows(cat, model_id, with_codes=False)
-    trained_live = cat.conn.execute(
-        "SELECT COUNT(*) FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL AND c.trained = 1", (model_id,)).fetchone()[0]
-    new_items = np.setdiff1d(live, coded_items, assume_unique=True)
+    # SQLite counts and finds what changed: at millions of items, carrying every coded row
+    # into Python would cost more than the build itself.
+    coded_sizes = np.zeros(model.num_leaves, np.int64)
+    trained_live = 0
+    for leaf, count, trained in cat.conn.execute(
+            "SELECT c.leaf, COUNT(*), SUM(c.trained) FROM codes c JOIN items i ON i.item = c.item "
+            "WHERE c.model_id = ? AND i.removed_seq IS NULL GROUP BY c.leaf", (model_id,)):
+        coded_sizes[leaf] = count
+        trained_live += trained
+    # Every item live at the last snapshot was coded by its model, so what is new is what was
+    # added since; the count check guards that reasoning, and the exact query stands behind it.
+    new_items = np.fromiter((r[0] for r in cat.conn.execute(
+        "SELECT item FROM items WHERE removed_seq IS NULL AND added_seq > ? ORDER BY item", (plan.last[1],))),
+        dtype=np.int64)
+    if int(coded_sizes.sum()) + len(new_items) != len(live):
+        new_items = np.fromiter((r[0] for r in cat.conn.execute(
+            "SELECT item FROM items i WHERE removed_seq IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM codes c WHERE c.model_id = ? AND c.item = i.item) ORDER BY item", (model_id,))),
+            dtype=np.int64)
     with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
         vectors = cat.vectors_for(new_items)
         new_leaves = model.assign(vectors) if len(new_items) else np.zeros(0, np.int32)
         new_codes = model.encode(vectors) if len(new_items) else None
         advance(max(len(new_items), 1))
-    sizes = np.bincount(np.concatenate([coded_leaves, new_leaves]).astype(np.int64), minlength=model.num_leaves)
+    sizes = coded_sizes + np.bincount(new_leaves.astype(np.int64), minlength=model.num_leaves)
     h = assess(model_kind=model.kind, model_leaves=model.num_leaves, model_dims_per_block=model.dims_per_block,
                baseline=baseline, config=plan.config, live=len(live), untrained=len(live) - trained_live,
                imbalance=imbalance(sizes),
