@@ -57,15 +57,23 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(chosen)
 
 
-def _read_exact(stream, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = stream.read(left)
-        if not chunk:
+def _read_exact(stream, n: int) -> bytearray:
+    """Exactly ``n`` bytes, read into one buffer: a message of hundreds of megabytes (an
+    index's codes) costs its own size once, not again as pieces and their join."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = stream.readinto(view[got:])
+        if not k:
             raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+        got += k
+    return buf
+
+
+def _write_message(stream, data: bytes) -> None:
+    stream.write(HEADER.pack(len(data)))
+    stream.write(data)  # not header + data: that would copy a large message once more
+    stream.flush()
 
 
 class _Worker:
@@ -89,8 +97,8 @@ class _Worker:
         self.log_start = os.fstat(self.log.fileno()).st_size  # this call's output starts here
         payload = pickle.dumps((func, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self.proc.stdin.write(HEADER.pack(len(payload)) + payload)
-            self.proc.stdin.flush()
+            _write_message(self.proc.stdin, payload)
+            del payload
             # The answer comes in one write when the work is done: wait for its first byte
             # (no timer thread per call: a warm call costs microseconds, not a thread start).
             if timeout and not select.select([self.proc.stdout], [], [], timeout)[0]:

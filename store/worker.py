@@ -61,7 +61,7 @@ def serve(idle: float) -> int:
     import pickle
     import select
 
-    from scannlite.store.boundary import HEADER, _read_exact  # only now: nothing may load before enter
+    from scannlite.store.boundary import HEADER, _read_exact, _write_message  # only now: nothing may load before enter
 
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -76,12 +76,14 @@ def serve(idle: float) -> int:
         except EOFError:
             return 0  # the caller went away
         result = _call(func, args, kwargs)
+        del args, kwargs  # the inputs (an index's codes, say) go before the answer is pickled
         try:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             data = pickle.dumps((False, f"the result of {func} cannot be sent back: {exc}"))
-        answers.write(HEADER.pack(len(data)) + data)
-        answers.flush()
+        del result
+        _write_message(answers, data)
+        del data
 
 
 def main(argv: list[str]) -> int:
