@@ -86,7 +86,21 @@ def export_index(path: str, out: str) -> dict:
 
     with Catalog.open(Path(path)) as cat:
         r = export(cat, device=DeviceProcesses(), out=Path(out), embedder=None, index_only=True)
-    return {"bytes": Path(out).stat().st_size, "verified": r.verified}
+    return {"bytes": Path(out).stat().st_size, "verified": r.verified, "worker_peak_rss": children_peak_rss()}
+
+
+def children_peak_rss() -> int:
+    """The largest peak RSS (VmHWM, bytes) among this process's children still running: the
+    warm device worker that built and verified the index, before it exits."""
+    peaks = [0]
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            peaks += [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return max(peaks)
 
 
 def recall(path: str, queries: str, mm_assets: str | None, base: str, mm_searched: int) -> dict:
@@ -171,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add("scannlite incremental build", f"{inc.seconds:.1f} s", mib(inc.peak_rss),
           f"{inc.value['encoded']:,} encoded; {100 * inc.seconds / full.seconds:.1f}% of the full build")
     t.add("export --index-only (.ldb, verified)", f"{exp.seconds:.1f} s", mib(exp.peak_rss),
-          f"{exp.value['bytes']:,} bytes; peak RSS of the exporting process (the device worker that "
-          "writes the LevelDB file is a process of its own)")
+          f"{exp.value['bytes']:,} bytes; the device worker that builds and verifies the LevelDB file "
+          f"(a process of its own) peaked at {mib(exp.value['worker_peak_rss'])}")
     if mm is not None:
         t.add("ScaNN directly, Model Maker's recipe", f"{mm.seconds:.1f} s", mib(mm.peak_rss),
               f"scannlite's full build is {full.seconds / mm.seconds:.2f}x its time, "
@@ -195,20 +209,45 @@ def main(argv: list[str] | None = None) -> int:
     if mm is not None:
         targets.insert(1, ("full build wall time at most 0.8x ScaNN with Model Maker's recipe",
                            f"{full.seconds / mm.seconds:.2f}x", full.seconds <= 0.8 * mm.seconds))
-    peaks = {"add": add.peak_rss, "incremental build": inc.peak_rss, "export --index-only": exp.peak_rss}
+    peaks = {"add": add.peak_rss, "incremental build": inc.peak_rss, "export --index-only": exp.peak_rss,
+             "export's device worker": exp.value["worker_peak_rss"]}
     worst = max(peaks, key=peaks.get)
     targets.append((f"every other step within the same bound (largest: {worst})",
                     f"{peaks[worst] / 2**30:.2f} GiB", peaks[worst] <= 2.5 * 2**30))
     for name, measured, ok in targets:
         con.print(f"{name}: {measured} ({'met' if ok else 'NOT MET'})")
     if args.output:
-        lines = [f"# Scale: {n:,} vectors (issue 10)", "",
+        lines = [f"## {n:,} vectors", "",
                  f"Written by `{command_line()}`; a benchmark, not a test: one run, numbers as measured.", "",
                  "| target (issue 10, part 1) | measured | met |", "| --- | --- | --- |",
                  *[f"| {name} | {measured} | {'met' if ok else '**not met**'} |" for name, measured, ok in targets],
                  "", t.markdown(), ""]
-        args.output.write_text("\n".join(lines))
+        write_section(args.output, n, "\n".join(lines))
     return 0
+
+
+HEADER = """# Scale (issue 10)
+
+Catalogs of millions of clustered 128-d unit vectors, each step in a fresh process with its
+peak RSS: `python -m bench.scale --n N --output docs/scale.md` writes the section for N and
+keeps the others. Each section has its own command, date and machine.
+"""
+
+
+def write_section(path: Path, n: int, section: str) -> None:
+    """Replace (or add) the ``## N vectors`` section of ``path``, sections ordered by N; other
+    sections (written by hand: what the figures show) stay after them as they are."""
+    sections, others = {}, []
+    if path.exists():
+        for part in path.read_text().split("\n## ")[1:]:
+            text = "## " + part.rstrip("\n") + "\n"
+            size = part.split(" ", 1)[0].replace(",", "")
+            if size.isdigit():
+                sections[int(size)] = text
+            else:
+                others.append(text)
+    sections[n] = section.rstrip("\n") + "\n"
+    path.write_text(HEADER + "\n" + "\n".join([sections[k] for k in sorted(sections)] + others))
 
 
 if __name__ == "__main__":

@@ -87,3 +87,24 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     # A benchmark runs alone too, reusing the catalog the first run left in the work directory.
     alone = _bench("export_latency", "--workdir", str(work))
     assert "Export: snapshot 1" in alone and "Targets" in alone
+
+
+def test_scale_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
+    """bench.scale at a tiny size, without the Model Maker peer: every step runs, the table's
+    section for that size lands in the output, and a section for another size stays."""
+    out = tmp_path / "scale.md"
+    out.write_text("# Scale (issue 10)\n\n## 7,000,000 vectors\n\nkept\n\n## What the figures show\n\nkept too\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "bench.scale", "--n", "3000", "--workdir", str(tmp_path / "w"),
+                           "--output", str(out), "--no-peer"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert text.index("## 3,000 vectors") < text.index("## 7,000,000 vectors") < text.index("## What the figures")
+    assert "kept\n" in text and "kept too" in text
+    section = text.split("## 3,000 vectors", 1)[1].split("## 7,000,000", 1)[0]
+    for step in ("add (.npy streamed, one commit)", "scannlite full build", "scannlite incremental build",
+                 "export --index-only (.ldb, verified)", "recall@10, device-equivalent"):
+        assert f"| {step} |" in section, step
+    assert "ScaNN directly" not in section and "full build peak RSS at most 2.5 GiB" in section
