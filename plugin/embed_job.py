@@ -164,14 +164,19 @@ def _local(items: list[dict], model: str, dim: int, staging: Path, workers: int,
     return skipped
 
 
-def embed_images(source: str, embedder: str | Path, out: Path, *, metadata_file: Path | None = None,
-                 engine: str = "local", address: str | None = None, workers: int | None = None,
-                 batch: int = BATCH, max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress = SILENT) -> EmbedReport:
-    """Embed the images of ``source`` into Parquet shards in the new directory ``out``."""
+def check_engine(engine: str, address: str | None) -> None:
+    """``--engine`` and ``--address``, as ``embed`` and ``build`` take them."""
     if engine not in ENGINES:
         raise InvalidInput(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if address and engine != "ray":
         raise InvalidInput("--address names a Ray cluster; use it with --engine ray")
+
+
+def embed_images(source: str, embedder: str | Path, out: Path, *, metadata_file: Path | None = None,
+                 engine: str = "local", address: str | None = None, workers: int | None = None,
+                 batch: int = BATCH, max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress = SILENT) -> EmbedReport:
+    """Embed the images of ``source`` into Parquet shards in the new directory ``out``."""
+    check_engine(engine, address)
     workers = default_workers() if workers is None else int(workers)
     if workers < 1 or batch < 1:
         raise InvalidInput(f"workers and batch must be at least 1, got {workers} and {batch}")

@@ -41,7 +41,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 from scannlite.store.errors import InvalidInput, ScannliteError
 from scannlite.store.worker import start_env
 
-from .embed_job import write_shard
+from .embed_job import check_engine, write_shard
 
 ACTOR_CPUS = 1.0
 
@@ -197,12 +197,5 @@ class RayPlacer:
 
 def placer_for(engine: str, address: str | None = None, workers: int | None = None) -> RayPlacer | None:
     """``build --engine``: None places on this machine's cores (the default), ``ray`` on Ray."""
-    from .embed_job import ENGINES
-
-    if engine not in ENGINES:
-        raise InvalidInput(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-    if engine != "ray":
-        if address:
-            raise InvalidInput("--address names a Ray cluster; use it with --engine ray")
-        return None
-    return RayPlacer(address=address, workers=workers)
+    check_engine(engine, address)
+    return RayPlacer(address=address, workers=workers) if engine == "ray" else None

@@ -28,7 +28,7 @@ from .partition_model import PartitionModel
 from .progress import SILENT, Progress
 from .segments import RowGroupRead
 from .recall_estimate import RecallEstimate, Snapshot, estimate as estimate_recall
-from .training import Trained, collect, imbalance, place_vectors, train_model, training_rows
+from .training import Trained, collect, imbalance, place_here, train_model, training_rows
 
 
 @dataclass
@@ -190,12 +190,8 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
         model, stats = train_model(sample, len(live), cat.distance, plan.config)
     del sample
     with progress.task(f"placing {len(live)} vectors", total=len(live)) as advance:
-        if placer is None:
-            placed = place_vectors(model, ((np.searchsorted(live, items), vectors)
-                                           for items, vectors in cat.iter_vectors(live)))
-        else:
-            placed = ((np.searchsorted(live, read.items), *result)
-                      for read, result in placer(model, cat.vector_reads(live), cat.path, cat.dim))
+        placed = ((np.searchsorted(live, read.items), *result)
+                  for read, result in (placer or place_here)(model, cat.vector_reads(live), cat.path, cat.dim))
         leaves, codes, baseline = collect(model, len(live), placed, on_chunk=advance)
     trained = Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
     return BuildWork(True, reasons, health, model, None, trained, PlacedRows(live, leaves, codes))
@@ -282,8 +278,6 @@ def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, lea
     order = np.lexsort((items, leaves))  # device row -> position in the arrays
     row_of = np.empty(len(items), np.int64)
     row_of[order] = np.arange(len(items))
-    by_item = np.argsort(items, kind="stable")
-    sorted_items = items[by_item]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(leaves, minlength=model.num_leaves))]).astype(np.int64)
     index = DeviceIndex(cat.distance, model.centroids, offsets, None, None, None)
 
@@ -300,8 +294,8 @@ def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, lea
             return every[rows]
 
     def chunks():
-        for chunk_items, chunk_vectors in cat.iter_vectors(sorted_items):
-            yield row_of[by_item[np.searchsorted(sorted_items, chunk_items)]], chunk_vectors
+        for positions, chunk_vectors in cat.iter_vectors(items):
+            yield row_of[positions], chunk_vectors
 
     return Snapshot(index, vectors, decoded, chunks)
 
@@ -384,11 +378,11 @@ def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, prog
           placer: Placer | None = None) -> BuildResult:
     """Publish a new snapshot: plan, compute, commit (see the module docstring).
 
-    ``placer``: who places every vector when the partitions are retrained (default: this
-    machine's cores). It is handed the model and the segment row-group reads and returns, in
-    their order, ``(read, (leaves, codes, health sums))`` as :func:`training.place_read`
-    computes them, wherever it runs them (``scannlite.plugin.ray_engine.RayPlacer``); the
-    commit stays here, the one writer."""
+    ``placer``: who places every vector when the partitions are retrained (default:
+    :func:`training.place_here`, this machine's cores). It is handed the model and the segment
+    row-group reads and returns, in their order, ``(read, (leaves, codes, health sums))`` as
+    :func:`training.place_read` computes them, wherever it runs them
+    (``scannlite.plugin.ray_engine.RayPlacer``); the commit stays here, the one writer."""
     started = time.perf_counter()
     with cat.writing():
         plan = plan_build(cat, full=full, changes=changes)

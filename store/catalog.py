@@ -399,16 +399,19 @@ class Catalog:
         if len(unique) < len(items):
             return self.vectors_for(unique)[inverse]
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        order = np.argsort(items, kind="stable")
-        for chunk_items, vectors in self.iter_vectors(unique):
-            out[order[np.searchsorted(unique, chunk_items)]] = vectors
+        for positions, vectors in self.iter_vectors(items):
+            out[positions] = vectors
         return out
 
     def iter_vectors(self, items: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(items, vectors) for every item of the sorted array ``items``, one segment row group
-        at a time in storage order: a pass over millions of vectors in memory bounded by the group."""
-        for read in self.vector_reads(items):
-            yield read.items, read.read(self.path, self.dim)
+        """(positions in ``items``, their vectors) for the distinct ``items``, in any order, one
+        segment row group at a time in storage order: a pass over millions of vectors in memory
+        bounded by the group."""
+        items = np.asarray(items, dtype=np.int64)
+        order = np.argsort(items, kind="stable")
+        ascending = items[order]
+        for read in self.vector_reads(ascending):
+            yield order[np.searchsorted(ascending, read.items)], read.read(self.path, self.dim)
 
     def vector_reads(self, items: np.ndarray) -> Iterator[RowGroupRead]:
         """Where the vectors of the sorted, distinct ``items`` are stored, one

@@ -232,33 +232,14 @@ def search(index: DeviceIndex, queries: np.ndarray, k: int, leaves_to_search: in
 
 
 def exact_search(vectors: np.ndarray, distance: str, queries: np.ndarray, k: int):
-    """Brute force over float vectors, distances as the device reports them."""
-    queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
-    n = len(vectors)
-    k_eff = min(k, n)
-    ids = np.full((len(queries), k), -1, dtype=np.int64)
-    dists = np.full((len(queries), k), np.inf, dtype=F32)
-    if n == 0:
-        return ids, dists
-    x = vectors.astype(np.float64)
-    xn = (x * x).sum(axis=1)
-    for start in range(0, len(queries), 256):
-        q = queries[start:start + 256]
-        dots = q @ x.T
-        d = -dots if distance == "dot" else (q * q).sum(axis=1)[:, None] + xn[None, :] - 2 * dots
-        part = np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.tile(np.arange(n), (len(q), 1))
-        for i in range(len(q)):
-            c = part[i]
-            order = np.lexsort((c, d[i, c]))
-            ids[start + i, :k_eff] = c[order]
-            dists[start + i, :k_eff] = d[i, c[order]]
-    return ids, dists
+    """Brute force over float vectors, distances as the device reports them (ties to the lower row)."""
+    return exact_search_chunks([(np.arange(len(vectors)), vectors)], distance, queries, k)
 
 
 def exact_search_chunks(chunks, distance: str, queries: np.ndarray, k: int):
-    """:func:`exact_search` over vectors that arrive as ``(rows, vectors)`` chunks, in any
-    order (a catalog's segments): the same answer, ties to the lower row, memory bounded by
-    the chunk."""
+    """Brute force over vectors that arrive as ``(rows, vectors)`` chunks, in any order (a
+    catalog's segments): distances as the device reports them, ties to the lower row, memory
+    bounded by the chunk."""
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
     qn = (queries * queries).sum(axis=1)
     best_d = [np.zeros(0)] * len(queries)

@@ -196,11 +196,7 @@ def search(cat: Catalog, queries, *, k: int = 10, leaves_to_search: int | None =
     if exact and snap.vectors is not None:
         pos, dist = device_search.exact_search(snap.vectors, cat.distance, q, k)
     elif exact:  # straight from the segments, a chunk at a time: no float copy of the catalog
-        by_item = np.argsort(snap.items, kind="stable")
-        sorted_items = snap.items[by_item]
-        chunks = ((by_item[np.searchsorted(sorted_items, items)], vectors)
-                  for items, vectors in cat.iter_vectors(sorted_items))
-        pos, dist = device_search.exact_search_chunks(chunks, cat.distance, q, k)
+        pos, dist = device_search.exact_search_chunks(cat.iter_vectors(snap.items), cat.distance, q, k)
     else:
         n_leaves = leaves_to_search if leaves_to_search is not None else snap.info.leaves_to_search
         if n_leaves is not None and n_leaves < 1:

@@ -155,7 +155,7 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
 
     ScaNN only ever sees the sample: handed the whole catalog, its builder also hashes and
     holds every vector (and copies of them) at once, which peaked at 12 GiB for a million
-    128-d vectors. Placing the rest afterwards (:func:`place_vectors`) is what every
+    128-d vectors. Placing the rest afterwards (:func:`placed`) is what every
     incremental build already does, so full and incremental builds place vectors by the same rule.
     """
     started = time.perf_counter()
@@ -200,29 +200,31 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
                    "training_seconds": time.perf_counter() - started}
 
 
-def place_vectors(model: PartitionModel, chunks) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
-    """``(positions, leaves, codes, health sums)`` for ``(positions, vectors)`` chunks, placed
-    on this machine's cores; the next chunk is read while this one is placed."""
-    for positions, vectors in prefetched(chunks):
-        leaves, codes = place(model, vectors)
-        yield positions, leaves, codes, baseline_sums(model, vectors, leaves, codes)
-
-
-def place_read(model: PartitionModel, read: RowGroupRead, catalog_dir: Path, dim: int, threads: int | None = None):
-    """``(leaves, codes, health sums)`` of one segment row group: the unit of placement an
-    engine elsewhere (a Ray task) runs; the same numbers :func:`place_vectors` gives."""
-    vectors = read.read(catalog_dir, dim)
+def placed(model: PartitionModel, vectors: np.ndarray, threads: int | None = None):
+    """``(leaves, codes, health sums)`` of ``vectors``: what every placement engine returns."""
     leaves, codes = place(model, vectors, threads=threads)
     return leaves, codes, baseline_sums(model, vectors, leaves, codes)
 
 
-def collect(model: PartitionModel, n: int, placed, *, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+def place_read(model: PartitionModel, read: RowGroupRead, catalog_dir: Path, dim: int, threads: int | None = None):
+    """:func:`placed` for one segment row group: the unit an engine elsewhere (a Ray task) runs."""
+    return placed(model, read.read(catalog_dir, dim), threads)
+
+
+def place_here(model: PartitionModel, reads, catalog_dir: Path, dim: int) -> Iterator[tuple[RowGroupRead, tuple]]:
+    """The default placer (see ``build``): the reads placed on this machine's cores, in order,
+    the next row group read while this one is placed."""
+    for read, vectors in prefetched((r, r.read(catalog_dir, dim)) for r in reads):
+        yield read, placed(model, vectors)
+
+
+def collect(model: PartitionModel, n: int, parts, *, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Leaves and codes of ``n`` vectors from ``(positions, leaves, codes, sums)`` parts, in
     the order they come, and the health baseline over all of them."""
     leaves = np.empty(n, dtype=np.int32)
     codes = np.empty((n, model.num_subspaces), dtype=np.uint8) if model.codebooks is not None else None
     sums, done = np.zeros(3), 0
-    for positions, part_leaves, part_codes, part_sums in placed:
+    for positions, part_leaves, part_codes, part_sums in parts:
         leaves[positions] = part_leaves
         if codes is not None:
             codes[positions] = part_codes
@@ -246,14 +248,14 @@ def prefetched(iterable):
             yield item
 
 
-def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, *, on_chunk=None) -> Trained:
+def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Trained:
     """:func:`train_model` on the seeded sample of an in-memory array, then every row placed."""
     started = time.perf_counter()
     n = len(vectors)
     model, stats = train_model(vectors[training_rows(n, config.training_sample_size)], n, distance, config)
-    chunks = ((np.arange(lo, min(n, lo + 65_536)), vectors[lo:lo + 65_536]) for lo in range(0, n, 65_536))
-    leaves, codes, baseline = collect(model, n, place_vectors(model, chunks), on_chunk=on_chunk)
-    return Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
+    leaves, codes, sums = placed(model, vectors)
+    return Trained(model, leaves, codes, {**baseline_from(model, leaves, sums), **stats,
+                                          "seconds": time.perf_counter() - started})
 
 
 @contextmanager
