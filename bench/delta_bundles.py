@@ -182,7 +182,8 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
     lt.how = [
         "`export(..., layout=NAME)` for snapshot 1 and then snapshot 2 with `delta_from`, every name of "
         "`store.ondevice.layout.LAYOUTS`: `builder` is tflite-support's table as it comes (result ids a running "
-        "count, 4 KiB blocks); the others are rewritten by `store.ondevice.layout.relayout`. Slotted ids give each "
+        "count, 4 KiB blocks); the others are written by scannlite's streamed writer "
+        "(`store.ondevice.index_writer`). Slotted ids give each "
         "leaf 25% room (at least 16 ids) so that existing items keep their `M_<id>` keys; blocks by key hash put "
         "each `E_p`, INDEX_CONFIG and USER_INFO in a block of its own and cut metadata blocks where a key's CRC32C "
         "is 0 mod 64.",

@@ -29,13 +29,28 @@ def fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+@contextmanager
+def scratch_beside(target: Path | str) -> Iterator[Path]:
+    """A temporary path in ``target``'s folder for an intermediate file (an index before it is
+    packed into a bundle), removed when the block ends, whatever happens."""
+    tmp = _temporary_name(Path(target))
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def replacing(*targets: Path | str) -> Iterator[list[Path]]:
     """Yield one temporary path per target; when the block succeeds, make each durable and
     rename it over its target, in order. Several targets (a bundle and its manifest) are all
     written before any is renamed, so a failure while writing leaves every target untouched."""
     targets_ = [Path(t) for t in targets]
-    tmps = [t.with_name(f".{t.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp") for t in targets_]
+    tmps = [_temporary_name(t) for t in targets_]
     try:
         yield tmps
         for tmp in tmps:

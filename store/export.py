@@ -1,9 +1,9 @@
 """``scannlite export``: a snapshot as a verified TFLite Searcher bundle.
 
-The on-device index is built from the snapshot's own partitions and codes (never retrained)
-by tflite-support's index builder in a device process, packed into the embedder as its
-SCANN_INDEX_FILE, then checked in a *second* device process, cold, as an app would open it:
-the Task Library's answers must equal scannlite's device-equivalent search
+The on-device index is written from the snapshot's own partitions and codes (never retrained)
+by scannlite's streamed writer (:mod:`.ondevice.index_writer`), packed into the embedder as its
+SCANN_INDEX_FILE in a device process, then checked in a *second* device process, cold, as an
+app would open it: the Task Library's answers must equal scannlite's device-equivalent search
 (:mod:`scannlite.store.parity`). Only then are the bundle and its manifest moved into place;
 a failure leaves the output path untouched.
 """
@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from . import parity
-from .atomic import replacing
+from .atomic import replacing, scratch_beside
 from .catalog import Catalog
 from .device_side import DeviceSide
 from .embedder_checks import EmbedderFacts, check_against_index, inspect_embedder
 from .errors import InvalidInput, ScannliteError
 from .ondevice.bundle_file import INDEX_FILE_NAME as INDEX_NAME
 from .ondevice.errors import IndexFormatError
+from .ondevice.index_writer import scann_config, write_index
 from .ondevice.layout import DEFAULT_LAYOUT, LAYOUTS, slotted_offsets
 from .progress import SILENT, Progress
 from .recall_estimate import RecallEstimate
@@ -77,7 +78,6 @@ class ExportPlan:
     device_metadata: str
     labels: list[bytes]
     user_info: bytes
-    arrays: dict
     texts: list[str] | None
     images: list | None
     layout: str = DEFAULT_LAYOUT
@@ -131,14 +131,14 @@ def user_info(cat: Catalog, snap: LoadedSnapshot, leaves: int, mode: str) -> byt
     return json.dumps(info, sort_keys=True, separators=(",", ":")).encode()
 
 
-def index_arrays(snap: LoadedSnapshot) -> dict:
+def builder_arrays(snap: LoadedSnapshot) -> dict:
+    """What tflite-support's builder takes besides the config: flat databases, the leaf of each row."""
     m = snap.model
-    arrays = {"partition_assignment": snap.leaves.astype(np.uint32), "centroids": m.centroids}
+    arrays = {"partition_assignment": snap.leaves.astype(np.uint32)}
     if m.kind == "ah":
-        arrays.update(embedding_dim=m.num_subspaces, codebooks=m.codebooks,
-                      hashed_database=np.ascontiguousarray(snap.codes).reshape(-1))
+        arrays.update(embedding_dim=m.num_subspaces, hashed_database=np.ascontiguousarray(snap.codes).reshape(-1))
     else:
-        arrays.update(embedding_dim=m.dim, codebooks=None,
+        arrays.update(embedding_dim=m.dim,
                       float_database=np.ascontiguousarray(snap.vectors, dtype=np.float32).reshape(-1))
     return arrays
 
@@ -233,24 +233,32 @@ def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int 
     return ExportPlan(cat=cat, snap=snap, out=out, index_only=index_only, model=model, facts=facts,
                       embedder_name=None if embedder is None else Path(embedder).name, leaves=leaves,
                       device_metadata=device_metadata, labels=labels,
-                      user_info=user_info(cat, snap, leaves, device_metadata), arrays=index_arrays(snap),
+                      user_info=user_info(cat, snap, leaves, device_metadata),
                       texts=texts if verify_bundle else None, images=images if verify_bundle else None,
                       layout=layout, offsets=offsets, ids_moved_from_leaf=moved, base=base)
 
 
 # ---- compute ---------------------------------------------------------------------------------
 
-def build_on_device(plan: ExportPlan, device: DeviceSide, progress: Progress = SILENT) -> tuple[bytes, bytes | None]:
-    snap = plan.snap
-    with progress.task(f"building the on-device index ({snap.count} items, {snap.model.num_leaves} leaves)"):
-        return device.build_bundle(
-            distance=plan.cat.distance, lookup_type=snap.info.lookup_type or "FLOAT", leaves_to_search=plan.leaves,
-            metadata=plan.labels, user_info=plan.user_info, embedder=None if plan.index_only else plan.model,
-            index_name=INDEX_NAME, partition_offsets=plan.offsets,
-            layout=None if plan.offsets is None else LAYOUTS[plan.layout]["relayout"], **plan.arrays)
+def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress: Progress = SILENT) -> None:
+    """The on-device index, streamed to ``path`` by scannlite's writer from the snapshot's own
+    leaves and codes (layout "builder": tflite-support's builder in a device process)."""
+    snap, m = plan.snap, plan.snap.model
+    config = scann_config(distance=plan.cat.distance, centroids=m.centroids, leaves_to_search=plan.leaves,
+                          codebooks=m.codebooks if m.kind == "ah" else None,
+                          lookup_type=snap.info.lookup_type or "FLOAT")
+    with progress.task(f"writing the on-device index ({snap.count} items, {m.num_leaves} leaves)"):
+        if LAYOUTS[plan.layout] is None:
+            path.write_bytes(device.builder_index(serialized_config=config, metadata=plan.labels,
+                                                  user_info=plan.user_info, **builder_arrays(snap)))
+            return
+        database = snap.codes if m.kind == "ah" else np.asarray(snap.vectors, dtype=np.float32)
+        with open(path, "wb") as f:
+            write_index(f, config=config, database=database, sizes=np.diff(snap.offsets), labels=plan.labels,
+                        user_info=plan.user_info, offsets=plan.offsets, **LAYOUTS[plan.layout]["blocks"])
 
 
-def verify_export(plan: ExportPlan, device: DeviceSide, index: bytes, bundle: bytes | None,
+def verify_export(plan: ExportPlan, device: DeviceSide, index: Path, bundle: Path | None,
                   progress: Progress = SILENT) -> parity.ParityReport:
     cat, snap = plan.cat, plan.snap
     rep = parity.verify(device, index=index, bundle=bundle, reference=snap.device_index(), labels=plan.labels,
@@ -263,8 +271,19 @@ def verify_export(plan: ExportPlan, device: DeviceSide, index: bytes, bundle: by
     return rep
 
 
-def manifest_for(plan: ExportPlan, index: bytes, payload: bytes, rep: parity.ParityReport | None) -> dict:
+def file_facts(path: Path) -> tuple[int, str]:
+    """(size, sha256) of a file, read in chunks: an index may be larger than is worth holding."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return path.stat().st_size, h.hexdigest()
+
+
+def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.ParityReport | None) -> dict:
     cat, snap, m = plan.cat, plan.snap, plan.snap.model
+    index_size, index_sha = file_facts(index)
+    file_size, file_sha = (index_size, index_sha) if payload == index else file_facts(payload)
     floor = {
         "codes": int(snap.codes.nbytes) if snap.codes is not None else int(snap.count * cat.dim * 4),
         "centroids": int(m.centroids.nbytes),
@@ -291,13 +310,14 @@ def manifest_for(plan: ExportPlan, index: bytes, payload: bytes, rep: parity.Par
         "device_metadata": plan.device_metadata,
         "embedder": None if facts is None else {"file": plan.embedder_name, "kind": facts.kind, "route": facts.route,
                                                  "output_dim": facts.output_dim, "sha256": sha256(plan.model)},
-        "sizes": {"file": len(payload), "index": len(index), "floor": sum(floor.values()),
+        "sizes": {"file": file_size, "index": index_size, "floor": sum(floor.values()),
                   **{f"floor_{k}": v for k, v in floor.items()}},
-        "sha256": {"file": sha256(payload), "index": sha256(index)},
+        "sha256": {"file": file_sha, "index": index_sha},
         "index_file_name": None if plan.index_only else INDEX_NAME,
         "layout": {"name": plan.layout, "ids_moved_from_leaf": plan.ids_moved_from_leaf,
                    "partition_offsets": "builder" if plan.offsets is None else
-                   "slotted" if LAYOUTS[plan.layout]["slots"] else "dense"},
+                   "slotted" if LAYOUTS[plan.layout]["slots"] else "dense",
+                   "writer": "tflite-support index_builder" if plan.offsets is None else "scannlite"},
         "verified": rep is not None,
         "parity": {"queries": rep.queries, "exact_order": rep.exact_order} if rep is not None else None,
         "device_latency_ms": rep.latency_ms if rep is not None else None,
@@ -311,8 +331,6 @@ def recall_summary(snap: LoadedSnapshot, leaves: int) -> dict | None:
     est = RecallEstimate.from_json(snap.info.build.get("recall"))
     return None if est is None else {**est.to_json(), "at_leaves_searched": est.at(leaves)}
 
-
-# ---- commit ----------------------------------------------------------------------------------
 
 def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progress = SILENT) -> bytes:
     """The patch from ``plan.base`` to ``payload``; its entry goes into ``manifest["patches"]``."""
@@ -335,39 +353,41 @@ def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progr
     return patch
 
 
-def publish(plan: ExportPlan, payload: bytes, manifest: dict, patch: bytes | None = None) -> ExportResult:
-    """The files (bundle, manifest, patch) appear whole or not at all, then the catalog remembers
-    the export."""
-    manifest_path = manifest_path_for(plan.out)
-    targets = [plan.out, manifest_path]
-    if patch is not None:
-        from .delta import patch_path_for
-
-        targets.append(patch_path_for(plan.out, plan.base.sha256))
-    with replacing(*targets) as tmps:
-        tmps[0].write_bytes(payload)
-        tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-        if patch is not None:
-            tmps[2].write_bytes(patch)
-    plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
-    return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {},
-                        targets[2] if patch is not None else None)
-
+# ---- the whole export ------------------------------------------------------------------------
 
 def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None, version: int | None = None,
            leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
            device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
            probe: Path | None = None, progress: Progress = SILENT, delta_from: Path | None = None,
            layout: str = DEFAULT_LAYOUT) -> ExportResult:
-    """Plan (every check), compute (build, then verify in a second device process, then the
-    patch from ``delta_from``), commit."""
+    """Plan (every check), then compute into temporary files beside ``out`` (the index, the
+    bundle in a device process, the verification in a second one that opens them cold by path,
+    the manifest, the patch from ``delta_from``); only then do the files appear, whole or not at
+    all, and the catalog remembers the export. Nothing large crosses a process boundary: device
+    processes read and write the files themselves."""
     plan = plan_export(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
                        index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
                        device_metadata_limit=device_metadata_limit, probe=probe, progress=progress,
                        delta_from=delta_from, layout=layout)
-    index, bundle = build_on_device(plan, device, progress)
-    rep = verify_export(plan, device, index, bundle, progress) if verify_bundle else None
-    payload = index if index_only else bundle
-    manifest = manifest_for(plan, index, payload, rep)
-    patch = make_delta(plan, payload, manifest, progress) if plan.base is not None else None
-    return publish(plan, payload, manifest, patch)
+    manifest_path = manifest_path_for(plan.out)
+    targets = [plan.out, manifest_path]
+    if plan.base is not None:
+        from .delta import patch_path_for
+
+        targets.append(patch_path_for(plan.out, plan.base.sha256))
+    with replacing(*targets) as tmps, scratch_beside(plan.out) as index_tmp:
+        payload = tmps[0]
+        index = payload if plan.index_only else index_tmp
+        write_index_file(plan, index, device, progress)
+        if not plan.index_only:
+            with progress.task("packing the index into the embedder in a device process"):
+                device.write_bundle(model=plan.model, index=str(index), index_name=INDEX_NAME, out=str(payload))
+        rep = verify_export(plan, device, index, None if plan.index_only else payload,
+                            progress) if verify_bundle else None
+        manifest = manifest_for(plan, index, payload, rep)
+        if plan.base is not None:
+            tmps[2].write_bytes(make_delta(plan, payload.read_bytes(), manifest, progress))
+        tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
+    return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {},
+                        targets[2] if plan.base is not None else None)

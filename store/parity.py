@@ -113,7 +113,7 @@ def probe_inputs(kind: str | None, input_shape: list[int] | None, candidates: li
     return None, synthetic_images(PROBE_INPUTS, input_shape[1], input_shape[2])
 
 
-def verify(device: DeviceSide, *, index: bytes, bundle: bytes | None, reference: device_search.DeviceIndex,
+def verify(device: DeviceSide, *, index: bytes | Path, bundle: bytes | Path | None, reference: device_search.DeviceIndex,
            labels: list[bytes], count: int, vectors_of: Callable[[np.ndarray], np.ndarray], l2_normalize: bool,
            leaves: int, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
            progress: Progress = SILENT) -> ParityReport:

@@ -8,10 +8,10 @@ functions here are called through :func:`scannlite.store.boundary.run_in`, e.g.
 
 Modules:
 
-* :mod:`.runtime` - the device-side entry points (build, attach, search, embed, user info);
+* :mod:`.runtime` - the device-side entry points (tflite-support's index builder, attach, search,
+  embed, user info);
 * :mod:`.probe_model` - a TFLite text embedder, written without TensorFlow, that turns the
   token ``qI`` into vector I, so the text-only Task Library can search *any* vector;
-* :mod:`.configs` - serialized ``ScannOnDeviceConfig`` protos for the index builder;
 * :mod:`.bundle` - attaching an index to a model's metadata, deterministically;
 * :mod:`.tflite_zip` - pure-python helpers for the zip a TFLite model carries at its end.
 

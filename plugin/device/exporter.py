@@ -1,10 +1,12 @@
-"""Device-side halves of ``scannlite export``: build a bundle, then check it as a phone would.
+"""Device-side halves of ``scannlite export``: pack the index into the embedder, then check the
+bundle as a phone would.
 
 They run in device processes: :class:`~scannlite.plugin.device.processes.DeviceProcesses` (the store's
 :class:`~scannlite.store.device_side.DeviceSide`) sends each call to one. The store side
-(:mod:`scannlite.store.export`, :mod:`scannlite.store.bundles`) prepares the arrays from a
-snapshot and compares the answers with its own device-equivalent search. Building and checking happen in two separate
-processes, so the check opens the bundle exactly as an app would: from bytes, cold.
+(:mod:`scannlite.store.export`, :mod:`scannlite.store.bundles`) writes the index file from a
+snapshot and compares the answers with its own device-equivalent search. Packing and checking
+happen in two separate processes, so the check opens the bundle exactly as an app would: cold,
+from the file (or from bytes, for ``bundle verify``).
 """
 from __future__ import annotations
 
@@ -18,35 +20,30 @@ from .probe_model import make_probe_model, probe_token
 LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed searches
 
 
-def build_bundle(*, distance: Distance | str, centroids, codebooks, lookup_type: str, leaves_to_search: int,
-                 embedding_dim: int, partition_assignment, metadata: list[bytes], hashed_database=None,
-                 float_database=None, user_info: bytes, embedder: bytes | None, index_name: str,
-                 compression: bool = True, partition_offsets: list[int] | None = None,
-                 layout: dict | None = None) -> tuple[bytes, bytes | None]:
-    """(index, bundle): the on-device index, and the embedder with it packed (or None).
-
-    ``partition_offsets``: the first result id of each leaf, for a slotted (delta-friendly)
-    layout; the builder's table is then rewritten by :func:`scannlite.store.ondevice.layout.relayout`
-    (``layout``: its keyword options)."""
-    config = runtime.scann_config(
-        distance=distance, centroids=centroids,
-        leaves_to_search=leaves_to_search, codebooks=codebooks, lookup_type=lookup_type)
-    index = runtime.build_index(
-        embedding_dim=embedding_dim, serialized_config=config, user_info=user_info,
-        partition_assignment=partition_assignment, metadata=metadata, hashed_database=hashed_database,
-        float_database=float_database, compression=compression)
-    if partition_offsets is not None:
-        from scannlite.store.ondevice.layout import relayout
-
-        index = relayout(index, list(partition_offsets), **(layout or {}))
-    bundle = runtime.attach_index(embedder, index, index_name) if embedder is not None else None
-    return index, bundle
+def builder_index(*, serialized_config: bytes, embedding_dim: int, partition_assignment, metadata: list[bytes],
+                  user_info: bytes, hashed_database=None, float_database=None) -> bytes:
+    """The index as tflite-support's own builder writes it (export layout "builder")."""
+    return runtime.build_index(embedding_dim=embedding_dim, serialized_config=serialized_config,
+                               user_info=user_info, partition_assignment=partition_assignment, metadata=metadata,
+                               hashed_database=hashed_database, float_database=float_database)
 
 
-def check_bundle(*, index: bytes, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
-                 bundle: bytes | None = None, texts: list[str] | None = None,
+def write_bundle(*, model: bytes, index: str, index_name: str, out: str) -> None:
+    """The bundle (``model`` with the index file at ``index`` packed in), written to ``out``: a
+    temporary path the store renames into place once the bundle is verified."""
+    with open(index, "rb") as f:
+        data = f.read()
+    bundle = runtime.attach_index(model, data, index_name)
+    del data
+    with open(out, "wb") as f:
+        f.write(bundle)
+
+
+def check_bundle(*, index: bytes | str, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
+                 bundle: bytes | str | None = None, texts: list[str] | None = None,
                  images: list[np.ndarray] | None = None) -> dict:
-    """What the Task Library answers for the parity checks.
+    """What the Task Library answers for the parity checks (``index`` and ``bundle`` as bytes,
+    or as paths the Task Library reads itself).
 
     ``probe``: TextSearcher results for each probe vector, searched through ``index`` by a probe
     embedder (vector i is the text ``qI``). ``texts``/``images``: the bundle's own embedder's

@@ -15,11 +15,14 @@ class DeviceProcesses:
     function of the same name of :mod:`~scannlite.plugin.device.exporter` in a device worker
     (building and querying in warm ones; checking in a fresh one, so it opens the bundle cold)."""
 
-    def build_bundle(self, **kwargs):
-        return run_in("device", f"{_EXPORTER}:build_bundle", **kwargs)
+    def builder_index(self, **kwargs):
+        return run_in("device", f"{_EXPORTER}:builder_index", **kwargs)
+
+    def write_bundle(self, **kwargs):
+        return run_in("device", f"{_EXPORTER}:write_bundle", **kwargs)
 
     def check_bundle(self, **kwargs):
-        # A process of its own that never saw the bundle: it opens it from bytes, cold, as an app.
+        # A process of its own that never saw the bundle: it opens it cold, as an app.
         return run_in("device", f"{_EXPORTER}:check_bundle", fresh=True, **kwargs)
 
     def query_bundle(self, **kwargs):

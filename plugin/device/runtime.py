@@ -8,7 +8,8 @@ only the worker. Errors the Task Library or the index builder raise come back as
 :class:`DeviceError` with one line that says which step failed and why.
 
 Models and indices travel as bytes and reach the Task Library as ``file_content`` /
-``index_file_content``: nothing is written to disk, so concurrent calls never collide.
+``index_file_content``, or as paths of files the caller wrote (an export's index, which may be
+larger than is worth pickling), read as ``index_file_name`` or into ``file_content``.
 Which Task Library class a model gets, and which output holds its embedding, is decided by
 the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every process.
 """
@@ -24,10 +25,11 @@ import numpy as np
 
 from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
 
-# attach_index, scann_config and make_probe_model live next to their helpers; they are
+from scannlite.store.ondevice.index_writer import check_index_inputs, scann_config
+
+# attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
 from .bundle import attach_index, index_of
-from .configs import check_index_inputs, scann_config
 from .probe_model import make_probe_model
 
 __all__ = [
@@ -66,8 +68,10 @@ def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: byte
                 float_database=None, compression: bool = True) -> bytes:
     """Serialize an on-device ScaNN index (a LevelDB table) with tflite-support's builder.
 
-    ``serialized_config`` is a serialized ``ScannOnDeviceConfig``
-    (``tensorflow_lite_support.scann_ondevice.cc.core.serialized_searcher_pb2``).
+    Exports write their index with scannlite's own streamed writer
+    (:mod:`scannlite.store.ondevice.index_writer`); this builder is the reference it is tested
+    against, and the export layout "builder". ``serialized_config`` is a serialized
+    ``ScannOnDeviceConfig`` (:func:`scann_config`).
     Exactly one database: ``float_database`` (n, embedding_dim) float32, or ``hashed_database``
     (n, embedding_dim) uint8 asymmetric-hashing codes, ``embedding_dim`` then being the number
     of subspaces. ``partition_assignment[i]`` is point i's leaf; ``metadata[i]`` its payload,
@@ -198,13 +202,31 @@ def _embedding_options(l2_normalize):
     return EmbeddingOptions(l2_normalize=bool(l2_normalize))
 
 
-def _search_options(max_results: int, index: bytes | None):
+def _search_options(max_results: int, index: bytes | str | None):
     from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
 
     search = SearchOptions(max_results=_check_max_results(max_results))
-    if index is not None:
+    if isinstance(index, str):
+        search.index_file_name = index
+    elif index is not None:
         search.index_file_content = index
     return search
+
+
+def _index_source(index) -> tuple[bytes | str | None, tuple]:
+    """An index override as the Task Library takes it (bytes, or a path it reads itself: a large
+    index is not worth pickling) and what identifies it in the cache of loaded searchers."""
+    if index is None:
+        return None, (None,)
+    if isinstance(index, (str, os.PathLike)):
+        path = os.path.abspath(index)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise ValueError(f"cannot read the index {path}: {exc.strerror or exc}") from None
+        return path, ("path", path, st.st_mtime_ns, st.st_size)
+    index = _as_bytes(index, "index")
+    return index, ("bytes", _digest(index))
 
 
 def _task(kind: str, role: str, model: bytes, l2_normalize: bool, search=None):
@@ -267,14 +289,14 @@ def _inputs(kind: str, items) -> list:
 
 def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
             ) -> list[Neighbors]:
-    index = None if index is None else _as_bytes(index, "index")
+    index, index_key = _index_source(index)
     inputs = _inputs(kind, queries)
 
     def load(data: bytes):
         _searchable(data, index, kind)
         return _task(kind, "Searcher", data, l2_normalize, _search_options(max_results, index)), None
 
-    searcher, _ = _loaded(model, ("Searcher", kind, bool(l2_normalize), max_results, _digest(index)), load)
+    searcher, _ = _loaded(model, ("Searcher", kind, bool(l2_normalize), max_results, *index_key), load)
     out = []
     try:
         for x in inputs:
@@ -294,7 +316,7 @@ def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normal
 
     ``l2_normalize`` has no default on purpose: the index does not record whether its vectors
     were normalized, so the caller must say how the query is to be treated.
-    ``index`` overrides the model's packed SCANN_INDEX_FILE (the Task Library's rule).
+    ``index`` (bytes or a path) overrides the model's packed SCANN_INDEX_FILE (the Task Library's rule).
     Distances are the device's: squared L2, or the *negative* dot product. ``seconds``, when
     given, receives each search's wall time (embedding the query included).
     """

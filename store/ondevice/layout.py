@@ -7,21 +7,22 @@ snapshots costs about 5% of the bundle however small the change (docs/delta-bund
 
 The Task Library only adds ``global_partition_offsets[p]`` to a row number to find ``M_<id>``
 (../shared/docs/ondevice-format.md 1.4, 3.3); it never checks that the offsets are a running
-count. So :func:`relayout` rewrites the builder's table with **slotted** ids: each leaf owns a
-range with room to grow (:func:`slotted_offsets`), and the next export reuses the base
-bundle's ranges while every leaf still fits, so existing items keep their ids and their
+count. So scannlite's writer (:mod:`.index_writer`) numbers items with **slotted** ids: each
+leaf owns a range with room to grow (:func:`slotted_offsets`), and the next export reuses the
+base bundle's ranges while every leaf still fits, so existing items keep their ids and their
 metadata entries their keys. Metadata blocks end where the keys say (a hash of the key), not
-every 4 KiB, so an inserted entry changes its own block and not every block after it.
+every 4 KiB, so an inserted entry changes its own block and not every block after it
+(:func:`cut_blocks`).
 
-Everything else is the builder's: the same values, LevelDB's Snappy rule per block.
+Everything else is as the builder writes it: the same values, LevelDB's Snappy rule per block
+(tests/test_index_writer.py compares the two tables).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
-from .index_file import CONFIG_KEY, USER_INFO_KEY, read_index
-from .protos import decode_index_config
-from .sstable import crc32c, write_table
+from .sstable import crc32c
 
 #: Room each leaf gets for items added later, as a share of its size (plus a floor for small
 #: leaves). Ids cost nothing on the device (they are only key names), so the slack is generous:
@@ -36,14 +37,15 @@ MAX_BLOCK_ENTRIES = 1024
 LEVELDB_BLOCK_SIZE = 4096
 
 #: The layouts an export can ask for, to measure what each choice buys (bench/delta_bundles.py):
-#: ``slots`` gives each leaf room to grow; ``relayout`` are :func:`relayout`'s options.
-#: "builder" keeps tflite-support's table as it is.
+#: ``slots`` gives each leaf room to grow; ``blocks`` are :func:`cut_blocks`' options.
+#: "builder" is tflite-support's own index builder, run in a device process (the whole index in
+#: its memory several times over: for comparison, not for large catalogs).
 LAYOUTS: dict[str, dict | None] = {
     "builder": None,
-    "dense+content": {"slots": False, "relayout": {"blocks": "content"}},
-    "slotted+leveldb": {"slots": True, "relayout": {"blocks": "leveldb"}},
-    "slotted+content+snappy": {"slots": True, "relayout": {"blocks": "content", "compress_metadata": True}},
-    "slotted+content": {"slots": True, "relayout": {"blocks": "content"}},
+    "dense+content": {"slots": False, "blocks": {"blocks": "content"}},
+    "slotted+leveldb": {"slots": True, "blocks": {"blocks": "leveldb"}},
+    "slotted+content+snappy": {"slots": True, "blocks": {"blocks": "content", "compress_metadata": True}},
+    "slotted+content": {"slots": True, "blocks": {"blocks": "content"}},
 }
 DEFAULT_LAYOUT = "slotted+content"
 
@@ -80,78 +82,54 @@ def _key_hash(key: bytes) -> int:
     return crc32c(key)
 
 
-def _content_blocks(entries: list[tuple[bytes, bytes]], compress: bool) -> list:
-    blocks, current, restarts = [], [], []
+def _content_blocks(entries: Iterable[tuple[bytes, bytes]], compress_metadata: bool) -> Iterator[tuple]:
+    """Every ``E_p``, INDEX_CONFIG and USER_INFO in a block of its own (Snappy by LevelDB's
+    rule); runs of metadata entries cut where a key's hash says, so an inserted entry changes
+    its own block and not every block after it."""
+    current: list = []
+    restarts: list[int] = []
     for key, value in entries:
+        if not key.startswith(b"M_"):
+            if current:
+                yield current, restarts, compress_metadata
+                current, restarts = [], []
+            yield [(key, value)], None, True
+            continue
         h = _key_hash(key)
         if not current or h % RESTART_EVERY == 0:
             restarts.append(len(current))
         current.append((key, value))
         if h % BLOCK_EVERY == 0 or len(current) >= MAX_BLOCK_ENTRIES:
-            blocks.append((current, restarts, compress))
+            yield current, restarts, compress_metadata
             current, restarts = [], []
     if current:
-        blocks.append((current, restarts, compress))
-    return blocks
+        yield current, restarts, compress_metadata
 
 
-def _leveldb_blocks(entries: list[tuple[bytes, bytes]]) -> list:
+def _leveldb_blocks(entries: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple]:
     """LevelDB's own cut: a block ends once it holds 4 KiB (TableBuilder's default)."""
-    blocks, current, size = [], [], 0
+    current, size = [], 0
     for key, value in entries:
         current.append((key, value))
         size += len(key) + len(value) + 3
         if size + 4 * (len(current) // 16 + 1) >= LEVELDB_BLOCK_SIZE:
-            blocks.append((current, None, True))
+            yield current, None, True
             current, size = [], 0
     if current:
-        blocks.append((current, None, True))
-    return blocks
+        yield current, None, True
 
 
-def relayout(index: bytes, offsets: list[int], *, blocks: str = "content", compress_metadata: bool = False) -> bytes:
-    """The builder's ``index`` with leaf p's items numbered from ``offsets[p]``.
+def cut_blocks(entries: Iterable[tuple[bytes, bytes]], *, blocks: str = "content",
+               compress_metadata: bool = False) -> Iterator[tuple]:
+    """The data blocks, as ``(entries, restarts, compress)``, of a table holding ``entries``
+    (in key order, consumed lazily).
 
-    ``blocks``: "content" (every ``E_p``, INDEX_CONFIG and USER_INFO in a block of its own,
-    metadata blocks cut by key hash) or "leveldb" (4 KiB blocks, as the builder cuts them).
-    ``compress_metadata``: Snappy for metadata blocks (LevelDB's rule); off by default because
-    a compressed block shares no bytes with its previous version once one entry is inserted.
-    """
-    built = read_index(index)
-    sizes = built.partition_sizes
-    if len(offsets) != len(sizes):
-        raise ValueError(f"{len(offsets)} offsets for {len(sizes)} partitions")
-    for p in range(1, len(sizes)):
-        if offsets[p] < offsets[p - 1] + sizes[p - 1]:
-            raise ValueError(f"partition {p} starts at id {offsets[p]}, inside partition {p - 1}")
-    config = decode_index_config(built.table[CONFIG_KEY])
-    del config.global_partition_offsets[:]
-    config.global_partition_offsets.extend(int(o) for o in offsets)
-    parts = [(b"E_%d" % p, built.table[b"E_%d" % p]) for p in range(len(sizes))]
-    rows = [0]
-    for size in sizes:
-        rows.append(rows[-1] + size)
-    # built.metadata is per row, in partition order: row rows[p] + i is leaf p's i-th item.
-    meta = [(b"M_%d" % (offsets[p] + i), built.metadata[rows[p] + i] or b"")
-            for p in range(len(sizes)) for i in range(sizes[p])]
-    tail = [(CONFIG_KEY, config.SerializeToString())]
-    if built.has_user_info:
-        tail.append((USER_INFO_KEY, built.user_info))
-    entries = sorted(parts + meta + tail)
+    ``blocks``: "content" (see :func:`_content_blocks`) or "leveldb" (4 KiB blocks, as the
+    builder cuts them). ``compress_metadata``: Snappy for metadata blocks (LevelDB's rule); off
+    by default because a compressed block shares no bytes with its previous version once one
+    entry is inserted."""
     if blocks == "leveldb":
-        return write_table(_leveldb_blocks(entries))
+        return _leveldb_blocks(entries)
     if blocks != "content":
         raise ValueError(f"blocks must be 'content' or 'leveldb', got {blocks!r}")
-    out, run = [], []
-    for key, value in entries:
-        if key.startswith(b"M_"):
-            run.append((key, value))
-            continue
-        if run:
-            out += _content_blocks(run, compress_metadata)
-            run = []
-        out.append(([(key, value)], None, True))
-    if run:
-        out += _content_blocks(run, compress_metadata)
-    return write_table(out)
-
+    return _content_blocks(entries, compress_metadata)

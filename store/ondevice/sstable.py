@@ -21,6 +21,7 @@ index block's separator keys must really separate the data blocks. Any violation
 """
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 
@@ -288,30 +289,56 @@ def _stored_block(contents: bytes, compress: bool) -> bytes:
     return raw + bytes([ctype]) + struct.pack("<I", crc)
 
 
-def write_table(blocks: list[tuple[list[tuple[bytes, bytes]], list[int] | None, bool]]) -> bytes:
-    """An SSTable from data blocks given as ``(entries, restarts or None, compress)``, in key order.
+class TableWriter:
+    """Writes an SSTable to a binary file one data block at a time, so a table never has to be
+    held in memory whole: only the index block's entries (one short key and handle per data
+    block) are kept until :meth:`finish`.
 
     The caller decides where blocks end (LevelDB's builder cuts at 4 KiB; a caller that wants
     blocks to survive insertions cuts by content). Each block's index key is its last key,
     which LevelDB accepts as a separator (it only shortens it to save bytes)."""
-    out = bytearray()
-    index: list[tuple[bytes, bytes]] = []
-    last: bytes | None = None
-    for entries, restarts, compress in blocks:
+
+    def __init__(self, out) -> None:
+        self._out, self._offset = out, 0
+        self._index: list[tuple[bytes, bytes]] = []
+        self._last: bytes | None = None
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._offset += len(data)
+
+    def add_block(self, entries: list[tuple[bytes, bytes]], restarts: list[int] | None = None,
+                  compress: bool = False) -> None:
+        """One data block of ``entries`` (keys strictly ascending across all blocks);
+        ``compress``: Snappy under LevelDB's rule."""
         if not entries:
-            continue
+            return
         for key, _ in entries:
-            if last is not None and key <= last:
-                raise ValueError(f"keys must be strictly ascending: {_show(last)} then {_show(key)}")
-            last = key
+            if self._last is not None and key <= self._last:
+                raise ValueError(f"keys must be strictly ascending: {_show(self._last)} then {_show(key)}")
+            self._last = key
         stored = _stored_block(encode_block(entries, restarts), compress)
-        index.append((entries[-1][0], _varint(len(out)) + _varint(len(stored) - TRAILER_SIZE)))
-        out += stored
-    meta_handle = _varint(len(out)) + _varint(len(encode_block([])))
-    out += _stored_block(encode_block([]), False)
-    index_block = _stored_block(encode_block(index, restart_interval=1), False)
-    index_handle = _varint(len(out)) + _varint(len(index_block) - TRAILER_SIZE)
-    out += index_block
-    handles = meta_handle + index_handle
-    out += handles + bytes(FOOTER_SIZE - 8 - len(handles)) + struct.pack("<Q", MAGIC)
-    return bytes(out)
+        self._index.append((entries[-1][0], _varint(self._offset) + _varint(len(stored) - TRAILER_SIZE)))
+        self._write(stored)
+
+    def finish(self) -> int:
+        """Write the (empty) metaindex, the index block and the footer; return the table's size."""
+        meta_handle = _varint(self._offset) + _varint(len(encode_block([])))
+        self._write(_stored_block(encode_block([]), False))
+        index_block = _stored_block(encode_block(self._index, restart_interval=1), False)
+        index_handle = _varint(self._offset) + _varint(len(index_block) - TRAILER_SIZE)
+        self._write(index_block)
+        handles = meta_handle + index_handle
+        self._write(handles + bytes(FOOTER_SIZE - 8 - len(handles)) + struct.pack("<Q", MAGIC))
+        return self._offset
+
+
+def write_table(blocks: list[tuple[list[tuple[bytes, bytes]], list[int] | None, bool]]) -> bytes:
+    """An SSTable, in memory, from data blocks given as ``(entries, restarts or None, compress)``
+    in key order (see :class:`TableWriter`)."""
+    out = io.BytesIO()
+    writer = TableWriter(out)
+    for entries, restarts, compress in blocks:
+        writer.add_block(entries, restarts, compress)
+    writer.finish()
+    return out.getvalue()
