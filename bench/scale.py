@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import resource
 import shutil
 import sys
 import time
@@ -90,9 +91,10 @@ def export_index(path: str, out: str) -> dict:
 
 
 def children_peak_rss() -> int:
-    """The largest peak RSS (VmHWM, bytes) among this process's children still running: the
-    warm device worker that built and verified the index, before it exits."""
-    peaks = [0]
+    """The largest peak RSS (bytes) among this process's device workers: those still running
+    (VmHWM of a warm worker) and those that have exited (the kernel's ``ru_maxrss`` over waited-for
+    children: the fresh worker that verified the index)."""
+    peaks = [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024]
     for task in Path("/proc/self/task").iterdir():
         for pid in (task / "children").read_text().split():
             try:
@@ -185,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add("scannlite incremental build", f"{inc.seconds:.1f} s", mib(inc.peak_rss),
           f"{inc.value['encoded']:,} encoded; {100 * inc.seconds / full.seconds:.1f}% of the full build")
     t.add("export --index-only (.ldb, verified)", f"{exp.seconds:.1f} s", mib(exp.peak_rss),
-          f"{exp.value['bytes']:,} bytes; the device worker that builds and verifies the LevelDB file "
-          f"(a process of its own) peaked at {mib(exp.value['worker_peak_rss'])}")
+          f"{exp.value['bytes']:,} bytes, written by the store process; the device worker that verifies it "
+          f"(the Task Library opens it by path) peaked at {mib(exp.value['worker_peak_rss'])}")
     if mm is not None:
         t.add("ScaNN directly, Model Maker's recipe", f"{mm.seconds:.1f} s", mib(mm.peak_rss),
               f"scannlite's full build is {full.seconds / mm.seconds:.2f}x its time, "

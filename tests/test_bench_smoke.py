@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,6 @@ def test_scale_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
                  "export --index-only (.ldb, verified)", "recall@10, device-equivalent"):
         assert f"| {step} |" in section, step
     assert "ScaNN directly" not in section and "full build peak RSS at most 2.5 GiB" in section
+    # The verifying device worker has exited by then; its peak still has to be seen, not 0.
+    worker = re.search(r"opens it by path\) peaked at ([\d,.]+) MiB", section)
+    assert worker and float(worker.group(1).replace(",", "")) > 50, section
