@@ -244,18 +244,24 @@ def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress:
     """The on-device index, streamed to ``path`` by scannlite's writer from the snapshot's own
     leaves and codes (layout "builder": tflite-support's builder in a device process)."""
     snap, m = plan.snap, plan.snap.model
-    config = scann_config(distance=plan.cat.distance, centroids=m.centroids, leaves_to_search=plan.leaves,
-                          codebooks=m.codebooks if m.kind == "ah" else None,
-                          lookup_type=snap.info.lookup_type or "FLOAT")
+    try:
+        config = scann_config(distance=plan.cat.distance, centroids=m.centroids, leaves_to_search=plan.leaves,
+                              codebooks=m.codebooks if m.kind == "ah" else None,
+                              lookup_type=snap.info.lookup_type or "FLOAT")
+    except ValueError as exc:
+        raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
     with progress.task(f"writing the on-device index ({snap.count} items, {m.num_leaves} leaves)"):
         if LAYOUTS[plan.layout] is None:
             path.write_bytes(device.builder_index(serialized_config=config, metadata=plan.labels,
                                                   user_info=plan.user_info, **builder_arrays(snap)))
             return
         database = snap.codes if m.kind == "ah" else np.asarray(snap.vectors, dtype=np.float32)
-        with open(path, "wb") as f:
-            write_index(f, config=config, database=database, sizes=np.diff(snap.offsets), labels=plan.labels,
-                        user_info=plan.user_info, offsets=plan.offsets, **LAYOUTS[plan.layout]["blocks"])
+        try:
+            with open(path, "wb") as f:
+                write_index(f, config=config, database=database, sizes=np.diff(snap.offsets), labels=plan.labels,
+                            user_info=plan.user_info, offsets=plan.offsets, **LAYOUTS[plan.layout]["blocks"])
+        except ValueError as exc:  # a snapshot the device would mis-serve (codes beyond a codebook...)
+            raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
 
 
 def verify_export(plan: ExportPlan, device: DeviceSide, index: Path, bundle: Path | None,
@@ -363,8 +369,8 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
     """Plan (every check), then compute into temporary files beside ``out`` (the index, the
     bundle in a device process, the verification in a second one that opens them cold by path,
     the manifest, the patch from ``delta_from``); only then do the files appear, whole or not at
-    all, and the catalog remembers the export. Nothing large crosses a process boundary: device
-    processes read and write the files themselves."""
+    all, and the catalog remembers the export. Nothing that grows with the catalog crosses a
+    process boundary: device processes read and write the index and bundle files themselves."""
     plan = plan_export(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
                        index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
                        device_metadata_limit=device_metadata_limit, probe=probe, progress=progress,
@@ -376,7 +382,8 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
 
         targets.append(patch_path_for(plan.out, plan.base.sha256))
     with replacing(*targets) as tmps, scratch_beside(plan.out) as index_tmp:
-        payload = tmps[0]
+        # Absolute: a warm device worker may have started in another directory.
+        payload, index_tmp = tmps[0].absolute(), index_tmp.absolute()
         index = payload if plan.index_only else index_tmp
         write_index_file(plan, index, device, progress)
         if not plan.index_only:

@@ -223,7 +223,7 @@ def test_a_failing_verification_publishes_nothing(tmp_path, rng):
         export(cat, device=DEVICE, out=out, embedder=tmp_path / "custom.tflite")
     assert "\n" not in str(err.value)
     assert out.read_bytes() == b"previous contents"
-    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_bundle_verify_on_corrupt_bundles(tmp_path, regex_model, rng):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store.vocabulary import Distance
-
 from . import runtime
 from .probe_model import make_probe_model, probe_token
 

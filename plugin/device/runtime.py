@@ -165,14 +165,21 @@ def _digest(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha1(data).hexdigest()
 
 
+def _file_key(path, what: str) -> tuple:
+    """What identifies a file's contents without reading it: a file replaced at the same path
+    (a rename over it gives a new inode and change time) gets a new key."""
+    path = os.path.abspath(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    return "path", path, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
 def _loaded(model, options: tuple, load):
     """``load(model_bytes)`` once per (model, options); later calls reuse its result."""
     if isinstance(model, (str, os.PathLike)):
-        try:
-            st = os.stat(model)
-        except OSError as exc:
-            raise ValueError(f"cannot read the model {os.fspath(model)}: {exc.strerror or exc}") from None
-        key = ("path", os.path.abspath(model), st.st_mtime_ns, st.st_size, *options)
+        key = (*_file_key(model, "model"), *options)
     else:
         key = ("bytes", _digest(_as_bytes(model, "model")), *options)
     if key in _LOADED:
@@ -219,12 +226,8 @@ def _index_source(index) -> tuple[bytes | str | None, tuple]:
     if index is None:
         return None, (None,)
     if isinstance(index, (str, os.PathLike)):
-        path = os.path.abspath(index)
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            raise ValueError(f"cannot read the index {path}: {exc.strerror or exc}") from None
-        return path, ("path", path, st.st_mtime_ns, st.st_size)
+        key = _file_key(index, "index")
+        return key[1], key
     index = _as_bytes(index, "index")
     return index, ("bytes", _digest(index))
 
@@ -310,8 +313,8 @@ def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds
     return out
 
 
-def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool,
-                index: bytes | None = None, seconds: list | None = None) -> list[Neighbors]:
+def text_search(model: bytes | str, queries: list[str], *, max_results: int, l2_normalize: bool,
+                index: bytes | str | None = None, seconds: list | None = None) -> list[Neighbors]:
     """TextSearcher results per query: ``[(metadata, distance), ...]``, nearest first.
 
     ``l2_normalize`` has no default on purpose: the index does not record whether its vectors
@@ -323,8 +326,8 @@ def text_search(model: bytes, queries: list[str], *, max_results: int, l2_normal
     return _search("text", model, queries, max_results, l2_normalize, index, seconds)
 
 
-def image_search(model: bytes, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
-                 index: bytes | None = None) -> list[Neighbors]:
+def image_search(model: bytes | str, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
+                 index: bytes | str | None = None) -> list[Neighbors]:
     """ImageSearcher results per image (uint8 RGB, height x width x 3); see :func:`text_search`."""
     return _search("image", model, images, max_results, l2_normalize, index)
 

@@ -6,7 +6,7 @@ every entry in a btree and returns the table as one buffer: at 5,000,000 items i
 3.5 GiB for a 0.5 GB index (docs/scale.md). The format is small and fully specified
 (../shared/docs/ondevice-format.md 1), so scannlite writes it itself, one block at a time:
 memory is the snapshot's own arrays plus one block, and the Task Library still has the last
-word, because every export is verified by it before it is published.
+word: an export is verified by it before it is published (unless ``--no-verify`` is asked for).
 
 Two pitfalls of the format are settled here once (ondevice-format.md 3.3, 7): the distance is
 written identically at the top level, on the partitioner and on the AH proto (mismatches go
@@ -113,7 +113,7 @@ def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: n
         raise ValueError("serialized_config is not a serialized ScannOnDeviceConfig") from None
     leaves = config.partitioner.leaf
     if not leaves:
-        raise ValueError("the config has no partitioner leaves; the Python builder needs at least one "
+        raise ValueError("the config has no partitioner leaves; an index needs at least one "
                          "(one leaf with search_fraction 1.0 stands for 'no partitioner')")
     widths = {len(leaf.dimension) for leaf in leaves}
     if len(widths) != 1:

@@ -14,8 +14,9 @@ metadata entries their keys. Metadata blocks end where the keys say (a hash of t
 every 4 KiB, so an inserted entry changes its own block and not every block after it
 (:func:`cut_blocks`).
 
-Everything else is as the builder writes it: the same values, LevelDB's Snappy rule per block
-(tests/test_index_writer.py compares the two tables).
+Everything else is as the builder writes it: the same keys and values (tests/test_index_writer.py
+compares the two tables), and LevelDB's Snappy rule for every block but the metadata blocks,
+which stay raw by default (a compressed block shares no bytes with its previous version).
 """
 from __future__ import annotations
 

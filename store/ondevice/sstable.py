@@ -1,9 +1,10 @@
-"""Reader for one LevelDB table file ("SSTable"), the container of an on-device ScaNN index.
+"""Reader and streamed writer for one LevelDB table file ("SSTable"), the container of an
+on-device ScaNN index.
 
 The Task Library opens the index with ``leveldb::Table::Open`` over an in-memory buffer and
-looks keys up with ``Seek``; this module reads the same bytes in Python (CRC32C from
-``google-crc32c``, Snappy from pyarrow) so the store process can inspect, verify and summarise
-an index without tflite-support's native code.
+looks keys up with ``Seek``; this module reads and writes the same bytes in Python (CRC32C from
+``google-crc32c``, Snappy from pyarrow) so the store process can write, inspect, verify and
+summarise an index without tflite-support's native code.
 
 Layout (LevelDB ``table_format.md``)::
 
