@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import resource
 import shutil
 import sys
 import time
@@ -80,21 +79,30 @@ def add_file(path: str, npy: str, prefix: str, create_dim: int | None = None, le
 
 
 def export_index(path: str, out: str) -> dict:
-    """``scannlite export CATALOG --index-only --out OUT.ldb``: the newest snapshot, verified."""
+    """``scannlite export CATALOG --index-only --out OUT.ldb``: the newest snapshot, verified.
+
+    The verification runs in a warm device worker here instead of a fresh one, so that the
+    worker is still alive when its peak (VmHWM) is read. The kernel's peak over exited children
+    (``ru_maxrss``) would not do: a child started by vfork carries its parent's high-water mark
+    from before its exec, so it reads as the driver's peak."""
     from scannlite.plugin.device.processes import DeviceProcesses
+    from scannlite.store.boundary import run_in
     from scannlite.store.catalog import Catalog
     from scannlite.store.export import export
 
+    class WarmChecks(DeviceProcesses):
+        def check_bundle(self, **kwargs):
+            return run_in("device", "scannlite.plugin.device.exporter:check_bundle", **kwargs)
+
     with Catalog.open(Path(path)) as cat:
-        r = export(cat, device=DeviceProcesses(), out=Path(out), embedder=None, index_only=True)
+        r = export(cat, device=WarmChecks(), out=Path(out), embedder=None, index_only=True)
     return {"bytes": Path(out).stat().st_size, "verified": r.verified, "worker_peak_rss": children_peak_rss()}
 
 
 def children_peak_rss() -> int:
-    """The largest peak RSS (bytes) among this process's device workers: those still running
-    (VmHWM of a warm worker) and those that have exited (the kernel's ``ru_maxrss`` over waited-for
-    children: the fresh worker that verified the index)."""
-    peaks = [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024]
+    """The largest peak RSS (VmHWM, bytes) among this process's children still running: the
+    warm device worker that verified the index, before it exits."""
+    peaks = [0]
     for task in Path("/proc/self/task").iterdir():
         for pid in (task / "children").read_text().split():
             try:
