@@ -255,3 +255,42 @@ def test_bundle_verify_on_corrupt_bundles(tmp_path, regex_model, rng):
     (tmp_path / "good.tflite").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     problems, _ = bundles.verify(tmp_path / "good.tflite", device=DEVICE)
     assert problems
+
+
+class _Recording(DeviceProcesses):
+    """The real device processes, with the size of every message sent to them recorded."""
+
+    def __init__(self):
+        self.sent: dict[str, int] = {}
+
+    def _note(self, name: str, kwargs: dict) -> None:
+        import pickle
+
+        self.sent[name] = max(self.sent.get(name, 0), len(pickle.dumps(kwargs, protocol=5)))
+
+    def write_bundle(self, **kwargs):
+        self._note("write_bundle", kwargs)
+        return super().write_bundle(**kwargs)
+
+    def check_bundle(self, **kwargs):
+        self._note("check_bundle", kwargs)
+        return super().check_bundle(**kwargs)
+
+
+@pytest.mark.parametrize("index_only", [True, False])
+def test_nothing_that_grows_with_the_catalog_crosses_the_process_boundary(tmp_path, regex_model, index_only):
+    """The store writes the index; device workers get paths (the embedder's own bytes aside), so
+    an export of millions of items sends the same small messages as one of thousands."""
+    x = clustered(n=60_000, dim=16, clusters=40, seed=9)
+    cat = Catalog.create(tmp_path / "c", 16, index=IndexConfig(num_leaves=60))
+    cat.add(ids_for("item-with-a-long-name-", len(x)), x)
+    build(cat)
+    device = _Recording()
+    out = tmp_path / ("x.ldb" if index_only else "x.tflite")
+    r = export(cat, device=device, out=out, embedder=None if index_only else regex_model, index_only=index_only)
+    index_bytes = r.manifest["sizes"]["index"]
+    assert index_bytes > 2_000_000 and r.verified
+    model = 0 if index_only else regex_model.stat().st_size
+    assert set(device.sent) == ({"check_bundle"} if index_only else {"write_bundle", "check_bundle"})
+    for name, size in device.sent.items():
+        assert size < model + 100_000, (name, size, index_bytes)
