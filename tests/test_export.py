@@ -294,3 +294,15 @@ def test_nothing_that_grows_with_the_catalog_crosses_the_process_boundary(tmp_pa
     assert set(device.sent) == ({"check_bundle"} if index_only else {"write_bundle", "check_bundle"})
     for name, size in device.sent.items():
         assert size < model + 100_000, (name, size, index_bytes)
+
+
+def test_a_bundle_packed_from_the_index_file_equals_one_packed_whole(tmp_path, regex_model, fixtures_dir):
+    """write_bundle copies the index into the zip in chunks from its file; the bytes are those
+    of attaching it whole (runtime.attach_index), vocabulary and metadata included."""
+    index = fixtures_dir / "regex_index.ldb"
+    model = regex_model.read_bytes()
+    whole = device("attach_index", model, index.read_bytes(), "on_device_scann_index.ldb")
+    out = tmp_path / "streamed.tflite"
+    run_in("device", "scannlite.plugin.device.exporter:write_bundle", model=model, index=str(index),
+           index_name="on_device_scann_index.ldb", out=str(out))
+    assert out.read_bytes() == whole

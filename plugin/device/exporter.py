@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import runtime
+from scannlite.store.ondevice.sstable import write_table
+
+from . import runtime, tflite_zip
 from .probe_model import make_probe_model, probe_token
 
 LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed searches
@@ -28,13 +30,16 @@ def builder_index(*, serialized_config: bytes, embedding_dim: int, partition_ass
 
 def write_bundle(*, model: bytes, index: str, index_name: str, out: str) -> None:
     """The bundle (``model`` with the index file at ``index`` packed in), written to ``out``: a
-    temporary path the store renames into place once the bundle is verified."""
-    with open(index, "rb") as f:
-        data = f.read()
-    bundle = runtime.attach_index(model, data, index_name)
-    del data
+    temporary path the store renames into place once the bundle is verified.
+
+    The metadata does not depend on the index's bytes (an associated file is named, not
+    described), so it is made by :func:`runtime.attach_index` around a stand-in index (an empty
+    table), and the real index is then copied into the zip from its file in chunks: the same
+    bytes as attaching it whole, without holding it (``tests/test_export.py`` compares them)."""
+    bundle = runtime.attach_index(model, write_table([]), index_name)
+    flatbuffer, files = tflite_zip.split(bundle)
     with open(out, "wb") as f:
-        f.write(bundle)
+        tflite_zip.write(f, flatbuffer, [(name, index if name == index_name else data) for name, data in files])
 
 
 def check_bundle(*, index: bytes | str, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,

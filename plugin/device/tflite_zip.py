@@ -12,11 +12,14 @@ Pure python (zipfile, io): usable in any kind of process.
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import zipfile
 
 #: The earliest date a zip entry can hold (DOS epoch). Any constant works; this one says
 #: "no date" to anyone who lists the archive.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+_COPY_CHUNK = 1 << 22
 
 
 def split(model: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
@@ -35,15 +38,16 @@ def split(model: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
     return bytes(model[:start]), files
 
 
-def join(flatbuffer: bytes, files: list[tuple[str, bytes]]) -> bytes:
-    """Append ``files`` to ``flatbuffer`` as a stored zip with fixed timestamps and modes."""
-    if not files:
-        return bytes(flatbuffer)
+def write(out, flatbuffer: bytes, files: list[tuple[str, bytes | str | os.PathLike]]) -> None:
+    """Write ``flatbuffer`` and then ``files`` as a stored zip with fixed timestamps and modes to
+    the binary file ``out``. A file's data may be bytes or the path of a file, copied in chunks
+    (an index may be larger than is worth holding in memory): the bytes written are the same."""
     names = [name for name, _ in files]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate associated file names in the model: {sorted(names)}")
-    out = io.BytesIO()
     out.write(flatbuffer)
+    if not files:
+        return
     # "w" on a stream positioned after the flatbuffer writes absolute offsets, as appending
     # does, but never scans the flatbuffer for a stray end-of-archive signature.
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -52,7 +56,20 @@ def join(flatbuffer: bytes, files: list[tuple[str, bytes]]) -> bytes:
             info.compress_type = zipfile.ZIP_STORED
             info.create_system = 3  # unix, whatever the host: part of the bytes
             info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                zf.writestr(info, data)
+                continue
+            # What writestr does, with the data read in chunks (its size known up front, so the
+            # local header is the same as writestr's).
+            info.file_size = os.path.getsize(data)
+            with open(data, "rb") as src, zf.open(info, "w") as dest:
+                shutil.copyfileobj(src, dest, _COPY_CHUNK)
+
+
+def join(flatbuffer: bytes, files: list[tuple[str, bytes]]) -> bytes:
+    """Append ``files`` to ``flatbuffer`` as a stored zip with fixed timestamps and modes."""
+    out = io.BytesIO()
+    write(out, flatbuffer, files)
     return out.getvalue()
 
 
