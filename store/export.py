@@ -248,20 +248,17 @@ def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress:
         config = scann_config(distance=plan.cat.distance, centroids=m.centroids, leaves_to_search=plan.leaves,
                               codebooks=m.codebooks if m.kind == "ah" else None,
                               lookup_type=snap.info.lookup_type or "FLOAT")
-    except ValueError as exc:
-        raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
-    with progress.task(f"writing the on-device index ({snap.count} items, {m.num_leaves} leaves)"):
-        if LAYOUTS[plan.layout] is None:
-            path.write_bytes(device.builder_index(serialized_config=config, metadata=plan.labels,
-                                                  user_info=plan.user_info, **builder_arrays(snap)))
-            return
-        database = snap.codes if m.kind == "ah" else np.asarray(snap.vectors, dtype=np.float32)
-        try:
+        with progress.task(f"writing the on-device index ({snap.count} items, {m.num_leaves} leaves)"):
+            if LAYOUTS[plan.layout] is None:
+                path.write_bytes(device.builder_index(serialized_config=config, metadata=plan.labels,
+                                                      user_info=plan.user_info, **builder_arrays(snap)))
+                return
+            database = snap.codes if m.kind == "ah" else np.asarray(snap.vectors, dtype=np.float32)
             with open(path, "wb") as f:
                 write_index(f, config=config, database=database, sizes=np.diff(snap.offsets), labels=plan.labels,
                             user_info=plan.user_info, offsets=plan.offsets, **LAYOUTS[plan.layout]["blocks"])
-        except ValueError as exc:  # a snapshot the device would mis-serve (codes beyond a codebook...)
-            raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
+    except ValueError as exc:  # a snapshot the device would mis-serve (codes beyond a codebook...)
+        raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
 
 
 def verify_export(plan: ExportPlan, device: DeviceSide, index: Path, bundle: Path | None,

@@ -98,8 +98,9 @@ def scann_config(*, distance: Distance | str, centroids, leaves_to_search: int |
     return config.SerializeToString()
 
 
-def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: np.ndarray, hashed: bool) -> None:
-    """Refuse, in one line, what the builder accepts but the device then mis-serves.
+def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: np.ndarray, hashed: bool):
+    """The parsed ``ScannOnDeviceConfig``, once this refuses, in one line, what the builder
+    accepts but the device then mis-serves.
 
     tflite-support's builder checks counts only. Unchecked by it and by the Task Library: a
     float index whose rows differ in width from the centroids (the device silently returns
@@ -125,7 +126,7 @@ def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: n
             raise ValueError("a float database needs a config without an indexer (asymmetric hashing)")
         if embedding_dim != dim:
             raise ValueError(f"float vectors have dimension {embedding_dim} but the centroids {dim}")
-        return
+        return config
     if not has_ah:
         raise ValueError("a hashed (uint8) database needs a config with asymmetric hashing codebooks")
     subspaces = config.indexer.asymmetric_hashing.subspace
@@ -147,6 +148,7 @@ def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: n
             s = int(bad[0])
             raise ValueError(f"codes in subspace {s} reach {int(codes[:, s].max())} but its codebook "
                              f"has {int(sizes[s])} entries")
+    return config
 
 
 def _metadata_entries(labels: Sequence[bytes], ids: np.ndarray) -> Iterator[tuple[bytes, bytes]]:
@@ -182,8 +184,7 @@ def write_index(out, *, config: bytes, database: np.ndarray, sizes: Sequence[int
     sizes = np.asarray(sizes, dtype=np.int64)
     if sizes.sum() != n or len(labels) != n or (sizes < 0).any():
         raise ValueError(f"{n} rows, {len(labels)} labels and leaf sizes summing to {int(sizes.sum())} disagree")
-    check_index_inputs(config, dim, database, hashed)
-    scann = ScannOnDeviceConfig.FromString(config)
+    scann = check_index_inputs(config, dim, database, hashed)
     if len(sizes) != len(scann.partitioner.leaf):
         raise ValueError(f"{len(sizes)} leaf sizes for {len(scann.partitioner.leaf)} leaves")
     rows = np.concatenate([[0], np.cumsum(sizes)])
