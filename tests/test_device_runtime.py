@@ -206,6 +206,27 @@ def test_attach_keeps_vocab_and_matches_index_file():
     assert packed[1][0][0] == b"It was a sunny day."
 
 
+def test_a_bundle_given_by_path_answers_as_its_bytes_do(tmp_path):
+    # An export's bundle is checked from its file: the Task Library maps it (file_name) and the
+    # reader judges it through a map, so no process holds a copy of a large bundle.
+    bundle = fixture_bytes("regex_searcher.tflite")
+    path = tmp_path / "bundle.tflite"
+    path.write_bytes(bundle)
+    queries = [QUERY, "It was a sunny day."]
+    for name, kwargs in [("text_search", {"max_results": 5, "l2_normalize": True}), ("text_embed", {})]:
+        by_path = device(name, str(path), queries, **kwargs)
+        by_bytes = device(name, bundle, queries, **kwargs)
+        if name == "text_embed":
+            np.testing.assert_array_equal(by_path, by_bytes)
+        else:
+            assert by_path == by_bytes and by_path[0][0][0] == b"The weather was excellent."
+    with pytest.raises(WorkerError, match=r"^cannot read the model .*missing.tflite: No such file or directory$"):
+        device("text_search", str(tmp_path / "missing.tflite"), queries, max_results=5, l2_normalize=True)
+    (tmp_path / "text.tflite").write_bytes(b"not a model at all")
+    with pytest.raises(WorkerError, match=r"^the model is not a usable TFLite model: not a TFLite model"):
+        device("text_embed", str(tmp_path / "text.tflite"), queries)
+
+
 def test_attach_replaces_an_existing_index():
     searcher = fixture_bytes("regex_searcher.tflite")
     rng = np.random.default_rng(5)

@@ -596,6 +596,40 @@ def test_corrupt_bundles():
             pass
 
 
+def test_mapped_files_read_like_bytes(tmp_path):
+    from scannlite.store.ondevice.bundle_file import mapped
+
+    for name in ("regex_searcher.tflite", "regex_one_embedding_with_metadata.tflite"):
+        data = fixture(name)
+        (tmp_path / name).write_bytes(data)
+        with mapped(tmp_path / name) as view:
+            assert describe_model(view) == describe_model(data)
+            got, want = read_bundle(view), read_bundle(data)
+            assert {k: bytes(v) for k, v in got.files.items()} == want.files
+            assert (got.index_name, got.index_output, got.associated_files) == \
+                (want.index_name, want.index_output, want.associated_files)
+            if want.index_file is not None:  # a view of the map, not a copy
+                assert isinstance(got.index_file, memoryview) and got.index_file == want.index_file
+            del got
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    with mapped(tmp_path / "empty.tflite") as view, pytest.raises(IndexFormatError, match="the file is empty"):
+        read_bundle(view)
+
+
+def test_zip_entries_are_held_to_their_crc(tmp_path):
+    from scannlite.store.ondevice.bundle_file import mapped
+
+    data = bytearray(fixture("regex_searcher.tflite"))
+    at = bytes(data).rindex(fixture("regex_index.ldb")) + 100  # a byte inside the packed index
+    data[at] ^= 0x01
+    (tmp_path / "bad.tflite").write_bytes(data)
+    with mapped(tmp_path / "bad.tflite") as view:
+        for source in (bytes(data), view):
+            for fn in (read_bundle, describe_model):
+                with pytest.raises(IndexFormatError, match="zip entry 'index.ldb' fails its CRC-32 check"):
+                    fn(source)
+
+
 # ---------------------------------------------------------------------------------------
 # describe_model on synthetic models (built with the pure-flatbuffer object API)
 

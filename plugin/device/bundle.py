@@ -133,12 +133,12 @@ def attach_index(model: bytes, index: bytes, file_name: str = INDEX_FILE_NAME) -
 
 
 def index_of(model: bytes, facts: EmbedderFacts | None = None) -> tuple[str, bytes] | None:
-    """The (name, bytes) of the packed index the searcher would read, or None.
+    """The (name, bytes) of the packed index the searcher would read, or None (``model``: bytes,
+    or a :func:`~scannlite.store.ondevice.bundle_file.mapped` file, which gives a view).
 
     The reader finds the index; the policy says which output the searcher reads (``facts``,
     when the caller has them already); an index on another output is never read.
     """
-    model = bytes(model)
     facts = facts or inspect_embedder(model, "the model")
     bundle = read_bundle(model)
     if bundle.index_file is None or bundle.index_output != facts.output_index:

@@ -8,13 +8,16 @@ only the worker. Errors the Task Library or the index builder raise come back as
 :class:`DeviceError` with one line that says which step failed and why.
 
 Models and indices travel as bytes and reach the Task Library as ``file_content`` /
-``index_file_content``, or as paths of files the caller wrote (an export's index, which may be
-larger than is worth pickling), read as ``index_file_name`` or into ``file_content``.
+``index_file_content``, or as paths of files the caller wrote (an export's index or bundle,
+which may be larger than is worth pickling), which the Task Library opens itself
+(``file_name`` / ``index_file_name``) and scannlite's reader judges through a memory map: a
+bundle of any size is never read whole into this process.
 Which Task Library class a model gets, and which output holds its embedding, is decided by
 the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every process.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
-
+from scannlite.store.ondevice.bundle_file import mapped
 from scannlite.store.ondevice.index_writer import check_index_inputs, scann_config
 
 # attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
@@ -142,17 +145,6 @@ def _check_output_index(output_index) -> int:
     return int(output_index)
 
 
-def _model_bytes(model, what: str = "model") -> bytes:
-    """Bytes of a model given as bytes or as a path (large towers are not worth pickling)."""
-    if isinstance(model, (str, os.PathLike)):
-        try:
-            with open(model, "rb") as f:
-                return f.read()
-        except OSError as exc:
-            raise ValueError(f"cannot read the {what} {os.fspath(model)}: {exc.strerror or exc}") from None
-    return _as_bytes(model, what)
-
-
 # Loaded Task Library objects, kept while the worker lives (a warm worker answers the next
 # query without loading the model again). Keyed by what could change the answer: the model's
 # path with its modification time and size (a file replaced on disk is loaded anew) or its
@@ -177,27 +169,36 @@ def _file_key(path, what: str) -> tuple:
 
 
 def _loaded(model, options: tuple, load):
-    """``load(model_bytes)`` once per (model, options); later calls reuse its result."""
+    """``load(model)`` once per (model, options), the model as bytes or as its file's absolute
+    path; later calls reuse its result."""
     if isinstance(model, (str, os.PathLike)):
         key = (*_file_key(model, "model"), *options)
+        model = key[1]
     else:
-        key = ("bytes", _digest(_as_bytes(model, "model")), *options)
+        model = _as_bytes(model, "model")
+        key = ("bytes", _digest(model), *options)
     if key in _LOADED:
         _LOADED.move_to_end(key)
         return _LOADED[key]
-    value = load(_model_bytes(model))
+    value = load(model)
     _LOADED[key] = value
     while len(_LOADED) > MODEL_CACHE:
         _LOADED.popitem(last=False)
     return value
 
 
-def _searchable(model: bytes, index: bytes | None, kind: str | None) -> EmbedderFacts:
-    """The one acceptance policy's facts, once an index to search is known to exist."""
-    facts = inspect_embedder(model, "the model", kind)
-    # tflite-support 0.4.4 segfaults (ImageSearcher) when neither is present; say so instead.
-    if index is None and index_of(model, facts) is None:
-        raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
+def _inspected(model: bytes | str, kind: str | None, *, searched_with=False, index=None) -> EmbedderFacts:
+    """The one acceptance policy's facts for ``model`` (bytes, or a path read through a map).
+    ``searched_with``: also make sure there is an index to search, given or packed."""
+    try:
+        source = mapped(model) if isinstance(model, str) else contextlib.nullcontext(model)
+        with source as data:
+            facts = inspect_embedder(data, "the model", kind)
+            # tflite-support 0.4.4 segfaults (ImageSearcher) when neither is present; say so instead.
+            if searched_with and index is None and index_of(data, facts) is None:
+                raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
+    except OSError as exc:
+        raise ValueError(f"cannot read the model {model}: {exc.strerror or exc}") from None
     return facts
 
 
@@ -232,9 +233,10 @@ def _index_source(index) -> tuple[bytes | str | None, tuple]:
     return index, ("bytes", _digest(index))
 
 
-def _task(kind: str, role: str, model: bytes, l2_normalize: bool, search=None):
+def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=None):
     """The Task Library's TextEmbedder, ImageEmbedder, TextSearcher or ImageSearcher (``kind``
-    "text" or "image", ``role`` "Embedder" or "Searcher") for ``model``."""
+    "text" or "image", ``role`` "Embedder" or "Searcher") for ``model``: bytes, or a path the
+    Task Library maps itself (bytes would be copied into every task it makes)."""
     import importlib
 
     from tensorflow_lite_support.python.task.core.base_options import BaseOptions
@@ -243,7 +245,8 @@ def _task(kind: str, role: str, model: bytes, l2_normalize: bool, search=None):
     package = "text" if kind == "text" else "vision"
     module = importlib.import_module(f"tensorflow_lite_support.python.task.{package}.{kind}_{role.lower()}")
     extra = {} if search is None else {"search_options": search}
-    options = getattr(module, f"{name}Options")(base_options=BaseOptions(file_content=model),
+    base = BaseOptions(file_name=model) if isinstance(model, str) else BaseOptions(file_content=model)
+    options = getattr(module, f"{name}Options")(base_options=base,
                                                  embedding_options=_embedding_options(l2_normalize), **extra)
     try:
         return getattr(module, name).create_from_options(options)
@@ -295,9 +298,9 @@ def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds
     index, index_key = _index_source(index)
     inputs = _inputs(kind, queries)
 
-    def load(data: bytes):
-        _searchable(data, index, kind)
-        return _task(kind, "Searcher", data, l2_normalize, _search_options(max_results, index)), None
+    def load(model: bytes | str):
+        _inspected(model, kind, searched_with=True, index=index)
+        return _task(kind, "Searcher", model, l2_normalize, _search_options(max_results, index)), None
 
     searcher, _ = _loaded(model, ("Searcher", kind, bool(l2_normalize), max_results, *index_key), load)
     out = []
@@ -335,9 +338,9 @@ def image_search(model: bytes | str, images: list[np.ndarray], *, max_results: i
 def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None) -> np.ndarray:
     inputs = _inputs(kind, items)
 
-    def load(data: bytes):
-        facts = inspect_embedder(data, "the model", kind)
-        return _task(kind, "Embedder", data, l2_normalize), facts
+    def load(model: bytes | str):
+        facts = _inspected(model, kind)
+        return _task(kind, "Embedder", model, l2_normalize), facts
 
     embedder, facts = _loaded(model, ("Embedder", kind, bool(l2_normalize)), load)
     output_index = facts.output_index if output_index is None else _check_output_index(output_index)
@@ -381,7 +384,7 @@ def user_info(model: bytes, index: bytes | None = None) -> bytes:
     """
     model = _as_bytes(model, "model")
     index = None if index is None else _as_bytes(index, "index")
-    facts = _searchable(model, index, None)
+    facts = _inspected(model, None, searched_with=True, index=index)
     searcher = _task(facts.kind, "Searcher", model, False, _search_options(1, index))
     try:
         info = searcher.get_user_info()
