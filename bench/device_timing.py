@@ -46,6 +46,31 @@ def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_n
             "mean_results": returned / max(len(queries), 1)}
 
 
+def time_index_files(model: str, indices: list[str], queries: list[str], *, max_results: int,
+                     l2_normalize: bool, warmup: int, chunk: int = 50) -> list[np.ndarray]:
+    """Seconds per ``TextSearcher.search`` (embedding included) of the text model at path
+    ``model`` with each index file beside it (``SearchOptions.index_file_name``): one searcher
+    per index, each warmed up with ``warmup`` calls, then the queries ``chunk`` at a time, each
+    chunk through every searcher in turn, so that a machine's drift falls on all of them alike."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
+    from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
+    from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher, TextSearcherOptions
+
+    searchers = [TextSearcher.create_from_options(TextSearcherOptions(
+        base_options=BaseOptions(file_name=model),
+        embedding_options=EmbeddingOptions(l2_normalize=l2_normalize),
+        search_options=SearchOptions(max_results=max_results, index_file_name=index))) for index in indices]
+    for searcher in searchers:
+        for q in queries[:warmup]:
+            searcher.search(q)
+    seconds: list[list[float]] = [[] for _ in searchers]
+    for start in range(0, len(queries), chunk):
+        for searcher, out in zip(searchers, seconds):
+            out.extend(_timed(searcher.search, queries[start:start + chunk], 0))
+    return [np.asarray(s) for s in seconds]
+
+
 def search_vectors(bundle: bytes, vectors: np.ndarray, *, max_results: int, l2_normalize: bool) -> list[list[str]]:
     """TextSearcher results (device metadata, here the item ids) for each vector, searched
     through the index packed in ``bundle`` by a probe embedder (token ``qI`` is vector I)."""

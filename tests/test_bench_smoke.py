@@ -45,7 +45,7 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     # machine loaded by other work took more than 15 minutes).
     out = _bench("run_all", "--workdir", str(work), "--output", str(md), "--png", str(png), "--json", str(fig),
                  timeout=2400)
-    for title in ("Real text, 5,000 x 384", "Build: 5,000 x 128", "Where the scannlite builds spend their time",
+    for title in ("Real text, 5,000 x 384", "Where a Task Library search spends its time", "Build: 5,000 x 128", "Where the scannlite builds spend their time",
                   "Device-equivalent recall@10", "Export: snapshot 1", "Task Library query latency", "Targets"):
         assert title in out, f"missing table {title!r} in the printed output"
 
@@ -71,6 +71,12 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     assert real["figures"]["check"]["same"] == real["figures"]["check"]["total"] > 0
     # The real Task Library on the exported bundle returns what the server-side search does.
     assert real["figures"]["device"]["same_as_server"] == 100 and real["figures"]["device"]["p50_ms"] > 0
+    # The index files written per lookup type: FLOAT at the snapshot's leaves scores as the ladder does.
+    costs, chosen = real["figures"]["search_costs"], real["figures"]["leaves_to_search"]
+    assert [c["lookup"] for c in costs if c["leaves"] == chosen] == ["FLOAT", "INT16", "INT8"]
+    assert all(c["p50_ms"] > 0 and c["p95_ms"] >= c["p50_ms"] and 0 <= c["recall"] <= 1 for c in costs)
+    (flt,) = [c for c in costs if c["leaves"] == chosen and c["lookup"] == "FLOAT"]
+    assert flt["recall"] == pytest.approx(real["figures"]["recall"]["default settings"][str(chosen)], abs=1e-9)
     build = figures["sections"]["Build and recall (issue 2)"]["figures"]
     export = figures["sections"]["Export and latency (issue 3)"]["figures"]
     recalls = _recalls(build) + [export["device_recall"], export["server_recall"]]
