@@ -1,7 +1,9 @@
 """How much recall a snapshot gives a phone, estimated on the catalog's own vectors.
 
 Definition (what tests/test_recall_estimate.py computes by brute force): draw ``sample``
-live items with a fixed seed; each one's stored vector is a query. Its *answer* at ``L``
+live items with a fixed seed, from the items the partitions were not trained on when there
+are that many (``build`` says which: a vector the k-means saw sits nearer its centroid than a
+user's query does, and overstates recall); each one's stored vector is a query. Its *answer* at ``L``
 leaves is the ``k`` best other items among the codes of the ``L`` leaves the device would
 visit, ranked by the asymmetric-hashing distance; an answer is right when its exact distance
 is no larger than that of the query's ``k``-th nearest other item by exact search over every
@@ -186,9 +188,10 @@ def _scan_leaves(snap: Snapshot, query: np.ndarray, query_row: int, leaves: np.n
 
 
 def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: int = 0,
-             top: int = TOP) -> RecallEstimate | None:
+             top: int = TOP, unseen: np.ndarray | None = None) -> RecallEstimate | None:
     """The estimate for a snapshot (see the module docstring). None when there are too few
-    items for a leave-one-out top-k."""
+    items for a leave-one-out top-k. ``unseen``: the rows whose vectors the partitions were not
+    trained on; the queries are drawn from them when there are ``sample`` of them."""
     started = time.perf_counter()
     index = snap.index
     n = index.size
@@ -196,7 +199,8 @@ def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: 
         return None
     k = min(k, n - 1)
     top = max(k, min(top, n - 1))
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+    pool = np.arange(n) if unseen is None or len(unseen) < min(sample, n) else np.asarray(unseen, np.int64)
+    rows = np.sort(np.random.default_rng(seed).choice(pool, size=min(sample, len(pool)), replace=False))
     queries = np.asarray(snap.vectors(rows), dtype=np.float32)
     kth = exact_kth_distance(snap.chunks(), rows, queries, index.distance, k)
     best_r, best_d = nearest_codes(snap, rows, queries, top)

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from scannlite.store import device_search, snapshot
-from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves
+from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, training_sample
 from scannlite.store.catalog import Catalog
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
 from scannlite.store.synthetic import clustered
+from scannlite.store.training import training_rows
 
 from catalog_helpers import ids_for
 
@@ -27,14 +28,15 @@ def make(tmp_path, name="c", distance="dot", **index):
     return cat
 
 
-def brute_force(snap, sample: int, k: int = 10) -> list[float]:
+def brute_force(snap, sample: int, k: int = 10, pool: np.ndarray | None = None) -> list[float]:
     """The definition, computed the slow obvious way in float64: every candidate's distance
     from the decoded code, the device's own leaf choice, the query item left out, an answer
     right when it is exactly at least as near as the k-th true neighbour."""
     index = snap.device_index()
     x = snap.vectors.astype(np.float64)
     decoded = snap.model.decode(snap.codes).astype(np.float64)
-    rows = np.sort(np.random.default_rng(0).choice(len(x), size=min(sample, len(x)), replace=False))
+    pool = np.arange(len(x)) if pool is None else pool
+    rows = np.sort(np.random.default_rng(0).choice(pool, size=min(sample, len(pool)), replace=False))
 
     def dist(q, m):
         return -(m @ q) if index.distance == "dot" else ((m - q) ** 2).sum(1)
@@ -73,6 +75,27 @@ def test_the_estimate_equals_a_brute_force_computation_of_its_definition(tmp_pat
     # ... and the build recorded the same figures for the snapshot.
     recorded = snapshot.get_snapshot(cat).build["recall"]
     assert recorded["ladder"] == got.ladder and np.allclose(recorded["recall"], got.recall, atol=1e-4)
+
+
+def test_queries_come_from_vectors_the_partitions_were_not_trained_on(tmp_path):
+    # Trained-on vectors sit nearer their centroids than a user's query: as queries they
+    # overestimated recall on real embeddings. The build draws from the others when it can.
+    cat = make(tmp_path, recall_sample=60, training_sample_size=1000)
+    build(cat)
+    snap = snapshot.load_snapshot(cat, with_vectors=True)
+    live = np.sort(snap.items)
+    trained_on = training_sample(cat, snap.info.model_id)
+    assert np.array_equal(trained_on, live[training_rows(5000, 1000)]) and len(trained_on) == 1000
+    unseen = np.flatnonzero(~np.isin(snap.items, trained_on))
+    assert len(unseen) == 4000
+    expected = brute_force(snap, 60, pool=unseen)
+    recorded = snapshot.get_snapshot(cat).build["recall"]
+    assert np.allclose(recorded["recall"], expected, atol=1e-4), (recorded["recall"], expected)
+    assert not np.allclose(brute_force(snap, 60), expected, atol=1e-4)  # a different draw indeed
+    # Items added later are coded with trained = 0; the sample is still found after them.
+    cat.add(ids_for("b", 100), VECTORS[5000:5100])
+    build(cat)
+    assert np.array_equal(training_sample(cat, snap.info.model_id), trained_on)
 
 
 def test_the_target_picks_the_smallest_sufficient_ladder_value(tmp_path):
@@ -122,9 +145,13 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     third = build(cat)
     assert third.recall.reused_from is None and not third.retrained
     # The fresh estimate read the old codes from the catalog and the new ones from the build:
-    # it equals the estimate of the published snapshot held in memory.
+    # it equals the estimate of the published snapshot held in memory, its queries drawn from
+    # the 525 vectors added since training (enough for the 500-query sample).
     snap = snapshot.load_snapshot(cat, with_vectors=True)
-    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])))
+    unseen = np.flatnonzero(~np.isin(snap.items, training_sample(cat, snap.info.model_id)))
+    assert len(unseen) == small + 400
+    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])),
+                    unseen=unseen)
     assert held.recall == third.recall.recall and held.ladder == third.recall.ladder
 
 
