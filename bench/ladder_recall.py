@@ -23,20 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store import device_search
+from scannlite.store import device_search, recall_estimate
 
 
 def ladder(num_leaves: int, dense: bool = False) -> list[int]:
-    """1, 2, 4, ... and all leaves; ``dense``: steps of about sqrt(2) (1, 2, 3, 4, 6, 8, 11, ...)."""
+    """1, 2, 4, ... and all leaves; ``dense``: the build's own ladder, steps of about sqrt(2)
+    (1, 2, 3, 4, 6, 8, 11, ...: ``recall_estimate.ladder``)."""
     if dense:
-        out, x = [], 1.0
-        while round(x) < num_leaves:
-            if not out or round(x) != out[-1]:
-                out.append(int(round(x)))
-            x *= 2 ** 0.5
-    else:
-        out = [1 << i for i in range(num_leaves.bit_length()) if (1 << i) < num_leaves]
-    return out + [num_leaves]
+        return recall_estimate.ladder(num_leaves)
+    return [1 << i for i in range(num_leaves.bit_length()) if (1 << i) < num_leaves] + [num_leaves]
 
 
 def leaf_ranks(index: device_search.DeviceIndex, queries: np.ndarray) -> np.ndarray:

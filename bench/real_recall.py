@@ -231,7 +231,8 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     ]
     if est:
         t.how.append(f"Leave-one-out estimate: what `build` recorded with the snapshot (`build['recall']`: "
-                     f"{estimate['sample']} of the catalog's own vectors as queries, themselves left out; "
+                     f"{estimate['sample']} of the catalog's own vectors as queries, drawn from those the "
+                     "partitions were not trained on, themselves left out; "
                      f"{estimate['seconds']:.1f} s), next to the held-out figure it estimates.")
     section.tables.append(t)
 

@@ -10,7 +10,7 @@ is no larger than that of the query's ``k``-th nearest other item by exact searc
 vector of the snapshot (so duplicates tied with a true neighbour count, as in
 ann-benchmarks). The item itself is left out of both (a catalog item always finds itself, a
 user's query never is one). Recall@k at ``L`` is the share of right answers among k.
-The ladder is 1, 2, 4, ... and all leaves.
+The ladder is 1, 2, 3, 4, 6, 8, 11, ... (steps of about sqrt(2)) and all leaves.
 
 The leaves visited are the device's own choice (:func:`device_search.leaf_order`, bit
 exact); the code distance is the float-table one, computed as ``q . decode(code)`` with
@@ -77,11 +77,15 @@ class RecallEstimate:
 
 
 def ladder(num_leaves: int) -> list[int]:
-    steps, leaves = [], 1
-    while leaves < num_leaves:
-        steps.append(leaves)
-        leaves *= 2
-    return steps + [num_leaves]
+    """Leaves values the estimate measures: steps of about sqrt(2) (1, 2, 3, 4, 6, 8, 11, 16,
+    23, 32, 45, ...) and all leaves. Halving the steps of powers of two lets a recall target
+    stop at 45 leaves where it would jump from 32 to 64: device time grows with the leaves."""
+    out, x = [], 1.0
+    while round(x) < num_leaves:
+        if not out or round(x) != out[-1]:
+            out.append(int(round(x)))
+        x *= 2 ** 0.5
+    return out + [num_leaves]
 
 
 def _scores(queries: np.ndarray, rows: np.ndarray, distance: Distance) -> np.ndarray:
