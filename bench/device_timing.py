@@ -51,7 +51,8 @@ def time_index_files(model: str, indices: list[str], queries: list[str], *, max_
     """Seconds per ``TextSearcher.search`` (embedding included) of the text model at path
     ``model`` with each index file beside it (``SearchOptions.index_file_name``): one searcher
     per index, each warmed up with ``warmup`` calls, then the queries ``chunk`` at a time, each
-    chunk through every searcher in turn, so that a machine's drift falls on all of them alike."""
+    chunk through every searcher in turn (in the same order), so that a machine's drift over
+    the run falls on all of them, not on whichever searcher came last."""
     from tensorflow_lite_support.python.task.core.base_options import BaseOptions
     from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
     from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions

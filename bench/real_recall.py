@@ -112,6 +112,8 @@ def search_costs(cat, snap, queries: np.ndarray, truth: list[list[str]], tower: 
     from scannlite.store.export import device_labels
     from scannlite.store.ondevice.index_writer import scann_config, write_index
 
+    if not chosen or snap.model.kind != "ah":
+        return []  # the table compares lookup types of a snapshot's codes at its own leaves
     m = snap.model
     labels = device_labels(cat, snap, "id", 1 << 30)
     ids = np.asarray(snap.ids)
@@ -132,11 +134,14 @@ def search_costs(cat, snap, queries: np.ndarray, truth: list[list[str]], tower: 
             files.append(str(path))
     say(f"TextSearcher: {len(files)} index files (lookup types, leaves), {len(queries):,} queries each (device process)")
     tokens = [probe_token(i) for i in range(len(queries))]
-    seconds = run_in("device", "bench.device_timing:time_index_files", str(tower), files, tokens, max_results=k,
-                     l2_normalize=True, warmup=30)
-    for row, sec, path in zip(rows, seconds, files):
+    try:
+        seconds = run_in("device", "bench.device_timing:time_index_files", str(tower), files, tokens,
+                         max_results=k, l2_normalize=True, warmup=30)
+    finally:
+        for path in files:
+            Path(path).unlink()
+    for row, sec in zip(rows, seconds):
         row["p50_ms"], row["p95_ms"] = (float(np.percentile(sec, p)) * 1e3 for p in (50, 95))
-        Path(path).unlink()
     return rows
 
 
@@ -275,7 +280,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
               f"{row['p50_ms']:.2f} ms", f"{row['p95_ms']:.2f} ms")
     flt = {row["leaves"]: row for row in costs if row["lookup"] == "FLOAT"}
     per_code = None
-    if chosen and chosen > 1:
+    if chosen and chosen > 1 and costs:
         per_code = (flt[chosen]["p50_ms"] - flt[1]["p50_ms"]) / (scanned[chosen] - scanned[1])
         affordable = (LATENCY_TARGET_MS - flt[1]["p50_ms"]) / per_code
         logs = np.log([scanned[L] for L in steps])
@@ -297,7 +302,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         "Recall: `device_search.search` on the same codes with that lookup type's table arithmetic (INT16 and "
         "INT8 quantize each query's table), against the exact truth above.",
     ]
-    if chosen:
+    if chosen and costs:
         at = {row["lookup"]: row for row in costs if row["leaves"] == chosen}
         c.how.append("At the snapshot's leaves, against FLOAT: " + "; ".join(
             f"{lk} p50 {at[lk]['p50_ms'] / at['FLOAT']['p50_ms']:.2f}x, recall {at[lk]['recall'] - at['FLOAT']['recall']:+.3f}"

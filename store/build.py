@@ -145,7 +145,7 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
     coded_sizes = np.zeros(model.num_leaves, np.int64)
     trained_live = 0
     for leaf, count, trained in cat.conn.execute(
-            "SELECT c.leaf, COUNT(*), SUM(c.trained) FROM codes c JOIN items i ON i.item = c.item "
+            "SELECT c.leaf, COUNT(*), SUM(c.trained > 0) FROM codes c JOIN items i ON i.item = c.item "
             "WHERE c.model_id = ? AND i.removed_seq IS NULL GROUP BY c.leaf", (model_id,)):
         coded_sizes[leaf] = count
         trained_live += trained
@@ -194,17 +194,21 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
                   for read, result in (placer or place_here)(model, cat.vector_reads(live), cat.path, cat.dim))
         leaves, codes, baseline = collect(model, len(live), placed, on_chunk=advance)
     trained = Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
-    return BuildWork(True, reasons, health, model, None, trained, PlacedRows(live, leaves, codes))
+    sampled = np.zeros(len(live), bool)
+    sampled[rows] = True
+    return BuildWork(True, reasons, health, model, None, trained, PlacedRows(live, leaves, codes, sampled))
 
 
 @dataclass
 class PlacedRows:
     """A retrain's rows for the codes table, made one at a time as SQLite takes them: a
-    million (model, item, leaf, code, trained) tuples held at once cost about 0.5 GB."""
+    million (model, item, leaf, code, trained) tuples held at once cost about 0.5 GB.
+    ``trained`` is 2 for the items ScaNN trained on, 1 for the others (0: coded later)."""
 
     items: np.ndarray
     leaves: np.ndarray
     codes: np.ndarray | None
+    sampled: np.ndarray  # per item: in the training sample
     model_id: int | None = None  # known once the model row is written
 
     def __len__(self) -> int:
@@ -213,7 +217,8 @@ class PlacedRows:
     def __iter__(self):
         codes = self.codes
         for j, item in enumerate(self.items.tolist()):
-            yield (self.model_id, item, int(self.leaves[j]), codes[j].tobytes() if codes is not None else None, 1)
+            yield (self.model_id, item, int(self.leaves[j]), codes[j].tobytes() if codes is not None else None,
+                   2 if self.sampled[j] else 1)
 
 
 def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT, placer: Placer | None = None) -> BuildWork:
@@ -257,10 +262,9 @@ def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) 
             return kept
     if work.trained is not None:
         items, leaves, codes = live, work.trained.leaves, work.trained.codes
-        sample = work.trained.stats.get("sample")  # none for a float index: nothing was trained
-        trained_on = None if sample is None else live[training_rows(len(live), int(sample))]
+        unseen_items = live[~work.rows.sampled]
     else:
-        trained_on = training_sample(cat, work.model_id)
+        unseen_items = unseen_at_training(cat, work.model_id)
         items, leaves, codes = coded_rows(cat, work.model_id, with_codes=model.kind == "ah")
         new = work.rows
         if new:
@@ -271,29 +275,26 @@ def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) 
                                         .reshape(len(new), -1)])
     # Queries the partitions were trained on sit closer to their centroids than a user's query
     # does: on real sentence embeddings they overestimated recall by 0.02-0.03 at few leaves,
-    # where queries drawn from the rest matched held-out queries (docs/benchmarks.md).
+    # where queries drawn from the rest matched held-out queries (docs/benchmarks.md). The rest
+    # means the items live at training but left out of its sample, a uniform draw like the
+    # sample itself: items added since may differ from the catalog the build is judged on.
     unseen = None
-    if trained_on is not None:
+    if unseen_items is not None:
         order = np.lexsort((items, leaves))  # device order, as catalog_snapshot puts the rows
-        unseen = np.flatnonzero(~np.isin(items[order], trained_on))
+        unseen = np.flatnonzero(np.isin(items[order], unseen_items))
     with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
         return estimate_recall(catalog_snapshot(cat, model, items, leaves, codes), sample=plan.config.recall_sample,
                                unseen=unseen)
 
 
-def training_sample(cat: Catalog, model_id: int) -> np.ndarray | None:
-    """The items a model was trained on, found again: training takes a seeded sample of the
-    items live then, and every one of them was coded with ``trained = 1``. None when that can
-    no longer be told (codes of the items live at training time are missing)."""
-    row = cat.conn.execute("SELECT trained_items, training FROM models WHERE model_id = ?", (model_id,)).fetchone()
-    sample = json.loads(row[1] or "{}").get("sample") if row else None
-    if sample is None:
+def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:
+    """Items live when the model was trained but left out of its training sample (``trained =
+    1``; the sample is 2). None for a model whose codes do not say (written before the sample
+    was marked, or a float index, which trains nothing)."""
+    if cat.conn.execute("SELECT 1 FROM codes WHERE model_id = ? AND trained = 2 LIMIT 1", (model_id,)).fetchone() is None:
         return None
-    items = np.fromiter((r[0] for r in cat.conn.execute(
+    return np.fromiter((r[0] for r in cat.conn.execute(
         "SELECT item FROM codes WHERE model_id = ? AND trained = 1 ORDER BY item", (model_id,))), np.int64)
-    if len(items) != row[0]:
-        return None
-    return items[training_rows(len(items), int(sample))]
 
 
 def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, leaves: np.ndarray,

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS codes (
     item     INTEGER NOT NULL REFERENCES items(item),
     leaf     INTEGER NOT NULL,
     code     BLOB,                    -- one byte per subspace; NULL for 'float' models
-    trained  INTEGER NOT NULL,        -- 1 if the item was in the model's training set
+    trained  INTEGER NOT NULL,        -- 2: in the model's training sample; 1: live at training, not sampled; 0: coded later
     PRIMARY KEY (model_id, item)
 ) WITHOUT ROWID;
 

@@ -611,6 +611,7 @@ def test_mapped_files_read_like_bytes(tmp_path):
             if want.index_file is not None:  # a view of the map, not a copy
                 assert isinstance(got.index_file, memoryview) and got.index_file == want.index_file
             del got
+        assert view.closed  # no view of it outlived the parse
     (tmp_path / "empty.tflite").write_bytes(b"")
     with mapped(tmp_path / "empty.tflite") as view, pytest.raises(IndexFormatError, match="the file is empty"):
         read_bundle(view)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from scannlite.store import device_search, snapshot
-from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, training_sample
+from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
+from scannlite.store.maintenance import compact
 from scannlite.store.catalog import Catalog
 from scannlite.store.index_config import IndexConfig
 from scannlite.store.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
@@ -79,23 +80,34 @@ def test_the_estimate_equals_a_brute_force_computation_of_its_definition(tmp_pat
 
 def test_queries_come_from_vectors_the_partitions_were_not_trained_on(tmp_path):
     # Trained-on vectors sit nearer their centroids than a user's query: as queries they
-    # overestimated recall on real embeddings. The build draws from the others when it can.
+    # overestimated recall on real embeddings. The build draws from the items live at training
+    # but left out of its sample, which the codes table marks (2: sampled, 1: not, 0: later).
     cat = make(tmp_path, recall_sample=60, training_sample_size=1000)
     build(cat)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     live = np.sort(snap.items)
-    trained_on = training_sample(cat, snap.info.model_id)
-    assert np.array_equal(trained_on, live[training_rows(5000, 1000)]) and len(trained_on) == 1000
-    unseen = np.flatnonzero(~np.isin(snap.items, trained_on))
-    assert len(unseen) == 4000
+    marks = dict(cat.conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall())
+    sampled = live[training_rows(5000, 1000)]
+    assert sorted(i for i, t in marks.items() if t == 2) == sampled.tolist()
+    assert sum(t == 1 for t in marks.values()) == 4000
+    assert np.array_equal(unseen_at_training(cat, snap.info.model_id), np.setdiff1d(live, sampled))
+    unseen = np.flatnonzero(~np.isin(snap.items, sampled))
     expected = brute_force(snap, 60, pool=unseen)
     recorded = snapshot.get_snapshot(cat).build["recall"]
     assert np.allclose(recorded["recall"], expected, atol=1e-4), (recorded["recall"], expected)
     assert not np.allclose(brute_force(snap, 60), expected, atol=1e-4)  # a different draw indeed
-    # Items added later are coded with trained = 0; the sample is still found after them.
-    cat.add(ids_for("b", 100), VECTORS[5000:5100])
+    # Items added later (0) never join the pool; deletions and compaction do not lose it.
+    cat.add(ids_for("b", 400), VECTORS[5000:5400])
+    cat.delete([f"a{i}" for i in range(0, 5000, 7)])
     build(cat)
-    assert np.array_equal(training_sample(cat, snap.info.model_id), trained_on)
+    compact(cat)
+    assert not snapshot.get_snapshot(cat).build["retrained"]
+    after = set(unseen_at_training(cat, snap.info.model_id).tolist())
+    now = snapshot.load_snapshot(cat)
+    live_unseen = set(np.setdiff1d(now.items, sampled).tolist())
+    added = {i for (i,) in cat.conn.execute("SELECT item FROM codes WHERE trained = 0")}
+    assert len(added) == 400 and not added & after
+    assert live_unseen - added <= after and len(live_unseen - added) < 4000
 
 
 def test_the_target_picks_the_smallest_sufficient_ladder_value(tmp_path):
@@ -145,13 +157,11 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     third = build(cat)
     assert third.recall.reused_from is None and not third.retrained
     # The fresh estimate read the old codes from the catalog and the new ones from the build:
-    # it equals the estimate of the published snapshot held in memory, its queries drawn from
-    # the 525 vectors added since training (enough for the 500-query sample).
+    # it equals the estimate of the published snapshot held in memory. (The model trained on
+    # every item live then, and items added since are not drawn from: all rows are.)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
-    unseen = np.flatnonzero(~np.isin(snap.items, training_sample(cat, snap.info.model_id)))
-    assert len(unseen) == small + 400
-    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])),
-                    unseen=unseen)
+    assert len(unseen_at_training(cat, snap.info.model_id)) == 0
+    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])))
     assert held.recall == third.recall.recall and held.ladder == third.recall.ladder
 
 

@@ -125,8 +125,9 @@ def mapped(path):
     """A model file, memory-mapped read-only, for the readers below to take like bytes.
 
     Pages are read only where a parse looks, and packed files come out as views of the map:
-    inspecting a 700 MB bundle reads its flatbuffer, its zip directory and, once, its files'
-    checksums, never a copy of its index. Views must be dropped before the block ends.
+    inspecting a 700 MB bundle reads its flatbuffer, its zip directory and its files'
+    checksums (each parse checks them again), never a copy of its index. Views must be dropped
+    before the block ends.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
@@ -152,10 +153,10 @@ def _parser(fn):
     failure out as one IndexFormatError line."""
     @functools.wraps(fn)
     def parse(data):
-        if not isinstance(data, (bytes, bytearray, memoryview, mmap.mmap)):
-            raise TypeError(f"expected bytes, not {type(data).__name__}")
+        if not isinstance(data, (bytes, bytearray, memoryview, _Map)):
+            raise TypeError(f"expected bytes or a mapped() file, not {type(data).__name__}")
         try:
-            return fn(data if isinstance(data, (bytes, mmap.mmap)) else bytes(data))
+            return fn(data if isinstance(data, (bytes, _Map)) else bytes(data))
         except IndexFormatError:
             raise
         except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
@@ -264,7 +265,10 @@ def _stored_entry(data, info: zipfile.ZipInfo):
     name_len, extra_len = struct.unpack("<HH", head[26:30])
     start = at + 30 + name_len + extra_len
     end = start + info.file_size
-    if end > len(data) or info.compress_size != info.file_size:
+    if info.compress_size != info.file_size:
+        raise IndexFormatError(f"corrupt bundle: stored zip entry {info.filename!r} has a compressed size "
+                               f"({info.compress_size}) unlike its size ({info.file_size})")
+    if end > len(data):
         raise IndexFormatError(f"corrupt bundle: zip entry {info.filename!r} runs past the end of the file")
     view = memoryview(data)[start:end]
     crc = 0
