@@ -278,13 +278,9 @@ def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) 
     # where queries drawn from the rest matched held-out queries (docs/benchmarks.md). The rest
     # means the items live at training but left out of its sample, a uniform draw like the
     # sample itself: items added since may differ from the catalog the build is judged on.
-    unseen = None
-    if unseen_items is not None:
-        order = np.lexsort((items, leaves))  # device order, as catalog_snapshot puts the rows
-        unseen = np.flatnonzero(np.isin(items[order], unseen_items))
     with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
-        return estimate_recall(catalog_snapshot(cat, model, items, leaves, codes), sample=plan.config.recall_sample,
-                               unseen=unseen)
+        return estimate_recall(catalog_snapshot(cat, model, items, leaves, codes, unseen_items),
+                               sample=plan.config.recall_sample)
 
 
 def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:
@@ -298,10 +294,10 @@ def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:
 
 
 def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, leaves: np.ndarray,
-                     codes: np.ndarray | None) -> Snapshot:
+                     codes: np.ndarray | None, unseen_items: np.ndarray | None = None) -> Snapshot:
     """A snapshot's rows (``items``, their leaves and codes, in any order) as the recall
     estimate reads them: in device order, vectors streamed from the segments, no float copy
-    of the catalog held."""
+    of the catalog held. ``unseen_items``: items the partitions were not trained on."""
     order = np.lexsort((items, leaves))  # device row -> position in the arrays
     row_of = np.empty(len(items), np.int64)
     row_of[order] = np.arange(len(items))
@@ -324,7 +320,8 @@ def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, lea
         for positions, chunk_vectors in cat.iter_vectors(items):
             yield row_of[positions], chunk_vectors
 
-    return Snapshot(index, vectors, decoded, chunks)
+    unseen = None if unseen_items is None else np.flatnonzero(np.isin(items[order], unseen_items))
+    return Snapshot(index, vectors, decoded, chunks, unseen)
 
 
 def coded_rows(cat: Catalog, model_id: int, *, with_codes: bool, batch: int = 65_536):

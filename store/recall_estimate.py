@@ -111,6 +111,7 @@ class Snapshot:
     vectors: Callable[[np.ndarray], np.ndarray]  # rows -> (R, D) stored vectors
     decoded: Callable[[np.ndarray], np.ndarray]  # rows -> (R, D) what the device compares with
     chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]  # () -> (rows, their vectors), every row once
+    unseen: np.ndarray | None = None  # rows whose vectors the partitions were not trained on, if known
 
     @classmethod
     def in_memory(cls, index: device_search.DeviceIndex, vectors: np.ndarray, decoded) -> "Snapshot":
@@ -192,10 +193,10 @@ def _scan_leaves(snap: Snapshot, query: np.ndarray, query_row: int, leaves: np.n
 
 
 def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: int = 0,
-             top: int = TOP, unseen: np.ndarray | None = None) -> RecallEstimate | None:
+             top: int = TOP) -> RecallEstimate | None:
     """The estimate for a snapshot (see the module docstring). None when there are too few
-    items for a leave-one-out top-k. ``unseen``: the rows whose vectors the partitions were not
-    trained on; the queries are drawn from them when there are ``sample`` of them."""
+    items for a leave-one-out top-k. The queries are drawn from ``snap.unseen`` when it holds
+    ``sample`` rows."""
     started = time.perf_counter()
     index = snap.index
     n = index.size
@@ -203,6 +204,7 @@ def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: 
         return None
     k = min(k, n - 1)
     top = max(k, min(top, n - 1))
+    unseen = snap.unseen
     pool = np.arange(n) if unseen is None or len(unseen) < min(sample, n) else np.asarray(unseen, np.int64)
     rows = np.sort(np.random.default_rng(seed).choice(pool, size=min(sample, len(pool)), replace=False))
     queries = np.asarray(snap.vectors(rows), dtype=np.float32)

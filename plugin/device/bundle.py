@@ -132,6 +132,13 @@ def attach_index(model: bytes, index: bytes, file_name: str = INDEX_FILE_NAME) -
     return tflite_zip.normalize(bundle)
 
 
+def packs_index(facts: EmbedderFacts) -> bool:
+    """Whether the searcher would find an index packed in the model ``facts`` describe: one
+    the reader found, packed, on the output the policy says the searcher reads."""
+    found = facts.description["index"]
+    return found is not None and found["bytes"] is not None and found["output"] == facts.output_index
+
+
 def index_of(model: bytes, facts: EmbedderFacts | None = None) -> tuple[str, bytes] | None:
     """The (name, bytes) of the packed index the searcher would read, or None (``model``: bytes,
     or a :func:`~scannlite.store.ondevice.bundle_file.mapped` file, which gives a view).
@@ -139,8 +146,7 @@ def index_of(model: bytes, facts: EmbedderFacts | None = None) -> tuple[str, byt
     The reader finds the index; the policy says which output the searcher reads (``facts``,
     when the caller has them already); an index on another output is never read.
     """
-    facts = facts or inspect_embedder(model, "the model")
-    bundle = read_bundle(model)
-    if bundle.index_file is None or bundle.index_output != facts.output_index:
+    if not packs_index(facts or inspect_embedder(model, "the model")):
         return None
+    bundle = read_bundle(model)
     return bundle.index_name, bundle.index_file

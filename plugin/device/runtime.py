@@ -32,7 +32,7 @@ from scannlite.store.ondevice.index_writer import check_index_inputs, scann_conf
 
 # attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
-from .bundle import attach_index, index_of
+from .bundle import attach_index, packs_index
 from .probe_model import make_probe_model
 
 __all__ = [
@@ -195,7 +195,7 @@ def _inspected(model: bytes | str, kind: str | None, *, searched_with=False, ind
         with source as data:
             facts = inspect_embedder(data, "the model", kind)
             # tflite-support 0.4.4 segfaults (ImageSearcher) when neither is present; say so instead.
-            if searched_with and index is None and index_of(data, facts) is None:
+            if searched_with and index is None and not packs_index(facts):
                 raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
     except OSError as exc:
         raise ValueError(f"cannot read the model {model}: {exc.strerror or exc}") from None
