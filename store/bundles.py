@@ -7,9 +7,13 @@ and searched by the device-equivalent search, so a bundle from anywhere can be c
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,17 +24,21 @@ from .errors import InvalidInput
 from .device_side import DeviceSide
 from .export import device_labels, manifest_path_for, probe_candidates, sha256
 from .ondevice.errors import IndexFormatError
-from .ondevice.index_file import OnDeviceIndex, read_index
+from .ondevice.index_file import OnDeviceIndex, read_index, read_user_info
 from .ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
 from .progress import SILENT, Progress
 from .vocabulary import Distance
 from .snapshot import load_snapshot
 
-from .ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC
+from .ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC, describe_model, mapped, read_bundle
 
 
 @dataclass
 class OpenedBundle:
+    """A bundle or bare index file, mapped read-only: ``data`` and ``index_bytes`` are the map and
+    a view of it (the file is never read whole), so use it as a context manager, which drops
+    everything read from the file when the block ends."""
+
     path: Path
     data: bytes
     is_model: bool
@@ -40,41 +48,76 @@ class OpenedBundle:
     user_info: dict | None
     describe: dict | None = None
     problems: list[str] = field(default_factory=list)
+    _closing: contextlib.ExitStack | None = None
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256(self.data)
+
+    def __enter__(self) -> "OpenedBundle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.index = self.index_bytes = self.data = None  # the map's views, then the map
+        if self._closing is not None:
+            self._closing.close()
 
 
 def open_bundle(path: Path) -> OpenedBundle:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"cannot read {path}: no such file")
-    data = path.read_bytes()
-    is_model = len(data) >= 8 and data[4:8] == TFLITE_MAGIC
+    closing = contextlib.ExitStack()
+    try:
+        return _opened(path, closing.enter_context(mapped(path)), closing)
+    except BaseException:
+        closing.close()
+        raise
+
+
+def _opened(path: Path, data, closing: contextlib.ExitStack) -> OpenedBundle:
+    is_model = _is_model(data)
     describe = None
     try:
         if is_model:
-            from .ondevice.bundle_file import describe_model, read_bundle
-
             bundle = read_bundle(data)
             index_bytes = bundle.require_index()
             describe = describe_model(data)
         else:
-            index_bytes = data
+            index_bytes = memoryview(data)
         index = read_index(index_bytes)
     except IndexFormatError as exc:
         kind = "bundle" if is_model else "TFLite model or on-device index"
         raise InvalidInput(f"{path.name} is not a valid {kind}: {exc}") from None
-    manifest = None
+    return OpenedBundle(path, data, is_model, index_bytes, index, _manifest_of(path), _scannlite_info(index.user_info),
+                        describe, _closing=closing)
+
+
+def _is_model(data) -> bool:
+    return len(data) >= 8 and data[4:8] == TFLITE_MAGIC
+
+
+def _manifest_of(path: Path) -> dict | None:
+    """The export manifest beside a bundle, if there is a readable one."""
     mpath = manifest_path_for(path)
     if mpath.is_file():
         try:
-            manifest = json.loads(mpath.read_text())
+            return json.loads(mpath.read_text())
         except ValueError:
-            manifest = None
+            return None
+    return None
+
+
+def _scannlite_info(user_info: bytes) -> dict | None:
+    """An index's USER_INFO as scannlite writes it (JSON with "scannlite"), else None."""
     try:
-        info = json.loads(index.user_info.decode()) if index.user_info else None
-        info = info if isinstance(info, dict) and info.get("scannlite") else None
+        info = json.loads(user_info.decode()) if user_info else None
     except (UnicodeDecodeError, ValueError):
-        info = None
-    return OpenedBundle(path, data, is_model, index_bytes, index, manifest, info, describe)
+        return None
+    return info if isinstance(info, dict) and info.get("scannlite") else None
 
 
 def _distance_name(index: OnDeviceIndex) -> str:
@@ -83,25 +126,28 @@ def _distance_name(index: OnDeviceIndex) -> str:
 
 
 def l2_normalize_of(b: OpenedBundle) -> bool:
-    if b.user_info is not None:
-        return bool(b.user_info.get("l2_normalize"))
-    if b.manifest is not None:
-        return bool(b.manifest.get("l2_normalize"))
+    return _l2_normalize(b.user_info, b.manifest)
+
+
+def _l2_normalize(user_info: dict | None, manifest: dict | None) -> bool:
+    """Whether apps must set l2_normalize: the index's own word first, then its manifest's."""
+    for said in (user_info, manifest):
+        if said is not None:
+            return bool(said.get("l2_normalize"))
     return False
 
 
 def info(path: Path) -> dict:
-    b = open_bundle(path)
-    summary = b.index.summary()
-    out = {"file": str(b.path), "bytes": len(b.data), "sha256": sha256(b.data), "kind": "bundle" if b.is_model else "index",
-           "index": summary, "user_info": b.user_info, "manifest": b.manifest}
-    if b.describe is not None:
-        d = b.describe
-        out["model"] = {"inputs": [{k: i.get(k) for k in ("name", "shape", "dtype", "tokenizer", "normalization")}
-                                   for i in d["inputs"]],
-                        "outputs": [{k: o.get(k) for k in ("name", "shape", "dtype")} for o in d["outputs"]],
-                        "packed_files": d.get("packed_files"), "min_parser_version": d.get("min_parser_version")}
-    return out
+    with open_bundle(path) as b:
+        out = {"file": str(b.path), "bytes": len(b.data), "sha256": b.sha256, "kind": "bundle" if b.is_model else "index",
+               "index": b.index.summary(), "user_info": b.user_info, "manifest": b.manifest}
+        if b.describe is not None:
+            d = b.describe
+            out["model"] = {"inputs": [{k: i.get(k) for k in ("name", "shape", "dtype", "tokenizer", "normalization")}
+                                       for i in d["inputs"]],
+                            "outputs": [{k: o.get(k) for k in ("name", "shape", "dtype")} for o in d["outputs"]],
+                            "packed_files": d.get("packed_files"), "min_parser_version": d.get("min_parser_version")}
+        return out
 
 
 def static_problems(b: OpenedBundle) -> list[str]:
@@ -117,13 +163,15 @@ def static_problems(b: OpenedBundle) -> list[str]:
         except EmbedderRefused as exc:
             problems.append(str(exc))
     if b.manifest is not None:
-        if b.manifest.get("sha256", {}).get("file") not in (None, sha256(b.data)):
+        if b.manifest.get("sha256", {}).get("file") not in (None, b.sha256):
             problems.append("the file's sha256 differs from its manifest: it was changed after export")
     return problems
 
 
-def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, np.ndarray]:
-    """A DeviceIndex straight from the file, and float vectors to probe it with."""
+def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, int, Callable[[np.ndarray], np.ndarray]]:
+    """A DeviceIndex straight from the file, its item count, and a function giving float vectors
+    for rows to probe it with (decoded from their codes only when asked: all of them would be
+    4 bytes per dimension per item)."""
     part, ah = index.partitioner, index.asymmetric_hashing
     dim = index.query_dim
     centroids = part.centroids.astype(np.float32) if part is not None and part.num_leaves else np.zeros((1, dim), np.float32)
@@ -133,18 +181,42 @@ def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, n
     if ah is not None:
         books = [np.asarray(b, dtype=np.float32) for b in ah.codebooks]
         codes = np.ascontiguousarray(rows, dtype=np.uint8)
-        decoded = np.concatenate([books[s][codes[:, s]] for s in range(len(books))], axis=1) if len(codes) else \
-            np.zeros((0, dim), np.float32)
-        lookup = ah.lookup_type.name
-        di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, books, codes, None, lookup)
-        return di, decoded
-    di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, None, None, rows.astype(np.float32))
-    return di, rows.astype(np.float32)
+
+        def decoded(r: np.ndarray) -> np.ndarray:
+            if not len(r):
+                return np.zeros((0, dim), np.float32)
+            return np.concatenate([books[s][codes[r, s]] for s in range(len(books))], axis=1)
+
+        di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, books, codes, None, ah.lookup_type.name)
+        return di, len(codes), decoded
+    vectors = rows.astype(np.float32)
+    di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, None, None, vectors)
+    return di, len(vectors), lambda r: vectors[r]
+
+
+@contextlib.contextmanager
+def _as_files(b: OpenedBundle):
+    """(index, bundle) as paths for the device process, which maps them itself: a bare index is
+    its own file; a bundle's packed index is copied once into a temporary file (from the map,
+    never held in memory)."""
+    if not b.is_model:
+        yield str(b.path.absolute()), None
+        return
+    with tempfile.TemporaryDirectory(prefix="scannlite-verify-") as tmp:
+        index = Path(tmp) / "index.ldb"
+        with open(index, "wb") as f:
+            f.write(b.index_bytes)
+        yield str(index), str(b.path.absolute())
 
 
 def verify(path: Path, *, device: DeviceSide, catalog: Path | None = None, probe: Path | None = None,
            progress: Progress = SILENT) -> tuple[list[str], parity.ParityReport]:
-    b = open_bundle(path)
+    with open_bundle(path) as b:
+        return _verify(b, device, catalog, probe, progress)
+
+
+def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Path | None,
+            progress: Progress) -> tuple[list[str], parity.ParityReport]:
     problems = static_problems(b)
     if problems:
         return problems, parity.ParityReport()
@@ -163,39 +235,50 @@ def verify(path: Path, *, device: DeviceSide, catalog: Path | None = None, probe
             problems.append(f"the bundle's items differ from snapshot {version} of {catalog}")
             return problems, parity.ParityReport()
         lookup = b.index.asymmetric_hashing.lookup_type.name if b.index.asymmetric_hashing else None
-        reference, source, l2n = snap.device_index(lookup), snap.vectors, cat.normalize
+        reference, count, l2n = snap.device_index(lookup), len(snap.vectors), cat.normalize
+        vectors_of = lambda rows: snap.vectors[rows]  # noqa: E731
         candidates = probe_candidates(cat, snap)
     else:
-        reference, source = _index_as_device(b.index)
+        reference, count, vectors_of = _index_as_device(b.index)
         labels = [m or b"" for m in b.index.metadata]
         candidates = [m.decode("utf-8", "ignore") for m in labels]
-    if len(source) == 0:
+    if count == 0:
         return ["the index holds no items"], parity.ParityReport()
     texts = images = None
     if b.is_model:
         facts = inspect_embedder(b.data, b.path.name)
         texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"], candidates, probe)
-    rep = parity.verify(device, index=b.index_bytes, bundle=b.data if b.is_model else None, reference=reference,
-                        labels=labels, count=len(source), vectors_of=lambda rows: source[rows], l2_normalize=l2n,
-                        leaves=leaves, texts=texts, images=images, progress=progress)
+    with _as_files(b) as (index, bundle):
+        rep = parity.verify(device, index=index, bundle=bundle, reference=reference, labels=labels, count=count,
+                            vectors_of=vectors_of, l2_normalize=l2n, leaves=leaves, texts=texts, images=images,
+                            progress=progress)
     return problems + rep.problems, rep
 
 
 def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, images: list[Path] | None = None,
           k: int = 10):
-    b = open_bundle(path)
-    if not b.is_model:
-        raise InvalidInput(f"{b.path.name} is a bare index; querying needs a bundle (an embedder with the index packed)")
-    facts = inspect_embedder(b.data, b.path.name)
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"cannot read {path}: no such file")
+    with mapped(path) as data:  # only the model and the index's USER_INFO are read, never its items
+        if not _is_model(data):
+            raise InvalidInput(f"{path.name} is a bare index; querying needs a bundle (an embedder with the index packed)")
+        try:
+            user_info = read_user_info(read_bundle(data).require_index())
+        except IndexFormatError as exc:
+            raise InvalidInput(f"{path.name} is not a valid bundle: {exc}") from None
+        facts = inspect_embedder(data, path.name)
+    l2_normalize = _l2_normalize(_scannlite_info(user_info), _manifest_of(path))
     if k < 1:
         raise InvalidInput(f"k must be at least 1, got {k}")
+    bundle = str(path.absolute())  # the device process maps the file itself
     if texts:
         if facts.kind != "text":
-            raise InvalidInput(f"{b.path.name} embeds images; use --image")
-        return device.query_bundle(bundle=b.data, texts=texts, max_results=k, l2_normalize=l2_normalize_of(b))
+            raise InvalidInput(f"{path.name} embeds images; use --image")
+        return device.query_bundle(bundle=bundle, texts=texts, max_results=k, l2_normalize=l2_normalize)
     if images:
         if facts.kind != "image":
-            raise InvalidInput(f"{b.path.name} embeds text; use --text")
+            raise InvalidInput(f"{path.name} embeds text; use --text")
         from .images import load_rgb
 
         arrays = []
@@ -206,7 +289,7 @@ def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, ima
                 arrays.append(load_rgb(Path(p)))
             except ValueError as exc:
                 raise InvalidInput(f"cannot read image {exc}") from None
-        return device.query_bundle(bundle=b.data, images=arrays, max_results=k, l2_normalize=l2_normalize_of(b))
+        return device.query_bundle(bundle=bundle, images=arrays, max_results=k, l2_normalize=l2_normalize)
     raise InvalidInput("give --text or --image")
 
 

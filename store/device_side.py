@@ -39,6 +39,7 @@ class DeviceSide(Protocol):
         ``latency_ms``, and for texts/images the embedder's vectors with the searcher's results,
         as ``(vectors, results)``."""
 
-    def query_bundle(self, *, bundle: bytes, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
+    def query_bundle(self, *, bundle: bytes | Path, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
                      max_results: int, l2_normalize: bool) -> list[Neighbors]:
-        """What a phone's TextSearcher/ImageSearcher returns for these inputs."""
+        """What a phone's TextSearcher/ImageSearcher returns for these inputs (``bundle`` as bytes,
+        or as a path the Task Library maps itself)."""

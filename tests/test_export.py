@@ -105,8 +105,13 @@ def test_parity_after_incremental_updates_and_index_only(tmp_path, regex_model):
     assert e.manifest["snapshot"] == 2 and e.manifest["items"] == 4200
     only = export(cat, device=DEVICE, out=tmp_path / "v2.ldb", embedder=None, index_only=True)
     assert only.manifest["kind"] == "index" and (tmp_path / "v2.manifest.json").is_file()
-    # The bare index is the same one the bundle carries.
-    assert bundles.open_bundle(tmp_path / "v2.tflite").index_bytes == (tmp_path / "v2.ldb").read_bytes()
+    # The bare index is the same one the bundle carries, read as a view of the mapped bundle (a
+    # bundle of millions of items is never read whole), which closing drops.
+    with bundles.open_bundle(tmp_path / "v2.tflite") as opened:
+        assert isinstance(opened.index_bytes, memoryview) and opened.index_bytes == (tmp_path / "v2.ldb").read_bytes()
+        assert opened.sha256 == e.manifest["sha256"]["file"]
+    assert opened.data is None and opened.index is None
+    assert bundles.verify(tmp_path / "v2.ldb", device=DEVICE)[0] == []  # a bare index, searched from its own file
     # The old bundle still verifies against its own snapshot.
     assert bundles.verify(tmp_path / "v1.tflite", device=DEVICE, catalog=cat.path)[0] == []
     info = bundles.info(tmp_path / "v2.tflite")

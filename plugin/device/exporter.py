@@ -77,7 +77,7 @@ def check_bundle(*, index: bytes | str, probe_vectors: np.ndarray, max_results: 
     return out
 
 
-def query_bundle(*, bundle: bytes, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
+def query_bundle(*, bundle: bytes | str, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
                  max_results: int, l2_normalize: bool):
     """``scannlite bundle query``: what a phone returns for these inputs."""
     if texts:

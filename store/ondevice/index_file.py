@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .errors import IndexFormatError
 from .protos import AsymmetricHashing, ConfigView, EmbeddingType, LookupType
-from .sstable import SNAPPY_COMPRESSION, Table, read_table
+from .sstable import SNAPPY_COMPRESSION, Table, lookup, read_table
 
 CONFIG_KEY = b"INDEX_CONFIG"
 USER_INFO_KEY = b"USER_INFO"
@@ -49,7 +51,7 @@ class OnDeviceIndex(ConfigView):
 
     # -- plain facts --------------------------------------------------------------------
 
-    @property
+    @cached_property  # the partitions never change; ids(p) asks once per partition
     def partition_sizes(self) -> list[int]:
         return [0 if part is None else int(part.shape[0]) for part in self.partitions]
 
@@ -211,8 +213,7 @@ class OnDeviceIndex(ConfigView):
 
     def _check_metadata(self) -> list[str]:
         problems = []
-        row_ids = [j for p in range(len(self.partitions)) for j in self.ids(p)]
-        missing = [row_ids[r] for r, m in enumerate(self.metadata) if m is None]
+        missing = [j for j, m in zip(self.row_ids(), self.metadata) if m is None]
         if missing:
             problems.append(f"missing key M_{missing[0]}" + (f" (and {len(missing) - 1} more metadata keys)"
                                                            if len(missing) > 1 else ""))
@@ -221,6 +222,10 @@ class OnDeviceIndex(ConfigView):
             more = f" and {len(self.extra_keys) - 3} more" if len(self.extra_keys) > 3 else ""
             problems.append(f"keys the searcher never reads: {shown}{more}")
         return problems
+
+    def row_ids(self):
+        """The point id of every row, in partition order, one at a time (there may be millions)."""
+        return (j for p in range(len(self.partitions)) for j in self.ids(p))
 
     # -- reporting ----------------------------------------------------------------------
 
@@ -276,16 +281,21 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
     table = read_table(data, verify_checksums=verify_checksums)
     if CONFIG_KEY not in table:
         raise IndexFormatError("not an on-device ScaNN index: the table has no INDEX_CONFIG key")
-    config = ConfigView.decode(table[CONFIG_KEY])
+    config = ConfigView.decode(bytes(table[CONFIG_KEY]))  # large configs (many leaves) come as views
 
     part_ids: dict[int, bytes] = {}
-    meta_ids: dict[int, bytes] = {}
+    meta_ids = array("q")  # every M_<j>'s j: millions of them, kept as 8 bytes each
     extra: list[bytes] = []
     for key in table:
         match = _ID_KEY.match(key)
-        if match:
-            (part_ids if match.group(1) == b"E" else meta_ids)[int(match.group(2))] = key
-        elif key not in (CONFIG_KEY, USER_INFO_KEY):
+        if match is None:
+            if key not in (CONFIG_KEY, USER_INFO_KEY):
+                extra.append(key)
+        elif match.group(1) == b"E":
+            part_ids[int(match.group(2))] = key
+        elif len(match.group(2)) < 19:
+            meta_ids.append(int(match.group(2)))
+        else:  # no row's id: offsets are far smaller, and the array holds 63 bits
             extra.append(key)
 
     etype, dim = config.embedding_type, config.embedding_dim
@@ -295,13 +305,33 @@ def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
     partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None
                   for p in range(count)]
     index = OnDeviceIndex(config.message, config.partitioner, config.asymmetric_hashing, table=table,
-                          partitions=partitions, metadata=[], user_info=table.get(USER_INFO_KEY, b""),
+                          partitions=partitions, metadata=[], user_info=bytes(table.get(USER_INFO_KEY, b"")),
                           has_user_info=USER_INFO_KEY in table, extra_keys=[])
-    row_ids = [j for p in range(count) for j in index.ids(p)]
-    index.metadata.extend(table.get(b"M_%d" % j) for j in row_ids)
-    used = set(row_ids)
-    index.extra_keys.extend(sorted(extra + [meta_ids[j] for j in meta_ids if j not in used]))  # table order
+    index.metadata.extend(_as_bytes(table.get(b"M_%d" % j)) for j in index.row_ids())
+    unused = [b"M_%d" % j for j in _outside(index, np.frombuffer(meta_ids, dtype=np.int64))]
+    index.extra_keys.extend(sorted(extra + unused))  # table order
     return index
+
+
+def _outside(index: OnDeviceIndex, ids: np.ndarray) -> np.ndarray:
+    """The ids no partition's range of point ids covers (ranges may overlap in a bad index)."""
+    ranges = [index.ids(p) for p in range(len(index.partitions))]
+    starts = np.array([r.start for r in ranges], dtype=np.int64)
+    ends = np.array([r.stop for r in ranges], dtype=np.int64)
+    order = np.argsort(starts, kind="stable")
+    starts, reach = starts[order], np.maximum.accumulate(ends[order]) if len(ends) else ends
+    at = np.searchsorted(starts, ids, side="right") - 1  # the last range starting at or before each id
+    covered = (at >= 0) & (ids < reach[np.maximum(at, 0)]) if len(starts) else np.zeros(len(ids), bool)
+    return ids[~covered]
+
+
+def read_user_info(data: bytes) -> bytes:
+    """An index's USER_INFO (b"" if it has none), reading only the blocks that lead to it."""
+    return bytes(lookup(data, USER_INFO_KEY) or b"")
+
+
+def _as_bytes(value: bytes | memoryview | None) -> bytes | None:
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 def _as_rows(raw: bytes, dtype: np.dtype, dim: int) -> np.ndarray:

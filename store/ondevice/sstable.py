@@ -43,6 +43,8 @@ _MASK_DELTA = 0xA282EAD8
 _SNAPPY = pa.Codec("snappy")
 # No Snappy element yields more than 64 bytes (a 3-byte copy): a longer declared length is a lie.
 _SNAPPY_MAX_EXPANSION = 64
+#: Uncompressed blocks this large (an index's ``E_<leaf>`` blocks) are read as views, not copies.
+VIEW_BLOCKS_FROM = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,16 @@ def _read_handle(buf, pos: int, limit: int, what: str) -> tuple[int, int, int]:
 
 
 def _read_block(data: memoryview, offset: int, size: int, where: str, data_end: int,
-                verify_checksums: bool) -> tuple[bytes, int]:
-    """Return the (decompressed) contents of the block at ``offset`` and its compression type."""
+                verify_checksums: bool) -> tuple[bytes | memoryview, int]:
+    """Return the (decompressed) contents of the block at ``offset`` and its compression type.
+
+    A stored block larger than :data:`VIEW_BLOCKS_FROM` comes back as a view of ``data``, not a
+    copy: an index's ``E_<leaf>`` values are most of its bytes (640 MB at 5M items)."""
     if offset + size + TRAILER_SIZE > data_end:
         raise IndexFormatError(f"{_CORRUPT}: {where} (size {size}) runs past the end of the table")
-    raw, ctype = bytes(data[offset:offset + size]), data[offset + size]
+    raw, ctype = data[offset:offset + size], data[offset + size]
+    if size < VIEW_BLOCKS_FROM or ctype != NO_COMPRESSION:
+        raw = bytes(raw)
     if verify_checksums:
         stored = unmask(struct.unpack_from("<I", data, offset + size + 1)[0])
         if stored != crc32c(bytes([ctype]), crc32c(raw)):
@@ -137,8 +144,11 @@ def _read_block(data: memoryview, offset: int, size: int, where: str, data_end: 
     raise IndexFormatError(f"{_CORRUPT}: unsupported compression type {ctype} in {where}")
 
 
-def _parse_block(block: bytes, where: str) -> list[tuple[bytes, bytes]]:
-    """Decode the entries of one block, checking restart points and shared-prefix lengths."""
+def _parse_block(block: bytes | memoryview, where: str) -> list[tuple[bytes, bytes | memoryview]]:
+    """Decode the entries of one block, checking restart points and shared-prefix lengths.
+
+    Keys are bytes; values are bytes, except values of at least :data:`VIEW_BLOCKS_FROM` bytes
+    in a block given as a view, which are views of it."""
     n = len(block)
     if n < 4:
         raise IndexFormatError(f"{_CORRUPT}: {where} is too small ({n} bytes)")
@@ -150,24 +160,31 @@ def _parse_block(block: bytes, where: str) -> list[tuple[bytes, bytes]]:
     if limit > 0 and num_restarts == 0:
         # LevelDB treats such a block as empty, which would hide its entries.
         raise IndexFormatError(f"{_CORRUPT}: {where} has entries but no restart points")
-    entries: list[tuple[bytes, bytes]] = []
+    viewed = isinstance(block, memoryview)
+    entries: list[tuple[bytes, bytes | memoryview]] = []
     fresh_starts = set()  # offsets of entries that store their full key
     prev = b""
     pos = 0
     what = f"entry of {where}"
     while pos < limit:
         start = pos
-        shared, pos = read_varint(block, pos, limit, what, 32)
-        unshared, pos = read_varint(block, pos, limit, what, 32)
-        vlen, pos = read_varint(block, pos, limit, what, 32)
+        # Metadata entries (millions of them) have three one-byte varints: read those inline.
+        if pos + 3 <= limit and block[pos] < 0x80 and block[pos + 1] < 0x80 and block[pos + 2] < 0x80:
+            shared, unshared, vlen = block[pos], block[pos + 1], block[pos + 2]
+            pos += 3
+        else:
+            shared, pos = read_varint(block, pos, limit, what, 32)
+            unshared, pos = read_varint(block, pos, limit, what, 32)
+            vlen, pos = read_varint(block, pos, limit, what, 32)
         if shared > len(prev):
             raise IndexFormatError(f"{_CORRUPT}: {where} shares {shared} key bytes with a "
                                    f"{len(prev)}-byte previous key")
         if pos + unshared + vlen > limit:
             raise IndexFormatError(f"{_CORRUPT}: an entry runs past the end of {where}")
-        key = prev[:shared] + block[pos:pos + unshared]
+        key = prev[:shared] + bytes(block[pos:pos + unshared]) if viewed else prev[:shared] + block[pos:pos + unshared]
         pos += unshared
-        entries.append((key, block[pos:pos + vlen]))
+        value = block[pos:pos + vlen]
+        entries.append((key, bytes(value) if viewed and vlen < VIEW_BLOCKS_FROM else value))
         pos += vlen
         if shared == 0:
             fresh_starts.add(start)
@@ -181,7 +198,11 @@ def _parse_block(block: bytes, where: str) -> list[tuple[bytes, bytes]]:
 
 
 def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
-    """Parse a whole SSTable from ``data``; raise :class:`IndexFormatError` if it is malformed."""
+    """Parse a whole SSTable from ``data``; raise :class:`IndexFormatError` if it is malformed.
+
+    ``data`` may be a read-only view (of a mapped file, say): values of at least
+    :data:`VIEW_BLOCKS_FROM` bytes in uncompressed blocks are then views of it, so they must be
+    dropped before it is closed; everything else is bytes."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"read_table expects bytes, not {type(data).__name__}")
     view = memoryview(data).cast("B")
@@ -229,6 +250,28 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
                                    f"key of {where}")
         prev_separator = separator
     return Table(items, blocks, size)
+
+
+def lookup(data: bytes, key: bytes, *, verify_checksums: bool = True) -> bytes | memoryview | None:
+    """The value of one ``key`` (None if absent), reading only the index block and the one data
+    block that may hold it, as LevelDB's ``Seek`` does: for a question about one key of a
+    table of millions (``USER_INFO``, say), not a whole-table check (:func:`read_table`)."""
+    view = memoryview(data).cast("B")
+    size = len(view)
+    if size < FOOTER_SIZE or struct.unpack_from("<Q", view, size - 8)[0] != MAGIC:
+        raise IndexFormatError(f"{_NOT_INDEX}: bad SSTable footer")
+    footer = size - FOOTER_SIZE
+    _, _, pos = _read_handle(view, footer, size - 8, "the footer")
+    index_off, index_size, _ = _read_handle(view, pos, size - 8, "the footer")
+    where = f"index block at offset {index_off}"
+    raw, _ = _read_block(view, index_off, index_size, where, footer, verify_checksums)
+    for separator, handle in _parse_block(raw, where):
+        if key <= separator:  # the first block whose last key is not below ``key``
+            offset, bsize, _ = _read_handle(handle, 0, len(handle), "the index block")
+            where = f"data block at offset {offset}"
+            block, _ = _read_block(view, offset, bsize, where, footer, verify_checksums)
+            return dict(_parse_block(block, where)).get(key)
+    return None
 
 
 def _show(key: bytes, limit: int = 40) -> str:
