@@ -198,7 +198,8 @@ def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, i
 def _as_files(b: OpenedBundle):
     """(index, bundle) as paths for the device process, which maps them itself: a bare index is
     its own file; a bundle's packed index is copied once into a temporary file (from the map,
-    never held in memory)."""
+    never held in memory; on a tmpfs ``TMPDIR`` that copy is memory too). The device opens the
+    paths again: a file replaced between the checks above and the device's load is not caught."""
     if not b.is_model:
         yield str(b.path.absolute()), None
         return
@@ -260,13 +261,17 @@ def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, ima
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"cannot read {path}: no such file")
-    with mapped(path) as data:  # only the model and the index's USER_INFO are read, never its items
-        if not _is_model(data):
-            raise InvalidInput(f"{path.name} is a bare index; querying needs a bundle (an embedder with the index packed)")
+    with mapped(path) as data:  # the index's blocks are checked, but only its USER_INFO is parsed
+        is_model = _is_model(data)
         try:
+            if not is_model:
+                read_user_info(data)
+                raise InvalidInput(f"{path.name} is a bare index; querying needs a bundle (an embedder with the "
+                                   "index packed)")
             user_info = read_user_info(read_bundle(data).require_index())
         except IndexFormatError as exc:
-            raise InvalidInput(f"{path.name} is not a valid bundle: {exc}") from None
+            kind = "bundle" if is_model else "TFLite model or on-device index"
+            raise InvalidInput(f"{path.name} is not a valid {kind}: {exc}") from None
         facts = inspect_embedder(data, path.name)
     l2_normalize = _l2_normalize(_scannlite_info(user_info), _manifest_of(path))
     if k < 1:

@@ -44,6 +44,8 @@ ZSTD_MAGIC = 0xFD2FB528
 LEVEL = 19
 #: Decoders accept windows up to 2^27 (128 MiB) without being told; larger needs --long=N.
 DEFAULT_MAX_WINDOW_LOG = 27
+#: No TFLite model exceeds 2 GiB (flatbuffers' 32-bit offsets); packed files may follow it, so allow 2^40.
+MAX_BUNDLE_BYTES = 1 << 40
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -96,7 +98,8 @@ def read_header(patch: bytes, name: str = "the patch") -> tuple[dict, int]:
         header = manifest.get("header")
         ok = header == HEADER_FORMAT and manifest.get("format") == FORMAT
         ok = ok and all(isinstance(manifest[s]["sha256"], str) and isinstance(manifest[s]["bytes"], int)
-                        and _HEX64.fullmatch(manifest[s]["blake3"]) for s in ("base", "result"))
+                        and 0 <= manifest[s]["bytes"] <= MAX_BUNDLE_BYTES and _HEX64.fullmatch(manifest[s]["blake3"])
+                        for s in ("base", "result"))
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         header, ok = None, False
     if not ok and isinstance(header, str) and header.startswith("scannlite-patch/") and header != HEADER_FORMAT:
@@ -123,24 +126,27 @@ def apply_patch(base: bytes, patch: bytes, *, base_name: str = "the base", patch
     manifest, start = read_header(patch, patch_name)
     want = manifest["base"]
     wlog = manifest.get("zstd", {}).get("window_log", 0)
-    if not isinstance(wlog, int) or wlog > max(max_window_log, 31):
-        raise InvalidInput(f"{patch_name} has a corrupt patch manifest (window log {wlog!r})")
+    decodable = isinstance(wlog, int) and wlog <= max(max_window_log, 31)
+    right_base, result, error = False, None, None
     if len(base) == want["bytes"]:
         with ThreadPoolExecutor(1) as pool:
             base_digest = pool.submit(lambda: blake3.blake3(base).hexdigest())  # one thread: zstd has the other
-            try:
-                result, error = _decode(base, memoryview(patch)[start:], manifest["result"]["bytes"], wlog), None
-            except zstandard.ZstdError as exc:
-                result, error = None, str(exc).strip()
+            if decodable:
+                try:
+                    result = _decode(base, memoryview(patch)[start:], manifest["result"]["bytes"], wlog)
+                except Exception as exc:  # noqa: BLE001 - a wrong base explains any failure: it is told first
+                    error = exc
             right_base = base_digest.result() == want["blake3"]
-    else:
-        right_base = False
     if not right_base:
         snap = f" (snapshot {want['snapshot']})" if want.get("snapshot") is not None else ""
         raise InvalidInput(f"{base_name} is not the base of {patch_name}: it needs {want.get('file') or 'a bundle'}"
                            f"{snap} with sha256 {want['sha256'][:12]}..., {base_name} has {sha256(base)[:12]}...")
+    if not decodable:
+        raise InvalidInput(f"{patch_name} has a corrupt patch manifest (window log {wlog!r})")
     if error is not None:
-        raise InvalidInput(f"{patch_name} is corrupt or truncated: zstd says {error}")
+        if isinstance(error, zstandard.ZstdError):
+            raise InvalidInput(f"{patch_name} is corrupt or truncated: zstd says {str(error).strip()}") from None
+        raise error
     if len(result) != manifest["result"]["bytes"] or blake3_hex(result) != manifest["result"]["blake3"]:
         raise InvalidInput(f"{patch_name} is corrupt: the patched bundle's BLAKE3 differs from the patch manifest's")
     return result, manifest

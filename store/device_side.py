@@ -31,15 +31,15 @@ class DeviceSide(Protocol):
         """Write to path ``out`` the embedder ``model`` with the index file at path ``index``
         packed as its SCANN_INDEX_FILE named ``index_name``."""
 
-    def check_bundle(self, *, index: bytes | Path, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
-                     bundle: bytes | Path | None = None, texts: list[str] | None = None,
+    def check_bundle(self, *, index: bytes | str | Path, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
+                     bundle: bytes | str | Path | None = None, texts: list[str] | None = None,
                      images: list[np.ndarray] | None = None) -> dict:
         """What the Task Library answers, opening the index and bundle (bytes, or paths it reads
         itself) cold as an app would: ``probe`` (results for each probe vector) with
         ``latency_ms``, and for texts/images the embedder's vectors with the searcher's results,
         as ``(vectors, results)``."""
 
-    def query_bundle(self, *, bundle: bytes | Path, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
+    def query_bundle(self, *, bundle: bytes | str | Path, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
                      max_results: int, l2_normalize: bool) -> list[Neighbors]:
         """What a phone's TextSearcher/ImageSearcher returns for these inputs (``bundle`` as bytes,
         or as a path the Task Library maps itself)."""

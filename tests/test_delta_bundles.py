@@ -251,3 +251,27 @@ def test_slotted_offsets_keep_ranges_until_a_leaf_outgrows_its_own():
     assert moved == 2 and grown[:2] == first[:2] and grown[2] == first[1] + 30 + 16
     assert slotted_offsets([100, 10], first) == ([0, 125], 0)  # another leaf count: laid out afresh
     assert slotted_offsets([5, 5], None, slack=False) == ([0, 5], 0)
+
+
+def test_apply_patch_tells_a_wrong_base_first_whatever_zstd_makes_of_it():
+    """The base is hashed beside the decode: a same-size wrong base is named as such whether
+    zstd fails on it or not, and before any fault of the manifest that only a decode would meet."""
+    rng = np.random.default_rng(8)
+    base = rng.bytes(200_000)
+    result = base[:100_000] + rng.bytes(5_000) + base[100_000:150_000]  # never refers to base[150_000:]
+    patch, _ = delta.make_patch(base, result, {})
+    assert delta.apply_patch(base, patch)[0] == result
+    unused = bytearray(base)
+    unused[180_000] ^= 0xFF  # zstd decodes the right result from it: only the hash tells
+    used = bytearray(base)
+    used[10] ^= 0xFF  # zstd's checksum fails on it
+    huge_window = with_manifest(patch, lambda m: {**m, "zstd": {**m["zstd"], "window_log": 40}})
+    for wrong, p in [(bytes(unused), patch), (bytes(used), patch), (bytes(used), huge_window)]:
+        with pytest.raises(InvalidInput, match="OLD is not the base of PATCH"):
+            delta.apply_patch(wrong, p, base_name="OLD", patch_name="PATCH")
+    with pytest.raises(InvalidInput, match="PATCH has a corrupt patch manifest"):
+        delta.apply_patch(base, huge_window, patch_name="PATCH")
+    for size in (-1, 2 ** 62):  # sizes zstd itself would fail on with other errors than its own
+        edited = with_manifest(patch, lambda m: {**m, "result": {**m["result"], "bytes": size}})
+        with pytest.raises(InvalidInput, match="PATCH has a corrupt patch manifest"):
+            delta.apply_patch(base, edited, patch_name="PATCH")

@@ -311,3 +311,23 @@ def test_a_bundle_packed_from_the_index_file_equals_one_packed_whole(tmp_path, r
     run_in("device", "scannlite.plugin.device.exporter:write_bundle", model=model, index=str(index),
            index_name="on_device_scann_index.ldb", out=str(out))
     assert out.read_bytes() == whole
+
+
+def test_query_checks_the_file_it_does_not_parse(tmp_path):
+    """bundle query hands the Task Library the file itself, so what it reads only in part (the
+    index's USER_INFO) is still held to every block's checksum first, and non-bundles are named."""
+    from shared_fixtures import tflite_fixture
+
+    index = tflite_fixture("regex_index.ldb").read_bytes()
+    damaged = bytearray(index)
+    damaged[20] ^= 0xFF
+    cases = [("empty.tflite", b"", "empty.tflite is not a valid TFLite model or on-device index: .*the file is empty"),
+             ("notes.txt", b"not a model at all" * 4, "notes.txt is not a valid TFLite model or on-device index"),
+             ("index.ldb", index, "index.ldb is a bare index; querying needs a bundle"),
+             ("damaged.ldb", bytes(damaged), "damaged.ldb is not a valid TFLite model or on-device index: .*checksum")]
+    for name, data, message in cases:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InvalidInput, match=message):
+            bundles.query(tmp_path / name, device=DEVICE, texts=["sunny"], k=1)
+    hits = bundles.query(tflite_fixture("regex_searcher.tflite"), device=DEVICE, texts=["sunny day"], k=2)
+    assert [len(row) for row in hits] == [2]

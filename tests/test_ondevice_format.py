@@ -851,3 +851,37 @@ def test_sstable_reads_every_varint_width_and_views_large_values():
             assert sstable.lookup(source, k) == expected[k]
         for absent in (b"A", keys[10] + b"\0", b"zz"):
             assert sstable.lookup(source, absent) is None
+
+
+def test_metadata_keys_the_searcher_cannot_look_up_are_extra():
+    """Only canonical decimal M_<id> keys of some partition's id range are read; overlapping
+    ranges (a bad index) still cover their ids, and a label of any size comes back as bytes."""
+    rows = lambda n: np.ones((n, 2), np.float32)  # noqa: E731
+    odd = {b"M_01": b"x", b"M_": b"x", b"M_1a": b"x", b"M_1\n": b"x", b"M_99": b"x"}
+    index = read_index(_float_index(_flat([0, 1], leaves=2), {0: rows(3), 1: rows(2)}, 3, odd))
+    # Ranges [0, 3) and [1, 3) overlap: M_0..M_2 are read, every other key is extra.
+    assert index.metadata == [b"m0", b"m1", b"m2", b"m1", b"m2"]
+    assert index.extra_keys == sorted(odd)
+    big = b"L" * (1 << 17)
+    index = read_index(_float_index(_flat([0]), {0: rows(2)}, 1, {b"M_1": big}))
+    assert index.metadata == [b"m0", big] and all(type(m) is bytes for m in index.metadata)
+
+
+def test_one_key_is_looked_up_after_every_block_is_checked():
+    from scannlite.store.ondevice.index_file import read_user_info
+    from scannlite.store.ondevice.sstable import check_blocks, lookup
+
+    data = fixture("regex_index.ldb")
+    assert read_user_info(data) == read_index(data).user_info == b"userinfo"
+    assert lookup(data, b"M_0") == read_index(data).table[b"M_0"] and lookup(data, b"M_9") is None
+    for bad, message in [(b"", "the file is empty"), (data[:-3], "magic"), (b"x" * 100, "magic")]:
+        for fn in (check_blocks, read_user_info):
+            with pytest.raises(IndexFormatError, match=message):
+                fn(bad)
+    damaged = bytearray(data)
+    damaged[20] ^= 0xFF  # inside the first data block: only a checksum pass over every block sees it
+    with pytest.raises(IndexFormatError, match="checksum mismatch in data block"):
+        read_user_info(bytes(damaged))
+    no_config = write_table({b"M_0": b"a", b"USER_INFO": b"u"})
+    with pytest.raises(IndexFormatError, match="no INDEX_CONFIG"):
+        read_user_info(no_config)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import IndexFormatError
 from .protos import AsymmetricHashing, ConfigView, EmbeddingType, LookupType
-from .sstable import SNAPPY_COMPRESSION, Table, lookup, read_table
+from .sstable import SNAPPY_COMPRESSION, Table, check_blocks, lookup, read_table
 
 CONFIG_KEY = b"INDEX_CONFIG"
 USER_INFO_KEY = b"USER_INFO"
@@ -329,7 +329,14 @@ def _outside(index: OnDeviceIndex, ids: np.ndarray) -> np.ndarray:
 
 
 def read_user_info(data: bytes) -> bytes:
-    """An index's USER_INFO (b"" if it has none), reading only the blocks that lead to it."""
+    """An index's USER_INFO (b"" if it has none), for a caller that hands the index to the Task
+    Library rather than reading it: every block's checksum is checked (the Task Library reads
+    whatever it is given) and INDEX_CONFIG must decode, but no entry beyond these two is parsed."""
+    check_blocks(data)
+    config = lookup(data, CONFIG_KEY)
+    if config is None:
+        raise IndexFormatError("not an on-device ScaNN index: the table has no INDEX_CONFIG key")
+    ConfigView.decode(bytes(config))
     return bytes(lookup(data, USER_INFO_KEY) or b"")
 
 

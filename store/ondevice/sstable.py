@@ -23,6 +23,7 @@ index block's separator keys must really separate the data blocks. Any violation
 from __future__ import annotations
 
 import io
+import mmap
 import struct
 from dataclasses import dataclass
 
@@ -197,15 +198,14 @@ def _parse_block(block: bytes | memoryview, where: str) -> list[tuple[bytes, byt
     return entries
 
 
-def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
-    """Parse a whole SSTable from ``data``; raise :class:`IndexFormatError` if it is malformed.
-
-    ``data`` may be a read-only view (of a mapped file, say): values of at least
-    :data:`VIEW_BLOCKS_FROM` bytes in uncompressed blocks are then views of it, so they must be
-    dropped before it is closed; everything else is bytes."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"read_table expects bytes, not {type(data).__name__}")
+def _footer(data) -> tuple[memoryview, int, tuple[int, int], tuple[int, int]]:
+    """(a read-only view of ``data``, where the blocks end, the metaindex and index blocks'
+    (offset, size)), after checking the footer."""
+    if not isinstance(data, (bytes, bytearray, memoryview, mmap.mmap)):
+        raise TypeError(f"an SSTable is read from bytes or a map, not {type(data).__name__}")
     view = memoryview(data).cast("B")
+    if not view.readonly:  # values may come out as views: never of a buffer that can still change
+        view = memoryview(bytes(view))
     size = len(view)
     if size == 0:
         raise IndexFormatError(f"{_NOT_INDEX}: the file is empty")
@@ -217,6 +217,29 @@ def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
         raise IndexFormatError(f"{_NOT_INDEX}: bad SSTable magic number")
     meta_off, meta_size, pos = _read_handle(view, footer, size - 8, "the footer")
     index_off, index_size, _ = _read_handle(view, pos, size - 8, "the footer")
+    return view, footer, (meta_off, meta_size), (index_off, index_size)
+
+
+def check_blocks(data: bytes) -> None:
+    """Every block's place, checksum and compression, without decoding the entries of the data
+    blocks: what a reader that asks for only a few keys (:func:`lookup`) checks first, at the
+    cost of one pass over the file and no more memory than its largest block."""
+    view, end, meta, index = _footer(data)
+    _read_block(view, *meta, f"metaindex block at offset {meta[0]}", end, True)
+    where = f"index block at offset {index[0]}"
+    raw, _ = _read_block(view, *index, where, end, True)
+    for _, handle in _parse_block(raw, where):
+        offset, size, _ = _read_handle(handle, 0, len(handle), "the index block")
+        _read_block(view, offset, size, f"data block at offset {offset}", end, True)
+
+
+def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
+    """Parse a whole SSTable from ``data``; raise :class:`IndexFormatError` if it is malformed.
+
+    Values of at least :data:`VIEW_BLOCKS_FROM` bytes in uncompressed blocks are read-only views
+    of ``data`` (of a mapped file, say: drop them before closing it); everything else is bytes."""
+    view, footer, (meta_off, meta_size), (index_off, index_size) = _footer(data)
+    size = len(view)
 
     blocks: list[BlockInfo] = []
 
@@ -256,13 +279,7 @@ def lookup(data: bytes, key: bytes, *, verify_checksums: bool = True) -> bytes |
     """The value of one ``key`` (None if absent), reading only the index block and the one data
     block that may hold it, as LevelDB's ``Seek`` does: for a question about one key of a
     table of millions (``USER_INFO``, say), not a whole-table check (:func:`read_table`)."""
-    view = memoryview(data).cast("B")
-    size = len(view)
-    if size < FOOTER_SIZE or struct.unpack_from("<Q", view, size - 8)[0] != MAGIC:
-        raise IndexFormatError(f"{_NOT_INDEX}: bad SSTable footer")
-    footer = size - FOOTER_SIZE
-    _, _, pos = _read_handle(view, footer, size - 8, "the footer")
-    index_off, index_size, _ = _read_handle(view, pos, size - 8, "the footer")
+    view, footer, _, (index_off, index_size) = _footer(data)
     where = f"index block at offset {index_off}"
     raw, _ = _read_block(view, index_off, index_size, where, footer, verify_checksums)
     for separator, handle in _parse_block(raw, where):
