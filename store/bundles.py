@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,7 +23,7 @@ from .catalog import Catalog
 from .embedder_checks import EmbedderRefused, check_against_index, inspect_embedder
 from .errors import InvalidInput
 from .device_side import DeviceSide
-from .export import device_labels, manifest_path_for, probe_candidates, sha256
+from .export import device_labels, file_facts, manifest_path_for, probe_candidates, sha256
 from .ondevice.errors import IndexFormatError
 from .ondevice.index_file import OnDeviceIndex, read_index, read_user_info
 from .ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
@@ -52,7 +53,7 @@ class OpenedBundle:
 
     @cached_property
     def sha256(self) -> str:
-        return sha256(self.data)
+        return file_facts(self.path)[1]  # read in chunks: hashing the map would hold it all resident
 
     def __enter__(self) -> "OpenedBundle":
         return self
@@ -88,12 +89,21 @@ def _opened(path: Path, data, closing: contextlib.ExitStack) -> OpenedBundle:
             describe = describe_model(data)
         else:
             index_bytes = memoryview(data)
-        index = read_index(index_bytes)
+        index = read_index(index_bytes, release=_dropper(data))
+        _dropper(data)()
     except IndexFormatError as exc:
         kind = "bundle" if is_model else "TFLite model or on-device index"
         raise InvalidInput(f"{path.name} is not a valid {kind}: {exc}") from None
     return OpenedBundle(path, data, is_model, index_bytes, index, _manifest_of(path), _scannlite_info(index.user_info),
                         describe, _closing=closing)
+
+
+def _dropper(data) -> Callable[[], None]:
+    """What drops a mapped file's resident pages (a no-op for bytes): pages read once for a
+    check need not stay, and what is used again is faulted back in from the page cache."""
+    if isinstance(data, mmap.mmap):
+        return lambda: data.madvise(mmap.MADV_DONTNEED)
+    return lambda: None
 
 
 def _is_model(data) -> bool:
@@ -168,30 +178,47 @@ def static_problems(b: OpenedBundle) -> list[str]:
     return problems
 
 
-def _index_as_device(index: OnDeviceIndex) -> tuple[device_search.DeviceIndex, int, Callable[[np.ndarray], np.ndarray]]:
+def _index_as_device(b: OpenedBundle) -> tuple[device_search.DeviceIndex, int, Callable[[np.ndarray], np.ndarray]]:
     """A DeviceIndex straight from the file, its item count, and a function giving float vectors
     for rows to probe it with (decoded from their codes only when asked: all of them would be
     4 bytes per dimension per item)."""
+    index = b.index
     part, ah = index.partitioner, index.asymmetric_hashing
     dim = index.query_dim
     centroids = part.centroids.astype(np.float32) if part is not None and part.num_leaves else np.zeros((1, dim), np.float32)
     sizes = index.partition_sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    rows = index.vectors()
+    rows = _gathered(b, [p for p in index.partitions if p is not None], index)
     if ah is not None:
         books = [np.asarray(b, dtype=np.float32) for b in ah.codebooks]
-        codes = np.ascontiguousarray(rows, dtype=np.uint8)
 
         def decoded(r: np.ndarray) -> np.ndarray:
             if not len(r):
                 return np.zeros((0, dim), np.float32)
-            return np.concatenate([books[s][codes[r, s]] for s in range(len(books))], axis=1)
+            return np.concatenate([books[s][rows[r, s]] for s in range(len(books))], axis=1)
 
-        di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, books, codes, None, ah.lookup_type.name)
-        return di, len(codes), decoded
-    vectors = rows.astype(np.float32)
+        di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, books, rows, None, ah.lookup_type.name)
+        return di, len(rows), decoded
+    vectors = rows.astype(np.float32, copy=False)
     di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, None, None, vectors)
     return di, len(vectors), lambda r: vectors[r]
+
+
+def _gathered(b: OpenedBundle, parts: list[np.ndarray], index: OnDeviceIndex) -> np.ndarray:
+    """The partitions' rows in one array, copied out of the map a few partitions at a time, each
+    batch's pages dropped again, so the file and its copy are never both resident."""
+    if not parts:
+        return index.vectors()
+    out = np.empty((sum(len(p) for p in parts), parts[0].shape[1]), dtype=parts[0].dtype.newbyteorder("="))
+    at = copied = 0
+    for part in parts:
+        out[at:at + len(part)] = part
+        at += len(part)
+        copied += part.nbytes
+        if copied >= 1 << 26:
+            _dropper(b.data)()
+            copied = 0
+    return out
 
 
 @contextlib.contextmanager
@@ -219,6 +246,7 @@ def verify(path: Path, *, device: DeviceSide, catalog: Path | None = None, probe
 def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Path | None,
             progress: Progress) -> tuple[list[str], parity.ParityReport]:
     problems = static_problems(b)
+    _dropper(b.data)()  # validating read every code
     if problems:
         return problems, parity.ParityReport()
     l2n = l2_normalize_of(b)
@@ -229,20 +257,22 @@ def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Pa
         version = (b.user_info or b.manifest or {}).get("snapshot")
         if version is None:
             raise InvalidInput(f"{b.path.name} does not say which snapshot it holds; verify it without --catalog")
-        snap = load_snapshot(cat, int(version), with_vectors=True)
+        snap = load_snapshot(cat, int(version))
         mode = (b.user_info or {}).get("device_metadata", "id")
         labels = device_labels(cat, snap, mode, 1 << 30)
         if labels != b.index.metadata:
             problems.append(f"the bundle's items differ from snapshot {version} of {catalog}")
             return problems, parity.ParityReport()
         lookup = b.index.asymmetric_hashing.lookup_type.name if b.index.asymmetric_hashing else None
-        reference, count, l2n = snap.device_index(lookup), len(snap.vectors), cat.normalize
-        vectors_of = lambda rows: snap.vectors[rows]  # noqa: E731
+        reference, count, l2n = snap.device_index(lookup), snap.count, cat.normalize
+        vectors_of = lambda rows: cat.vectors_for(snap.items[rows])  # noqa: E731  (as export's check reads them)
         candidates = probe_candidates(cat, snap)
     else:
-        reference, count, vectors_of = _index_as_device(b.index)
+        reference, count, vectors_of = _index_as_device(b)
         labels = [m or b"" for m in b.index.metadata]
-        candidates = [m.decode("utf-8", "ignore") for m in labels]
+        # Only the probe texts' labels are decoded: all of them would be millions of strings.
+        candidates = [m.decode("utf-8", "ignore") for m in parity.evenly([m for m in labels if m.strip()],
+                                                                          parity.PROBE_INPUTS)]
     if count == 0:
         return ["the index holds no items"], parity.ParityReport()
     texts = images = None

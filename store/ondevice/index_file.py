@@ -172,6 +172,8 @@ class OnDeviceIndex(ConfigView):
         # Codes are indices into the lookup table; a code past the codebook reads garbage.
         width = min(ah.num_subspaces, dim) if dim else 0
         limits = np.array(codes[:width], dtype=np.int64)
+        if width and limits.min() >= 256:
+            return problems  # every uint8 code is in range: no need to read them all
         for p, rows in enumerate(self.partitions):
             if rows is None or rows.size == 0 or rows.dtype != np.uint8 or not width:
                 continue
@@ -276,9 +278,10 @@ class OnDeviceIndex(ConfigView):
         }
 
 
-def read_index(data: bytes, *, verify_checksums: bool = True) -> OnDeviceIndex:
-    """Decode an index file; raise :class:`IndexFormatError` if it cannot be read at all."""
-    table = read_table(data, verify_checksums=verify_checksums)
+def read_index(data: bytes, *, verify_checksums: bool = True, release=None) -> OnDeviceIndex:
+    """Decode an index file; raise :class:`IndexFormatError` if it cannot be read at all.
+    ``release``: see :func:`~.sstable.read_table`."""
+    table = read_table(data, verify_checksums=verify_checksums, release=release)
     if CONFIG_KEY not in table:
         raise IndexFormatError("not an on-device ScaNN index: the table has no INDEX_CONFIG key")
     config = ConfigView.decode(bytes(table[CONFIG_KEY]))  # large configs (many leaves) come as views

@@ -26,6 +26,7 @@ import io
 import mmap
 import struct
 from dataclasses import dataclass
+from typing import Callable
 
 import google_crc32c
 import pyarrow as pa
@@ -46,6 +47,7 @@ _SNAPPY = pa.Codec("snappy")
 _SNAPPY_MAX_EXPANSION = 64
 #: Uncompressed blocks this large (an index's ``E_<leaf>`` blocks) are read as views, not copies.
 VIEW_BLOCKS_FROM = 1 << 16
+_RELEASE_EVERY = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -233,20 +235,29 @@ def check_blocks(data: bytes) -> None:
         _read_block(view, offset, size, f"data block at offset {offset}", end, True)
 
 
-def read_table(data: bytes, *, verify_checksums: bool = True) -> Table:
+def read_table(data: bytes, *, verify_checksums: bool = True, release: Callable[[], None] | None = None) -> Table:
     """Parse a whole SSTable from ``data``; raise :class:`IndexFormatError` if it is malformed.
 
     Values of at least :data:`VIEW_BLOCKS_FROM` bytes in uncompressed blocks are read-only views
-    of ``data`` (of a mapped file, say: drop them before closing it); everything else is bytes."""
+    of ``data`` (of a mapped file, say: drop them before closing it); everything else is bytes.
+    ``release()`` is called after every 64 MiB of blocks read: a mapped file's owner can drop
+    the pages checked so far, so that reading a large file never holds all of it resident."""
     view, footer, (meta_off, meta_size), (index_off, index_size) = _footer(data)
     size = len(view)
 
     blocks: list[BlockInfo] = []
 
+    unreleased = 0
+
     def entries(offset: int, block_size: int, kind: str) -> tuple[list[tuple[bytes, bytes]], str]:
+        nonlocal unreleased
         where = f"{kind} block at offset {offset}"
         raw, ctype = _read_block(view, offset, block_size, where, footer, verify_checksums)
         blocks.append(BlockInfo(kind, offset, block_size, ctype))
+        unreleased += block_size
+        if release is not None and unreleased >= _RELEASE_EVERY:
+            release()
+            unreleased = 0
         return _parse_block(raw, where), where
 
     entries(meta_off, meta_size, "metaindex")  # checked, otherwise unused: indexes have no filter
