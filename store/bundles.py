@@ -8,6 +8,7 @@ and searched by the device-equivalent search, so a bundle from anywhere can be c
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import mmap
 import tempfile
@@ -23,9 +24,10 @@ from .catalog import Catalog
 from .embedder_checks import EmbedderRefused, check_against_index, inspect_embedder
 from .errors import InvalidInput
 from .device_side import DeviceSide
-from .export import device_labels, file_facts, manifest_path_for, probe_candidates, sha256
+from .export import device_labels, manifest_path_for, probe_candidates, sha256
 from .ondevice.errors import IndexFormatError
 from .ondevice.index_file import OnDeviceIndex, read_index, read_user_info
+from .ondevice.sstable import RELEASE_EVERY
 from .ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
 from .progress import SILENT, Progress
 from .vocabulary import Distance
@@ -53,7 +55,11 @@ class OpenedBundle:
 
     @cached_property
     def sha256(self) -> str:
-        return file_facts(self.path)[1]  # read in chunks: hashing the map would hold it all resident
+        """Of the mapped file itself, a slice at a time with the pages dropped between slices."""
+        digest = hashlib.sha256()
+        for piece in _slices(self.data):
+            digest.update(piece)
+        return digest.hexdigest()
 
     def __enter__(self) -> "OpenedBundle":
         return self
@@ -104,6 +110,16 @@ def _dropper(data) -> Callable[[], None]:
     if isinstance(data, mmap.mmap):
         return lambda: data.madvise(mmap.MADV_DONTNEED)
     return lambda: None
+
+
+def _slices(data, drop: Callable[[], None] | None = None):
+    """``data`` as views of :data:`~.ondevice.sstable.RELEASE_EVERY` bytes, calling ``drop`` (by
+    default ``data``'s own dropper) after each: for one pass over a file too large to hold."""
+    drop = drop or _dropper(data)
+    view = memoryview(data)
+    for at in range(0, len(view), RELEASE_EVERY):
+        yield view[at:at + RELEASE_EVERY]
+        drop()
 
 
 def _is_model(data) -> bool:
@@ -215,7 +231,7 @@ def _gathered(b: OpenedBundle, parts: list[np.ndarray], index: OnDeviceIndex) ->
         out[at:at + len(part)] = part
         at += len(part)
         copied += part.nbytes
-        if copied >= 1 << 26:
+        if copied >= RELEASE_EVERY:
             _dropper(b.data)()
             copied = 0
     return out
@@ -233,7 +249,8 @@ def _as_files(b: OpenedBundle):
     with tempfile.TemporaryDirectory(prefix="scannlite-verify-") as tmp:
         index = Path(tmp) / "index.ldb"
         with open(index, "wb") as f:
-            f.write(b.index_bytes)
+            for piece in _slices(b.index_bytes, _dropper(b.data)):
+                f.write(piece)
         yield str(index), str(b.path.absolute())
 
 
@@ -270,9 +287,10 @@ def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Pa
     else:
         reference, count, vectors_of = _index_as_device(b)
         labels = [m or b"" for m in b.index.metadata]
-        # Only the probe texts' labels are decoded: all of them would be millions of strings.
-        candidates = [m.decode("utf-8", "ignore") for m in parity.evenly([m for m in labels if m.strip()],
-                                                                          parity.PROBE_INPUTS)]
+        # Only the probe texts' labels are kept decoded: all of them would be millions of strings.
+        texts = (m.decode("utf-8", "ignore") for m in labels)
+        nonblank = np.flatnonzero(np.fromiter((bool(t.strip()) for t in texts), bool, len(labels)))
+        candidates = [labels[i].decode("utf-8", "ignore") for i in parity.evenly(nonblank.tolist(), parity.PROBE_INPUTS)]
     if count == 0:
         return ["the index holds no items"], parity.ParityReport()
     texts = images = None
@@ -295,10 +313,10 @@ def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, ima
         is_model = _is_model(data)
         try:
             if not is_model:
-                read_user_info(data)
+                read_user_info(data, release=_dropper(data))
                 raise InvalidInput(f"{path.name} is a bare index; querying needs a bundle (an embedder with the "
                                    "index packed)")
-            user_info = read_user_info(read_bundle(data).require_index())
+            user_info = read_user_info(read_bundle(data).require_index(), release=_dropper(data))
         except IndexFormatError as exc:
             kind = "bundle" if is_model else "TFLite model or on-device index"
             raise InvalidInput(f"{path.name} is not a valid {kind}: {exc}") from None

@@ -331,3 +331,23 @@ def test_query_checks_the_file_it_does_not_parse(tmp_path):
             bundles.query(tmp_path / name, device=DEVICE, texts=["sunny"], k=1)
     hits = bundles.query(tflite_fixture("regex_searcher.tflite"), device=DEVICE, texts=["sunny day"], k=2)
     assert [len(row) for row in hits] == [2]
+
+
+def test_verify_reads_a_mapped_bundle_a_slice_at_a_time(monkeypatch):
+    """With the slice size cut to one byte, every place that drops a mapped bundle's pages does so
+    as often as it can, and what it read is still the file: the same codes, the same sha256, and
+    the Task Library's parity with them."""
+    import hashlib
+
+    from shared_fixtures import tflite_fixture
+    from scannlite.store.ondevice import sstable
+
+    path = tflite_fixture("regex_searcher.tflite")
+    monkeypatch.setattr(sstable, "RELEASE_EVERY", 1)
+    monkeypatch.setattr(bundles, "RELEASE_EVERY", 1)
+    with bundles.open_bundle(path) as b:
+        assert b.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        parts = [p for p in b.index.partitions if p is not None]
+        assert np.array_equal(bundles._gathered(b, parts, b.index), b.index.vectors())
+    problems, rep = bundles.verify(path, device=DEVICE)
+    assert problems == [] and rep.queries > 0

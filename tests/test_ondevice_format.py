@@ -524,6 +524,16 @@ def test_validate_reports_quantizer_problems():
                     "partitioner centroids have 4 dimensions but queries have 5",
                     "E_0 holds code 9 for subspace 1, which has only 8 codebook entries"]:
         assert any(message in p for p in problems), (message, problems)
+    # Full 256-entry codebooks: no uint8 code can be out of range, and one one short is still read.
+    for entries, expected in [(256, []), (255, ["E_0 holds code 255 for subspace 0, which has only 255"])]:
+        ah = AsymmetricHashingProto(subspace=_subspaces([cb(entries, 1), cb(256, 1)]), query_distance=DOT)
+        scann = ScannOnDeviceConfig(query_distance=DOT, indexer={"asymmetric_hashing": ah},
+                                    partitioner={"leaf": _rows(np.zeros((1, 2))), "query_distance": DOT})
+        cfg = IndexConfig(scann_config=scann, embedding_type=EmbeddingType.UINT8, embedding_dim=2,
+                          global_partition_offsets=[0])
+        problems = read_index(_float_index(cfg, {0: np.array([[255, 255], [0, 7]], np.uint8)}, 2)).validate()
+        assert [p for p in problems if "holds code" in p] == [p for p in problems if any(e in p for e in expected)]
+        assert all(any(e in p for p in problems) for e in expected), problems
 
 
 def test_index_without_config_is_refused():
@@ -882,6 +892,20 @@ def test_one_key_is_looked_up_after_every_block_is_checked():
     damaged[20] ^= 0xFF  # inside the first data block: only a checksum pass over every block sees it
     with pytest.raises(IndexFormatError, match="checksum mismatch in data block"):
         read_user_info(bytes(damaged))
+    # A reader of a mapped file is asked to drop what it has checked, block after block.
+    from scannlite.store.ondevice import sstable
+
+    calls = []
+    original = sstable.RELEASE_EVERY
+    try:
+        sstable.RELEASE_EVERY = 1
+        table = read_table(data, release=lambda: calls.append("read"))
+        assert calls == ["read"] * len(table.blocks)
+        calls.clear()
+        check_blocks(data, release=lambda: calls.append("check"))
+        assert calls == ["check"] * sum(b.kind == "data" for b in table.blocks)
+    finally:
+        sstable.RELEASE_EVERY = original
     no_config = write_table({b"M_0": b"a", b"USER_INFO": b"u"})
     with pytest.raises(IndexFormatError, match="no INDEX_CONFIG"):
         read_user_info(no_config)

@@ -331,11 +331,12 @@ def _outside(index: OnDeviceIndex, ids: np.ndarray) -> np.ndarray:
     return ids[~covered]
 
 
-def read_user_info(data: bytes) -> bytes:
+def read_user_info(data: bytes, *, release=None) -> bytes:
     """An index's USER_INFO (b"" if it has none), for a caller that hands the index to the Task
     Library rather than reading it: every block's checksum is checked (the Task Library reads
-    whatever it is given) and INDEX_CONFIG must decode, but no entry beyond these two is parsed."""
-    check_blocks(data)
+    whatever it is given) and INDEX_CONFIG must decode, but no entry beyond these two is parsed.
+    ``release``: see :func:`~.sstable.read_table`."""
+    check_blocks(data, release=release)
     config = lookup(data, CONFIG_KEY)
     if config is None:
         raise IndexFormatError("not an on-device ScaNN index: the table has no INDEX_CONFIG key")

@@ -47,7 +47,8 @@ _SNAPPY = pa.Codec("snappy")
 _SNAPPY_MAX_EXPANSION = 64
 #: Uncompressed blocks this large (an index's ``E_<leaf>`` blocks) are read as views, not copies.
 VIEW_BLOCKS_FROM = 1 << 16
-_RELEASE_EVERY = 1 << 26
+#: How many bytes of blocks a reader checks between two calls of its ``release``.
+RELEASE_EVERY = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -222,17 +223,23 @@ def _footer(data) -> tuple[memoryview, int, tuple[int, int], tuple[int, int]]:
     return view, footer, (meta_off, meta_size), (index_off, index_size)
 
 
-def check_blocks(data: bytes) -> None:
+def check_blocks(data: bytes, *, release: Callable[[], None] | None = None) -> None:
     """Every block's place, checksum and compression, without decoding the entries of the data
     blocks: what a reader that asks for only a few keys (:func:`lookup`) checks first, at the
-    cost of one pass over the file and no more memory than its largest block."""
+    cost of one pass over the file and no more memory than its largest block (``release``: as
+    for :func:`read_table`)."""
     view, end, meta, index = _footer(data)
     _read_block(view, *meta, f"metaindex block at offset {meta[0]}", end, True)
     where = f"index block at offset {index[0]}"
     raw, _ = _read_block(view, *index, where, end, True)
+    unreleased = 0
     for _, handle in _parse_block(raw, where):
         offset, size, _ = _read_handle(handle, 0, len(handle), "the index block")
         _read_block(view, offset, size, f"data block at offset {offset}", end, True)
+        unreleased += size
+        if release is not None and unreleased >= RELEASE_EVERY:
+            release()
+            unreleased = 0
 
 
 def read_table(data: bytes, *, verify_checksums: bool = True, release: Callable[[], None] | None = None) -> Table:
@@ -255,7 +262,7 @@ def read_table(data: bytes, *, verify_checksums: bool = True, release: Callable[
         raw, ctype = _read_block(view, offset, block_size, where, footer, verify_checksums)
         blocks.append(BlockInfo(kind, offset, block_size, ctype))
         unreleased += block_size
-        if release is not None and unreleased >= _RELEASE_EVERY:
+        if release is not None and unreleased >= RELEASE_EVERY:
             release()
             unreleased = 0
         return _parse_block(raw, where), where
