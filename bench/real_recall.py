@@ -267,8 +267,8 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     d.add("bundle", f"{manifest['sizes']['file']:,} bytes; export {device['export_seconds']:.1f} s (verified)")
     if manifest.get("device_latency_ms"):
         d.add("the manifest's own device latency (export's verification)",
-              ", ".join(f"{key} {v:.2f} ms" for key, v in manifest["device_latency_ms"].items()
-                        if isinstance(v, (int, float))))
+              ", ".join(f"{key} {v:,}" if key == "searches" else f"{key} {v:.2f} ms"
+                        for key, v in manifest["device_latency_ms"].items() if isinstance(v, (int, float))))
     d.how = [
         "Small tower: `make_probe_model(query_vectors)`, a lookup-table text model whose token `qI` embeds to held-out "
         "query I's MiniLM vector, so every Task Library search takes the real query's vector through a real "

@@ -82,8 +82,8 @@ class IndexConfig:
         ``INT8``. The codes are the same for all three; only query-time arithmetic differs.
         Measured on held-out clustered unit vectors at COCO size, FLOAT gave recall@10 0.857
         against INT8's 0.812 at the same index size. The quantized tables are not faster either:
-        on the real sentence set, at the same leaves, the Task Library took 1.1x FLOAT's time
-        with INT16 or INT8 tables, and INT8 lost 0.005 recall (docs/benchmarks.md). FLOAT is
+        on the real sentence set, at the same leaves, the Task Library took 1.1-1.4x FLOAT's time
+        with INT16 or INT8 tables (two runs), and INT8 lost 0.005 recall (docs/benchmarks.md). FLOAT is
         the default.
         ScaNN's 4-bit ``INT8_LUT16`` is never used: the Task Library returns garbage for it.
     training_iterations:
