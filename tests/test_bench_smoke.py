@@ -73,7 +73,13 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     assert real["figures"]["device"]["same_as_server"] == 100 and real["figures"]["device"]["p50_ms"] > 0
     # The index files written per lookup type: FLOAT at the snapshot's leaves scores as the ladder does.
     costs, chosen = real["figures"]["search_costs"], real["figures"]["leaves_to_search"]
-    assert [c["lookup"] for c in costs if c["leaves"] == chosen] == ["FLOAT", "INT16", "INT8"]
+    from bench.real_recall import FLOAT_VECTORS
+
+    assert [c["lookup"] for c in costs if c["leaves"] == chosen and c["lookup"] != FLOAT_VECTORS] == [
+        "FLOAT", "INT16", "INT8"]
+    # And an index of the float vectors in the same leaves, at the ladder's leaves from 8 up to the snapshot's.
+    vec = [c["leaves"] for c in costs if c["lookup"] == FLOAT_VECTORS]
+    assert vec == sorted(set(vec)) and all(8 <= L <= chosen for L in vec) and (chosen < 8 or vec)
     assert all(c["p50_ms"] > 0 and c["p95_ms"] >= c["p50_ms"] and 0 <= c["recall"] <= 1 for c in costs)
     (flt,) = [c for c in costs if c["leaves"] == chosen and c["lookup"] == "FLOAT"]
     assert flt["recall"] == pytest.approx(real["figures"]["recall"]["default settings"][str(chosen)], abs=1e-9)
