@@ -61,6 +61,11 @@ class OpenedBundle:
             digest.update(piece)
         return digest.hexdigest()
 
+    @cached_property
+    def facts(self):
+        """What the Task Library makes of the model (parsed once: each parse re-checks its CRCs)."""
+        return inspect_embedder(self.data, self.path.name)
+
     def __enter__(self) -> "OpenedBundle":
         return self
 
@@ -183,7 +188,7 @@ def static_problems(b: OpenedBundle) -> list[str]:
         problems.append("index: INT8_LUT16 lookup; the Task Library returns garbage (-0.0) for it")
     if b.is_model:
         try:
-            facts = inspect_embedder(b.data, b.path.name)
+            facts = b.facts
             if b.index.query_dim is not None:
                 check_against_index(facts, b.index.query_dim, b.path.name)
         except EmbedderRefused as exc:
@@ -295,7 +300,7 @@ def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Pa
         return ["the index holds no items"], parity.ParityReport()
     texts = images = None
     if b.is_model:
-        facts = inspect_embedder(b.data, b.path.name)
+        facts = b.facts
         texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"], candidates, probe)
     with _as_files(b) as (index, bundle):
         rep = parity.verify(device, index=index, bundle=bundle, reference=reference, labels=labels, count=count,
