@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick bench clean system-deps browser-deps
+.PHONY: setup demo test test-quick bench clean system-deps browser-deps native-deps
 
 setup: system-deps $(STAMP)
 
@@ -52,6 +52,18 @@ system-deps:
 browser-deps:
 	@test -x /usr/bin/chromium || { $(call apt_install,chromium,the browser test needs /usr/bin/chromium); }
 
+# libscannlite's portability, Java and hostile-input tests (docs/native-port.md): the ARM64 cross
+# compiler and C library, qemu-user to run ARM64 programs, clang + lld + compiler-rt for the
+# sanitizer build, and a JDK. All from Debian's registry.
+native-deps:
+	@command -v aarch64-linux-gnu-gcc >/dev/null || { $(call apt_install,gcc-aarch64-linux-gnu,the ARM64 build needs aarch64-linux-gnu-gcc); }
+	@test -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 || { $(call apt_install,libc6-dev-arm64-cross,the ARM64 build needs an ARM64 C library); }
+	@command -v qemu-aarch64 >/dev/null || { $(call apt_install,qemu-user,the ARM64 tests run under qemu-aarch64); }
+	@command -v clang >/dev/null || { $(call apt_install,clang,the sanitizer build needs clang); }
+	@command -v ld.lld >/dev/null || { $(call apt_install,lld,the sanitizer build needs lld); }
+	@ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-*.a >/dev/null 2>&1 || { $(call apt_install,libclang-rt-14-dev,the sanitizer build needs compiler-rt); }
+	@command -v javac >/dev/null || { $(call apt_install,openjdk-17-jdk-headless,the Java binding test needs javac); }
+
 .tools/bin/uv:
 	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -67,7 +79,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: setup
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup browser-deps
+test: setup browser-deps native-deps
 	$(UV) run --frozen --no-sync pytest -q
 
 # The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered

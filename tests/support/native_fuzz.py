@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from plugin.device import tflite_zip
-from store.ondevice import sstable
+from scannlite.plugin.device import tflite_zip
+from scannlite.store.ondevice import sstable
 
 FOOTER = sstable.FOOTER_SIZE
 #: Values a length, count or offset field is set to: the edges where parsers go wrong.

@@ -1,0 +1,86 @@
+"""The Java binding (dev.scannlite.Searcher over JNI) on the host JVM gives the CLI's results.
+
+Android apps reach libscannlite through this class; it must add nothing and lose nothing: the
+same ids, the same float bits, the same metadata bytes and the library's own error messages.
+A Java program (libscannlite/java/test) prints results in the CLI's line format and the two
+outputs must be byte for byte equal on the native test vectors. See docs/android.md.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.support import native_port as np_
+
+pytestmark = pytest.mark.slow
+
+JAVA = np_.BUILD / "java"
+
+
+@pytest.fixture(scope="module")
+def built():
+    np_.require("make", "readelf", "javac", "java")
+    np_.make("host16k", "java")
+    return JAVA
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    return np_.vectors(tmp_path_factory.mktemp("vectors"))
+
+
+def java(built, *args: str):
+    return np_.run(["java", "-Xss4m", f"-Ddev.scannlite.library={built / 'libscannlite_jni.so'}",
+                    "-cp", str(built / "classes"), "dev.scannlite.SearchCheck", *args], timeout=600)
+
+
+def cli(*args: str):
+    return np_.run([str(np_.BUILD / "host16k" / "scannlite-cli"), *args])
+
+
+def test_java_search_equals_the_cli_byte_for_byte(built, vectors):
+    lines = 0
+    for v in vectors:
+        for leaves in ([], ["1"], ["4294967295"]):
+            args = ["search", str(v["path"]), str(v["queries"]), str(v["k"]), *leaves]
+            c, j = cli(*args), java(built, *args)
+            assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
+            assert j.returncode == 0, f"Java failed on {args}: {j.stderr.decode()}"
+            assert j.stdout == c.stdout, f"Java results differ from the CLI's on {args}"
+            lines += c.stdout.count(b"\n")
+    assert lines > 0
+
+
+def test_java_binding_contract(built, vectors):
+    # The first vector of each kind: an index and a bundle when the vectors have both.
+    seen = set()
+    for v in vectors:
+        kind = v["path"].suffix
+        if kind in seen:
+            continue
+        seen.add(kind)
+        r = java(built, "checks", str(v["path"]), str(v["queries"]), str(v["k"]))
+        out = r.stdout.decode()
+        assert r.returncode == 0 and out.rstrip().endswith("all checks passed"), out + r.stderr.decode()
+        assert "FAIL" not in out
+
+
+def test_java_errors_carry_the_library_message(built, vectors, tmp_path):
+    v = vectors[0]
+    good = v["path"].read_bytes()
+    for name, data in {"junk": b"\x00junk" * 40, "half": good[: len(good) // 2]}.items():
+        path = tmp_path / (name + v["path"].suffix)
+        path.write_bytes(data)
+        c = cli("search", str(path), str(v["queries"]), "5")
+        j = java(built, "search", str(path), str(v["queries"]), "5")
+        assert c.returncode == j.returncode == 1, (name, c.stderr, j.stderr)
+        assert j.stderr == c.stderr and c.stderr.startswith(b"error: "), (name, c.stderr, j.stderr)
+
+
+def test_jni_library_is_16k_aligned(built):
+    for lib in (built / "libscannlite_jni.so", np_.BUILD / "java-aarch64" / "libscannlite_jni.so"):
+        if lib.parent.name.endswith("aarch64"):
+            np_.require("aarch64-linux-gnu-gcc")
+            np_.make("java-aarch64")
+            assert np_.machine(lib) == "AArch64"
+        aligns = np_.load_aligns(lib)
+        assert all(a >= 0x4000 for a in aligns), f"{lib}: LOAD alignments {[hex(a) for a in aligns]}"
