@@ -14,7 +14,7 @@ JAVA_BUILD ?= $(SL_BUILD_ROOT)/java
 JAVA_AARCH64_BUILD ?= $(SL_BUILD_ROOT)/java-aarch64
 JAVA_SRCS := $(wildcard $(SL_JAVA_DIR)/java/src/dev/scannlite/*.java) $(wildcard $(SL_JAVA_DIR)/java/test/dev/scannlite/*.java)
 JNI_SRC := $(SL_JAVA_DIR)/java/jni/scannlite_jni.c
-JNI_CFLAGS := -std=c11 -O2 -Wall -Wextra -fPIC -fvisibility=hidden -ffp-contract=off \
+JNI_CFLAGS := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -ffp-contract=off \
   -I$(SL_JAVA_DIR)/include -I$(JNI_INCLUDE) -I$(JNI_INCLUDE)/linux
 JNI_LDFLAGS := -shared -Wl,-z,max-page-size=16384 -Wl,--no-undefined -Wl,--exclude-libs,ALL
 AARCH64_CC ?= aarch64-linux-gnu-gcc

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 DRIVER = np_.BUILD / "fuzz" / "scannlite-fuzz"
 FIXTURE_INDEXES = ("regex_index.ldb", "mobilebert_index.ldb", "universal_sentence_encoder_index.ldb",
                    "searcher_index.ldb", "dummy_index.ldb")
+#: Mutations of each kind per input (about 250 cases per table, 1,000 per bundle with 100).
+PER_KIND = 100
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86:allocator_may_return_null=0:"
                     "detect_stack_use_after_return=1:strict_string_checks=1",
@@ -65,14 +67,18 @@ def test_hostile_inputs_are_refused_or_searched(driver, fixtures_dir, tmp_path):
     ldbs, bundles = _inputs(fixtures_dir, tmp_path)
     manifest = tmp_path / "cases.bin"
     t0 = time.perf_counter()
-    m = nf.build_manifest(manifest, ldbs, bundles, seed=22, per_kind=40)
+    m = nf.build_manifest(manifest, ldbs, bundles, seed=22, per_kind=PER_KIND)
     made = time.perf_counter() - t0
     t0 = time.perf_counter()
-    r = np_.run([str(driver), str(manifest)], timeout=540, **SANITIZER_ENV)
+    crash = tmp_path / "crash.bin"
+    r = np_.run([str(driver), str(manifest)], timeout=540, SCANNLITE_FUZZ_CRASH=str(crash), **SANITIZER_ENV)
     ran = time.perf_counter() - t0
     out, err = r.stdout.decode(), r.stderr.decode()
-    assert "Sanitizer" not in err and "runtime error" not in err, err[-4000:]
-    assert r.returncode == 0, f"driver exit {r.returncode}: {err[-4000:]}"
+    stopped = re.search(r"(?:stopped on|contract broken on) case (\d+)", err)
+    where = (f"case {stopped.group(1)} ({m.kinds[int(stopped.group(1))]}); input saved to {crash}, reproduce with "
+             f"{driver} -f {crash}\n" if stopped else "")
+    assert "Sanitizer" not in err and "runtime error" not in err, where + err[-4000:]
+    assert r.returncode == 0, f"driver exit {r.returncode}: {where}{err[-4000:]}"
     summary = out.splitlines()[-1]
     match = re.fullmatch(r"cases (\d+) refused (\d+) searched (\d+) slowest_ms ([\d.]+) case (\S+)", summary)
     assert match, summary

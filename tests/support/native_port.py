@@ -43,7 +43,7 @@ def require(*tools: str) -> None:
 def make(*targets: str, timeout: float = 900) -> None:
     """Run libscannlite's make targets from the project root; a failure fails the test with
     make's last lines."""
-    proc = subprocess.run(["make", "--no-print-directory", "-f", "libscannlite/Makefile", *targets], cwd=ROOT,
+    proc = subprocess.run(["make", "--no-print-directory", "-C", "libscannlite", *targets], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])

@@ -55,8 +55,8 @@ public final class SearchCheck {
     static float[][] queries(Path file, int dim) throws IOException {
         byte[] raw = Files.readAllBytes(file);
         if (dim <= 0 || raw.length % (4 * dim) != 0) {
-            throw new IllegalArgumentException(file + ": " + raw.length + " bytes is not a whole number of "
-                    + dim + "-float queries");
+            throw new IllegalArgumentException(file + " holds " + raw.length
+                    + " bytes, not a whole number of queries of the index's dimension");
         }
         ByteBuffer in = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
         float[][] out = new float[raw.length / (4 * dim)][dim];
@@ -101,7 +101,13 @@ public final class SearchCheck {
 
     static void search(Path file, Path queryFile, int k, int leaves) throws IOException {
         // A direct copy behind 13 junk bytes: the binding must honour the buffer's position.
-        try (Searcher searcher = Searcher.open(directCopy(file, 13))) {
+        Searcher opened;
+        try {
+            opened = Searcher.open(directCopy(file, 13));
+        } catch (ScannliteException e) {
+            throw new ScannliteException(e.status(), file + ": " + e.getMessage()); // as the CLI words it
+        }
+        try (Searcher searcher = opened) {
             float[][] qs = queries(queryFile, searcher.dimension());
             StringBuilder out = new StringBuilder();
             for (int i = 0; i < qs.length; i++) {
