@@ -8,6 +8,8 @@ See docs/native-port.md.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support import native_port as np_
@@ -43,6 +45,17 @@ def test_the_cross_build_is_arm64_and_the_host_build_is_not(builds):
     assert np_.machine(arm / "scannlite-cli") == "AArch64"
     assert np_.machine(arm / "libscannlite.so") == "AArch64"
     assert np_.machine(host / "scannlite-cli") != "AArch64"
+
+
+def test_the_arm64_library_has_no_fused_multiply_add(builds):
+    """gcc fuses a*b+c on ARM64 unless -ffp-contract=off; a fused result rounds once, not twice,
+    and differs from the Task Library's x86 (SSE, no FMA) bits."""
+    np_.require("aarch64-linux-gnu-objdump")
+    for name in OUTPUTS:
+        asm = np_.run(["aarch64-linux-gnu-objdump", "-d", str(builds[1] / name)]).stdout.decode()
+        assert "fadd" in asm or "fmul" in asm, f"no float code found in {name}"
+        fused = re.findall(r"\t(fmadd|fmsub|fnmadd|fnmsub|fmla|fmls)\s", asm)
+        assert not fused, f"{name} has {len(fused)} fused multiply-add instructions"
 
 
 def _search(prefix: list[str], v: dict, leaves: int | None = None):

@@ -22,6 +22,7 @@ QEMU_SYSROOT = "/usr/aarch64-linux-gnu"
 #: Debian package that provides each tool (what `make native-deps` installs).
 TOOLS = {
     "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
+    "aarch64-linux-gnu-objdump": "binutils-aarch64-linux-gnu",
     "qemu-aarch64": "qemu-user",
     "clang": "clang",
     "javac": "openjdk-17-jdk-headless",
