@@ -48,7 +48,7 @@ def _inputs(fixtures_dir, tmp_path):
         items = [(bytes(k), bytes(v)) for k, v in sstable.read_table((fixtures_dir / name).read_bytes()).items()]
         ldbs.append(nf.table_from_entries(items, cut=2048, compress=True))
     bundles = [(fixtures_dir / "regex_searcher.tflite").read_bytes()]
-    seen = set()
+    seen = set(ldbs + bundles)
     for v in np_.vectors(tmp_path / "vectors"):
         data = v["path"].read_bytes()
         if data in seen:

@@ -40,7 +40,7 @@ def cli(*args: str):
 def test_java_search_equals_the_cli_byte_for_byte(built, vectors):
     lines = 0
     for v in vectors:
-        for leaves in ([], ["1"], ["4294967295"]):
+        for leaves in ([str(v.get("leaves", 0))], ["1"], ["4294967295"]):
             args = ["search", str(v["path"]), str(v["queries"]), str(v["k"]), *leaves]
             c, j = cli(*args), java(built, *args)
             assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
@@ -59,6 +59,7 @@ def test_java_binding_contract(built, vectors):
             continue
         seen.add(kind)
         r = java(built, "checks", str(v["path"]), str(v["queries"]), str(v["k"]))
+        assert r.stdout, r.stderr.decode()
         out = r.stdout.decode()
         assert r.returncode == 0 and out.rstrip().endswith("all checks passed"), out + r.stderr.decode()
         assert "FAIL" not in out

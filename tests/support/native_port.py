@@ -83,6 +83,6 @@ def vectors(out_dir: Path) -> list[dict]:
     bundles with their query files."""
     from tests.support.native_vectors import make_vectors
 
-    found = make_vectors(out_dir)
+    found = [{**v, "path": Path(v["path"]), "queries": Path(v["queries"])} for v in make_vectors(out_dir)]
     assert found, "native_vectors.make_vectors returned no test vectors"
     return found
