@@ -50,6 +50,19 @@ def test_java_search_equals_the_cli_byte_for_byte(built, vectors):
     assert lines > 0
 
 
+def test_java_filtered_search_and_large_k_equal_the_cli(built, vectors, tmp_path):
+    for v in vectors:
+        allow = np_.allow_file(v, np_.BUILD / "host16k" / "scannlite-cli", tmp_path)
+        runs = [["filter", str(v["path"]), str(v["queries"]), str(v["k"]), str(leaves), str(allow)]
+                for leaves in (v.get("leaves", 0), 4294967295)]
+        # k above the index's size: the binding asks the library for at most size results.
+        runs.append(["search", str(v["path"]), str(v["queries"]), "100000", "4294967295"])
+        for args in runs:
+            c, j = cli(*args), java(built, *args)
+            assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
+            assert (j.returncode, j.stdout) == (0, c.stdout), f"Java differs from the CLI on {args}: {j.stderr.decode()}"
+
+
 def test_java_binding_contract(built, vectors):
     # The first vector of each kind: an index and a bundle when the vectors have both.
     seen = set()

@@ -84,6 +84,18 @@ def test_arm64_under_qemu_equals_host_byte_for_byte(builds, vectors):
     assert compared > 0
 
 
+def test_arm64_filtered_search_equals_host(builds, vectors, tmp_path):
+    host, arm = builds
+    for v in vectors:
+        allow = np_.allow_file(v, host / "scannlite-cli", tmp_path)
+        for leaves in (v.get("leaves", 0), 4294967295):
+            args = ["filter", str(v["path"]), str(v["queries"]), str(v["k"]), str(leaves), str(allow)]
+            h = np_.run([str(host / "scannlite-cli"), *args])
+            a = np_.run(np_.qemu(arm / "scannlite-cli") + args)
+            assert h.returncode == 0 and h.stdout, f"host filter failed on {args}: {h.stderr.decode()}"
+            assert (a.returncode, a.stdout) == (0, h.stdout), f"ARM64 filtered output differs on {args}"
+
+
 def test_arm64_refuses_what_the_host_refuses_with_the_same_message(builds, vectors, tmp_path):
     host, arm = builds
     good = vectors[0]["path"].read_bytes()

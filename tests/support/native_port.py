@@ -86,3 +86,13 @@ def vectors(out_dir: Path) -> list[dict]:
     found = [{**v, "path": Path(v["path"]), "queries": Path(v["queries"])} for v in make_vectors(out_dir)]
     assert found, "native_vectors.make_vectors returned no test vectors"
     return found
+
+
+def allow_file(v: dict, cli: Path, out_dir: Path) -> Path:
+    """An allow-list for a vector's index: every third id up to 20 past its size, and the largest
+    uint64 (never an item)."""
+    info = run([str(cli), "info", str(v["path"])]).stdout.decode()
+    size = int(dict(line.split(" ", 1) for line in info.splitlines())["size"])
+    path = out_dir / f"{Path(v['path']).name}.allow"
+    path.write_text("".join(f"{i}\n" for i in range(0, size + 20, 3)) + "18446744073709551615\n")
+    return path

@@ -121,11 +121,9 @@ JNIEXPORT jbyteArray JNICALL Java_dev_scannlite_Searcher_nativeMetadata(JNIEnv *
   return byte_array(env, data, size);
 }
 
-JNIEXPORT jint JNICALL Java_dev_scannlite_Searcher_nativeSearch(JNIEnv *env, jclass cls, jlong handle,
-                                                                jfloatArray query, jint k, jint leaves,
-                                                                jlongArray ids, jfloatArray distances,
-                                                                jobjectArray metadata) {
-  (void)cls;
+/* One search (allow == NULL) or filtered search; results copied into the Java arrays. */
+static jint do_search(JNIEnv *env, jlong handle, jfloatArray query, jint k, jint leaves, jlongArray allow,
+                      jlongArray ids, jfloatArray distances, jobjectArray metadata) {
   jsize dim = (*env)->GetArrayLength(env, query);
   jsize capacity = (*env)->GetArrayLength(env, ids);
   if (k > capacity || (*env)->GetArrayLength(env, distances) < capacity ||
@@ -133,21 +131,29 @@ JNIEXPORT jint JNICALL Java_dev_scannlite_Searcher_nativeSearch(JNIEnv *env, jcl
     throw_java(env, "java/lang/IllegalArgumentException", "result arrays shorter than k");
     return 0;
   }
-  /* A copy of the query: the search may take a while, and a critical section would hold off GC. */
+  jsize nallow = allow != NULL ? (*env)->GetArrayLength(env, allow) : 0;
+  /* Copies: the search may take a while, and a critical section would hold off GC. */
   float *q = malloc(dim > 0 ? (size_t)dim * sizeof(float) : 1);
   scannlite_result *results = malloc(k > 0 ? (size_t)k * sizeof(scannlite_result) : 1);
-  if (q == NULL || results == NULL) {
+  uint64_t *allowed = malloc(nallow > 0 ? (size_t)nallow * sizeof(uint64_t) : 1);
+  if (q == NULL || results == NULL || allowed == NULL) {
     free(q);
     free(results);
-    throw_java(env, "java/lang/OutOfMemoryError", "scannlite: query or result buffer");
+    free(allowed);
+    throw_java(env, "java/lang/OutOfMemoryError", "scannlite: query, allow-list or result buffer");
     return 0;
   }
   if (dim > 0) (*env)->GetFloatArrayRegion(env, query, 0, dim, q);
+  if (nallow > 0) (*env)->GetLongArrayRegion(env, allow, 0, nallow, (jlong *)allowed);
   char err[ERR_SIZE] = {0};
   int32_t count = 0;
-  scannlite_status st = scannlite_search(index_of(handle), q, (size_t)dim, (int32_t)k, (uint32_t)leaves, results,
-                                         &count, err, sizeof err);
+  scannlite_status st =
+      allow != NULL ? scannlite_search_filtered(index_of(handle), q, (size_t)dim, (int32_t)k, (uint32_t)leaves, allowed,
+                                                (size_t)nallow, results, &count, err, sizeof err)
+                    : scannlite_search(index_of(handle), q, (size_t)dim, (int32_t)k, (uint32_t)leaves, results, &count,
+                                       err, sizeof err);
   free(q);
+  free(allowed);
   if (st != SCANNLITE_OK) {
     free(results);
     throw_status(env, st, err);
@@ -168,6 +174,22 @@ JNIEXPORT jint JNICALL Java_dev_scannlite_Searcher_nativeSearch(JNIEnv *env, jcl
   }
   free(results);
   return (jint)count;
+}
+
+JNIEXPORT jint JNICALL Java_dev_scannlite_Searcher_nativeSearch(JNIEnv *env, jclass cls, jlong handle,
+                                                                jfloatArray query, jint k, jint leaves,
+                                                                jlongArray ids, jfloatArray distances,
+                                                                jobjectArray metadata) {
+  (void)cls;
+  return do_search(env, handle, query, k, leaves, NULL, ids, distances, metadata);
+}
+
+JNIEXPORT jint JNICALL Java_dev_scannlite_Searcher_nativeSearchFiltered(JNIEnv *env, jclass cls, jlong handle,
+                                                                        jfloatArray query, jint k, jint leaves,
+                                                                        jlongArray allow, jlongArray ids,
+                                                                        jfloatArray distances, jobjectArray metadata) {
+  (void)cls;
+  return do_search(env, handle, query, k, leaves, allow, ids, distances, metadata);
 }
 
 JNIEXPORT void JNICALL Java_dev_scannlite_Searcher_nativeL2Normalize(JNIEnv *env, jclass cls, jfloatArray vector) {

@@ -108,18 +108,38 @@ public final class Searcher implements AutoCloseable {
      * the embedder's l2_normalize option would be set.
      */
     public SearchResult[] search(float[] query, int k, int leavesToSearch) {
+        return run(query, k, leavesToSearch, null);
+    }
+
+    /**
+     * The k nearest items whose ids are in {@code allow} (any order, duplicates ignored), among
+     * the searched leaves; {@code leavesToSearch} -1 searches every leaf (exact over the allowed
+     * items). Not a Task Library feature: the library checks it against brute force.
+     */
+    public SearchResult[] search(float[] query, int k, int leavesToSearch, long[] allow) {
+        if (allow == null) {
+            throw new NullPointerException("allow");
+        }
+        return run(query, k, leavesToSearch, allow);
+    }
+
+    private SearchResult[] run(float[] query, int k, int leavesToSearch, long[] allow) {
         if (query == null) {
             throw new NullPointerException("query");
         }
         lock.readLock().lock();
         try {
             long h = openHandle();
-            // At most size results exist: a huge k must not make a huge allocation here.
-            int capacity = k <= 0 ? k : (int) Math.max(1, Math.min(k, size));
-            long[] ids = new long[Math.max(capacity, 0)];
-            float[] distances = new float[Math.max(capacity, 0)];
-            byte[][] metadata = new byte[Math.max(capacity, 0)][];
-            int n = nativeSearch(h, query, capacity, leavesToSearch, ids, distances, metadata);
+            // At most size results (or allow.length) exist: a huge k must not allocate hugely here.
+            long bound = allow == null ? size : Math.min(size, allow.length);
+            int capacity = k <= 0 ? k : (int) Math.max(1, Math.min(k, bound));
+            int n0 = Math.max(capacity, 0);
+            long[] ids = new long[n0];
+            float[] distances = new float[n0];
+            byte[][] metadata = new byte[n0][];
+            int n = allow == null
+                    ? nativeSearch(h, query, capacity, leavesToSearch, ids, distances, metadata)
+                    : nativeSearchFiltered(h, query, capacity, leavesToSearch, allow, ids, distances, metadata);
             SearchResult[] out = new SearchResult[n];
             for (int i = 0; i < n; i++) {
                 out[i] = new SearchResult(ids[i], distances[i], metadata[i]);
@@ -235,6 +255,9 @@ public final class Searcher implements AutoCloseable {
 
     private static native int nativeSearch(long handle, float[] query, int k, int leavesToSearch,
                                            long[] ids, float[] distances, byte[][] metadata);
+
+    private static native int nativeSearchFiltered(long handle, float[] query, int k, int leavesToSearch,
+                                                   long[] allow, long[] ids, float[] distances, byte[][] metadata);
 
     private static native void nativeL2Normalize(float[] vector);
 

@@ -14,6 +14,7 @@ import java.util.Arrays;
  *
  * <pre>
  * search FILE QUERIES.f32 K [LEAVES]   the CLI's search lines (query rank id %a-distance hex|-)
+ * filter FILE QUERIES.f32 K LEAVES ALLOW   the same for a filtered search (ALLOW: one id a line)
  * checks FILE QUERIES.f32 K            the binding's contract (buffers, errors, close, ...)
  * </pre>
  *
@@ -26,11 +27,15 @@ public final class SearchCheck {
         try {
             if (args.length >= 4 && args[0].equals("search")) {
                 int leaves = args.length > 4 ? Integer.parseUnsignedInt(args[4]) : 0;
-                search(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]), leaves);
+                search(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]), leaves, null);
+            } else if (args.length == 6 && args[0].equals("filter")) {
+                search(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]),
+                        Integer.parseUnsignedInt(args[4]), allowList(Paths.get(args[5])));
             } else if (args.length == 4 && args[0].equals("checks")) {
                 checks(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]));
             } else {
-                System.err.println("error: usage: SearchCheck search FILE QUERIES.f32 K [LEAVES] | checks FILE QUERIES.f32 K");
+                System.err.println("error: usage: SearchCheck search FILE QUERIES.f32 K [LEAVES] | "
+                        + "filter FILE QUERIES.f32 K LEAVES ALLOW | checks FILE QUERIES.f32 K");
                 System.exit(2);
             }
         } catch (ScannliteException | IOException | IllegalArgumentException e) {
@@ -99,7 +104,12 @@ public final class SearchCheck {
         return sb.toString();
     }
 
-    static void search(Path file, Path queryFile, int k, int leaves) throws IOException {
+    static long[] allowList(Path file) throws IOException {
+        return Files.readAllLines(file).stream().map(String::trim).filter(line -> !line.isEmpty())
+                .mapToLong(Long::parseUnsignedLong).toArray();
+    }
+
+    static void search(Path file, Path queryFile, int k, int leaves, long[] allow) throws IOException {
         // A direct copy behind 13 junk bytes: the binding must honour the buffer's position.
         Searcher opened;
         try {
@@ -111,7 +121,8 @@ public final class SearchCheck {
             float[][] qs = queries(queryFile, searcher.dimension());
             StringBuilder out = new StringBuilder();
             for (int i = 0; i < qs.length; i++) {
-                SearchResult[] results = searcher.search(qs[i], k, leaves);
+                SearchResult[] results = allow == null ? searcher.search(qs[i], k, leaves)
+                        : searcher.search(qs[i], k, leaves, allow);
                 for (int r = 0; r < results.length; r++) {
                     out.append(i).append(' ').append(r).append(' ').append(Long.toUnsignedString(results[r].id()))
                             .append(' ').append(cHex(results[r].distance())).append(' ')
