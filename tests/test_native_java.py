@@ -7,6 +7,7 @@ outputs must be byte for byte equal on the native test vectors. See docs/android
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.support import native_port as np_
@@ -61,6 +62,24 @@ def test_java_filtered_search_and_large_k_equal_the_cli(built, vectors, tmp_path
             c, j = cli(*args), java(built, *args)
             assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
             assert (j.returncode, j.stdout) == (0, c.stdout), f"Java differs from the CLI on {args}: {j.stderr.decode()}"
+
+
+def test_java_l2_normalize_is_the_library_function_bit_for_bit(built, vectors, monkeypatch):
+    """Searcher.l2Normalize against the library's scannlite_l2_normalize through ctypes
+    (store/searcher/native.py), which the native tests hold to the Task Library's bits."""
+    monkeypatch.setenv("SCANNLITE_NATIVE_LIB", str(np_.BUILD / "host16k" / "libscannlite.so"))
+    from scannlite.store.searcher import native
+
+    checked = 0
+    for v in vectors[:: max(len(vectors) // 6, 1)]:
+        j = java(built, "normalize", str(v["queries"]), str(v["dim"]))
+        assert j.returncode == 0, j.stderr.decode()
+        rows = np.fromfile(v["queries"], dtype="<f4").reshape(-1, v["dim"])
+        want = "".join(" ".join(f"{b:08x}" for b in native.l2_normalize(row).astype("<f4").view("<u4")) + "\n"
+                       for row in rows)
+        assert j.stdout.decode() == want, f"Java l2Normalize differs from the library's on {v['queries']}"
+        checked += len(rows)
+    assert checked > 0
 
 
 def test_java_binding_contract(built, vectors):

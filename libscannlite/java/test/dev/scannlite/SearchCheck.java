@@ -16,6 +16,7 @@ import java.util.Arrays;
  * search FILE QUERIES.f32 K [LEAVES]   the CLI's search lines (query rank id %a-distance hex|-)
  * filter FILE QUERIES.f32 K LEAVES ALLOW   the same for a filtered search (ALLOW: one id a line)
  * checks FILE QUERIES.f32 K            the binding's contract (buffers, errors, close, ...)
+ * normalize QUERIES.f32 DIM             each query after Searcher.l2Normalize, as float bits (%08x)
  * </pre>
  *
  * Failures print one "error: ..." line on stderr and exit 1, as scannlite-cli does.
@@ -31,6 +32,8 @@ public final class SearchCheck {
             } else if (args.length == 6 && args[0].equals("filter")) {
                 search(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]),
                         Integer.parseUnsignedInt(args[4]), allowList(Paths.get(args[5])));
+            } else if (args.length == 3 && args[0].equals("normalize")) {
+                normalize(Paths.get(args[1]), Integer.parseInt(args[2]));
             } else if (args.length == 4 && args[0].equals("checks")) {
                 checks(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]));
             } else {
@@ -131,6 +134,18 @@ public final class SearchCheck {
             }
             System.out.print(out);
         }
+    }
+
+    static void normalize(Path queryFile, int dim) throws IOException {
+        StringBuilder out = new StringBuilder();
+        for (float[] q : queries(queryFile, dim)) {
+            Searcher.l2Normalize(q);
+            for (int j = 0; j < q.length; j++) {
+                out.append(j == 0 ? "" : " ").append(String.format("%08x", Float.floatToRawIntBits(q[j])));
+            }
+            out.append('\n');
+        }
+        System.out.print(out);
     }
 
     private static int failures = 0;
