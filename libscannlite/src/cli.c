@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scannlite.h"
 
@@ -67,16 +68,33 @@ static void print_results(long long q, const scannlite_result *r, int32_t count)
 }
 
 static int usage(void) {
-  fputs("error: usage: scannlite-cli info FILE | search FILE QUERIES K [LEAVES] | filter FILE QUERIES K LEAVES ALLOW\n",
+  fputs("error: usage: scannlite-cli info FILE | search FILE QUERIES K [LEAVES] | filter FILE QUERIES K LEAVES ALLOW"
+        " | bench FILE QUERIES K [LEAVES] [ROUNDS]\n",
         stderr);
   return 1;
+}
+
+static double now_us(void) {
+  struct timespec ts;
+  timespec_get(&ts, TIME_UTC);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv) {
   if (argc < 3) return usage();
   const char *cmd = argv[1];
   int info = strcmp(cmd, "info") == 0, search = strcmp(cmd, "search") == 0, filter = strcmp(cmd, "filter") == 0;
-  if (!(info && argc == 3) && !(search && (argc == 5 || argc == 6)) && !(filter && argc == 7)) return usage();
+  int bench = strcmp(cmd, "bench") == 0;
+  long long rounds = 5;
+  if (!(info && argc == 3) && !(search && (argc == 5 || argc == 6)) && !(filter && argc == 7) &&
+      !(bench && argc >= 5 && argc <= 7))
+    return usage();
+  if (bench && argc == 7 && !parse_long(argv[6], 1, 1000000, &rounds)) return fail("ROUNDS must be a positive integer, got '%s'%s", argv[6], "");
   uint8_t *data;
   size_t size;
   if (read_file(argv[2], &data, &size)) return 1;
@@ -155,6 +173,26 @@ int main(int argc, char **argv) {
   if (!rc && res == NULL) rc = fail("out of memory for %s results%s", argv[4], "");
   size_t nq = rc ? 0 : qsize / row;
   float *q = malloc(row ? row : 1);
+  if (!rc && bench) {
+    /* Each search timed alone, every query `rounds` times: p50 and p95 in microseconds. */
+    size_t total = nq * (size_t)rounds;
+    double *us = malloc((total ? total : 1) * sizeof *us);
+    size_t t = 0;
+    for (long long r = 0; us && !rc && r < rounds; r++)
+      for (size_t i = 0; !rc && i < nq; i++) {
+        memcpy(q, qdata + i * row, row);
+        int32_t count;
+        double t0 = now_us();
+        if (scannlite_search(ix, q, in.dimension, (int32_t)k, (uint32_t)leaves, res, &count, err, sizeof err)) rc = fail("%s%s", err, "");
+        us[t++] = now_us() - t0;
+      }
+    if (!rc && us && t) {
+      qsort(us, t, sizeof *us, cmp_double);
+      printf("searches %zu\np50_us %.1f\np95_us %.1f\n", t, us[t / 2], us[(size_t)(t * 0.95)]);
+    }
+    free(us);
+    nq = 0;
+  }
   for (size_t i = 0; !rc && i < nq; i++) {
     memcpy(q, qdata + i * row, row);
     int32_t count;

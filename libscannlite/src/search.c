@@ -197,6 +197,8 @@ size_t scannlite_scratch_size(const scannlite_index *index, int32_t k) {
   return round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
 }
 
+#define SL_EACH(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+
 /* The leaves to visit, in the order the device visits them. */
 static void choose_leaves(const scannlite_index *ix, const float *q, uint32_t n, leafd *pairs) {
   const sl_config *c = &ix->config;
@@ -207,7 +209,33 @@ static void choose_leaves(const scannlite_index *ix, const float *q, uint32_t n,
   }
   size_t D = c->centroid_dim;
   size_t block = D < 128 ? D : ((size_t)L * sizeof(float) < 32000 ? 16 : 4);
-  for (uint32_t l = 0; l < L; l++) {
+  int l2 = c->partitioner_distance == 0;
+  uint32_t l = 0;
+  /* Eight leaves side by side (independent sums, each in the device's order), then the rest. */
+  for (; l + 8 <= L; l += 8) {
+    const float *r0 = c->centroids + (size_t)l * D, *r1 = r0 + D, *r2 = r1 + D, *r3 = r2 + D, *r4 = r3 + D,
+                *r5 = r4 + D, *r6 = r5 + D, *r7 = r6 + D;
+    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f, t4 = 0.0f, t5 = 0.0f, t6 = 0.0f, t7 = 0.0f;
+    for (size_t b0 = 0; b0 < D; b0 += block) {
+      size_t b1 = b0 + block < D ? b0 + block : D;
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+      for (size_t j = b0; j < b1; j++) {
+        float qj = q[j];
+#define SL_ADD(i) a##i = a##i + r##i[j] * qj;
+        SL_EACH(SL_ADD)
+#undef SL_ADD
+      }
+#define SL_TOT(i) t##i = t##i + a##i * -1.0f;
+      SL_EACH(SL_TOT)
+#undef SL_TOT
+    }
+#define SL_SET(i)                                                          \
+  pairs[l + i].d = l2 ? 2.0f * t##i + ix->leaf_norms[l + i] : t##i;        \
+  pairs[l + i].leaf = (int32_t)(l + i);
+    SL_EACH(SL_SET)
+#undef SL_SET
+  }
+  for (; l < L; l++) {
     const float *row = c->centroids + (size_t)l * D;
     float tot = 0.0f;
     for (size_t b0 = 0; b0 < D; b0 += block) {
@@ -216,7 +244,7 @@ static void choose_leaves(const scannlite_index *ix, const float *q, uint32_t n,
       for (size_t j = b0; j < b1; j++) acc = acc + row[j] * q[j];
       tot = tot + acc * -1.0f;
     }
-    if (c->partitioner_distance == 0) tot = 2.0f * tot + ix->leaf_norms[l];
+    if (l2) tot = 2.0f * tot + ix->leaf_norms[l];
     pairs[l].d = tot;
     pairs[l].leaf = (int32_t)l;
   }
@@ -289,9 +317,18 @@ static void prepare(scorer *sc, const scannlite_index *ix, const float *q, float
   float top = ix->info.lookup == SCANNLITE_LOOKUP_INT8 ? 255.0f : 2047.0f;
   float range = hi - lo, eps = FLT_EPSILON;
   float scale = top / ((range < eps) ? eps : range);
-  for (size_t i = 0; i < n; i++) {
-    uint32_t v = trunc_cast(scale * (lut[i] - lo));
-    qlut[i] = ix->info.lookup == SCANNLITE_LOOKUP_INT8 ? (uint16_t)(uint8_t)v : (uint16_t)v;
+  int int8 = ix->info.lookup == SCANNLITE_LOOKUP_INT8;
+  if (isfinite(lo) && isfinite(hi) && isfinite(scale) && scale >= 0.0f && scale * range <= 65536.0f) {
+    /* Every scaled entry lies in [0, top + rounding]: the plain cast is the device's. */
+    if (int8)
+      for (size_t i = 0; i < n; i++) qlut[i] = (uint8_t)(int32_t)(scale * (lut[i] - lo));
+    else
+      for (size_t i = 0; i < n; i++) qlut[i] = (uint16_t)(int32_t)(scale * (lut[i] - lo));
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      uint32_t v = trunc_cast(scale * (lut[i] - lo));
+      qlut[i] = int8 ? (uint16_t)(uint8_t)v : (uint16_t)v;
+    }
   }
   memset(qlut + n, 0, 256 * sizeof(uint16_t));
   sc->qlut = qlut;
@@ -320,6 +357,50 @@ static inline float ah_distance(const scorer *sc, const uint8_t *codes) {
     out = out + (sc->dq_scale * (float)acc + offset_n);
   }
   return out;
+}
+
+/* Distances of SL_BATCH consecutive coded items (rows `row` bytes apart), each summed in
+ * exactly the order of ah_distance: the items' independent sums run side by side. */
+#define SL_BATCH 8
+static void ah_distances_batch(const scorer *sc, const uint8_t *x, size_t row, float *o) {
+  size_t S = sc->S, K = sc->K;
+  const uint8_t *x0 = x, *x1 = x + row, *x2 = x + 2 * row, *x3 = x + 3 * row, *x4 = x + 4 * row, *x5 = x + 5 * row,
+                *x6 = x + 6 * row, *x7 = x + 7 * row;
+  float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f, o4 = 0.0f, o5 = 0.0f, o6 = 0.0f, o7 = 0.0f;
+  for (size_t b = 0; b < S; b += sc->cpb) {
+    size_t e = b + sc->cpb < S ? b + sc->cpb : S;
+    if (sc->qlut == NULL) {
+      const float *t = sc->lut + b * K;
+#define SL_FIRST(l) float a##l = t[x##l[b]];
+      SL_EACH(SL_FIRST)
+#undef SL_FIRST
+      for (size_t s = b + 1; s < e; s++) {
+        t = sc->lut + s * K;
+#define SL_ADD(l) a##l = a##l + t[x##l[s]];
+        SL_EACH(SL_ADD)
+#undef SL_ADD
+      }
+#define SL_OUT(l) o##l = o##l + a##l;
+      SL_EACH(SL_OUT)
+#undef SL_OUT
+    } else {
+      unsigned a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+      for (size_t s = b; s < e; s++) {
+        const uint16_t *t = sc->qlut + s * K;
+#define SL_ADD(l) a##l += t[x##l[s]];
+        SL_EACH(SL_ADD)
+#undef SL_ADD
+      }
+      float offset_n = (float)(e - b) * sc->dq_offset_1;
+      /* uint16 sums, wrapping as the device's do */
+#define SL_OUT(l) o##l = o##l + (sc->dq_scale * (float)(uint16_t)a##l + offset_n);
+      SL_EACH(SL_OUT)
+#undef SL_OUT
+    }
+  }
+#define SL_STORE(l) o[l] = o##l;
+  SL_EACH(SL_STORE)
+#undef SL_STORE
 }
 
 /* Distance of one float item of a leaf of n items (the product path depends on n). */
@@ -384,7 +465,15 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
     if ((s = sl_table_check_block(&ix->table, leaf->block, e))) break;
     size_t items = (size_t)leaf->items;
     if (!filtered) {
-      for (size_t i = 0; i < items; i++) {
+      size_t i = 0;
+      if (ah) {
+        float o[SL_BATCH];
+        for (; i + SL_BATCH <= items; i += SL_BATCH) {
+          ah_distances_batch(&sc, leaf->data + i * row, row, o);
+          for (int l = 0; l < SL_BATCH; l++) topn_push(&t, o[l], leaf->first_id + i + (size_t)l);
+        }
+      }
+      for (; i < items; i++) {
         const uint8_t *x = leaf->data + i * row;
         topn_push(&t, ah ? ah_distance(&sc, x) : float_distance(&sc, x, items), leaf->first_id + i);
       }
