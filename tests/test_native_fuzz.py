@@ -79,6 +79,7 @@ def test_hostile_inputs_are_refused_or_searched(driver, fixtures_dir, tmp_path):
              f"{driver} -f {crash}\n" if stopped else "")
     assert "Sanitizer" not in err and "runtime error" not in err, where + err[-4000:]
     assert r.returncode == 0, f"driver exit {r.returncode}: {where}{err[-4000:]}"
+    manifest.unlink()  # tens of MB; a failing run keeps it (with the saved input) for a rerun
     summary = out.splitlines()[-1]
     match = re.fullmatch(r"cases (\d+) refused (\d+) searched (\d+) slowest_ms ([\d.]+) case (\S+)", summary)
     assert match, summary

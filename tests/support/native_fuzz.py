@@ -27,6 +27,11 @@ FOOTER = sstable.FOOTER_SIZE
 BOUNDARY = (0, 1, 2, 3, 4, 7, 8, 127, 128, 255, 256, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000,
             0xFFFFFFFE, 0xFFFFFFFF, 1 << 32, (1 << 32) + 1, 1 << 62, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
 SCANN_INDEX_FILE = 6
+#: IndexConfig values up to this size get field mutations (each case re-stores the whole block).
+CONFIG_MUTATION_LIMIT = 1 << 17
+#: Tables above this size get proportionally fewer mutations (at least a tenth): the cost of a
+#: case (building it here, opening it there) grows with the table.
+FULL_RATE_BYTES = 1 << 18
 
 
 def varint(value: int) -> bytes:
@@ -229,6 +234,7 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
     flatbuffer (the buffer named TFLITE_METADATA): uoffsets, vtable entries, lengths, scalars."""
     out: list[tuple[str, int, int, int]] = []
     seen = set()
+    found: dict[str, int] = {}  # "metadata_buffer": the Buffer table that holds the metadata
 
     def table(pos: int, name: str, limit: int) -> None:
         if (pos, name) in seen or not 0 <= pos <= limit - 4:
@@ -267,7 +273,7 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
                 continue
             if kind[0] == "bytes":
                 start = target + 4
-                if fname.get("metadata_buffer") == pos and start + n <= limit:
+                if found.get("metadata_buffer") == pos and start + n <= limit:
                     nested(start, start + n)
                 continue
             for i in range(min(n, 4096)):
@@ -276,8 +282,6 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
                     break
                 out.append(("uoffset", ep, 4, _u32(data, ep)))
                 table(ep + _u32(data, ep), kind[1], limit)
-
-    fname: dict[str, int] = {}
 
     def nested(start: int, end: int) -> None:
         if end - start < 8:
@@ -316,7 +320,7 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
                 if data[s + 4:s + 4 + _u32(data, s)] == b"TFLITE_METADATA":
                     bi = _u32(data, buf_pos)
                     b = bv + 4 + 4 * bi + _u32(data, bv + 4 + 4 * bi)
-                    fname["metadata_buffer"] = b
+                    found["metadata_buffer"] = b
         table(root, "Model", len(data))
     except struct.error:
         pass
@@ -403,9 +407,6 @@ class Manifest:
         suffix = int(differ[0]) if len(differ) else rest
         self.case(kind, base, None, [(prefix, len(old) - prefix - suffix, data[prefix:len(data) - suffix])])
 
-    def whole(self, kind: str, data: bytes) -> None:
-        self.case(kind, self.base(data))
-
     def write(self, path: Path) -> None:
         with open(path, "wb") as out:
             out.write(b"SLFUZZ2\n" + struct.pack("<I", len(self.bases)))
@@ -418,7 +419,8 @@ class Manifest:
                     out.write(struct.pack("<QQI", off, removed, len(data)) + data)
 
 
-def _field_values(kind: str, width: int, value: int, pos: int, total: int, rng) -> list[int]:
+def _field_values(kind: str, width: int, value: int, pos: int, total: int) -> list[int]:
+    """Edge values for a field of ``width`` bytes at ``pos`` in a file of ``total`` bytes."""
     mask = (1 << (8 * width)) - 1
     cands = {0, 1, mask, mask >> 1, value + 1, value - 1, value * 2, value + 4, value - 4, total, total - pos,
              total - pos - 1, total - pos + 1, 0x10000 if width >= 4 else 0xFF}
@@ -467,49 +469,104 @@ def ldb_same_length(data: bytes, rng, n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, bytes]]:
+Splice = tuple[int, int, bytes]  # (offset, bytes removed, bytes inserted)
+
+
+def apply_splices(data: bytes, splices: list[Splice]) -> bytes:
+    """The bytes the driver builds from ``data`` and these splices (applied in order)."""
+    out = bytes(data)
+    for off, removed, ins in splices:
+        out = out[:off] + ins + out[off + removed:]
+    return out
+
+
+def _tail(t: TableLayout, meta_offset: int, index_entries: list[tuple[bytes, bytes]]) -> bytes:
+    """Metaindex, index block and footer for a table whose metaindex starts at ``meta_offset``."""
+    meta = t.contents(t.meta)
+    index = sstable.encode_block(index_entries, restart_interval=1)
+    index_offset = meta_offset + len(meta) + sstable.TRAILER_SIZE
+    handles = varint(meta_offset) + varint(len(meta)) + varint(index_offset) + varint(len(index))
+    return (stored_block(meta) + stored_block(index) + handles + bytes(FOOTER - 8 - len(handles))
+            + struct.pack("<Q", sstable.MAGIC))
+
+
+def _handles(t: TableLayout, shift_after: int = -1, delta: int = 0, resized: tuple[int, int] | None = None):
+    entries = []
+    for j, b in enumerate(t.blocks):
+        size = resized[1] if resized and resized[0] == j else b.size
+        entries.append((b.separator, varint(b.offset + (delta if j > shift_after else 0)) + varint(size)))
+    return entries
+
+
+def replace_block(t: TableLayout, i: int, contents: bytes, ctype: int = 0, separator: bytes | None = None) -> list[Splice]:
+    """Splices that give data block ``i`` new contents (a correct CRC) and rewrite the index
+    block and footer to match, leaving every other block's bytes as they are: a mutated 4 MB
+    table costs the manifest one block and its tail, not 4 MB."""
+    b = t.blocks[i]
+    new = stored_block(contents, ctype)
+    delta = len(new) - (b.size + sstable.TRAILER_SIZE)
+    entries = _handles(t, shift_after=i, delta=delta, resized=(i, len(contents)))
+    if separator is not None:
+        entries[i] = (separator, entries[i][1])
+    tail = _tail(t, t.meta.offset + delta, entries)
+    return [(t.meta.offset, len(t.data) - t.meta.offset, tail), (b.offset, b.size + sstable.TRAILER_SIZE, new)]
+
+
+def replace_index(t: TableLayout, entries: list[tuple[bytes, bytes]]) -> list[Splice]:
+    return [(t.meta.offset, len(t.data) - t.meta.offset, _tail(t, t.meta.offset, entries))]
+
+
+def _block_entries(t: TableLayout, i: int) -> list[tuple[bytes, bytes]]:
+    return [(bytes(k), bytes(v)) for k, v in sstable._parse_block(t.contents(t.blocks[i]), "block")]
+
+
+def _block_of(t: TableLayout, key: bytes) -> int | None:
+    return next((i for i, b in enumerate(t.blocks) if key <= b.separator), None)
+
+
+def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
     """Mutations that change the table's length, all with correct CRCs: entry varints, block
-    handles, snappy streams, IndexConfig fields, missing, extra, disordered and resized values."""
+    handles, footer handles, Snappy streams, IndexConfig fields, missing, extra, disordered and
+    resized keys and values. Each is a list of splices of ``data``."""
     t = layout(data)
-    out = []
-    stored = [(b.separator, t.stored(b), b.ctype) for b in t.blocks]
-    items = [(bytes(k), bytes(v)) for k, v in sstable.read_table(data).items()]
-    keys = [k for k, _ in items]
-    config_at = keys.index(b"INDEX_CONFIG") if b"INDEX_CONFIG" in keys else None
-    config_fields = proto_fields(items[config_at][1]) if config_at is not None else []
+    ends = [b.offset + b.size + sstable.TRAILER_SIZE for b in t.blocks]
+    if not t.blocks or [b.offset for b in t.blocks[1:]] != ends[:-1] or t.meta.offset != ends[-1]:
+        return []  # not laid out as LevelDB writes tables: the splices below assume it
+    out: list[tuple[str, list[Splice]]] = []
+    config_block = _block_of(t, b"INDEX_CONFIG")
+    config_entries = _block_entries(t, config_block) if config_block is not None else []
+    config_at = next((j for j, (k, _) in enumerate(config_entries) if k == b"INDEX_CONFIG"), None)
+    # A config of megabytes (thousands of centroids) would cost the manifest megabytes per case;
+    # its parser is the one the smaller tables' configs exercise.
+    small = config_at is not None and len(config_entries[config_at][1]) <= CONFIG_MUTATION_LIMIT
+    config_fields = proto_fields(config_entries[config_at][1]) if small else []
     for i in range(n):
         choice = i % 8
+        bi = int(rng.integers(len(t.blocks)))
         try:
-            if choice == 0 and t.blocks:  # one entry varint of a data block set to an edge value
-                bi = int(rng.integers(len(t.blocks)))
+            if choice == 0:  # one entry varint of a data block set to an edge value
                 contents = t.contents(t.blocks[bi])
                 fields = entry_fields(contents)
                 pos, width, _ = fields[int(rng.integers(len(fields)))]
                 new = contents[:pos] + varint(int(rng.choice(BOUNDARY))) + contents[pos + width:]
-                blocks = list(stored)
-                blocks[bi] = (blocks[bi][0], new, 0)
-                out.append(("ldb-entry-varint", assemble(blocks)))
-            elif choice == 1 and t.blocks:  # a block handle in the index block
-                entries = [(b.separator, varint(b.offset) + varint(b.size)) for b in t.blocks]
-                j = int(rng.integers(len(entries)))
-                off, size = t.blocks[j].offset, t.blocks[j].size
+                out.append(("ldb-entry-varint", replace_block(t, bi, new)))
+            elif choice == 1:  # a block handle in the index block
+                entries = _handles(t)
+                off, size = t.blocks[bi].offset, t.blocks[bi].size
                 edges = [0, 1, len(data), len(data) - FOOTER, size + 1, size - 1, off + 1, *BOUNDARY[14:]]
                 if rng.integers(2):
                     off = int(rng.choice(edges))
                 else:
                     size = int(rng.choice(edges))
-                entries[j] = (entries[j][0], varint(off) + varint(size))
-                out.append(("ldb-block-handle", assemble(stored, index_entries=entries)))
+                entries[bi] = (entries[bi][0], varint(off) + varint(size))
+                out.append(("ldb-block-handle", replace_index(t, entries)))
             elif choice == 2:  # the footer's handles
-                buf = bytearray(data)
                 handles = [t.meta.offset, t.meta.size, t.index.offset, t.index.size]
-                handles[int(rng.integers(4))] = int(rng.choice([0, 1, len(data), len(data) - FOOTER, len(data) - FOOTER - 1,
-                                                                *BOUNDARY[12:]]))
+                handles[int(rng.integers(4))] = int(rng.choice([0, 1, len(data), len(data) - FOOTER,
+                                                                len(data) - FOOTER - 1, *BOUNDARY[12:]]))
                 enc = b"".join(varint(h) for h in handles)
-                buf[len(data) - FOOTER:len(data) - 8] = enc + bytes(40 - len(enc))
-                out.append(("ldb-footer-handle", bytes(buf)))
+                out.append(("ldb-footer-handle", [(len(data) - FOOTER, 40, enc + bytes(40 - len(enc)))]))
             elif choice == 3:  # a Snappy block: its declared length, its elements, or garbage
-                bi = int(rng.integers(len(t.blocks))) if t.blocks else 0
                 contents = t.contents(t.blocks[bi])
                 packed = sstable._SNAPPY.compress(contents, asbytes=True)
                 _, p = read_varint(packed, 0)
@@ -526,11 +583,9 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, bytes]]:
                     packed = bytes(packed)
                 else:
                     packed = packed[:max(p, int(rng.integers(len(packed))))]
-                blocks = list(stored)
-                blocks[bi] = (blocks[bi][0], packed, sstable.SNAPPY_COMPRESSION)
-                out.append(("ldb-snappy", assemble(blocks)))
+                out.append(("ldb-snappy", replace_block(t, bi, packed, sstable.SNAPPY_COMPRESSION)))
             elif choice in (4, 5) and config_fields:  # an IndexConfig field
-                value = items[config_at][1]
+                value = config_entries[config_at][1]
                 kind, pos, width, v = config_fields[int(rng.integers(len(config_fields)))]
                 if kind == "fixed32":
                     new = struct.pack("<f", float(rng.choice([np.nan, np.inf, -np.inf, -1.0, 0.0, 1e-30, 1e30, 2.0, 0.5])))
@@ -538,34 +593,45 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, bytes]]:
                     new = bytes(8) if rng.integers(2) else b"\xff" * 8
                 else:
                     new = varint(int(rng.choice([*BOUNDARY, v + 1, max(v - 1, 0), v * 2])))
-                items2 = list(items)
-                items2[config_at] = (b"INDEX_CONFIG", value[:pos] + new + value[pos + width:])
-                out.append(("ldb-index-config", table_from_entries(items2)))
-            elif choice == 6:  # keys: drop one, duplicate one, swap two, or add a stray key
-                items2 = list(items)
+                entries = list(config_entries)
+                entries[config_at] = (b"INDEX_CONFIG", value[:pos] + new + value[pos + width:])
+                out.append(("ldb-index-config", replace_block(t, config_block, sstable.encode_block(entries))))
+            elif choice == 6:  # keys: drop one, duplicate one, swap two, add strays, or drop a vital one
                 what = int(rng.integers(5))
-                j = int(rng.integers(len(items2)))
-                if what == 0:
-                    del items2[j]
+                if what == 4:
+                    name = [b"INDEX_CONFIG", b"E_0", b"M_0", b"USER_INFO"][int(rng.integers(4))]
+                    bi = _block_of(t, name)
+                    if bi is None:
+                        continue
+                entries = _block_entries(t, bi)
+                j = int(rng.integers(len(entries)))
+                if what == 0 and len(entries) > 1:
+                    del entries[j]
                 elif what == 1:
-                    items2.insert(j, items2[j])
-                elif what == 2 and len(items2) > 1:
-                    k = int(rng.integers(len(items2)))
-                    items2[j], items2[k] = items2[k], items2[j]
+                    entries.insert(j, entries[j])
+                elif what == 2 and len(entries) > 1:
+                    k = int(rng.integers(len(entries)))
+                    entries[j], entries[k] = entries[k], entries[j]
                 elif what == 3:
-                    items2.append((b"Z_stray", b"x"))
-                    items2.insert(0, (b"E_99999999999999999999", b"\x00" * 8))
-                else:
-                    for name in (b"INDEX_CONFIG", b"E_0", b"M_0"):
-                        items2 = [kv for kv in items2 if kv[0] != name] if rng.integers(2) else items2
-                out.append(("ldb-keys", table_from_entries(items2)))
-            else:  # a value resized: embeddings one byte short or long, metadata emptied
-                items2 = list(items)
-                j = int(rng.integers(len(items2)))
-                k, v = items2[j]
-                v = [v[:-1], v + b"\x00", b"", v[: len(v) // 2], v * 2][int(rng.integers(5))]
-                items2[j] = (k, v)
-                out.append(("ldb-value-size", table_from_entries(items2, compress=bool(rng.integers(2)))))
+                    entries.insert(0, (b"E_99999999999999999999", b"\x00" * 8))
+                    entries.append((entries[-1][0] + b"~", b"x"))
+                elif what == 4:
+                    entries = [kv for kv in entries if kv[0] != name]
+                if not entries:
+                    continue
+                out.append(("ldb-keys", replace_block(t, bi, sstable.encode_block(entries),
+                                                      separator=max(k for k, _ in entries))))
+            else:  # a value resized: one byte short or long, emptied, halved, doubled
+                entries = _block_entries(t, bi)
+                j = int(rng.integers(len(entries)))
+                k, v = entries[j]
+                entries[j] = (k, [v[:-1], v + b"\x00", b"", v[: len(v) // 2], v * 2][int(rng.integers(5))])
+                contents, ctype = sstable.encode_block(entries), 0
+                if rng.integers(2):
+                    packed = sstable._SNAPPY.compress(contents, asbytes=True)
+                    if len(packed) < len(contents) - len(contents) // 8:
+                        contents, ctype = packed, sstable.SNAPPY_COMPRESSION
+                out.append(("ldb-value-size", replace_block(t, bi, contents, ctype)))
         except (ValueError, IndexError, struct.error):
             continue
     return out
@@ -577,11 +643,16 @@ def ldb_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
     base = m.base(data)
     m.case("pristine", base)
     m.pristine.append(len(m.cases) - 1)
+    per_kind = max(per_kind // 10, min(per_kind, per_kind * FULL_RATE_BYTES // max(len(data), 1)))
     t = layout(data)
     size = len(data)
     points = {0, 1, 4, 7, 8, 47, 48, 49, size - 1, size - 4, size - 8, size - 9}
     points |= set(range(max(size - FOOTER - 8, 0), size, 3))
-    for b in t.all_blocks():
+    blocks = t.all_blocks()
+    for j in sorted({*range(min(len(blocks), 4)), *(int(x) for x in rng.integers(0, len(blocks), per_kind // 4))}):
+        b = blocks[j]  # the first blocks, the metaindex and index blocks, and a sample of the rest
+        points |= {b.offset, b.offset + 1, b.offset + b.size - 1, b.offset + b.size, b.offset + b.size + 4}
+    for b in (t.meta, t.index):
         points |= {b.offset, b.offset + 1, b.offset + b.size - 1, b.offset + b.size, b.offset + b.size + 4}
     points |= {int(x) for x in rng.integers(0, size, per_kind)}
     for p in sorted(x for x in points if 0 <= x < size):
@@ -590,8 +661,10 @@ def ldb_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
         patches = [(int(rng.integers(size)), bytes([int(rng.integers(1, 256))])) for _ in range(int(rng.integers(1, 4)))]
         patches = [(p, bytes([data[p] ^ x[0]])) for p, x in patches]
         m.case("ldb-flip", base, None, patches)
-    for kind, mutated in ldb_same_length(data, rng, 2 * per_kind) + ldb_rebuilt(data, rng, 4 * per_kind):
-        m.whole(kind, mutated)
+    for kind, mutated in ldb_same_length(data, rng, 2 * per_kind):
+        m.variant(kind, base, mutated)
+    for kind, splices in ldb_rebuilt(data, rng, 4 * per_kind):
+        m.case(kind, base, None, splices)
 
 
 def bundle_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
@@ -617,7 +690,7 @@ def bundle_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
     for fields, kind, count in ((flat, "bundle-flatbuffer", 3 * per_kind), (zipf, "bundle-zip", 2 * per_kind)):
         for _ in range(count):
             fkind, pos, width, value = fields[int(rng.integers(len(fields)))]
-            vals = _field_values(fkind, width, value, pos, size, rng)
+            vals = _field_values(fkind, width, value, pos, size)
             m.case(kind, base, None, [_set_int(pos, width, int(rng.choice(vals)))])
     for _ in range(per_kind // 2):  # renaming the index's entry: the metadata names a missing file
         e = entries[int(rng.integers(len(entries)))]
@@ -634,9 +707,9 @@ def bundle_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
             crc = struct.pack("<I", zlib.crc32(mutated))  # the zip's own CRC-32 stays right
             patches = [(e.data + i, mutated[i:i + 1]) for i in range(len(ldb)) if mutated[i] != ldb[i]]
             m.case("bundle-" + kind, base, None, patches + [(e.central + 16, crc), (e.local + 14, crc)])
-        for kind, mutated in ldb_rebuilt(ldb, rng, per_kind // 2):
+        for kind, splices in ldb_rebuilt(ldb, rng, per_kind // 2):
             files2 = list(files)
-            files2[idx] = (name, mutated)
+            files2[idx] = (name, apply_splices(ldb, splices))
             m.variant("bundle-" + kind, base, tflite_zip.join(flatbuffer, files2))
     for _ in range(per_kind // 2):  # raw flips, most in the weights or the headers
         region = int(rng.integers(3))
