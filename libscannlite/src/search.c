@@ -172,8 +172,7 @@ static uint32_t effective_leaves(const scannlite_index *ix, uint32_t leaves) {
 static size_t cand_cap(const scannlite_index *ix, int32_t k) {
   /* 2k as the Task Library's vector grows to; never more than the items + 1 (the same results). */
   uint64_t cap = 2 * (uint64_t)k;
-  if (cap > ix->max_items + 1) cap = ix->max_items + 1;
-  if (cap < (uint64_t)k) cap = (uint64_t)k;
+  if (cap > ix->max_items + 1) cap = ix->max_items + 1; /* then never reached: no k-sized buffer for a huge k */
   return (size_t)cap;
 }
 
@@ -453,6 +452,8 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
   uint32_t n = filtered && leaves == UINT32_MAX ? ix->info.num_leaves : effective_leaves(ix, leaves);
   plan p = make_plan(ix, k);
   size_t total = round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
+  if (filtered && allow_count > (SIZE_MAX - total - 16) / sizeof(uint64_t))
+    return sl_fail(e, SCANNLITE_ERROR_MEMORY, "an allow list of %zu ordinals does not fit in memory", allow_count);
   size_t allow_bytes = filtered ? allow_count * sizeof(uint64_t) : 0;
   uint8_t *scratch = malloc(total + allow_bytes + 16);
   if (scratch == NULL) return sl_fail(e, SCANNLITE_ERROR_MEMORY, "out of memory for %zu bytes of scratch", total);
