@@ -38,30 +38,42 @@ def cli(*args: str):
     return np_.run([str(np_.BUILD / "host16k" / "scannlite-cli"), *args])
 
 
-def test_java_search_equals_the_cli_byte_for_byte(built, vectors):
+def java_batch(built, runs: list[list[str]]) -> list[bytes]:
+    """Many search/filter runs in one JVM (SearchCheck batch): each run's output, in order."""
+    r = np_.run(["java", "-Xss4m", f"-Ddev.scannlite.library={built / 'libscannlite_jni.so'}",
+                 "-cp", str(built / "classes"), "dev.scannlite.SearchCheck", "batch"], timeout=900,
+                input_lines="".join("\t".join(args) + "\n" for args in runs))
+    assert r.returncode == 0, r.stderr.decode()
+    outputs = r.stdout.split(b"--- end\n")
+    assert outputs[-1] == b"" and len(outputs) == len(runs) + 1, "batch output is not one block per run"
+    return outputs[:-1]
+
+
+def _compare(built, runs: list[list[str]]) -> int:
     lines = 0
-    for v in vectors:
-        for leaves in ([str(v.get("leaves", 0))], ["1"], ["4294967295"]):
-            args = ["search", str(v["path"]), str(v["queries"]), str(v["k"]), *leaves]
-            c, j = cli(*args), java(built, *args)
-            assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
-            assert j.returncode == 0, f"Java failed on {args}: {j.stderr.decode()}"
-            assert j.stdout == c.stdout, f"Java results differ from the CLI's on {args}"
-            lines += c.stdout.count(b"\n")
-    assert lines > 0
+    for args, j in zip(runs, java_batch(built, runs)):
+        c = cli(*args)
+        assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
+        assert j == c.stdout, f"Java results differ from the CLI's on {args}"
+        lines += c.stdout.count(b"\n")
+    return lines
+
+
+def test_java_search_equals_the_cli_byte_for_byte(built, vectors):
+    runs = [["search", str(v["path"]), str(v["queries"]), str(v["k"]), *leaves]
+            for v in vectors for leaves in ([str(v.get("leaves", 0))], ["1"], ["4294967295"])]
+    assert _compare(built, runs) > 0
 
 
 def test_java_filtered_search_and_large_k_equal_the_cli(built, vectors, tmp_path):
+    runs = []
     for v in vectors:
         allow = np_.allow_file(v, np_.BUILD / "host16k" / "scannlite-cli", tmp_path)
-        runs = [["filter", str(v["path"]), str(v["queries"]), str(v["k"]), str(leaves), str(allow)]
-                for leaves in (v.get("leaves", 0), 4294967295)]
+        runs += [["filter", str(v["path"]), str(v["queries"]), str(v["k"]), str(leaves), str(allow)]
+                 for leaves in (v.get("leaves", 0), 4294967295)]
         # k above the index's size: the binding asks the library for at most size results.
         runs.append(["search", str(v["path"]), str(v["queries"]), "100000", "4294967295"])
-        for args in runs:
-            c, j = cli(*args), java(built, *args)
-            assert c.returncode == 0 and c.stdout, f"CLI failed on {args}: {c.stderr.decode()}"
-            assert (j.returncode, j.stdout) == (0, c.stdout), f"Java differs from the CLI on {args}: {j.stderr.decode()}"
+    assert _compare(built, runs) > 0
 
 
 def test_java_l2_normalize_is_the_library_function_bit_for_bit(built, vectors, monkeypatch):

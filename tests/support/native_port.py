@@ -67,10 +67,11 @@ def machine(path: Path) -> str:
     return match.group(1).strip()
 
 
-def run(cmd: list[str], timeout: float = 300, **env) -> subprocess.CompletedProcess:
-    """Run a command, bytes out (the comparisons are byte for byte)."""
+def run(cmd: list[str], timeout: float = 300, input_lines: str | None = None, **env) -> subprocess.CompletedProcess:
+    """Run a command, bytes out (the comparisons are byte for byte); ``input_lines``: its stdin."""
     full_env = {**os.environ, **env} if env else None
-    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=full_env)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=full_env,
+                          input=input_lines.encode() if input_lines is not None else None)
 
 
 def qemu(cli: Path) -> list[str]:

@@ -17,6 +17,9 @@ import java.util.Arrays;
  * filter FILE QUERIES.f32 K LEAVES ALLOW   the same for a filtered search (ALLOW: one id a line)
  * checks FILE QUERIES.f32 K            the binding's contract (buffers, errors, close, ...)
  * normalize QUERIES.f32 DIM             each query after Searcher.l2Normalize, as float bits (%08x)
+ * batch                                 search/filter commands from stdin, one a line, arguments
+ *                                       separated by tabs; each one's output (or its "error: ..."
+ *                                       line) followed by a line "--- end" (one JVM for many runs)
  * </pre>
  *
  * Failures print one "error: ..." line on stderr and exit 1, as scannlite-cli does.
@@ -26,12 +29,10 @@ public final class SearchCheck {
 
     public static void main(String[] args) {
         try {
-            if (args.length >= 4 && args[0].equals("search")) {
-                int leaves = args.length > 4 ? Integer.parseUnsignedInt(args[4]) : 0;
-                search(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]), leaves, null);
-            } else if (args.length == 6 && args[0].equals("filter")) {
-                search(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]),
-                        Integer.parseUnsignedInt(args[4]), allowList(Paths.get(args[5])));
+            if (args.length == 1 && args[0].equals("batch")) {
+                batch();
+            } else if (isSearch(args)) {
+                System.out.print(run(args));
             } else if (args.length == 3 && args[0].equals("normalize")) {
                 normalize(Paths.get(args[1]), Integer.parseInt(args[2]));
             } else if (args.length == 4 && args[0].equals("checks")) {
@@ -46,6 +47,41 @@ public final class SearchCheck {
             System.err.println("error: " + e.getMessage());
             System.exit(1);
         }
+    }
+
+    static boolean isSearch(String[] args) {
+        return (args.length == 4 || args.length == 5) && args[0].equals("search")
+                || args.length == 6 && args[0].equals("filter");
+    }
+
+    /** The output of one search or filter command. */
+    static String run(String[] args) throws IOException {
+        Path file = Paths.get(args[1]);
+        Path queries = Paths.get(args[2]);
+        int k = Integer.parseInt(args[3]);
+        if (args[0].equals("filter")) {
+            return search(file, queries, k, Integer.parseUnsignedInt(args[4]), allowList(Paths.get(args[5])));
+        }
+        return search(file, queries, k, args.length > 4 ? Integer.parseUnsignedInt(args[4]) : 0, null);
+    }
+
+    static void batch() throws IOException {
+        java.io.BufferedReader in = new java.io.BufferedReader(
+                new java.io.InputStreamReader(System.in, java.nio.charset.StandardCharsets.UTF_8));
+        StringBuilder out = new StringBuilder();
+        for (String line = in.readLine(); line != null; line = in.readLine()) {
+            String[] args = line.split("\t");
+            if (!isSearch(args)) {
+                throw new IllegalArgumentException("batch: not a search or filter command: " + line);
+            }
+            try {
+                out.append(run(args));
+            } catch (ScannliteException | IllegalArgumentException e) {
+                out.append("error: ").append(e.getMessage()).append('\n');
+            }
+            out.append("--- end\n");
+        }
+        System.out.print(out);
     }
 
     /** A direct buffer holding the file after {@code pad} junk bytes, positioned at the file. */
@@ -112,7 +148,7 @@ public final class SearchCheck {
                 .mapToLong(Long::parseUnsignedLong).toArray();
     }
 
-    static void search(Path file, Path queryFile, int k, int leaves, long[] allow) throws IOException {
+    static String search(Path file, Path queryFile, int k, int leaves, long[] allow) throws IOException {
         // A direct copy behind 13 junk bytes: the binding must honour the buffer's position.
         Searcher opened;
         try {
@@ -132,7 +168,7 @@ public final class SearchCheck {
                             .append(hex(results[r].metadata())).append('\n');
                 }
             }
-            System.out.print(out);
+            return out.toString();
         }
     }
 
