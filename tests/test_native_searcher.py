@@ -340,3 +340,14 @@ def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distan
             for i, q in enumerate(queries):
                 _same(device[i], s.search(l2_normalize(q) if normalise else q, 10), False,
                       f"{distance}/{lookup} query {i} (normalised: {normalise})")
+
+
+def test_a_missing_library_is_one_clear_line(monkeypatch, tmp_path):
+    from scannlite.store.searcher import NativeLibraryMissing, native
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setenv("SCANNLITE_NATIVE_LIB", str(tmp_path / "libscannlite.so"))
+    with pytest.raises(NativeLibraryMissing, match=r"libscannlite is not built: \$SCANNLITE_NATIVE_LIB names .*"
+                                                   r"libscannlite.so, which does not exist"):
+        NativeSearcher(b"")
+    monkeypatch.delenv("SCANNLITE_NATIVE_LIB")
+    assert native.library_path() == native._repo_lib() and native._repo_lib().parent.name == "build"

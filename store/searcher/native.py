@@ -15,10 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ScannliteError
+from scannlite.store.errors import ScannliteError
 
 ENV_VAR = "SCANNLITE_NATIVE_LIB"
-_REPO_LIB = Path(__file__).resolve().parents[2] / "libscannlite" / "build" / "libscannlite.so"
+
+def _repo_lib() -> Path:
+    """libscannlite/build/libscannlite.so of the checkout this module sits in (the nearest parent
+    folder holding libscannlite/Makefile), wherever the package is moved within it."""
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        if (folder / "libscannlite" / "Makefile").is_file():
+            return folder / "libscannlite" / "build" / "libscannlite.so"
+    return here.parents[2] / "libscannlite" / "build" / "libscannlite.so"
+
 _ERR_SIZE = 512
 _STATUS = {1: "argument", 2: "format", 3: "unsupported", 4: "memory", 5: "not found"}
 _LOOKUPS = {0: "FLOAT", 1: "INT16", 2: "INT8", -1: "NONE"}
@@ -58,7 +67,7 @@ _RESULT = np.dtype({"names": ["id", "distance", "metadata", "metadata_size"],
 def library_path() -> Path:
     """Where libscannlite.so is looked for (see the module docstring)."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else _REPO_LIB
+    return Path(env) if env else _repo_lib()
 
 
 _LIB = None
