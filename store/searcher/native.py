@@ -98,6 +98,9 @@ def _lib():
     out_args = (ctypes.c_void_p, ctypes.c_void_p, *c_err)
     lib.scannlite_search.argtypes = (*search_args, *out_args)
     lib.scannlite_search_filtered.argtypes = (*search_args, ctypes.c_void_p, ctypes.c_size_t, *out_args)
+    lib.scannlite_metadata.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
+                                       ctypes.POINTER(ctypes.c_size_t))
+    lib.scannlite_metadata.restype = ctypes.c_int
     lib.scannlite_scratch_size.argtypes = (ctypes.c_void_p, ctypes.c_int32)
     lib.scannlite_scratch_size.restype = ctypes.c_size_t
     lib.scannlite_l2_normalize.argtypes = (ctypes.POINTER(ctypes.c_float), ctypes.c_size_t)
@@ -206,6 +209,17 @@ class NativeSearcher:
         status = self._lib.scannlite_user_info(self._open_handle(), ctypes.byref(data), ctypes.byref(size))
         if status:
             raise NativeError(f"{self.name}: cannot read USER_INFO ({_STATUS.get(status, status)} error)", status)
+        return ctypes.string_at(data, size.value) if size.value else b""
+
+    def metadata(self, id: int) -> bytes:
+        """The metadata bytes of item ``id`` (its ``M_<id>`` value)."""
+        data, size = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_size_t()
+        status = self._lib.scannlite_metadata(self._open_handle(), int(id), ctypes.byref(data), ctypes.byref(size))
+        if status == 5:
+            raise NativeError(f"{self.name}: no item {id} (no key M_{id})", status)
+        if status:
+            raise NativeError(f"{self.name}: cannot read the metadata of item {id} ({_STATUS.get(status, status)} "
+                              "error: a corrupt block?)", status)
         return ctypes.string_at(data, size.value) if size.value else b""
 
     def scratch_size(self, k: int) -> int:
