@@ -340,3 +340,46 @@ def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distan
             for i, q in enumerate(queries):
                 _same(device[i], s.search(l2_normalize(q) if normalise else q, 10), False,
                       f"{distance}/{lookup} query {i} (normalised: {normalise})")
+
+
+def test_a_missing_library_is_one_clear_line(monkeypatch, tmp_path):
+    from scannlite.store.searcher import NativeLibraryMissing, native
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setenv("SCANNLITE_NATIVE_LIB", str(tmp_path / "libscannlite.so"))
+    with pytest.raises(NativeLibraryMissing, match=r"libscannlite is not built: \$SCANNLITE_NATIVE_LIB names .*"
+                                                   r"libscannlite.so, which does not exist"):
+        NativeSearcher(b"")
+    monkeypatch.delenv("SCANNLITE_NATIVE_LIB")
+    assert native.library_path() == native._repo_lib() and native._repo_lib().parent.name == "build"
+
+
+def test_snappy_blocks_decode_to_the_written_bytes(tmp_path):
+    """Metadata of every shape (empty, short, long literals, long repeats, random bytes) in
+    Snappy-compressed blocks comes back byte for byte, and an unknown id is NOT_FOUND."""
+    rng = np.random.default_rng(9)
+    n = 400
+    labels = []
+    for i in range(n):
+        kind = i % 5
+        if kind == 0:
+            labels.append(b"")
+        elif kind == 1:
+            labels.append(b"%d" % i)
+        elif kind == 2:
+            labels.append(rng.integers(0, 256, int(rng.integers(1, 3000)), dtype=np.uint8).tobytes())
+        elif kind == 3:
+            labels.append((b"abc%d-" % i) * int(rng.integers(1, 2000)))
+        else:
+            labels.append(bytes(int(rng.integers(1, 70000))))
+    vecs = rng.standard_normal((n, 8)).astype(np.float32)
+    path = tmp_path / "snappy.ldb"
+    with open(path, "wb") as f:
+        write_index(f, config=scann_config(distance="l2", centroids=np.zeros((1, 8))), database=vecs, sizes=[n],
+                    labels=labels, user_info=b"info", compress_metadata=True)
+    table = read_index(path.read_bytes()).table
+    assert sum(b.compression == 1 for b in table.blocks if b.kind == "data") >= 3
+    with NativeSearcher(path) as s:
+        assert [s.metadata(i) for i in range(n)] == labels
+        assert s.user_info == b"info"
+        with pytest.raises(NativeError, match="no item 400"):
+            s.metadata(n)

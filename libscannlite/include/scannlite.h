@@ -107,7 +107,8 @@ SCANNLITE_API scannlite_status scannlite_search(const scannlite_index *index, co
 /* The same search restricted to items whose ordinal is in allow[0..allow_count) (any order,
  * duplicates ignored): the k nearest allowed items among the searched leaves. With
  * leaves_to_search = UINT32_MAX every leaf is searched (exact over the allowed items'
- * codes). Not a Task Library feature; checked against brute force. */
+ * codes). Not a Task Library feature; checked against brute force. Its scratch is
+ * scannlite_scratch_size bytes plus 8 per allow entry (a sorted copy of the list). */
 SCANNLITE_API scannlite_status scannlite_search_filtered(const scannlite_index *index, const float *query,
                                                          size_t dimension, int32_t k,
                                                          uint32_t leaves_to_search,

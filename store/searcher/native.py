@@ -15,10 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ScannliteError
+from scannlite.store.errors import ScannliteError
 
 ENV_VAR = "SCANNLITE_NATIVE_LIB"
-_REPO_LIB = Path(__file__).resolve().parents[2] / "libscannlite" / "build" / "libscannlite.so"
+
+def _repo_lib() -> Path:
+    """libscannlite/build/libscannlite.so of the checkout this module sits in (the nearest parent
+    folder holding libscannlite/Makefile), wherever the package is moved within it."""
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        if (folder / "libscannlite" / "Makefile").is_file():
+            return folder / "libscannlite" / "build" / "libscannlite.so"
+    return here.parents[2] / "libscannlite" / "build" / "libscannlite.so"
+
 _ERR_SIZE = 512
 _STATUS = {1: "argument", 2: "format", 3: "unsupported", 4: "memory", 5: "not found"}
 _LOOKUPS = {0: "FLOAT", 1: "INT16", 2: "INT8", -1: "NONE"}
@@ -58,7 +67,7 @@ _RESULT = np.dtype({"names": ["id", "distance", "metadata", "metadata_size"],
 def library_path() -> Path:
     """Where libscannlite.so is looked for (see the module docstring)."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else _REPO_LIB
+    return Path(env) if env else _repo_lib()
 
 
 _LIB = None
@@ -89,6 +98,9 @@ def _lib():
     out_args = (ctypes.c_void_p, ctypes.c_void_p, *c_err)
     lib.scannlite_search.argtypes = (*search_args, *out_args)
     lib.scannlite_search_filtered.argtypes = (*search_args, ctypes.c_void_p, ctypes.c_size_t, *out_args)
+    lib.scannlite_metadata.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
+                                       ctypes.POINTER(ctypes.c_size_t))
+    lib.scannlite_metadata.restype = ctypes.c_int
     lib.scannlite_scratch_size.argtypes = (ctypes.c_void_p, ctypes.c_int32)
     lib.scannlite_scratch_size.restype = ctypes.c_size_t
     lib.scannlite_l2_normalize.argtypes = (ctypes.POINTER(ctypes.c_float), ctypes.c_size_t)
@@ -197,6 +209,17 @@ class NativeSearcher:
         status = self._lib.scannlite_user_info(self._open_handle(), ctypes.byref(data), ctypes.byref(size))
         if status:
             raise NativeError(f"{self.name}: cannot read USER_INFO ({_STATUS.get(status, status)} error)", status)
+        return ctypes.string_at(data, size.value) if size.value else b""
+
+    def metadata(self, id: int) -> bytes:
+        """The metadata bytes of item ``id`` (its ``M_<id>`` value)."""
+        data, size = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_size_t()
+        status = self._lib.scannlite_metadata(self._open_handle(), int(id), ctypes.byref(data), ctypes.byref(size))
+        if status == 5:
+            raise NativeError(f"{self.name}: no item {id} (no key M_{id})", status)
+        if status:
+            raise NativeError(f"{self.name}: cannot read the metadata of item {id} ({_STATUS.get(status, status)} "
+                              "error: a corrupt block?)", status)
         return ctypes.string_at(data, size.value) if size.value else b""
 
     def scratch_size(self, k: int) -> int:
