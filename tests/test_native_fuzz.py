@@ -26,7 +26,9 @@ FIXTURE_INDEXES = ("regex_index.ldb", "mobilebert_index.ldb", "universal_sentenc
                    "searcher_index.ldb", "dummy_index.ldb")
 #: Mutations of each kind per input (fewer for tables over 256 KB): sized so that the run stays
 #: well under two minutes on a loaded 2-core machine (figures in docs/native-port.md).
-PER_KIND = 60
+PER_KIND = int(os.environ.get("SCANNLITE_FUZZ_PER_KIND", "60"))
+#: The suite's seed; another (SCANNLITE_FUZZ_SEED) gives another deterministic campaign.
+SEED = int(os.environ.get("SCANNLITE_FUZZ_SEED", "22"))
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86:allocator_may_return_null=0:quarantine_size_mb=64:"
                     "detect_stack_use_after_return=1:strict_string_checks=1",
@@ -63,16 +65,17 @@ def _inputs(fixtures_dir, tmp_path):
     return ldbs, bundles
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600 + 20 * max(PER_KIND - 60, 0))
 def test_hostile_inputs_are_refused_or_searched(driver, fixtures_dir, tmp_path):
     ldbs, bundles = _inputs(fixtures_dir, tmp_path)
     manifest = tmp_path / "cases.bin"
     t0 = time.perf_counter()
-    m = nf.build_manifest(manifest, ldbs, bundles, seed=22, per_kind=PER_KIND)
+    m = nf.build_manifest(manifest, ldbs, bundles, seed=SEED, per_kind=PER_KIND)
     made = time.perf_counter() - t0
     t0 = time.perf_counter()
     crash = tmp_path / "crash.bin"
-    r = np_.run([str(driver), str(manifest)], timeout=540, SCANNLITE_FUZZ_CRASH=str(crash), **SANITIZER_ENV)
+    r = np_.run([str(driver), str(manifest)], timeout=540 + 20 * max(PER_KIND - 60, 0),
+                SCANNLITE_FUZZ_CRASH=str(crash), **SANITIZER_ENV)
     ran = time.perf_counter() - t0
     out, err = r.stdout.decode(), r.stderr.decode()
     stopped = re.search(r"(?:stopped on|contract broken on) case (\d+)", err)
