@@ -1,8 +1,8 @@
 # Portability builds of libscannlite (docs/native-port.md), included by libscannlite/Makefile.
 #
-#   make -f libscannlite/Makefile host16k   host build, LOAD segments aligned to 16 KB
-#   make -f libscannlite/Makefile aarch64   ARM64 Linux build (Debian's aarch64-linux-gnu-gcc), 16 KB
-#   make -f libscannlite/Makefile aarch64-check FILE=x.tflite QUERIES=q.f32 K=5
+#   make -C libscannlite host16k   host build, LOAD segments aligned to 16 KB
+#   make -C libscannlite aarch64   ARM64 Linux build (Debian's aarch64-linux-gnu-gcc), 16 KB
+#   make -C libscannlite aarch64-check FILE=x.tflite QUERIES=q.f32 K=5
 #                                            the ARM64 CLI under qemu-user next to the host CLI
 #
 # Both reuse the library's own Makefile (its CC, BUILD, CFLAGS_EXTRA, LDFLAGS_EXTRA), so the

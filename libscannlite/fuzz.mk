@@ -1,10 +1,11 @@
 # Hostile-input builds of libscannlite (docs/native-port.md), included by libscannlite/Makefile.
 #
-#   make -f libscannlite/Makefile fuzz        scannlite-fuzz: the driver the test suite runs
+#   make -C libscannlite fuzz        scannlite-fuzz: the driver the test suite runs
 #                                             (tests/test_native_fuzz.py), ASan + UBSan, clang
-#   make -f libscannlite/Makefile libfuzzer   scannlite-libfuzzer: a coverage-guided libFuzzer
+#   make -C libscannlite libfuzzer   scannlite-libfuzzer: a coverage-guided libFuzzer
 #                                             target for long runs (not in the test suite)
-#   make -f libscannlite/Makefile fuzz-long FUZZ_SECONDS=600   run it, seeded with Google's fixtures
+#   make -C libscannlite fuzz-long FUZZ_SECONDS=600   run it, seeded with Google's fixtures
+#   make -C libscannlite threads     scannlite-threads: concurrent searches, ThreadSanitizer
 #
 # Sanitizer reports stop the run (-fno-sanitize-recover=all). Needs Debian's clang, lld and
 # libclang-rt-14-dev (make native-deps).
@@ -17,7 +18,7 @@ FUZZ_SEEDS ?= $(SL_FUZZ_DIR)/../../shared/fixtures/tflite-support
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
 FUZZ_DRIVER := $(SL_FUZZ_DIR)/fuzz/scannlite_fuzz.c
 
-.PHONY: fuzz libfuzzer fuzz-long FORCE_SL_FUZZ
+.PHONY: fuzz libfuzzer fuzz-long threads FORCE_SL_FUZZ
 
 fuzz: $(FUZZ_BUILD)/scannlite-fuzz
 
@@ -48,3 +49,15 @@ fuzz-long: $(FUZZ_BUILD)/scannlite-libfuzzer
 	  -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus
 
 FORCE_SL_FUZZ:
+
+# Concurrent searches under ThreadSanitizer: scannlite-threads (tests/test_native_fuzz.py).
+TSAN := -fsanitize=thread -fno-omit-frame-pointer -g -O1
+threads: $(FUZZ_BUILD)/scannlite-threads
+
+$(FUZZ_BUILD)/tsan-lib/libscannlite.a: FORCE_SL_FUZZ
+	@$(MAKE) --no-print-directory -f $(SL_FUZZ_DIR)/Makefile CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD)/tsan-lib \
+	  CFLAGS_EXTRA='$(TSAN) $(CFLAGS_EXTRA)' LDFLAGS_EXTRA='$(TSAN) $(LDFLAGS_EXTRA)' $@
+
+$(FUZZ_BUILD)/scannlite-threads: $(SL_FUZZ_DIR)/fuzz/scannlite_threads.c $(SL_FUZZ_DIR)/include/scannlite.h $(FUZZ_BUILD)/tsan-lib/libscannlite.a
+	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror $(TSAN) -I$(SL_FUZZ_DIR)/include $(SL_FUZZ_DIR)/fuzz/scannlite_threads.c \
+	  $(FUZZ_BUILD)/tsan-lib/libscannlite.a -lm -lpthread -o $@

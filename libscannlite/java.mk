@@ -1,7 +1,7 @@
 # The Java binding (docs/android.md), included by libscannlite/Makefile.
 #
-#   make -f libscannlite/Makefile java           classes + libscannlite_jni.so for this JVM
-#   make -f libscannlite/Makefile java-aarch64   libscannlite_jni.so for ARM64 Linux (link check)
+#   make -C libscannlite java           classes + libscannlite_jni.so for this JVM
+#   make -C libscannlite java-aarch64   libscannlite_jni.so for ARM64 Linux (link check)
 #
 # libscannlite_jni.so holds the library itself (a PIC static build, its symbols hidden) and the
 # JNI glue: one .so per ABI, as an Android app ships it, linked with 16 KB page alignment.

@@ -113,3 +113,19 @@ def test_hostile_inputs_are_refused_or_searched(driver, fixtures_dir, tmp_path):
     if os.environ.get("SCANNLITE_FUZZ_REPORT"):
         with open(os.environ["SCANNLITE_FUZZ_REPORT"], "w") as f:
             f.write(f"{summary}\nmanifest_s {made:.1f} driver_s {ran:.1f}\n{report}\n")
+
+
+def test_concurrent_searches_have_no_data_race(tmp_path):
+    """scannlite.h: any number of threads may search one opened index at once. Four threads
+    start together on a fresh index (its blocks' checksums are checked on first use, so first
+    uses race) under ThreadSanitizer, on every vector; their results must be identical."""
+    np_.require("make", "clang")
+    np_.make("threads")
+    args = []
+    for v in np_.vectors(tmp_path / "vectors"):
+        args += [str(v["path"]), str(v["queries"])]
+    r = np_.run([str(np_.BUILD / "fuzz" / "scannlite-threads"), *args], timeout=600,
+                TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1")
+    err = r.stderr.decode()
+    assert "ThreadSanitizer" not in err and r.returncode == 0, err[-4000:]
+    assert r.stdout.decode().count("threads x") == len(args) // 2
