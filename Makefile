@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick bench clean system-deps browser-deps
+.PHONY: setup demo test test-quick bench clean system-deps browser-deps wasm-deps wasm
 
 setup: system-deps $(STAMP)
 
@@ -52,6 +52,17 @@ system-deps:
 browser-deps:
 	@test -x /usr/bin/chromium || { $(call apt_install,chromium,the browser test needs /usr/bin/chromium); }
 
+# The WebAssembly build of libscannlite (libscannlite/wasm/Makefile, docs/web.md): Debian's clang,
+# lld (wasm-ld) and wasi-libc, never a downloaded toolchain; Node runs its tests.
+wasm-deps:
+	@command -v clang >/dev/null || { $(call apt_install,clang,the wasm build needs clang); }
+	@command -v wasm-ld >/dev/null || { $(call apt_install,lld,the wasm build needs wasm-ld); }
+	@test -f /usr/lib/wasm32-wasi/libc.a || { $(call apt_install,wasi-libc,the wasm build needs wasi-libc); }
+	@command -v node >/dev/null || { $(call apt_install,nodejs,the wasm tests run in node); }
+
+wasm: wasm-deps
+	$(MAKE) -f libscannlite/wasm/Makefile
+
 .tools/bin/uv:
 	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -67,7 +78,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: setup
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup browser-deps
+test: setup browser-deps wasm-deps
 	$(UV) run --frozen --no-sync pytest -q
 
 # The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered

@@ -191,16 +191,18 @@ test("hexFloat prints as C's printf(\"%a\") does with glibc", () => {
   assert.equal(hexFloat(Infinity), "inf");
 });
 
-// The vector sets of tests/test_native_wasm.py: each must give the host C CLI's lines exactly.
+// The vector sets of tests/test_native_wasm.py: each search must give the host C CLI's lines
+// exactly, and each bad input the CLI's error message (less its "error: " prefix).
 if (CASES) {
-  const cases = JSON.parse(readFileSync(CASES, "utf8"));
-  for (const c of cases) {
+  const { searches, errors } = JSON.parse(readFileSync(CASES, "utf8"));
+  for (const c of searches) {
     test(`vector set ${c.name}: the host C CLI's lines, bit for bit`, async () => {
       const index = await openFile(c.path);
       try {
         assert.equal(index.info.dimension, c.dim);
         const raw = readFileSync(c.queries);
         const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+        assert.ok(all.length > 0 && all.length % c.dim === 0, `${c.queries}: not whole queries of ${c.dim} floats`);
         const lines = [];
         for (let q = 0; q * c.dim < all.length; q++) {
           const query = all.subarray(q * c.dim, (q + 1) * c.dim);
@@ -210,6 +212,24 @@ if (CASES) {
         const expected = readFileSync(c.expected, "utf8").split("\n").filter((l) => l !== "");
         assert.ok(expected.length > 0, `${c.expected} is empty`);
         assert.deepEqual(lines, expected);
+        assert.throws(() => index.search(all.subarray(0, c.dim - 1), c.k), oneLineError(), "wrong dimension");
+      } finally {
+        index.close();
+      }
+    });
+  }
+  for (const c of errors) {
+    test(`bad input ${c.name}: the CLI's one-line error`, async () => {
+      const expected = (error) => oneLineError()(error) && assert.equal(error.message, c.message) === undefined;
+      if (c.k === undefined) {
+        await assert.rejects(openFile(c.path), expected);
+        return;
+      }
+      const index = await openFile(c.path);
+      try {
+        const raw = readFileSync(c.queries);
+        const query = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + 4 * index.info.dimension));
+        assert.throws(() => index.search(query, c.k), expected);
       } finally {
         index.close();
       }
