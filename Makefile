@@ -31,9 +31,13 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick bench clean system-deps browser-deps wasm-deps wasm
+.PHONY: setup demo test test-quick bench clean system-deps browser-deps native wasm-deps wasm
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) native
+
+# libscannlite, the C searcher (libscannlite/Makefile; docs/native.md).
+native:
+	$(MAKE) -C libscannlite
 
 # apt_install PACKAGE WHY: install a Debian package as root, or stop with a clear message.
 define apt_install
