@@ -94,7 +94,8 @@ SCANNLITE_API scannlite_status scannlite_user_info(const scannlite_index *index,
                                                    size_t *size);
 
 /* Search for the k nearest items, as TextSearcher/ImageSearcher with max_results = k would:
- * results[0..*count) in ascending distance, *count <= k. The query is used as given (apply
+ * results[0..*count) in ascending distance, *count <= min(k, info.size) (results needs room for that
+ * many). The query is used as given (apply
  * scannlite_l2_normalize first where the app would set l2_normalize). leaves_to_search = 0
  * uses the index's own; another value overrides it (clamped to num_leaves).
  * Each call allocates its scratch space once (scannlite_scratch_size bytes) and frees it. */

@@ -48,6 +48,13 @@ class _Result(ctypes.Structure):
                 ("metadata_size", ctypes.c_size_t)]
 
 
+# scannlite_result as a numpy record (the same layout), so results are read without a loop of ctypes calls.
+_RESULT = np.dtype({"names": ["id", "distance", "metadata", "metadata_size"],
+                    "formats": ["<u8", "<f4", "<u8", "<u8"],
+                    "offsets": [_Result.id.offset, _Result.distance.offset, _Result.metadata.offset,
+                                _Result.metadata_size.offset], "itemsize": ctypes.sizeof(_Result)})
+
+
 def library_path() -> Path:
     """Where libscannlite.so is looked for (see the module docstring)."""
     env = os.environ.get(ENV_VAR)
@@ -77,10 +84,11 @@ def _lib():
     lib.scannlite_get_info.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Info))
     lib.scannlite_user_info.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
                                         ctypes.POINTER(ctypes.c_size_t))
-    search_args = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, ctypes.c_int32, ctypes.c_uint32)
-    out_args = (ctypes.POINTER(_Result), ctypes.POINTER(ctypes.c_int32), *c_err)
+    # Pointers pass as plain addresses (c_void_p): numpy's .ctypes.data, no conversions per call.
+    search_args = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int32, ctypes.c_uint32)
+    out_args = (ctypes.c_void_p, ctypes.c_void_p, *c_err)
     lib.scannlite_search.argtypes = (*search_args, *out_args)
-    lib.scannlite_search_filtered.argtypes = (*search_args, ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t, *out_args)
+    lib.scannlite_search_filtered.argtypes = (*search_args, ctypes.c_void_p, ctypes.c_size_t, *out_args)
     lib.scannlite_scratch_size.argtypes = (ctypes.c_void_p, ctypes.c_int32)
     lib.scannlite_scratch_size.restype = ctypes.c_size_t
     lib.scannlite_l2_normalize.argtypes = (ctypes.POINTER(ctypes.c_float), ctypes.c_size_t)
@@ -216,24 +224,24 @@ class NativeSearcher:
         if leaves is not None and (isinstance(leaves, bool) or not isinstance(leaves, (int, np.integer))
                                    or not 0 <= leaves < 2**32):
             raise NativeError(f"leaves must be an integer in [0, 2**32), got {leaves!r}", 1)
-        results = (_Result * int(k))()
+        # At most min(k, size) results come back: a huge k allocates no more than the index holds.
+        results = np.empty(max(1, min(int(k), int(self.info["size"]))), dtype=_RESULT)
         count = ctypes.c_int32()
         err = ctypes.create_string_buffer(_ERR_SIZE)
-        qp = q.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
         if allow is None:
-            status = self._lib.scannlite_search(handle, qp, q.size, int(k), int(leaves or 0), results,
-                                                ctypes.byref(count), err, _ERR_SIZE)
+            status = self._lib.scannlite_search(handle, q.ctypes.data, q.size, int(k), int(leaves or 0),
+                                                results.ctypes.data, ctypes.byref(count), err, _ERR_SIZE)
         else:
-            status = self._lib.scannlite_search_filtered(handle, qp, q.size, int(k), int(leaves or 0),
-                                                         allow.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),
-                                                         allow.size, results, ctypes.byref(count), err, _ERR_SIZE)
+            status = self._lib.scannlite_search_filtered(handle, q.ctypes.data, q.size, int(k), int(leaves or 0),
+                                                         allow.ctypes.data, allow.size, results.ctypes.data,
+                                                         ctypes.byref(count), err, _ERR_SIZE)
         if status:
             raise NativeError(f"{self.name}: {err.value.decode('utf-8', 'replace')}", status)
-        n = count.value
-        ids = np.fromiter((results[i].id for i in range(n)), dtype=np.int64, count=n)
-        dists = np.fromiter((results[i].distance for i in range(n)), dtype=np.float32, count=n)
-        meta = [ctypes.string_at(results[i].metadata, results[i].metadata_size) if results[i].metadata_size else b""
-                for i in range(n)]
+        got = results[:count.value]
+        ids = got["id"].astype(np.int64)
+        dists = got["distance"].copy()
+        at = ctypes.string_at
+        meta = [at(p, n) if n else b"" for p, n in zip(got["metadata"].tolist(), got["metadata_size"].tolist())]
         return SearchResult(ids, dists, meta)
 
 

@@ -48,6 +48,18 @@ def _decode(books: list[np.ndarray], codes: np.ndarray) -> np.ndarray:
     return np.concatenate([books[s][codes[:, s]] for s in range(len(books))], axis=1)
 
 
+def _centroids(rng, leaves: int, dim: int, twins: bool) -> np.ndarray:
+    """Random centroids; with ``twins``, in pairs one ulp apart in a few coordinates (k-means
+    leaves such near-duplicates), so that the order of summation decides which one a query visits."""
+    cents = rng.standard_normal((leaves, dim)).astype(np.float32)
+    if twins:
+        for i in range(1, leaves, 2):
+            cents[i] = cents[i - 1]
+            cols = rng.choice(dim, size=3, replace=False)
+            cents[i, cols] = np.nextafter(cents[i, cols], np.float32(np.inf))
+    return cents
+
+
 def _queries(rng, dim: int, n: int, items: np.ndarray | None) -> np.ndarray:
     """Gaussian queries, a zero query (every dot distance ties), and items themselves."""
     q = [rng.standard_normal((n, dim)).astype(np.float32), np.zeros((1, dim), np.float32)]
@@ -58,11 +70,11 @@ def _queries(rng, dim: int, n: int, items: np.ndarray | None) -> np.ndarray:
 
 def _ah_index(path: Path, rng, *, distance: str, lookup: str, widths: list[int], codes: int, n: int,
               leaves: int, search: int, duplicates: bool = False, gaps: bool = False,
-              compress: bool = False) -> np.ndarray:
+              compress: bool = False, twins: bool = False) -> np.ndarray:
     """An asymmetric-hashing index; returns decoded item vectors (for item-equal queries)."""
     dim = sum(widths)
     books = _codebooks(rng, widths, codes)
-    cents = rng.standard_normal((leaves, dim)).astype(np.float32)
+    cents = _centroids(rng, leaves, dim, twins)
     data = rng.integers(0, codes, size=(n, len(widths)), dtype=np.uint8)
     if duplicates:  # a third of the items repeat others exactly: equal distances
         dup = rng.choice(n, size=n // 3, replace=False)
@@ -84,12 +96,12 @@ def _ah_index(path: Path, rng, *, distance: str, lookup: str, widths: list[int],
 
 
 def _float_index(path: Path, rng, *, distance: str, dim: int, n: int, leaves: int, search: int,
-                 duplicates: bool = False, compress: bool = False) -> np.ndarray:
+                 duplicates: bool = False, compress: bool = False, twins: bool = False) -> np.ndarray:
     vecs = rng.standard_normal((n, dim)).astype(np.float32)
     if duplicates:
         dup = rng.choice(n, size=n // 3, replace=False)
         vecs[dup] = vecs[rng.choice(n, size=len(dup))]
-    cents = rng.standard_normal((leaves, dim)).astype(np.float32)
+    cents = _centroids(rng, leaves, dim, twins)
     assign = rng.integers(0, leaves, size=n)
     order, sizes = _grouped(assign, leaves)
     vecs = vecs[order]
@@ -117,8 +129,8 @@ def bundle_of(index: bytes) -> bytes:
 
 # name: (kind, parameters, k, leaves override or 0, packed as a bundle too)
 _SPECS = {
-    "ah_dot_float_many": ("ah", dict(distance="dot", lookup="FLOAT", widths=[2] * 16, codes=256, n=600, leaves=8,
-                                     search=3, duplicates=True), 10, 0, True),
+    "ah_dot_float_many": ("ah", dict(distance="dot", lookup="FLOAT", widths=[2] * 16, codes=256, n=600, leaves=40,
+                                     search=15, duplicates=True, twins=True), 10, 0, True),
     "ah_l2_float_one": ("ah", dict(distance="l2", lookup="FLOAT", widths=[1, 2, 3, 4, 5, 2, 1, 6], codes=32, n=300,
                                    leaves=1, search=1, duplicates=True), 25, 0, False),
     "ah_l2_int16_many": ("ah", dict(distance="l2", lookup="INT16", widths=[2] * 40, codes=256, n=700, leaves=12,
@@ -133,8 +145,16 @@ _SPECS = {
                                   search=1, duplicates=True, compress=True), 40, 0, True),
     "ah_dot_float_override": ("ah", dict(distance="dot", lookup="FLOAT", widths=[3] * 8, codes=128, n=500, leaves=20,
                                          search=2), 12, 7, False),
+    # 128+ dimensions: Eigen's GEMV sums leaf scores in blocks of 16 columns (of 4 from 8,000 leaves).
+    "ah_dot_int8_wide": ("ah", dict(distance="dot", lookup="INT8", widths=[2] * 80, codes=256, n=3000, leaves=400,
+                                    search=100, twins=True), 10, 0, False),
+    "ah_l2_float_8k_leaves": ("ah", dict(distance="l2", lookup="FLOAT", widths=[2] * 64, codes=64, n=20000,
+                                         leaves=8200, search=2000, twins=True), 10, 0, False),
+    "float_l2_wide": ("float", dict(distance="l2", dim=130, n=2000, leaves=300, search=100, duplicates=True,
+                                     twins=True), 10, 0,
+                      False),
     "float_dot_many": ("float", dict(distance="dot", dim=13, n=120, leaves=30, search=6, duplicates=True), 10, 0, True),
-    "float_l2_many": ("float", dict(distance="l2", dim=8, n=90, leaves=25, search=5, duplicates=True), 8, 0, False),
+    "float_l2_many": ("float", dict(distance="l2", dim=8, n=90, leaves=26, search=9, duplicates=True, twins=True), 8, 0, False),
     "float_l2_one": ("float", dict(distance="l2", dim=40, n=150, leaves=1, search=1, duplicates=True,
                                    compress=True), 20, 0, False),
     "float_dot_one": ("float", dict(distance="dot", dim=16, n=64, leaves=1, search=1, duplicates=True), 33, 0, False),
