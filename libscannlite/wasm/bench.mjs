@@ -46,6 +46,6 @@ console.log(JSON.stringify({
   wasm_bytes: statSync(wasmPath).size, file, file_bytes: bytes.length, ...index.info, k,
   compile_ms: +compileMs.toFixed(2), open_p50_ms: +quantile(opens, 0.5).toFixed(3),
   searches: searches.length, search_p50_ms: +quantile(searches, 0.5).toFixed(4),
-  search_p90_ms: +quantile(searches, 0.9).toFixed(4), node: process.version,
+  search_p90_ms: +quantile(searches, 0.9).toFixed(4), memory_bytes: index.memoryBytes, node: process.version,
 }));
 index.close();

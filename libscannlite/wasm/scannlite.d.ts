@@ -56,6 +56,8 @@ export interface ScannliteIndex {
   /** libscannlite's version. */
   readonly version: string;
   readonly closed: boolean;
+  /** Bytes of wasm memory this index holds (the bundle's copy, its tables, the stack); 0 once closed. */
+  readonly memoryBytes: number;
   /** The k nearest items in ascending distance; bit for bit the C library's (and the Task Library's) results. */
   search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult[];
   /** Metadata bytes of item `id` (a copy). */

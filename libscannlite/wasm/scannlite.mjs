@@ -302,6 +302,11 @@ class ScannliteIndex {
     return this.#ex === null;
   }
 
+  /** Bytes of wasm memory this index holds (the bundle's copy, its tables, the stack); 0 once closed. */
+  get memoryBytes() {
+    return this.#ex === null ? 0 : this.#ex.memory.buffer.byteLength;
+  }
+
   #open() {
     if (this.#ex === null || !this.#handle) throw fail("scannlite: the index is closed", "SCANNLITE_ERROR_ARGUMENT");
   }

@@ -58,6 +58,7 @@ test("Google's regex_searcher.tflite: info, user info, metadata order, and the s
   try {
     assert.deepEqual({ ...bundle.info }, { ...bare.info });
     assert.equal(bundle.info.dimension, 16);
+    assert.ok(bundle.memoryBytes >= fixture("regex_searcher.tflite").length, "the bundle's copy lives in wasm memory");
     assert.equal(bundle.info.size, 5);
     assert.equal(bundle.info.numLeaves, 1);
     assert.equal(bundle.info.distance, "SQUARED_L2");
@@ -148,6 +149,7 @@ test("bad input: one-line Errors from the library, and the index stays usable", 
     index.close();
   }
   assert.throws(() => index.search(query, 3), oneLineError(/closed/));
+  assert.equal(index.memoryBytes, 0);
   index.close(); // twice is harmless
 });
 
