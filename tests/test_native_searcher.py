@@ -234,6 +234,8 @@ def test_bad_arguments_are_one_line_errors(vectors):
         for k in (0, -3):
             with pytest.raises(NativeError, match="k must be > 0"):
                 s.search(q, k)
+        everything = s.search(q, 2**31 - 1)  # a huge k allocates no more than the index holds
+        assert len(everything.ids) == s.info["size"] == len(set(everything.ids.tolist()))
         bad = q.copy()
         bad[3] = np.nan
         with pytest.raises(NativeError, match="NaN or infinite value at dimension 3"):

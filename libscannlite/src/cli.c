@@ -169,7 +169,9 @@ int main(int argc, char **argv) {
       fclose(f);
     }
   }
-  scannlite_result *res = rc ? NULL : malloc((size_t)k * sizeof *res);
+  /* A search returns at most min(k, size) results. */
+  size_t room = (uint64_t)k < in.size ? (size_t)k : (size_t)in.size;
+  scannlite_result *res = rc ? NULL : malloc((room ? room : 1) * sizeof *res);
   if (!rc && res == NULL) rc = fail("out of memory for %s results%s", argv[4], "");
   size_t nq = rc ? 0 : qsize / row;
   float *q = malloc(row ? row : 1);

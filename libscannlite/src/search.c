@@ -172,8 +172,7 @@ static uint32_t effective_leaves(const scannlite_index *ix, uint32_t leaves) {
 static size_t cand_cap(const scannlite_index *ix, int32_t k) {
   /* 2k as the Task Library's vector grows to; never more than the items + 1 (the same results). */
   uint64_t cap = 2 * (uint64_t)k;
-  if (cap > ix->max_items + 1) cap = ix->max_items + 1;
-  if (cap < (uint64_t)k) cap = (uint64_t)k;
+  if (cap > ix->max_items + 1) cap = ix->max_items + 1; /* then never reached: no k-sized buffer for a huge k */
   return (size_t)cap;
 }
 
@@ -362,41 +361,56 @@ static inline float ah_distance(const scorer *sc, const uint8_t *codes) {
 /* Distances of SL_BATCH consecutive coded items (rows `row` bytes apart), each summed in
  * exactly the order of ah_distance: the items' independent sums run side by side. */
 #define SL_BATCH 8
-static void ah_distances_batch(const scorer *sc, const uint8_t *x, size_t row, float *o) {
+static void ah_float_batch(const scorer *sc, const uint8_t *x, size_t row, float *o) {
   size_t S = sc->S, K = sc->K;
   const uint8_t *x0 = x, *x1 = x + row, *x2 = x + 2 * row, *x3 = x + 3 * row, *x4 = x + 4 * row, *x5 = x + 5 * row,
                 *x6 = x + 6 * row, *x7 = x + 7 * row;
   float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f, o4 = 0.0f, o5 = 0.0f, o6 = 0.0f, o7 = 0.0f;
   for (size_t b = 0; b < S; b += sc->cpb) {
     size_t e = b + sc->cpb < S ? b + sc->cpb : S;
-    if (sc->qlut == NULL) {
-      const float *t = sc->lut + b * K;
+    const float *t = sc->lut + b * K;
 #define SL_FIRST(l) float a##l = t[x##l[b]];
-      SL_EACH(SL_FIRST)
+    SL_EACH(SL_FIRST)
 #undef SL_FIRST
-      for (size_t s = b + 1; s < e; s++) {
-        t = sc->lut + s * K;
+    for (size_t s = b + 1; s < e; s++) {
+      t = sc->lut + s * K;
 #define SL_ADD(l) a##l = a##l + t[x##l[s]];
-        SL_EACH(SL_ADD)
+      SL_EACH(SL_ADD)
 #undef SL_ADD
-      }
-#define SL_OUT(l) o##l = o##l + a##l;
-      SL_EACH(SL_OUT)
-#undef SL_OUT
-    } else {
-      unsigned a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-      for (size_t s = b; s < e; s++) {
-        const uint16_t *t = sc->qlut + s * K;
-#define SL_ADD(l) a##l += t[x##l[s]];
-        SL_EACH(SL_ADD)
-#undef SL_ADD
-      }
-      float offset_n = (float)(e - b) * sc->dq_offset_1;
-      /* uint16 sums, wrapping as the device's do */
-#define SL_OUT(l) o##l = o##l + (sc->dq_scale * (float)(uint16_t)a##l + offset_n);
-      SL_EACH(SL_OUT)
-#undef SL_OUT
     }
+#define SL_OUT(l) o##l = o##l + a##l;
+    SL_EACH(SL_OUT)
+#undef SL_OUT
+  }
+#define SL_STORE(l) o[l] = o##l;
+  SL_EACH(SL_STORE)
+#undef SL_STORE
+}
+
+/* gcc's SLP vectoriser packs the eight integer sums into one register, with a chain of
+ * inserts per step: slower than eight scalar sums, so it is off here. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static void ah_int_batch(const scorer *sc, const uint8_t *x, size_t row, float *o) {
+  size_t S = sc->S, K = sc->K;
+  const uint8_t *x0 = x, *x1 = x + row, *x2 = x + 2 * row, *x3 = x + 3 * row, *x4 = x + 4 * row, *x5 = x + 5 * row,
+                *x6 = x + 6 * row, *x7 = x + 7 * row;
+  float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f, o4 = 0.0f, o5 = 0.0f, o6 = 0.0f, o7 = 0.0f;
+  for (size_t b = 0; b < S; b += sc->cpb) {
+    size_t e = b + sc->cpb < S ? b + sc->cpb : S;
+    unsigned a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (size_t s = b; s < e; s++) {
+      const uint16_t *t = sc->qlut + s * K;
+#define SL_ADD(l) a##l += t[x##l[s]];
+      SL_EACH(SL_ADD)
+#undef SL_ADD
+    }
+    float offset_n = (float)(e - b) * sc->dq_offset_1;
+    /* the device's sums are uint16 and wrap: the low 16 bits of the exact sum */
+#define SL_OUT(l) o##l = o##l + (sc->dq_scale * (float)(uint16_t)a##l + offset_n);
+    SL_EACH(SL_OUT)
+#undef SL_OUT
   }
 #define SL_STORE(l) o[l] = o##l;
   SL_EACH(SL_STORE)
@@ -438,6 +452,8 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
   uint32_t n = filtered && leaves == UINT32_MAX ? ix->info.num_leaves : effective_leaves(ix, leaves);
   plan p = make_plan(ix, k);
   size_t total = round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
+  if (filtered && allow_count > (SIZE_MAX - total - 16) / sizeof(uint64_t))
+    return sl_fail(e, SCANNLITE_ERROR_MEMORY, "an allow list of %zu ordinals does not fit in memory", allow_count);
   size_t allow_bytes = filtered ? allow_count * sizeof(uint64_t) : 0;
   uint8_t *scratch = malloc(total + allow_bytes + 16);
   if (scratch == NULL) return sl_fail(e, SCANNLITE_ERROR_MEMORY, "out of memory for %zu bytes of scratch", total);
@@ -469,7 +485,8 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
       if (ah) {
         float o[SL_BATCH];
         for (; i + SL_BATCH <= items; i += SL_BATCH) {
-          ah_distances_batch(&sc, leaf->data + i * row, row, o);
+          if (sc.qlut == NULL) ah_float_batch(&sc, leaf->data + i * row, row, o);
+          else ah_int_batch(&sc, leaf->data + i * row, row, o);
           for (int l = 0; l < SL_BATCH; l++) topn_push(&t, o[l], leaf->first_id + i + (size_t)l);
         }
       }

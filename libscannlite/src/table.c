@@ -92,9 +92,15 @@ static scannlite_status blk_entry(const blk *b, size_t *pos, uint8_t *kbuf, size
                                   const char *what, sl_err *e) {
   uint64_t shared, unshared, vlen;
   size_t p = *pos;
-  if (!sl_varint(b->p, b->limit, &p, 32, &shared) || !sl_varint(b->p, b->limit, &p, 32, &unshared) ||
-      !sl_varint(b->p, b->limit, &p, 32, &vlen))
+  if (b->limit - p >= 3 && (b->p[p] | b->p[p + 1] | b->p[p + 2]) < 0x80) { /* three one-byte varints */
+    shared = b->p[p];
+    unshared = b->p[p + 1];
+    vlen = b->p[p + 2];
+    p += 3;
+  } else if (!sl_varint(b->p, b->limit, &p, 32, &shared) || !sl_varint(b->p, b->limit, &p, 32, &unshared) ||
+             !sl_varint(b->p, b->limit, &p, 32, &vlen)) {
     return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: truncated entry in %s", CORRUPT, what);
+  }
   if (shared > *klen)
     return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: %s shares %llu key bytes with a %zu-byte previous key", CORRUPT,
                    what, (unsigned long long)shared, *klen);

@@ -157,7 +157,7 @@ _SPECS = {
     "float_l2_many": ("float", dict(distance="l2", dim=8, n=90, leaves=26, search=9, duplicates=True, twins=True), 8, 0, False),
     "float_l2_one": ("float", dict(distance="l2", dim=40, n=150, leaves=1, search=1, duplicates=True,
                                    compress=True), 20, 0, False),
-    "float_dot_one": ("float", dict(distance="dot", dim=16, n=64, leaves=1, search=1, duplicates=True), 33, 0, False),
+    "float_dot_one": ("float", dict(distance="dot", dim=16, n=64, leaves=1, search=1, duplicates=True), 100, 0, False),
 }
 
 
