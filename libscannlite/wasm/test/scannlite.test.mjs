@@ -63,6 +63,9 @@ test("Google's regex_searcher.tflite: info, user info, metadata order, and the s
     assert.equal(bundle.info.numLeaves, 1);
     assert.equal(bundle.info.distance, "SQUARED_L2");
     assert.equal(text(bundle.userInfo), "userinfo");
+    assert.match(bundle.version, /^\d+\.\d+\.\d+$/);
+    assert.ok(Number.isInteger(bundle.scratchSize(5)) && bundle.scratchSize(5) > 0);
+    assert.ok(bundle.scratchSize(1000) >= bundle.scratchSize(5));
     const sentences = TEXT_LABELS.map((_, id) => text(bundle.metadata(id)));
     TEXT_LABELS.forEach((label, id) => assert.match(sentences[id], new RegExp(`\\b${label}\\b`)));
     assert.equal(sentences[1], "The weather was excellent.");
