@@ -52,6 +52,24 @@ test("the module exports what scannlite.mjs needs and imports nothing from its h
   assert.equal(await loadModule(WASM), module, "one compile per URL");
 });
 
+test("scannlite.d.ts declares what scannlite.mjs exports, and the index's members", async () => {
+  const module = await import("../scannlite.mjs");
+  const dts = readFileSync(resolve(HERE, "../scannlite.d.ts"), "utf8");
+  const declared = [...dts.matchAll(/^export (?:function|const) (\w+)/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(declared, Object.keys(module).sort());
+  const body = dts.slice(dts.indexOf("export interface ScannliteIndex {"));
+  const members = [...body.slice(0, body.indexOf("\n}")).matchAll(/^  (?:readonly )?(\w+)[(:]/gm)].map((m) => m[1]);
+  const index = await openFile(resolve(FIXTURES, "regex_index.ldb"));
+  try {
+    assert.ok(members.length >= 10, `found ${members}`);
+    for (const name of members) assert.ok(name in index, `${name} is declared but missing`);
+    assert.deepEqual(Object.keys(index.info).sort(), [...dts.slice(dts.indexOf("export interface IndexInfo {")).split("\n}")[0]
+      .matchAll(/^  (\w+):/gm)].map((m) => m[1]).sort());
+  } finally {
+    index.close();
+  }
+});
+
 test("Google's regex_searcher.tflite: info, user info, metadata order, and the same results as its bare .ldb", async () => {
   const bundle = await openFile(resolve(FIXTURES, "regex_searcher.tflite"));
   const bare = await openFile(resolve(FIXTURES, "regex_index.ldb"));
