@@ -234,7 +234,7 @@ def test_bad_arguments_are_one_line_errors(vectors):
         for k in (0, -3):
             with pytest.raises(NativeError, match="k must be > 0"):
                 s.search(q, k)
-        everything = s.search(q, 2**31 - 1)  # a huge k allocates no more than the index holds
+        everything = s.search(q, 2**31 - 1, leaves=s.info["num_leaves"])  # no more memory than the index holds
         assert len(everything.ids) == s.info["size"] == len(set(everything.ids.tolist()))
         bad = q.copy()
         bad[3] = np.nan
@@ -305,3 +305,38 @@ def test_a_corrupted_codes_block_fails_its_checksum_on_first_use(vectors, tmp_pa
     with NativeSearcher(bytes(data)) as s:  # opening reads no codes
         with pytest.raises(NativeError, match="checksum mismatch in a data block"):
             s.search(_queries(v)[0], 3)
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("distance, lookup, dpb", [("dot", "INT8", 2), ("l2", "FLOAT", 1), ("dot", "INT16", 1)])
+def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distance, lookup, dpb):
+    """A real export (k-means leaves, ScaNN's codebooks, clustered data: near-duplicate leaves and
+    many near-ties), queried with the catalog's own vectors and random ones, raw and normalised."""
+    import zipfile
+
+    from scannlite.store.build import build
+    from scannlite.store.catalog import Catalog
+    from scannlite.store.export import export
+    from scannlite.store.index_config import IndexConfig
+    from scannlite.store.synthetic import clustered
+
+    x = clustered(3000, 16, clusters=60, spread=0.8, seed=11) * (3.0 if distance == "l2" else 1.0)
+    cat = Catalog.create(tmp_path / "c", 16, distance,
+                         index=IndexConfig(num_leaves=24, leaves_to_search=3, dims_per_block=dpb, lookup_type=lookup))
+    cat.add([f"v{i}" for i in range(len(x))], x, [f"text {i}" for i in range(len(x))])
+    build(cat)
+    bundle = tmp_path / "b.tflite"
+    export(cat, device=DEVICE, out=bundle, embedder=fixtures_dir / "regex_one_embedding_with_metadata.tflite")
+    with zipfile.ZipFile(bundle) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".ldb"))
+        (tmp_path / "index.ldb").write_bytes(zf.read(name))
+    rng = np.random.default_rng(4)
+    queries = np.concatenate([x[rng.choice(len(x), 150, replace=False)],
+                              rng.standard_normal((50, 16))]).astype(np.float32)
+    with NativeSearcher(bundle) as s:
+        for normalise in (False, True):
+            device = _device_probe(tmp_path / "index.ldb", queries, 10, l2_normalize=normalise)
+            for i, q in enumerate(queries):
+                _same(device[i], s.search(l2_normalize(q) if normalise else q, 10), False,
+                      f"{distance}/{lookup} query {i} (normalised: {normalise})")

@@ -309,15 +309,17 @@ static void prepare(scorer *sc, const scannlite_index *ix, const float *q, float
   if (ix->info.lookup == SCANNLITE_LOOKUP_FLOAT) return;
   size_t n = sc->S * sc->K;
   float lo = lut[0], hi = lut[0];
+  int nan = lut[0] != lut[0];
   for (size_t i = 1; i < n; i++) {
     if (lut[i] < lo) lo = lut[i];
     if (lut[i] > hi) hi = lut[i];
+    nan |= lut[i] != lut[i];
   }
   float top = ix->info.lookup == SCANNLITE_LOOKUP_INT8 ? 255.0f : 2047.0f;
   float range = hi - lo, eps = FLT_EPSILON;
   float scale = top / ((range < eps) ? eps : range);
   int int8 = ix->info.lookup == SCANNLITE_LOOKUP_INT8;
-  if (isfinite(lo) && isfinite(hi) && isfinite(scale) && scale >= 0.0f && scale * range <= 65536.0f) {
+  if (!nan && isfinite(lo) && isfinite(hi) && isfinite(scale) && scale >= 0.0f && scale * range <= 65536.0f) {
     /* Every scaled entry lies in [0, top + rounding]: the plain cast is the device's. */
     if (int8)
       for (size_t i = 0; i < n; i++) qlut[i] = (uint8_t)(int32_t)(scale * (lut[i] - lo));
