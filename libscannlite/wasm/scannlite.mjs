@@ -116,6 +116,15 @@ function importsFor(module) {
   return { wasi_snapshot_preview1: wasi };
 }
 
+// k goes to the library as an int32: it judges every int32 (k <= 0 included, in its own words);
+// what is not one is refused here.
+function checkK(k) {
+  if (!Number.isInteger(k)) throw fail(`scannlite: k must be an integer, not ${String(k)}`, "SCANNLITE_ERROR_ARGUMENT");
+  if (k > INT32_MAX || k < INT32_MIN) {
+    throw fail(`scannlite: k must be ${k > 0 ? `at most ${INT32_MAX}` : "> 0"}, not ${k}`, "SCANNLITE_ERROR_ARGUMENT");
+  }
+}
+
 function asBytes(data) {
   if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer)) {
     return new Uint8Array(data);
@@ -197,9 +206,7 @@ class ScannliteIndex {
   search(query, k, { leaves = 0, allow } = {}) {
     this.#open();
     const q = asFloats(query, "query");
-    if (!Number.isInteger(k) || k < INT32_MIN || k > INT32_MAX) {
-      throw fail(`scannlite: k must be an integer, not ${String(k)}`, "SCANNLITE_ERROR_ARGUMENT");
-    }
+    checkK(k);
     if (!Number.isInteger(leaves) || leaves < 0 || leaves > UINT32_MAX) {
       throw fail(`scannlite: leaves must be an integer from 0 to ${UINT32_MAX}, not ${String(leaves)}`,
         "SCANNLITE_ERROR_ARGUMENT");
@@ -256,9 +263,7 @@ class ScannliteIndex {
   /** Bytes of scratch space one search with this k allocates inside the module. */
   scratchSize(k) {
     this.#open();
-    if (!Number.isInteger(k) || k < INT32_MIN || k > INT32_MAX) {
-      throw fail(`scannlite: k must be an integer, not ${String(k)}`, "SCANNLITE_ERROR_ARGUMENT");
-    }
+    checkK(k);
     return this.#ex.scannlite_scratch_size(this.#handle, k) >>> 0;
   }
 

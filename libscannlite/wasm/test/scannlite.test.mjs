@@ -162,6 +162,9 @@ test("bad input: one-line Errors from the library, and the index stays usable", 
     assert.throws(() => index.search(query, 0), oneLineError());
     assert.throws(() => index.search(query, -1), oneLineError());
     assert.throws(() => index.search(query, 1.5), oneLineError(/^scannlite: k must be an integer/));
+    assert.throws(() => index.search(query, 2 ** 31), oneLineError(/^scannlite: k must be at most 2147483647/));
+    assert.throws(() => index.search(query, -(2 ** 40)), oneLineError(/^scannlite: k must be > 0/));
+    assert.equal(index.search(query, 2 ** 31 - 1).length, 5, "a k above the index's size returns every item");
     assert.throws(() => index.search(query, 3, { leaves: -1 }), oneLineError(/^scannlite: leaves/));
     assert.throws(() => index.search("0.25", 3), oneLineError(/Float32Array/));
     assert.throws(() => index.metadata(99), oneLineError());
