@@ -87,7 +87,7 @@ test: setup browser-deps wasm-deps
 
 # The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered
 # in pyproject.toml; device processes stay in). `make test` (and CI) still runs everything.
-test-quick: setup
+test-quick: setup wasm-deps
 	$(UV) run --frozen --no-sync pytest -q -m "not slow and not tensorflow and not browser"
 
 bench: setup
