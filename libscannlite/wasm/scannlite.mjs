@@ -26,7 +26,7 @@ const EXPORTS = ["memory", "malloc", "free", "scannlite_open", "scannlite_close"
   "scannlite_metadata", "scannlite_l2_normalize", "scannlite_version", "scannlite_wasm_layout"];
 const ENOSYS = 52; // WASI errno for a function this host does not provide
 
-/** Every search over `UINT32_MAX` leaves searches all of them (exact over an `allow` list). */
+/** Pass as `leaves` to search every leaf (exact over an `allow` list's items). */
 export const ALL_LEAVES = UINT32_MAX;
 
 /** Where open() looks for the module when the caller names none: scannlite.wasm next to this file. */
