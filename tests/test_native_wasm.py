@@ -2,7 +2,8 @@
 
 libscannlite is built twice from the same sources (the host CLI by libscannlite/Makefile, the
 WebAssembly module by libscannlite/wasm/Makefile); Node's test runner searches every vector set of
-tests/support/native_vectors.py through scannlite.mjs (plain and filtered, at three leaf counts),
+tests/support/native_vectors.py through scannlite.mjs (plain and filtered, at three leaf counts,
+and with l2-normalised queries),
 and its lines must equal scannlite-cli's (ids, distances as %a, metadata), its errors the
 library's messages. A Chromium check loads the same module from a static folder. Why a browser
 build can match the host bit for bit: docs/web.md.
@@ -83,6 +84,17 @@ def library_search_error(so: Path, path, query: np.ndarray, k: int) -> str:
     return err.value.decode()
 
 
+def host_l2_normalize(so: Path, queries: np.ndarray) -> np.ndarray:
+    """Each row through the host library's scannlite_l2_normalize."""
+    lib = ctypes.CDLL(str(so))
+    lib.scannlite_l2_normalize.argtypes = (ctypes.POINTER(ctypes.c_float), ctypes.c_size_t)
+    lib.scannlite_l2_normalize.restype = None
+    out = np.array(queries, dtype=np.float32, copy=True)
+    for row in out:
+        lib.scannlite_l2_normalize(row.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), row.size)
+    return out
+
+
 def cli_info(cli: Path, path) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in checked([cli, "info", path]).stdout.splitlines())
 
@@ -111,22 +123,31 @@ def cases(built):
     assert len(vectors) >= 10, "native_vectors made too few vector sets"
     searches = []
 
-    def add(v, leaves, allow=None):
-        name = f"{v['name']}-k{v['k']}-leaves{leaves or 'default'}{'-allow' if allow else ''}"
+    def add(v, leaves, allow=None, normalized=None):
+        name = (f"{v['name']}-k{v['k']}-leaves{leaves or 'default'}{'-allow' if allow else ''}"
+                f"{'-l2normalized' if normalized else ''}")
         expected = tmp / f"{name}.cli.txt"
+        queries = normalized or v["queries"]  # the CLI searches queries as given
         if allow is None:
-            args = ["search", v["path"], v["queries"], v["k"], *([leaves] if leaves else [])]
+            args = ["search", v["path"], queries, v["k"], *([leaves] if leaves else [])]
         else:
-            args = ["filter", v["path"], v["queries"], v["k"], leaves, allow]
+            args = ["filter", v["path"], queries, v["k"], leaves, allow]
         expected.write_text(checked([cli, *args]).stdout)
         assert expected.read_text().strip(), f"the CLI found nothing for {name}"
         searches.append({"name": name, "path": str(v["path"]), "queries": str(v["queries"]), "dim": v["dim"],
                          "k": v["k"], "leaves": leaves, "allow": str(allow) if allow else None,
+                         "normalized": str(normalized) if normalized else None,
                          "expected": str(expected), "output": str(tmp / f"{name}.wasm.txt")})
 
     for v in vectors:
         for leaves in dict.fromkeys((v.get("leaves", 0), 1, ALL_LEAVES)):
             add(v, leaves)
+        # As an app that sets l2_normalize: the module normalises (l2Normalize), the CLI is given
+        # the host library's normalised queries; both the vectors and the results must agree.
+        normalized = tmp / f"{v['name']}.l2normalized.f32"
+        raw = np.fromfile(v["queries"], dtype="<f4").reshape(-1, v["dim"])
+        host_l2_normalize(built["so"], raw).astype("<f4").tofile(normalized)
+        add(v, v.get("leaves", 0), normalized=normalized)
         # Every third id from 1: the k nearest allowed items among the searched leaves.
         allow = tmp / f"{v['name']}.allow.txt"
         allow.write_text("".join(f"{i}\n" for i in range(1, int(cli_info(cli, v["path"])["size"]), 3)))
@@ -230,7 +251,7 @@ def test_chromium_gives_the_same_lines_from_a_static_folder(built, cases, tmp_pa
     shutil.copy(WASM_DIR / "test" / "lines.mjs", site)
     shutil.copy(built["wasm"], site / "scannlite.wasm")
     (site / "index.html").write_text("<!doctype html><title>scannlite.wasm</title>\n")
-    # Each vector set at its own leaves, one of them filtered, plus a truncated file.
+    # Each vector set at its own leaves (raw and l2-normalised), one of them filtered, plus a truncated file.
     chosen = [c for c in cases["searches"] if c["leaves"] == 0 and c["allow"] is None]
     chosen.append(next(c for c in cases["searches"] if c["allow"] is not None))
     jobs = []
@@ -239,7 +260,7 @@ def test_chromium_gives_the_same_lines_from_a_static_folder(built, cases, tmp_pa
         shutil.copy(c["queries"], site / f"queries{i}.f32")
         allow = [int(x) for x in Path(c["allow"]).read_text().split()] if c["allow"] else None
         jobs.append({"bundle": f"index{i}.bin", "queries": f"queries{i}.f32", "dim": c["dim"], "k": c["k"],
-                     "leaves": c["leaves"], "allow": allow})
+                     "leaves": c["leaves"], "allow": allow, "normalize": c["normalized"] is not None})
     bad = next(e for e in cases["errors"] if e["name"] == "truncated")
     shutil.copy(bad["path"], site / "truncated.bin")
     script = """async (jobs) => {
@@ -253,7 +274,9 @@ def test_chromium_gives_the_same_lines_from_a_static_folder(built, cases, tmp_pa
         const lines = [];
         const options = job.allow ? { leaves: job.leaves, allow: job.allow } : { leaves: job.leaves };
         for (let q = 0; q * job.dim < all.length; q++) {
-          lines.push(...formatResults(q, index.search(all.subarray(q * job.dim, (q + 1) * job.dim), job.k, options)));
+          let query = all.subarray(q * job.dim, (q + 1) * job.dim);
+          if (job.normalize) query = index.l2Normalize(query.slice());
+          lines.push(...formatResults(q, index.search(query, job.k, options)));
         }
         index.close();
         out.push(lines);

@@ -234,9 +234,17 @@ if (CASES) {
         const options = { leaves: c.leaves ?? 0 };
         if (c.allow) options.allow = readFileSync(c.allow, "utf8").split("\n").filter((l) => l !== "").map(Number);
         const lines = [];
+        const normalized = c.normalized ? new Float32Array(all) : null;
         for (let q = 0; q * c.dim < all.length; q++) {
-          const query = all.subarray(q * c.dim, (q + 1) * c.dim);
+          let query = all.subarray(q * c.dim, (q + 1) * c.dim);
+          if (normalized) query = index.l2Normalize(normalized.subarray(q * c.dim, (q + 1) * c.dim));
           lines.push(...formatResults(q, index.search(query, c.k, options)));
+        }
+        if (normalized) {
+          // The host library's normalised queries, bit for bit (compared as integers: -0 and NaN too).
+          const host = readFileSync(c.normalized);
+          assert.deepEqual(new Uint32Array(normalized.buffer),
+            new Uint32Array(host.buffer.slice(host.byteOffset, host.byteOffset + host.byteLength)));
         }
         writeFileSync(c.output, lines.map((l) => l + "\n").join(""));
         const expected = readFileSync(c.expected, "utf8").split("\n").filter((l) => l !== "");
