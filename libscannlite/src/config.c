@@ -98,7 +98,7 @@ static scannlite_status parse_partitioner(sl_config *c, sl_span m, sl_err *e) {
     while ((r = next_field(m, &pos, &f)) > 0) {
       if (f.number == 1) {
         size_t n;
-        if (f.wire != 2 || !floats_of(f.bytes, pass ? c->centroids + i * dim : NULL, &n))
+        if (f.wire != 2 || !floats_of(f.bytes, pass && c->centroids ? c->centroids + i * dim : NULL, &n))
           return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: bad partitioner leaf %zu", BAD, i);
         if (pass == 0) {
           if (i == 0) dim = n;

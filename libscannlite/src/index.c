@@ -47,6 +47,8 @@ static scannlite_status open_index(scannlite_index *ix, const uint8_t *data, siz
     return sl_fail(e, SCANNLITE_ERROR_UNSUPPORTED, "asymmetric hashing's query_distance is UNSPECIFIED (the device's search fails)");
   ix->info.distance = measure == 1 ? SCANNLITE_DOT_PRODUCT : SCANNLITE_SQUARED_L2;
   if (c->embedding_dim == 0) return sl_fail(e, SCANNLITE_ERROR_FORMAT, "invalid IndexConfig: embedding_dim is 0 or unset");
+  if (c->embedding_dim > (1u << 28))
+    return sl_fail(e, SCANNLITE_ERROR_UNSUPPORTED, "invalid IndexConfig: embedding_dim %u is too large", c->embedding_dim);
   if (c->has_indexer) {
     if (!c->has_ah) return sl_fail(e, SCANNLITE_ERROR_UNSUPPORTED, "the indexer holds no asymmetric_hashing");
     if (c->lookup_type == 3)

@@ -10,6 +10,9 @@ scannlite_status sl_fail(sl_err *e, scannlite_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->buf, e->size, fmt, ap);
     va_end(ap);
+    /* One printable ASCII line whatever a file put into it (names of zip entries, say). */
+    for (char *c = e->buf; *c; c++)
+      if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
   }
   return code;
 }

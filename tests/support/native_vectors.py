@@ -204,3 +204,12 @@ def _google_dim(path: Path) -> int:
     if path.suffix == ".tflite":
         data = read_bundle(data).require_index()
     return int(read_index(data).query_dim)
+
+
+if __name__ == "__main__":  # python -m tests.support.native_vectors OUT_DIR: write them, print the list as JSON
+    import json
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("error: usage: python -m tests.support.native_vectors OUT_DIR")
+    print(json.dumps(make_vectors(sys.argv[1]), indent=1))
