@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick bench clean system-deps browser-deps native native-deps
+.PHONY: setup demo test test-quick bench clean system-deps browser-deps native native-deps wasm-deps wasm
 
 setup: system-deps $(STAMP) native
 
@@ -68,6 +68,17 @@ native-deps:
 	@ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-*.a >/dev/null 2>&1 || { $(call apt_install,libclang-rt-14-dev,the sanitizer build needs compiler-rt); }
 	@command -v javac >/dev/null || { $(call apt_install,openjdk-17-jdk-headless,the Java binding test needs javac); }
 
+# The WebAssembly build of libscannlite (libscannlite/wasm/Makefile, docs/web.md): Debian's clang,
+# lld (wasm-ld) and wasi-libc, never a downloaded toolchain; Node runs its tests.
+wasm-deps:
+	@command -v clang >/dev/null || { $(call apt_install,clang,the wasm build needs clang); }
+	@command -v wasm-ld >/dev/null || { $(call apt_install,lld,the wasm build needs wasm-ld); }
+	@test -f /usr/lib/wasm32-wasi/libc.a || { $(call apt_install,wasi-libc,the wasm build needs wasi-libc); }
+	@command -v node >/dev/null || { $(call apt_install,nodejs,the wasm tests run in node); }
+
+wasm: wasm-deps
+	$(MAKE) -f libscannlite/wasm/Makefile
+
 .tools/bin/uv:
 	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -83,12 +94,12 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: setup
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup browser-deps native-deps
+test: setup browser-deps native-deps wasm-deps
 	$(UV) run --frozen --no-sync pytest -q
 
 # The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered
 # in pyproject.toml; device processes stay in). `make test` (and CI) still runs everything.
-test-quick: setup
+test-quick: setup wasm-deps
 	$(UV) run --frozen --no-sync pytest -q -m "not slow and not tensorflow and not browser"
 
 bench: setup
