@@ -7,12 +7,13 @@ from typing import List, Optional
 import typer
 
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store import bundles, delta
-from scannlite.store.catalog import Catalog
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle import delta
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.export import DEFAULT_DEVICE_METADATA_LIMIT, export as export_snapshot
+from scannlite.store.bundle.export import DEFAULT_DEVICE_METADATA_LIMIT, export as export_snapshot
 
-from .common import RichProgress, console, handle_errors, print_json
+from scannlite.cli.common import RichProgress, console, handle_errors, print_json
 
 DEVICE = DeviceProcesses()
 

@@ -8,14 +8,15 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from scannlite.store import maintenance, snapshot
-from scannlite.store.build import build as build_snapshot
-from scannlite.store.catalog import DEFAULT_METADATA_LIMIT, Catalog
+from scannlite.store.catalog import maintenance
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build as build_snapshot
+from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.recall_estimate import RecallEstimate
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.index.recall_estimate import RecallEstimate
 
-from .common import RichProgress, console, handle_errors, print_json
+from scannlite.cli.common import RichProgress, console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
@@ -90,7 +91,7 @@ def add(
         return
     if embedder is None:
         raise InvalidInput("--images and --texts need --embedder (MODEL.tflite, or NAME[:PATH] from `scannlite embedders`)")
-    from scannlite.plugin import ingest
+    from scannlite.plugin.ingest import add as ingest
 
     if images is not None:
         rep = ingest.add_images(cat, images, embedder, metadata_file, progress=RichProgress(), workers=workers)
@@ -150,7 +151,7 @@ def build(
     Example: scannlite build photos.catalog --target-recall 0.95
     Example: scannlite build big.catalog --full --engine ray --address ray://head:10001
     """
-    from scannlite.plugin.ray_engine import placer_for  # pyarrow.compute and Ray's glue: only for builds
+    from scannlite.plugin.ingest.ray_engine import placer_for  # pyarrow.compute and Ray's glue: only for builds
 
     placer = placer_for(engine, address, workers)
     cat = _open(catalog)
@@ -184,7 +185,7 @@ def search(
     Example: scannlite search photos.catalog --text "a dog on a beach" -k 5
     Example: scannlite search photos.catalog --vector-file query.npy --json
     """
-    from scannlite.plugin.search import search as search_catalog
+    from scannlite.plugin.facade.search import search as search_catalog
 
     given = [name for name, v in (("--vector-file", vector_file), ("--text", text), ("--image", image)) if v]
     if len(given) != 1:

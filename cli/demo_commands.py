@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import RichProgress, console, handle_errors
+from scannlite.cli.common import RichProgress, console, handle_errors
 
 
 def demo(
@@ -22,11 +22,11 @@ def demo(
     """
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     if synthetic:
-        from scannlite.plugin import demo as demo_module
+        from scannlite.plugin.dual_encoder import demo as demo_module
 
         demo_module.synthetic(out, say=say, progress=RichProgress())
         return
-    from scannlite.plugin import demo_openmoji
+    from scannlite.plugin.dual_encoder import demo_openmoji
 
     # EncoderError is a ScannliteError: handle_errors already turns it into one line.
     demo_openmoji.run(out, say=say, progress=RichProgress(), console=console, epochs=epochs)

@@ -14,15 +14,15 @@ from typing import List, Optional
 
 import typer
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.export_parquet import export_parquet_file
+from scannlite.store.catalog.export_parquet import export_parquet_file
 
-from .common import console, handle_errors, print_json
+from scannlite.cli.common import console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
-# Option names -> the catalog_config keys ``configure`` writes (scannlite.plugin.catalog_settings).
+# Option names -> the catalog_config keys ``configure`` writes (scannlite.plugin.facade.settings).
 SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder",
             "thumbnails-root": "thumbnails_root"}
 OPTION_NAMES = {key: f"--{name}" for name, key in SETTINGS.items()}
@@ -50,7 +50,7 @@ def configure(
 
     Example: scannlite configure photos.catalog --text-embedder text.tflite --thumbnails-root photos/
     """
-    from scannlite.plugin.catalog_settings import configure as configure_catalog
+    from scannlite.plugin.facade.settings import configure as configure_catalog
 
     cat = Catalog.open(catalog)
     forget = []

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import RichProgress, console, handle_errors
+from scannlite.cli.common import RichProgress, console, handle_errors
 
 
 def embed(
@@ -31,7 +31,7 @@ def embed(
     Example: scannlite embed photos/ --embedder image_embedder.tflite --out photos.shards
     Example: scannlite embed manifest.parquet --embedder image_embedder.tflite --out shards --engine ray --address ray://head:10001
     """
-    from scannlite.plugin.embed_job import embed_images
+    from scannlite.plugin.ingest.embed_job import embed_images
 
     rep = embed_images(source, embedder, out, metadata_file=metadata_file, engine=engine, address=address,
                        workers=workers, batch=batch, progress=RichProgress())

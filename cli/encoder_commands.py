@@ -2,7 +2,7 @@
 
 This process imports neither TensorFlow nor tflite-support's native modules: training and
 conversion run in a TensorFlow worker and the check of converted files in a device worker
-(:mod:`scannlite.plugin.encoder.jobs`). Every expected failure prints ``error: <one line>`` on
+(:mod:`scannlite.plugin.dual_encoder.jobs`). Every expected failure prints ``error: <one line>`` on
 stderr and exits with status 1.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .common import console as _out, err_console as _err, handle_errors
+from scannlite.cli.common import console as _out, err_console as _err, handle_errors
 
 
 def train(
@@ -42,7 +42,7 @@ def train(
 
     Example: scannlite train --dataset openmoji --out models/emoji --epochs 20
     """
-    from scannlite.plugin.encoder.jobs import train as run_train
+    from scannlite.plugin.dual_encoder.jobs import train as run_train
 
     overrides = {k: v for k, v in {"batch_size": batch_size, "image_size": image_size}.items() if v is not None}
     summary = run_train(dataset, out, text_tower=text_tower, epochs=epochs, console=_err,
@@ -78,7 +78,7 @@ def convert(
 
     Example: scannlite convert models/emoji --out models/emoji-tflite --quantize
     """
-    from scannlite.plugin.encoder.jobs import convert as run_convert
+    from scannlite.plugin.dual_encoder.jobs import convert as run_convert
 
     result = run_convert(model_dir, out, quantize=quantize, verify=verify)
     if as_json:
@@ -100,7 +100,7 @@ def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list
 
     Example: scannlite embedders
     """
-    from scannlite.plugin.embedders import survey
+    from scannlite.plugin.embedders.registry import survey
 
     found, problems = survey()
     for line in problems:

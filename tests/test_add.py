@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.segments import embedding_array
+from scannlite.store.catalog.segments import embedding_array
 
 from catalog_helpers import ids_for
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.segments import embedding_array
+from scannlite.store.catalog.segments import embedding_array
 
 from catalog_helpers import ids_for
 
@@ -174,7 +174,7 @@ def test_fortran_npy_and_unified_directory_columns(tmp_path, rng):
 PEAK = """
 import resource, sys
 import numpy as np
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 cat = Catalog.create(sys.argv[1], 128)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 r = cat.add_file(sys.argv[2], batch_rows=8192)
@@ -186,7 +186,7 @@ print(r.added, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1
 def test_memory_does_not_grow_with_the_input(tmp_path, rng):
     """A fresh process adds a .npy 8x larger than another; its peak RSS grows by far less than
     the larger input's vectors (which whole-file reading would hold twice: as read and as float64).
-    Not Parquet: Arrow's allocator keeps about the file's size (store/readers.py)."""
+    Not Parquet: Arrow's allocator keeps about the file's size (store/catalog/readers.py)."""
     grown = {}
     for n in (25_000, 200_000):
         x = np.empty((n, 128), np.float32)

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from scannlite.store import boundary
-from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
+from scannlite.store.workers import boundary
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 
 pytestmark = pytest.mark.device
 
@@ -93,7 +93,7 @@ def test_a_model_replaced_on_disk_is_loaded_anew(tmp_path):
 def test_idle_workers_exit_by_themselves(tmp_path):
     script = (
         "import os, time\n"
-        "from scannlite.store.boundary import run_in\n"
+        "from scannlite.store.workers.boundary import run_in\n"
         "pid = run_in('device', 'os:getpid')\n"
         "time.sleep(4)\n"
         "gone = not os.path.exists(f'/proc/{pid}') or open(f'/proc/{pid}/stat').read().split()[2] == 'Z'\n"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.catalog.synthetic import clustered
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 

@@ -3,11 +3,11 @@ mutation checked against a brute-force oracle, as ScaNN's own tests do."""
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered, split
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.catalog.synthetic import clustered, split
 
 from catalog_helpers import device_recall, ids_for
 

@@ -24,9 +24,9 @@ ADDRESS_CAP = int(1.5 * VECTOR_BYTES)
 MAKE = """
 import sys
 import numpy as np
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.catalog.synthetic import clustered
 
 n, dim = int(sys.argv[2]), int(sys.argv[3])
 with Catalog.create(sys.argv[1], dim, "dot", index=IndexConfig(training_sample_size=10_000, num_leaves=200)) as cat:
@@ -40,7 +40,7 @@ with Catalog.create(sys.argv[1], dim, "dot", index=IndexConfig(training_sample_s
 BUILD = """
 import json, resource, sys
 from scannlite.store import build as build_module
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 
 def status(key):
     with open("/proc/self/status") as f:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build, load_model
-from scannlite.store.catalog import Catalog
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build, load_model
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.partition_model import PartitionModel
-from scannlite.store.synthetic import clustered
-from scannlite.store.training import place, train, training_rows
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.index.partition_model import PartitionModel
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index.training import place, train, training_rows
 
 
 def random_model(dim: int, leaves: int, dims_per_block: int, seed: int = 0) -> PartitionModel:

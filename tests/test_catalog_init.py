@@ -3,9 +3,9 @@ import sqlite3
 
 import pytest
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput, NotACatalog
-from scannlite.store.index_config import IndexConfig
+from scannlite.store.index.config import IndexConfig
 
 
 def test_init_records_settings_and_reopens(tmp_path):

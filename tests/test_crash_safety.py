@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.catalog import Catalog
-from scannlite.store.maintenance import check, gc
+from scannlite.store.index import snapshot
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.maintenance import check, gc
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.store.boundary import run_in
-from scannlite.store import snapshot
-from scannlite.store.catalog import Catalog
+from scannlite.store.workers.boundary import run_in
+from scannlite.store.index import snapshot
+from scannlite.store.catalog.catalog import Catalog
 
 from test_datasette_plugin import (XSS, XSS_TEXT, DatasetteServer, build_photo_catalog, build_review_catalog,
                                    embed_texts, image_embedder)

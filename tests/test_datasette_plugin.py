@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
+from scannlite.store.workers.boundary import run_in
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
 
 from shared_fixtures import FIXTURES
 
@@ -36,7 +36,7 @@ BIN = Path(sys.executable).parent
 REGEX_MODEL = FIXTURES / "regex_one_embedding_with_metadata.tflite"  # 16-d, movie-review vocabulary
 XSS = "<script>alert(1)</script>"
 ENTRY_POINT_HINT = ("scannlite's datasette entry point is not installed: pyproject needs "
-                    "[project.entry-points.datasette] scannlite = \"scannlite.plugin.datasette_plugin\"")
+                    "[project.entry-points.datasette] scannlite = \"scannlite.plugin.integrations.datasette_plugin\"")
 
 # Short movie reviews: the regex model's vocabulary comes from a movie-review data set.
 SENTENCES = [
@@ -511,7 +511,7 @@ def test_the_plugin_never_writes_to_the_catalog(tmp_path):
 
 
 def test_plugin_connections_are_read_only(site):
-    from scannlite.plugin.datasette_plugin.catalogs import CatalogDb, open_catalog
+    from scannlite.plugin.integrations.datasette_plugin.catalogs import CatalogDb, open_catalog
 
     cdb = CatalogDb("x", (site["live"] / "catalog.db").resolve(), immutable=False)
     with open_catalog(cdb) as cat:
@@ -525,8 +525,8 @@ def test_the_datasette_process_loads_neither_tensorflow_nor_the_task_library(sit
     script = f"""
 import json, sys
 from pathlib import Path
-from scannlite.plugin.datasette_plugin.catalogs import CatalogDb, open_catalog
-from scannlite.plugin.datasette_plugin.queries import SearchParams, query_vector
+from scannlite.plugin.integrations.datasette_plugin.catalogs import CatalogDb, open_catalog
+from scannlite.plugin.integrations.datasette_plugin.queries import SearchParams, query_vector
 cdb = CatalogDb("reviews", Path({str((site["reviews"] / "catalog.db").resolve())!r}), immutable=False)
 with open_catalog(cdb) as cat:
     vector, how = query_vector(cat, SearchParams("a funny film", None, None, None, None, None, 10, None, False))
@@ -568,7 +568,7 @@ def test_embedding_runs_off_the_event_loop(site, monkeypatch):
 
     from datasette.app import Datasette
 
-    from scannlite.plugin.datasette_plugin import views
+    from scannlite.plugin.integrations.datasette_plugin import views
 
     real = views.query_vector
 

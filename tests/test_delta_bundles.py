@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store import bundles, delta
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle import delta
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.export import export
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.ondevice import read_bundle, read_index
-from scannlite.store.ondevice.layout import slotted_offsets
-from scannlite.store.synthetic import clustered
+from scannlite.store.bundle.export import export
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.bundle.ondevice import read_bundle, read_index
+from scannlite.store.bundle.ondevice.layout import slotted_offsets
+from scannlite.store.catalog.synthetic import clustered
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 

@@ -3,7 +3,7 @@ one-subspace-at-a-time float32 evaluation it replaces (the order the device's Ei
 import numpy as np
 import pytest
 
-from scannlite.store.device_search import F32, DeviceIndex, lookup_table, row_squared_norms
+from scannlite.store.index.device_search import F32, DeviceIndex, lookup_table, row_squared_norms
 
 
 def one_subspace_at_a_time(index: DeviceIndex, q: np.ndarray) -> np.ndarray:

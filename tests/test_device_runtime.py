@@ -11,7 +11,7 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.device import tflite_zip
 from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, probe_vocabulary
 
@@ -274,7 +274,7 @@ def test_attach_targets_response_encoding_of_three_input_models():
     from tensorflow_lite_support.metadata import schema_py_generated as fb
 
     from scannlite.plugin.device.bundle import index_of
-    from scannlite.store.ondevice.bundle_file import read_metadata
+    from scannlite.store.bundle.ondevice.bundle_file import read_metadata
 
     graph = fb.SubGraphT()
     graph.tensors = []

@@ -17,9 +17,9 @@ def exists(path: str) -> bool:
 
 
 def test_the_pattern_finds_paths_and_ignores_modules_and_outside_paths():
-    text = ("see [docs/schema.md](docs/schema.md), `store/index_config.py` and tests/support/; "
+    text = ("see [docs/schema.md](docs/schema.md), `store/index/config.py` and tests/support/; "
             "not scannlite.store, ../shared/docs/stack.md or segments/*.parquet.")
-    assert mentioned_paths(text) == {"docs/schema.md", "store/index_config.py", "tests/support/"}
+    assert mentioned_paths(text) == {"docs/schema.md", "store/index/config.py", "tests/support/"}
 
 
 def test_every_path_mentioned_in_the_docs_exists():

@@ -4,9 +4,9 @@ import sqlite3
 import duckdb
 import numpy as np
 
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.maintenance import compact
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.maintenance import compact
 
 
 def test_duckdb_reads_the_same_vectors_the_catalog_returns(tmp_path, rng):

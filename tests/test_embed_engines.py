@@ -10,8 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from scannlite.plugin import embed_job, ingest
-from scannlite.store.catalog import Catalog
+from scannlite.plugin.ingest import embed_job
+from scannlite.plugin.ingest import add as ingest
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
 

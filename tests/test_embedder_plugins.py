@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.catalog import Catalog
+from scannlite.store.index import snapshot
+from scannlite.store.catalog.catalog import Catalog
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
@@ -143,8 +143,8 @@ def test_a_broken_plugin_is_reported_not_fatal(tmp_path):
 
 def test_catalogs_configured_with_a_bare_model_path_keep_working(tmp_path, fixtures_dir):
     """Before embedders were recorded by type, catalogs held the model's path alone."""
-    from scannlite.plugin.datasette_plugin.queries import SearchParams, query_vector
-    from scannlite.plugin.embedders import embed_texts
+    from scannlite.plugin.integrations.datasette_plugin.queries import SearchParams, query_vector
+    from scannlite.plugin.embedders.registry import embed_texts
 
     model = fixtures_dir / "regex_one_embedding_with_metadata.tflite"
     with Catalog.create(tmp_path / "old", 16) as cat:

@@ -1,7 +1,7 @@
 """One embedder acceptance policy: `add`, `configure` and `export` judge every model alike.
 
 Each model below used to be accepted by `add --texts`/`--images` (which had its own signature
-check) and refused by `configure` and `export`; now all three ask store/embedder_checks.py,
+check) and refused by `configure` and `export`; now all three ask store/bundle/embedder_checks.py,
 and refuse it with the same reason.
 """
 import numpy as np
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from scannlite.cli.app import app
 from scannlite.plugin.device.probe_model import probe_flatbuffer
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from tests.model_builders import image_model, text_model_with_inputs
 
 pytestmark = pytest.mark.device

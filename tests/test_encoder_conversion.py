@@ -7,13 +7,13 @@ inputs are the set's held-out images and captions plus mixed-case, punctuated qu
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.plugin.embedders import embed_images, embed_texts
-from scannlite.plugin.encoder import jobs
-from scannlite.plugin.encoder.datasets import load_dataset
-from scannlite.plugin.encoder.images import load_rgb
+from scannlite.store.workers.boundary import run_in
+from scannlite.plugin.embedders.registry import embed_images, embed_texts
+from scannlite.plugin.dual_encoder import jobs
+from scannlite.plugin.dual_encoder.datasets import load_dataset
+from scannlite.plugin.dual_encoder.images import load_rgb
 from tests.support.tiny_coco import make_tiny_coco
-from scannlite.plugin.encoder.tflite_signature import describe
+from scannlite.plugin.embedders.tflite_signature import describe
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def test_converted_towers_match_keras(text_tower, coco, held_out, tmp_path_facto
     jobs.train(f"coco:{coco}", root / "model", text_tower=text_tower, epochs=1, image_size=40, batch_size=12,
                show_progress=False)
     texts, image_files = held_out
-    keras_text, keras_images = run_in("tensorflow", "scannlite.plugin.encoder.keras_inference:embed_both",
+    keras_text, keras_images = run_in("tensorflow", "scannlite.plugin.dual_encoder.keras_inference:embed_both",
                                       str(root / "model"), texts, [load_rgb(p) for p in image_files])
     sizes = {}
     for quantize in (False, True):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin.encoder import coco, openmoji
-from scannlite.plugin.encoder.captions import caption_for, codepoints
-from scannlite.plugin.encoder.datasets import load_dataset, parse_spec
-from scannlite.plugin.encoder.errors import EncoderError
-from scannlite.plugin.encoder.images import ImageSkipped, load_rgb
+from scannlite.plugin.dual_encoder import coco, openmoji
+from scannlite.plugin.dual_encoder.captions import caption_for, codepoints
+from scannlite.plugin.dual_encoder.datasets import load_dataset, parse_spec
+from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.plugin.dual_encoder.images import ImageSkipped, load_rgb
 from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = pytest.mark.slow

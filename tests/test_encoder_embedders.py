@@ -10,10 +10,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scannlite.cli.app import app
-from scannlite.plugin import embedders
-from scannlite.plugin.embedders import embed_images, embed_texts
-from scannlite.plugin.hookspecs import EmbedderError, EmbedderType, hookimpl
-from scannlite.plugin.encoder import jobs
+from scannlite.plugin.embedders import registry as embedders
+from scannlite.plugin.embedders.registry import embed_images, embed_texts
+from scannlite.plugin.embedders.hookspecs import EmbedderError, EmbedderType, hookimpl
+from scannlite.plugin.dual_encoder import jobs
 from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
@@ -174,7 +174,7 @@ def test_cli_process_never_loads_tensorflow_or_task_library(models):
     code = (
         "import sys\n"
         "from scannlite.cli import app\n"
-        "from scannlite.plugin.embedders import embed_texts, list_embedders\n"
+        "from scannlite.plugin.embedders.registry import embed_texts, list_embedders\n"
         "assert len(list_embedders()) >= 5\n"
         f"v = embed_texts({str(models / 'tflite' / 'text_embedder.tflite')!r}, ['red circle'])\n"
         "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras',\n"

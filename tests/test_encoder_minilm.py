@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scannlite.store.boundary import run_in
+from scannlite.store.workers.boundary import run_in
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 

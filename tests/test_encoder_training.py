@@ -5,8 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from scannlite.cli.app import app
-from scannlite.plugin.encoder import jobs, modeldir
-from scannlite.plugin.encoder.errors import EncoderError
+from scannlite.plugin.dual_encoder import jobs, modeldir
+from scannlite.plugin.embedders.errors import EncoderError
 from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
@@ -79,7 +79,7 @@ def test_every_command_help_has_an_example():
 
 
 def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, monkeypatch):
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
 
     monkeypatch.setenv("SCANNLITE_CACHE_DIR", str(tmp_path / "cache"))
     weights = run_in("tensorflow", "tests.support.selfcheck:save_backbone_weights", "mobilenet_v3_small",
@@ -93,7 +93,7 @@ def test_keras_applications_backbone_only_from_local_weights(coco, tmp_path, mon
 
 
 def test_finetuned_minilm_is_saved_and_reloaded(coco, tmp_path):
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
 
     jobs.train(f"coco:{coco}", tmp_path / "ft", text_tower="minilm", epochs=1, image_size=32, batch_size=8,
                finetune_minilm=True, finetune_learning_rate=1e-3, show_progress=False)

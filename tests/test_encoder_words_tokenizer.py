@@ -8,9 +8,9 @@ over-long input; its output must equal the counts of :func:`words.encode`'s ids 
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.plugin.embedders import embed_texts
-from scannlite.plugin.encoder import words
+from scannlite.store.workers.boundary import run_in
+from scannlite.plugin.embedders.registry import embed_texts
+from scannlite.plugin.dual_encoder import words
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 

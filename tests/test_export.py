@@ -5,15 +5,15 @@ import os
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.store import bundles
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.embedder_checks import EmbedderRefused
+from scannlite.store.workers.boundary import run_in
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.bundle.embedder_checks import EmbedderRefused
 from scannlite.store.errors import InvalidInput, UnknownSnapshot
-from scannlite.store.export import export
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
+from scannlite.store.bundle.export import export
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.catalog.synthetic import clustered
 from scannlite.plugin.device.processes import DeviceProcesses
 
 from catalog_helpers import ids_for
@@ -216,7 +216,7 @@ def test_a_failing_verification_publishes_nothing(tmp_path, rng):
     """The Task Library cannot run this embedder (an unknown custom op): verification fails
     in the device process, the error comes back as one line, and no file appears."""
     from tests.model_builders import text_model_with_inputs
-    from scannlite.store.boundary import ProcessFailed, WorkerError
+    from scannlite.store.workers.boundary import ProcessFailed, WorkerError
     model = text_model_with_inputs(1, dtype="string")
     (tmp_path / "custom.tflite").write_bytes(model)
     cat = Catalog.create(tmp_path / "c", 16)
@@ -340,7 +340,7 @@ def test_verify_reads_a_mapped_bundle_a_slice_at_a_time(monkeypatch):
     import hashlib
 
     from shared_fixtures import tflite_fixture
-    from scannlite.store.ondevice import sstable
+    from scannlite.store.bundle.ondevice import sstable
 
     path = tflite_fixture("regex_searcher.tflite")
     monkeypatch.setattr(sstable, "RELEASE_EVERY", 1)

@@ -17,11 +17,11 @@ SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     from pathlib import Path
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.build import build
-    from scannlite.store.export import export
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.build import build
+    from scannlite.store.bundle.export import export
     from scannlite.plugin.device.processes import DeviceProcesses
-    from scannlite.store.synthetic import clustered
+    from scannlite.store.catalog.synthetic import clustered
     cat = Catalog.create(sys.argv[1], 16)
     cat.add([f"v{i}" for i in range(600)], clustered(600, 16, seed=1), [f"text {i}" for i in range(600)])
     build(cat)

@@ -25,7 +25,7 @@ def left_red_right_blue(tmp_path, orientation: int | None, suffix=".png"):
 
 
 def test_every_caller_uses_the_same_decoder():
-    from scannlite.plugin.encoder import images as encoder_images
+    from scannlite.plugin.dual_encoder import images as encoder_images
 
     assert encoder_images.load_rgb is load_rgb and encoder_images.ImageSkipped is ImageSkipped
     assert encoder_images.DEFAULT_MAX_PIXELS == images.DEFAULT_MAX_PIXELS
@@ -92,7 +92,7 @@ def test_bad_files_are_refused_with_a_reason(tmp_path):
 
 
 def test_the_search_form_and_probes_see_the_decoders_pixels(tmp_path):
-    from scannlite.plugin.datasette_plugin.queries import BadQuery, decode_image
+    from scannlite.plugin.integrations.datasette_plugin.queries import BadQuery, decode_image
 
     photo = left_red_right_blue(tmp_path, 6)
     assert np.array_equal(decode_image(photo.read_bytes()), load_rgb(photo))

@@ -13,10 +13,10 @@ import io
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import WorkerError, run_in
-from scannlite.store.ondevice import read_index, read_table
-from scannlite.store.ondevice.index_writer import scann_config, write_index
-from scannlite.store.ondevice.layout import slotted_offsets
+from scannlite.store.workers.boundary import WorkerError, run_in
+from scannlite.store.bundle.ondevice import read_index, read_table
+from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
+from scannlite.store.bundle.ondevice.layout import slotted_offsets
 
 pytestmark = pytest.mark.device
 

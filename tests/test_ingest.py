@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin import ingest
-from scannlite.store.catalog import Catalog
+from scannlite.plugin.ingest import add as ingest
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
 
@@ -82,7 +82,7 @@ def test_huge_images_are_skipped_not_decoded(tmp_path, embedder):
     root.mkdir()
     Image.new("RGB", (9000, 9000), (10, 20, 30)).save(root / "huge.png")
     Image.fromarray(synthetic_images(1, 8, 8)[0]).save(root / "small.png")
-    from scannlite.plugin import embedders
+    from scannlite.plugin.embedders import registry as embedders
     vectors, done, skipped = embedders.embed_images(embedder, [root / "huge.png", root / "small.png"],
                                                     max_pixels=10_000_000)
     assert len(done) == 1 and skipped and "huge.png" in skipped[0][0]
@@ -111,9 +111,9 @@ def test_texts_are_embedded_with_the_text_embedder(tmp_path, fixtures_dir):
     assert rep.added == 3 and cat.get("4")["metadata"] == "The cat sat."
     again = ingest.add_texts(cat, tmp_path / "captions.txt", model)
     assert again.unchanged == 3
-    from scannlite.store.build import build
-    from scannlite.store import snapshot
+    from scannlite.store.index.build import build
+    from scannlite.store.index import snapshot
     build(cat)
-    from scannlite.plugin.embedders import embed_texts
+    from scannlite.plugin.embedders.registry import embed_texts
     q = embed_texts(model, ["It was a sunny day."])
     assert snapshot.search(cat, q, k=1)[0][0]["id"] == "2"

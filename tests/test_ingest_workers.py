@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin import ingest
-from scannlite.plugin.hookspecs import Embedded
-from scannlite.store import boundary
-from scannlite.store.catalog import Catalog
+from scannlite.plugin.ingest import add as ingest
+from scannlite.plugin.embedders.hookspecs import Embedded
+from scannlite.store.workers import boundary
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.images import synthetic_images
 
 
@@ -96,7 +96,7 @@ def test_images_with_n_workers_make_the_same_catalog_as_one(tmp_path, folder, em
     assert rows1 == rows3 and seq1 == seq3
     assert np.array_equal(vectors1, vectors3)
     # And the same as embedding each image alone.
-    from scannlite.plugin.embedders import embed_images
+    from scannlite.plugin.embedders.registry import embed_images
 
     alone, _, _ = embed_images(embedder, [folder / ids[40]])
     norm = alone[0] / np.linalg.norm(alone[0])

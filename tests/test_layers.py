@@ -1,6 +1,7 @@
 """The layers point one way, and only the store writes SQL (README, "How it fits together").
 
-cli -> plugin -> store. The store imports neither plugin nor cli, and names no plugin or cli
+cli -> plugin -> store. Inside the plugin layer, the dual encoder and the demo (plugin/dual_encoder/) sit on top:
+nothing else in the plugin or the store imports or names them, so the core runs without them. The store imports neither plugin nor cli, and names no plugin or cli
 function as a string either (``run_in("device", "scannlite.plugin...:fn")`` would be an import
 in disguise); the plugin imports no cli code except the sqlite-utils plugin, which mounts the
 CLI itself. Checked on the source's syntax trees, so an import inside a function counts too.
@@ -15,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"store": "scannlite.store", "plugin": "scannlite.plugin", "cli": "scannlite.cli"}
-MAY_IMPORT_CLI = {"plugin/sqlite_utils_plugin.py"}
+MAY_IMPORT_CLI = {"plugin/integrations/sqlite_utils_plugin.py"}
 SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT)\b", re.I)
 FUNC_REF = re.compile(r"^scannlite\.(plugin|cli)(\.\w+)*(:\w+)?$")
 
@@ -41,9 +42,11 @@ def imported_modules(tree: ast.AST, package: str) -> set[str]:
 
 
 def package_of(rel: str) -> str:
+    """The package a file's relative imports resolve against (plugin/api/ is the ``scannlite`` package)."""
+    if rel.startswith("plugin/api/"):
+        return "scannlite"
     layer, *rest = rel[:-3].split("/")
-    parts = [LAYERS[layer], *rest]
-    return ".".join(parts if rel.endswith("__init__.py") else parts[:-1])
+    return ".".join([LAYERS[layer], *rest[:-1]])
 
 
 def strings(tree: ast.AST):
@@ -81,6 +84,27 @@ def test_plugin_does_not_use_cli(rel, tree):
     assert not bad, f"{rel} imports {bad}"
 
 
+DUAL_ENCODER = re.compile(r"^scannlite\.plugin\.dual_encoder(\.\w+)*(:\w+)?$")
+
+
+@pytest.mark.parametrize("rel,tree", [(r, t) for r, t in list(sources("store")) + list(sources("plugin"))
+                                      if not r.startswith("plugin/dual_encoder/")],
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_the_core_never_uses_the_dual_encoder(rel, tree):
+    bad = [m for m in imported_modules(tree, package_of(rel)) if m.startswith("scannlite.plugin.dual_encoder")]
+    assert not bad, f"{rel} imports {bad}"
+    refs = [s for s in strings(tree) if DUAL_ENCODER.match(s)]
+    assert not refs, f"{rel} names the dual encoder's code: {refs}"
+
+
+def test_the_sub_packages_are_the_readme_s():
+    """Every sub-package the README's tour names exists, and every sub-package is named there."""
+    readme = (ROOT / "README.md").read_text()
+    found = {p.parent.relative_to(ROOT).as_posix() + "/" for layer in LAYERS for p in (ROOT / layer).rglob("__init__.py")}
+    for folder in sorted(found):
+        assert folder in readme, f"README.md does not mention {folder}"
+
+
 @pytest.mark.parametrize("rel,tree", list(sources("plugin")) + list(sources("cli")),
                          ids=lambda v: v if isinstance(v, str) else "")
 def test_no_sql_outside_the_store(rel, tree):
@@ -96,7 +120,10 @@ def test_no_sql_outside_the_store(rel, tree):
 def test_the_checks_catch_what_they_look_for():
     """The rules above are not vacuous: each finds its violation in a made-up file."""
     tree = ast.parse('from ..plugin.boundary import run_in\nrun_in("device", "scannlite.plugin.x:f")\n'
-                     'cat.conn.execute("SELECT 1 FROM items")\n')
-    assert "scannlite.plugin.boundary" in imported_modules(tree, "scannlite.store")
+                     'cat.conn.execute("SELECT 1 FROM items")\nrun_in("tensorflow", "scannlite.plugin.dual_encoder.x:f")\n')
+    assert "scannlite.plugin.boundary" in imported_modules(tree, "scannlite.store.index")
+    assert package_of("store/bundle/ondevice/__init__.py") == "scannlite.store.bundle.ondevice"
+    assert package_of("store/bundle/export.py") == "scannlite.store.bundle"
+    assert any(DUAL_ENCODER.match(s) for s in strings(tree))
     assert any(FUNC_REF.match(s) for s in strings(tree))
     assert any(SQL.match(s) for s in strings(tree))

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import CatalogLocked
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
     cat = Catalog.open(sys.argv[1])
     with cat.writing():
         with cat.transaction():          # a write transaction is open too

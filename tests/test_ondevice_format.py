@@ -1,8 +1,8 @@
-"""The on-device index format, read and written by the store process (scannlite.store.ondevice).
+"""The on-device index format, read and written by the store process (scannlite.store.bundle.ondevice).
 
 References are real: Google's test indices and models (../shared/fixtures/tflite-support),
 protobuf's own serializer and tflite-support's index builder, both run in a device process
-through scannlite.store.boundary. Helpers for that process live in tests/support/ondevice_pb.py.
+through scannlite.store.workers.boundary. Helpers for that process live in tests/support/ondevice_pb.py.
 """
 from __future__ import annotations
 
@@ -17,12 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.ondevice import (AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType,
-                                      IndexConfig, IndexFormatError, LookupType, PartitionerProto,
-                                      ScannOnDeviceConfig, describe_model, read_bundle, read_index,
-                                      read_table)
-from scannlite.store.ondevice.protos import decode_index_config
-from scannlite.store.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
+from scannlite.store.bundle.ondevice import AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType, IndexConfig, IndexFormatError, LookupType, PartitionerProto, ScannOnDeviceConfig, describe_model, read_bundle, read_index, read_table
+from scannlite.store.bundle.ondevice.protos import decode_index_config
+from scannlite.store.bundle.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
 from tests.support.ondevice_pb import to_spec
 
 from shared_fixtures import tflite_fixture
@@ -49,7 +46,7 @@ def fixture(name: str) -> bytes:
 def run_device(func: str, *args):
     """``tests.support.ondevice_pb.<func>(*args)`` in a device worker (conftest puts the project
     root on every worker's PYTHONPATH; warm workers outlive any per-test environment)."""
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
 
     return run_in("device", f"tests.support.ondevice_pb:{func}", *args, timeout=300)
 
@@ -162,7 +159,7 @@ def test_store_process_imports_nothing_native(fixtures_dir):
     tflite-support's generated protos (which need pure-Python protobuf); protobuf runs on upb."""
     script = f"""
 import sys
-from scannlite.store.ondevice import read_index, read_bundle, describe_model
+from scannlite.store.bundle.ondevice import read_index, read_bundle, describe_model
 d = {str(fixtures_dir)!r}
 read_index(open(d + '/regex_index.ldb', 'rb').read())
 read_bundle(open(d + '/regex_searcher.tflite', 'rb').read())
@@ -485,7 +482,7 @@ def test_validate_reports_inconsistencies():
     cases = [  # (config, partitions, number of M_ keys, expected problem)
         (_flat([0, 2], leaves=2), {0: rows(3), 1: rows(1)}, 4,
          "global_partition_offsets[1] is 2 but the partitions before it use ids up to 2"),
-        # A gap between partitions is a slotted layout (store/ondevice/layout.py), not a problem:
+        # A gap between partitions is a slotted layout (store/bundle/ondevice/layout.py), not a problem:
         # only the metadata key of the row after it matters.
         (_flat([0, 5], leaves=2), {0: rows(3), 1: rows(1)}, 4, "missing key M_5"),
         (_flat([0, 3], leaves=2), {0: rows(3)}, 3, "missing key E_1"),
@@ -607,7 +604,7 @@ def test_corrupt_bundles():
 
 
 def test_mapped_files_read_like_bytes(tmp_path):
-    from scannlite.store.ondevice.bundle_file import mapped
+    from scannlite.store.bundle.ondevice.bundle_file import mapped
 
     for name in ("regex_searcher.tflite", "regex_one_embedding_with_metadata.tflite"):
         data = fixture(name)
@@ -628,7 +625,7 @@ def test_mapped_files_read_like_bytes(tmp_path):
 
 
 def test_zip_entries_are_held_to_their_crc(tmp_path):
-    from scannlite.store.ondevice.bundle_file import mapped
+    from scannlite.store.bundle.ondevice.bundle_file import mapped
 
     data = bytearray(fixture("regex_searcher.tflite"))
     at = bytes(data).rindex(fixture("regex_index.ldb")) + 100  # a byte inside the packed index
@@ -836,7 +833,7 @@ def test_sstable_reads_every_varint_width_and_views_large_values():
     """Keys and values of every length class (one- and two-byte varints, shared prefixes, blocks
     above and below the size read as views, raw and Snappy) read back exactly, from bytes and
     from a view; large raw values are views of the data, not copies."""
-    from scannlite.store.ondevice import sstable
+    from scannlite.store.bundle.ondevice import sstable
 
     rng = np.random.default_rng(11)
     items = {}
@@ -878,8 +875,8 @@ def test_metadata_keys_the_searcher_cannot_look_up_are_extra():
 
 
 def test_one_key_is_looked_up_after_every_block_is_checked():
-    from scannlite.store.ondevice.index_file import read_user_info
-    from scannlite.store.ondevice.sstable import check_blocks, lookup
+    from scannlite.store.bundle.ondevice.index_file import read_user_info
+    from scannlite.store.bundle.ondevice.sstable import check_blocks, lookup
 
     data = fixture("regex_index.ldb")
     assert read_user_info(data) == read_index(data).user_info == b"userinfo"
@@ -893,7 +890,7 @@ def test_one_key_is_looked_up_after_every_block_is_checked():
     with pytest.raises(IndexFormatError, match="checksum mismatch in data block"):
         read_user_info(bytes(damaged))
     # A reader of a mapped file is asked to drop what it has checked, block after block.
-    from scannlite.store.ondevice import sstable
+    from scannlite.store.bundle.ondevice import sstable
 
     calls = []
     original = sstable.RELEASE_EVERY

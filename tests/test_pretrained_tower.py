@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.plugin.encoder import efficientnet_files, jobs, modeldir
-from scannlite.plugin.encoder.errors import EncoderError
-from scannlite.plugin.encoder.settings import TrainSettings
-from scannlite.plugin.encoder.torch_legacy import load_state_dict
-from scannlite.store.boundary import run_in
+from scannlite.plugin.dual_encoder import efficientnet_files, jobs, modeldir
+from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.plugin.dual_encoder.settings import TrainSettings
+from scannlite.plugin.dual_encoder.torch_legacy import load_state_dict
+from scannlite.store.workers.boundary import run_in
 from tests.support.tiny_coco import make_tiny_coco
 
 MILITARY_UNIFORM = 652
@@ -123,7 +123,7 @@ def test_features_are_computed_once_and_the_head_trains(trained):
 @pytest.mark.device
 @pytest.mark.slow
 def test_image_embedder_matches_keras_and_int8_falls_back_to_float16(trained, tmp_path):
-    from scannlite.plugin.encoder.tflite_signature import check_image_embedder
+    from scannlite.plugin.embedders.tflite_signature import check_image_embedder
 
     root = trained[0]
     result = jobs.convert(root / "model", tmp_path / "float")

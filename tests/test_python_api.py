@@ -1,4 +1,4 @@
-"""The Python API (scannlite.plugin.api): open a catalog, add, build, search by vector, text or
+"""The Python API (scannlite.plugin.facade.database): open a catalog, add, build, search by vector, text or
 image, export; plain dicts and lists, the same answers as the CLI and the exported bundle."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin import api
+from scannlite.plugin.facade import database as api
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store import bundles, snapshot
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.index import snapshot
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
 

@@ -1,5 +1,5 @@
 """The recall estimate every build records, checked against a brute-force computation of
-its definition (store/recall_estimate.py), and the leaves it makes the build choose."""
+its definition (store/index/recall_estimate.py), and the leaves it makes the build choose."""
 import json
 import subprocess
 import sys
@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store import device_search, snapshot
-from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
-from scannlite.store.maintenance import compact
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
-from scannlite.store.synthetic import clustered
-from scannlite.store.training import training_rows
+from scannlite.store.index import device_search
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
+from scannlite.store.catalog.maintenance import compact
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index.training import training_rows
 
 from catalog_helpers import ids_for
 

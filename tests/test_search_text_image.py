@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
+from scannlite.store.workers.boundary import run_in
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
 
 from test_datasette_plugin import REGEX_MODEL, SENTENCES, embed_texts
 

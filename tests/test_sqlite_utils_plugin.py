@@ -14,7 +14,7 @@ BIN = Path(sys.executable).parent
 SCANNLITE = [str(BIN / "scannlite")]
 SQLITE_UTILS = [str(BIN / "sqlite-utils"), "scannlite"]
 ENTRY_POINT_HINT = ("scannlite's sqlite_utils entry point is not installed: pyproject needs "
-                    "[project.entry-points.sqlite_utils] scannlite = \"scannlite.plugin.sqlite_utils_plugin\"")
+                    "[project.entry-points.sqlite_utils] scannlite = \"scannlite.plugin.integrations.sqlite_utils_plugin\"")
 
 
 def run(prefix, *args, ok=True):

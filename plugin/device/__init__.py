@@ -3,7 +3,7 @@
 A device process holds what a phone would run: tflite-support 0.4.4's index builder, its
 Task Library (TextSearcher, ImageSearcher, TextEmbedder, ImageEmbedder) and its
 MetadataPopulator. These native modules cannot share a process with TensorFlow, so the
-functions here are called through :func:`scannlite.store.boundary.run_in`, e.g.
+functions here are called through :func:`scannlite.store.workers.boundary.run_in`, e.g.
 ``run_in("device", "scannlite.plugin.device.runtime:text_search", model, ["q3"], ...)``.
 
 Modules:

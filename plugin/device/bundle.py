@@ -12,8 +12,8 @@ Model Maker's recipe (../shared/docs/ondevice-format.md 3.1), with three differe
 * the zip is rewritten with fixed timestamps (see :mod:`.tflite_zip`), so the same model and
   index always give byte-identical bundles.
 
-The model is read by the one reader (:mod:`scannlite.store.ondevice.bundle_file`) and judged
-by the one policy (:mod:`scannlite.store.embedder_checks`): which output the searcher reads
+The model is read by the one reader (:mod:`scannlite.store.bundle.ondevice.bundle_file`) and judged
+by the one policy (:mod:`scannlite.store.bundle.embedder_checks`): which output the searcher reads
 is the policy's ``output_index``, never a rule of this module. Only the metadata *writing*
 lives here. Runs in a device process: ``MetadataPopulator`` imports a native module.
 """
@@ -24,11 +24,11 @@ import warnings
 
 import flatbuffers
 
-from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
-from scannlite.store.ondevice.bundle_file import INDEX_FILE_NAME, read_bundle, read_metadata
-from scannlite.store.ondevice.sstable import FOOTER_SIZE, MAGIC
+from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
+from scannlite.store.bundle.ondevice.bundle_file import INDEX_FILE_NAME, read_bundle, read_metadata
+from scannlite.store.bundle.ondevice.sstable import FOOTER_SIZE, MAGIC
 
-from . import tflite_zip
+from scannlite.plugin.device import tflite_zip
 
 INDEX_DESCRIPTION = "On-device Scann Index file with LevelDB format."
 
@@ -141,7 +141,7 @@ def packs_index(facts: EmbedderFacts) -> bool:
 
 def index_of(model: bytes, facts: EmbedderFacts | None = None) -> tuple[str, bytes] | None:
     """The (name, bytes) of the packed index the searcher would read, or None (``model``: bytes,
-    or a :func:`~scannlite.store.ondevice.bundle_file.mapped` file, which gives a view).
+    or a :func:`~scannlite.store.bundle.ondevice.bundle_file.mapped` file, which gives a view).
 
     The reader finds the index; the policy says which output the searcher reads (``facts``,
     when the caller has them already); an index on another output is never read.

@@ -2,8 +2,8 @@
 bundle as a phone would.
 
 They run in device processes: :class:`~scannlite.plugin.device.processes.DeviceProcesses` (the store's
-:class:`~scannlite.store.device_side.DeviceSide`) sends each call to one. The store side
-(:mod:`scannlite.store.export`, :mod:`scannlite.store.bundles`) writes the index file from a
+:class:`~scannlite.store.bundle.device_side.DeviceSide`) sends each call to one. The store side
+(:mod:`scannlite.store.bundle.export`, :mod:`scannlite.store.bundle.inspection`) writes the index file from a
 snapshot and compares the answers with its own device-equivalent search. Packing and checking
 happen in two separate processes, so the check opens the bundle exactly as an app would: cold,
 from the file (or from bytes, for ``bundle verify``).
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store.ondevice.sstable import write_table
+from scannlite.store.bundle.ondevice.sstable import write_table
 
-from . import runtime, tflite_zip
-from .probe_model import make_probe_model, probe_token
+from scannlite.plugin.device import runtime, tflite_zip
+from scannlite.plugin.device.probe_model import make_probe_model, probe_token
 
 LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed searches
 

@@ -25,7 +25,7 @@ import tempfile
 import flatbuffers
 import numpy as np
 
-from . import tflite_zip
+from scannlite.plugin.device import tflite_zip
 
 #: Tokens per query. "q17" is one token; a few more slots let a caller sum several probes
 #: ("q1 q2") without the model growing: L only sizes a [1, L, D] intermediate.

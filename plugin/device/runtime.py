@@ -1,7 +1,7 @@
 """Device-side entry points: what a phone's Task Library does, run on this machine.
 
 Every public function here is meant to be called through
-``scannlite.store.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
+``scannlite.store.workers.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
 arguments and results are plain python, numpy arrays and bytes, so they pickle across the
 process boundary, and a native crash (tflite-support 0.4.4 segfaults on some bundles) kills
 only the worker. Errors the Task Library or the index builder raise come back as
@@ -13,7 +13,7 @@ which may be larger than is worth pickling), which the Task Library opens itself
 (``file_name`` / ``index_file_name``) and scannlite's reader judges through a memory map: a
 bundle of any size is never read whole into this process.
 Which Task Library class a model gets, and which output holds its embedding, is decided by
-the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every process.
+the one acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`), as in every process.
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
-from scannlite.store.ondevice.bundle_file import mapped
-from scannlite.store.ondevice.index_writer import check_index_inputs, scann_config
+from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
+from scannlite.store.bundle.ondevice.bundle_file import mapped
+from scannlite.store.bundle.ondevice.index_writer import check_index_inputs, scann_config
 
 # attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
-from .bundle import attach_index, packs_index
-from .probe_model import make_probe_model
+from scannlite.plugin.device.bundle import attach_index, packs_index
+from scannlite.plugin.device.probe_model import make_probe_model
 
 __all__ = [
     "DeviceError", "build_index", "scann_config", "attach_index", "make_probe_model", "text_search",
@@ -72,7 +72,7 @@ def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: byte
     """Serialize an on-device ScaNN index (a LevelDB table) with tflite-support's builder.
 
     Exports write their index with scannlite's own streamed writer
-    (:mod:`scannlite.store.ondevice.index_writer`); this builder is the reference it is tested
+    (:mod:`scannlite.store.bundle.ondevice.index_writer`); this builder is the reference it is tested
     against, and the export layout "builder". ``serialized_config`` is a serialized
     ``ScannOnDeviceConfig`` (:func:`scann_config`).
     Exactly one database: ``float_database`` (n, embedding_dim) float32, or ``hashed_database``

@@ -44,7 +44,7 @@ def protobuf_reference(specs: list[dict], blobs: list[bytes]) -> dict:
     from google.protobuf.internal import api_implementation
     from tensorflow_lite_support.scann_ondevice.cc.core import serialized_searcher_pb2 as searcher
 
-    from scannlite.store.ondevice import protos
+    from scannlite.store.bundle.ondevice import protos
 
     assert api_implementation.Type() == "python"
     generated = descriptor_pb2.FileDescriptorProto()

@@ -1,0 +1,525 @@
+"""A catalog: one SQLite database plus immutable Parquet segments, in one directory.
+
+Writes commit the Lance/Iceberg way: new files go under unique names and are fsynced, then
+one SQLite transaction publishes them. A crash at any point leaves the last committed state
+intact; files a crash left unpublished are reclaimed by ``gc``. Readers never block: SQLite
+runs in WAL mode and every read happens inside one read transaction.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+from scannlite.store.catalog import schema
+from scannlite.store.atomic import replacing
+from scannlite.store.catalog.batch import Batch, content_hash, validate
+from scannlite.store.errors import InvalidInput, NotACatalog, ScannliteError
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.catalog.locking import writer_lock
+from scannlite.store.catalog.readers import BATCH_ROWS, iter_rows
+from scannlite.store.vocabulary import Distance
+from scannlite.store.catalog.segments import RowGroupRead, row_group_starts, write_segment
+
+DB_NAME = "catalog.db"
+METADATA_TYPES = ("text", "bytes")
+DEFAULT_METADATA_LIMIT = 64 * 1024
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def visible(seq_param: str = ":seq", alias: str = "items") -> str:
+    """SQL condition: the item row is part of the catalog as of commit ``seq``."""
+    return f"{alias}.added_seq <= {seq_param} AND ({alias}.removed_seq IS NULL OR {alias}.removed_seq > {seq_param})"
+
+
+@dataclass
+class AddResult:
+    added: int
+    updated: int
+    unchanged: int
+    seq: int | None  # None when nothing changed and nothing was committed
+
+
+class _NothingChanged(Exception):
+    """Every row of an add was unchanged: roll its commit back."""
+
+
+@dataclass
+class DeleteResult:
+    deleted: int
+    seq: int
+
+
+class Catalog:
+    """Open with :meth:`open` or create with :meth:`create`; see the module docstring."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock_timeout: float | None = None):
+        self.path = Path(path)
+        self.conn = conn
+        self.lock_timeout = lock_timeout
+        self._load_config()
+
+    # ---- opening -------------------------------------------------------------------------
+    @staticmethod
+    def _connect(db_path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a write acknowledged to the user survives power loss, not only a killed process.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @classmethod
+    def create(cls, path, dim: int, distance: str = "dot", normalize: bool | None = None,
+               metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT,
+               index: IndexConfig | None = None, lock_timeout: float | None = None) -> "Catalog":
+        path = Path(path)
+        try:
+            distance = Distance(distance)
+        except ValueError:
+            raise InvalidInput(f"distance must be 'dot' or 'l2', got {distance!r}") from None
+        if not isinstance(dim, int) or dim < 1 or dim > 65536:
+            raise InvalidInput(f"dimension must be between 1 and 65536, got {dim}")
+        if metadata_type not in METADATA_TYPES:
+            raise InvalidInput(f"metadata type must be 'text' or 'bytes', got {metadata_type!r}")
+        if metadata_limit < 0:
+            raise InvalidInput("metadata limit must not be negative")
+        if normalize is None:
+            normalize = distance == "dot"
+        index = index or IndexConfig()
+        if path.exists() and not path.is_dir():
+            raise InvalidInput(f"{path} exists and is not a directory")
+        if (path / DB_NAME).exists():
+            raise InvalidInput(f"{path} is already a catalog")
+        if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+            raise InvalidInput(f"{path} is not empty; a catalog needs a new or empty directory")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "segments").mkdir(exist_ok=True)
+        # Build the database under a temporary name and rename it into place: a crash
+        # during init leaves no half-initialised catalog.db behind.
+        with replacing(path / DB_NAME) as (tmp,):
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript(schema.DDL)
+            settings = {
+                "format_version": schema.FORMAT_VERSION, "dim": dim, "distance": distance,
+                "normalize": bool(normalize), "metadata_type": metadata_type,
+                "metadata_limit": int(metadata_limit), "index": index.to_json(), "created_at": utcnow(),
+            }
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO catalog_config(key, value) VALUES (?, ?)",
+                             [(k, json.dumps(v)) for k, v in settings.items()])
+            conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
+                         (utcnow(), json.dumps({"dim": dim, "distance": distance})))
+            conn.execute("COMMIT")
+            conn.close()
+        return cls.open(path, lock_timeout=lock_timeout)
+
+    @classmethod
+    def open(cls, path, lock_timeout: float | None = None) -> "Catalog":
+        path = Path(path)
+        db_path = path / DB_NAME
+        if not path.is_dir():
+            raise NotACatalog(f"{path} is not a catalog (no such directory)")
+        if not db_path.is_file():
+            raise NotACatalog(f"{path} is not a catalog (no {DB_NAME}; create one with `scannlite init`)")
+        try:
+            conn = cls._connect(db_path)
+            conn.execute("SELECT value FROM catalog_config WHERE key = 'format_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
+        return cls(path, conn, lock_timeout)
+
+    @classmethod
+    def open_readonly(cls, path, *, immutable: bool = False) -> "Catalog":
+        """A catalog no write can go through (Datasette's view of it).
+
+        Opened the way Datasette opens the file (``mode=ro``, or ``immutable=1`` for
+        ``datasette -i``) plus ``PRAGMA query_only``. A read-only connection to a WAL database
+        may create the ``-wal`` and ``-shm`` side files (SQLite needs the shared-memory index
+        to read) but never checkpoints, so ``catalog.db`` itself stays byte for byte as it was.
+        """
+        path = Path(path)
+        db_path = path / DB_NAME
+        flags = "immutable=1" if immutable else "mode=ro"
+        try:
+            conn = sqlite3.connect(f"file:{quote(str(db_path))}?{flags}", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as exc:
+            raise NotACatalog(f"cannot open {db_path} read-only: {exc}") from None
+        try:
+            return cls(path, conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise NotACatalog(f"{db_path} is not a readable catalog: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _load_config(self) -> None:
+        try:
+            rows = dict(self.conn.execute("SELECT key, value FROM catalog_config").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise NotACatalog(f"{self.path} is not a catalog ({exc})") from None
+        try:
+            self.settings = {k: json.loads(v) for k, v in rows.items()}
+            self.dim: int = self.settings["dim"]
+            self.distance = Distance(self.settings["distance"])
+            self.normalize: bool = self.settings["normalize"]
+            self.metadata_type: str = self.settings["metadata_type"]
+            self.metadata_limit: int = self.settings["metadata_limit"]
+            self.index_config = IndexConfig.from_json(self.settings["index"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise NotACatalog(f"{self.path} is not a catalog (bad settings: {exc})") from None
+        if self.settings.get("format_version") != schema.FORMAT_VERSION:
+            raise NotACatalog(f"{self.path} has catalog format {self.settings.get('format_version')}, "
+                              f"this scannlite reads format {schema.FORMAT_VERSION}")
+
+    # ---- transactions --------------------------------------------------------------------
+    @contextmanager
+    def reading(self):
+        """One consistent view of the catalog (a WAL read transaction)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def writing(self):
+        """The writer lock for a whole write operation (files first, then one transaction)."""
+        with writer_lock(self.path, self.lock_timeout):
+            self._load_config()
+            yield
+
+    @contextmanager
+    def transaction(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def new_commit(self, kind: str, summary: dict) -> int:
+        """Record a commit inside the caller's transaction; returns its sequence number."""
+        seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM commits").fetchone()[0]
+        self.conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (?, ?, ?, ?)",
+                          (seq, kind, utcnow(), json.dumps(summary, sort_keys=True)))
+        return seq
+
+    def set_setting(self, key: str, value) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO catalog_config(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    @property
+    def head_seq(self) -> int:
+        return self.conn.execute("SELECT MAX(seq) FROM commits").fetchone()[0]
+
+    # ---- writes --------------------------------------------------------------------------
+    def make_batch(self, ids, vectors, metadata=None, source_hashes=None, first_row: int = 0) -> Batch:
+        return validate(ids, vectors, metadata, dim=self.dim, normalize=self.normalize,
+                        metadata_type=self.metadata_type, metadata_limit=self.metadata_limit,
+                        source_hashes=source_hashes, first_row=first_row)
+
+    def add(self, ids, vectors, metadata=None, source_hashes=None) -> AddResult:
+        """Upsert by id. Unchanged rows (same vector and metadata) are skipped."""
+        return self.add_batch(self.make_batch(ids, vectors, metadata, source_hashes))
+
+    def add_file(self, path, *, ids_path=None, id_column="id", embedding_column="embedding",
+                 metadata_column="metadata", batch_rows: int = BATCH_ROWS) -> AddResult:
+        """Upsert from a Parquet file or directory, a .npy or a JSONL file, streamed in chunks of
+        ``batch_rows`` rows: memory stays one chunk's, and the whole file is still one commit."""
+        chunks = iter_rows(path, ids_path=ids_path, id_column=id_column, embedding_column=embedding_column,
+                           metadata_column=metadata_column, batch_rows=batch_rows)
+        return self.add_stream(self.make_batch(r.ids, r.vectors, r.metadata, first_row=r.first_row)
+                               for r in chunks)
+
+    def add_batch(self, batch: Batch) -> AddResult:
+        return self.add_stream([batch])
+
+    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for ident, item, h in self.conn.execute(
+                    f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk):
+                found[ident] = (item, h)
+        return found
+
+    def add_stream(self, batches: Iterable[Batch]) -> AddResult:
+        """Upsert every batch as one commit. Batches are consumed one at a time (each checked,
+        compared with the live items and written as its own segment), so a file of any size
+        is added in one chunk's memory; the items go into the one open transaction (so the
+        writer lock is held while the input is read). Any error, in any batch, rolls everything
+        back, and the segments written so far are removed."""
+        written: list[Path] = []
+        seq = None
+        with self.writing():
+            try:
+                with self.transaction():
+                    seq = self.new_commit("add", {})
+                    added = updated = unchanged = 0
+                    segments, before, count = [], None, 0
+                    for batch in batches:
+                        if before is not None:  # validate() checked each batch alone; this, across them
+                            self._check_seen(before, batch)
+                        a, u, c, seg = self._add_one(batch, seq, written)
+                        added, updated, unchanged = added + a, updated + u, unchanged + c
+                        if seg is not None:
+                            segments.append(seg)
+                        before, count = batch, count + 1
+                    if not added + updated + unchanged:
+                        raise InvalidInput("the input holds no rows")
+                    if not segments:
+                        raise _NothingChanged
+                    if count > 1:
+                        self.conn.execute("DELETE FROM add_seen")  # a failed add's rows roll back instead
+                    self.conn.execute("UPDATE commits SET summary = ? WHERE seq = ?", (json.dumps(
+                        {"added": added, "updated": updated, "unchanged": unchanged, "segments": segments},
+                        sort_keys=True), seq))
+            except _NothingChanged:
+                return AddResult(0, 0, unchanged, None)
+            except BaseException:
+                # Never referenced, since the transaction rolled back; unless the interruption
+                # came just after COMMIT, when they belong to a committed add and must stay.
+                if seq is None or self.conn.execute("SELECT 1 FROM commits WHERE seq = ?", (seq,)).fetchone() is None:
+                    for path in written:
+                        path.unlink(missing_ok=True)
+                raise
+            return AddResult(added, updated, unchanged, seq)
+
+    def _check_seen(self, before: Batch, batch: Batch) -> None:
+        """Refuse an id of ``batch`` that an earlier batch of the same input held, whether or
+        not that copy changed anything. The ids go into a temp table, empty between adds (a
+        failed add's rows roll back with it), filled one batch behind, so a one-batch add never
+        touches it."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
+        self.conn.executemany("INSERT INTO add_seen(id, row) VALUES (?, ?)",
+                              ((ident, before.first_row + i) for i, ident in enumerate(before.ids)))
+        for start in range(0, len(batch.ids), 900):
+            chunk = batch.ids[start:start + 900]
+            found = self.conn.execute(f"SELECT id, row FROM add_seen WHERE id IN ({','.join('?' * len(chunk))})",
+                                      chunk).fetchone()
+            if found is not None:
+                row = batch.first_row + batch.ids.index(found[0])
+                raise InvalidInput(f"id {found[0]!r} appears twice in the input (rows {found[1]} and {row})")
+
+    def _add_one(self, batch: Batch, seq: int, written: list[Path]) -> tuple[int, int, int, str | None]:
+        """One batch inside :meth:`add_stream`'s transaction: (added, updated, unchanged, segment)."""
+        hashes = [content_hash(v, m) for v, m in zip(batch.vectors, batch.metadata)]
+        existing = self._live_rows(batch.ids)
+        keep, replaced = [], []
+        for i, ident in enumerate(batch.ids):
+            old = existing.get(ident)
+            if old is None:
+                keep.append(i)
+            elif old[1] != hashes[i]:
+                keep.append(i)
+                replaced.append(old[0])
+        if not keep:
+            return 0, 0, len(batch), None
+        seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep], written)
+        cur = self.conn.execute("INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
+                                (seg.path, seg.rows, seg.bytes, seg.sha256, seq))
+        segment_id = cur.lastrowid
+        for start in range(0, len(replaced), 900):
+            chunk = replaced[start:start + 900]
+            self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
+                              [seq, *chunk])
+        self.conn.executemany(
+            "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((batch.ids[i], batch.metadata[i], hashes[i],
+              batch.source_hashes[i] if batch.source_hashes else None, segment_id, row, seq)
+             for row, i in enumerate(keep)))
+        return len(keep) - len(replaced), len(replaced), len(batch) - len(keep), seg.path
+
+    def delete(self, ids) -> DeleteResult:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            raise InvalidInput("no ids to delete")
+        with self.writing():
+            existing = self._live_rows(ids)
+            missing = [i for i in ids if i not in existing]
+            if missing:
+                more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                raise InvalidInput(f"unknown id {missing[0]!r}{more}; nothing was deleted")
+            items = [existing[i][0] for i in ids]
+            with self.transaction():
+                seq = self.new_commit("delete", {"deleted": len(items)})
+                for start in range(0, len(items), 900):
+                    chunk = items[start:start + 900]
+                    self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
+                                      [seq, *chunk])
+            return DeleteResult(len(items), seq)
+
+    # ---- reads ---------------------------------------------------------------------------
+    def count(self, seq: int | None = None) -> int:
+        if seq is None:
+            return self.conn.execute("SELECT COUNT(*) FROM items WHERE removed_seq IS NULL").fetchone()[0]
+        return self.conn.execute(f"SELECT COUNT(*) FROM items WHERE {visible()}", {"seq": seq}).fetchone()[0]
+
+    def get(self, ident: str) -> dict | None:
+        row = self.conn.execute("SELECT item, id, metadata, content_hash, added_seq FROM items "
+                                "WHERE removed_seq IS NULL AND id = ?", (ident,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("item", "id", "metadata", "content_hash", "added_seq"), row))
+
+    def live_source_hashes(self) -> dict[str, str]:
+        """id -> source file hash of live items ingested from files (to skip unchanged files)."""
+        return dict(self.conn.execute(
+            "SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL"))
+
+    def vectors_for(self, items: np.ndarray) -> np.ndarray:
+        """Float vectors of internal item numbers, in the given order (repeats allowed)."""
+        items = np.asarray(items, dtype=np.int64)
+        unique, inverse = np.unique(items, return_inverse=True)
+        if len(unique) < len(items):
+            return self.vectors_for(unique)[inverse]
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        for positions, vectors in self.iter_vectors(items):
+            out[positions] = vectors
+        return out
+
+    def iter_vectors(self, items: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(positions in ``items``, their vectors) for the distinct ``items``, in any order, one
+        segment row group at a time in storage order: a pass over millions of vectors in memory
+        bounded by the group."""
+        items = np.asarray(items, dtype=np.int64)
+        order = np.argsort(items, kind="stable")
+        ascending = items[order]
+        for read in self.vector_reads(ascending):
+            yield order[np.searchsorted(ascending, read.items)], read.read(self.path, self.dim)
+
+    def vector_reads(self, items: np.ndarray) -> Iterator[RowGroupRead]:
+        """Where the vectors of the sorted, distinct ``items`` are stored, one
+        :class:`~.segments.RowGroupRead` per segment row group that holds any of them."""
+        wanted = np.asarray(items, dtype=np.int64)
+        if len(wanted) == 0:
+            return
+        paths = dict(self.conn.execute("SELECT segment_id, path FROM segments"))
+        found = 0
+        for seg, rows in self._stored_rows(wanted):
+            starts = row_group_starts(self.path, paths[seg])
+            groups = np.searchsorted(starts, rows[:, 0], side="right") - 1
+            for g in np.unique(groups):
+                take = rows[groups == g]
+                found += len(take)
+                yield RowGroupRead(paths[seg], int(g), int(starts[g]), take[:, 0], take[:, 1])
+        if found != len(wanted):
+            raise ScannliteError(f"internal error: {len(wanted) - found} of the items asked for have no stored vector")
+
+    def _stored_rows(self, wanted: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """(segment, (R, 2) [segment row, item] sorted by row) for the wanted items: looked up
+        by item when they are few (up to 4,096, or a sixteenth of the catalog), else read segment
+        by segment from the index on (segment_id, segment_row) and filtered."""
+        few = len(wanted) <= 4096 or 16 * len(wanted) <= (self.conn.execute("SELECT MAX(item) FROM items").fetchone()[0] or 0)
+        if few:
+            found = []
+            for start in range(0, len(wanted), 900):
+                chunk = [int(x) for x in wanted[start:start + 900]]
+                found += self.conn.execute(f"SELECT segment_id, segment_row, item FROM items "
+                                           f"WHERE item IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            if not found:
+                return
+            arr = np.asarray(found, dtype=np.int64)
+            arr = arr[np.lexsort((arr[:, 1], arr[:, 0]))]
+            bounds = np.flatnonzero(np.diff(arr[:, 0])) + 1
+            for part in np.split(arr, bounds):
+                yield int(part[0, 0]), part[:, 1:]
+            return
+        for (seg,) in self.conn.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall():
+            rows = np.asarray(self.conn.execute(
+                "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)).fetchall(),
+                dtype=np.int64).reshape(-1, 2)
+            pos = np.minimum(np.searchsorted(wanted, rows[:, 1]), len(wanted) - 1)
+            keep = wanted[pos] == rows[:, 1]
+            if keep.any():
+                yield seg, rows[keep]
+
+    # ---- read API for the CLI and the plugins (no SQL outside the store) --------------------
+    def model_summary(self, model_id: int | None) -> dict | None:
+        """kind, num_leaves, dims_per_block and trained_items of a partition model."""
+        if model_id is None:
+            return None
+        row = self.conn.execute("SELECT kind, num_leaves, dims_per_block, trained_items FROM models "
+                                "WHERE model_id = ?", (model_id,)).fetchone()
+        return dict(zip(("kind", "num_leaves", "dims_per_block", "trained_items"), row)) if row else None
+
+    def segment_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+
+    def unset_setting(self, key: str) -> None:
+        self.conn.execute("DELETE FROM catalog_config WHERE key = ?", (key,))
+
+    def ids_at(self, seq: int) -> list[str]:
+        """Ids of the items visible at commit ``seq``, sorted."""
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM items WHERE {visible()} ORDER BY id", {"seq": seq})]
+
+    def exports(self) -> list[dict]:
+        """Recorded exports, newest first (empty for a catalog from before the exports table)."""
+        try:
+            rows = self.conn.execute("SELECT export_id, version, path, sha256, manifest, created_at FROM exports "
+                                     "ORDER BY export_id DESC").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        out = []
+        for export_id, version, path, sha256, manifest, created_at in rows:
+            try:
+                manifest = json.loads(manifest)
+            except ValueError:
+                manifest = {}
+            out.append({"export_id": export_id, "version": version, "path": path, "sha256": sha256,
+                        "manifest": manifest, "created_at": created_at})
+        return out
+
+    def record_export(self, version: int, path: Path, sha256: str, manifest: dict) -> bool:
+        """Remember a published bundle; False when gc forgot the snapshot meanwhile (the
+        bundle itself is still valid, there is just nothing to attach it to)."""
+        with self.writing():
+            if self.conn.execute("SELECT 1 FROM snapshots WHERE version = ?", (version,)).fetchone() is None:
+                return False
+            with self.transaction():
+                self.conn.execute("INSERT INTO exports(version, path, sha256, manifest, created_at) "
+                                  "VALUES (?, ?, ?, ?, ?)",
+                                  (version, str(Path(path).resolve()), sha256, json.dumps(manifest, sort_keys=True),
+                                   utcnow()))
+        return True
+
+
+def is_catalog_db(db_file: Path) -> bool:
+    """Whether a SQLite file is a catalog's database (has ``catalog_config.format_version``)."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db_file))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_config' "
+                            "AND EXISTS (SELECT 1 FROM catalog_config WHERE key = 'format_version')"
+                            ).fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
