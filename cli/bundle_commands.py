@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
+from scannlite.cli.common import RichProgress, console, handle_errors, print_json
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle import delta
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle.export import DEFAULT_DEVICE_METADATA_LIMIT
+from scannlite.store.bundle.export import export as export_snapshot
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.bundle.export import DEFAULT_DEVICE_METADATA_LIMIT, export as export_snapshot
-
-from scannlite.cli.common import RichProgress, console, handle_errors, print_json
 
 DEVICE = DeviceProcesses()
 
@@ -22,16 +21,16 @@ bundle_app = typer.Typer(help="Inspect, verify and query TFLite Searcher bundles
 
 def export(
     catalog: Path = typer.Argument(..., help="Catalog directory.", show_default=False),
-    embedder: Optional[Path] = typer.Option(None, "--embedder", help="The TFLite embedder to pack the index into."),
+    embedder: Path | None = typer.Option(None, "--embedder", help="The TFLite embedder to pack the index into."),
     out: Path = typer.Option(..., "--out", help="Output bundle (.tflite), or .ldb with --index-only."),
-    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves the device searches (default: the snapshot's)."),
+    version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    leaves_to_search: int | None = typer.Option(None, help="Leaves the device searches (default: the snapshot's)."),
     index_only: bool = typer.Option(False, "--index-only", help="Write the bare on-device index for apps that pass index_file."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the Task Library parity check (not recommended)."),
     device_metadata: str = typer.Option("id", help="What each device result carries: id or metadata."),
     device_metadata_limit: int = typer.Option(DEFAULT_DEVICE_METADATA_LIMIT, help="Largest device metadata in bytes."),
-    probe: Optional[Path] = typer.Option(None, "--probe", help="Probe texts (one per line) or a folder of probe images for the embedder check."),
-    delta_from: Optional[Path] = typer.Option(None, "--delta-from", help="An older bundle of this catalog: also write "
+    probe: Path | None = typer.Option(None, "--probe", help="Probe texts (one per line) or a folder of probe images for the embedder check."),
+    delta_from: Path | None = typer.Option(None, "--delta-from", help="An older bundle of this catalog: also write "
                                               "OUT.from-<its hash>.patch, which `bundle patch` turns into OUT."),
 ):
     """Export a snapshot as a verified TFLite Searcher bundle (plus BUNDLE.manifest.json).
@@ -97,8 +96,8 @@ def info(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.ld
 
 
 def verify(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.ldb).", show_default=False),
-           catalog: Optional[Path] = typer.Option(None, "--catalog", help="Check against the catalog snapshot it came from."),
-           probe: Optional[Path] = typer.Option(None, "--probe", help="Probe texts file or images folder.")):
+           catalog: Path | None = typer.Option(None, "--catalog", help="Check against the catalog snapshot it came from."),
+           probe: Path | None = typer.Option(None, "--probe", help="Probe texts file or images folder.")):
     """Re-run export's checks and the Task Library parity test on a bundle.
 
     Example: scannlite bundle verify photos.tflite --catalog photos.catalog
@@ -114,8 +113,8 @@ def verify(bundle: Path = typer.Argument(..., help="Bundle (.tflite) or index (.
 
 
 def query(bundle: Path = typer.Argument(..., help="Bundle (.tflite).", show_default=False),
-          text: Optional[List[str]] = typer.Option(None, "--text", help="Query text (repeatable)."),
-          image: Optional[List[Path]] = typer.Option(None, "--image", help="Query image file (repeatable)."),
+          text: list[str] | None = typer.Option(None, "--text", help="Query text (repeatable)."),
+          image: list[Path] | None = typer.Option(None, "--image", help="Query image file (repeatable)."),
           k: int = typer.Option(10, "-k", help="Results per query."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """What a phone returns for a text or an image, through the Task Library.

@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import typer
 from rich.table import Table
 
+from scannlite.cli.common import RichProgress, console, handle_errors, print_json
 from scannlite.store.catalog import maintenance
-from scannlite.store.index import snapshot
-from scannlite.store.index.build import build as build_snapshot
 from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.errors import InvalidInput
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build as build_snapshot
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.recall_estimate import RecallEstimate
-
-from scannlite.cli.common import RichProgress, console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
@@ -29,12 +27,12 @@ def init(
     catalog: Path = CatalogArg,
     dim: int = typer.Option(..., "--dim", help="Vector dimension, fixed for the catalog's life."),
     distance: str = typer.Option("dot", help="dot (dot product; scores are negative dot products) or l2 (squared L2)."),
-    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize",
+    normalize: bool | None = typer.Option(None, "--normalize/--no-normalize",
                                              help="L2-normalise vectors on insert (and queries on search). Default: on for dot, off for l2."),
     metadata_type: str = typer.Option("text", "--metadata-type", help="text (UTF-8, checked) or bytes."),
     metadata_limit: int = typer.Option(DEFAULT_METADATA_LIMIT, help="Largest metadata value in bytes."),
-    num_leaves: Optional[int] = typer.Option(None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."),
+    num_leaves: int | None = typer.Option(None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."),
+    leaves_to_search: int | None = typer.Option(None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."),
     dims_per_block: int = typer.Option(1, help="Dimensions per asymmetric-hashing block (1 byte each)."),
     lookup: str = typer.Option("FLOAT", help="Device lookup table type: FLOAT, INT16 or INT8."),
 ):
@@ -51,19 +49,19 @@ def init(
 
 def add(
     catalog: Path = CatalogArg,
-    file: Optional[Path] = typer.Argument(None, help="Parquet file or directory of them, .npy (with --ids) or JSONL file "
+    file: Path | None = typer.Argument(None, help="Parquet file or directory of them, .npy (with --ids) or JSONL file "
                                           "of vectors, read in chunks (memory stays flat whatever its size).",
                                           show_default=False),
-    ids: Optional[Path] = typer.Option(None, "--ids", help="For .npy input: JSONL with one {\"id\": ..., \"metadata\": ...} per row."),
+    ids: Path | None = typer.Option(None, "--ids", help="For .npy input: JSONL with one {\"id\": ..., \"metadata\": ...} per row."),
     id_column: str = typer.Option("id", help="Column (or JSON field) holding ids."),
     embedding_column: str = typer.Option("embedding", help="Column (or JSON field) holding vectors."),
     metadata_column: str = typer.Option("metadata", help="Column (or JSON field) holding metadata, if present."),
-    images: Optional[str] = typer.Option(None, "--images", help="Folder or glob of images to embed with --embedder."),
-    texts: Optional[Path] = typer.Option(None, "--texts", help="Texts to embed with --embedder: one per line, or JSONL with id/text/metadata."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="A model file (.tflite: run by the Task Library), or an "
+    images: str | None = typer.Option(None, "--images", help="Folder or glob of images to embed with --embedder."),
+    texts: Path | None = typer.Option(None, "--texts", help="Texts to embed with --embedder: one per line, or JSONL with id/text/metadata."),
+    embedder: str | None = typer.Option(None, "--embedder", help="A model file (.tflite: run by the Task Library), or an "
                                           "embedder from `scannlite embedders` as NAME or NAME:PATH."),
-    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="For --images/--texts: embed with N workers "
+    metadata_file: Path | None = typer.Option(None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="For --images/--texts: embed with N workers "
                                           "in parallel (default: the machine's cores); the result is the same."),
 ):
     """Add or update items (upsert by id) from a vector file, or embed images or texts.
@@ -106,8 +104,8 @@ def add(
 
 def delete(
     catalog: Path = CatalogArg,
-    ids: Optional[List[str]] = typer.Argument(None, help="Ids to delete.", show_default=False),
-    ids_from: Optional[Path] = typer.Option(None, "--ids-from", help="Text file with one id per line."),
+    ids: list[str] | None = typer.Argument(None, help="Ids to delete.", show_default=False),
+    ids_from: Path | None = typer.Option(None, "--ids-from", help="Text file with one id per line."),
 ):
     """Delete items by id (tombstones; vectors are reclaimed by compact and gc).
 
@@ -127,19 +125,19 @@ def delete(
 def build(
     catalog: Path = CatalogArg,
     full: bool = typer.Option(False, "--full", help="Retrain the partitions even if they are healthy."),
-    num_leaves: Optional[int] = typer.Option(None, help="Set the number of leaves (forces a retrain if it changes)."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Set the leaves each query visits (wins over any recall target)."),
-    target_recall: Optional[float] = typer.Option(
+    num_leaves: int | None = typer.Option(None, help="Set the number of leaves (forces a retrain if it changes)."),
+    leaves_to_search: int | None = typer.Option(None, help="Set the leaves each query visits (wins over any recall target)."),
+    target_recall: float | None = typer.Option(
         None, "--target-recall", help="Set the recall@10 to reach: leaves to search become the fewest that reach it "
         "by the build's estimate (default 0.90; replaces a fixed --leaves-to-search)."),
-    max_leaves_to_search: Optional[int] = typer.Option(None, help="Set the most leaves a recall target may choose."),
-    dims_per_block: Optional[int] = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
-    lookup: Optional[str] = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
+    max_leaves_to_search: int | None = typer.Option(None, help="Set the most leaves a recall target may choose."),
+    dims_per_block: int | None = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
+    lookup: str | None = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
     engine: str = typer.Option("local", "--engine", help="Where a retrain places every vector: local (this "
                                "machine's cores) or ray (Ray tasks; pip install 'scannlite[ray]')."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: an existing Ray cluster whose "
+    address: str | None = typer.Option(None, "--address", help="With --engine ray: an existing Ray cluster whose "
                                           "nodes mount the catalog at the same path (default: a local Ray)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="With --engine ray: tasks at once "
+    workers: int | None = typer.Option(None, "--workers", min=1, help="With --engine ray: tasks at once "
                                           "(default: the machine's cores)."),
 ):
     """Publish a new snapshot: incremental unless the partitions' health calls for retraining.
@@ -166,15 +164,15 @@ def build(
 
 def search(
     catalog: Path = CatalogArg,
-    vector_file: Optional[Path] = typer.Option(None, "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
-    text: Optional[List[str]] = typer.Option(None, "--text", help="Query text, embedded by the catalog's text embedder "
+    vector_file: Path | None = typer.Option(None, "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
+    text: list[str] | None = typer.Option(None, "--text", help="Query text, embedded by the catalog's text embedder "
                                              "(`scannlite configure --text-embedder`); repeatable."),
-    image: Optional[List[Path]] = typer.Option(None, "--image", help="Query image file, embedded by the catalog's image "
+    image: list[Path] | None = typer.Option(None, "--image", help="Query image file, embedded by the catalog's image "
                                                "embedder (`scannlite configure --image-embedder`); repeatable."),
     k: int = typer.Option(10, "-k", help="Results per query."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves to visit (default: the snapshot's setting)."),
+    leaves_to_search: int | None = typer.Option(None, help="Leaves to visit (default: the snapshot's setting)."),
     exact: bool = typer.Option(False, "--exact", help="Brute force over the snapshot's float vectors."),
-    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list with one list of results per query."),
 ):
     """Search a snapshot by vector, text or image and return what a phone would (or --exact brute force).
@@ -253,7 +251,7 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
         if data["recall"]:
             r = data["recall"]
             console.print(f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest.leaves_to_search} "
-                          "leaves; by leaves: " + ", ".join(f"{l}: {v:.2f}" for l, v in zip(r["ladder"], r["recall"])),
+                          "leaves; by leaves: " + ", ".join(f"{n}: {v:.2f}" for n, v in zip(r["ladder"], r["recall"])),
                           highlight=False)
     else:
         console.print("  no snapshot yet: run `scannlite build`", highlight=False)
@@ -343,7 +341,7 @@ def compact(catalog: Path = CatalogArg):
 
 def gc(
     catalog: Path = CatalogArg,
-    keep: Optional[int] = typer.Option(None, "--keep", help="Forget all but the newest N snapshots first."),
+    keep: int | None = typer.Option(None, "--keep", help="Forget all but the newest N snapshots first."),
 ):
     """Delete files, models and codes no snapshot needs (and files a crash left behind).
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ from scannlite.cli.common import RichProgress, console, handle_errors
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Where the demo writes its catalog and bundles."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Built-in synthetic vectors only (no training)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs when a model must be trained (default 20)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs when a model must be trained (default 20)."),
 ):
     """Run the main job end to end: train on OpenMoji, convert, catalog, export verified
     searcher bundles, query them as a phone would, and draw the results (HTML + PNG).

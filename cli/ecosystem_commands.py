@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.errors import InvalidInput
-from scannlite.store.catalog.export_parquet import export_parquet_file
-
 from scannlite.cli.common import console, handle_errors, print_json
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.export_parquet import export_parquet_file
+from scannlite.store.errors import InvalidInput
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
@@ -32,14 +30,14 @@ OPTION_NAMES = {key: f"--{name}" for name, key in SETTINGS.items()}
 
 def configure(
     catalog: Path = CatalogArg,
-    text_embedder: Optional[str] = typer.Option(None, "--text-embedder", help="Text embedder whose outputs are this "
+    text_embedder: str | None = typer.Option(None, "--text-embedder", help="Text embedder whose outputs are this "
                                                 "catalog's vectors: a .tflite model (Task Library TextEmbedder), "
                                                 "or NAME[:PATH] from `scannlite embedders`."),
-    image_embedder: Optional[str] = typer.Option(None, "--image-embedder", help="Image embedder for image queries: "
+    image_embedder: str | None = typer.Option(None, "--image-embedder", help="Image embedder for image queries: "
                                                  "a .tflite model (Task Library ImageEmbedder), or NAME[:PATH]."),
-    thumbnails_root: Optional[Path] = typer.Option(None, "--thumbnails-root", help="Folder that item ids or "
+    thumbnails_root: Path | None = typer.Option(None, "--thumbnails-root", help="Folder that item ids or "
                                                    "metadata name image files in (relative paths)."),
-    unset: Optional[List[str]] = typer.Option(None, "--unset", help="Forget a setting: text-embedder, "
+    unset: list[str] | None = typer.Option(None, "--unset", help="Forget a setting: text-embedder, "
                                               "image-embedder or thumbnails-root (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the resulting settings as JSON."),
 ):
@@ -73,7 +71,7 @@ def configure(
 def export_parquet(
     catalog: Path = CatalogArg,
     out: Path = typer.Argument(..., help="Output .parquet file (replaced atomically if it exists).", show_default=False),
-    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
 ):
     """Write one snapshot as a Parquet file (id, embedding, metadata, leaf) for DuckDB, Spark, Ray, LanceDB...
 

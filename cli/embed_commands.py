@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,13 +14,13 @@ def embed(
                                  show_default=False),
     embedder: Path = typer.Option(..., "--embedder", help="A TFLite image embedder (.tflite)."),
     out: Path = typer.Option(..., "--out", "-o", help="New directory for the Parquet shards."),
-    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="For a folder or glob: JSONL or CSV "
+    metadata_file: Path | None = typer.Option(None, "--metadata-file", help="For a folder or glob: JSONL or CSV "
                                                  "of id/path -> metadata."),
     engine: str = typer.Option("local", "--engine", help="local (warm device workers on this machine) or ray "
                                "(Ray Data; pip install 'scannlite[ray]')."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: an existing Ray cluster "
+    address: str | None = typer.Option(None, "--address", help="With --engine ray: an existing Ray cluster "
                                           "(default: a local Ray with this machine's cores)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Embedding workers (Ray actors with "
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Embedding workers (Ray actors with "
                                           "--engine ray; default: the machine's cores)."),
     batch: int = typer.Option(256, "--batch", min=1, help="Images per worker call (and per shard, locally)."),
 ):

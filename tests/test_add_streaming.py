@@ -11,10 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.errors import InvalidInput
 from scannlite.store.catalog.segments import embedding_array
-
-from catalog_helpers import ids_for
+from scannlite.store.errors import InvalidInput
+from tests.support.catalog_helpers import ids_for
 
 N, DIM = 50, 8
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.index.config import IndexConfig
 from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index.config import IndexConfig
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 

@@ -3,13 +3,12 @@ mutation checked against a brute-force oracle, as ScaNN's own tests do."""
 import numpy as np
 import pytest
 
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered, split
 from scannlite.store.index import snapshot
 from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index.config import IndexConfig
-from scannlite.store.catalog.synthetic import clustered, split
-
-from catalog_helpers import device_recall, ids_for
+from tests.support.catalog_helpers import device_recall, ids_for
 
 DIM = 32
 
@@ -73,7 +72,7 @@ def test_every_mutation_agrees_with_oracle(tmp_path, data, rng):
         assert set(snap.ids) == live and snap.count == r.count
         # exact search is the oracle itself, over the snapshot's stored vectors
         exact = snapshot.search(cat, queries, k=10, exact=True)
-        from catalog_helpers import oracle
+        from tests.support.catalog_helpers import oracle
         assert [[h["id"] for h in row] for row in exact] == oracle(cat, queries, 10)
         # the device-equivalent search finds most true neighbours, and all with every leaf
         assert device_recall(cat, queries) > 0.6
@@ -86,7 +85,7 @@ def test_updated_vectors_are_searched_with_their_new_values(tmp_path, data):
     cat.add(ids_for("b", 2000), base[:2000])
     build(cat)
     target = base[1500]
-    cat.add(["b3"], target[None, :] * -1 + 0.0)  # b3 now points the opposite way ... 
+    cat.add(["b3"], target[None, :] * -1 + 0.0)  # b3 now points the opposite way ...
     cat.add(["b4"], target[None, :])             # ... and b4 is a copy of b1500
     build(cat)
     hits = snapshot.search(cat, target, k=2, leaves_to_search=48)[0]

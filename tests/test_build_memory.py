@@ -39,7 +39,7 @@ with Catalog.create(sys.argv[1], dim, "dot", index=IndexConfig(training_sample_s
 
 BUILD = """
 import json, resource, sys
-from scannlite.store import build as build_module
+from scannlite.store.index import build as build_module
 from scannlite.store.catalog.catalog import Catalog
 
 def status(key):

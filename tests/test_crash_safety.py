@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.index import snapshot
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.maintenance import check, gc
+from scannlite.store.index import snapshot
 
 pytestmark = pytest.mark.slow
 
-WRITER = Path(__file__).with_name("crash_writer.py")
+WRITER = Path(__file__).parent / "support" / "crash_writer.py"
 KILLS = 24
 
 

@@ -12,18 +12,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.store.workers.boundary import run_in
-from scannlite.store.index import snapshot
 from scannlite.store.catalog.catalog import Catalog
-
-from test_datasette_plugin import (XSS, XSS_TEXT, DatasetteServer, build_photo_catalog, build_review_catalog,
-                                   embed_texts, image_embedder)
+from scannlite.store.index import snapshot
+from scannlite.store.workers.boundary import run_in
+from tests.support.datasette_site import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    XSS,
+    XSS_TEXT,
+    DatasetteServer,
+    build_photo_catalog,
+    build_review_catalog,
+    embed_texts,
+    image_embedder,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")

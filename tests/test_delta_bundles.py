@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle import delta
-from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.errors import InvalidInput
+from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle.export import export
-from scannlite.store.index.config import IndexConfig
 from scannlite.store.bundle.ondevice import read_bundle, read_index
 from scannlite.store.bundle.ondevice.layout import slotted_offsets
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.errors import InvalidInput
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
@@ -273,6 +273,6 @@ def test_apply_patch_tells_a_wrong_base_first_whatever_zstd_makes_of_it():
     with pytest.raises(InvalidInput, match="PATCH has a corrupt patch manifest"):
         delta.apply_patch(base, huge_window, patch_name="PATCH")
     for size in (-1, 2 ** 62):  # sizes zstd itself would fail on with other errors than its own
-        edited = with_manifest(patch, lambda m: {**m, "result": {**m["result"], "bytes": size}})
+        edited = with_manifest(patch, lambda m, size=size: {**m, "result": {**m["result"], "bytes": size}})
         with pytest.raises(InvalidInput, match="PATCH has a corrupt patch manifest"):
             delta.apply_patch(base, edited, patch_name="PATCH")

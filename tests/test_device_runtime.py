@@ -11,11 +11,10 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.device import tflite_zip
 from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, probe_vocabulary
-
-from shared_fixtures import tflite_fixture
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
+from tests.support.shared_fixtures import tflite_fixture
 
 pytestmark = pytest.mark.device
 
@@ -299,7 +298,7 @@ def test_attach_targets_response_encoding_of_three_input_models():
 
 def tiny_image_model(weights: np.ndarray, height: int, width: int) -> bytes:
     """uint8 [1,H,W,3] -> CAST -> RESHAPE [1,H*W*3] -> FULLY_CONNECTED -> float [1,D], no metadata."""
-    from tests.model_builders import image_model
+    from tests.support.model_builders import image_model
 
     return image_model(weights, height, width, "uint8")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,9 @@ import sqlite3
 import duckdb
 import numpy as np
 
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.maintenance import compact
+from scannlite.store.index.build import build
 
 
 def test_duckdb_reads_the_same_vectors_the_catalog_returns(tmp_path, rng):
@@ -30,7 +30,7 @@ def test_duckdb_reads_the_same_vectors_the_catalog_returns(tmp_path, rng):
     by_place = {(f"segments/{name.rsplit('/', 1)[-1]}", int(row)): (ident, np.asarray(vec, np.float32))
                 for name, row, ident, vec in rows}
     want = cat.vectors_for(np.asarray([r[0] for r in live]))
-    for j, (item, ident, path, row) in enumerate(live):
+    for j, (_item, ident, path, row) in enumerate(live):
         duck_id, duck_vec = by_place[(path, row)]
         assert duck_id == ident
         np.testing.assert_array_equal(duck_vec, want[j])

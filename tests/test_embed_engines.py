@@ -10,15 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from scannlite.plugin.ingest import embed_job
 from scannlite.plugin.ingest import add as ingest
+from scannlite.plugin.ingest import embed_job
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
-
-from tests.shared_fixtures import tflite_fixture
-
-from test_ingest import embedder  # noqa: F401  (the same tiny uint8 image tower)
+from tests.support.shared_fixtures import tflite_fixture
 
 pytestmark = pytest.mark.device
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.index import snapshot
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index import snapshot
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
@@ -116,7 +116,7 @@ def test_add_configure_and_datasette_use_the_plugin(toy_env, toy_site, tmp_path,
 
     # The Datasette search API embeds a text query with the plugin.
     run("build", cat_path)
-    from tests.test_datasette_plugin import DatasetteServer, get_json, same_hits
+    from tests.support.datasette_site import DatasetteServer, get_json, same_hits
 
     monkeypatch.setenv("PYTHONPATH", with_path(toy_site))
     with DatasetteServer(cat_path / "catalog.db", log=tmp_path / "datasette.log") as server:
@@ -143,8 +143,8 @@ def test_a_broken_plugin_is_reported_not_fatal(tmp_path):
 
 def test_catalogs_configured_with_a_bare_model_path_keep_working(tmp_path, fixtures_dir):
     """Before embedders were recorded by type, catalogs held the model's path alone."""
-    from scannlite.plugin.integrations.datasette_plugin.queries import SearchParams, query_vector
     from scannlite.plugin.embedders.registry import embed_texts
+    from scannlite.plugin.integrations.datasette_plugin.queries import SearchParams, query_vector
 
     model = fixtures_dir / "regex_one_embedding_with_metadata.tflite"
     with Catalog.create(tmp_path / "old", 16) as cat:

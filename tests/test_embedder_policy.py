@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from scannlite.cli.app import app
 from scannlite.plugin.device.probe_model import probe_flatbuffer
 from scannlite.store.catalog.catalog import Catalog
-from tests.model_builders import image_model, text_model_with_inputs
+from tests.support.model_builders import image_model, text_model_with_inputs
 
 pytestmark = pytest.mark.device
 

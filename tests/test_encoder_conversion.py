@@ -7,13 +7,13 @@ inputs are the set's held-out images and captions plus mixed-case, punctuated qu
 import numpy as np
 import pytest
 
-from scannlite.store.workers.boundary import run_in
-from scannlite.plugin.embedders.registry import embed_images, embed_texts
 from scannlite.plugin.dual_encoder import jobs
 from scannlite.plugin.dual_encoder.datasets import load_dataset
 from scannlite.plugin.dual_encoder.images import load_rgb
-from tests.support.tiny_coco import make_tiny_coco
+from scannlite.plugin.embedders.registry import embed_images, embed_texts
 from scannlite.plugin.embedders.tflite_signature import describe
+from scannlite.store.workers.boundary import run_in
+from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 

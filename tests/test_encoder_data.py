@@ -9,8 +9,8 @@ from PIL import Image
 from scannlite.plugin.dual_encoder import coco, openmoji
 from scannlite.plugin.dual_encoder.captions import caption_for, codepoints
 from scannlite.plugin.dual_encoder.datasets import load_dataset, parse_spec
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.images import ImageSkipped, load_rgb
+from scannlite.plugin.embedders.errors import EncoderError
 from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = pytest.mark.slow

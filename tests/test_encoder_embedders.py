@@ -10,10 +10,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scannlite.cli.app import app
-from scannlite.plugin.embedders import registry as embedders
-from scannlite.plugin.embedders.registry import embed_images, embed_texts
-from scannlite.plugin.embedders.hookspecs import EmbedderError, EmbedderType, hookimpl
 from scannlite.plugin.dual_encoder import jobs
+from scannlite.plugin.embedders import registry as embedders
+from scannlite.plugin.embedders.hookspecs import EmbedderError, EmbedderType, hookimpl
+from scannlite.plugin.embedders.registry import embed_images, embed_texts
 from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]

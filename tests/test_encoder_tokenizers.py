@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.plugin.dual_encoder import words, wordpiece
+from scannlite.plugin.dual_encoder import wordpiece, words
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 

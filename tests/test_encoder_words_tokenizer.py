@@ -8,9 +8,9 @@ over-long input; its output must equal the counts of :func:`words.encode`'s ids 
 import numpy as np
 import pytest
 
-from scannlite.store.workers.boundary import run_in
-from scannlite.plugin.embedders.registry import embed_texts
 from scannlite.plugin.dual_encoder import words
+from scannlite.plugin.embedders.registry import embed_texts
+from scannlite.store.workers.boundary import run_in
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 

@@ -3,11 +3,10 @@ answers exactly as brute force over the array does."""
 import numpy as np
 import pytest
 
-from scannlite.store.index import device_search
-from scannlite.store.index import snapshot
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index import device_search, snapshot
+from scannlite.store.index.build import build
 
 
 @pytest.mark.parametrize("distance", ["dot", "l2"])

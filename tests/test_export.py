@@ -5,18 +5,17 @@ import os
 import numpy as np
 import pytest
 
-from scannlite.store.workers.boundary import run_in
-from scannlite.store.bundle import inspection as bundles
-from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.bundle.embedder_checks import EmbedderRefused
-from scannlite.store.errors import InvalidInput, UnknownSnapshot
-from scannlite.store.bundle.export import export
-from scannlite.store.index.config import IndexConfig
-from scannlite.store.catalog.synthetic import clustered
 from scannlite.plugin.device.processes import DeviceProcesses
-
-from catalog_helpers import ids_for
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle.embedder_checks import EmbedderRefused
+from scannlite.store.bundle.export import export
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.errors import InvalidInput, UnknownSnapshot
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.workers.boundary import run_in
+from tests.support.catalog_helpers import ids_for
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
@@ -121,9 +120,9 @@ def test_parity_after_incremental_updates_and_index_only(tmp_path, regex_model):
 def test_image_bundles_uint8_and_float_inputs(tmp_path):
     rng = np.random.default_rng(3)
     weights = rng.standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
-    from tests.model_builders import image_model
+    from tests.support.model_builders import image_model
     uint8_model = image_model(weights, 8, 8, "uint8")
-    float_model = run_in("device", "tests.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32"))
+    float_model = run_in("device", "tests.support.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32"))
     (tmp_path / "u8.tflite").write_bytes(uint8_model)
     (tmp_path / "f32.tflite").write_bytes(float_model)
     from scannlite.store.images import synthetic_images
@@ -173,8 +172,8 @@ def test_device_metadata_modes_and_limit(tmp_path, regex_model):
 
 
 def refusal_models(tmp_path, rng):
-    from tests.model_builders import image_model, text_model_with_inputs
     from scannlite.plugin.device.probe_model import probe_flatbuffer
+    from tests.support.model_builders import image_model, text_model_with_inputs
     w = rng.standard_normal((16, 48)).astype(np.float32)
     models = {
         "not_tflite.tflite": (b"\x00" * 64 + b"definitely not a model", "not a usable TFLite model"),
@@ -215,8 +214,8 @@ def test_every_refusal_writes_nothing(tmp_path, regex_model, rng):
 def test_a_failing_verification_publishes_nothing(tmp_path, rng):
     """The Task Library cannot run this embedder (an unknown custom op): verification fails
     in the device process, the error comes back as one line, and no file appears."""
-    from tests.model_builders import text_model_with_inputs
     from scannlite.store.workers.boundary import ProcessFailed, WorkerError
+    from tests.support.model_builders import text_model_with_inputs
     model = text_model_with_inputs(1, dtype="string")
     (tmp_path / "custom.tflite").write_bytes(model)
     cat = Catalog.create(tmp_path / "c", 16)
@@ -316,7 +315,7 @@ def test_a_bundle_packed_from_the_index_file_equals_one_packed_whole(tmp_path, r
 def test_query_checks_the_file_it_does_not_parse(tmp_path):
     """bundle query hands the Task Library the file itself, so what it reads only in part (the
     index's USER_INFO) is still held to every block's checksum first, and non-bundles are named."""
-    from shared_fixtures import tflite_fixture
+    from tests.support.shared_fixtures import tflite_fixture
 
     index = tflite_fixture("regex_index.ldb").read_bytes()
     damaged = bytearray(index)
@@ -339,8 +338,8 @@ def test_verify_reads_a_mapped_bundle_a_slice_at_a_time(monkeypatch):
     the Task Library's parity with them."""
     import hashlib
 
-    from shared_fixtures import tflite_fixture
     from scannlite.store.bundle.ondevice import sstable
+    from tests.support.shared_fixtures import tflite_fixture
 
     path = tflite_fixture("regex_searcher.tflite")
     monkeypatch.setattr(sstable, "RELEASE_EVERY", 1)

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index import snapshot
 from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index.config import IndexConfig
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))

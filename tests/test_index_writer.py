@@ -13,10 +13,10 @@ import io
 import numpy as np
 import pytest
 
-from scannlite.store.workers.boundary import WorkerError, run_in
 from scannlite.store.bundle.ondevice import read_index, read_table
 from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 from scannlite.store.bundle.ondevice.layout import slotted_offsets
+from scannlite.store.workers.boundary import WorkerError, run_in
 
 pytestmark = pytest.mark.device
 
@@ -78,7 +78,7 @@ def test_slotted_ids_keep_every_label_with_its_row():
     assert index.offsets == offsets and moved == 0
     assert index.metadata == [case["labels"][i] for i in order]
     assert not index.validate()
-    assert np.array_equal(np.concatenate([p for p in index.partitions]), case["database"][order])
+    assert np.array_equal(np.concatenate(list(index.partitions)), case["database"][order])
 
 
 def test_a_file_and_memory_get_the_same_bytes(tmp_path):

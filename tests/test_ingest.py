@@ -1,7 +1,6 @@
 """add --images / --texts: embedding files into a catalog with a Task Library embedder."""
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -10,17 +9,7 @@ from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
 
-from tests.model_builders import image_model
-
 pytestmark = pytest.mark.device
-
-
-@pytest.fixture
-def embedder(tmp_path):
-    w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
-    path = tmp_path / "image_embedder.tflite"
-    path.write_bytes(image_model(w, 8, 8, "uint8"))
-    return path
 
 
 @pytest.fixture
@@ -111,8 +100,8 @@ def test_texts_are_embedded_with_the_text_embedder(tmp_path, fixtures_dir):
     assert rep.added == 3 and cat.get("4")["metadata"] == "The cat sat."
     again = ingest.add_texts(cat, tmp_path / "captions.txt", model)
     assert again.unchanged == 3
-    from scannlite.store.index.build import build
     from scannlite.store.index import snapshot
+    from scannlite.store.index.build import build
     build(cat)
     from scannlite.plugin.embedders.registry import embed_texts
     q = embed_texts(model, ["It was a sunny day."])

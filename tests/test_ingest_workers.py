@@ -13,16 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin.ingest import add as ingest
 from scannlite.plugin.embedders.hookspecs import Embedded
-from scannlite.store.workers import boundary
+from scannlite.plugin.ingest import add as ingest
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.images import synthetic_images
-
+from scannlite.store.workers import boundary
 
 pytestmark = pytest.mark.device
 
-from test_ingest import embedder  # noqa: F401  (the same tiny uint8 image tower)
 
 BIN = Path(sys.executable).parent
 
@@ -104,7 +102,7 @@ def test_images_with_n_workers_make_the_same_catalog_as_one(tmp_path, folder, em
 
 
 def test_texts_with_n_workers_make_the_same_catalog_as_one(tmp_path, fixtures_dir, monkeypatch):
-    from test_datasette_plugin import REGEX_MODEL, SENTENCES
+    from tests.support.datasette_site import REGEX_MODEL, SENTENCES
 
     monkeypatch.setattr(ingest, "CHUNK", 2)  # texts: 16 per chunk
     texts = tmp_path / "reviews.txt"

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from scannlite.store.index import snapshot
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import CatalogLocked
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
 
 HOLDER = textwrap.dedent("""
     import sys, time

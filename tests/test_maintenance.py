@@ -1,12 +1,11 @@
 """check finds what is wrong; compact and gc reclaim space without changing any answer."""
 import pytest
 
-from scannlite.store.index import snapshot
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.maintenance import check, compact, gc
-
-from catalog_helpers import ids_for
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from tests.support.catalog_helpers import ids_for
 
 
 @pytest.fixture

@@ -17,12 +17,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.bundle.ondevice import AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType, IndexConfig, IndexFormatError, LookupType, PartitionerProto, ScannOnDeviceConfig, describe_model, read_bundle, read_index, read_table
+from scannlite.store.bundle.ondevice import (
+    AsymmetricHashingProto,
+    ConfigView,
+    DistanceMeasure,
+    EmbeddingType,
+    IndexConfig,
+    IndexFormatError,
+    LookupType,
+    PartitionerProto,
+    ScannOnDeviceConfig,
+    describe_model,
+    read_bundle,
+    read_index,
+    read_table,
+)
 from scannlite.store.bundle.ondevice.protos import decode_index_config
 from scannlite.store.bundle.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
 from tests.support.ondevice_pb import to_spec
-
-from shared_fixtures import tflite_fixture
+from tests.support.shared_fixtures import tflite_fixture
 
 pytestmark = pytest.mark.device
 
@@ -344,7 +357,7 @@ def _builder_jobs():
     f_assign = rng.integers(0, 3, m)
     f_cfg = ScannOnDeviceConfig(query_distance=L2, partitioner={
         "leaf": _rows(rng.standard_normal((3, 8)).astype(np.float32)), "search_fraction": 1.0, "query_distance": L2})
-    f_meta = [("vector %d ✓" % i).encode() for i in range(m)]
+    f_meta = [f"vector {i} ✓".encode() for i in range(m)]
     cases = {
         "ah": dict(cfg=ah_cfg, dim=3, assign=assign, rows=codes, meta=meta, etype=EmbeddingType.UINT8),
         "float": dict(cfg=f_cfg, dim=8, assign=f_assign, rows=vectors, meta=f_meta, etype=EmbeddingType.FLOAT),

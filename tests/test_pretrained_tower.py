@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from scannlite.plugin.dual_encoder import efficientnet_files, jobs, modeldir
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.settings import TrainSettings
 from scannlite.plugin.dual_encoder.torch_legacy import load_state_dict
+from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.store.workers.boundary import run_in
 from tests.support.tiny_coco import make_tiny_coco
 

@@ -8,21 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin.facade import database as api
+import scannlite
 from scannlite.plugin.device.processes import DeviceProcesses
 from scannlite.store.bundle import inspection as bundles
-from scannlite.store.index import snapshot
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
-
-from test_datasette_plugin import REGEX_MODEL, SENTENCES, embed_texts
+from scannlite.store.index import snapshot
+from tests.support.datasette_site import REGEX_MODEL, SENTENCES, embed_texts
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
 
 def test_a_text_catalog_from_creation_to_a_verified_bundle(tmp_path):
     rng = np.random.default_rng(4)
-    with api.create(tmp_path / "reviews.catalog", 16, num_leaves=8, leaves_to_search=2) as db:
+    with scannlite.create(tmp_path / "reviews.catalog", 16, num_leaves=8, leaves_to_search=2) as db:
         assert len(db) == 0 and db.dim == 16 and "reviews.catalog" in repr(db)
         added = db.add_texts(SENTENCES, embedder=REGEX_MODEL, metadata=[{"text": t} for t in SENTENCES])
         assert added == {"added": len(SENTENCES), "updated": 0, "unchanged": 0, "skipped": []}
@@ -68,12 +67,12 @@ def test_a_text_catalog_from_creation_to_a_verified_bundle(tmp_path):
             db.search(base[0], text="x")
         with pytest.raises(InvalidInput, match="has no \"vector\""):
             db.add([{"id": "z", "metadata": "no vector"}])
-    with api.open(tmp_path / "reviews.catalog") as again:
+    with scannlite.open(tmp_path / "reviews.catalog") as again:
         assert len(again) == 400 + len(SENTENCES) - 2
 
 
 def test_an_image_catalog_searched_by_image_file_or_bytes(tmp_path):
-    from model_builders import image_model
+    from tests.support.model_builders import image_model
 
     weights = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
     model = tmp_path / "image_embedder.tflite"
@@ -82,7 +81,7 @@ def test_an_image_catalog_searched_by_image_file_or_bytes(tmp_path):
     photos.mkdir()
     for i, im in enumerate(synthetic_images(40, 8, 8, seed=2)):
         Image.fromarray(im).save(photos / f"p{i:02d}.png")
-    db = api.create(tmp_path / "photos.catalog", 24)
+    db = scannlite.create(tmp_path / "photos.catalog", 24)
     assert db.add_images(photos, embedder=model, workers=2)["added"] == 40
     assert db.add_images(photos)["unchanged"] == 40  # the embedder it recorded; nothing changed
     db.configure(thumbnails_root=photos)

@@ -8,17 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.index import device_search
-from scannlite.store.index import snapshot
-from scannlite.store.index.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
-from scannlite.store.catalog.maintenance import compact
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.maintenance import compact
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index import device_search, snapshot
+from scannlite.store.index.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
-from scannlite.store.catalog.synthetic import clustered
 from scannlite.store.index.training import training_rows
-
-from catalog_helpers import ids_for
+from tests.support.catalog_helpers import ids_for
 
 DIM = 16
 VECTORS = clustered(6000, DIM, clusters=60, spread=0.9, seed=5)
@@ -115,9 +113,9 @@ def test_the_target_picks_the_smallest_sufficient_ladder_value(tmp_path):
     cat = make(tmp_path, recall_target=0.9)
     r = build(cat)
     est = r.recall
-    need = next(l for l, v in zip(est.ladder, est.recall) if v >= 0.9)
+    need = next(n for n, v in zip(est.ladder, est.recall) if v >= 0.9)
     assert r.leaves_to_search == need and r.leaves_note is None
-    assert all(v < 0.9 for l, v in zip(est.ladder, est.recall) if l < need)
+    assert all(v < 0.9 for n, v in zip(est.ladder, est.recall) if n < need)
     assert f"recall@10 {est.at(need):.3f} at {need} of 40 leaves" in "\n".join(r.lines())
     # A higher target takes more leaves; an explicit number wins over any target.
     assert build(cat, changes={"recall_target": 0.99}).leaves_to_search >= need

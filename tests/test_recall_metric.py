@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.recall import CollapsedEmbeddings, ranks, recall_at_k, recall_subset, spread
+from scannlite.plugin.embedders.errors import EncoderError
 
 
 def _unit(x):

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.workers.boundary import run_in
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
 from scannlite.store.index.config import IndexConfig
-
-from test_datasette_plugin import REGEX_MODEL, SENTENCES, embed_texts
+from scannlite.store.workers.boundary import run_in
+from tests.support.datasette_site import REGEX_MODEL, SENTENCES, embed_texts
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
@@ -75,8 +74,8 @@ def test_search_text_equals_bundle_query_on_the_exported_bundle(tmp_path):
 def test_search_image_equals_bundle_query_on_the_exported_bundle(tmp_path):
     from PIL import Image
 
-    from model_builders import image_model
     from scannlite.store.images import synthetic_images
+    from tests.support.model_builders import image_model
 
     weights = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
     model = tmp_path / "image_embedder.tflite"
@@ -118,7 +117,7 @@ def test_searching_by_text_loads_neither_tensorflow_nor_the_task_library(tmp_pat
     script = f"""
 import contextlib, io, json, sys
 from scannlite.cli.app import app
-from scannlite.plugin import api
+import scannlite as api
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

@@ -24,11 +24,10 @@ import warnings
 
 import flatbuffers
 
+from scannlite.plugin.device import tflite_zip
 from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
 from scannlite.store.bundle.ondevice.bundle_file import INDEX_FILE_NAME, read_bundle, read_metadata
 from scannlite.store.bundle.ondevice.sstable import FOOTER_SIZE, MAGIC
-
-from scannlite.plugin.device import tflite_zip
 
 INDEX_DESCRIPTION = "On-device Scann Index file with LevelDB format."
 

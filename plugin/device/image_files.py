@@ -14,9 +14,8 @@ import hashlib
 
 import numpy as np
 
-from scannlite.store.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
-
 from scannlite.plugin.device.runtime import image_embed
+from scannlite.store.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
 
 
 def read_file(location: str) -> bytes:

@@ -81,18 +81,18 @@ def probe_flatbuffer(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
     n, dim = table.shape
     table = np.concatenate([np.zeros((RESERVED_ROWS, dim), "<f4"), table])
 
-    def buffer(data: bytes | None) -> "fb.BufferT":
+    def buffer(data: bytes | None) -> fb.BufferT:
         buf = fb.BufferT()
         if data is not None:
             buf.data = np.frombuffer(data, dtype=np.uint8)
         return buf
 
-    def tensor(name: str, shape: list[int], dtype: int, buffer_index: int) -> "fb.TensorT":
+    def tensor(name: str, shape: list[int], dtype: int, buffer_index: int) -> fb.TensorT:
         t = fb.TensorT()
         t.name, t.shape, t.type, t.buffer = name, shape, dtype, buffer_index
         return t
 
-    def opcode(builtin: int) -> "fb.OperatorCodeT":
+    def opcode(builtin: int) -> fb.OperatorCodeT:
         code = fb.OperatorCodeT()
         # Builtins below 127 are recorded in both fields; older runtimes read the deprecated one.
         code.builtinCode = code.deprecatedBuiltinCode = builtin

@@ -26,14 +26,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
-from scannlite.store.bundle.ondevice.bundle_file import mapped
-from scannlite.store.bundle.ondevice.index_writer import check_index_inputs, scann_config
-
 # attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
 from scannlite.plugin.device.bundle import attach_index, packs_index
 from scannlite.plugin.device.probe_model import make_probe_model
+from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
+from scannlite.store.bundle.ondevice.bundle_file import mapped
+from scannlite.store.bundle.ondevice.index_writer import check_index_inputs, scann_config
+from scannlite.store.errors import ScannliteError, one_line
 
 __all__ = [
     "DeviceError", "build_index", "scann_config", "attach_index", "make_probe_model", "text_search",
@@ -43,19 +43,12 @@ __all__ = [
 Neighbors = list[tuple[bytes, float]]
 
 
-class DeviceError(RuntimeError):
+class DeviceError(ScannliteError, RuntimeError):
     """The Task Library or the index builder refused; ``str()`` is one line."""
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0].strip() if text else type(exc).__name__
-    # absl statuses carry a payload tag that says nothing to a user.
-    return line.split(" [tflite::support::TfLiteSupportStatus")[0].rstrip()
-
-
 def _fail(step: str, exc: BaseException) -> DeviceError:
-    return DeviceError(f"{step}: {_one_line(exc)}")
+    return DeviceError(f"{step}: {one_line(exc)}")
 
 
 def _as_bytes(value, what: str) -> bytes:
@@ -150,7 +143,7 @@ def _check_output_index(output_index) -> int:
 # path with its modification time and size (a file replaced on disk is loaded anew) or its
 # content, and the options. Bounded: a long-lived worker must not hoard every model it met.
 MODEL_CACHE = 8
-_LOADED: "OrderedDict[tuple, tuple]" = OrderedDict()
+_LOADED: OrderedDict[tuple, tuple] = OrderedDict()
 
 
 def _digest(data: bytes | None) -> str | None:
@@ -392,5 +385,5 @@ def user_info(model: bytes, index: bytes | None = None) -> bytes:
         # The C++ API returns raw bytes, but the Python binding decodes them as UTF-8 and
         # fails ("Could not allocate string object!") on anything else.
         raise DeviceError("the index's USER_INFO is not UTF-8, which tflite-support's Python "
-                          f"binding cannot return ({_one_line(exc)}); read it from the index file") from None
+                          f"binding cannot return ({one_line(exc)}); read it from the index file") from None
     return info.encode("utf-8") if isinstance(info, str) else bytes(info)

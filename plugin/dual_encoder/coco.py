@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb, resize_square
+from scannlite.plugin.embedders.errors import EncoderError
 
 HELD_OUT_PERCENT = 10
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.atomic import write_atomically
-
 from scannlite.plugin.dual_encoder import modeldir
 from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.store.atomic import write_atomically
 
 _QUANT_NAMES = {"dynamic": "dynamic-int8", "float16": "float16", "none": "none"}
 TEXT_FILE = "text_embedder.tflite"

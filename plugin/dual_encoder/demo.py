@@ -8,15 +8,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-
+from scannlite.plugin.device.processes import DeviceProcesses
+from scannlite.store.bundle.export import export
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered, recall_at_k, split
 from scannlite.store.index import snapshot
 from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.bundle.export import export
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.progress import SILENT, Progress
-from scannlite.store.catalog.synthetic import clustered, recall_at_k, split
-from scannlite.plugin.device.processes import DeviceProcesses
 
 DEVICE = DeviceProcesses()
 

@@ -14,15 +14,14 @@ import json
 import time
 from pathlib import Path
 
-
-from scannlite.store.bundle import inspection as bundles
-from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.bundle.export import export, sha256
-from scannlite.store.index.config import IndexConfig
-from scannlite.store.progress import SILENT, Progress
-from scannlite.store.index.snapshot import get_snapshot
 from scannlite.plugin.device.processes import DeviceProcesses
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle.export import export, sha256
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.index.snapshot import get_snapshot
+from scannlite.store.progress import SILENT, Progress
 
 DEVICE = DeviceProcesses()
 

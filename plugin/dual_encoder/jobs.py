@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.dual_encoder import modeldir
 from scannlite.plugin.dual_encoder.datasets import parse_spec
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.progress_log import ProgressReader
 from scannlite.plugin.dual_encoder.settings import TrainSettings
+from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 
 PARITY_THRESHOLD = 0.999
 # float16 weights move a deep pretrained tower's vectors a little (measured: min cosine 0.97

@@ -25,8 +25,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.settings import TrainSettings
+from scannlite.plugin.embedders.errors import EncoderError
 
 MARKER = "scannlite-dual-encoder.json"
 FORMAT = "scannlite-dual-encoder"

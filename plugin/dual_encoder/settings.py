@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from scannlite.store.index.config import from_known_fields
-
 from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.store.index.config import from_known_fields
 
 TEXT_TOWERS = ("minilm", "words")
 IMAGE_BACKBONES = ("small_cnn", "efficientnet_lite0", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
@@ -70,7 +69,7 @@ class TrainSettings:
     # TensorFlow's CPU kernel nondeterminism).
     seed: int = 0
 
-    def validate(self) -> "TrainSettings":
+    def validate(self) -> TrainSettings:
         if self.text_tower not in TEXT_TOWERS:
             raise EncoderError(f"unknown text tower {self.text_tower!r}: use one of {', '.join(TEXT_TOWERS)}")
         if self.image_backbone not in IMAGE_BACKBONES:
@@ -102,5 +101,5 @@ class TrainSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainSettings":
+    def from_dict(cls, data: dict) -> TrainSettings:
         return from_known_fields(cls, data)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.settings import TrainSettings
+from scannlite.plugin.embedders.errors import EncoderError
 
 
 class L2Normalize(layers.Layer):

@@ -16,10 +16,10 @@ import numpy as np
 
 from scannlite.plugin.dual_encoder import modeldir, words
 from scannlite.plugin.dual_encoder.datasets import PairSet, load_dataset
-from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.dual_encoder.progress_log import ProgressWriter
 from scannlite.plugin.dual_encoder.recall import collapsed_side, recall_at_k
 from scannlite.plugin.dual_encoder.settings import PACKAGED_BACKBONES, TrainSettings
+from scannlite.plugin.embedders.errors import EncoderError
 
 HELDOUT_SAMPLE_SIZE = 16
 

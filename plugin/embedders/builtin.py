@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
-from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.plugin.embedders.hookspecs import Embedded, EmbedderError, EmbedderType, hookimpl
+from scannlite.store.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 
 # Images per worker call, and decoded bytes per call (whichever is reached first): one
 # process start (~0.3 s plus model load) per batch, memory bounded by the byte cap.

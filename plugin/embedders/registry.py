@@ -32,7 +32,16 @@ from pathlib import Path
 import numpy as np
 import pluggy
 
-from scannlite.plugin.embedders.hookspecs import DIRECTORY, KINDS, PROJECT, Embedder, EmbedderError, EmbedderSpecs, EmbedderType
+from scannlite.plugin.embedders.hookspecs import (
+    DIRECTORY,
+    KINDS,
+    PROJECT,
+    Embedder,
+    EmbedderError,
+    EmbedderSpecs,
+    EmbedderType,
+)
+from scannlite.store.errors import one_line
 
 ENTRY_POINT_GROUP = "scannlite"
 
@@ -52,11 +61,6 @@ class Registry:
     problems: list[str] = field(default_factory=list)       # entry points that failed to load
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-
-
 @lru_cache(maxsize=1)
 def registry() -> Registry:
     """Every ``scannlite`` entry point, loaded once per process; a plugin that fails to import
@@ -72,7 +76,7 @@ def registry() -> Registry:
         try:
             reg.pm.register(ep.load(), name=ep.name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break scannlite
-            reg.problems.append(f"plugin {ep.name!r} from {source} failed to load: {_one_line(exc)}")
+            reg.problems.append(f"plugin {ep.name!r} from {source} failed to load: {one_line(exc, with_type=True)}")
     return reg
 
 
@@ -91,7 +95,7 @@ def survey() -> tuple[list[EmbedderType], list[str]]:
         try:
             provided = list(impl.function() or [])
         except Exception as exc:  # noqa: BLE001
-            problems.append(f"plugin {name!r} from {source} failed: {_one_line(exc)}")
+            problems.append(f"plugin {name!r} from {source} failed: {one_line(exc, with_type=True)}")
             continue
         for et in provided:
             if not isinstance(et, EmbedderType) or et.kind not in KINDS:

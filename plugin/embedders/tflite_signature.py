@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scannlite.store.bundle.embedder_checks import EmbedderRefused, read_embedder
-
 from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.store.bundle.embedder_checks import EmbedderRefused, read_embedder
 
 
 def _signature(path: str | Path, kind: str | None) -> dict:

@@ -1,12 +1,12 @@
-"""scannlite from Python: open a catalog, add, build, search by vector, text or image, export.
+"""scannlite from Python (``import scannlite``): open a catalog, add, build, search by vector, text or image, export.
 
 Modelled on sqlite-utils' ``Database`` and a LanceDB table: one object per catalog, plain
 dicts and lists in and out, and the same code paths as the CLI underneath (this module is a
 thin layer over :mod:`scannlite.store` and the plugin modules the CLI uses)::
 
-    from scannlite.plugin import api
+    import scannlite
 
-    db = api.create("photos.catalog", dim=16)          # or api.open("photos.catalog")
+    db = scannlite.create("photos.catalog", dim=16)    # or scannlite.open("photos.catalog")
     db.add([{"id": "a", "vector": [...], "metadata": {"caption": "a red apple"}}, ...])
     db.add_texts(["a red apple", "a green pear"], embedder="text_embedder.tflite")
     db.add_images("photos/", embedder="image_embedder.tflite")
@@ -30,19 +30,19 @@ from pathlib import Path
 import numpy as np
 
 from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
+from scannlite.store.catalog.readers import metadata_text
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.progress import SILENT, Progress
-from scannlite.store.catalog.readers import metadata_text
 
 
-def open(path: str | Path) -> "Database":  # noqa: A001 - api.open, like sqlite_utils.Database(path)
+def open(path: str | Path) -> Database:  # noqa: A001 - api.open, like sqlite_utils.Database(path)
     """Open an existing catalog."""
     return Database(Catalog.open(path))
 
 
 def create(path: str | Path, dim: int, *, distance: str = "dot", normalize: bool | None = None,
-           metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT, **index) -> "Database":
+           metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT, **index) -> Database:
     """Create a catalog (``index``: :class:`~scannlite.store.index.config.IndexConfig` settings,
     e.g. ``num_leaves=64, leaves_to_search=4``) and open it."""
     return Database(Catalog.create(path, dim, distance, normalize, metadata_type, metadata_limit, IndexConfig(**index)))
@@ -80,7 +80,7 @@ class Database:
     def __repr__(self) -> str:
         return f"<scannlite Database {self.path}: {len(self)} items, dim {self.dim}, {self.catalog.distance}>"
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -222,9 +222,8 @@ class Database:
         process, or the bare index (``index_only``); returns the manifest, with ``path`` and
         ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into (default:
         the catalog's configured TFLite text embedder, else its image embedder)."""
-        from scannlite.store.bundle.export import export
-
         from scannlite.plugin.device.processes import DeviceProcesses
+        from scannlite.store.bundle.export import export
 
         if embedder is None and not index_only:
             embedder = self._tflite_embedder()

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.errors import InvalidInput
+from scannlite.store.errors import InvalidInput, one_line
 from scannlite.store.index.snapshot import LoadedSnapshot
 from scannlite.store.index.snapshot import search as search_snapshot
 
@@ -37,11 +37,6 @@ KEEP_EMBEDDERS = 8
 
 class QueryError(InvalidInput):
     """A one-line reason a query cannot run as asked."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -67,7 +62,7 @@ class QueryEmbedder:
             else:
                 got, names = self.embedder.embed([str(t) for t in items]), [str(t) for t in items]
         except EmbedderError as exc:
-            raise QueryError(f"the {self.kind} embedder failed: {_one_line(exc)}") from None
+            raise QueryError(f"the {self.kind} embedder failed: {one_line(exc)}") from None
         if got.skipped:
             item, why = got.skipped[0]
             which = ("the query" if len(items) == 1

@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.readers import json_lines, metadata_text
+from scannlite.store.catalog.segments import sha256_file
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import IMAGE_SUFFIXES
 from scannlite.store.progress import SILENT, Progress
-from scannlite.store.catalog.readers import json_lines, metadata_text
-from scannlite.store.catalog.segments import sha256_file
 
 CHUNK = 512  # images per commit (texts: 8 times as many)
 # What to tell someone who named an embedder of the other kind.

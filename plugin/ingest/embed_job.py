@@ -33,13 +33,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in, set_max_workers
+from scannlite.plugin.ingest.add import default_workers, find_images, image_id, read_sidecar
+from scannlite.store.catalog.segments import embedding_array
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import DEFAULT_MAX_PIXELS
 from scannlite.store.progress import SILENT, Progress
-from scannlite.store.catalog.segments import embedding_array
-
-from scannlite.plugin.ingest.add import default_workers, find_images, image_id, read_sidecar
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in, set_max_workers
 
 ENGINES = ("local", "ray")
 BATCH = 256  # images per worker call, and per shard for the local engine

@@ -38,10 +38,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
-from scannlite.store.errors import InvalidInput, ScannliteError
-from scannlite.store.workers.worker import start_env
-
 from scannlite.plugin.ingest.embed_job import check_engine, write_shard
+from scannlite.store.errors import InvalidInput, ScannliteError, one_line
+from scannlite.store.workers.worker import start_env
 
 ACTOR_CPUS = 1.0
 
@@ -51,9 +50,8 @@ class RayFailed(ScannliteError):
 
 
 def _one_line(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None) or exc  # RayTaskError wraps the actor's exception
-    lines = [ln.strip() for ln in str(cause).strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else type(cause).__name__
+    """The last line of the actor's exception (a RayTaskError wraps it as ``cause``)."""
+    return one_line(getattr(exc, "cause", None) or exc, last=True)
 
 
 class _EmbedActor:

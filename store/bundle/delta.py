@@ -31,8 +31,8 @@ from pathlib import Path
 import blake3
 
 from scannlite.store.atomic import replacing
-from scannlite.store.errors import InvalidInput
 from scannlite.store.bundle.export import sha256
+from scannlite.store.errors import InvalidInput
 
 FORMAT = "zstd-patch-from"
 #: /2 added the BLAKE3 digests that applying checks; /1 patches are refused (export again).

@@ -15,8 +15,6 @@ from typing import Protocol
 
 import numpy as np
 
-from scannlite.store.vocabulary import Distance
-
 Neighbors = list[tuple[bytes, float]]
 
 

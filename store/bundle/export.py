@@ -17,19 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.bundle import parity
 from scannlite.store.atomic import replacing, scratch_beside
-from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.bundle import parity
 from scannlite.store.bundle.device_side import DeviceSide
 from scannlite.store.bundle.embedder_checks import EmbedderFacts, check_against_index, inspect_embedder
-from scannlite.store.errors import InvalidInput, ScannliteError
 from scannlite.store.bundle.ondevice.bundle_file import INDEX_FILE_NAME as INDEX_NAME
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 from scannlite.store.bundle.ondevice.layout import DEFAULT_LAYOUT, LAYOUTS, slotted_offsets
-from scannlite.store.progress import SILENT, Progress
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.errors import InvalidInput, ScannliteError
 from scannlite.store.index.recall_estimate import RecallEstimate
 from scannlite.store.index.snapshot import LoadedSnapshot, get_snapshot, load_snapshot, metadata_of
+from scannlite.store.progress import SILENT, Progress
 from scannlite.store.vocabulary import Distance
 
 DEFAULT_DEVICE_METADATA_LIMIT = 4096

@@ -12,29 +12,29 @@ import hashlib
 import json
 import mmap
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from scannlite.store.index import device_search
 from scannlite.store.bundle import parity
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.bundle.embedder_checks import EmbedderRefused, check_against_index, inspect_embedder
-from scannlite.store.errors import InvalidInput
 from scannlite.store.bundle.device_side import DeviceSide
-from scannlite.store.bundle.export import device_labels, manifest_path_for, probe_candidates, sha256
+from scannlite.store.bundle.embedder_checks import EmbedderRefused, check_against_index, inspect_embedder
+from scannlite.store.bundle.export import device_labels, manifest_path_for, probe_candidates
+from scannlite.store.bundle.ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC
+from scannlite.store.bundle.ondevice.bundle_file import describe_model, mapped, read_bundle
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 from scannlite.store.bundle.ondevice.index_file import OnDeviceIndex, read_index, read_user_info
-from scannlite.store.bundle.ondevice.sstable import RELEASE_EVERY
 from scannlite.store.bundle.ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
+from scannlite.store.bundle.ondevice.sstable import RELEASE_EVERY
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.errors import InvalidInput
+from scannlite.store.index import device_search
+from scannlite.store.index.snapshot import load_snapshot
 from scannlite.store.progress import SILENT, Progress
 from scannlite.store.vocabulary import Distance
-from scannlite.store.index.snapshot import load_snapshot
-
-from scannlite.store.bundle.ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC, describe_model, mapped, read_bundle
 
 
 @dataclass
@@ -67,7 +67,7 @@ class OpenedBundle:
         """What the Task Library makes of the model (parsed once: each parse re-checks its CRCs)."""
         return inspect_embedder(self.data, self.path.name)
 
-    def __enter__(self) -> "OpenedBundle":
+    def __enter__(self) -> OpenedBundle:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.index import device_search
 from scannlite.store.bundle.device_side import DeviceSide
 from scannlite.store.errors import InvalidInput
+from scannlite.store.index import device_search
 from scannlite.store.progress import SILENT, Progress
 
 TIE = 1e-5
@@ -35,7 +35,7 @@ class ParityReport:
     problems: list[str] = field(default_factory=list)
     latency_ms: dict | None = None  # Task Library search time: p50, p95, searches
 
-    def merge(self, other: "ParityReport") -> None:
+    def merge(self, other: ParityReport) -> None:
         self.queries += other.queries
         self.exact_order += other.exact_order
         self.problems += other.problems

@@ -12,21 +12,21 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from scannlite.store.catalog import schema
 from scannlite.store.atomic import replacing
+from scannlite.store.catalog import schema
 from scannlite.store.catalog.batch import Batch, content_hash, validate
-from scannlite.store.errors import InvalidInput, NotACatalog, ScannliteError
-from scannlite.store.index.config import IndexConfig
 from scannlite.store.catalog.locking import writer_lock
 from scannlite.store.catalog.readers import BATCH_ROWS, iter_rows
-from scannlite.store.vocabulary import Distance
 from scannlite.store.catalog.segments import RowGroupRead, row_group_starts, write_segment
+from scannlite.store.errors import InvalidInput, NotACatalog, ScannliteError
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.vocabulary import Distance
 
 DB_NAME = "catalog.db"
 METADATA_TYPES = ("text", "bytes")
@@ -34,7 +34,7 @@ DEFAULT_METADATA_LIMIT = 64 * 1024
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def visible(seq_param: str = ":seq", alias: str = "items") -> str:
@@ -82,7 +82,7 @@ class Catalog:
     @classmethod
     def create(cls, path, dim: int, distance: str = "dot", normalize: bool | None = None,
                metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT,
-               index: IndexConfig | None = None, lock_timeout: float | None = None) -> "Catalog":
+               index: IndexConfig | None = None, lock_timeout: float | None = None) -> Catalog:
         path = Path(path)
         try:
             distance = Distance(distance)
@@ -125,7 +125,7 @@ class Catalog:
         return cls.open(path, lock_timeout=lock_timeout)
 
     @classmethod
-    def open(cls, path, lock_timeout: float | None = None) -> "Catalog":
+    def open(cls, path, lock_timeout: float | None = None) -> Catalog:
         path = Path(path)
         db_path = path / DB_NAME
         if not path.is_dir():
@@ -140,7 +140,7 @@ class Catalog:
         return cls(path, conn, lock_timeout)
 
     @classmethod
-    def open_readonly(cls, path, *, immutable: bool = False) -> "Catalog":
+    def open_readonly(cls, path, *, immutable: bool = False) -> Catalog:
         """A catalog no write can go through (Datasette's view of it).
 
         Opened the way Datasette opens the file (``mode=ro``, or ``immutable=1`` for

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 
 from scannlite.store.atomic import atomic_open
 from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.errors import InvalidInput
 from scannlite.store.catalog.segments import embedding_array
+from scannlite.store.errors import InvalidInput
 from scannlite.store.index.snapshot import load_snapshot, metadata_of
 
 

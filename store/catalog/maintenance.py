@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.parquet as pq
 
-from scannlite.store.index.build import items_digest
 from scannlite.store.catalog.catalog import Catalog, visible
-from scannlite.store.errors import InvalidInput
-from scannlite.store.progress import SILENT, Progress
 from scannlite.store.catalog.segments import SEGMENT_DIR, sha256_file, write_segment
+from scannlite.store.errors import InvalidInput
+from scannlite.store.index.build import items_digest
+from scannlite.store.progress import SILENT, Progress
 
 SMALL_SEGMENT_ROWS = 4096
 
@@ -43,7 +43,7 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
     with cat.reading():
         segs = cat.conn.execute("SELECT segment_id, path, rows, bytes, sha256 FROM segments").fetchall()
         with progress.task("checking segment files", total=max(len(segs), 1)) as advance:
-            for seg_id, rel, rows, size, digest in segs:
+            for _seg_id, rel, rows, size, digest in segs:
                 path = cat.path / rel
                 if not path.is_file():
                     rep.problems.append(f"segment {rel} is missing")

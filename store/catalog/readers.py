@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scannlite.store.errors import InvalidInput
 from scannlite.store.catalog.segments import vectors_of
+from scannlite.store.errors import InvalidInput
 
 # Rows per chunk: 65,536 x 128-d is 64 MiB as the float64 validation works on, a few times
 # that at 768-d; small enough to keep memory flat, large enough that per-chunk costs (one

@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog, utcnow
+from scannlite.store.catalog.segments import RowGroupRead
+from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.device_search import DeviceIndex
 from scannlite.store.index.health import assess
-from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.partition_model import PartitionModel
-from scannlite.store.progress import SILENT, Progress
-from scannlite.store.catalog.segments import RowGroupRead
-from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot, estimate as estimate_recall
+from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot
+from scannlite.store.index.recall_estimate import estimate as estimate_recall
 from scannlite.store.index.training import Trained, collect, imbalance, place_here, train_model, training_rows
+from scannlite.store.progress import SILENT, Progress
 
 
 @dataclass
@@ -121,7 +122,7 @@ class BuildWork:
     model: PartitionModel | None
     model_id: int | None
     trained: object | None  # training.Trained when the partitions were retrained
-    rows: "list[tuple] | PlacedRows"  # (model_id, item, leaf, code, trained) for the codes table
+    rows: list[tuple] | PlacedRows  # (model_id, item, leaf, code, trained) for the codes table
     recall: RecallEstimate | None = None
 
 
@@ -354,7 +355,7 @@ def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate |
     chosen = recall.smallest_meeting(config.recall_target)
     if chosen is not None and chosen <= cap:
         return chosen, None
-    allowed = max([l for l in recall.ladder if l <= cap] or [1])
+    allowed = max([n for n in recall.ladder if n <= cap] or [1])
     return allowed, (f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
                      f"{recall.at(allowed):.3f} at {allowed} leaves"
                      + (f" (it takes {chosen})" if chosen is not None else ""))

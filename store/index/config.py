@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, fields
 from scannlite.store.errors import InvalidInput
 from scannlite.store.vocabulary import LOOKUP_TYPES
 
-
 #: Below this many vectors a k-means tree does not pay: scanning every code of a
 #: 4,096-item catalog costs a phone about 0.5 MB of table lookups per query (well under a
 #: millisecond), while any tree loses recall at its leaf boundaries. Such catalogs get one leaf.
@@ -152,14 +151,14 @@ class IndexConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "IndexConfig":
+    def from_json(cls, data: dict) -> IndexConfig:
         if "num_leaves" in data and "leaves_per_sqrt_n" not in data:
             # Stored before the factor existed: those catalogs were trained with sqrt(N) leaves,
             # and the new default would make their next build retrain everything.
             data = {**data, "leaves_per_sqrt_n": 1.0}
         return from_known_fields(cls, data)
 
-    def replace(self, **changes) -> "IndexConfig":
+    def replace(self, **changes) -> IndexConfig:
         data = self.to_json()
         data.update({k: v for k, v in changes.items() if v is not None})
         return IndexConfig.from_json(data)

@@ -124,7 +124,7 @@ class PartitionModel:
 
     @classmethod
     def from_blobs(cls, kind: str, dim: int, num_leaves: int, dims_per_block: int | None,
-                   centroids: bytes, codebooks: bytes | None) -> "PartitionModel":
+                   centroids: bytes, codebooks: bytes | None) -> PartitionModel:
         cents = np.frombuffer(centroids, dtype="<f4").reshape(num_leaves, dim).astype(np.float32)
         books = None
         if kind == "ah":

@@ -62,17 +62,17 @@ class RecallEstimate:
 
     def at(self, leaves: int) -> float | None:
         """Recall at ``leaves``: exact on the ladder, else the nearest ladder value below."""
-        below = [r for l, r in zip(self.ladder, self.recall) if l <= leaves]
+        below = [r for n, r in zip(self.ladder, self.recall) if n <= leaves]
         return below[-1] if below else None
 
     def smallest_meeting(self, target: float) -> int | None:
-        return next((l for l, r in zip(self.ladder, self.recall) if r >= target), None)
+        return next((n for n, r in zip(self.ladder, self.recall) if r >= target), None)
 
     def to_json(self) -> dict:
         return {**asdict(self), "recall": [round(r, 4) for r in self.recall], "seconds": round(self.seconds, 3)}
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "RecallEstimate | None":
+    def from_json(cls, data: dict | None) -> RecallEstimate | None:
         return cls(**data) if data else None
 
 
@@ -114,7 +114,7 @@ class Snapshot:
     unseen: np.ndarray | None = None  # rows whose vectors the partitions were not trained on, if known
 
     @classmethod
-    def in_memory(cls, index: device_search.DeviceIndex, vectors: np.ndarray, decoded) -> "Snapshot":
+    def in_memory(cls, index: device_search.DeviceIndex, vectors: np.ndarray, decoded) -> Snapshot:
         n = len(vectors)
         return cls(index, lambda rows: vectors[rows], decoded,
                    lambda: ((np.arange(lo, min(n, lo + ROW_CHUNK)), vectors[lo:lo + ROW_CHUNK])

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scannlite.store.index import device_search
-from scannlite.store.index.build import load_model
 from scannlite.store.catalog.catalog import Catalog, visible
 from scannlite.store.errors import InvalidInput, UnknownSnapshot
+from scannlite.store.index import device_search
+from scannlite.store.index.build import load_model
 from scannlite.store.index.partition_model import PartitionModel
 
 

@@ -14,17 +14,17 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scannlite.store.catalog.segments import RowGroupRead
 from scannlite.store.index.config import FLOAT_INDEX_BELOW, IndexConfig
 from scannlite.store.index.partition_model import PartitionModel, subspace_widths
-from scannlite.store.catalog.segments import RowGroupRead
 from scannlite.store.vocabulary import Distance
 
 #: Rows placed (assigned and encoded) per chunk: 8,192 x 128-d is 8 MiB of float64 per step.

@@ -33,6 +33,7 @@ import tempfile
 import threading
 from typing import Any
 
+from scannlite.store.errors import ScannliteError
 from scannlite.store.workers.worker import start_env
 
 KINDS = ("device", "tensorflow")
@@ -40,11 +41,11 @@ HEADER = struct.Struct("<Q")  # frame length, then a pickle
 IDLE_SECONDS = float(os.environ.get("SCANNLITE_WORKER_IDLE", "300"))
 
 
-class ProcessFailed(RuntimeError):
+class ProcessFailed(ScannliteError, RuntimeError):
     """The worker process died or raised; ``str()`` is one line fit for users."""
 
 
-class WorkerError(RuntimeError):
+class WorkerError(ScannliteError, RuntimeError):
     """An error the worker function raised on purpose, carried back verbatim."""
 
 

@@ -61,7 +61,11 @@ def serve(idle: float) -> int:
     import pickle
     import select
 
-    from scannlite.store.workers.boundary import HEADER, _read_exact, _write_message  # only now: nothing may load before enter
+    from scannlite.store.workers.boundary import (  # only now: nothing may load before enter
+        HEADER,
+        _read_exact,
+        _write_message,
+    )
 
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

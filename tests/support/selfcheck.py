@@ -56,10 +56,10 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
 
 def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
     """Save randomly initialised keras.applications weights, standing in for a user's local file."""
+    import keras
+
     from scannlite.plugin.dual_encoder.settings import TrainSettings
     from scannlite.plugin.dual_encoder.towers import _application
-
-    import keras
 
     s = TrainSettings(image_backbone=backbone, image_size=size)
     inputs = keras.Input((size, size, 3))

@@ -71,7 +71,7 @@ def open_catalog(cdb: CatalogDb):
 
 # ---- snapshots: immutable once published, so loaded ones are kept ---------------------------
 
-_SNAPSHOTS: "OrderedDict[tuple, LoadedSnapshot]" = OrderedDict()
+_SNAPSHOTS: OrderedDict[tuple, LoadedSnapshot] = OrderedDict()
 _SNAPSHOTS_LOCK = threading.Lock()
 KEEP_SNAPSHOTS = 4
 

@@ -80,7 +80,7 @@ def _multipart(content_type: str, body: bytes) -> Fields:
 
 async def read_fields(request, limit: int = MAX_BODY) -> Fields:
     """Query-string values, overridden by the body's values for a POST."""
-    out = Fields(values={k: v for k, v in parse_qsl(request.query_string, keep_blank_values=True)})
+    out = Fields(values=dict(parse_qsl(request.query_string, keep_blank_values=True)))
     if request.method != "POST":
         return out
     content_type = request.headers.get("content-type", "")

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scannlite.store.catalog.catalog import Catalog
-
 from scannlite.plugin.integrations.datasette_plugin.forms import Fields
+from scannlite.store.catalog.catalog import Catalog
 
 MAX_K = 1000
 TRUE = {"1", "true", "on", "yes"}

@@ -9,16 +9,23 @@ from urllib.parse import urlencode
 from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import AsgiFileDownload, NotFound, Response
 
-from scannlite.store.errors import ScannliteError
-from scannlite.store.index.recall_estimate import RecallEstimate
-from scannlite.store.catalog.segments import sha256_file
-from scannlite.store.index.snapshot import diff, get_snapshot, jsonable_metadata, list_snapshots, search
-
 from scannlite.plugin.integrations.datasette_plugin import thumbnails
-from scannlite.plugin.integrations.datasette_plugin.catalogs import CatalogDb, cached_snapshot, catalog_db, catalog_dbs, newest_exports, num_leaves, open_catalog
+from scannlite.plugin.integrations.datasette_plugin.catalogs import (
+    CatalogDb,
+    cached_snapshot,
+    catalog_db,
+    catalog_dbs,
+    newest_exports,
+    num_leaves,
+    open_catalog,
+)
 from scannlite.plugin.integrations.datasette_plugin.forms import BadForm, read_fields
 from scannlite.plugin.integrations.datasette_plugin.queries import BadQuery, SearchParams, parse_params, query_vector
 from scannlite.plugin.integrations.datasette_plugin.recall_chart import recall_svg
+from scannlite.store.catalog.segments import sha256_file
+from scannlite.store.errors import ScannliteError
+from scannlite.store.index.recall_estimate import RecallEstimate
+from scannlite.store.index.snapshot import diff, get_snapshot, jsonable_metadata, list_snapshots, search
 
 PREFIX = "/-/scannlite"
 CHANGES_SHOWN = 200

@@ -15,7 +15,17 @@ Every malformed input raises :class:`IndexFormatError` with a one-line message.
 from scannlite.store.bundle.ondevice.bundle_file import AssociatedFileInfo, Bundle, describe_model, read_bundle
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 from scannlite.store.bundle.ondevice.index_file import OnDeviceIndex, read_index
-from scannlite.store.bundle.ondevice.protos import AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType, IndexConfig, IndexerProto, LookupType, PartitionerProto, ScannOnDeviceConfig
+from scannlite.store.bundle.ondevice.protos import (
+    AsymmetricHashingProto,
+    ConfigView,
+    DistanceMeasure,
+    EmbeddingType,
+    IndexConfig,
+    IndexerProto,
+    LookupType,
+    PartitionerProto,
+    ScannOnDeviceConfig,
+)
 from scannlite.store.bundle.ondevice.sstable import Table, read_table
 
 __all__ = [

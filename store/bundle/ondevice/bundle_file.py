@@ -50,7 +50,7 @@ def _schemas():
     return schema, meta
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _names(enum_class) -> dict[int, str]:
     return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and isinstance(v, int)}
 

@@ -6,8 +6,10 @@ is, never as an ``IndexError`` or ``struct.error`` from deep inside a parser.
 """
 from __future__ import annotations
 
+from scannlite.store.errors import ScannliteError
 
-class IndexFormatError(ValueError):
+
+class IndexFormatError(ScannliteError, ValueError):
     """An on-device index, its config, or a TFLite bundle is malformed; ``str()`` is one line."""
 
     def __init__(self, message: str) -> None:

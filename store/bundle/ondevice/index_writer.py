@@ -21,11 +21,17 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from scannlite.store.vocabulary import LOOKUP_TYPES, Distance
 from scannlite.store.bundle.ondevice.index_file import CONFIG_KEY, USER_INFO_KEY
 from scannlite.store.bundle.ondevice.layout import cut_blocks
-from scannlite.store.bundle.ondevice.protos import AsymmetricHashingProto, DistanceMeasure, EmbeddingType, IndexConfig, ScannOnDeviceConfig
+from scannlite.store.bundle.ondevice.protos import (
+    AsymmetricHashingProto,
+    DistanceMeasure,
+    EmbeddingType,
+    IndexConfig,
+    ScannOnDeviceConfig,
+)
 from scannlite.store.bundle.ondevice.sstable import TableWriter
+from scannlite.store.vocabulary import LOOKUP_TYPES, Distance
 
 #: Metadata entries are produced this many at a time (keys sorted as the device's bytewise
 #: comparator wants them: "M_10" before "M_2").

@@ -69,7 +69,7 @@ def slotted_offsets(sizes: list[int], previous: list[int] | None = None,
         previous = None  # a retrained partition model: nothing to keep
     offsets: list[int] = []
     moved: int | None = 0 if previous is None else None
-    for p, size in enumerate(sizes):
+    for p, _size in enumerate(sizes):
         if moved is None:
             if p == 0 or offsets[p - 1] + sizes[p - 1] <= previous[p]:
                 offsets.append(previous[p])

@@ -25,8 +25,8 @@ from __future__ import annotations
 import io
 import mmap
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import google_crc32c
 import pyarrow as pa

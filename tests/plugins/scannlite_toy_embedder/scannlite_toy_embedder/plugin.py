@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from scannlite.plugin.embedders.hookspecs import Embedded, EmbedderError, EmbedderType, hookimpl
 
 from . import DIM, ngram_vector

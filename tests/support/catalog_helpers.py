@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store.index import snapshot
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.synthetic import recall_at_k
+from scannlite.store.index import snapshot
 
 
 def ids_for(prefix: str, n: int, start: int = 0) -> list[str]:

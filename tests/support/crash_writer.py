@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 
-from scannlite.store.index.build import build
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
 
 
 def main(path: str, seed: int) -> None:

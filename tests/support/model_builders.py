@@ -5,7 +5,6 @@ writers import a tflite-support native module).
 """
 from __future__ import annotations
 
-
 import flatbuffers
 import numpy as np
 from tensorflow_lite_support.metadata import schema_py_generated as fb
