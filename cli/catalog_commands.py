@@ -8,13 +8,13 @@ import typer
 from rich.table import Table
 
 from scannlite.cli.common import RichProgress, console, handle_errors, print_json
+from scannlite.plugin.facade.database import Database
 from scannlite.store.catalog import maintenance
 from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index import snapshot
 from scannlite.store.index.build import build as build_snapshot
 from scannlite.store.index.config import IndexConfig
-from scannlite.store.index.recall_estimate import RecallEstimate
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
@@ -221,49 +221,29 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
 
     Example: scannlite info photos.catalog --json
     """
-    cat = _open(catalog)
-    with cat.reading():
-        snaps = snapshot.list_snapshots(cat)
-        latest = snaps[-1] if snaps else None
-        model = cat.model_summary(latest.model_id) if latest else None
-        data = {
-            "path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
-            "metadata_type": cat.metadata_type, "metadata_limit": cat.metadata_limit,
-            "count": cat.count(), "snapshot": latest.version if latest else None,
-            "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
-            "head_commit": cat.head_seq, "index": cat.index_config.to_json(), "model": model,
-            "segments": cat.segment_count(),
-            "recall": _recall_summary(latest),
-            **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
-        }
+    db = Database(_open(catalog))
+    data = db.info()
     if as_json:
         print_json(data)
         return
     console.print(f"catalog {data['path']}", highlight=False)
-    console.print(f"  dim {cat.dim}, distance {cat.distance}, normalise {'on' if cat.normalize else 'off'}, "
-                  f"{cat.metadata_type} metadata (limit {cat.metadata_limit} bytes)", highlight=False)
+    console.print(f"  dim {data['dim']}, distance {data['distance']}, normalise {'on' if data['normalize'] else 'off'}, "
+                  f"{data['metadata_type']} metadata (limit {data['metadata_limit']} bytes)", highlight=False)
     console.print(f"  {data['count']} live items in {data['segments']} segments, commit {data['head_commit']}",
                   highlight=False)
+    latest = next((s for s in db.snapshots() if s["version"] == data["snapshot"]), None)
     if latest:
-        extra = (f", {model['kind']} index with {model['num_leaves']} leaves, {latest.leaves_to_search} searched, "
-                 f"{latest.lookup_type} lookup" if model else "")
-        console.print(f"  latest snapshot {latest.version}: {latest.count} items{extra}", highlight=False)
+        model = data["model"]
+        extra = (f", {model['kind']} index with {model['num_leaves']} leaves, {latest['leaves_to_search']} searched, "
+                 f"{latest['lookup_type']} lookup" if model else "")
+        console.print(f"  latest snapshot {latest['version']}: {latest['count']} items{extra}", highlight=False)
         if data["recall"]:
             r = data["recall"]
-            console.print(f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest.leaves_to_search} "
+            console.print(f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest['leaves_to_search']} "
                           "leaves; by leaves: " + ", ".join(f"{n}: {v:.2f}" for n, v in zip(r["ladder"], r["recall"])),
                           highlight=False)
     else:
         console.print("  no snapshot yet: run `scannlite build`", highlight=False)
-
-
-def _recall_summary(info) -> dict | None:
-    """The latest snapshot's recall estimate, with the figure at its leaves_to_search."""
-    est = RecallEstimate.from_json(info.build.get("recall")) if info else None
-    if est is None:
-        return None
-    return {**est.to_json(), "leaves_to_search": info.leaves_to_search,
-            "at_leaves_to_search": est.at(info.leaves_to_search), "leaves_note": info.build.get("leaves_note")}
 
 
 def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
@@ -271,18 +251,17 @@ def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "-
 
     Example: scannlite snapshots photos.catalog
     """
-    cat = _open(catalog)
-    with cat.reading():
-        snaps = snapshot.list_snapshots(cat)
+    snaps = Database(_open(catalog)).snapshots()
     if as_json:
-        print_json([s.as_dict() for s in snaps])
+        print_json(snaps)
         return
     table = Table(show_edge=False)
     for col in ("version", "items", "leaves searched", "lookup", "build", "created"):
         table.add_column(col)
     for s in snaps:
-        how = "retrained" if s.build.get("retrained") else f"incremental (+{s.build.get('encoded', 0)})"
-        table.add_row(str(s.version), str(s.count), str(s.leaves_to_search or "-"), s.lookup_type or "-", how, s.created_at)
+        how = "retrained" if s["retrained"] else f"incremental (+{s['encoded'] or 0})"
+        table.add_row(str(s["version"]), str(s["count"]), str(s["leaves_to_search"] or "-"), s["lookup_type"] or "-",
+                      how, s["created_at"])
     console.print(table)
 
 
@@ -296,7 +275,7 @@ def diff(
 
     Example: scannlite diff photos.catalog 3 4
     """
-    d = snapshot.diff(_open(catalog), v1, v2)
+    d = Database(_open(catalog)).diff(v1, v2)
     if as_json:
         print_json(d)
         return

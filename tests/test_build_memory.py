@@ -16,6 +16,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+# 500,000 vectors and a full ScaNN build (about a minute on 2 cores): not in `make test-quick`.
+pytestmark = pytest.mark.slow
+
 N, DIM = 500_000, 128
 VECTOR_BYTES = N * DIM * 4  # 256 MB of float32
 RSS_CAP = int(0.85 * VECTOR_BYTES)

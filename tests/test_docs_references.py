@@ -18,7 +18,7 @@ def exists(path: str) -> bool:
 
 def test_the_pattern_finds_paths_and_ignores_modules_and_outside_paths():
     text = ("see [docs/schema.md](docs/schema.md), `store/index/config.py` and tests/support/; "
-            "not scannlite.store, ../shared/docs/stack.md or segments/*.parquet.")
+            "not scannlite.store, ../shared/fixtures/README.md or segments/*.parquet.")
     assert mentioned_paths(text) == {"docs/schema.md", "store/index/config.py", "tests/support/"}
 
 

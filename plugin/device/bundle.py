@@ -2,7 +2,7 @@
 
 The Task Library finds the index as the first associated file of type SCANN_INDEX_FILE on the
 output tensor it searches with, read by name from the stored zip glued to the model. This is
-Model Maker's recipe (../shared/docs/ondevice-format.md 3.1), with three differences that matter here:
+Model Maker's recipe (docs/ondevice-format.md 3.1), with three differences that matter here:
 
 * files the model already packs (a tokenizer's vocab.txt) are handed back to the populator
   explicitly, and the index joins them, so nothing depends on how the populator copies an

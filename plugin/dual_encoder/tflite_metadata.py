@@ -4,7 +4,7 @@ Why these modules: ``tensorflow_lite_support.metadata.python.metadata_writers`` 
 flatbuffer writers and import fine next to TensorFlow, whereas ``from tflite_support import
 metadata_writers`` pulls in the Task Library, which cannot share a process with TensorFlow.
 
-The three routes (../shared/docs/stack.md, "Task Library facts for embedders"):
+The three routes (docs/stack.md, "Task Library facts for embedders"):
 
 * image: one float32 input with ``NormalizationOptions`` mean = std = 127.5 and RGB
   ``ImageProperties``; the ImageEmbedder resizes any picture to the input size;

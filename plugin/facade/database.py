@@ -98,24 +98,40 @@ class Database:
         return {"id": row["id"], "metadata": row["metadata"], "vector": vector}
 
     def info(self) -> dict:
-        """Dimension, distance, counts, settings and the latest snapshot (as ``scannlite info --json``)."""
+        """Settings, size, the latest snapshot, its partition model and recall estimate.
+
+        ``scannlite info --json`` prints this dict: the CLI calls this method, so the two cannot differ.
+        """
         from scannlite.store.index.snapshot import list_snapshots
 
         cat = self.catalog
         with cat.reading():
             snaps = list_snapshots(cat)
-            return {"path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
-                    "metadata_type": cat.metadata_type, "count": cat.count(),
-                    "snapshot": snaps[-1].version if snaps else None, "snapshots": len(snaps),
-                    "index": cat.index_config.to_json(),
-                    **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")}}
+            latest = snaps[-1] if snaps else None
+            return {
+                "path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
+                "metadata_type": cat.metadata_type, "metadata_limit": cat.metadata_limit,
+                "count": cat.count(), "snapshot": latest.version if latest else None,
+                "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
+                "head_commit": cat.head_seq, "index": cat.index_config.to_json(),
+                "model": cat.model_summary(latest.model_id) if latest else None,
+                "segments": cat.segment_count(), "recall": _recall_summary(latest),
+                **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
+            }
 
     def snapshots(self) -> list[dict]:
-        """Every snapshot, oldest first (as ``scannlite snapshots --json``)."""
+        """Every snapshot, oldest first (what ``scannlite snapshots --json`` prints)."""
         from scannlite.store.index.snapshot import list_snapshots
 
         with self.catalog.reading():
             return [s.as_dict() for s in list_snapshots(self.catalog)]
+
+    def diff(self, v1: int, v2: int) -> dict:
+        """Ids ``added``, ``removed`` and ``changed`` from snapshot ``v1`` to ``v2`` (what ``scannlite diff --json``
+        prints)."""
+        from scannlite.store.index.snapshot import diff
+
+        return diff(self.catalog, v1, v2)
 
     def configure(self, *, text_embedder: str | Path | None = None, image_embedder: str | Path | None = None,
                   thumbnails_root: str | Path | None = None, unset: Iterable[str] = ()) -> dict:
@@ -253,6 +269,17 @@ class Database:
             raise InvalidInput(f"name a {kind} embedder (embedder=...), or configure one with "
                                f"configure({kind}_embedder=...)")
         return configured
+
+
+def _recall_summary(info) -> dict | None:
+    """A snapshot's recall estimate, with the figure at its leaves_to_search."""
+    from scannlite.store.index.recall_estimate import RecallEstimate
+
+    est = RecallEstimate.from_json(info.build.get("recall")) if info else None
+    if est is None:
+        return None
+    return {**est.to_json(), "leaves_to_search": info.leaves_to_search,
+            "at_leaves_to_search": est.at(info.leaves_to_search), "leaves_note": info.build.get("leaves_note")}
 
 
 def _missing_id(n: int):

@@ -9,7 +9,7 @@ output holds the embedding, where the index hangs). Facts come from the one read
 tflite-support 0.4.4 never compares the embedder's output size with the index (a wrong size
 gives empty or silently wrong results) and crashes or misbehaves on models its searchers
 cannot run. Every rule here turns one of those into a clear refusal before anything is
-published. Facts from ../shared/docs/ondevice-format.md section 3.2 and ../shared/docs/stack.md.
+published. Facts from docs/ondevice-format.md section 3.2 and docs/stack.md.
 """
 from __future__ import annotations
 

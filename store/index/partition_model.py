@@ -1,6 +1,6 @@
 """A trained partition model: k-means tree leaves plus asymmetric-hashing codebooks.
 
-Exactly what the on-device index can hold (../shared/docs/ondevice-format.md): one level of leaves, plain
+Exactly what the on-device index can hold (docs/ondevice-format.md): one level of leaves, plain
 (non-residual) AH codes with 256 centres per block, or, for catalogs too small to train AH,
 raw float vectors in one leaf. New vectors are placed with :meth:`assign` and
 :meth:`encode`, so an incremental build reuses the model untouched.

@@ -1,6 +1,6 @@
 """Training a partition model with ScaNN 1.4.2, restricted to what a phone can search.
 
-The recipe was chosen by measurement (../shared/docs/device-recall.md), not copied from
+The recipe was chosen by measurement (docs/device-recall.md), not copied from
 Model Maker: on held-out clustered unit vectors at COCO size, ScaNN's tree defaults (random
 init, 12 iterations, GENERIC) reached device recall@10 0.617 at 4 of 351 leaves, spherical
 k-means with k-means++ init and 25 iterations 0.812 (INT8 lookup) and 0.857 (FLOAT lookup).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tflite-support"
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tflite-support"
 
 # Every file of that directory the tests read.
 FIXTURE_FILES = (

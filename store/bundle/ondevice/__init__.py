@@ -1,7 +1,7 @@
 """scannlite.store.bundle.ondevice: the TFLite Searcher on-device index format, read and written in the store process.
 
 No TensorFlow and no tflite-support native modules: numpy, pyarrow (Snappy), google-crc32c and
-the protobuf runtime (../shared/docs/ondevice-format.md is the spec).
+the protobuf runtime (docs/ondevice-format.md is the spec).
 
 * :mod:`.sstable`      LevelDB table files (raw and Snappy blocks, CRC32C verified)
 * :mod:`.protos`       IndexConfig and the ScaNN on-device protos, as protobuf message classes

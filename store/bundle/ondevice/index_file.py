@@ -1,6 +1,6 @@
 """Read an on-device ScaNN index (``*.ldb``) into numpy arrays, and check what the device won't.
 
-The Task Library loads an index with almost no consistency checks (../shared/docs/ondevice-format.md
+The Task Library loads an index with almost no consistency checks (docs/ondevice-format.md
 section 3.3): wrong offsets, missing partitions or mismatched dimensions give empty or wrong
 results, or crash the process. :meth:`OnDeviceIndex.validate` lists those problems so the
 exporter and ``scannlite bundle info`` can refuse or explain a file before a phone sees it.

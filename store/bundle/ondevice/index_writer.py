@@ -4,7 +4,7 @@ tflite-support's builder (``index_builder.create_serialized_index_file``) takes 
 database and every metadata string as Python objects, copies them into C++ containers, sorts
 every entry in a btree and returns the table as one buffer: at 5,000,000 items it peaked at
 3.5 GiB for a 0.5 GB index (docs/scale.md). The format is small and fully specified
-(../shared/docs/ondevice-format.md 1), so scannlite writes it itself, one block at a time:
+(docs/ondevice-format.md 1), so scannlite writes it itself, one block at a time:
 memory is the snapshot's own arrays plus one block, and the Task Library still has the last
 word: an export is verified by it before it is published (unless ``--no-verify`` is asked for).
 

@@ -6,7 +6,7 @@ so nearly every metadata entry of the file changes key, and a binary patch betwe
 snapshots costs about 5% of the bundle however small the change (docs/delta-bundles.md).
 
 The Task Library only adds ``global_partition_offsets[p]`` to a row number to find ``M_<id>``
-(../shared/docs/ondevice-format.md 1.4, 3.3); it never checks that the offsets are a running
+(docs/ondevice-format.md 1.4, 3.3); it never checks that the offsets are a running
 count. So scannlite's writer (:mod:`.index_writer`) numbers items with **slotted** ids: each
 leaf owns a range with room to grow (:func:`slotted_offsets`), and the next export reuses the
 base bundle's ranges while every leaf still fits, so existing items keep their ids and their

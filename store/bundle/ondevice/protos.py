@@ -1,7 +1,7 @@
 """IndexConfig and the ScaNN on-device protos, as protobuf message classes built at import time.
 
 tflite-support ships generated code for ``serialized_searcher.proto`` only, and it runs only on
-protobuf's pure-Python implementation (../shared/docs/stack.md). So both files are declared here, field for
+protobuf's pure-Python implementation (docs/stack.md). So both files are declared here, field for
 field as upstream (``scann_ondevice/cc/core/serialized_searcher.proto``,
 ``scann_ondevice/proto/index_config.proto``; tests compare the first with the generated module),
 in a private descriptor pool: device processes load tflite-support's generated protos, under the
