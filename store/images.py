@@ -52,14 +52,17 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
 
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer; got {max_pixels!r}")
+    opened: str | Path | io.BytesIO
     if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
+        opened = io.BytesIO(bytes(source))
     elif not Path(source).is_file():
         raise ImageSkipped("missing file" if not Path(source).exists() else "not a file")
+    else:
+        opened = source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(source)
+            im = Image.open(opened)
     except Image.DecompressionBombError:
         raise ImageSkipped(f"too large (over Pillow's decompression-bomb limit of "
                            f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None

@@ -9,6 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
+def _ignore(n: int = 1) -> None:
+    """What a silent task's ``advance`` does."""
+
+
 class Progress:
     """Silent progress: subclasses draw it."""
 
@@ -16,7 +20,7 @@ class Progress:
     def task(self, description: str, total: int | None = None,
              unit: str | None = None) -> Iterator[Callable[[int], None]]:
         """A step of ``total`` things (``unit``, e.g. "images": drawn as a rate); yields ``advance(n)``."""
-        yield lambda n=1: None
+        yield _ignore
 
     def note(self, message: str) -> None:
         pass

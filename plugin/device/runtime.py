@@ -191,7 +191,8 @@ def _inspected(model: bytes | str, kind: str | None, *, searched_with=False, ind
             if searched_with and index is None and not packs_index(facts):
                 raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
     except OSError as exc:
-        raise ValueError(f"cannot read the model {model}: {exc.strerror or exc}") from None
+        shown = model if isinstance(model, str) else repr(model)
+        raise ValueError(f"cannot read the model {shown}: {exc.strerror or exc}") from None
     return facts
 
 

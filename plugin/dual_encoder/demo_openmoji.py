@@ -13,6 +13,7 @@ import html
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from scannlite.plugin.device.processes import DeviceProcesses
 from scannlite.store.bundle import inspection as bundles
@@ -31,7 +32,7 @@ IMAGE_PX = 96
 # The demo's image tower: EfficientNet-Lite0 (ImageNet, frozen) + a trained projection, which
 # retrieves emoji it never saw better than the small CNN from scratch (docs/quality.md).
 # The head trains on cached features, so a lower learning rate for longer costs seconds.
-IMAGE_TOWER = {"image_backbone": "efficientnet_lite0", "image_size": 224, "learning_rate": 5e-4, "epochs": 40}
+IMAGE_TOWER: dict[str, Any] = {"image_backbone": "efficientnet_lite0", "image_size": 224, "learning_rate": 5e-4, "epochs": 40}
 TOP = 8
 
 

@@ -90,7 +90,8 @@ def train(dataset: str, out_dir: str | Path, text_tower: str = "minilm", epochs:
     ``finetune_minilm``, ``image_backbone``, ...). Returns the training summary (history,
     timings, skipped images). Raises :class:`EncoderError` with one line on bad input.
     """
-    settings = TrainSettings(text_tower=text_tower, **({"epochs": epochs} if epochs else {}), **overrides).validate()
+    given: dict[str, Any] = {"epochs": epochs} if epochs else {}
+    settings = TrainSettings(text_tower=text_tower, **given, **overrides).validate()
     parse_spec(dataset)
     out = modeldir.check_output_dir(out_dir)
     if settings.image_backbone_weights:

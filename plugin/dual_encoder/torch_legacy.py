@@ -31,7 +31,8 @@ _STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "Hal
 
 class _Storage:
     def __init__(self, dtype, size: int):
-        self.dtype, self.size, self.data = np.dtype(dtype), size, None
+        self.dtype, self.size = np.dtype(dtype), size
+        self.data: np.ndarray | None = None
 
 
 class _TensorRef:
@@ -116,7 +117,7 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         raise EncoderError(f"{path} is not a readable legacy PyTorch state dict: {detail}") from None
     if not isinstance(state, dict):
         raise EncoderError(f"{path} holds a {type(state).__name__}, not a state dict")
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, value in state.items():
         if not isinstance(value, _TensorRef) or value.storage.data is None:
             raise EncoderError(f"{path}: entry {name!r} is not a tensor with data")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,7 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
             losses.append(loss)
             progress.emit("step", epoch=epoch, step=step + 1, loss=loss)
         recall, collapsed = evaluate()
-        record = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+        record: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
                   "recall@1": round(recall[1], 4), "recall@5": round(recall[5], 4), "recall@10": round(recall[10], 4),
                   "temperature": round(1.0 / min(float(np.exp(log_scale.numpy())), 100.0), 4),
                   "seconds": round(time.perf_counter() - t_epoch, 2)}

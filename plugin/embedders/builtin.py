@@ -132,7 +132,7 @@ class TFLiteImageEmbedder:
 class VectorsFile:
     """Precomputed vectors from ``.npy`` or Parquet, checked to be a finite 2-D float matrix."""
     kind = "vectors"
-    dim = None
+    dim: int | None = None
     VECTOR_COLUMNS = ("vector", "embedding", "vectors", "embeddings")
     KEY_COLUMNS = ("id", "key", "name", "path")
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pluggy
@@ -93,7 +94,8 @@ def survey() -> tuple[list[EmbedderType], list[str]]:
         name = reg.pm.get_name(impl.plugin) or "plugin"
         source = reg.sources.get(name, name)
         try:
-            provided = list(impl.function() or [])
+            hook: Any = impl.function  # pluggy types it as a bare function object
+            provided = list(hook() or [])
         except Exception as exc:  # noqa: BLE001
             problems.append(f"plugin {name!r} from {source} failed: {one_line(exc, with_type=True)}")
             continue
@@ -239,6 +241,7 @@ def embed_images(embedder_path: str | Path, image_paths: Iterable[str | Path], b
     ``progress(done, total)`` is called after each batch.
     """
     options = {k: v for k, v in {"batch": batch, "max_pixels": max_pixels}.items() if v is not None}
-    result = open_embedder("tflite-image", embedder_path, **options).embed([str(p) for p in image_paths],
+    image_embedder: Any = open_embedder("tflite-image", embedder_path, **options)  # its embed takes progress=
+    result = image_embedder.embed([str(p) for p in image_paths],
                                                                           progress=progress)
     return result.vectors, result.keys, result.skipped

@@ -18,6 +18,11 @@ Every problem a user can fix is a :class:`QueryError` (one line).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scannlite.plugin.embedders.hookspecs import Embedder
+
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -45,7 +50,7 @@ class QueryEmbedder:
 
     kind: str
     label: str  # a short name for people: the model's file name, or the type's name
-    embedder: object
+    embedder: Embedder
     dim: int
 
     def embed(self, items: Sequence) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
@@ -53,8 +54,9 @@ def configure(cat: Catalog, values: dict[str, object], unset: Iterable[str] = ()
     for key, value in values.items():
         if value is None:
             continue
-        checked[key] = (checked_folder(value, names) if key == "thumbnails_root"
-                        else checked_embedder(value, key.split("_")[0], cat.dim, names))
+        given = cast("str | Path", value)  # callers pass a path or a name; checked_* say when it is neither
+        checked[key] = (checked_folder(given, names) if key == "thumbnails_root"
+                        else checked_embedder(given, key.split("_")[0], cat.dim, names))
     if checked or forget:
         with cat.writing(), cat.transaction():
             for key, value in checked.items():

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,8 +150,12 @@ def _merge(parts: list, dim: int):
                     [k for g in parts for k in g.keys], [s for g in parts for s in g.skipped])
 
 
+def _no_progress(n: int = 1) -> None:
+    """``advance`` when nobody draws progress."""
+
+
 def embed_in_chunks(embed: Callable[[list[str]], object], inputs: Sequence[str], chunk: int, workers: int,
-                    dim: int, advance: Callable[[int], None] = lambda n=1: None) -> Iterator[tuple[int, int, object]]:
+                    dim: int, advance: Callable[[int], None] = _no_progress) -> Iterator[tuple[int, int, Any]]:
     """(start, stop, what ``embed`` returned for ``inputs[start:stop]``) for each chunk, in order.
 
     With one worker each chunk is one ``embed`` call. With more, each chunk is cut into

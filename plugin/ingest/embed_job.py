@@ -103,7 +103,8 @@ def _manifest(path: Path) -> list[dict]:
     paths = columns["path"]
     ids = columns.get("id", paths)
     meta = columns.get("metadata", ids)
-    items, seen = [], {}
+    items: list[dict] = []
+    seen: dict[str, int] = {}
     for n, (ident, location, m) in enumerate(zip(ids, paths, meta)):
         if not location:
             raise InvalidInput(f"{path}: row {n}: the path is empty")

@@ -33,6 +33,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -102,14 +103,15 @@ def _embed_on_ray(items, model, dim, staging, *, workers, batch, max_pixels) -> 
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # shards hold the images in input order
         ctx.enable_progress_bars = False  # the CLI draws its own
-        ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
-        ds = ds.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
+        listed = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
+        ds = listed.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
                             batch_size=batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
                             num_cpus=ACTOR_CPUS, runtime_env={"env_vars": start_env("device")})
         # The driver writes the shards as the batches stream back: they land on this machine
         # (a cluster's workers would write to their own disks), and no write task competes
         # with the actors for CPU slots.
         skipped, number = [], 0
+        table: Any  # a pyarrow Table (batch_format="pyarrow"); Ray types batches as any format's
         for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             reasons = table.column("skipped").to_pylist()
             skipped += [(ident, why) for ident, why in zip(table.column("id").to_pylist(), reasons) if why is not None]
@@ -138,7 +140,7 @@ def ray_session(address: str | None, workers: int):
                            "(pip install 'scannlite[ray]')") from None
     started = not ray.is_initialized()
     if started:
-        options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         try:
             if address:
                 ray.init(address=address, **options)

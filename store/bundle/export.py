@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from importlib import metadata as pkg_metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def device_labels(cat: Catalog, snap: LoadedSnapshot, mode: str, limit: int) -> 
         meta = metadata_of(cat, snap.items)
         labels = []
         for item in snap.items.tolist():
-            value = meta.get(item)
+            value: Any = meta.get(item)  # text, or bytes in a bytes catalog
             labels.append(b"" if value is None else value.encode("utf-8") if isinstance(value, str) else bytes(value))
     else:
         raise InvalidInput(f"--device-metadata must be 'id' or 'metadata', got {mode!r}")
@@ -134,7 +135,7 @@ def user_info(cat: Catalog, snap: LoadedSnapshot, leaves: int, mode: str) -> byt
 def builder_arrays(snap: LoadedSnapshot) -> dict:
     """What tflite-support's builder takes besides the config: flat databases, the leaf of each row."""
     m = snap.model
-    arrays = {"partition_assignment": snap.leaves.astype(np.uint32)}
+    arrays: dict[str, Any] = {"partition_assignment": snap.leaves.astype(np.uint32)}
     if m.kind == "ah":
         arrays.update(embedding_dim=m.num_subspaces, hashed_database=np.ascontiguousarray(snap.codes).reshape(-1))
     else:

@@ -125,7 +125,7 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
             f"SELECT item FROM items WHERE removed_seq IS NOT NULL AND NOT ({seen_by_snapshot})")]
         segs = cat.conn.execute("SELECT segment_id, path, rows FROM segments").fetchall()
         dead_set = set(dead)
-        per_seg = {}
+        per_seg: dict[int, list[int]] = {}
         for item, seg in cat.conn.execute("SELECT item, segment_id FROM items"):
             if item not in dead_set:
                 per_seg.setdefault(seg, []).append(item)

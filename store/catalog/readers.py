@@ -282,7 +282,7 @@ class _MappedNpy:
         if self._map is None:
             return np.zeros((stop - start, self.shape[1]), self.dtype)
         if self.fortran:  # a row's values are a column apart: copy the rows, keep every page
-            whole = np.ndarray(self.shape, self.dtype, buffer=self._map, offset=self.offset, order="F")
+            whole: np.ndarray = np.ndarray(self.shape, self.dtype, buffer=self._map, offset=self.offset, order="F")
             return np.ascontiguousarray(whole[start:stop])
         out = np.frombuffer(self._map, self.dtype, (stop - start) * self.shape[1],
                             self.offset + start * width).reshape(stop - start, self.shape[1]).copy()
@@ -303,7 +303,9 @@ def iter_npy(path: Path, ids_path: Path | None, id_column="id", metadata_column=
         if not sidecar.is_file():
             raise InvalidInput(f"{path} needs ids: pass --ids FILE.jsonl (one {{\"id\": ...}} per row)")
         ids_path = sidecar
-    ids, metadata, first = [], [], 0
+    ids: list[str] = []
+    metadata: list = []
+    first = 0
 
     def rows() -> Rows:
         if first + len(ids) > len(vectors):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,8 +122,8 @@ class BuildWork:
     health: dict
     model: PartitionModel | None
     model_id: int | None
-    trained: object | None  # training.Trained when the partitions were retrained
-    rows: list[tuple] | PlacedRows  # (model_id, item, leaf, code, trained) for the codes table
+    trained: Trained | None  # when the partitions were retrained
+    rows: Any  # PlacedRows, or a list of (model_id, item, leaf, code, trained) for the codes table
     recall: RecallEstimate | None = None
 
 

@@ -37,7 +37,7 @@ F32 = np.float32
 class DeviceIndex:
     """The searchable part of a snapshot, in the device's order (grouped by leaf)."""
 
-    distance: Distance
+    distance: Distance | str  # a Distance, or its value as the catalog stores it
     centroids: np.ndarray  # (L, D) float32
     offsets: np.ndarray  # (L + 1,) int64: leaf p holds global ids offsets[p]:offsets[p+1]
     codebooks: list[np.ndarray] | None  # AH codebooks, or None for a float index

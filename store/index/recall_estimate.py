@@ -80,7 +80,8 @@ def ladder(num_leaves: int) -> list[int]:
     """Leaves values the estimate measures: steps of about sqrt(2) (1, 2, 3, 4, 6, 8, 11, 16,
     23, 32, 45, ...) and all leaves. Halving the steps of powers of two lets a recall target
     stop at 45 leaves where it would jump from 32 to 64: device time grows with the leaves."""
-    out, x = [], 1.0
+    out: list[int] = []
+    x = 1.0
     while round(x) < num_leaves:
         if not out or round(x) != out[-1]:
             out.append(int(round(x)))
@@ -88,7 +89,7 @@ def ladder(num_leaves: int) -> list[int]:
     return out + [num_leaves]
 
 
-def _scores(queries: np.ndarray, rows: np.ndarray, distance: Distance) -> np.ndarray:
+def _scores(queries: np.ndarray, rows: np.ndarray, distance: Distance | str) -> np.ndarray:
     """(Q, R) distances, smaller is nearer, up to a per-query constant."""
     dots = queries @ rows.T
     return -dots if distance is Distance.DOT else (rows * rows).sum(1)[None, :] - 2 * dots
@@ -121,7 +122,8 @@ class Snapshot:
                             for lo in range(0, n, ROW_CHUNK)))
 
 
-def exact_kth_distance(chunks, query_rows: np.ndarray, queries: np.ndarray, distance: Distance, k: int) -> np.ndarray:
+def exact_kth_distance(chunks, query_rows: np.ndarray, queries: np.ndarray, distance: Distance | str,
+                       k: int) -> np.ndarray:
     """(Q,) distance from each query row to its k-th nearest *other* row, by brute force over
     the ``(rows, vectors)`` chunks (memory bounded by the chunk, not the catalog)."""
     best_d = np.full((len(queries), k), np.inf, np.float32)

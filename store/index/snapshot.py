@@ -38,7 +38,9 @@ _COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, looku
 
 
 def _info(row) -> SnapshotInfo:
-    return SnapshotInfo(*row[:8], json.loads(row[8]))
+    version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build = row
+    return SnapshotInfo(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at,
+                        json.loads(build))
 
 
 def list_snapshots(cat: Catalog) -> list[SnapshotInfo]:
@@ -106,7 +108,10 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
             f"SELECT i.item, i.id, c.leaf, c.code FROM items i JOIN codes c ON c.item = i.item AND c.model_id = :m "
             f"WHERE {visible(alias='i')} ORDER BY c.leaf, i.item", {"m": info.model_id, "seq": info.seq})
         # Read in batches straight into arrays: millions of row tuples at once cost gigabytes.
-        items_parts, leaves_parts, code_parts, ids = [], [], [], []
+        items_parts: list[np.ndarray] = []
+        leaves_parts: list[np.ndarray] = []
+        code_parts: list[np.ndarray] = []
+        ids: list[str] = []
         while rows := cur.fetchmany(65_536):
             items_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
             ids.extend(r[1] for r in rows)
@@ -128,7 +133,7 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
 
 
 def metadata_of(cat: Catalog, items) -> dict[int, object]:
-    out = {}
+    out: dict[int, object] = {}
     items = [int(i) for i in items]
     for start in range(0, len(items), 900):
         chunk = items[start:start + 900]

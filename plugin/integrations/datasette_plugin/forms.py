@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
+from email.utils import collapse_rfc2231_value
+from typing import cast
 from urllib.parse import parse_qsl
 
 MAX_BODY = 20 * 1024 * 1024
@@ -62,10 +64,11 @@ def _multipart(content_type: str, body: bytes) -> Fields:
         raise BadForm("the multipart/form-data body has no parts (missing boundary?)")
     out = Fields()
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not name:
+        param = part.get_param("name", header="content-disposition")
+        if not param:
             continue
-        data = part.get_payload(decode=True) or b""
+        name = collapse_rfc2231_value(param)  # a plain str, or an RFC 2231 (charset, language, text) triple
+        data = cast(bytes, part.get_payload(decode=True) or b"")
         filename = part.get_filename()
         if filename is not None:
             if data:  # an empty file input is sent as a part with no bytes

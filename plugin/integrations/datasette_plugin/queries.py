@@ -17,6 +17,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def _flag(value, name: str) -> bool:
 def parse_params(fields: Fields, default_k: int = 10) -> SearchParams:
     image = fields.files.get("image")
     npy = fields.files.get("npy")
-    vector = fields.values.get("vector")
+    vector: Any = fields.values.get("vector")  # text from a form, or a list from JSON
     if isinstance(vector, str):
         vector = vector.strip() or None
     params = SearchParams(
@@ -163,6 +164,7 @@ def _embed(cat: Catalog, kind: str, item) -> tuple[np.ndarray, str]:
 def query_vector(cat: Catalog, params: SearchParams) -> tuple[np.ndarray, dict]:
     """The query vector and a description of where it came from (shown on the page)."""
     started = time.perf_counter()
+    how: dict[str, Any]
     if params.image:
         vector, model = _embed(cat, "image", params.image)
         how = {"kind": "image", "file": params.image_name, "embedder": model}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from datasette.utils import tilde_decode, tilde_encode
@@ -130,7 +131,7 @@ async def search_api(datasette, request):
 def _api_link(datasette, cdb: CatalogDb, params: SearchParams | None) -> str | None:
     if params is None or not (params.text or isinstance(params.vector, str)):
         return None  # uploads cannot be repeated by a link
-    args = {"q": params.text} if params.text else {"vector": params.vector}
+    args: dict[str, Any] = {"q": params.text} if params.text else {"vector": params.vector}
     args.update({"k": params.k, "exact": "1" if params.exact else "0"})
     if params.snapshot:
         args["snapshot"] = params.snapshot

@@ -29,6 +29,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 
@@ -209,7 +210,7 @@ def _buffer_bytes(model, data: bytes, index: int) -> bytes:
     return b""
 
 
-def _metadata(model, data: bytes, problems: list[str]) -> tuple[bool, object]:
+def _metadata(model, data: bytes, problems: list[str]) -> tuple[bool, Any]:
     """Whether the model has a TFLITE_METADATA buffer, and its unpacked ModelMetadataT or None
     (with a problem noted) when unusable."""
     for i in range(_count(model.MetadataLength(), len(data), "metadata")):
@@ -432,7 +433,8 @@ def describe_model(data: bytes) -> dict:
                                         ("output", sub.OutputsLength, sub.Outputs))}
 
     sub_md = (meta.subgraphMetadata or [None])[0] if meta is not None else None
-    shared, sub_units, tensor_mds = None, {"input": [], "output": []}, {}
+    sub_units: dict[str, list] = {"input": [], "output": []}
+    shared, tensor_mds = None, {}
     if sub_md is not None:
         sub_units = {"input": [_kind(u) for u in sub_md.inputProcessUnits or []],
                      "output": [_kind(u) for u in sub_md.outputProcessUnits or []]}

@@ -170,8 +170,8 @@ def _metadata_entries(labels: Sequence[bytes], ids: np.ndarray) -> Iterator[tupl
             yield b"M_" + key, labels[row]
 
 
-def write_index(out, *, config: bytes, database: np.ndarray, sizes: Sequence[int], labels: Sequence[bytes],
-                user_info: bytes | None, offsets: Sequence[int] | None = None, blocks: str = "content",
+def write_index(out, *, config: bytes, database: np.ndarray, sizes: Sequence[int] | np.ndarray,
+                labels: Sequence[bytes], user_info: bytes | None, offsets: Sequence[int] | np.ndarray | None = None, blocks: str = "content",
                 compress_metadata: bool = False) -> int:
     """Write an index to the binary file ``out``; return its size in bytes.
 
@@ -187,7 +187,7 @@ def write_index(out, *, config: bytes, database: np.ndarray, sizes: Sequence[int
         raise ValueError(f"database must be a 2-D uint8 or float32 array; got {database.dtype} {database.shape}")
     hashed = database.dtype == np.uint8
     n, dim = database.shape
-    sizes = np.asarray(sizes, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)  # type: ignore[assignment]  # one array from here on
     if sizes.sum() != n or len(labels) != n or (sizes < 0).any():
         raise ValueError(f"{n} rows, {len(labels)} labels and leaf sizes summing to {int(sizes.sum())} disagree")
     scann = check_index_inputs(config, dim, database, hashed)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -167,7 +168,7 @@ class AsymmetricHashing:
 class ConfigView:
     """An IndexConfig as the Task Library reads it; ``message`` is the protobuf message."""
 
-    message: object
+    message: Any  # a message class built at import time from descriptors: no static type
     partitioner: Partitioner | None
     asymmetric_hashing: AsymmetricHashing | None
 

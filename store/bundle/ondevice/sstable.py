@@ -64,7 +64,7 @@ class BlockInfo:
 class Table(dict):
     """The key/value pairs of an SSTable, in file (ascending key) order, and how they were stored."""
 
-    def __init__(self, items: dict[bytes, bytes], blocks: list[BlockInfo], file_size: int) -> None:
+    def __init__(self, items: dict[bytes, bytes | memoryview], blocks: list[BlockInfo], file_size: int) -> None:
         super().__init__(items)
         self.blocks, self.file_size = blocks, file_size
 
@@ -104,7 +104,7 @@ def read_varint(buf, pos: int, limit: int, what: str, max_bits: int = 64) -> tup
     raise IndexFormatError(f"{_CORRUPT}: bad varint in {what} (too long)")
 
 
-def snappy_decompress(raw: bytes, where: str) -> bytes:
+def snappy_decompress(raw: bytes | memoryview, where: str) -> bytes:
     """One raw Snappy block (a varint with the uncompressed length, then elements), by pyarrow.
 
     The declared length is checked before anything is allocated: at most 2^32 - 1 (Snappy's
@@ -134,7 +134,8 @@ def _read_block(data: memoryview, offset: int, size: int, where: str, data_end: 
     copy: an index's ``E_<leaf>`` values are most of its bytes (640 MB at 5M items)."""
     if offset + size + TRAILER_SIZE > data_end:
         raise IndexFormatError(f"{_CORRUPT}: {where} (size {size}) runs past the end of the table")
-    raw, ctype = data[offset:offset + size], data[offset + size]
+    raw: bytes | memoryview = data[offset:offset + size]
+    ctype = data[offset + size]
     if size < VIEW_BLOCKS_FROM or ctype != NO_COMPRESSION:
         raw = bytes(raw)
     if verify_checksums:
@@ -256,7 +257,7 @@ def read_table(data: bytes, *, verify_checksums: bool = True, release: Callable[
 
     unreleased = 0
 
-    def entries(offset: int, block_size: int, kind: str) -> tuple[list[tuple[bytes, bytes]], str]:
+    def entries(offset: int, block_size: int, kind: str) -> tuple[list[tuple[bytes, bytes | memoryview]], str]:
         nonlocal unreleased
         where = f"{kind} block at offset {offset}"
         raw, ctype = _read_block(view, offset, block_size, where, footer, verify_checksums)
@@ -269,7 +270,7 @@ def read_table(data: bytes, *, verify_checksums: bool = True, release: Callable[
 
     entries(meta_off, meta_size, "metaindex")  # checked, otherwise unused: indexes have no filter
     index_entries, _ = entries(index_off, index_size, "index")
-    items: dict[bytes, bytes] = {}
+    items: dict[bytes, bytes | memoryview] = {}
     last_key: bytes | None = None
     prev_separator: bytes | None = None
     for separator, handle in index_entries:
