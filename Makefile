@@ -81,7 +81,7 @@ lint: setup
 	  for d in store plugin cli; do ln -s ../../$$d .typecheck/scannlite/$$d; done
 	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml --python-executable ../$(VENV)/bin/python scannlite
 
-# The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered
+# The inner loop, under 2 minutes: no TensorFlow processes, no browser, no test over ~4 s (markers registered
 # in pyproject.toml; device processes stay in). `make test` (and CI) still runs everything.
 test-quick: setup
 	$(UV) run --frozen --no-sync pytest -q -m "not slow and not tensorflow and not browser"

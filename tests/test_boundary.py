@@ -90,6 +90,7 @@ def test_a_model_replaced_on_disk_is_loaded_anew(tmp_path):
     assert np.allclose(run_in("device", f"{RUNTIME}:text_embed", str(path), ["q1"]), b[1:2])
 
 
+@pytest.mark.slow
 def test_idle_workers_exit_by_themselves(tmp_path):
     script = (
         "import os, time\n"

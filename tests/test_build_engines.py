@@ -50,6 +50,7 @@ def catalog(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_ray_placement_equals_local_placement(tmp_path, catalog):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'scannlite[ray]')")
     local, ray = tmp_path / "local", tmp_path / "ray"

@@ -24,6 +24,7 @@ def make(tmp_path, name, distance="dot", **index):
     return Catalog.create(tmp_path / name, DIM, distance, index=IndexConfig(num_leaves=48, leaves_to_search=6, **index))
 
 
+@pytest.mark.slow
 def test_incremental_recall_stays_within_002_of_full_rebuild(tmp_path, data):
     base, rest = data
     queries = split(np.vstack([base, rest]), 300, seed=3)[1] + 0.02
@@ -52,6 +53,7 @@ def test_incremental_recall_stays_within_002_of_full_rebuild(tmp_path, data):
     assert device_recall(inc, queries, version=second.version) == pytest.approx(r_inc)
 
 
+@pytest.mark.slow
 def test_every_mutation_agrees_with_oracle(tmp_path, data, rng):
     base, rest = data
     cat = make(tmp_path, "m", "l2", dims_per_block=2)
@@ -94,6 +96,7 @@ def test_updated_vectors_are_searched_with_their_new_values(tmp_path, data):
     assert "b4" not in {h["id"] for h in old}
 
 
+@pytest.mark.slow
 def test_health_policy_retrains_on_drift_and_growth(tmp_path, data):
     base, _ = data
     cat = make(tmp_path, "h")

@@ -30,6 +30,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_export_and_verify_with_tensorflow_unimportable(tmp_path, fixtures_dir):
     blocker = tmp_path / "no_tf"
     blocker.mkdir()

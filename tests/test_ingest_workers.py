@@ -119,6 +119,7 @@ def test_texts_with_n_workers_make_the_same_catalog_as_one(tmp_path, fixtures_di
     assert np.array_equal(vectors1, vectors2)
 
 
+@pytest.mark.slow
 def test_the_cli_takes_workers_and_the_progress_bar_shows_a_rate(tmp_path, folder, embedder):
     cat = tmp_path / "c"
     Catalog.create(cat, 24).close()

@@ -24,6 +24,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_second_writer_times_out_and_readers_proceed(tmp_path, rng):
     cat = Catalog.create(tmp_path / "c", 8)
     cat.add([f"a{i}" for i in range(20)], rng.standard_normal((20, 8)))

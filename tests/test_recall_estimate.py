@@ -164,6 +164,7 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     assert held.recall == third.recall.recall and held.ladder == third.recall.ladder
 
 
+@pytest.mark.slow
 def test_info_and_snapshots_json_carry_the_figures(tmp_path):
     cat = make(tmp_path)
     build(cat)
