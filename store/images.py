@@ -19,6 +19,7 @@ from the header before any pixel is decoded, per call: Pillow's global
 ``Image.MAX_IMAGE_PIXELS`` is never changed (its warning is silenced during the call; its own
 error, at twice that global, still refuses).
 """
+
 from __future__ import annotations
 
 import io
@@ -64,8 +65,9 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(opened)
     except Image.DecompressionBombError:
-        raise ImageSkipped(f"too large (over Pillow's decompression-bomb limit of "
-                           f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+        raise ImageSkipped(
+            f"too large (over Pillow's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
+        ) from None
     except Image.UnidentifiedImageError:  # its message names a path or a BytesIO: say what it means
         raise ImageSkipped("not an image Pillow can read (unknown image format)") from None
     except _DECODE_ERRORS as exc:
@@ -120,8 +122,11 @@ def load_rgb(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -
 
 def load_probe_images(folder: Path, limit: int) -> list[np.ndarray]:
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else (
-        [folder] if folder.is_file() else [])
+    files = (
+        sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if folder.is_dir()
+        else ([folder] if folder.is_file() else [])
+    )
     images = []
     for p in files[:limit]:
         try:

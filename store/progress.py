@@ -3,6 +3,7 @@
 Library calls take an optional :class:`Progress`; the CLI passes one drawn with rich, tests
 and library users get the silent default.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -17,8 +18,9 @@ class Progress:
     """Silent progress: subclasses draw it."""
 
     @contextmanager
-    def task(self, description: str, total: int | None = None,
-             unit: str | None = None) -> Iterator[Callable[[int], None]]:
+    def task(
+        self, description: str, total: int | None = None, unit: str | None = None
+    ) -> Iterator[Callable[[int], None]]:
         """A step of ``total`` things (``unit``, e.g. "images": drawn as a rate); yields ``advance(n)``."""
         yield _ignore
 

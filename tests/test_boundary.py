@@ -1,5 +1,6 @@
 """The process boundary's warm workers: reused, bounded, replaced when they die, and a model
 file replaced on disk is loaded anew. Real worker processes and the real Task Library."""
+
 import os
 import signal
 import subprocess
@@ -98,7 +99,8 @@ def test_idle_workers_exit_by_themselves(tmp_path):
         "pid = run_in('device', 'os:getpid')\n"
         "time.sleep(4)\n"
         "gone = not os.path.exists(f'/proc/{pid}') or open(f'/proc/{pid}/stat').read().split()[2] == 'Z'\n"
-        "print(gone, run_in('device', 'os:getpid') != pid)\n")
+        "print(gone, run_in('device', 'os:getpid') != pid)\n"
+    )
     env = {**os.environ, "SCANNLITE_WORKER_IDLE": "1"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

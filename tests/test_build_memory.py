@@ -8,6 +8,7 @@ an address-space limit (RLIMIT_AS) that a build holding the vectors even one and
 times over cannot fit in. Arrow and glibc are told to hand freed memory back at once, so the
 figures are what the build holds, not what an allocator keeps for later.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,12 +73,20 @@ print(json.dumps({"grew": status("VmHWM") - trained["rss"], "count": result.coun
 
 
 def test_a_full_build_grows_by_less_than_the_catalogs_vectors(tmp_path):
-    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536",
-           "ARROW_DEFAULT_MEMORY_POOL": "system"}
+    env = {
+        **os.environ,
+        "MALLOC_ARENA_MAX": "1",
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
     cat = tmp_path / "big"
     subprocess.run([sys.executable, "-c", textwrap.dedent(MAKE), str(cat), str(N), str(DIM)], check=True, env=env)
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD), str(cat), str(ADDRESS_CAP)],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(BUILD), str(cat), str(ADDRESS_CAP)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["count"] == N and got["recall"] and got["recall"][-1] > 0.5

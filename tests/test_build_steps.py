@@ -1,5 +1,6 @@
 """build's three steps one by one: planning reads, computing writes nothing, committing
 publishes exactly what was computed in one transaction."""
+
 import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog

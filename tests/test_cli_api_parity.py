@@ -1,6 +1,7 @@
 """The CLI and the Python API are one facade: every command with ``--json`` that the API also offers prints
 exactly the API's answer (README, "From Python"), and every other ``--json`` command is named here as having
 no API counterpart, so a new one cannot drift unnoticed."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,19 @@ PARITY = {
     "info": lambda db, f: db.info(),
     "snapshots": lambda db, f: db.snapshots(),
     "diff": lambda db, f: db.diff(1, 2),
-    "search": lambda db, f: [[{**h, "metadata": jsonable_metadata(h["metadata"])} for h in row]
-                             for row in db.search(np.load(f["queries"]), k=5)],
+    "search": lambda db, f: [
+        [{**h, "metadata": jsonable_metadata(h["metadata"])} for h in row]
+        for row in db.search(np.load(f["queries"]), k=5)
+    ],
     "configure": lambda db, f: db.configure(),
 }
-ARGS = {"info": [], "snapshots": [], "diff": ["1", "2"], "search": ["--vector-file", "{queries}", "-k", "5"],
-        "configure": []}
+ARGS = {
+    "info": [],
+    "snapshots": [],
+    "diff": ["1", "2"],
+    "search": ["--vector-file", "{queries}", "-k", "5"],
+    "configure": [],
+}
 # --json commands the Python API does not offer (bundles made elsewhere, training, conversion, the installed
 # embedders: none is an operation on one catalog).
 NO_API = {"bundle info", "bundle query", "train", "convert", "embedders"}
@@ -48,7 +56,8 @@ def test_every_json_command_is_compared_or_has_no_api_counterpart():
     commands = json_commands(app)
     assert commands == set(PARITY) | NO_API, (
         f"not compared with the API: {sorted(commands - set(PARITY) - NO_API)}; "
-        f"listed but gone: {sorted((set(PARITY) | NO_API) - commands)}")
+        f"listed but gone: {sorted((set(PARITY) | NO_API) - commands)}"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ driven by Playwright, queries typed and files uploaded as a person would, screen
 
 Chromium comes from Debian (``apt-get install -y chromium``), never from ``playwright install``.
 """
+
 from __future__ import annotations
 
 import struct
@@ -30,7 +31,6 @@ from tests.support.datasette_site import (
 pytestmark = [pytest.mark.browser, pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
 
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     if not Path(CHROMIUM).exists():
@@ -40,9 +40,15 @@ def served(tmp_path_factory):
     photos, images, photos_x = build_photo_catalog(tmp)
     with DatasetteServer(reviews / "catalog.db", photos / "catalog.db", log=tmp / "datasette.log") as server:
         names = server.database_names()
-        yield {"url": server.url, "reviews": reviews, "photos": photos, "images": images, "photos_x": photos_x,
-               "bundle": tmp / "bundles" / "reviews.tflite",
-               "name": {k: names[str((tmp / k / "catalog.db").resolve())] for k in ("reviews", "photos")}}
+        yield {
+            "url": server.url,
+            "reviews": reviews,
+            "photos": photos,
+            "images": images,
+            "photos_x": photos_x,
+            "bundle": tmp / "bundles" / "reviews.tflite",
+            "name": {k: names[str((tmp / k / "catalog.db").resolve())] for k in ("reviews", "photos")},
+        }
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +73,15 @@ def page(browser):
 
 def shown_results(pg) -> list[dict]:
     rows = pg.locator("table.scannlite-results tbody tr")
-    return [{"rank": int(rows.nth(i).locator("td.rank").inner_text()), "id": rows.nth(i).locator("td.id").inner_text(),
-             "distance": float(rows.nth(i).locator("td.distance").inner_text()),
-             "metadata": rows.nth(i).locator("td.metadata").inner_text()} for i in range(rows.count())]
+    return [
+        {
+            "rank": int(rows.nth(i).locator("td.rank").inner_text()),
+            "id": rows.nth(i).locator("td.id").inner_text(),
+            "distance": float(rows.nth(i).locator("td.distance").inner_text()),
+            "metadata": rows.nth(i).locator("td.metadata").inner_text(),
+        }
+        for i in range(rows.count())
+    ]
 
 
 def assert_png(path: Path) -> None:
@@ -156,8 +168,13 @@ def test_uploaded_image_finds_itself_with_thumbnails(served, page, tmp_path):
         page.click("#search")
     shown = shown_results(page)
     with Image.open(served["images"] / "img" / "05.png") as im:
-        vector = run_in("device", "scannlite.plugin.device.runtime:image_embed", image_embedder(),
-                        [np.asarray(im.convert("RGB"))], l2_normalize=True)
+        vector = run_in(
+            "device",
+            "scannlite.plugin.device.runtime:image_embed",
+            image_embedder(),
+            [np.asarray(im.convert("RGB"))],
+            l2_normalize=True,
+        )
     with Catalog.open(served["photos"]) as cat:
         want = snapshot.search(cat, vector, k=5)[0]  # as a phone: hashed distances, 2 of 8 leaves
     assert shown[0]["id"] == "img/05.png" and [r["id"] for r in shown] == [h["id"] for h in want]

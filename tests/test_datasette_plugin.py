@@ -3,6 +3,7 @@ Google's regex text embedder run by the Task Library in device processes.
 
 The server and the catalogs are built by tests/support/datasette_site.py.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,6 +47,7 @@ from tests.support.datasette_site import (
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """One server for the module: the review catalog, a photo catalog with thumbnails and 8
@@ -62,16 +64,25 @@ def site(tmp_path_factory):
     plain = tmp / "plain.db"
     sqlite3.connect(plain).executescript("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
 
-    with DatasetteServer(reviews / "catalog.db", photos / "catalog.db", tmp / "live" / "catalog.db", plain,
-                         log=tmp / "datasette.log") as server:
+    with DatasetteServer(
+        reviews / "catalog.db", photos / "catalog.db", tmp / "live" / "catalog.db", plain, log=tmp / "datasette.log"
+    ) as server:
         plugins = get_json(server.url + "/-/plugins.json")[1]
         if not any(p["name"] == "scannlite" and "register_routes" in p["hooks"] for p in plugins):
             pytest.fail(ENTRY_POINT_HINT)
         names = server.database_names()
-        yield {"url": server.url, "tmp": tmp, "reviews": reviews, "photos": tmp / "photos", "live": tmp / "live",
-               "images": images, "photos_x": photos_x, "bundle": tmp / "bundles" / "reviews.tflite",
-               "name": {key: names[str((tmp / key / "catalog.db").resolve())] for key in ("reviews", "photos", "live")},
-               "plain": names[str(plain.resolve())]}
+        yield {
+            "url": server.url,
+            "tmp": tmp,
+            "reviews": reviews,
+            "photos": tmp / "photos",
+            "live": tmp / "live",
+            "images": images,
+            "photos_x": photos_x,
+            "bundle": tmp / "bundles" / "reviews.tflite",
+            "name": {key: names[str((tmp / key / "catalog.db").resolve())] for key in ("reviews", "photos", "live")},
+            "plain": names[str(plain.resolve())],
+        }
 
 
 def api(site, which: str, **params):
@@ -79,7 +90,9 @@ def api(site, which: str, **params):
 
 
 def page(site, which: str, tail: str = "", **params) -> tuple[int, str]:
-    status, _, body = request(f"{site['url']}/-/scannlite/{site['name'][which]}{tail}?" + urllib.parse.urlencode(params))
+    status, _, body = request(
+        f"{site['url']}/-/scannlite/{site['name'][which]}{tail}?" + urllib.parse.urlencode(params)
+    )
     return status, body.decode()
 
 
@@ -88,8 +101,8 @@ def expected(cat_path: Path, vector, **kw) -> list[dict]:
         return snapshot.search(cat, vector, **kw)[0]
 
 
-
 # ---- tests -------------------------------------------------------------------------------------
+
 
 def test_catalogs_are_detected_and_linked(site):
     for key in ("reviews", "photos"):
@@ -102,7 +115,7 @@ def test_catalogs_are_detected_and_linked(site):
     assert "Semantic search (scannlite)" not in body.decode()
     status, index = page(site, "reviews")[0], request(site["url"] + "/-/scannlite")[2].decode()
     assert status == 200 and all(f"/-/scannlite/{site['name'][k]}" in index for k in ("reviews", "photos", "live"))
-    assert f"/-/scannlite/{site['plain']}\"" not in index
+    assert f'/-/scannlite/{site["plain"]}"' not in index
     assert request(f"{site['url']}/-/scannlite/{site['plain']}")[0] == 404
     assert request(f"{site['url']}/-/scannlite/no-such-db/search.json?q=x")[0] == 404
 
@@ -115,8 +128,10 @@ def test_text_query_is_embedded_by_the_configured_embedder(site):
     assert data["snapshot"] == 2 and data["count"] == 35
     same_hits(data["results"], expected(site["reviews"], embed_texts([query]), k=8))
     # The same text posted as a form gives the same answer.
-    status, posted = get_json(f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json",
-                              data=urllib.parse.urlencode({"q": query, "k": 8}).encode())
+    status, posted = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json",
+        data=urllib.parse.urlencode({"q": query, "k": 8}).encode(),
+    )
     assert status == 200 and posted["results"] == data["results"]
 
 
@@ -127,17 +142,22 @@ def test_vector_queries_match_the_scannlite_cli(site, tmp_path):
     np.save(tmp_path / "q.npy", q)
     name = site["name"]["photos"]
     for params, cli in (({}, []), ({"leaves": 1}, ["--leaves-to-search", "1"]), ({"exact": "true"}, ["--exact"])):
-        want = json.loads(run_cli("search", site["photos"], "--vector-file", tmp_path / "q.npy", "-k", 6, "--json",
-                                  *cli).stdout)[0]
+        want = json.loads(
+            run_cli("search", site["photos"], "--vector-file", tmp_path / "q.npy", "-k", 6, "--json", *cli).stdout
+        )[0]
         status, data = api(site, "photos", vector=",".join(repr(float(v)) for v in q), k=6, **params)
         assert status == 200, data
         same_hits(data["results"], want)
-        body, headers = multipart({"k": "6", **{k: str(v) for k, v in params.items()}}, {"npy": ("q.npy", npy_bytes(q))})
+        body, headers = multipart(
+            {"k": "6", **{k: str(v) for k, v in params.items()}}, {"npy": ("q.npy", npy_bytes(q))}
+        )
         status, posted = get_json(f"{site['url']}/-/scannlite/{name}/search.json", data=body, headers=headers)
         assert status == 200 and posted["results"] == data["results"], posted
-        status, as_json = get_json(f"{site['url']}/-/scannlite/{name}/search.json",
-                                   data=json.dumps({"vector": q.tolist(), "k": 6, **params}).encode(),
-                                   headers={"Content-Type": "application/json"})
+        status, as_json = get_json(
+            f"{site['url']}/-/scannlite/{name}/search.json",
+            data=json.dumps({"vector": q.tolist(), "k": 6, **params}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert status == 200 and as_json["results"] == data["results"]
     assert api(site, "photos", vector=",".join(map(str, q)), leaves=1)[1]["leaves_to_search"] == 1
     assert api(site, "photos", vector=",".join(map(str, q)))[1]["leaves_to_search"] == 2
@@ -166,22 +186,28 @@ def test_metadata_is_escaped_on_the_page(site):
 
 
 def test_bad_input_is_one_clear_line(site):
-    cases = [({"q": "x", "k": 0}, "k must be between 1 and 1000"),
-             ({"q": "x", "exact": "maybe"}, "exact must be true or false"),
-             ({"vector": "1,2,3"}, "the vector has 3 numbers, the catalog has 16-d vectors"),
-             ({"vector": "1,two"}, "vector value 2 ('two') is not a number"),
-             ({"q": "x", "snapshot": 9}, "has no snapshot 9"),
-             ({"q": "x", "vector": "1"}, "give one query, not both text and vector"),
-             ({}, "give a query")]
+    cases = [
+        ({"q": "x", "k": 0}, "k must be between 1 and 1000"),
+        ({"q": "x", "exact": "maybe"}, "exact must be true or false"),
+        ({"vector": "1,2,3"}, "the vector has 3 numbers, the catalog has 16-d vectors"),
+        ({"vector": "1,two"}, "vector value 2 ('two') is not a number"),
+        ({"q": "x", "snapshot": 9}, "has no snapshot 9"),
+        ({"q": "x", "vector": "1"}, "give one query, not both text and vector"),
+        ({}, "give a query"),
+    ]
     for params, message in cases:
         status, data = api(site, "reviews", **params)
         assert status == 400 and data["ok"] is False and message in data["error"], (params, data)
         assert "\n" not in data["error"]
     body, headers = multipart({}, {"image": ("cat.png", b"\x89PNG not really")})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers
+    )
     assert status == 400 and "no image embedder" in data["error"]
     body, headers = multipart({}, {"npy": ("q.npy", b"garbage")})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers
+    )
     assert status == 400 and data["error"] == "the uploaded file is not a valid .npy file"
     # The page shows the error above the form, with status 400.
     status, html = page(site, "reviews", q="x", k="ten")
@@ -201,22 +227,31 @@ def test_a_catalog_without_text_embedder_takes_vectors_in_the_text_box(site):
 def test_image_query_goes_through_the_image_embedder(site):
     photo = (site["images"] / "img" / "07.png").read_bytes()
     body, headers = multipart({"k": "5", "exact": "1"}, {"image": ("07.png", photo)})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body,
-                            headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body, headers=headers
+    )
     assert status == 200, data
     assert data["query"]["kind"] == "image" and data["query"]["file"] == "07.png"
     assert data["results"][0]["id"] == "img/07.png" and data["results"][0]["distance"] == pytest.approx(-1.0, abs=1e-5)
     from PIL import Image
+
     with Image.open(io.BytesIO(photo)) as im:
-        vector = run_in("device", "scannlite.plugin.device.runtime:image_embed", image_embedder(),
-                        [np.asarray(im.convert("RGB"))], l2_normalize=True)
+        vector = run_in(
+            "device",
+            "scannlite.plugin.device.runtime:image_embed",
+            image_embedder(),
+            [np.asarray(im.convert("RGB"))],
+            l2_normalize=True,
+        )
     same_hits(data["results"], expected(site["photos"], vector, k=5, exact=True))
     # The page shows the thumbnails of image results.
     status, _, html = request(f"{site['url']}/-/scannlite/{site['name']['photos']}", data=body, headers=headers)
     html = html.decode()
     assert status == 200 and '<td class="thumb"><img src="/-/scannlite/' in html and "image 07.png embedded by" in html
     body, headers = multipart({}, {"image": ("x.png", b"\x89PNG not really")})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body, headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body, headers=headers
+    )
     assert status == 400 and data["error"] == "the uploaded file is not an image Pillow can read (unknown image format)"
 
 
@@ -228,6 +263,7 @@ def test_thumbnails_are_served_only_from_the_root(site):
     status, headers, body = request(site["url"] + thumb)
     assert status == 200 and headers["content-type"] in ("image/jpeg", "image/png")
     from PIL import Image
+
     with Image.open(io.BytesIO(body)) as im:
         assert max(im.size) <= 160
     for i in (12, 13, 14):  # metadata naming files outside the root never becomes a thumbnail
@@ -235,9 +271,16 @@ def test_thumbnails_are_served_only_from_the_root(site):
         assert hit["id"] == f"v{i}" and hit["metadata"] in ("../secret.png", "img/link.png", "/etc/passwd")
         assert hit["thumbnail"] is None
     base = f"{site['url']}/-/scannlite/{site['name']['photos']}/thumbnail?path="
-    for rel, code in (("../secret.png", 403), ("img/../../secret.png", 403), ("/etc/passwd", 403),
-                      ("img/link.png", 403), ("..%2Fphotos%2Fcatalog.db", 403), ("img/99.png", 404),
-                      ("img/00.txt", 404), ("", 403)):
+    for rel, code in (
+        ("../secret.png", 403),
+        ("img/../../secret.png", 403),
+        ("/etc/passwd", 403),
+        ("img/link.png", 403),
+        ("..%2Fphotos%2Fcatalog.db", 403),
+        ("img/99.png", 404),
+        ("img/00.txt", 404),
+        ("", 403),
+    ):
         status, _, body = request(base + (rel if "%" in rel else urllib.parse.quote(rel, safe="")))
         assert status == code, (rel, status, body)
         assert body.startswith(b"error: ")
@@ -260,7 +303,9 @@ def test_snapshot_page_shows_builds_changes_and_the_bundle(site):
     for ident in d["added"] + d["removed"] + d["changed"]:
         assert f"<li>{ident}</li>" in html
     # The bundle `scannlite export` wrote and verified, byte for byte.
-    assert f'href="/-/scannlite/{site["name"]["reviews"]}/bundle/2"' in v2_row and "verified by the Task Library" in v2_row
+    assert (
+        f'href="/-/scannlite/{site["name"]["reviews"]}/bundle/2"' in v2_row and "verified by the Task Library" in v2_row
+    )
     status, headers, body = request(f"{site['url']}/-/scannlite/{site['name']['reviews']}/bundle/2")
     assert status == 200 and body == site["bundle"].read_bytes()
     assert headers["content-disposition"] == 'attachment; filename="reviews.tflite"'
@@ -317,11 +362,20 @@ def test_the_plugin_never_writes_to_the_catalog(tmp_path):
     files_before = {p.name for p in cat.rglob("*")}
     with DatasetteServer(db) as server:
         base = f"{server.url}/-/scannlite/catalog"
-        for url in (server.url + "/catalog", base, base + "?q=a+funny+film", base + "/snapshots",
-                    base + "/snapshots?version=1", base + "/search.json?q=boring&exact=1",
-                    base + "/search.json?vector=" + ",".join(["0.25"] * 16) + "&snapshot=1",
-                    base + "/bundle/2", base + "/bundle/2/manifest.json", base + "/search.json?k=0",
-                    server.url + "/catalog/items.json", base + "/thumbnail?path=x.png"):
+        for url in (
+            server.url + "/catalog",
+            base,
+            base + "?q=a+funny+film",
+            base + "/snapshots",
+            base + "/snapshots?version=1",
+            base + "/search.json?q=boring&exact=1",
+            base + "/search.json?vector=" + ",".join(["0.25"] * 16) + "&snapshot=1",
+            base + "/bundle/2",
+            base + "/bundle/2/manifest.json",
+            base + "/search.json?k=0",
+            server.url + "/catalog/items.json",
+            base + "/thumbnail?path=x.png",
+        ):
             assert request(url)[0] in (200, 400, 404)
         assert file_state(db) == before
     assert file_state(db) == before
@@ -365,8 +419,12 @@ def test_concurrent_text_queries_all_get_the_sequential_answer(site):
     one the same query got alone, and each is what the embedder's vector searches to."""
     from concurrent.futures import ThreadPoolExecutor
 
-    texts = ["a funny comedy with a great cast", "the worst movie of the year", "a moving story about love",
-             "boring , slow and far too long"]
+    texts = [
+        "a funny comedy with a great cast",
+        "the worst movie of the year",
+        "a moving story about love",
+        "boring , slow and far too long",
+    ]
     alone = {}
     for text in texts:
         status, data = api(site, "reviews", q=text, k=8)
@@ -425,10 +483,12 @@ def test_embedding_runs_off_the_event_loop(site, monkeypatch):
         await asyncio.sleep(0.1)
         started = time.perf_counter()
         calls = [ds.client.get(f"/-/scannlite/{r}/search.json?q=a+funny+film&k=3") for _ in range(4)]
-        calls += [ds.client.post(f"/-/scannlite/{p}/search.json", content=npy_body, headers=npy_headers)
-                  for _ in range(2)]
-        calls += [ds.client.post(f"/-/scannlite/{p}/search.json", content=image_body, headers=image_headers)
-                  for _ in range(2)]
+        calls += [
+            ds.client.post(f"/-/scannlite/{p}/search.json", content=npy_body, headers=npy_headers) for _ in range(2)
+        ]
+        calls += [
+            ds.client.post(f"/-/scannlite/{p}/search.json", content=image_body, headers=image_headers) for _ in range(2)
+        ]
         responses = await asyncio.gather(*calls)
         took = time.perf_counter() - started
         ticking = False

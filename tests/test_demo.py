@@ -1,4 +1,5 @@
 """make demo's job, end to end (one training epoch to keep it short), and its fast re-run."""
+
 import json
 import subprocess
 import sys
@@ -21,8 +22,9 @@ FIRST_RUN, RERUN, SYNTHETIC = 900, 300, 600
 @pytest.mark.timeout(FIRST_RUN + RERUN + 60)
 def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
     out = tmp_path / "demo"
-    first = subprocess.run([SCANNLITE, "demo", "--out", str(out), "--epochs", "1"], capture_output=True,
-                           text=True, timeout=FIRST_RUN)
+    first = subprocess.run(
+        [SCANNLITE, "demo", "--out", str(out), "--epochs", "1"], capture_output=True, text=True, timeout=FIRST_RUN
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     text = first.stdout
     assert "trained the dual encoder on OpenMoji" in text and "Task Library vs Keras cosine" in text
@@ -35,14 +37,21 @@ def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
     assert (out / "contact_sheet.png").stat().st_size > 10_000
     again = subprocess.run([SCANNLITE, "demo", "--out", str(out)], capture_output=True, text=True, timeout=RERUN)
     assert again.returncode == 0, again.stderr[-3000:]
-    for phrase in ("reusing the dual encoder", "reusing the converted towers", "unchanged 4024", "up to date",
-                   "reusing emoji_text_searcher.tflite", "reusing emoji_image_searcher.tflite"):
+    for phrase in (
+        "reusing the dual encoder",
+        "reusing the converted towers",
+        "unchanged 4024",
+        "up to date",
+        "reusing emoji_text_searcher.tflite",
+        "reusing emoji_image_searcher.tflite",
+    ):
         assert phrase in again.stdout, phrase
 
 
 def test_synthetic_demo(tmp_path):
-    proc = subprocess.run([SCANNLITE, "demo", "--synthetic", "--out", str(tmp_path)], capture_output=True,
-                          text=True, timeout=SYNTHETIC)
+    proc = subprocess.run(
+        [SCANNLITE, "demo", "--synthetic", "--out", str(tmp_path)], capture_output=True, text=True, timeout=SYNTHETIC
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "incremental build" in proc.stdout and "recall@10" in proc.stdout
     assert (tmp_path / "synthetic.ldb").is_file() and (tmp_path / "synthetic.manifest.json").is_file()

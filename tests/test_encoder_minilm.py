@@ -4,6 +4,7 @@ The reference (tests/fixtures/minilm_reference.npz) was computed once with the r
 in a throwaway environment (tests/fixtures/minilm_reference.py says how). This test runs our
 implementation in a TensorFlow worker, with weights read by safetensors' numpy loader.
 """
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """export: snapshots as TFLite Searcher bundles, verified by the real Task Library."""
+
 import json
 import os
 
@@ -23,17 +24,38 @@ DEVICE = DeviceProcesses()
 
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"
 SENTENCES = [
-    "The weather was excellent.", "It was a sunny day.", "The sun was shining on that day.",
-    "The cat is chasing after the mouse.", "He was very happy with his newly bought car.",
-    "A dog barked at the mailman.", "The car would not start this morning.", "Rain fell all night long.",
-    "She painted the fence red.", "The bird sang on the branch.", "We ate burgers by the lake.",
-    "My cat sleeps on the sofa.", "The storm knocked the power out.", "A cold wind came from the north.",
-    "He fixed the old bicycle.", "The children built a sandcastle.", "Snow covered the whole town.",
-    "The train was late again.", "They planted tomatoes in the garden.", "The moon was bright and full.",
-    "Fresh bread smells wonderful.", "The river flooded the fields.", "A fox crossed the road at dusk.",
-    "The museum opened a new wing.", "Clouds gathered over the hills.", "The coffee was too hot to drink.",
-    "An owl hooted in the dark.", "The team won the final match.", "Leaves turned gold in autumn.",
-    "The baker sold out of pies.", "Lightning lit up the sky.", "The kitten chased a ball of yarn.",
+    "The weather was excellent.",
+    "It was a sunny day.",
+    "The sun was shining on that day.",
+    "The cat is chasing after the mouse.",
+    "He was very happy with his newly bought car.",
+    "A dog barked at the mailman.",
+    "The car would not start this morning.",
+    "Rain fell all night long.",
+    "She painted the fence red.",
+    "The bird sang on the branch.",
+    "We ate burgers by the lake.",
+    "My cat sleeps on the sofa.",
+    "The storm knocked the power out.",
+    "A cold wind came from the north.",
+    "He fixed the old bicycle.",
+    "The children built a sandcastle.",
+    "Snow covered the whole town.",
+    "The train was late again.",
+    "They planted tomatoes in the garden.",
+    "The moon was bright and full.",
+    "Fresh bread smells wonderful.",
+    "The river flooded the fields.",
+    "A fox crossed the road at dusk.",
+    "The museum opened a new wing.",
+    "Clouds gathered over the hills.",
+    "The coffee was too hot to drink.",
+    "An owl hooted in the dark.",
+    "The team won the final match.",
+    "Leaves turned gold in autumn.",
+    "The baker sold out of pies.",
+    "Lightning lit up the sky.",
+    "The kitten chased a ball of yarn.",
 ]
 
 
@@ -67,17 +89,18 @@ def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
     assert latency["searches"] >= 2 * 2 * len(SENTENCES) // 2 and 0 < latency["p50"] <= latency["p95"]
 
 
-@pytest.mark.parametrize("distance, leaves, dpb, lookup", [
-    ("dot", 24, 1, "FLOAT"),
-    ("l2", 1, 2, "INT16"),
-    ("dot", 24, 2, "INT8"),
-    ("l2", 24, 1, "FLOAT"),
-])
+@pytest.mark.parametrize(
+    "distance, leaves, dpb, lookup",
+    [("dot", 24, 1, "FLOAT"), ("l2", 1, 2, "INT16"), ("dot", 24, 2, "INT8"), ("l2", 24, 1, "FLOAT")],
+)
 def test_text_bundles_match_server_search(tmp_path, regex_model, distance, leaves, dpb, lookup):
     x = clustered(3000, 16, clusters=60, spread=0.8, seed=leaves + dpb) * (3.0 if distance == "l2" else 1.0)
-    cat = Catalog.create(tmp_path / "c", 16, distance,
-                         index=IndexConfig(num_leaves=leaves, leaves_to_search=min(3, leaves), dims_per_block=dpb,
-                                           lookup_type=lookup))
+    cat = Catalog.create(
+        tmp_path / "c",
+        16,
+        distance,
+        index=IndexConfig(num_leaves=leaves, leaves_to_search=min(3, leaves), dims_per_block=dpb, lookup_type=lookup),
+    )
     cat.add(ids_for("v", len(x)), x, [SENTENCES[i % len(SENTENCES)] for i in range(len(x))])
     build(cat)
     r = export(cat, device=DEVICE, out=tmp_path / "b.tflite", embedder=regex_model)
@@ -121,21 +144,30 @@ def test_image_bundles_uint8_and_float_inputs(tmp_path):
     rng = np.random.default_rng(3)
     weights = rng.standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
     from tests.support.model_builders import image_model
+
     uint8_model = image_model(weights, 8, 8, "uint8")
-    float_model = run_in("device", "tests.support.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32"))
+    float_model = run_in(
+        "device", "tests.support.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32")
+    )
     (tmp_path / "u8.tflite").write_bytes(uint8_model)
     (tmp_path / "f32.tflite").write_bytes(float_model)
     from scannlite.store.images import synthetic_images
+
     images = synthetic_images(600, 8, 8, seed=11)
     for name, model in (("u8", uint8_model), ("f32", float_model)):
         vectors = device("image_embed", model, images)
-        cat = Catalog.create(tmp_path / name, 24, "l2" if name == "u8" else "dot",
-                             index=IndexConfig(num_leaves=8, leaves_to_search=2, dims_per_block=2 if name == "u8" else 1))
+        cat = Catalog.create(
+            tmp_path / name,
+            24,
+            "l2" if name == "u8" else "dot",
+            index=IndexConfig(num_leaves=8, leaves_to_search=2, dims_per_block=2 if name == "u8" else 1),
+        )
         cat.add(ids_for("img", len(images)), vectors)
         build(cat)
         r = export(cat, device=DEVICE, out=tmp_path / f"{name}-bundle.tflite", embedder=tmp_path / f"{name}.tflite")
         assert r.manifest["embedder"]["kind"] == "image" and r.parity["queries"] >= 200
         import PIL.Image
+
         PIL.Image.fromarray(images[7]).save(tmp_path / "q.png")
         hits = bundles.query(tmp_path / f"{name}-bundle.tflite", device=DEVICE, images=[tmp_path / "q.png"], k=1)
         assert hits[0][0][0] == b"img7"
@@ -166,14 +198,21 @@ def test_device_metadata_modes_and_limit(tmp_path, regex_model):
     r = export(cat, device=DEVICE, out=tmp_path / "m.tflite", embedder=regex_model, device_metadata="metadata")
     assert b"alpha" in bundles.open_bundle(tmp_path / "m.tflite").index.metadata
     with pytest.raises(InvalidInput, match="item 'b': its device metadata is 300 bytes, over the limit of 100"):
-        export(cat, device=DEVICE, out=tmp_path / "n.tflite", embedder=regex_model, device_metadata="metadata",
-               device_metadata_limit=100)
+        export(
+            cat,
+            device=DEVICE,
+            out=tmp_path / "n.tflite",
+            embedder=regex_model,
+            device_metadata="metadata",
+            device_metadata_limit=100,
+        )
     assert not (tmp_path / "n.tflite").exists() and r.verified
 
 
 def refusal_models(tmp_path, rng):
     from scannlite.plugin.device.probe_model import probe_flatbuffer
     from tests.support.model_builders import image_model, text_model_with_inputs
+
     w = rng.standard_normal((16, 48)).astype(np.float32)
     models = {
         "not_tflite.tflite": (b"\x00" * 64 + b"definitely not a model", "not a usable TFLite model"),
@@ -216,6 +255,7 @@ def test_a_failing_verification_publishes_nothing(tmp_path, rng):
     in the device process, the error comes back as one line, and no file appears."""
     from scannlite.store.workers.boundary import ProcessFailed, WorkerError
     from tests.support.model_builders import text_model_with_inputs
+
     model = text_model_with_inputs(1, dtype="string")
     (tmp_path / "custom.tflite").write_bytes(model)
     cat = Catalog.create(tmp_path / "c", 16)
@@ -307,8 +347,14 @@ def test_a_bundle_packed_from_the_index_file_equals_one_packed_whole(tmp_path, r
     model = regex_model.read_bytes()
     whole = device("attach_index", model, index.read_bytes(), "on_device_scann_index.ldb")
     out = tmp_path / "streamed.tflite"
-    run_in("device", "scannlite.plugin.device.exporter:write_bundle", model=model, index=str(index),
-           index_name="on_device_scann_index.ldb", out=str(out))
+    run_in(
+        "device",
+        "scannlite.plugin.device.exporter:write_bundle",
+        model=model,
+        index=str(index),
+        index_name="on_device_scann_index.ldb",
+        out=str(out),
+    )
     assert out.read_bytes() == whole
 
 
@@ -320,10 +366,12 @@ def test_query_checks_the_file_it_does_not_parse(tmp_path):
     index = tflite_fixture("regex_index.ldb").read_bytes()
     damaged = bytearray(index)
     damaged[20] ^= 0xFF
-    cases = [("empty.tflite", b"", "empty.tflite is not a valid TFLite model or on-device index: .*the file is empty"),
-             ("notes.txt", b"not a model at all" * 4, "notes.txt is not a valid TFLite model or on-device index"),
-             ("index.ldb", index, "index.ldb is a bare index; querying needs a bundle"),
-             ("damaged.ldb", bytes(damaged), "damaged.ldb is not a valid TFLite model or on-device index: .*checksum")]
+    cases = [
+        ("empty.tflite", b"", "empty.tflite is not a valid TFLite model or on-device index: .*the file is empty"),
+        ("notes.txt", b"not a model at all" * 4, "notes.txt is not a valid TFLite model or on-device index"),
+        ("index.ldb", index, "index.ldb is a bare index; querying needs a bundle"),
+        ("damaged.ldb", bytes(damaged), "damaged.ldb is not a valid TFLite model or on-device index: .*checksum"),
+    ]
     for name, data, message in cases:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InvalidInput, match=message):

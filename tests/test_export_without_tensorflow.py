@@ -3,6 +3,7 @@
 A ``tensorflow`` module that refuses to import is put first on the path of the exporting
 process and of every worker it starts; the whole export, verification included, still works.
 """
+
 import json
 import os
 import subprocess
@@ -36,9 +37,20 @@ def test_export_and_verify_with_tensorflow_unimportable(tmp_path, fixtures_dir):
     blocker.mkdir()
     (blocker / "tensorflow.py").write_text("raise ImportError('TensorFlow is not installed here')\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "c"), str(tmp_path / "b.tflite"),
-                           str(fixtures_dir / "regex_one_embedding_with_metadata.tflite")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            str(tmp_path / "c"),
+            str(tmp_path / "b.tflite"),
+            str(fixtures_dir / "regex_one_embedding_with_metadata.tflite"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     queries, tf_loaded = proc.stdout.split()
     assert int(queries) > 0 and tf_loaded == "False"

@@ -6,6 +6,7 @@ function as a string either (``run_in("device", "scannlite.plugin...:fn")`` woul
 in disguise); the plugin imports no cli code except the sqlite-utils plugin, which mounts the
 CLI itself. Checked on the source's syntax trees, so an import inside a function counts too.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,9 +51,14 @@ def package_of(rel: str) -> str:
 
 
 def strings(tree: ast.AST):
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
-                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             yield node.value
@@ -71,8 +77,11 @@ def test_store_uses_neither_plugin_nor_cli(rel, tree):
     assert not bad, f"{rel} imports {bad}"
     refs = [s for s in strings(tree) if FUNC_REF.match(s)]
     assert not refs, f"{rel} names code of a higher layer: {refs}"
-    heavy = [m for m in imported_modules(tree, package_of(rel))
-             if m.split(".")[0] in ("tensorflow", "tflite_support", "keras")]
+    heavy = [
+        m
+        for m in imported_modules(tree, package_of(rel))
+        if m.split(".")[0] in ("tensorflow", "tflite_support", "keras")
+    ]
     assert not heavy, f"{rel} imports {heavy}; the store never loads TensorFlow or the Task Library"
 
 
@@ -87,9 +96,11 @@ def test_plugin_does_not_use_cli(rel, tree):
 DUAL_ENCODER = re.compile(r"^scannlite\.plugin\.dual_encoder(\.\w+)*(:\w+)?$")
 
 
-@pytest.mark.parametrize("rel,tree", [(r, t) for r, t in list(sources("store")) + list(sources("plugin"))
-                                      if not r.startswith("plugin/dual_encoder/")],
-                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "rel,tree",
+    [(r, t) for r, t in list(sources("store")) + list(sources("plugin")) if not r.startswith("plugin/dual_encoder/")],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_the_core_never_uses_the_dual_encoder(rel, tree):
     bad = [m for m in imported_modules(tree, package_of(rel)) if m.startswith("scannlite.plugin.dual_encoder")]
     assert not bad, f"{rel} imports {bad}"
@@ -102,28 +113,38 @@ def test_the_sub_packages_are_the_readme_s():
     readme = (ROOT / "README.md").read_text()
     tour = readme.split("## How it fits together", 1)[1].split("```", 2)[1]
     named = {(len(m.group(1)), m.group(2)) for m in re.finditer(r"^( *)(\w+)/ ", tour, re.M)}
-    found = {(2 * (len(p.parent.relative_to(ROOT).parts) - 1), p.parent.name)
-             for layer in LAYERS for p in (ROOT / layer).rglob("__init__.py")
-             if len(p.parent.relative_to(ROOT).parts) <= 2}
+    found = {
+        (2 * (len(p.parent.relative_to(ROOT).parts) - 1), p.parent.name)
+        for layer in LAYERS
+        for p in (ROOT / layer).rglob("__init__.py")
+        if len(p.parent.relative_to(ROOT).parts) <= 2
+    }
     assert named == found, f"only in the README: {sorted(named - found)}; only in the code: {sorted(found - named)}"
 
 
-@pytest.mark.parametrize("rel,tree", list(sources("plugin")) + list(sources("cli")),
-                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "rel,tree", list(sources("plugin")) + list(sources("cli")), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_no_sql_outside_the_store(rel, tree):
     sql = [s for s in strings(tree) if SQL.match(s)]
     assert not sql, f"{rel} writes SQL: {sql[0][:60]!r}"
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in ("execute", "executemany", "executescript") \
-                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "conn":
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("execute", "executemany", "executescript")
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr == "conn"
+        ):
             pytest.fail(f"{rel}:{node.lineno} runs SQL on a catalog connection")
 
 
 def test_the_checks_catch_what_they_look_for():
     """The rules above are not vacuous: each finds its violation in a made-up file."""
-    tree = ast.parse('from ..plugin.boundary import run_in\nrun_in("device", "scannlite.plugin.x:f")\n'
-                     'cat.conn.execute("SELECT 1 FROM items")\nrun_in("tensorflow", "scannlite.plugin.dual_encoder.x:f")\n')
+    tree = ast.parse(
+        'from ..plugin.boundary import run_in\nrun_in("device", "scannlite.plugin.x:f")\n'
+        'cat.conn.execute("SELECT 1 FROM items")\nrun_in("tensorflow", "scannlite.plugin.dual_encoder.x:f")\n'
+    )
     assert "scannlite.plugin.boundary" in imported_modules(tree, "scannlite.store")
     assert package_of("store/bundle/ondevice/__init__.py") == "scannlite.store.bundle.ondevice"
     assert package_of("store/bundle/export.py") == "scannlite.store.bundle"

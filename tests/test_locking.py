@@ -1,5 +1,6 @@
 """One writer at a time; a second writer waits up to its timeout, then fails clearly;
 readers are never blocked."""
+
 import subprocess
 import sys
 import textwrap

@@ -1,4 +1,5 @@
 """check finds what is wrong; compact and gc reclaim space without changing any answer."""
+
 import pytest
 
 from scannlite.store.catalog.catalog import Catalog
@@ -77,5 +78,6 @@ def test_gc_removes_orphans_a_crash_left(cat):
 
 def test_gc_keep_must_be_positive(cat):
     from scannlite.store.errors import InvalidInput
+
     with pytest.raises(InvalidInput, match="at least 1"):
         gc(cat, keep=0)

@@ -6,6 +6,7 @@ The reference: ImageNet's class 652, "military uniform", for the Grace Hopper ph
 matplotlib ships (the standard test image of TensorFlow's label_image example, which MobileNet
 and Inception also label "military uniform"); the runners-up must be clothing classes too.
 """
+
 import os
 import pickle
 from pathlib import Path
@@ -21,7 +22,16 @@ from scannlite.store.workers.boundary import run_in
 from tests.support.tiny_coco import make_tiny_coco
 
 MILITARY_UNIFORM = 652
-CLOTHING = {652, 834, 906, 457, 465, 400, 617, 667}  # uniform, suit, Windsor tie, bow tie, vest, gown, lab coat, mortarboard
+CLOTHING = {
+    652,
+    834,
+    906,
+    457,
+    465,
+    400,
+    617,
+    667,
+}  # uniform, suit, Windsor tie, bow tie, vest, gown, lab coat, mortarboard
 
 
 def test_legacy_reader_reads_every_packaged_tensor_with_numpy():
@@ -61,8 +71,13 @@ def test_legacy_reader_runs_no_code_from_the_file(tmp_path):
 
     magic, protocol = 0x1950A86A20F9469CFC6C, 1001
     path = tmp_path / "evil.pth"
-    path.write_bytes(pickle.dumps(magic) + pickle.dumps(protocol) + pickle.dumps({"little_endian": True})
-                     + pickle.dumps({"x": Evil()}) + pickle.dumps([]))
+    path.write_bytes(
+        pickle.dumps(magic)
+        + pickle.dumps(protocol)
+        + pickle.dumps({"little_endian": True})
+        + pickle.dumps({"x": Evil()})
+        + pickle.dumps([])
+    )
     with pytest.raises(EncoderError, match="refusing to load"):
         load_state_dict(path)
     assert not marker.exists()
@@ -94,10 +109,26 @@ def trained(tmp_path_factory):
     old = os.environ.get("SCANNLITE_CACHE_DIR")
     os.environ["SCANNLITE_CACHE_DIR"] = str(cache)
     try:
-        first = jobs.train(f"coco:{coco}", root / "model", text_tower="words", epochs=2, image_size=64,
-                           batch_size=12, image_backbone="efficientnet_lite0", show_progress=False)
-        again = jobs.train(f"coco:{coco}", root / "model2", text_tower="words", epochs=1, image_size=64,
-                           batch_size=12, image_backbone="efficientnet_lite0", show_progress=False)
+        first = jobs.train(
+            f"coco:{coco}",
+            root / "model",
+            text_tower="words",
+            epochs=2,
+            image_size=64,
+            batch_size=12,
+            image_backbone="efficientnet_lite0",
+            show_progress=False,
+        )
+        again = jobs.train(
+            f"coco:{coco}",
+            root / "model2",
+            text_tower="words",
+            epochs=1,
+            image_size=64,
+            batch_size=12,
+            image_backbone="efficientnet_lite0",
+            show_progress=False,
+        )
     finally:
         if old is None:
             os.environ.pop("SCANNLITE_CACHE_DIR", None)

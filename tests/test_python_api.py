@@ -1,5 +1,6 @@
 """The Python API (scannlite.plugin.facade.database): open a catalog, add, build, search by vector, text or
 image, export; plain dicts and lists, the same answers as the CLI and the exported bundle."""
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,7 @@ def test_a_text_catalog_from_creation_to_a_verified_bundle(tmp_path):
             db.search(image=tmp_path / "x.png")
         with pytest.raises(InvalidInput, match="not both vector and text"):
             db.search(base[0], text="x")
-        with pytest.raises(InvalidInput, match="has no \"vector\""):
+        with pytest.raises(InvalidInput, match='has no "vector"'):
             db.add([{"id": "z", "metadata": "no vector"}])
     with scannlite.open(tmp_path / "reviews.catalog") as again:
         assert len(again) == 400 + len(SENTENCES) - 2
@@ -91,7 +92,9 @@ def test_an_image_catalog_searched_by_image_file_or_bytes(tmp_path):
     assert by_file[0]["id"] == "p17.png" and by_file[0]["distance"] == pytest.approx(-1.0, abs=1e-5)
     assert db.search(image=(photos / "p17.png").read_bytes(), k=3) == by_file
     assert [row[0]["id"] for row in db.search(image=[photos / "p03.png", photos / "p31.png"], k=1)] == [
-        "p03.png", "p31.png"]
+        "p03.png",
+        "p31.png",
+    ]
     with pytest.raises(InvalidInput, match="is an image embedder, not a text one"):
         db.configure(text_embedder=model)
     db.close()

@@ -1,5 +1,6 @@
 """The recall estimate every build records, checked against a brute-force computation of
 its definition (store/index/recall_estimate.py), and the leaves it makes the build choose."""
+
 import json
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def test_queries_come_from_vectors_the_partitions_were_not_trained_on(tmp_path):
     build(cat)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     live = np.sort(snap.items)
-    marks = dict(cat.conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall())
+    marks = dict(
+        cat.conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall()
+    )
     sampled = live[training_rows(5000, 1000)]
     assert sorted(i for i, t in marks.items() if t == 2) == sampled.tolist()
     assert sum(t == 1 for t in marks.values()) == 4000
@@ -146,7 +149,7 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     cat = make(tmp_path)
     first = build(cat)
     small = int(REUSE_ESTIMATE_BELOW * 5000) // 2
-    cat.add(ids_for("n", small), VECTORS[5000:5000 + small])
+    cat.add(ids_for("n", small), VECTORS[5000 : 5000 + small])
     second = build(cat)
     assert not second.retrained and second.recall.reused_from == first.version
     assert second.recall.recall == first.recall.recall
@@ -160,7 +163,9 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     # every item live then, and items added since are not drawn from: all rows are.)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     assert len(unseen_at_training(cat, snap.info.model_id)) == 0
-    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])))
+    held = estimate(
+        Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows]))
+    )
     assert held.recall == third.recall.recall and held.ladder == third.recall.ladder
 
 
@@ -168,8 +173,11 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
 def test_info_and_snapshots_json_carry_the_figures(tmp_path):
     cat = make(tmp_path)
     build(cat)
-    run = lambda *a: json.loads(subprocess.run([str(Path(sys.executable).parent / "scannlite"), *a, "--json"],
-                                               capture_output=True, text=True, check=True).stdout)
+    run = lambda *a: json.loads(
+        subprocess.run(
+            [str(Path(sys.executable).parent / "scannlite"), *a, "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     info = run("info", str(cat.path))
     snaps = run("snapshots", str(cat.path))
     assert info["recall"]["ladder"][-1] == 40 and info["recall"]["at_leaves_to_search"] > 0.5
@@ -190,5 +198,6 @@ def test_a_fixed_point_snapshot_says_its_estimate_is_the_float_tables_figure(tmp
     assert "FLOAT lookup tables" not in "\n".join(build(cat).lines())
     int8 = build(cat, changes={"lookup_type": "INT8"})
     assert int8.published and int8.lookup_type == "INT8"
-    assert "estimated with FLOAT lookup tables; this snapshot's INT8 tables give somewhat less" in \
-        "\n".join(int8.lines())
+    assert "estimated with FLOAT lookup tables; this snapshot's INT8 tables give somewhat less" in "\n".join(
+        int8.lines()
+    )

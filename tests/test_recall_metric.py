@@ -1,4 +1,5 @@
 """recall_at_k: ties rank against the truth, and a collapsed tower gets no recall at all."""
+
 import numpy as np
 import pytest
 

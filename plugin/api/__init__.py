@@ -9,6 +9,7 @@ This folder is the ``scannlite`` package itself (pyproject.toml maps it); ``scan
 and ``scannlite.cli`` are the three layers beside it. Its names load on first use: worker processes import this
 package before they block TensorFlow or select protobuf's implementation, so it must import nothing.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Database", "ScannliteError", "create", "open"]
 
-_HOMES = {"Database": "scannlite.plugin.facade.database", "create": "scannlite.plugin.facade.database",
-          "open": "scannlite.plugin.facade.database", "ScannliteError": "scannlite.store.errors"}
+_HOMES = {
+    "Database": "scannlite.plugin.facade.database",
+    "create": "scannlite.plugin.facade.database",
+    "open": "scannlite.plugin.facade.database",
+    "ScannliteError": "scannlite.store.errors",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ by the one policy (:mod:`scannlite.store.bundle.embedder_checks`): which output 
 is the policy's ``output_index``, never a rule of this module. Only the metadata *writing*
 lives here. Runs in a device process: ``MetadataPopulator`` imports a native module.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,12 @@ def _check_index(index: bytes) -> None:
 
 
 def _check_file_name(file_name: str) -> None:
-    if not isinstance(file_name, str) or not file_name or file_name != os.path.basename(file_name) \
-            or file_name in (".", ".."):
+    if (
+        not isinstance(file_name, str)
+        or not file_name
+        or file_name != os.path.basename(file_name)
+        or file_name in (".", "..")
+    ):
         raise ValueError(f"index file name must be a plain file name; got {file_name!r}")
 
 
@@ -102,8 +107,11 @@ def attach_index(model: bytes, index: bytes, file_name: str = INDEX_FILE_NAME) -
         old_names |= {_name(f) for f in old}
         tensor_md.associatedFiles = [f for f in (tensor_md.associatedFiles or []) if f not in old] or None
     # Every other file the metadata names (tensors, process units, subgraph, model) stays.
-    still_recorded = {os.path.basename(f["name"]) for f in described["associated_files"] if f["name"]
-                      and not (f["type"] == "SCANN_INDEX_FILE" and f["where"].startswith("output "))}
+    still_recorded = {
+        os.path.basename(f["name"])
+        for f in described["associated_files"]
+        if f["name"] and not (f["type"] == "SCANN_INDEX_FILE" and f["where"].startswith("output "))
+    }
     kept = [(name, data) for name, data in packed if name not in old_names or name in still_recorded]
     if file_name in still_recorded or file_name in {name for name, _ in kept}:
         raise ValueError(f"the model already packs a file named {file_name!r}; choose another index file name")

@@ -8,6 +8,7 @@ pyarrow's filesystems open: ``s3://``, ``gs://``, ``hdfs://``), hashed, decoded 
 decoder, and embedded by :func:`scannlite.plugin.device.runtime.image_embed`: the same
 pixels and the same call as ``scannlite add --images``, so the same vectors bit for bit.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 Imported in store/CLI processes, so it imports nothing that loads tflite-support: each call
 names a function of :mod:`scannlite.plugin.device.exporter` and runs it in a device worker.
 """
+
 from __future__ import annotations
 
 from scannlite.store.workers.boundary import run_in

@@ -15,6 +15,7 @@ bundle of any size is never read whole into this process.
 Which Task Library class a model gets, and which output holds its embedding, is decided by
 the one acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`), as in every process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,16 @@ from scannlite.store.bundle.ondevice.index_writer import check_index_inputs, sca
 from scannlite.store.errors import ScannliteError, one_line
 
 __all__ = [
-    "DeviceError", "build_index", "scann_config", "attach_index", "make_probe_model", "text_search",
-    "image_search", "text_embed", "image_embed", "user_info",
+    "DeviceError",
+    "build_index",
+    "scann_config",
+    "attach_index",
+    "make_probe_model",
+    "text_search",
+    "image_search",
+    "text_embed",
+    "image_embed",
+    "user_info",
 ]
 
 Neighbors = list[tuple[bytes, float]]
@@ -59,9 +68,18 @@ def _as_bytes(value, what: str) -> bytes:
 
 # --------------------------------------------------------------------------- index builder
 
-def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: bytes,
-                partition_assignment, metadata: Sequence[bytes], hashed_database=None,
-                float_database=None, compression: bool = True) -> bytes:
+
+def build_index(
+    *,
+    embedding_dim: int,
+    serialized_config: bytes,
+    user_info: bytes,
+    partition_assignment,
+    metadata: Sequence[bytes],
+    hashed_database=None,
+    float_database=None,
+    compression: bool = True,
+) -> bytes:
     """Serialize an on-device ScaNN index (a LevelDB table) with tflite-support's builder.
 
     Exports write their index with scannlite's own streamed writer
@@ -92,8 +110,10 @@ def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: byte
         database = _exact_array(hashed_database, np.uint8, "hashed_database", "iu")
         key = "hashed_database"
     if database.size != n * int(embedding_dim):
-        raise ValueError(f"{key} holds {database.size} values; {n} points x embedding_dim "
-                         f"{int(embedding_dim)} needs {n * int(embedding_dim)}")
+        raise ValueError(
+            f"{key} holds {database.size} values; {n} points x embedding_dim "
+            f"{int(embedding_dim)} needs {n * int(embedding_dim)}"
+        )
     assignment = _exact_array(partition_assignment, np.uint32, "partition_assignment", "iu")
     if assignment.size != n:
         raise ValueError(f"partition_assignment has {assignment.size} entries for {n} metadata items")
@@ -103,10 +123,17 @@ def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: byte
         # contiguous array of the exact dtype they copy into a temporary that is freed before
         # the index is written, and the index silently holds garbage (measured with a list of
         # floats). _exact_array makes the zero-copy path the only one taken.
-        return bytes(index_builder.create_serialized_index_file(
-            embedding_dim=int(embedding_dim), serialized_config=config, userinfo=info,
-            partition_assignment=assignment, metadata=metadata,
-            compression=bool(compression), **{key: database}))
+        return bytes(
+            index_builder.create_serialized_index_file(
+                embedding_dim=int(embedding_dim),
+                serialized_config=config,
+                userinfo=info,
+                partition_assignment=assignment,
+                metadata=metadata,
+                compression=bool(compression),
+                **{key: database},
+            )
+        )
     except Exception as exc:  # pybind11_abseil's StatusNotOk derives from Exception only
         raise _fail("index builder refused the index", exc) from None
 
@@ -125,6 +152,7 @@ def _exact_array(values, dtype, what: str, kinds: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- Task Library
+
 
 def _check_max_results(max_results) -> int:
     if isinstance(max_results, bool) or not isinstance(max_results, (int, np.integer)) or max_results < 1:
@@ -240,8 +268,9 @@ def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=N
     module = importlib.import_module(f"tensorflow_lite_support.python.task.{package}.{kind}_{role.lower()}")
     extra = {} if search is None else {"search_options": search}
     base = BaseOptions(file_name=model) if isinstance(model, str) else BaseOptions(file_content=model)
-    options = getattr(module, f"{name}Options")(base_options=base,
-                                                 embedding_options=_embedding_options(l2_normalize), **extra)
+    options = getattr(module, f"{name}Options")(
+        base_options=base, embedding_options=_embedding_options(l2_normalize), **extra
+    )
     try:
         return getattr(module, name).create_from_options(options)
     except Exception as exc:  # pybind11_abseil's StatusNotOk derives from Exception only
@@ -287,8 +316,9 @@ def _inputs(kind: str, items) -> list:
     return _texts(items) if kind == "text" else [_tensor_image(a) for a in _images(items)]
 
 
-def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
-            ) -> list[Neighbors]:
+def _search(
+    kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
+) -> list[Neighbors]:
     index, index_key = _index_source(index)
     inputs = _inputs(kind, queries)
 
@@ -310,8 +340,15 @@ def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds
     return out
 
 
-def text_search(model: bytes | str, queries: list[str], *, max_results: int, l2_normalize: bool,
-                index: bytes | str | None = None, seconds: list | None = None) -> list[Neighbors]:
+def text_search(
+    model: bytes | str,
+    queries: list[str],
+    *,
+    max_results: int,
+    l2_normalize: bool,
+    index: bytes | str | None = None,
+    seconds: list | None = None,
+) -> list[Neighbors]:
     """TextSearcher results per query: ``[(metadata, distance), ...]``, nearest first.
 
     ``l2_normalize`` has no default on purpose: the index does not record whether its vectors
@@ -323,8 +360,14 @@ def text_search(model: bytes | str, queries: list[str], *, max_results: int, l2_
     return _search("text", model, queries, max_results, l2_normalize, index, seconds)
 
 
-def image_search(model: bytes | str, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
-                 index: bytes | str | None = None) -> list[Neighbors]:
+def image_search(
+    model: bytes | str,
+    images: list[np.ndarray],
+    *,
+    max_results: int,
+    l2_normalize: bool,
+    index: bytes | str | None = None,
+) -> list[Neighbors]:
     """ImageSearcher results per image (uint8 RGB, height x width x 3); see :func:`text_search`."""
     return _search("image", model, images, max_results, l2_normalize, index)
 
@@ -345,8 +388,10 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
     rows = []
     for result in results:
         if output_index >= len(result.embeddings):
-            raise ValueError(f"{kind}_embed: the model has {len(result.embeddings)} outputs; "
-                             f"output_index {output_index} does not exist")
+            raise ValueError(
+                f"{kind}_embed: the model has {len(result.embeddings)} outputs; "
+                f"output_index {output_index} does not exist"
+            )
         # The Task Library hands values back as float64 copies of its float32 output; the
         # cast back is exact.
         rows.append(np.asarray(result.embeddings[output_index].feature_vector.value).astype(np.float32))
@@ -355,15 +400,17 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
     return np.stack(rows)
 
 
-def text_embed(model: bytes | str, texts: list[str], l2_normalize: bool = False, *,
-               output_index: int | None = None) -> np.ndarray:
+def text_embed(
+    model: bytes | str, texts: list[str], l2_normalize: bool = False, *, output_index: int | None = None
+) -> np.ndarray:
     """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``
     (default: the one the searcher reads). ``model`` is the model's bytes or its path."""
     return _embed("text", model, texts, l2_normalize, output_index)
 
 
-def image_embed(model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *,
-                output_index: int | None = None) -> np.ndarray:
+def image_embed(
+    model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *, output_index: int | None = None
+) -> np.ndarray:
     """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3).
     ``model`` is the model's bytes or its path."""
     return _embed("image", model, images, l2_normalize, output_index)
@@ -385,6 +432,8 @@ def user_info(model: bytes, index: bytes | None = None) -> bytes:
     except Exception as exc:
         # The C++ API returns raw bytes, but the Python binding decodes them as UTF-8 and
         # fails ("Could not allocate string object!") on anything else.
-        raise DeviceError("the index's USER_INFO is not UTF-8, which tflite-support's Python "
-                          f"binding cannot return ({one_line(exc)}); read it from the index file") from None
+        raise DeviceError(
+            "the index's USER_INFO is not UTF-8, which tflite-support's Python "
+            f"binding cannot return ({one_line(exc)}); read it from the index file"
+        ) from None
     return info.encode("utf-8") if isinstance(info, str) else bytes(info)

@@ -9,6 +9,7 @@ timestamp, so the same inputs always give the same bytes.
 
 Pure python (zipfile, io): usable in any kind of process.
 """
+
 from __future__ import annotations
 
 import io

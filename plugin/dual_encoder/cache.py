@@ -5,6 +5,7 @@ their captions happen once per machine. Default ``~/.cache/scannlite``; override
 ``SCANNLITE_CACHE_DIR`` environment variable (tests point it at a temporary folder so they
 never depend on a warm cache, or at a shared one to stay fast).
 """
+
 from __future__ import annotations
 
 import os

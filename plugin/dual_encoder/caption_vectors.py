@@ -4,6 +4,7 @@ Why: with MiniLM frozen, its output for a caption never changes; running MiniLM 
 OpenMoji captions takes ~30 s on 2 cores, reading them back ~10 ms. The cache key covers the
 caption list, the sequence length and the weights file's size, so any change recomputes.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -12,13 +12,19 @@ invisible machinery of emoji sequences is dropped or spelled as people say it:
 A file with any codepoint Unicode has no name for (OpenMoji's private-use extras) has no
 caption and is skipped. Captions are lowercase words separated by single spaces.
 """
+
 from __future__ import annotations
 
 import unicodedata
 
 _DROP = {0x200D, 0xFE0E, 0xFE0F, 0xE007F}
-_SKIN = {0x1F3FB: "light skin tone", 0x1F3FC: "medium-light skin tone", 0x1F3FD: "medium skin tone",
-         0x1F3FE: "medium-dark skin tone", 0x1F3FF: "dark skin tone"}
+_SKIN = {
+    0x1F3FB: "light skin tone",
+    0x1F3FC: "medium-light skin tone",
+    0x1F3FD: "medium skin tone",
+    0x1F3FE: "medium-dark skin tone",
+    0x1F3FF: "dark skin tone",
+}
 _KEYCAP = 0x20E3
 
 

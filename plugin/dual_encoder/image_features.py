@@ -6,6 +6,7 @@ at 224 px takes about a minute on 2 cores, reading the features back a fraction 
 and an epoch then takes milliseconds. The key covers the backbone, its weights file's size,
 the image size and the images' bytes, so any change recomputes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,10 @@ def cached_backbone_features(backbone: str, images: np.ndarray, progress=None) -
         raise EncoderError(f"no cached features for the {backbone} backbone")
     from scannlite.plugin.dual_encoder import efficientnet_lite
 
-    path = cache_dir() / f"features-{backbone}-{_key(backbone, efficientnet_lite.weights_path().stat().st_size, images)}.npz"
+    path = (
+        cache_dir()
+        / f"features-{backbone}-{_key(backbone, efficientnet_lite.weights_path().stat().st_size, images)}.npz"
+    )
     if path.exists():
         try:
             with np.load(path) as cached:
@@ -43,11 +47,13 @@ def cached_backbone_features(backbone: str, images: np.ndarray, progress=None) -
     net = efficientnet_lite.pretrained(images.shape[1])
     out, t0 = [], time.perf_counter()
     for start in range(0, len(images), _BATCH):
-        x = images[start:start + _BATCH].astype(np.float32) / 127.5 - 1.0
+        x = images[start : start + _BATCH].astype(np.float32) / 127.5 - 1.0
         out.append(np.asarray(net(x, training=False), dtype=np.float32))
         if progress is not None and (start // _BATCH) % 10 == 0:
-            progress.emit("stage", name=f"{backbone} features: {start + len(x)}/{len(images)} images "
-                                         f"({time.perf_counter() - t0:.0f} s)")
+            progress.emit(
+                "stage",
+                name=f"{backbone} features: {start + len(x)}/{len(images)} images ({time.perf_counter() - t0:.0f} s)",
+            )
     features = np.concatenate(out) if out else np.zeros((0, efficientnet_lite.FEATURES), np.float32)
     save_npz_atomic(path, features=features)
     return features, False

@@ -4,6 +4,7 @@ Decoding is the store's one decoder (:mod:`scannlite.store.images`: EXIF orienta
 transparency over white, the one decompression-bomb limit); its names are re-exported for
 the embedder types and the training data readers that import them from here.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ a device worker that runs the fresh ``.tflite`` files through the Task Library o
 held-out sample (the "verified" in a verified conversion). Training progress arrives through a
 JSON-lines file (:mod:`.progress_log`) tailed while the worker runs, drawn with ``rich``.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -46,9 +47,15 @@ class _TrainDisplay:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = console
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
-                                 transient=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.task = None
         self.epochs = 0
         self.steps = 1
@@ -67,23 +74,40 @@ class _TrainDisplay:
             self.progress.update(self.task, description=ev["name"], total=None, info="")
         elif kind == "start":
             self.epochs, self.steps = ev["epochs"], max(1, ev["steps_per_epoch"])
-            self.console.print(f"training on {ev['train_images']} images, recall measured on "
-                               f"{ev['held_out_images']} held-out images ({ev['skipped']} skipped)")
-            self.progress.update(self.task, description=f"epoch 1/{self.epochs}", total=self.epochs * self.steps,
-                                 completed=0)
+            self.console.print(
+                f"training on {ev['train_images']} images, recall measured on "
+                f"{ev['held_out_images']} held-out images ({ev['skipped']} skipped)"
+            )
+            self.progress.update(
+                self.task, description=f"epoch 1/{self.epochs}", total=self.epochs * self.steps, completed=0
+            )
         elif kind == "step":
             done = (ev["epoch"] - 1) * self.steps + ev["step"]
-            self.progress.update(self.task, description=f"epoch {ev['epoch']}/{self.epochs}", completed=done,
-                                 info=f"loss {ev['loss']:.3f}")
+            self.progress.update(
+                self.task,
+                description=f"epoch {ev['epoch']}/{self.epochs}",
+                completed=done,
+                info=f"loss {ev['loss']:.3f}",
+            )
         elif kind == "epoch":
-            self.console.print(f"epoch {ev['epoch']:>3}/{self.epochs}  loss {ev['loss']:.4f}  "
-                               f"recall@5 {ev['recall@5']:.3f}  recall@1 {ev['recall@1']:.3f}  "
-                               f"temperature {ev['temperature']:.4f}  ({ev['seconds']:.1f} s)")
+            self.console.print(
+                f"epoch {ev['epoch']:>3}/{self.epochs}  loss {ev['loss']:.4f}  "
+                f"recall@5 {ev['recall@5']:.3f}  recall@1 {ev['recall@1']:.3f}  "
+                f"temperature {ev['temperature']:.4f}  ({ev['seconds']:.1f} s)"
+            )
             self.progress.update(self.task, completed=ev["epoch"] * self.steps)
 
 
-def train(dataset: str, out_dir: str | Path, text_tower: str = "minilm", epochs: int | None = None,
-          console=None, show_progress: bool = True, timeout: float | None = 6 * 3600, **overrides) -> dict:
+def train(
+    dataset: str,
+    out_dir: str | Path,
+    text_tower: str = "minilm",
+    epochs: int | None = None,
+    console=None,
+    show_progress: bool = True,
+    timeout: float | None = 6 * 3600,
+    **overrides,
+) -> dict:
     """Train a dual encoder on ``dataset`` ("openmoji" or "coco:PATH") into ``out_dir``.
 
     ``overrides`` are :class:`TrainSettings` fields (``batch_size``, ``image_size``,
@@ -150,29 +174,50 @@ def convert(model_dir: str | Path, out_dir: str | Path, quantize: bool = False, 
     captions, images = result.pop("sample_captions"), result.pop("sample_images")
     if verify:
         t0 = time.perf_counter()
-        device_text = _run("device", "scannlite.plugin.device.runtime:text_embed",
-                           result["text_embedder"], captions)
+        device_text = _run("device", "scannlite.plugin.device.runtime:text_embed", result["text_embedder"], captions)
         text_cos = _min_cosine(device_text, keras_text)
-        image_cos = _min_cosine(_run("device", "scannlite.plugin.device.runtime:image_embed",
-                                     result["image_embedder"], images), keras_images)
+        image_cos = _min_cosine(
+            _run("device", "scannlite.plugin.device.runtime:image_embed", result["image_embedder"], images),
+            keras_images,
+        )
         if quantize and image_cos < PARITY_THRESHOLD and result["image_quantization"] == "dynamic-int8":
-            redo = _run("tensorflow", "scannlite.plugin.dual_encoder.conversion:run_conversion", *args,
-                        image_quantization="float16", image_only=True)
-            result["fallback"] = (f"dynamic int8 bent the image tower (min cosine {image_cos:.4f} < {PARITY_THRESHOLD}); "
-                                  "converted it in float16 instead")
+            redo = _run(
+                "tensorflow",
+                "scannlite.plugin.dual_encoder.conversion:run_conversion",
+                *args,
+                image_quantization="float16",
+                image_only=True,
+            )
+            result["fallback"] = (
+                f"dynamic int8 bent the image tower (min cosine {image_cos:.4f} < {PARITY_THRESHOLD}); "
+                "converted it in float16 instead"
+            )
             result.update(image_bytes=redo["image_bytes"], image_quantization=redo["image_quantization"])
             result["seconds"]["image_fallback"] = redo["seconds"]["image"]
-            image_cos = _min_cosine(_run("device", "scannlite.plugin.device.runtime:image_embed",
-                                         result["image_embedder"], redo["sample_images"]), redo["keras_images"])
-        parity = {"text": text_cos, "image": image_cos, "samples": len(captions),
-                  "seconds": round(time.perf_counter() - t0, 2)}
+            image_cos = _min_cosine(
+                _run(
+                    "device",
+                    "scannlite.plugin.device.runtime:image_embed",
+                    result["image_embedder"],
+                    redo["sample_images"],
+                ),
+                redo["keras_images"],
+            )
+        parity = {
+            "text": text_cos,
+            "image": image_cos,
+            "samples": len(captions),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         result["parity"] = parity
         need_text = PARITY_THRESHOLD  # MiniLM in float16 still reaches it
         need_image = FLOAT16_PARITY_THRESHOLD if "fallback" in result else PARITY_THRESHOLD
         if text_cos < need_text or image_cos < need_image:
-            raise EncoderError(f"converted towers disagree with Keras: min cosine text {text_cos:.5f} "
-                               f"({result['text_quantization']}, need {need_text}), image {image_cos:.5f} "
-                               f"({result['image_quantization']}, need {need_image})")
+            raise EncoderError(
+                f"converted towers disagree with Keras: min cosine text {text_cos:.5f} "
+                f"({result['text_quantization']}, need {need_text}), image {image_cos:.5f} "
+                f"({result['image_quantization']}, need {need_image})"
+            )
     return result
 
 

@@ -5,6 +5,7 @@ tests and the ``dual-encoder-*`` embedders need Keras outputs for the same input
 gets. Text is tokenized exactly as the Task Library does (:mod:`.wordpiece`, :mod:`.words`);
 images are resized to the tower's size like the ImageEmbedder does, then scaled to [-1, 1].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ from scannlite.plugin.dual_encoder.settings import TrainSettings
 @dataclass
 class LoadedEncoder:
     settings: TrainSettings
-    image_model: keras.Model        # float32 (B, S, S, 3) in [-1, 1] -> (B, D)
-    text_model: keras.Model         # device-format inputs -> (B, D)
-    vocab: dict[str, int] | None    # the word tower's vocabulary
-    vocab_path: Path                # vocab.txt (MiniLM) or words_vocab.txt
+    image_model: keras.Model  # float32 (B, S, S, 3) in [-1, 1] -> (B, D)
+    text_model: keras.Model  # device-format inputs -> (B, D)
+    vocab: dict[str, int] | None  # the word tower's vocabulary
+    vocab_path: Path  # vocab.txt (MiniLM) or words_vocab.txt
 
 
 def load(model_dir: str | Path) -> LoadedEncoder:
@@ -46,7 +47,9 @@ def load(model_dir: str | Path) -> LoadedEncoder:
     bert = load_pretrained(MiniLM(name="minilm"), s.minilm_seq_len)
     if s.finetune_minilm:
         bert.load_weights(str(model_dir / modeldir.MINILM_WEIGHTS))
-    inputs = {name: keras.Input((s.minilm_seq_len,), dtype="int32", name=name) for name in ("ids", "mask", "segment_ids")}
+    inputs = {
+        name: keras.Input((s.minilm_seq_len,), dtype="int32", name=name) for name in ("ids", "mask", "segment_ids")
+    }
     text_model = keras.Model(inputs, head(bert(inputs)), name="text_tower")
     return LoadedEncoder(s, image_model, text_model, None, minilm_vocab_path())
 
@@ -64,20 +67,29 @@ def text_features(enc: LoadedEncoder, texts: list[str]):
 def embed_texts_with(enc: LoadedEncoder, texts: list[str], batch: int = 256) -> np.ndarray:
     out = []
     for start in range(0, len(texts), batch):
-        feats = text_features(enc, texts[start:start + batch])
+        feats = text_features(enc, texts[start : start + batch])
         out.append(np.asarray(enc.text_model(feats, training=False), dtype=np.float32))
     return np.concatenate(out) if out else np.zeros((0, enc.settings.embedding_dim), np.float32)
 
 
-def embed_images_with(enc: LoadedEncoder, images: list[np.ndarray] | np.ndarray, batch: int | None = None) -> np.ndarray:
+def embed_images_with(
+    enc: LoadedEncoder, images: list[np.ndarray] | np.ndarray, batch: int | None = None
+) -> np.ndarray:
     size = enc.settings.image_size
     # 256 images of 64 px; fewer of bigger ones: a pretrained backbone at 224 px holds
     # gigabytes of activations per 256 images (a worker was killed for memory at 21 GB).
     batch = batch or max(8, int(256 * (64 / size) ** 2))
-    arr = np.stack([resize_square(np.asarray(im, dtype=np.uint8), size) for im in images]) if len(images) else \
-        np.zeros((0, size, size, 3), np.uint8)
-    out = [np.asarray(enc.image_model(arr[i:i + batch].astype(np.float32) / 127.5 - 1.0, training=False), dtype=np.float32)
-           for i in range(0, len(arr), batch)]
+    arr = (
+        np.stack([resize_square(np.asarray(im, dtype=np.uint8), size) for im in images])
+        if len(images)
+        else np.zeros((0, size, size, 3), np.uint8)
+    )
+    out = [
+        np.asarray(
+            enc.image_model(arr[i : i + batch].astype(np.float32) / 127.5 - 1.0, training=False), dtype=np.float32
+        )
+        for i in range(0, len(arr), batch)
+    ]
     return np.concatenate(out) if out else np.zeros((0, enc.settings.embedding_dim), np.float32)
 
 

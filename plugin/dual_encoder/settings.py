@@ -4,6 +4,7 @@ Why these defaults: ``make demo`` must train, convert, build and export in at mo
 on 2 CPU cores, so the default OpenMoji run trains in about two minutes: frozen MiniLM
 (caption vectors computed once and cached), a small CNN at 64 px, 128-d embeddings.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -73,13 +74,18 @@ class TrainSettings:
         if self.text_tower not in TEXT_TOWERS:
             raise EncoderError(f"unknown text tower {self.text_tower!r}: use one of {', '.join(TEXT_TOWERS)}")
         if self.image_backbone not in IMAGE_BACKBONES:
-            raise EncoderError(f"unknown image backbone {self.image_backbone!r}: use one of {', '.join(IMAGE_BACKBONES)}")
+            raise EncoderError(
+                f"unknown image backbone {self.image_backbone!r}: use one of {', '.join(IMAGE_BACKBONES)}"
+            )
         if self.image_backbone in PACKAGED_BACKBONES and self.image_backbone_weights:
-            raise EncoderError(f"the {self.image_backbone} backbone reads its weights from its package; "
-                               "drop the weights file")
+            raise EncoderError(
+                f"the {self.image_backbone} backbone reads its weights from its package; drop the weights file"
+            )
         if self.image_backbone not in ("small_cnn", *PACKAGED_BACKBONES) and not self.image_backbone_weights:
-            raise EncoderError(f"the {self.image_backbone} backbone needs local weights (an .h5 file); "
-                               "scannlite never downloads weights: use small_cnn or give the weights file")
+            raise EncoderError(
+                f"the {self.image_backbone} backbone needs local weights (an .h5 file); "
+                "scannlite never downloads weights: use small_cnn or give the weights file"
+            )
         if self.image_backbone_weights:
             from pathlib import Path
 

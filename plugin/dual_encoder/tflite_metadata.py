@@ -13,6 +13,7 @@ The three routes (docs/stack.md, "Task Library facts for embedders"):
 * text, regex route (word tower): one int32 input with a ``RegexTokenizer`` unit
   (``[^\\w\\']+``) and the word vocabulary packed in the model.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,28 +31,42 @@ def _general(name: str, description: str, licenses: str | None) -> metadata_info
 
 
 def _output(dim: int) -> metadata_info.TensorMd:
-    return metadata_info.TensorMd(name="embedding",
-                                  description=f"L2-normalised {dim}-d embedding; dot product = cosine similarity.")
+    return metadata_info.TensorMd(
+        name="embedding", description=f"L2-normalised {dim}-d embedding; dot product = cosine similarity."
+    )
 
 
 def image_metadata(model: bytes, dim: int, size: int, licenses: str | None = None) -> bytes:
     input_md = metadata_info.InputImageTensorMd(
-        name="image", description=f"RGB image, {size}x{size}, scaled to [-1, 1] by (pixel - 127.5) / 127.5.",
-        norm_mean=[127.5], norm_std=[127.5], color_space_type=_md_fb.ColorSpaceType.RGB,
-        tensor_type=writer_utils.get_input_tensor_types(model)[0])
+        name="image",
+        description=f"RGB image, {size}x{size}, scaled to [-1, 1] by (pixel - 127.5) / 127.5.",
+        norm_mean=[127.5],
+        norm_std=[127.5],
+        color_space_type=_md_fb.ColorSpaceType.RGB,
+        tensor_type=writer_utils.get_input_tensor_types(model)[0],
+    )
     writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-        bytearray(model), _general("scannlite image tower", "Image tower of a scannlite dual encoder.", licenses),
-        input_md=[input_md], output_md=[_output(dim)])
+        bytearray(model),
+        _general("scannlite image tower", "Image tower of a scannlite dual encoder.", licenses),
+        input_md=[input_md],
+        output_md=[_output(dim)],
+    )
     return bytes(writer.populate())
 
 
 def regex_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
     input_md = metadata_info.InputTextTensorMd(
-        name="ids", description="Word ids from the regex tokenizer (no lowercasing).",
-        tokenizer_md=metadata_info.RegexTokenizerMd(DELIM_PATTERN, str(vocab_path)))
+        name="ids",
+        description="Word ids from the regex tokenizer (no lowercasing).",
+        tokenizer_md=metadata_info.RegexTokenizerMd(DELIM_PATTERN, str(vocab_path)),
+    )
     writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-        bytearray(model), _general("scannlite word text tower", "Word text tower of a scannlite dual encoder.", licenses),
-        input_md=[input_md], output_md=[_output(dim)], associated_files=[str(vocab_path)])
+        bytearray(model),
+        _general("scannlite word text tower", "Word text tower of a scannlite dual encoder.", licenses),
+        input_md=[input_md],
+        output_md=[_output(dim)],
+        associated_files=[str(vocab_path)],
+    )
     return bytes(writer.populate())
 
 
@@ -68,14 +83,23 @@ def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str |
         raise ValueError(f"the converted text tower has no input named {part!r} (inputs: {names})")
 
     bert_inputs = metadata_info.BertInputTensorsMd(
-        bytearray(model), find("ids"), find("mask"), find("segment_ids"),
-        tokenizer_md=metadata_info.BertTokenizerMd(str(vocab_path)))
-    general = _general("scannlite MiniLM text tower", "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
-                       licenses)
+        bytearray(model),
+        find("ids"),
+        find("mask"),
+        find("segment_ids"),
+        tokenizer_md=metadata_info.BertTokenizerMd(str(vocab_path)),
+    )
+    general = _general(
+        "scannlite MiniLM text tower",
+        "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
+        licenses,
+    )
     writer = metadata_writer.MetadataWriter.create_from_metadata(
-        bytearray(model), model_metadata=general.create_metadata(),
+        bytearray(model),
+        model_metadata=general.create_metadata(),
         input_metadata=bert_inputs.create_input_tesnor_metadata(),
         output_metadata=[_output(dim).create_metadata()],
         associated_files=bert_inputs.get_tokenizer_associated_files(),
-        input_process_units=bert_inputs.create_input_process_unit_metadata())
+        input_process_units=bert_inputs.create_input_process_unit_metadata(),
+    )
     return bytes(writer.populate())

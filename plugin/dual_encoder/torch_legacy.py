@@ -11,6 +11,7 @@ The unpickler resolves only the handful of globals a state dict needs (OrderedDi
 tensor rebuild function, storage type names): anything else in the file is refused rather
 than imported, so a hostile pickle cannot run code.
 """
+
 from __future__ import annotations
 
 import collections
@@ -24,9 +25,17 @@ from scannlite.plugin.embedders.errors import EncoderError
 
 _MAGIC = 0x1950A86A20F9469CFC6C
 _PROTOCOL = 1001
-_STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-                   "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-                   "ByteStorage": np.uint8, "CharStorage": np.int8, "BoolStorage": np.bool_}
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "ByteStorage": np.uint8,
+    "CharStorage": np.int8,
+    "BoolStorage": np.bool_,
+}
 
 
 class _Storage:
@@ -46,8 +55,9 @@ class _TensorRef:
             raise EncoderError("tensor extends past its storage")
         if not all(self.shape):
             return np.zeros(self.shape, data.dtype)
-        view = np.lib.stride_tricks.as_strided(data[self.offset:], self.shape,
-                                               [s * data.itemsize for s in self.stride], writeable=False)
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset :], self.shape, [s * data.itemsize for s in self.stride], writeable=False
+        )
         return np.array(view)
 
 
@@ -84,7 +94,9 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as f:
             if f.read(4) == b"PK\x03\x04":
-                raise EncoderError(f"{path} is a zip-format PyTorch file (torch >= 1.6); only the legacy format is read")
+                raise EncoderError(
+                    f"{path} is a zip-format PyTorch file (torch >= 1.6); only the legacy format is read"
+                )
             f.seek(0)
             if pickle.load(f) != _MAGIC:
                 raise EncoderError(f"{path} is not a legacy PyTorch file (wrong magic number)")

@@ -16,6 +16,7 @@ product is a cosine and the Task Library's searcher can compare them directly.
 * Text tower, words: int32 (B, L) ids -> embedding -> mean over non-<PAD> positions ->
   Dense(256, ReLU) -> projection. <PAD> is id 0 (see :mod:`.words`).
 """
+
 from __future__ import annotations
 
 import keras
@@ -53,8 +54,9 @@ def _application(x, s: TrainSettings, weights: str | None):
         net = apps.MobileNetV2(input_shape=shape, include_top=False, weights=weights, pooling="avg")
         return net(x)  # expects [-1, 1] already
     if s.image_backbone == "mobilenet_v3_small":
-        net = apps.MobileNetV3Small(input_shape=shape, include_top=False, weights=weights, pooling="avg",
-                                    include_preprocessing=False)
+        net = apps.MobileNetV3Small(
+            input_shape=shape, include_top=False, weights=weights, pooling="avg", include_preprocessing=False
+        )
         return net(x)  # [-1, 1] when its own preprocessing is off
     if s.image_backbone == "efficientnet_b0":
         net = apps.EfficientNetB0(input_shape=shape, include_top=False, weights=weights, pooling="avg")
@@ -91,8 +93,10 @@ def image_tower(s: TrainSettings, load_backbone_weights: bool = True) -> keras.M
             raise
         except ValueError as exc:
             detail = str(exc).strip().splitlines()[0].split(". Example")[0].rstrip(":. ") if str(exc).strip() else ""
-            raise EncoderError(f"cannot load {s.image_backbone} weights from {s.image_backbone_weights} "
-                               f"(not weights of this architecture? {detail})") from None
+            raise EncoderError(
+                f"cannot load {s.image_backbone} weights from {s.image_backbone_weights} "
+                f"(not weights of this architecture? {detail})"
+            ) from None
     x = layers.Dense(s.embedding_dim, name="image_projection")(features)
     return keras.Model(inputs, L2Normalize(name="image_l2")(x), name="image_tower")
 

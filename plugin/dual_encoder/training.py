@@ -7,6 +7,7 @@ one random caption per image per epoch -> after each epoch, held-out caption->im
 recall@1/5/10 -> write the model directory (:mod:`.modeldir`) under a temporary name and
 rename it into place.
 """
+
 from __future__ import annotations
 
 import os
@@ -104,13 +105,19 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         backbone_optimizer = keras.optimizers.Adam(s.finetune_learning_rate)
         backbone_optimizer.build(minilm_model.trainable_variables)
     shift = s.augment_shift / s.image_size
-    augment = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=1.0,
-                                             interpolation="nearest", seed=s.seed) if s.augment_shift else None
+    augment = (
+        keras.layers.RandomTranslation(
+            shift, shift, fill_mode="constant", fill_value=1.0, interpolation="nearest", seed=s.seed
+        )
+        if s.augment_shift
+        else None
+    )
 
     def encode_text(batch, training):
         if minilm_model is not None:
-            sentence = minilm_model({"ids": batch[:, 0], "mask": batch[:, 1], "segment_ids": batch[:, 2]},
-                                    training=training)
+            sentence = minilm_model(
+                {"ids": batch[:, 0], "mask": batch[:, 1], "segment_ids": batch[:, 2]}, training=training
+            )
             return text_model(sentence, training=training)
         return text_model(batch, training=training)
 
@@ -128,24 +135,38 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads[: len(head_vars)], head_vars))
         if backbone_optimizer is not None:
-            backbone_optimizer.apply_gradients(zip(grads[len(head_vars):], minilm_model.trainable_variables))
+            backbone_optimizer.apply_gradients(zip(grads[len(head_vars) :], minilm_model.trainable_variables))
         return loss
 
     held_captions = offsets[held_idx]  # first caption of each held-out image
 
     def evaluate() -> tuple[dict[int, float], str | None]:
-        iv = np.concatenate([np.asarray(image_trained(image_input(image_inputs[held_idx[i:i + 256]]), training=False))
-                             for i in range(0, len(held_idx), 256)])
-        tv = np.concatenate([np.asarray(encode_text(tf.constant(text_inputs[held_captions[i:i + 256]]), False))
-                             for i in range(0, len(held_captions), 256)])
+        iv = np.concatenate(
+            [
+                np.asarray(image_trained(image_input(image_inputs[held_idx[i : i + 256]]), training=False))
+                for i in range(0, len(held_idx), 256)
+            ]
+        )
+        tv = np.concatenate(
+            [
+                np.asarray(encode_text(tf.constant(text_inputs[held_captions[i : i + 256]]), False))
+                for i in range(0, len(held_captions), 256)
+            ]
+        )
         # A collapsed tower is flagged on its epoch rather than ending the run: early epochs
         # can pass through it, and the history should show it.
         return recall_at_k(tv, iv, check_collapse=False), collapsed_side(tv, iv)
 
     rng = np.random.default_rng(s.seed)
     steps = max(1, len(train_idx) // s.batch_size) if len(train_idx) >= s.batch_size else 1
-    progress.emit("start", epochs=s.epochs, steps_per_epoch=steps, train_images=int(len(train_idx)),
-                  held_out_images=int(len(held_idx)), skipped=len(data.skipped))
+    progress.emit(
+        "start",
+        epochs=s.epochs,
+        steps_per_epoch=steps,
+        train_images=int(len(train_idx)),
+        held_out_images=int(len(held_idx)),
+        skipped=len(data.skipped),
+    )
     history = []
     train_started = time.perf_counter()
     for epoch in range(1, s.epochs + 1):
@@ -153,7 +174,7 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         order = rng.permutation(train_idx)
         losses = []
         for step in range(steps):
-            batch = order[step * s.batch_size:(step + 1) * s.batch_size]
+            batch = order[step * s.batch_size : (step + 1) * s.batch_size]
             if len(batch) < 2:
                 continue
             choice = offsets[batch] + rng.integers(0, offsets[batch + 1] - offsets[batch])
@@ -161,10 +182,15 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
             losses.append(loss)
             progress.emit("step", epoch=epoch, step=step + 1, loss=loss)
         recall, collapsed = evaluate()
-        record: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
-                  "recall@1": round(recall[1], 4), "recall@5": round(recall[5], 4), "recall@10": round(recall[10], 4),
-                  "temperature": round(1.0 / min(float(np.exp(log_scale.numpy())), 100.0), 4),
-                  "seconds": round(time.perf_counter() - t_epoch, 2)}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": round(float(np.mean(losses)), 4),
+            "recall@1": round(recall[1], 4),
+            "recall@5": round(recall[5], 4),
+            "recall@10": round(recall[10], 4),
+            "temperature": round(1.0 / min(float(np.exp(log_scale.numpy())), 100.0), 4),
+            "seconds": round(time.perf_counter() - t_epoch, 2),
+        }
         if collapsed:
             record["collapsed"] = collapsed
         history.append(record)
@@ -180,16 +206,27 @@ def run_training(dataset: str, out_dir: str, settings: dict, progress_path: str 
         if vocab_tokens is not None:
             words.write_vocab(vocab_tokens, staging / modeldir.WORDS_VOCAB)
         sample = held_idx[:HELDOUT_SAMPLE_SIZE]
-        np.savez(staging / modeldir.HELDOUT_SAMPLE, images=data.images[sample],
-                 captions=np.array([flat[offsets[i]] for i in sample]), keys=np.array([data.keys[i] for i in sample]))
+        np.savez(
+            staging / modeldir.HELDOUT_SAMPLE,
+            images=data.images[sample],
+            captions=np.array([flat[offsets[i]] for i in sample]),
+            keys=np.array([data.keys[i] for i in sample]),
+        )
         summary = {
-            "dataset": data.name, "dataset_license": data.license, "settings": s.to_dict(),
+            "dataset": data.name,
+            "dataset_license": data.license,
+            "settings": s.to_dict(),
             "images": {"train": int(len(train_idx)), "held_out": int(len(held_idx)), "skipped": len(data.skipped)},
             "skipped_examples": [list(x) for x in data.skipped[:20]],
-            "history": history, "final": history[-1],
+            "history": history,
+            "final": history[-1],
             "log_scale": float(log_scale.numpy()),
-            "timings": {"load_seconds": round(load_seconds, 2), "train_seconds": round(train_seconds, 2),
-                        "total_seconds": round(time.perf_counter() - started, 2), **text_info},
+            "timings": {
+                "load_seconds": round(load_seconds, 2),
+                "train_seconds": round(train_seconds, 2),
+                "total_seconds": round(time.perf_counter() - started, 2),
+                **text_info,
+            },
         }
         modeldir.write_marker(staging, summary)
         modeldir.publish(staging, out)

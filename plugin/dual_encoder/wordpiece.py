@@ -13,6 +13,7 @@ exactly the ids the phone will feed it. The Task Library (tflite-support 0.4.4,
    tokens; segment ids all 0.
 For plain English text this equals Hugging Face's ``BertTokenizer(do_lower_case=True)``.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -26,6 +27,7 @@ MAX_BYTES_PER_TOKEN = 100
 
 def minilm_vocab_path() -> Path:
     from scannlite.plugin.dual_encoder.minilm_files import model_dir
+
     return model_dir() / "vocab.txt"
 
 

@@ -16,6 +16,7 @@ falling frequency (ties alphabetical), at most ``max_size`` (default 8,000: more
 64 floats each, fewer map rare words to ``<UNKNOWN>``) and at least ``min_count`` times seen
 (default 1: OpenMoji names are rare words by nature).
 """
+
 from __future__ import annotations
 
 import re

@@ -11,6 +11,7 @@ entry point in scannlite's pyproject.toml (see :mod:`scannlite.plugin.embedders.
 Images are decoded here (:mod:`scannlite.store.images`) and sent as uint8 arrays to
 one worker process per batch. Runs in the CLI/store process: models run in workers via ``run_in``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -55,8 +56,14 @@ def _checked(check: Callable[[str], dict], path: str) -> int:
     return int(sig["outputs"][0][2][-1])
 
 
-def embed_image_files(paths: Sequence[str], run_batch: Callable[[list[np.ndarray]], np.ndarray], batch: int,
-                       max_pixels: int, progress: Callable[[int, int], None] | None, dim: int = 0) -> Embedded:
+def embed_image_files(
+    paths: Sequence[str],
+    run_batch: Callable[[list[np.ndarray]], np.ndarray],
+    batch: int,
+    max_pixels: int,
+    progress: Callable[[int, int], None] | None,
+    dim: int = 0,
+) -> Embedded:
     """Decode in this process, embed ``batch`` images (or MAX_BATCH_BYTES) per worker call."""
     if batch < 1:
         raise EmbedderError(f"batch must be at least 1, got {batch}")
@@ -121,16 +128,21 @@ class TFLiteImageEmbedder:
         self.max_pixels = max_pixels or DEFAULT_MAX_PIXELS
         self.dim = _checked(check_image_embedder, self.path)
 
-    def embed(self, items: Sequence[str] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> Embedded:
+    def embed(self, items: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None) -> Embedded:
         """``progress(done, total)`` is called after each batch."""
-        return embed_image_files([str(p) for p in (items or [])],
-                                  lambda arrays: call_worker("device", f"{_DEVICE}:image_embed", self.path, arrays),
-                                  self.batch, self.max_pixels, progress, self.dim)
+        return embed_image_files(
+            [str(p) for p in (items or [])],
+            lambda arrays: call_worker("device", f"{_DEVICE}:image_embed", self.path, arrays),
+            self.batch,
+            self.max_pixels,
+            progress,
+            self.dim,
+        )
 
 
 class VectorsFile:
     """Precomputed vectors from ``.npy`` or Parquet, checked to be a finite 2-D float matrix."""
+
     kind = "vectors"
     dim: int | None = None
     VECTOR_COLUMNS = ("vector", "embedding", "vectors", "embeddings")
@@ -159,12 +171,17 @@ class VectorsFile:
             table = pq.read_table(p)
         except (pa.ArrowException, OSError) as exc:
             raise EmbedderError(f"{p.name} is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
-        lists = [f.name for f in table.schema if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)
-                 or pa.types.is_large_list(f.type)]
+        lists = [
+            f.name
+            for f in table.schema
+            if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type) or pa.types.is_large_list(f.type)
+        ]
         column = next((c for c in self.VECTOR_COLUMNS if c in lists), lists[0] if len(lists) == 1 else None)
         if column is None:
-            raise EmbedderError(f"{p.name}: no vector column (a list of floats named one of "
-                                f"{', '.join(self.VECTOR_COLUMNS)}); list columns: {', '.join(lists) or 'none'}")
+            raise EmbedderError(
+                f"{p.name}: no vector column (a list of floats named one of "
+                f"{', '.join(self.VECTOR_COLUMNS)}); list columns: {', '.join(lists) or 'none'}"
+            )
         rows = table.column(column).to_pylist()
         if any(r is None for r in rows) or len({len(r) for r in rows}) > 1:
             raise EmbedderError(f"{p.name}: column {column!r} has missing or ragged vectors")
@@ -189,10 +206,21 @@ class VectorsFile:
 def scannlite_embedders() -> list[EmbedderType]:
     tflite, vectors = (".tflite",), (".npy", ".parquet", ".pq")
     return [
-        EmbedderType("tflite-text", "text", "TFLite text embedder (.tflite) run by the Task Library's TextEmbedder, "
-                     "as on a phone", TFLiteTextEmbedder, tflite),
-        EmbedderType("tflite-image", "image", "TFLite image embedder (.tflite) run by the Task Library's "
-                     "ImageEmbedder, as on a phone", TFLiteImageEmbedder, tflite),
-        EmbedderType("vectors", "vectors", "precomputed vectors from a .npy (n, D) array or a Parquet file",
-                     VectorsFile, vectors),
+        EmbedderType(
+            "tflite-text",
+            "text",
+            "TFLite text embedder (.tflite) run by the Task Library's TextEmbedder, as on a phone",
+            TFLiteTextEmbedder,
+            tflite,
+        ),
+        EmbedderType(
+            "tflite-image",
+            "image",
+            "TFLite image embedder (.tflite) run by the Task Library's ImageEmbedder, as on a phone",
+            TFLiteImageEmbedder,
+            tflite,
+        ),
+        EmbedderType(
+            "vectors", "vectors", "precomputed vectors from a .npy (n, D) array or a Parquet file", VectorsFile, vectors
+        ),
     ]

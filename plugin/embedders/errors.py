@@ -5,7 +5,6 @@ with the wrong input signature) must reach the user as one clear line, never a t
 Its ``str()`` is that line; the worker carries it back verbatim across the process boundary.
 """
 
-
 from scannlite.store.errors import ScannliteError
 
 

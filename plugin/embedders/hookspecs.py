@@ -20,6 +20,7 @@ has a complete example.
 
 This module runs in every process and imports nothing but numpy and pluggy.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -46,8 +47,9 @@ class Embedded:
     Rows follow the order of the inputs; an input that could not be embedded (an unreadable
     image) has no row and is listed in ``skipped`` with a one-line reason.
     """
-    vectors: np.ndarray                                            # float32 (n, D)
-    keys: list[str]                                                # input per row: text, path or id
+
+    vectors: np.ndarray  # float32 (n, D)
+    keys: list[str]  # input per row: text, path or id
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
 
 
@@ -59,6 +61,7 @@ class Embedder(Protocol):
     without embedding anything (scannlite then checks it against the catalog up front),
     or None. Expected failures raise :class:`EmbedderError` with a one-line message.
     """
+
     kind: str
     path: str
     dim: int | None
@@ -75,12 +78,13 @@ class EmbedderType:
     ``suffixes`` are the file suffixes (lower case, with the dot; :data:`DIRECTORY` for a
     directory) that make a bare path mean this type, e.g. ``(".tflite",)``.
     """
-    name: str                              # unique, e.g. "tflite-image"
-    kind: str                              # "text", "image" or "vectors"
-    description: str                       # one line for `scannlite embedders`
+
+    name: str  # unique, e.g. "tflite-image"
+    kind: str  # "text", "image" or "vectors"
+    description: str  # one line for `scannlite embedders`
     open: Callable[[str], Embedder] = field(repr=False, compare=False)
     suffixes: tuple[str, ...] = ()
-    source: str = ""                       # filled in by scannlite: the package that provided it
+    source: str = ""  # filled in by scannlite: the package that provided it
 
 
 class EmbedderSpecs:

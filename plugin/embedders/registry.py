@@ -21,6 +21,7 @@ A catalog records ``NAME`` or ``NAME:ABSOLUTE_PATH`` (:func:`setting`).
 This module runs in the CLI/store process: it imports neither TensorFlow nor tflite-support's
 native modules; every model runs in a worker started by :func:`scannlite.store.workers.boundary.run_in`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -58,8 +59,8 @@ class EmbedderKindError(EmbedderError):
 @dataclass
 class Registry:
     pm: pluggy.PluginManager
-    sources: dict[str, str] = field(default_factory=dict)   # plugin name -> "package version"
-    problems: list[str] = field(default_factory=list)       # entry points that failed to load
+    sources: dict[str, str] = field(default_factory=dict)  # plugin name -> "package version"
+    problems: list[str] = field(default_factory=list)  # entry points that failed to load
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +72,9 @@ def registry() -> Registry:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         source = f"{ep.dist.name} {ep.dist.version}" if ep.dist else ep.value
         if reg.pm.get_plugin(ep.name) is not None or ep.name in reg.sources:
-            reg.problems.append(f"plugin {ep.name!r} from {source} ignored: the name is taken by {reg.sources[ep.name]}")
+            reg.problems.append(
+                f"plugin {ep.name!r} from {source} ignored: the name is taken by {reg.sources[ep.name]}"
+            )
             continue
         reg.sources[ep.name] = source
         try:
@@ -101,8 +104,10 @@ def survey() -> tuple[list[EmbedderType], list[str]]:
             continue
         for et in provided:
             if not isinstance(et, EmbedderType) or et.kind not in KINDS:
-                problems.append(f"plugin {name!r} from {source} returned {et!r}, not an EmbedderType of a kind in "
-                                f"{', '.join(KINDS)}")
+                problems.append(
+                    f"plugin {name!r} from {source} returned {et!r}, not an EmbedderType of a kind in "
+                    f"{', '.join(KINDS)}"
+                )
             elif et.name in seen:
                 problems.append(f"embedder {et.name!r} from {source} ignored: {seen[et.name].source} provides it")
             else:
@@ -128,6 +133,7 @@ def open_embedder(name: str, path: str | Path = "", **options) -> Embedder:
 
 # ---- what a user names, what a catalog records ---------------------------------------------
 
+
 def _a(word: str) -> str:
     return ("an " if word[0] in "aeiou" else "a ") + word
 
@@ -139,22 +145,27 @@ def _absolute(path: str) -> str:
 def _by_suffix(value: str, kind: str, types: dict[str, EmbedderType]) -> EmbedderType:
     p = Path(value).expanduser()
     if not p.exists():
-        raise EmbedderError(f"cannot read {value}: no such file, and no installed embedder has that name "
-                            f"(installed: {', '.join(sorted(types))})")
+        raise EmbedderError(
+            f"cannot read {value}: no such file, and no installed embedder has that name "
+            f"(installed: {', '.join(sorted(types))})"
+        )
     suffix = DIRECTORY if p.is_dir() else p.suffix.lower()
     what = "a directory" if suffix == DIRECTORY else f"{suffix or 'suffix-less'} files"
     claim = [et for et in types.values() if suffix in et.suffixes]
     mine = [et for et in claim if et.kind == kind]
     if len(mine) > 1:
-        raise EmbedderError(f"several {kind} embedders open {what} ({', '.join(et.name for et in mine)}); name one "
-                            f"as NAME:{value}")
+        raise EmbedderError(
+            f"several {kind} embedders open {what} ({', '.join(et.name for et in mine)}); name one as NAME:{value}"
+        )
     if mine:
         return mine[0]
     if claim:
-        raise EmbedderKindError(f"{value} is for {_a(claim[0].kind)} embedder ({claim[0].name}), not {_a(kind)} one",
-                                claim[0].kind)
-    raise EmbedderError(f"no installed {kind} embedder opens {what} like {value}; name one as NAME:{value} "
-                        "(see `scannlite embedders`)")
+        raise EmbedderKindError(
+            f"{value} is for {_a(claim[0].kind)} embedder ({claim[0].name}), not {_a(kind)} one", claim[0].kind
+        )
+    raise EmbedderError(
+        f"no installed {kind} embedder opens {what} like {value}; name one as NAME:{value} (see `scannlite embedders`)"
+    )
 
 
 def resolve(value: str | Path, kind: str) -> tuple[EmbedderType, str]:
@@ -226,14 +237,19 @@ def label(et: EmbedderType, path: str) -> str:
 
 # ---- the built-in TFLite embedders in one call (tests and benchmarks use these) ------------
 
+
 def embed_texts(embedder_path: str | Path, texts: Iterable[str]) -> np.ndarray:
     """float32 (n, D): ``tflite-text`` (the Task Library's TextEmbedder, one device process)."""
     return open_embedder("tflite-text", embedder_path).embed(list(texts)).vectors
 
 
-def embed_images(embedder_path: str | Path, image_paths: Iterable[str | Path], batch: int | None = None,
-                 progress: Callable[[int, int], None] | None = None,
-                 max_pixels: int | None = None) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
+def embed_images(
+    embedder_path: str | Path,
+    image_paths: Iterable[str | Path],
+    batch: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    max_pixels: int | None = None,
+) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
     """(vectors float32 (n, D), embedded paths, skipped (path, reason)) with ``tflite-image``.
 
     Images are decoded in this process with Pillow (any mode -> RGB; corrupt, truncated or too
@@ -242,6 +258,5 @@ def embed_images(embedder_path: str | Path, image_paths: Iterable[str | Path], b
     """
     options = {k: v for k, v in {"batch": batch, "max_pixels": max_pixels}.items() if v is not None}
     image_embedder: Any = open_embedder("tflite-image", embedder_path, **options)  # its embed takes progress=
-    result = image_embedder.embed([str(p) for p in image_paths],
-                                                                          progress=progress)
+    result = image_embedder.embed([str(p) for p in image_paths], progress=progress)
     return result.vectors, result.keys, result.skipped

@@ -5,6 +5,7 @@ The reader is :mod:`scannlite.store.bundle.ondevice.bundle_file`, the rules are
 ``export`` and the device runtime); this only turns a refusal into an :class:`EncoderError`
 and lists tensors as ``(name, dtype, shape)``. Pure python: safe in the CLI process.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

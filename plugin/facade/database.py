@@ -22,6 +22,7 @@ returns from the exported bundle for the same snapshot. Models run in warm worke
 (:func:`scannlite.store.workers.boundary.run_in`), never in this one. Errors a caller can fix raise
 :class:`scannlite.store.errors.ScannliteError` subclasses with one-line messages.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,8 +42,16 @@ def open(path: str | Path) -> Database:  # noqa: A001 - api.open, like sqlite_ut
     return Database(Catalog.open(path))
 
 
-def create(path: str | Path, dim: int, *, distance: str = "dot", normalize: bool | None = None,
-           metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT, **index) -> Database:
+def create(
+    path: str | Path,
+    dim: int,
+    *,
+    distance: str = "dot",
+    normalize: bool | None = None,
+    metadata_type: str = "text",
+    metadata_limit: int = DEFAULT_METADATA_LIMIT,
+    **index,
+) -> Database:
     """Create a catalog (``index``: :class:`~scannlite.store.index.config.IndexConfig` settings,
     e.g. ``num_leaves=64, leaves_to_search=4``) and open it."""
     return Database(Catalog.create(path, dim, distance, normalize, metadata_type, metadata_limit, IndexConfig(**index)))
@@ -52,7 +61,7 @@ def _vector_of(record: Mapping, n: int):
     for key in ("vector", "embedding"):
         if key in record:
             return record[key]
-    raise InvalidInput(f"record {n} has no \"vector\" (or \"embedding\")")
+    raise InvalidInput(f'record {n} has no "vector" (or "embedding")')
 
 
 class Database:
@@ -109,13 +118,21 @@ class Database:
             snaps = list_snapshots(cat)
             latest = snaps[-1] if snaps else None
             return {
-                "path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
-                "metadata_type": cat.metadata_type, "metadata_limit": cat.metadata_limit,
-                "count": cat.count(), "snapshot": latest.version if latest else None,
-                "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
-                "head_commit": cat.head_seq, "index": cat.index_config.to_json(),
+                "path": str(cat.path),
+                "dim": cat.dim,
+                "distance": cat.distance,
+                "normalize": cat.normalize,
+                "metadata_type": cat.metadata_type,
+                "metadata_limit": cat.metadata_limit,
+                "count": cat.count(),
+                "snapshot": latest.version if latest else None,
+                "snapshot_count": latest.count if latest else None,
+                "snapshots": len(snaps),
+                "head_commit": cat.head_seq,
+                "index": cat.index_config.to_json(),
                 "model": cat.model_summary(latest.model_id) if latest else None,
-                "segments": cat.segment_count(), "recall": _recall_summary(latest),
+                "segments": cat.segment_count(),
+                "recall": _recall_summary(latest),
                 **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
             }
 
@@ -133,18 +150,33 @@ class Database:
 
         return diff(self.catalog, v1, v2)
 
-    def configure(self, *, text_embedder: str | Path | None = None, image_embedder: str | Path | None = None,
-                  thumbnails_root: str | Path | None = None, unset: Iterable[str] = ()) -> dict:
+    def configure(
+        self,
+        *,
+        text_embedder: str | Path | None = None,
+        image_embedder: str | Path | None = None,
+        thumbnails_root: str | Path | None = None,
+        unset: Iterable[str] = (),
+    ) -> dict:
         """Record the embedders that text and image searches use (checked first: kind, dimension)
         and the folder item images live in; returns every setting."""
         from scannlite.plugin.facade.settings import configure
 
-        return configure(self.catalog, {"text_embedder": text_embedder, "image_embedder": image_embedder,
-                                        "thumbnails_root": thumbnails_root}, unset)
+        return configure(
+            self.catalog,
+            {"text_embedder": text_embedder, "image_embedder": image_embedder, "thumbnails_root": thumbnails_root},
+            unset,
+        )
 
     # ---- writing --------------------------------------------------------------------------
-    def add(self, records: Iterable[Mapping] | None = None, *, ids: Sequence[str] | None = None, vectors=None,
-            metadata: Sequence | None = None) -> dict:
+    def add(
+        self,
+        records: Iterable[Mapping] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors=None,
+        metadata: Sequence | None = None,
+    ) -> dict:
         """Upsert by id, from ``records`` (dicts with ``id``, ``vector`` or ``embedding``, and
         optionally ``metadata``: text, bytes, or anything JSON) or from ``ids``/``vectors``/``metadata``.
         Returns ``{"added", "updated", "unchanged", "seq"}`` (the commit, None if nothing changed)."""
@@ -169,8 +201,14 @@ class Database:
         r = self.catalog.add_file(path, **columns)
         return {"added": r.added, "updated": r.updated, "unchanged": r.unchanged, "seq": r.seq}
 
-    def add_texts(self, texts: Sequence[str] | Mapping[str, str] | str | Path, *, embedder: str | Path | None = None,
-                  metadata: Sequence | None = None, workers: int | None = None) -> dict:
+    def add_texts(
+        self,
+        texts: Sequence[str] | Mapping[str, str] | str | Path,
+        *,
+        embedder: str | Path | None = None,
+        metadata: Sequence | None = None,
+        workers: int | None = None,
+    ) -> dict:
         """Embed and upsert texts: a list (ids "1", "2", ...), a dict id -> text, or a file as
         ``scannlite add --texts`` reads it. ``embedder`` defaults to the catalog's text embedder;
         ``workers`` embedding workers at once (default: the machine's cores)."""
@@ -188,14 +226,26 @@ class Database:
             rep = ingest.add_text_rows(self.catalog, rows, embedder, self.progress, workers)
         return _report(rep)
 
-    def add_images(self, source: str | Path, *, embedder: str | Path | None = None,
-                   metadata_file: str | Path | None = None, workers: int | None = None) -> dict:
+    def add_images(
+        self,
+        source: str | Path,
+        *,
+        embedder: str | Path | None = None,
+        metadata_file: str | Path | None = None,
+        workers: int | None = None,
+    ) -> dict:
         """Embed and upsert the images of a folder or glob (ids: paths relative to it), as
         ``scannlite add --images``; unchanged files are skipped, unreadable ones reported."""
         from scannlite.plugin.ingest import add as ingest
 
-        rep = ingest.add_images(self.catalog, str(source), self._embedder(embedder, "image"),
-                                Path(metadata_file) if metadata_file else None, self.progress, workers)
+        rep = ingest.add_images(
+            self.catalog,
+            str(source),
+            self._embedder(embedder, "image"),
+            Path(metadata_file) if metadata_file else None,
+            self.progress,
+            workers,
+        )
         return _report(rep)
 
     def delete(self, ids: Iterable[str] | str) -> dict:
@@ -210,30 +260,66 @@ class Database:
         if "target_recall" in changes:
             changes["recall_target"] = changes.pop("target_recall")
         r = build(self.catalog, full=full, changes=changes or None, progress=self.progress)
-        return {"snapshot": r.version, "published": r.published, "retrained": r.retrained, "reasons": r.reasons,
-                "count": r.count, "encoded": r.encoded, "num_leaves": r.num_leaves,
-                "leaves_to_search": r.leaves_to_search, "seconds": r.seconds,
-                "recall": r.recall.at(r.leaves_to_search) if r.recall is not None and r.leaves_to_search else None,
-                "lines": r.lines()}
+        return {
+            "snapshot": r.version,
+            "published": r.published,
+            "retrained": r.retrained,
+            "reasons": r.reasons,
+            "count": r.count,
+            "encoded": r.encoded,
+            "num_leaves": r.num_leaves,
+            "leaves_to_search": r.leaves_to_search,
+            "seconds": r.seconds,
+            "recall": r.recall.at(r.leaves_to_search) if r.recall is not None and r.leaves_to_search else None,
+            "lines": r.lines(),
+        }
 
     # ---- reading --------------------------------------------------------------------------
-    def search(self, vector=None, *, text: str | Sequence[str] | None = None, image=None, k: int = 10,
-               leaves_to_search: int | None = None, exact: bool = False, snapshot: int | None = None) -> list:
+    def search(
+        self,
+        vector=None,
+        *,
+        text: str | Sequence[str] | None = None,
+        image=None,
+        k: int = 10,
+        leaves_to_search: int | None = None,
+        exact: bool = False,
+        snapshot: int | None = None,
+    ) -> list:
         """Nearest items to one vector, text or image (a path or the file's bytes):
         ``[{"id", "distance", "metadata"}, ...]``, nearest first. A batch (a 2-D array, a
         list of texts or of images) gives one such list per query."""
         from scannlite.plugin.facade.search import search
 
-        one = ((vector is not None and np.ndim(vector) == 1) or isinstance(text, str)
-               or isinstance(image, (str, Path, bytes, bytearray)))
-        rows = search(self.catalog, vectors=vector, texts=text, images=image, k=k, leaves_to_search=leaves_to_search,
-                      exact=exact, version=snapshot)
+        one = (
+            (vector is not None and np.ndim(vector) == 1)
+            or isinstance(text, str)
+            or isinstance(image, (str, Path, bytes, bytearray))
+        )
+        rows = search(
+            self.catalog,
+            vectors=vector,
+            texts=text,
+            images=image,
+            k=k,
+            leaves_to_search=leaves_to_search,
+            exact=exact,
+            version=snapshot,
+        )
         return rows[0] if one else rows
 
     # ---- exporting ------------------------------------------------------------------------
-    def export(self, out: str | Path, *, embedder: str | Path | None = None, snapshot: int | None = None,
-               leaves_to_search: int | None = None, index_only: bool = False, verify: bool = True,
-               probe: str | Path | None = None) -> dict:
+    def export(
+        self,
+        out: str | Path,
+        *,
+        embedder: str | Path | None = None,
+        snapshot: int | None = None,
+        leaves_to_search: int | None = None,
+        index_only: bool = False,
+        verify: bool = True,
+        probe: str | Path | None = None,
+    ) -> dict:
         """Write a snapshot as a TFLite Searcher bundle verified by the Task Library in a device
         process, or the bare index (``index_only``); returns the manifest, with ``path`` and
         ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into (default:
@@ -243,9 +329,18 @@ class Database:
 
         if embedder is None and not index_only:
             embedder = self._tflite_embedder()
-        r = export(self.catalog, device=DeviceProcesses(), out=Path(out), embedder=Path(embedder) if embedder else None,
-                   version=snapshot, leaves_to_search=leaves_to_search, index_only=index_only, verify_bundle=verify,
-                   probe=Path(probe) if probe else None, progress=self.progress)
+        r = export(
+            self.catalog,
+            device=DeviceProcesses(),
+            out=Path(out),
+            embedder=Path(embedder) if embedder else None,
+            version=snapshot,
+            leaves_to_search=leaves_to_search,
+            index_only=index_only,
+            verify_bundle=verify,
+            probe=Path(probe) if probe else None,
+            progress=self.progress,
+        )
         return {**r.manifest, "path": str(r.path), "manifest_path": str(r.manifest_path)}
 
     # ---- helpers --------------------------------------------------------------------------
@@ -258,16 +353,19 @@ class Database:
                 et, path = embedders.resolve(value, kind)
                 if et.name == f"tflite-{kind}" and path:
                     return path
-        raise InvalidInput("name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
-                           "TFLite embedder configured")
+        raise InvalidInput(
+            "name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
+            "TFLite embedder configured"
+        )
 
     def _embedder(self, embedder, kind: str):
         if embedder is not None:
             return embedder
         configured = self.catalog.settings.get(f"{kind}_embedder")
         if not configured:
-            raise InvalidInput(f"name a {kind} embedder (embedder=...), or configure one with "
-                               f"configure({kind}_embedder=...)")
+            raise InvalidInput(
+                f"name a {kind} embedder (embedder=...), or configure one with configure({kind}_embedder=...)"
+            )
         return configured
 
 
@@ -278,15 +376,22 @@ def _recall_summary(info) -> dict | None:
     est = RecallEstimate.from_json(info.build.get("recall")) if info else None
     if est is None:
         return None
-    return {**est.to_json(), "leaves_to_search": info.leaves_to_search,
-            "at_leaves_to_search": est.at(info.leaves_to_search), "leaves_note": info.build.get("leaves_note")}
+    return {
+        **est.to_json(),
+        "leaves_to_search": info.leaves_to_search,
+        "at_leaves_to_search": est.at(info.leaves_to_search),
+        "leaves_note": info.build.get("leaves_note"),
+    }
 
 
 def _missing_id(n: int):
-    raise InvalidInput(f"record {n} has no \"id\"")
+    raise InvalidInput(f'record {n} has no "id"')
 
 
 def _report(rep) -> dict:
-    return {"added": rep.added, "updated": rep.updated, "unchanged": rep.unchanged,
-            "skipped": [list(s) for s in rep.skipped]}
-
+    return {
+        "added": rep.added,
+        "updated": rep.updated,
+        "unchanged": rep.unchanged,
+        "skipped": [list(s) for s in rep.skipped],
+    }

@@ -16,6 +16,7 @@ MiniLM tower costs more than the query itself. A replaced file is opened anew.
 
 Every problem a user can fix is a :class:`QueryError` (one line).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -70,16 +71,24 @@ class QueryEmbedder:
             raise QueryError(f"the {self.kind} embedder failed: {one_line(exc)}") from None
         if got.skipped:
             item, why = got.skipped[0]
-            which = ("the query" if len(items) == 1
-                     else f"query {names.index(item) + 1}" if item in names else f"query {item}")
+            which = (
+                "the query"
+                if len(items) == 1
+                else f"query {names.index(item) + 1}"
+                if item in names
+                else f"query {item}"
+            )
             raise QueryError(f"the {self.kind} embedder could not embed {which}: {why}")
         vectors = np.asarray(got.vectors, dtype=np.float64)
         if vectors.ndim != 2 or len(vectors) != len(items):
-            raise QueryError(f"the {self.kind} embedder {self.label} returned {len(vectors)} vectors for "
-                             f"{len(items)} queries")
+            raise QueryError(
+                f"the {self.kind} embedder {self.label} returned {len(vectors)} vectors for {len(items)} queries"
+            )
         if vectors.shape[1] != self.dim:
-            raise QueryError(f"the {self.kind} embedder {self.label} outputs {vectors.shape[1]}-d vectors, "
-                             f"the catalog has {self.dim}-d vectors")
+            raise QueryError(
+                f"the {self.kind} embedder {self.label} outputs {vectors.shape[1]}-d vectors, "
+                f"the catalog has {self.dim}-d vectors"
+            )
         return vectors
 
     def _embed_images(self, items: list, tmp: Path):
@@ -118,8 +127,10 @@ def query_embedder(cat: Catalog, kind: str) -> QueryEmbedder:
         raise ValueError(f"kind must be one of {QUERY_KINDS}, got {kind!r}")
     value = cat.settings.get(f"{kind}_embedder")
     if not value:
-        raise QueryError(f"this catalog has no {kind} embedder; set one with "
-                         f"`scannlite configure CATALOG --{kind}-embedder MODEL.tflite`")
+        raise QueryError(
+            f"this catalog has no {kind} embedder; set one with "
+            f"`scannlite configure CATALOG --{kind}-embedder MODEL.tflite`"
+        )
     try:
         et, path = embedders.resolve(value, kind)
         key = (kind, et.name, path, _stamp(path) if path else None, cat.dim)
@@ -130,8 +141,9 @@ def query_embedder(cat: Catalog, kind: str) -> QueryEmbedder:
         et, path, emb = embedders.open_for(value, kind)
         embedders.check_dim(et, path, emb, cat.dim)
     except EmbedderError as exc:
-        raise QueryError(f"the configured {kind} embedder cannot be used ({exc}); run `scannlite configure` "
-                         "again") from None
+        raise QueryError(
+            f"the configured {kind} embedder cannot be used ({exc}); run `scannlite configure` again"
+        ) from None
     opened = QueryEmbedder(kind, embedders.label(et, path), emb, cat.dim)
     with _OPENED_LOCK:
         _OPENED[key] = opened
@@ -145,14 +157,18 @@ def embed_queries(cat: Catalog, kind: str, items: Sequence) -> np.ndarray:
     return query_embedder(cat, kind).embed(items)
 
 
-def query_vectors(cat: Catalog, *, vectors=None, texts: Sequence[str] | None = None,
-                  images: Sequence | None = None) -> np.ndarray:
+def query_vectors(
+    cat: Catalog, *, vectors=None, texts: Sequence[str] | None = None, images: Sequence | None = None
+) -> np.ndarray:
     """(Q, D) query vectors from exactly one of ``vectors`` ((D,) or (Q, D)), ``texts`` or
     ``images`` (paths, or image files' bytes)."""
     given = [name for name, v in (("vector", vectors), ("text", texts), ("image", images)) if v is not None]
     if len(given) != 1:
-        raise QueryError("give one kind of query: a vector, text or an image" if not given
-                         else f"give one kind of query, not both {given[0]} and {given[1]}")
+        raise QueryError(
+            "give one kind of query: a vector, text or an image"
+            if not given
+            else f"give one kind of query, not both {given[0]} and {given[1]}"
+        )
     if vectors is not None:
         return np.asarray(vectors)
     if isinstance(texts, str):
@@ -165,12 +181,22 @@ def query_vectors(cat: Catalog, *, vectors=None, texts: Sequence[str] | None = N
     return embed_queries(cat, given[0], items)
 
 
-def search(cat: Catalog, *, vectors=None, texts: Sequence[str] | None = None, images: Sequence | None = None,
-           k: int = 10, leaves_to_search: int | None = None, exact: bool = False, version: int | None = None,
-           snapshot: LoadedSnapshot | None = None) -> list[list[dict]]:
+def search(
+    cat: Catalog,
+    *,
+    vectors=None,
+    texts: Sequence[str] | None = None,
+    images: Sequence | None = None,
+    k: int = 10,
+    leaves_to_search: int | None = None,
+    exact: bool = False,
+    version: int | None = None,
+    snapshot: LoadedSnapshot | None = None,
+) -> list[list[dict]]:
     """Top-k per query: ``{"id", "distance", "metadata"}`` dicts, nearest first, for vectors,
     texts or images (see :func:`query_vectors`); what a phone returns for this snapshot, or
     ``exact`` brute force (see :func:`scannlite.store.index.snapshot.search`)."""
     queries = query_vectors(cat, vectors=vectors, texts=texts, images=images)
-    return search_snapshot(cat, queries, k=k, leaves_to_search=leaves_to_search, exact=exact, version=version,
-                           snapshot=snapshot)
+    return search_snapshot(
+        cat, queries, k=k, leaves_to_search=leaves_to_search, exact=exact, version=version, snapshot=snapshot
+    )

@@ -8,6 +8,7 @@ of the right kind, and its output has the catalog's dimension. Embedders are rec
 ``NAME`` or ``NAME:ABSOLUTE_PATH``, the folder as an absolute path. Settings are no data
 change: they commit no new catalog version.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -39,8 +40,9 @@ def checked_folder(path: str | Path, names: dict[str, str] = KEYWORDS) -> str:
     return str(folder.resolve())
 
 
-def configure(cat: Catalog, values: dict[str, object], unset: Iterable[str] = (),
-              names: dict[str, str] = KEYWORDS) -> dict[str, str | None]:
+def configure(
+    cat: Catalog, values: dict[str, object], unset: Iterable[str] = (), names: dict[str, str] = KEYWORDS
+) -> dict[str, str | None]:
     """Check and record ``values`` (setting -> embedder or folder; None leaves a setting as it
     is), forget the settings in ``unset``, all in one transaction; return every setting."""
     forget = list(dict.fromkeys(unset))
@@ -55,8 +57,11 @@ def configure(cat: Catalog, values: dict[str, object], unset: Iterable[str] = ()
         if value is None:
             continue
         given = cast("str | Path", value)  # callers pass a path or a name; checked_* say when it is neither
-        checked[key] = (checked_folder(given, names) if key == "thumbnails_root"
-                        else checked_embedder(given, key.split("_")[0], cat.dim, names))
+        checked[key] = (
+            checked_folder(given, names)
+            if key == "thumbnails_root"
+            else checked_embedder(given, key.split("_")[0], cat.dim, names)
+        )
     if checked or forget:
         with cat.writing(), cat.transaction():
             for key, value in checked.items():

@@ -19,6 +19,7 @@ committed, so the catalog holds the same items, in the same order, with the same
 the same commits, whatever the number of workers. An embedder plugin's ``embed`` must
 therefore be safe to call from several threads at once (the built-in ones are).
 """
+
 from __future__ import annotations
 
 import csv
@@ -103,7 +104,7 @@ def read_sidecar(path: Path | None) -> dict[str, object]:
     for n, row in json_lines(path):
         key = row.get("id") or row.get("path")
         if not key:
-            raise InvalidInput(f"{path}:{n}: each line needs an \"id\" or \"path\"")
+            raise InvalidInput(f'{path}:{n}: each line needs an "id" or "path"')
         out[key] = metadata_text(row.get("metadata"))
     return out
 
@@ -146,16 +147,25 @@ def _merge(parts: list, dim: int):
         return parts[0]
     arrays = [np.asarray(g.vectors) for g in parts]
     arrays = [a for a in arrays if a.size] or [np.zeros((0, dim), np.float32)]
-    return Embedded(np.concatenate(arrays) if len(arrays) > 1 else arrays[0],
-                    [k for g in parts for k in g.keys], [s for g in parts for s in g.skipped])
+    return Embedded(
+        np.concatenate(arrays) if len(arrays) > 1 else arrays[0],
+        [k for g in parts for k in g.keys],
+        [s for g in parts for s in g.skipped],
+    )
 
 
 def _no_progress(n: int = 1) -> None:
     """``advance`` when nobody draws progress."""
 
 
-def embed_in_chunks(embed: Callable[[list[str]], object], inputs: Sequence[str], chunk: int, workers: int,
-                    dim: int, advance: Callable[[int], None] = _no_progress) -> Iterator[tuple[int, int, Any]]:
+def embed_in_chunks(
+    embed: Callable[[list[str]], object],
+    inputs: Sequence[str],
+    chunk: int,
+    workers: int,
+    dim: int,
+    advance: Callable[[int], None] = _no_progress,
+) -> Iterator[tuple[int, int, Any]]:
     """(start, stop, what ``embed`` returned for ``inputs[start:stop]``) for each chunk, in order.
 
     With one worker each chunk is one ``embed`` call. With more, each chunk is cut into
@@ -165,7 +175,7 @@ def embed_in_chunks(embed: Callable[[list[str]], object], inputs: Sequence[str],
     """
     workers = max(1, int(workers))
     plan = list(_parts(len(inputs), chunk, workers))
-    run = lambda part: embed(list(inputs[part[1]:part[2]]))  # noqa: E731
+    run = lambda part: embed(list(inputs[part[1] : part[2]]))  # noqa: E731
 
     def finished() -> Iterator[tuple[tuple[int, int, int], object]]:
         if workers == 1:
@@ -210,8 +220,14 @@ def _use_workers(workers: int | None) -> int:
     return workers
 
 
-def add_images(cat: Catalog, source: str, embedder: str | Path, metadata_file: Path | None = None,
-               progress: Progress = SILENT, workers: int | None = None) -> IngestReport:
+def add_images(
+    cat: Catalog,
+    source: str,
+    embedder: str | Path,
+    metadata_file: Path | None = None,
+    progress: Progress = SILENT,
+    workers: int | None = None,
+) -> IngestReport:
     """Embed the images of a folder or glob and upsert them; ``workers`` embedding threads
     (default: the machine's cores), the same result with any number."""
     from scannlite.plugin.embedders import registry as embedders
@@ -241,8 +257,12 @@ def add_images(cat: Catalog, source: str, embedder: str | Path, metadata_file: P
             kept, vectors = _embedded_rows(paths[start:stop], got, et.name)
             rows = [chunk[i] for i in kept]
             if rows:
-                r = cat.add([ident for ident, _, _ in rows], vectors,
-                            [sidecar.get(ident, ident) for ident, _, _ in rows], [d for _, _, d in rows])
+                r = cat.add(
+                    [ident for ident, _, _ in rows],
+                    vectors,
+                    [sidecar.get(ident, ident) for ident, _, _ in rows],
+                    [d for _, _, d in rows],
+                )
                 rep.added, rep.updated = rep.added + r.added, rep.updated + r.updated
                 rep.unchanged += r.unchanged
     _remember(cat, "image_embedder", embedders.setting(et, model))
@@ -260,7 +280,7 @@ def read_texts(path: Path) -> list[tuple[str, str, object]]:
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         for n, row in json_lines(path):
             if not isinstance(row.get("text"), str) or not row["text"].strip():
-                raise InvalidInput(f"{path}:{n}: each line needs a non-empty \"text\"")
+                raise InvalidInput(f'{path}:{n}: each line needs a non-empty "text"')
             rows.append((str(row.get("id", n)), row["text"], metadata_text(row.get("metadata", row["text"]))))
     else:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -270,8 +290,9 @@ def read_texts(path: Path) -> list[tuple[str, str, object]]:
     return rows
 
 
-def add_texts(cat: Catalog, path: Path, embedder: str | Path, progress: Progress = SILENT,
-              workers: int | None = None) -> IngestReport:
+def add_texts(
+    cat: Catalog, path: Path, embedder: str | Path, progress: Progress = SILENT, workers: int | None = None
+) -> IngestReport:
     """Embed the texts of a file (see :func:`read_texts`) and upsert them."""
     from scannlite.plugin.embedders import registry as embedders
 
@@ -279,8 +300,13 @@ def add_texts(cat: Catalog, path: Path, embedder: str | Path, progress: Progress
     return _add_text_rows(cat, read_texts(path), et, model, emb, progress, workers)
 
 
-def add_text_rows(cat: Catalog, rows: Sequence[tuple[str, str, object]], embedder: str | Path,
-                  progress: Progress = SILENT, workers: int | None = None) -> IngestReport:
+def add_text_rows(
+    cat: Catalog,
+    rows: Sequence[tuple[str, str, object]],
+    embedder: str | Path,
+    progress: Progress = SILENT,
+    workers: int | None = None,
+) -> IngestReport:
     """Embed ``(id, text, metadata)`` rows and upsert them (what :func:`add_texts` does with a file's)."""
     from scannlite.plugin.embedders import registry as embedders
 

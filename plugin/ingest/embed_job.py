@@ -20,6 +20,7 @@ Engines, with the same vectors bit for bit (both run
 Only TFLite image embedders (``tflite-image``) run here: they are what a phone runs, and the
 only kind a Ray worker can load by itself.
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,8 +56,10 @@ class EmbedReport:
 
     def line(self) -> str:
         rate = self.embedded / self.seconds if self.seconds else 0.0
-        return (f"embedded {self.embedded} of {self.images} images into {self.shards} shards in "
-                f"{self.seconds:.1f} s ({rate:.1f} images/s)" + (f", skipped {len(self.skipped)}" if self.skipped else ""))
+        return (
+            f"embedded {self.embedded} of {self.images} images into {self.shards} shards in "
+            f"{self.seconds:.1f} s ({rate:.1f} images/s)" + (f", skipped {len(self.skipped)}" if self.skipped else "")
+        )
 
 
 def image_items(source: str, metadata_file: Path | None = None) -> list[dict]:
@@ -136,17 +139,32 @@ def write_shard(folder: Path, number: int, table: pa.Table) -> None:
 def _shard(folder: Path, number: int, rows: list[dict], got: dict, dim: int) -> None:
     kept = got["kept"]
     if kept:
-        write_shard(folder, number, pa.table({
-            "id": pa.array([rows[i]["id"] for i in kept], pa.string()),
-            "embedding": embedding_array(got["vectors"].reshape(-1, dim)),
-            "metadata": pa.array([rows[i]["metadata"] for i in kept], pa.string()),
-            "source_hash": pa.array(got["hashes"], pa.string())}))
+        write_shard(
+            folder,
+            number,
+            pa.table(
+                {
+                    "id": pa.array([rows[i]["id"] for i in kept], pa.string()),
+                    "embedding": embedding_array(got["vectors"].reshape(-1, dim)),
+                    "metadata": pa.array([rows[i]["metadata"] for i in kept], pa.string()),
+                    "source_hash": pa.array(got["hashes"], pa.string()),
+                }
+            ),
+        )
 
 
-def _local(items: list[dict], model: str, dim: int, staging: Path, workers: int, batch: int, max_pixels: int,
-           progress: Progress) -> list[tuple[str, str]]:
+def _local(
+    items: list[dict],
+    model: str,
+    dim: int,
+    staging: Path,
+    workers: int,
+    batch: int,
+    max_pixels: int,
+    progress: Progress,
+) -> list[tuple[str, str]]:
     set_max_workers("device", workers)
-    chunks = [items[a:a + batch] for a in range(0, len(items), batch)]
+    chunks = [items[a : a + batch] for a in range(0, len(items), batch)]
 
     def embed(rows: list[dict]) -> dict:
         try:
@@ -155,8 +173,10 @@ def _local(items: list[dict], model: str, dim: int, staging: Path, workers: int,
             raise InvalidInput(f"the image embedder failed: {exc}") from None
 
     skipped = []
-    with progress.task(f"embedding {len(items)} images", total=max(len(items), 1), unit="images") as advance, \
-            ThreadPoolExecutor(workers, thread_name_prefix="scannlite-embed") as pool:
+    with (
+        progress.task(f"embedding {len(items)} images", total=max(len(items), 1), unit="images") as advance,
+        ThreadPoolExecutor(workers, thread_name_prefix="scannlite-embed") as pool,
+    ):
         for number, (rows, got) in enumerate(zip(chunks, pool.map(embed, chunks))):
             _shard(staging, number, rows, got, dim)
             skipped += [(rows[i]["id"], why) for i, why in got["skipped"]]
@@ -172,9 +192,19 @@ def check_engine(engine: str, address: str | None) -> None:
         raise InvalidInput("--address names a Ray cluster; use it with --engine ray")
 
 
-def embed_images(source: str, embedder: str | Path, out: Path, *, metadata_file: Path | None = None,
-                 engine: str = "local", address: str | None = None, workers: int | None = None,
-                 batch: int = BATCH, max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress = SILENT) -> EmbedReport:
+def embed_images(
+    source: str,
+    embedder: str | Path,
+    out: Path,
+    *,
+    metadata_file: Path | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    batch: int = BATCH,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress = SILENT,
+) -> EmbedReport:
     """Embed the images of ``source`` into Parquet shards in the new directory ``out``."""
     check_engine(engine, address)
     workers = default_workers() if workers is None else int(workers)
@@ -200,8 +230,16 @@ def embed_images(source: str, embedder: str | Path, out: Path, *, metadata_file:
             from scannlite.plugin.ingest import ray_engine
 
             with progress.task(f"embedding {len(items)} images on Ray ({workers} actors)"):
-                skipped = ray_engine.embed_images(items, Path(model), dim, staging, workers=workers, address=address,
-                                                  batch=batch, max_pixels=max_pixels)
+                skipped = ray_engine.embed_images(
+                    items,
+                    Path(model),
+                    dim,
+                    staging,
+                    workers=workers,
+                    address=address,
+                    batch=batch,
+                    max_pixels=max_pixels,
+                )
         shards = len(list(staging.glob("*.parquet")))
         if not shards:
             first = f" (the first, {skipped[0][0]}: {skipped[0][1]})" if skipped else ""

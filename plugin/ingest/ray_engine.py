@@ -27,6 +27,7 @@ but the actors needs a CPU slot. Each actor asks for a whole CPU (``ACTOR_CPUS``
 local Ray gets the machine's cores (more if more workers are asked for, so that every actor
 can start). Throughput and start-up: ``python -m bench.ray_embed`` (docs/benchmarks.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,15 +80,31 @@ class _EmbedActor:
         for i, why in got["skipped"]:
             reasons[i] = why
         # Skipped rows carry a null embedding and their reason; the driver separates them.
-        embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), self.dim,
-                                                      mask=pa.array([r is not None for r in reasons]))
-        return pa.table({"id": batch.column("id").cast(pa.string()), "embedding": embedding,
-                         "metadata": batch.column("metadata").cast(pa.string()),
-                         "source_hash": pa.array(hashes, pa.string()), "skipped": pa.array(reasons, pa.string())})
+        embedding = pa.FixedSizeListArray.from_arrays(
+            pa.array(vectors.reshape(-1)), self.dim, mask=pa.array([r is not None for r in reasons])
+        )
+        return pa.table(
+            {
+                "id": batch.column("id").cast(pa.string()),
+                "embedding": embedding,
+                "metadata": batch.column("metadata").cast(pa.string()),
+                "source_hash": pa.array(hashes, pa.string()),
+                "skipped": pa.array(reasons, pa.string()),
+            }
+        )
 
 
-def embed_images(items: list[dict], model: Path, dim: int, staging: Path, *, workers: int, address: str | None,
-                 batch: int, max_pixels: int) -> list[tuple[str, str]]:
+def embed_images(
+    items: list[dict],
+    model: Path,
+    dim: int,
+    staging: Path,
+    *,
+    workers: int,
+    address: str | None,
+    batch: int,
+    max_pixels: int,
+) -> list[tuple[str, str]]:
     """Write ``staging/*.parquet`` (id, embedding, metadata, source_hash) for ``items``
     (dicts with id, location, metadata); return the skipped images as (id, reason)."""
     with ray_session(address, workers):
@@ -104,9 +121,15 @@ def _embed_on_ray(items, model, dim, staging, *, workers, batch, max_pixels) -> 
         ctx.execution_options.preserve_order = True  # shards hold the images in input order
         ctx.enable_progress_bars = False  # the CLI draws its own
         listed = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch)))
-        ds = listed.map_batches(_EmbedActor, fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
-                            batch_size=batch, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
-                            num_cpus=ACTOR_CPUS, runtime_env={"env_vars": start_env("device")})
+        ds = listed.map_batches(
+            _EmbedActor,
+            fn_constructor_args=(Path(model).read_bytes(), dim, max_pixels),
+            batch_size=batch,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=ACTOR_CPUS,
+            runtime_env={"env_vars": start_env("device")},
+        )
         # The driver writes the shards as the batches stream back: they land on this machine
         # (a cluster's workers would write to their own disks), and no write task competes
         # with the actors for CPU slots.
@@ -136,8 +159,9 @@ def ray_session(address: str | None, workers: int):
     try:
         import ray
     except ImportError:
-        raise InvalidInput("--engine ray needs Ray: install scannlite with the ray extra "
-                           "(pip install 'scannlite[ray]')") from None
+        raise InvalidInput(
+            "--engine ray needs Ray: install scannlite with the ray extra (pip install 'scannlite[ray]')"
+        ) from None
     started = not ray.is_initialized()
     if started:
         options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)

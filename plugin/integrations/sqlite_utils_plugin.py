@@ -10,13 +10,13 @@ sub-group directly: typer 0.29 ships its own click fork, so its command objects 
 in a traceback instead of ``error: <one line>``). The app is imported only when the group
 runs, so other ``sqlite-utils`` commands start no slower.
 """
+
 from __future__ import annotations
 
 import click
 import sqlite_utils
 
-HELP = ("scannlite vector catalogs: add, build, search, snapshots, export... "
-        "(run `sqlite-utils scannlite --help`).")
+HELP = "scannlite vector catalogs: add, build, search, snapshots, export... (run `sqlite-utils scannlite --help`)."
 
 
 @click.command(

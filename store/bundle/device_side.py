@@ -8,6 +8,7 @@ and hand it paths, plain arrays and bytes. :class:`scannlite.plugin.device.Devic
 implementation that runs each call in a device process; the store names no plugin module,
 not even as a string, which the layer test (tests/test_layers.py) checks.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,9 +20,17 @@ Neighbors = list[tuple[bytes, float]]
 
 
 class DeviceSide(Protocol):
-    def builder_index(self, *, serialized_config: bytes, embedding_dim: int, partition_assignment: np.ndarray,
-                      metadata: list[bytes], user_info: bytes, hashed_database: np.ndarray | None = None,
-                      float_database: np.ndarray | None = None) -> bytes:
+    def builder_index(
+        self,
+        *,
+        serialized_config: bytes,
+        embedding_dim: int,
+        partition_assignment: np.ndarray,
+        metadata: list[bytes],
+        user_info: bytes,
+        hashed_database: np.ndarray | None = None,
+        float_database: np.ndarray | None = None,
+    ) -> bytes:
         """The index as tflite-support's own builder writes it (the export layout "builder",
         kept to compare layouts; exports write theirs with :mod:`.ondevice.index_writer`)."""
 
@@ -29,15 +38,30 @@ class DeviceSide(Protocol):
         """Write to path ``out`` the embedder ``model`` with the index file at path ``index``
         packed as its SCANN_INDEX_FILE named ``index_name``."""
 
-    def check_bundle(self, *, index: bytes | str | Path, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
-                     bundle: bytes | str | Path | None = None, texts: list[str] | None = None,
-                     images: list[np.ndarray] | None = None) -> dict:
+    def check_bundle(
+        self,
+        *,
+        index: bytes | str | Path,
+        probe_vectors: np.ndarray,
+        max_results: int,
+        l2_normalize: bool,
+        bundle: bytes | str | Path | None = None,
+        texts: list[str] | None = None,
+        images: list[np.ndarray] | None = None,
+    ) -> dict:
         """What the Task Library answers, opening the index and bundle (bytes, or paths it reads
         itself) cold as an app would: ``probe`` (results for each probe vector) with
         ``latency_ms``, and for texts/images the embedder's vectors with the searcher's results,
         as ``(vectors, results)``."""
 
-    def query_bundle(self, *, bundle: bytes | str | Path, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
-                     max_results: int, l2_normalize: bool) -> list[Neighbors]:
+    def query_bundle(
+        self,
+        *,
+        bundle: bytes | str | Path,
+        texts: list[str] | None = None,
+        images: list[np.ndarray] | None = None,
+        max_results: int,
+        l2_normalize: bool,
+    ) -> list[Neighbors]:
         """What a phone's TextSearcher/ImageSearcher returns for these inputs (``bundle`` as bytes,
         or as a path the Task Library maps itself)."""

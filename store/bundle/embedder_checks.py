@@ -11,6 +11,7 @@ gives empty or silently wrong results) and crashes or misbehaves on models its s
 cannot run. Every rule here turns one of those into a clear refusal before anything is
 published. Facts from docs/ondevice-format.md section 3.2 and docs/stack.md.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,10 @@ def inspect_embedder(model: bytes, name: str = "the embedder", kind: str | None 
     cannot be used. ``kind`` ("text" or "image") also refuses an embedder of the other kind."""
     facts = _judge(model, name)
     if kind is not None and facts.kind != kind:
-        raise EmbedderRefused(f"{name} is not {_a(kind)} embedder: it is {_a(facts.kind)} model "
-                              f"(inputs {_signature(facts.description['inputs'])})")
+        raise EmbedderRefused(
+            f"{name} is not {_a(kind)} embedder: it is {_a(facts.kind)} model "
+            f"(inputs {_signature(facts.description['inputs'])})"
+        )
     return facts
 
 
@@ -81,8 +84,10 @@ def _judge(model: bytes, name: str) -> EmbedderFacts:
         raise EmbedderRefused(f"{name} is not a usable TFLite model: {exc}") from None
     inputs, outputs = desc["inputs"], desc["outputs"]
     if desc.get("flex_ops"):
-        raise EmbedderRefused(f"{name} needs TensorFlow Flex ops ({', '.join(desc['flex_ops'][:3])}), which no "
-                              "phone runtime or Task Library build here ships")
+        raise EmbedderRefused(
+            f"{name} needs TensorFlow Flex ops ({', '.join(desc['flex_ops'][:3])}), which no "
+            "phone runtime or Task Library build here ships"
+        )
     sub_units = desc.get("subgraph_process_units", {}).get("input", [])
     first = inputs[0] if inputs else {}
     shape = first.get("shape", [])
@@ -92,8 +97,10 @@ def _judge(model: bytes, name: str) -> EmbedderFacts:
         if dtype not in ("uint8", "float32"):
             raise EmbedderRefused(f"{name}: image input must be uint8 or float32, not {dtype}")
         if dtype == "float32" and not first.get("normalization"):
-            raise EmbedderRefused(f"{name}: a float32 image input needs NormalizationOptions metadata (mean/std), "
-                                  "without which ImageSearcher refuses it")
+            raise EmbedderRefused(
+                f"{name}: a float32 image input needs NormalizationOptions metadata (mean/std), "
+                "without which ImageSearcher refuses it"
+            )
         cs = first.get("color_space")
         if cs not in (None, "RGB"):
             raise EmbedderRefused(f"{name}: image input color space is {cs}; the Task Library accepts only RGB")
@@ -106,8 +113,10 @@ def _judge(model: bytes, name: str) -> EmbedderFacts:
         elif dtype == "int32" and first.get("tokenizer") == "regex":
             route = "regex"
         elif dtype == "int32":
-            raise EmbedderRefused(f"{name}: its int32 text input has no RegexTokenizer metadata, so TextSearcher "
-                                  "cannot turn text into token ids")
+            raise EmbedderRefused(
+                f"{name}: its int32 text input has no RegexTokenizer metadata, so TextSearcher "
+                "cannot turn text into token ids"
+            )
         else:
             raise EmbedderRefused(f"{name}: a one-input text model must take a string or int32 tensor, not {dtype}")
         if len(outputs) != 1:
@@ -120,16 +129,22 @@ def _judge(model: bytes, name: str) -> EmbedderFacts:
             if any(i.get("dtype") != "int32" for i in inputs):
                 raise EmbedderRefused(f"{name}: BERT-style inputs (ids, mask, segment_ids) must be int32")
             if len(outputs) != 1:
-                raise EmbedderRefused(f"{name} has {len(outputs)} outputs; TextSearcher needs exactly 1 for BERT models")
+                raise EmbedderRefused(
+                    f"{name} has {len(outputs)} outputs; TextSearcher needs exactly 1 for BERT models"
+                )
             out_index = 0
         elif all(i.get("dtype") == "string" for i in inputs) and len(outputs) == 2:
             route, out_index = "use-qa", 1
         else:
-            raise EmbedderRefused(f"{name} has 3 inputs but neither BERT/SentencePiece tokenizer metadata nor the "
-                                  "Universal Sentence Encoder QA signature")
+            raise EmbedderRefused(
+                f"{name} has 3 inputs but neither BERT/SentencePiece tokenizer metadata nor the "
+                "Universal Sentence Encoder QA signature"
+            )
     else:
-        raise EmbedderRefused(f"{name} has {len(inputs)} inputs; TextSearcher expects 1 or 3 and ImageSearcher "
-                              "1 image tensor [1, H, W, 3]")
+        raise EmbedderRefused(
+            f"{name} has {len(inputs)} inputs; TextSearcher expects 1 or 3 and ImageSearcher "
+            "1 image tensor [1, H, W, 3]"
+        )
     if out_index >= len(outputs):
         raise EmbedderRefused(f"{name} has no output {out_index}")
     out = outputs[out_index]
@@ -143,5 +158,7 @@ def _judge(model: bytes, name: str) -> EmbedderFacts:
 
 def check_against_index(facts: EmbedderFacts, dim: int, name: str = "the embedder") -> None:
     if facts.output_dim != dim:
-        raise EmbedderRefused(f"{name} outputs {facts.output_dim} values but the index holds {dim}-d vectors; "
-                              "the Task Library would not notice and return wrong or empty results")
+        raise EmbedderRefused(
+            f"{name} outputs {facts.output_dim} values but the index holds {dim}-d vectors; "
+            "the Task Library would not notice and return wrong or empty results"
+        )

@@ -7,6 +7,7 @@ app would open it: the Task Library's answers must equal scannlite's device-equi
 (:mod:`scannlite.store.bundle.parity`). Only then are the bundle and its manifest moved into place;
 a failure leaves the output path untouched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,8 +113,10 @@ def device_labels(cat: Catalog, snap: LoadedSnapshot, mode: str, limit: int) -> 
         raise InvalidInput(f"--device-metadata must be 'id' or 'metadata', got {mode!r}")
     for ident, label in zip(snap.ids, labels):
         if len(label) > limit:
-            raise InvalidInput(f"item {ident!r}: its device {mode} is {len(label)} bytes, over the limit of {limit} "
-                               "(raise --device-metadata-limit or use --device-metadata id)")
+            raise InvalidInput(
+                f"item {ident!r}: its device {mode} is {len(label)} bytes, over the limit of {limit} "
+                "(raise --device-metadata-limit or use --device-metadata id)"
+            )
     return labels
 
 
@@ -126,9 +129,16 @@ def probe_candidates(cat: Catalog, snap: LoadedSnapshot) -> list[str]:
 
 def user_info(cat: Catalog, snap: LoadedSnapshot, leaves: int, mode: str) -> bytes:
     """USER_INFO: UTF-8 JSON (the Python Task Library cannot return non-UTF-8 user info)."""
-    info = {"scannlite": 1, "snapshot": snap.info.version, "count": snap.count, "dim": cat.dim,
-            "distance": cat.distance.value, "l2_normalize": cat.normalize, "leaves_to_search": leaves,
-            "device_metadata": mode}
+    info = {
+        "scannlite": 1,
+        "snapshot": snap.info.version,
+        "count": snap.count,
+        "dim": cat.dim,
+        "distance": cat.distance.value,
+        "l2_normalize": cat.normalize,
+        "leaves_to_search": leaves,
+        "device_metadata": mode,
+    }
     return json.dumps(info, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -139,8 +149,9 @@ def builder_arrays(snap: LoadedSnapshot) -> dict:
     if m.kind == "ah":
         arrays.update(embedding_dim=m.num_subspaces, hashed_database=np.ascontiguousarray(snap.codes).reshape(-1))
     else:
-        arrays.update(embedding_dim=m.dim,
-                      float_database=np.ascontiguousarray(snap.vectors, dtype=np.float32).reshape(-1))
+        arrays.update(
+            embedding_dim=m.dim, float_database=np.ascontiguousarray(snap.vectors, dtype=np.float32).reshape(-1)
+        )
     return arrays
 
 
@@ -166,14 +177,18 @@ def delta_base(cat: Catalog, snap: LoadedSnapshot, path: Path, index_only: bool)
     except (ValueError, KeyError, TypeError):
         raise InvalidInput(f"{what}: its manifest {mpath.name} is corrupt") from None
     if recorded != digest:
-        raise InvalidInput(f"{what} differs from its manifest (sha256 {digest[:12]}..., manifest "
-                           f"{str(recorded)[:12]}...): it was changed after export")
+        raise InvalidInput(
+            f"{what} differs from its manifest (sha256 {digest[:12]}..., manifest "
+            f"{str(recorded)[:12]}...): it was changed after export"
+        )
     if digest not in {e["sha256"] for e in cat.exports()}:
         raise InvalidInput(f"{what} was not exported from catalog {cat.path} (no export of it is recorded there)")
     if (manifest.get("kind") == "index") != index_only:
         kind = "a bare index" if manifest.get("kind") == "index" else "a bundle"
-        raise InvalidInput(f"{what} is {kind}; a patch joins two files of the same kind "
-                           f"({'drop' if index_only else 'add'} --index-only)")
+        raise InvalidInput(
+            f"{what} is {kind}; a patch joins two files of the same kind "
+            f"({'drop' if index_only else 'add'} --index-only)"
+        )
     try:
         from scannlite.store.bundle.ondevice.bundle_file import read_bundle
         from scannlite.store.bundle.ondevice.index_file import read_index
@@ -191,11 +206,23 @@ def delta_base(cat: Catalog, snap: LoadedSnapshot, path: Path, index_only: bool)
 
 # ---- plan ------------------------------------------------------------------------------------
 
-def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int | None = None,
-                leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
-                device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
-                probe: Path | None = None, progress: Progress = SILENT, delta_from: Path | None = None,
-                layout: str = DEFAULT_LAYOUT) -> ExportPlan:
+
+def plan_export(
+    cat: Catalog,
+    *,
+    out: Path,
+    embedder: Path | None,
+    version: int | None = None,
+    leaves_to_search: int | None = None,
+    index_only: bool = False,
+    verify_bundle: bool = True,
+    device_metadata: str = "id",
+    device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
+    probe: Path | None = None,
+    progress: Progress = SILENT,
+    delta_from: Path | None = None,
+    layout: str = DEFAULT_LAYOUT,
+) -> ExportPlan:
     out = Path(out)
     if layout not in LAYOUTS:
         raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
@@ -229,49 +256,95 @@ def plan_export(cat: Catalog, *, out: Path, embedder: Path | None, version: int 
         offsets, moved = slotted_offsets(sizes, keep, slack=LAYOUTS[layout]["slots"])
     texts = images = None
     if verify_bundle and not index_only and facts is not None:
-        texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"],
-                                            probe_candidates(cat, snap) if facts.kind == "text" else [], probe)
-    return ExportPlan(cat=cat, snap=snap, out=out, index_only=index_only, model=model, facts=facts,
-                      embedder_name=None if embedder is None else Path(embedder).name, leaves=leaves,
-                      device_metadata=device_metadata, labels=labels,
-                      user_info=user_info(cat, snap, leaves, device_metadata),
-                      texts=texts if verify_bundle else None, images=images if verify_bundle else None,
-                      layout=layout, offsets=offsets, ids_moved_from_leaf=moved, base=base)
+        texts, images = parity.probe_inputs(
+            facts.kind,
+            facts.description["inputs"][0]["shape"],
+            probe_candidates(cat, snap) if facts.kind == "text" else [],
+            probe,
+        )
+    return ExportPlan(
+        cat=cat,
+        snap=snap,
+        out=out,
+        index_only=index_only,
+        model=model,
+        facts=facts,
+        embedder_name=None if embedder is None else Path(embedder).name,
+        leaves=leaves,
+        device_metadata=device_metadata,
+        labels=labels,
+        user_info=user_info(cat, snap, leaves, device_metadata),
+        texts=texts if verify_bundle else None,
+        images=images if verify_bundle else None,
+        layout=layout,
+        offsets=offsets,
+        ids_moved_from_leaf=moved,
+        base=base,
+    )
 
 
 # ---- compute ---------------------------------------------------------------------------------
+
 
 def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress: Progress = SILENT) -> None:
     """The on-device index, streamed to ``path`` by scannlite's writer from the snapshot's own
     leaves and codes (layout "builder": tflite-support's builder in a device process)."""
     snap, m = plan.snap, plan.snap.model
     try:
-        config = scann_config(distance=plan.cat.distance, centroids=m.centroids, leaves_to_search=plan.leaves,
-                              codebooks=m.codebooks if m.kind == "ah" else None,
-                              lookup_type=snap.info.lookup_type or "FLOAT")
+        config = scann_config(
+            distance=plan.cat.distance,
+            centroids=m.centroids,
+            leaves_to_search=plan.leaves,
+            codebooks=m.codebooks if m.kind == "ah" else None,
+            lookup_type=snap.info.lookup_type or "FLOAT",
+        )
         with progress.task(f"writing the on-device index ({snap.count} items, {m.num_leaves} leaves)"):
             if LAYOUTS[plan.layout] is None:
-                path.write_bytes(device.builder_index(serialized_config=config, metadata=plan.labels,
-                                                      user_info=plan.user_info, **builder_arrays(snap)))
+                path.write_bytes(
+                    device.builder_index(
+                        serialized_config=config, metadata=plan.labels, user_info=plan.user_info, **builder_arrays(snap)
+                    )
+                )
                 return
             database = snap.codes if m.kind == "ah" else np.asarray(snap.vectors, dtype=np.float32)
             with open(path, "wb") as f:
-                write_index(f, config=config, database=database, sizes=np.diff(snap.offsets), labels=plan.labels,
-                            user_info=plan.user_info, offsets=plan.offsets, **LAYOUTS[plan.layout]["blocks"])
+                write_index(
+                    f,
+                    config=config,
+                    database=database,
+                    sizes=np.diff(snap.offsets),
+                    labels=plan.labels,
+                    user_info=plan.user_info,
+                    offsets=plan.offsets,
+                    **LAYOUTS[plan.layout]["blocks"],
+                )
     except ValueError as exc:  # a snapshot the device would mis-serve (codes beyond a codebook...)
         raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
 
 
-def verify_export(plan: ExportPlan, device: DeviceSide, index: Path, bundle: Path | None,
-                  progress: Progress = SILENT) -> parity.ParityReport:
+def verify_export(
+    plan: ExportPlan, device: DeviceSide, index: Path, bundle: Path | None, progress: Progress = SILENT
+) -> parity.ParityReport:
     cat, snap = plan.cat, plan.snap
-    rep = parity.verify(device, index=index, bundle=bundle, reference=snap.device_index(), labels=plan.labels,
-                        count=snap.count, vectors_of=lambda rows: cat.vectors_for(snap.items[rows]),
-                        l2_normalize=cat.normalize, leaves=plan.leaves, texts=plan.texts, images=plan.images,
-                        progress=progress)
+    rep = parity.verify(
+        device,
+        index=index,
+        bundle=bundle,
+        reference=snap.device_index(),
+        labels=plan.labels,
+        count=snap.count,
+        vectors_of=lambda rows: cat.vectors_for(snap.items[rows]),
+        l2_normalize=cat.normalize,
+        leaves=plan.leaves,
+        texts=plan.texts,
+        images=plan.images,
+        progress=progress,
+    )
     if rep.problems:
-        raise VerificationFailed(f"the bundle failed verification and was not written: {rep.problems[0]}"
-                                 + (f" (and {len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""))
+        raise VerificationFailed(
+            f"the bundle failed verification and was not written: {rep.problems[0]}"
+            + (f" (and {len(rep.problems) - 1} more)" if len(rep.problems) > 1 else "")
+        )
     return rep
 
 
@@ -312,16 +385,33 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
         "leaves_searched": plan.leaves,
         "dims_per_block": m.dims_per_block,
         "device_metadata": plan.device_metadata,
-        "embedder": None if facts is None else {"file": plan.embedder_name, "kind": facts.kind, "route": facts.route,
-                                                 "output_dim": facts.output_dim, "sha256": sha256(plan.model)},
-        "sizes": {"file": file_size, "index": index_size, "floor": sum(floor.values()),
-                  **{f"floor_{k}": v for k, v in floor.items()}},
+        "embedder": None
+        if facts is None
+        else {
+            "file": plan.embedder_name,
+            "kind": facts.kind,
+            "route": facts.route,
+            "output_dim": facts.output_dim,
+            "sha256": sha256(plan.model),
+        },
+        "sizes": {
+            "file": file_size,
+            "index": index_size,
+            "floor": sum(floor.values()),
+            **{f"floor_{k}": v for k, v in floor.items()},
+        },
         "sha256": {"file": file_sha, "index": index_sha},
         "index_file_name": None if plan.index_only else INDEX_NAME,
-        "layout": {"name": plan.layout, "ids_moved_from_leaf": plan.ids_moved_from_leaf,
-                   "partition_offsets": "builder" if plan.offsets is None else
-                   "slotted" if LAYOUTS[plan.layout]["slots"] else "dense",
-                   "writer": "tflite-support index_builder" if plan.offsets is None else "scannlite"},
+        "layout": {
+            "name": plan.layout,
+            "ids_moved_from_leaf": plan.ids_moved_from_leaf,
+            "partition_offsets": "builder"
+            if plan.offsets is None
+            else "slotted"
+            if LAYOUTS[plan.layout]["slots"]
+            else "dense",
+            "writer": "tflite-support index_builder" if plan.offsets is None else "scannlite",
+        },
         "verified": rep is not None,
         "parity": {"queries": rep.queries, "exact_order": rep.exact_order} if rep is not None else None,
         "device_latency_ms": rep.latency_ms if rep is not None else None,
@@ -343,15 +433,28 @@ def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progr
     base = plan.base
     name = patch_path_for(plan.out, base.sha256).name
     with progress.task(f"making the patch from {base.path.name} (zstd patch-from)"):
-        patch, entry = make_patch(base.data, payload, {
-            "file": name, "base": {"file": base.path.name, "snapshot": base.snapshot},
-            "result": {"file": plan.out.name, "snapshot": plan.snap.info.version}})
-    entry = {**entry, "bytes": len(patch), "sha256": sha256(patch), "share_of_result": round(len(patch) / max(len(payload), 1), 6),
-             "retrained": base.retrained}
+        patch, entry = make_patch(
+            base.data,
+            payload,
+            {
+                "file": name,
+                "base": {"file": base.path.name, "snapshot": base.snapshot},
+                "result": {"file": plan.out.name, "snapshot": plan.snap.info.version},
+            },
+        )
+    entry = {
+        **entry,
+        "bytes": len(patch),
+        "sha256": sha256(patch),
+        "share_of_result": round(len(patch) / max(len(payload), 1), 6),
+        "retrained": base.retrained,
+    }
     if base.retrained:
-        entry["warning"] = (f"the delta is large ({len(patch):,} bytes, {100 * entry['share_of_result']:.0f}% of the "
-                            f"bundle): snapshot {plan.snap.info.version} has a retrained partition model, unlike "
-                            f"snapshot {base.snapshot}, and retraining moves every item to new leaves and codes")
+        entry["warning"] = (
+            f"the delta is large ({len(patch):,} bytes, {100 * entry['share_of_result']:.0f}% of the "
+            f"bundle): snapshot {plan.snap.info.version} has a retrained partition model, unlike "
+            f"snapshot {base.snapshot}, and retraining moves every item to new leaves and codes"
+        )
         progress.note(f"warning: {entry['warning']}")
     manifest["patches"] = [entry]
     return patch
@@ -359,20 +462,44 @@ def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progr
 
 # ---- the whole export ------------------------------------------------------------------------
 
-def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None, version: int | None = None,
-           leaves_to_search: int | None = None, index_only: bool = False, verify_bundle: bool = True,
-           device_metadata: str = "id", device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
-           probe: Path | None = None, progress: Progress = SILENT, delta_from: Path | None = None,
-           layout: str = DEFAULT_LAYOUT) -> ExportResult:
+
+def export(
+    cat: Catalog,
+    *,
+    device: DeviceSide,
+    out: Path,
+    embedder: Path | None,
+    version: int | None = None,
+    leaves_to_search: int | None = None,
+    index_only: bool = False,
+    verify_bundle: bool = True,
+    device_metadata: str = "id",
+    device_metadata_limit: int = DEFAULT_DEVICE_METADATA_LIMIT,
+    probe: Path | None = None,
+    progress: Progress = SILENT,
+    delta_from: Path | None = None,
+    layout: str = DEFAULT_LAYOUT,
+) -> ExportResult:
     """Plan (every check), then compute into temporary files beside ``out`` (the index, the
     bundle in a device process, the verification in a second one that opens them cold by path,
     the manifest, the patch from ``delta_from``); only then do the files appear, whole or not at
     all, and the catalog remembers the export. Nothing that grows with the catalog crosses a
     process boundary: device processes read and write the index and bundle files themselves."""
-    plan = plan_export(cat, out=out, embedder=embedder, version=version, leaves_to_search=leaves_to_search,
-                       index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
-                       device_metadata_limit=device_metadata_limit, probe=probe, progress=progress,
-                       delta_from=delta_from, layout=layout)
+    plan = plan_export(
+        cat,
+        out=out,
+        embedder=embedder,
+        version=version,
+        leaves_to_search=leaves_to_search,
+        index_only=index_only,
+        verify_bundle=verify_bundle,
+        device_metadata=device_metadata,
+        device_metadata_limit=device_metadata_limit,
+        probe=probe,
+        progress=progress,
+        delta_from=delta_from,
+        layout=layout,
+    )
     manifest_path = manifest_path_for(plan.out)
     targets = [plan.out, manifest_path]
     if plan.base is not None:
@@ -387,12 +514,21 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
         if not plan.index_only:
             with progress.task("packing the index into the embedder in a device process"):
                 device.write_bundle(model=plan.model, index=str(index), index_name=INDEX_NAME, out=str(payload))
-        rep = verify_export(plan, device, index, None if plan.index_only else payload,
-                            progress) if verify_bundle else None
+        rep = (
+            verify_export(plan, device, index, None if plan.index_only else payload, progress)
+            if verify_bundle
+            else None
+        )
         manifest = manifest_for(plan, index, payload, rep)
         if plan.base is not None:
             tmps[2].write_bytes(make_delta(plan, payload.read_bytes(), manifest, progress))
         tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
-    return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {},
-                        targets[2] if plan.base is not None else None)
+    return ExportResult(
+        plan.out,
+        manifest_path,
+        manifest,
+        manifest["verified"],
+        manifest["parity"] or {},
+        targets[2] if plan.base is not None else None,
+    )

@@ -5,6 +5,7 @@ lacks, then parity. With ``--catalog`` the reference is the catalog's snapshot t
 came from; without, it is the index file itself, decoded by scannlite's own SSTable reader
 and searched by the device-equivalent search, so a bundle from anywhere can be checked.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -106,8 +107,17 @@ def _opened(path: Path, data, closing: contextlib.ExitStack) -> OpenedBundle:
     except IndexFormatError as exc:
         kind = "bundle" if is_model else "TFLite model or on-device index"
         raise InvalidInput(f"{path.name} is not a valid {kind}: {exc}") from None
-    return OpenedBundle(path, data, is_model, index_bytes, index, _manifest_of(path), _scannlite_info(index.user_info),
-                        describe, _closing=closing)
+    return OpenedBundle(
+        path,
+        data,
+        is_model,
+        index_bytes,
+        index,
+        _manifest_of(path),
+        _scannlite_info(index.user_info),
+        describe,
+        _closing=closing,
+    )
 
 
 def _dropper(data) -> Callable[[], None]:
@@ -124,7 +134,7 @@ def _slices(data, drop: Callable[[], None] | None = None):
     drop = drop or _dropper(data)
     view = memoryview(data)
     for at in range(0, len(view), RELEASE_EVERY):
-        yield view[at:at + RELEASE_EVERY]
+        yield view[at : at + RELEASE_EVERY]
         drop()
 
 
@@ -171,14 +181,25 @@ def _l2_normalize(user_info: dict | None, manifest: dict | None) -> bool:
 
 def info(path: Path) -> dict:
     with open_bundle(path) as b:
-        out = {"file": str(b.path), "bytes": len(b.data), "sha256": b.sha256, "kind": "bundle" if b.is_model else "index",
-               "index": b.index.summary(), "user_info": b.user_info, "manifest": b.manifest}
+        out = {
+            "file": str(b.path),
+            "bytes": len(b.data),
+            "sha256": b.sha256,
+            "kind": "bundle" if b.is_model else "index",
+            "index": b.index.summary(),
+            "user_info": b.user_info,
+            "manifest": b.manifest,
+        }
         if b.describe is not None:
             d = b.describe
-            out["model"] = {"inputs": [{k: i.get(k) for k in ("name", "shape", "dtype", "tokenizer", "normalization")}
-                                       for i in d["inputs"]],
-                            "outputs": [{k: o.get(k) for k in ("name", "shape", "dtype")} for o in d["outputs"]],
-                            "packed_files": d.get("packed_files"), "min_parser_version": d.get("min_parser_version")}
+            out["model"] = {
+                "inputs": [
+                    {k: i.get(k) for k in ("name", "shape", "dtype", "tokenizer", "normalization")} for i in d["inputs"]
+                ],
+                "outputs": [{k: o.get(k) for k in ("name", "shape", "dtype")} for o in d["outputs"]],
+                "packed_files": d.get("packed_files"),
+                "min_parser_version": d.get("min_parser_version"),
+            }
         return out
 
 
@@ -207,7 +228,9 @@ def _index_as_device(b: OpenedBundle) -> tuple[device_search.DeviceIndex, int, C
     index = b.index
     part, ah = index.partitioner, index.asymmetric_hashing
     dim = index.query_dim
-    centroids = part.centroids.astype(np.float32) if part is not None and part.num_leaves else np.zeros((1, dim), np.float32)
+    centroids = (
+        part.centroids.astype(np.float32) if part is not None and part.num_leaves else np.zeros((1, dim), np.float32)
+    )
     sizes = index.partition_sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     rows = _gathered(b, [p for p in index.partitions if p is not None], index)
@@ -219,7 +242,9 @@ def _index_as_device(b: OpenedBundle) -> tuple[device_search.DeviceIndex, int, C
                 return np.zeros((0, dim), np.float32)
             return np.concatenate([books[s][rows[r, s]] for s in range(len(books))], axis=1)
 
-        di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, books, rows, None, ah.lookup_type.name)
+        di = device_search.DeviceIndex(
+            _distance_name(index), centroids, offsets, books, rows, None, ah.lookup_type.name
+        )
         return di, len(rows), decoded
     vectors = rows.astype(np.float32, copy=False)
     di = device_search.DeviceIndex(_distance_name(index), centroids, offsets, None, None, vectors)
@@ -234,7 +259,7 @@ def _gathered(b: OpenedBundle, parts: list[np.ndarray], index: OnDeviceIndex) ->
     out = np.empty((sum(len(p) for p in parts), parts[0].shape[1]), dtype=parts[0].dtype.newbyteorder("="))
     at = copied = 0
     for part in parts:
-        out[at:at + len(part)] = part
+        out[at : at + len(part)] = part
         at += len(part)
         copied += part.nbytes
         if copied >= RELEASE_EVERY:
@@ -260,14 +285,21 @@ def _as_files(b: OpenedBundle):
         yield str(index), str(b.path.absolute())
 
 
-def verify(path: Path, *, device: DeviceSide, catalog: Path | None = None, probe: Path | None = None,
-           progress: Progress = SILENT) -> tuple[list[str], parity.ParityReport]:
+def verify(
+    path: Path,
+    *,
+    device: DeviceSide,
+    catalog: Path | None = None,
+    probe: Path | None = None,
+    progress: Progress = SILENT,
+) -> tuple[list[str], parity.ParityReport]:
     with open_bundle(path) as b:
         return _verify(b, device, catalog, probe, progress)
 
 
-def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Path | None,
-            progress: Progress) -> tuple[list[str], parity.ParityReport]:
+def _verify(
+    b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Path | None, progress: Progress
+) -> tuple[list[str], parity.ParityReport]:
     problems = static_problems(b)
     _dropper(b.data)()  # validating read every code
     if problems:
@@ -296,7 +328,9 @@ def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Pa
         # Only the probe texts' labels are kept decoded: all of them would be millions of strings.
         texts = (m.decode("utf-8", "ignore") for m in labels)
         nonblank = np.flatnonzero(np.fromiter((bool(t.strip()) for t in texts), bool, len(labels)))
-        candidates = [labels[i].decode("utf-8", "ignore") for i in parity.evenly(nonblank.tolist(), parity.PROBE_INPUTS)]
+        candidates = [
+            labels[i].decode("utf-8", "ignore") for i in parity.evenly(nonblank.tolist(), parity.PROBE_INPUTS)
+        ]
     if count == 0:
         return ["the index holds no items"], parity.ParityReport()
     texts = images = None
@@ -304,14 +338,26 @@ def _verify(b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Pa
         facts = b.facts
         texts, images = parity.probe_inputs(facts.kind, facts.description["inputs"][0]["shape"], candidates, probe)
     with _as_files(b) as (index, bundle):
-        rep = parity.verify(device, index=index, bundle=bundle, reference=reference, labels=labels, count=count,
-                            vectors_of=vectors_of, l2_normalize=l2n, leaves=leaves, texts=texts, images=images,
-                            progress=progress)
+        rep = parity.verify(
+            device,
+            index=index,
+            bundle=bundle,
+            reference=reference,
+            labels=labels,
+            count=count,
+            vectors_of=vectors_of,
+            l2_normalize=l2n,
+            leaves=leaves,
+            texts=texts,
+            images=images,
+            progress=progress,
+        )
     return problems + rep.problems, rep
 
 
-def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, images: list[Path] | None = None,
-          k: int = 10):
+def query(
+    path: Path, *, device: DeviceSide, texts: list[str] | None = None, images: list[Path] | None = None, k: int = 10
+):
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"cannot read {path}: no such file")
@@ -320,8 +366,9 @@ def query(path: Path, *, device: DeviceSide, texts: list[str] | None = None, ima
         try:
             if not is_model:
                 read_user_info(data, release=_dropper(data))
-                raise InvalidInput(f"{path.name} is a bare index; querying needs a bundle (an embedder with the "
-                                   "index packed)")
+                raise InvalidInput(
+                    f"{path.name} is a bare index; querying needs a bundle (an embedder with the index packed)"
+                )
             user_info = read_user_info(read_bundle(data).require_index(), release=_dropper(data))
         except IndexFormatError as exc:
             kind = "bundle" if is_model else "TFLite model or on-device index"

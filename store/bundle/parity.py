@@ -6,6 +6,7 @@ lists of device metadata (``M_j``) with distances: the same entries in the same 
 except that entries whose distances tie within ``TIE`` may swap (the device's top-N keeps an
 arbitrary one of tied entries), and distances within ``DIST_TOL``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -61,14 +62,16 @@ def compare(device: list[Neighbors], server: list[Neighbors], label: str) -> Par
             j = srv_pos.get(dm)
             tied = (j is not None and abs(srv[j][1] - sd) <= TIE) or (j is None and abs(sd - last) <= TIE)
             if not tied:
-                rep.problems.append(f"{where}, rank {i + 1}: device returned {dm[:40]!r} at {dd:.7g}, "
-                                    f"scannlite {sm[:40]!r} at {sd:.7g}")
+                rep.problems.append(
+                    f"{where}, rank {i + 1}: device returned {dm[:40]!r} at {dd:.7g}, scannlite {sm[:40]!r} at {sd:.7g}"
+                )
                 break
     return rep
 
 
-def server_neighbors(index: device_search.DeviceIndex, labels: list[bytes], queries: np.ndarray, k: int,
-                     leaves: int) -> list[Neighbors]:
+def server_neighbors(
+    index: device_search.DeviceIndex, labels: list[bytes], queries: np.ndarray, k: int, leaves: int
+) -> list[Neighbors]:
     pos, dist = device_search.search(index, queries, k, leaves)
     return [[(labels[j], float(d)) for j, d in zip(p, dr) if j >= 0] for p, dr in zip(pos, dist)]
 
@@ -103,7 +106,7 @@ def probe_inputs(kind: str | None, input_shape: list[int] | None, candidates: li
             texts = [ln.strip() for ln in Path(probe).read_text(encoding="utf-8").splitlines() if ln.strip()]
             if not texts:
                 raise InvalidInput(f"probe file {probe} holds no text")
-            return texts[:PROBE_INPUTS * 2], None
+            return texts[: PROBE_INPUTS * 2], None
         texts = [t[:2000] for t in evenly([c for c in candidates if c.strip()], PROBE_INPUTS)]
         return texts or ["probe"], None
     from scannlite.store.images import load_probe_images, synthetic_images
@@ -113,10 +116,21 @@ def probe_inputs(kind: str | None, input_shape: list[int] | None, candidates: li
     return None, synthetic_images(PROBE_INPUTS, input_shape[1], input_shape[2])
 
 
-def verify(device: DeviceSide, *, index: bytes | Path, bundle: bytes | Path | None, reference: device_search.DeviceIndex,
-           labels: list[bytes], count: int, vectors_of: Callable[[np.ndarray], np.ndarray], l2_normalize: bool,
-           leaves: int, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
-           progress: Progress = SILENT) -> ParityReport:
+def verify(
+    device: DeviceSide,
+    *,
+    index: bytes | Path,
+    bundle: bytes | Path | None,
+    reference: device_search.DeviceIndex,
+    labels: list[bytes],
+    count: int,
+    vectors_of: Callable[[np.ndarray], np.ndarray],
+    l2_normalize: bool,
+    leaves: int,
+    texts: list[str] | None = None,
+    images: list[np.ndarray] | None = None,
+    progress: Progress = SILENT,
+) -> ParityReport:
     """Ask the Task Library (through ``device``) and scannlite's device-equivalent search over
     ``reference`` the same queries, and compare the answers.
 
@@ -127,10 +141,20 @@ def verify(device: DeviceSide, *, index: bytes | Path, bundle: bytes | Path | No
     probes = probe_vectors(vectors_of(rows), seed=1)
     k = min(VERIFY_K, count)
     with progress.task("verifying with the Task Library in a device process"):
-        answers = device.check_bundle(index=index, probe_vectors=probes, max_results=k, l2_normalize=l2_normalize,
-                                      bundle=bundle, texts=texts, images=images)
-    rep = compare(answers["probe"], server_neighbors(reference, labels, normalised(probes, l2_normalize), k, leaves),
-                  "probe vector")
+        answers = device.check_bundle(
+            index=index,
+            probe_vectors=probes,
+            max_results=k,
+            l2_normalize=l2_normalize,
+            bundle=bundle,
+            texts=texts,
+            images=images,
+        )
+    rep = compare(
+        answers["probe"],
+        server_neighbors(reference, labels, normalised(probes, l2_normalize), k, leaves),
+        "probe vector",
+    )
     rep.latency_ms = answers.get("latency_ms")
     for key in ("texts", "images"):
         if key in answers:

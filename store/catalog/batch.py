@@ -3,6 +3,7 @@
 Whatever the source (Parquet, .npy + JSONL, JSONL, image embedder), rows end up here and are
 checked all at once before anything touches the catalog, so a bad row means nothing is written.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,18 @@ def _where(i: int, ids: list, first_row: int = 0) -> str:
     return f"row {first_row + i}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
 
 
-def validate(ids, vectors, metadata, *, dim: int, normalize: bool, metadata_type: str,
-             metadata_limit: int, source_hashes=None, first_row: int = 0) -> Batch:
+def validate(
+    ids,
+    vectors,
+    metadata,
+    *,
+    dim: int,
+    normalize: bool,
+    metadata_type: str,
+    metadata_limit: int,
+    source_hashes=None,
+    first_row: int = 0,
+) -> Batch:
     """Check every row and return a :class:`Batch`; raise :class:`InvalidInput` on the first problem.
     ``first_row``: where these rows start in the whole input (chunks of a streamed file), so
     that errors name the input's own row numbers."""
@@ -46,7 +57,9 @@ def validate(ids, vectors, metadata, *, dim: int, normalize: bool, metadata_type
     seen: dict[str, int] = {}
     for i, ident in enumerate(ids):
         if ident in seen:
-            raise InvalidInput(f"id {ident!r} appears twice in the input (rows {first_row + seen[ident]} and {first_row + i})")
+            raise InvalidInput(
+                f"id {ident!r} appears twice in the input (rows {first_row + seen[ident]} and {first_row + i})"
+            )
         seen[ident] = i
 
     vectors = np.asarray(vectors)
@@ -95,8 +108,9 @@ def _metadata_value(value, i, ids, metadata_type, limit, first_row=0):
             try:
                 value = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise InvalidInput(f"{_where(i, ids, first_row)}: metadata is not valid UTF-8 "
-                                   "(this catalog stores text metadata)") from None
+                raise InvalidInput(
+                    f"{_where(i, ids, first_row)}: metadata is not valid UTF-8 (this catalog stores text metadata)"
+                ) from None
         else:
             value = raw
     elif isinstance(value, str):

@@ -5,6 +5,7 @@ one SQLite transaction publishes them. A crash at any point leaves the last comm
 intact; files a crash left unpublished are reclaimed by ``gc``. Readers never block: SQLite
 runs in WAL mode and every read happens inside one read transaction.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,9 +81,17 @@ class Catalog:
         return conn
 
     @classmethod
-    def create(cls, path, dim: int, distance: str = "dot", normalize: bool | None = None,
-               metadata_type: str = "text", metadata_limit: int = DEFAULT_METADATA_LIMIT,
-               index: IndexConfig | None = None, lock_timeout: float | None = None) -> Catalog:
+    def create(
+        cls,
+        path,
+        dim: int,
+        distance: str = "dot",
+        normalize: bool | None = None,
+        metadata_type: str = "text",
+        metadata_limit: int = DEFAULT_METADATA_LIMIT,
+        index: IndexConfig | None = None,
+        lock_timeout: float | None = None,
+    ) -> Catalog:
         path = Path(path)
         try:
             distance = Distance(distance)
@@ -111,15 +120,24 @@ class Catalog:
             conn = sqlite3.connect(tmp, isolation_level=None)
             conn.executescript(schema.DDL)
             settings = {
-                "format_version": schema.FORMAT_VERSION, "dim": dim, "distance": distance,
-                "normalize": bool(normalize), "metadata_type": metadata_type,
-                "metadata_limit": int(metadata_limit), "index": index.to_json(), "created_at": utcnow(),
+                "format_version": schema.FORMAT_VERSION,
+                "dim": dim,
+                "distance": distance,
+                "normalize": bool(normalize),
+                "metadata_type": metadata_type,
+                "metadata_limit": int(metadata_limit),
+                "index": index.to_json(),
+                "created_at": utcnow(),
             }
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO catalog_config(key, value) VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in settings.items()])
-            conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
-                         (utcnow(), json.dumps({"dim": dim, "distance": distance})))
+            conn.executemany(
+                "INSERT INTO catalog_config(key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in settings.items()],
+            )
+            conn.execute(
+                "INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
+                (utcnow(), json.dumps({"dim": dim, "distance": distance})),
+            )
             conn.execute("COMMIT")
             conn.close()
         return cls.open(path, lock_timeout=lock_timeout)
@@ -152,8 +170,13 @@ class Catalog:
         db_path = path / DB_NAME
         flags = "immutable=1" if immutable else "mode=ro"
         try:
-            conn = sqlite3.connect(f"file:{quote(str(db_path))}?{flags}", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(
+                f"file:{quote(str(db_path))}?{flags}",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30,
+            )
             conn.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
             raise NotACatalog(f"cannot open {db_path} read-only: {exc}") from None
@@ -188,8 +211,10 @@ class Catalog:
         except (KeyError, ValueError, TypeError) as exc:
             raise NotACatalog(f"{self.path} is not a catalog (bad settings: {exc})") from None
         if self.settings.get("format_version") != schema.FORMAT_VERSION:
-            raise NotACatalog(f"{self.path} has catalog format {self.settings.get('format_version')}, "
-                              f"this scannlite reads format {schema.FORMAT_VERSION}")
+            raise NotACatalog(
+                f"{self.path} has catalog format {self.settings.get('format_version')}, "
+                f"this scannlite reads format {schema.FORMAT_VERSION}"
+            )
 
     # ---- transactions --------------------------------------------------------------------
     @contextmanager
@@ -224,8 +249,10 @@ class Catalog:
     def new_commit(self, kind: str, summary: dict) -> int:
         """Record a commit inside the caller's transaction; returns its sequence number."""
         seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM commits").fetchone()[0]
-        self.conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (?, ?, ?, ?)",
-                          (seq, kind, utcnow(), json.dumps(summary, sort_keys=True)))
+        self.conn.execute(
+            "INSERT INTO commits(seq, kind, created_at, summary) VALUES (?, ?, ?, ?)",
+            (seq, kind, utcnow(), json.dumps(summary, sort_keys=True)),
+        )
         return seq
 
     def set_setting(self, key: str, value) -> None:
@@ -237,22 +264,43 @@ class Catalog:
 
     # ---- writes --------------------------------------------------------------------------
     def make_batch(self, ids, vectors, metadata=None, source_hashes=None, first_row: int = 0) -> Batch:
-        return validate(ids, vectors, metadata, dim=self.dim, normalize=self.normalize,
-                        metadata_type=self.metadata_type, metadata_limit=self.metadata_limit,
-                        source_hashes=source_hashes, first_row=first_row)
+        return validate(
+            ids,
+            vectors,
+            metadata,
+            dim=self.dim,
+            normalize=self.normalize,
+            metadata_type=self.metadata_type,
+            metadata_limit=self.metadata_limit,
+            source_hashes=source_hashes,
+            first_row=first_row,
+        )
 
     def add(self, ids, vectors, metadata=None, source_hashes=None) -> AddResult:
         """Upsert by id. Unchanged rows (same vector and metadata) are skipped."""
         return self.add_batch(self.make_batch(ids, vectors, metadata, source_hashes))
 
-    def add_file(self, path, *, ids_path=None, id_column="id", embedding_column="embedding",
-                 metadata_column="metadata", batch_rows: int = BATCH_ROWS) -> AddResult:
+    def add_file(
+        self,
+        path,
+        *,
+        ids_path=None,
+        id_column="id",
+        embedding_column="embedding",
+        metadata_column="metadata",
+        batch_rows: int = BATCH_ROWS,
+    ) -> AddResult:
         """Upsert from a Parquet file or directory, a .npy or a JSONL file, streamed in chunks of
         ``batch_rows`` rows: memory stays one chunk's, and the whole file is still one commit."""
-        chunks = iter_rows(path, ids_path=ids_path, id_column=id_column, embedding_column=embedding_column,
-                           metadata_column=metadata_column, batch_rows=batch_rows)
-        return self.add_stream(self.make_batch(r.ids, r.vectors, r.metadata, first_row=r.first_row)
-                               for r in chunks)
+        chunks = iter_rows(
+            path,
+            ids_path=ids_path,
+            id_column=id_column,
+            embedding_column=embedding_column,
+            metadata_column=metadata_column,
+            batch_rows=batch_rows,
+        )
+        return self.add_stream(self.make_batch(r.ids, r.vectors, r.metadata, first_row=r.first_row) for r in chunks)
 
     def add_batch(self, batch: Batch) -> AddResult:
         return self.add_stream([batch])
@@ -260,10 +308,11 @@ class Catalog:
     def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}
         for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
+            chunk = ids[start : start + 900]
             marks = ",".join("?" * len(chunk))
             for ident, item, h in self.conn.execute(
-                    f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk):
+                f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk
+            ):
                 found[ident] = (item, h)
         return found
 
@@ -295,9 +344,16 @@ class Catalog:
                         raise _NothingChanged
                     if count > 1:
                         self.conn.execute("DELETE FROM add_seen")  # a failed add's rows roll back instead
-                    self.conn.execute("UPDATE commits SET summary = ? WHERE seq = ?", (json.dumps(
-                        {"added": added, "updated": updated, "unchanged": unchanged, "segments": segments},
-                        sort_keys=True), seq))
+                    self.conn.execute(
+                        "UPDATE commits SET summary = ? WHERE seq = ?",
+                        (
+                            json.dumps(
+                                {"added": added, "updated": updated, "unchanged": unchanged, "segments": segments},
+                                sort_keys=True,
+                            ),
+                            seq,
+                        ),
+                    )
             except _NothingChanged:
                 return AddResult(0, 0, unchanged, None)
             except BaseException:
@@ -315,12 +371,15 @@ class Catalog:
         failed add's rows roll back with it), filled one batch behind, so a one-batch add never
         touches it."""
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
-        self.conn.executemany("INSERT INTO add_seen(id, row) VALUES (?, ?)",
-                              ((ident, before.first_row + i) for i, ident in enumerate(before.ids)))
+        self.conn.executemany(
+            "INSERT INTO add_seen(id, row) VALUES (?, ?)",
+            ((ident, before.first_row + i) for i, ident in enumerate(before.ids)),
+        )
         for start in range(0, len(batch.ids), 900):
-            chunk = batch.ids[start:start + 900]
-            found = self.conn.execute(f"SELECT id, row FROM add_seen WHERE id IN ({','.join('?' * len(chunk))})",
-                                      chunk).fetchone()
+            chunk = batch.ids[start : start + 900]
+            found = self.conn.execute(
+                f"SELECT id, row FROM add_seen WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchone()
             if found is not None:
                 row = batch.first_row + batch.ids.index(found[0])
                 raise InvalidInput(f"id {found[0]!r} appears twice in the input (rows {found[1]} and {row})")
@@ -340,19 +399,32 @@ class Catalog:
         if not keep:
             return 0, 0, len(batch), None
         seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep], written)
-        cur = self.conn.execute("INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
-                                (seg.path, seg.rows, seg.bytes, seg.sha256, seq))
+        cur = self.conn.execute(
+            "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
+            (seg.path, seg.rows, seg.bytes, seg.sha256, seq),
+        )
         segment_id = cur.lastrowid
         for start in range(0, len(replaced), 900):
-            chunk = replaced[start:start + 900]
-            self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
-                              [seq, *chunk])
+            chunk = replaced[start : start + 900]
+            self.conn.execute(
+                f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})", [seq, *chunk]
+            )
         self.conn.executemany(
             "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((batch.ids[i], batch.metadata[i], hashes[i],
-              batch.source_hashes[i] if batch.source_hashes else None, segment_id, row, seq)
-             for row, i in enumerate(keep)))
+            (
+                (
+                    batch.ids[i],
+                    batch.metadata[i],
+                    hashes[i],
+                    batch.source_hashes[i] if batch.source_hashes else None,
+                    segment_id,
+                    row,
+                    seq,
+                )
+                for row, i in enumerate(keep)
+            ),
+        )
         return len(keep) - len(replaced), len(replaced), len(batch) - len(keep), seg.path
 
     def delete(self, ids) -> DeleteResult:
@@ -369,9 +441,10 @@ class Catalog:
             with self.transaction():
                 seq = self.new_commit("delete", {"deleted": len(items)})
                 for start in range(0, len(items), 900):
-                    chunk = items[start:start + 900]
-                    self.conn.execute(f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})",
-                                      [seq, *chunk])
+                    chunk = items[start : start + 900]
+                    self.conn.execute(
+                        f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})", [seq, *chunk]
+                    )
             return DeleteResult(len(items), seq)
 
     # ---- reads ---------------------------------------------------------------------------
@@ -381,16 +454,19 @@ class Catalog:
         return self.conn.execute(f"SELECT COUNT(*) FROM items WHERE {visible()}", {"seq": seq}).fetchone()[0]
 
     def get(self, ident: str) -> dict | None:
-        row = self.conn.execute("SELECT item, id, metadata, content_hash, added_seq FROM items "
-                                "WHERE removed_seq IS NULL AND id = ?", (ident,)).fetchone()
+        row = self.conn.execute(
+            "SELECT item, id, metadata, content_hash, added_seq FROM items WHERE removed_seq IS NULL AND id = ?",
+            (ident,),
+        ).fetchone()
         if row is None:
             return None
         return dict(zip(("item", "id", "metadata", "content_hash", "added_seq"), row))
 
     def live_source_hashes(self) -> dict[str, str]:
         """id -> source file hash of live items ingested from files (to skip unchanged files)."""
-        return dict(self.conn.execute(
-            "SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL"))
+        return dict(
+            self.conn.execute("SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL")
+        )
 
     def vectors_for(self, items: np.ndarray) -> np.ndarray:
         """Float vectors of internal item numbers, in the given order (repeats allowed)."""
@@ -435,13 +511,17 @@ class Catalog:
         """(segment, (R, 2) [segment row, item] sorted by row) for the wanted items: looked up
         by item when they are few (up to 4,096, or a sixteenth of the catalog), else read segment
         by segment from the index on (segment_id, segment_row) and filtered."""
-        few = len(wanted) <= 4096 or 16 * len(wanted) <= (self.conn.execute("SELECT MAX(item) FROM items").fetchone()[0] or 0)
+        few = len(wanted) <= 4096 or 16 * len(wanted) <= (
+            self.conn.execute("SELECT MAX(item) FROM items").fetchone()[0] or 0
+        )
         if few:
             found = []
             for start in range(0, len(wanted), 900):
-                chunk = [int(x) for x in wanted[start:start + 900]]
-                found += self.conn.execute(f"SELECT segment_id, segment_row, item FROM items "
-                                           f"WHERE item IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                chunk = [int(x) for x in wanted[start : start + 900]]
+                found += self.conn.execute(
+                    f"SELECT segment_id, segment_row, item FROM items WHERE item IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
             if not found:
                 return
             arr = np.asarray(found, dtype=np.int64)
@@ -451,9 +531,12 @@ class Catalog:
                 yield int(part[0, 0]), part[:, 1:]
             return
         for (seg,) in self.conn.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall():
-            rows = np.asarray(self.conn.execute(
-                "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)).fetchall(),
-                dtype=np.int64).reshape(-1, 2)
+            rows = np.asarray(
+                self.conn.execute(
+                    "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)
+                ).fetchall(),
+                dtype=np.int64,
+            ).reshape(-1, 2)
             pos = np.minimum(np.searchsorted(wanted, rows[:, 1]), len(wanted) - 1)
             keep = wanted[pos] == rows[:, 1]
             if keep.any():
@@ -464,8 +547,9 @@ class Catalog:
         """kind, num_leaves, dims_per_block and trained_items of a partition model."""
         if model_id is None:
             return None
-        row = self.conn.execute("SELECT kind, num_leaves, dims_per_block, trained_items FROM models "
-                                "WHERE model_id = ?", (model_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT kind, num_leaves, dims_per_block, trained_items FROM models WHERE model_id = ?", (model_id,)
+        ).fetchone()
         return dict(zip(("kind", "num_leaves", "dims_per_block", "trained_items"), row)) if row else None
 
     def segment_count(self) -> int:
@@ -481,8 +565,9 @@ class Catalog:
     def exports(self) -> list[dict]:
         """Recorded exports, newest first (empty for a catalog from before the exports table)."""
         try:
-            rows = self.conn.execute("SELECT export_id, version, path, sha256, manifest, created_at FROM exports "
-                                     "ORDER BY export_id DESC").fetchall()
+            rows = self.conn.execute(
+                "SELECT export_id, version, path, sha256, manifest, created_at FROM exports ORDER BY export_id DESC"
+            ).fetchall()
         except sqlite3.OperationalError:
             return []
         out = []
@@ -491,8 +576,16 @@ class Catalog:
                 manifest = json.loads(manifest)
             except ValueError:
                 manifest = {}
-            out.append({"export_id": export_id, "version": version, "path": path, "sha256": sha256,
-                        "manifest": manifest, "created_at": created_at})
+            out.append(
+                {
+                    "export_id": export_id,
+                    "version": version,
+                    "path": path,
+                    "sha256": sha256,
+                    "manifest": manifest,
+                    "created_at": created_at,
+                }
+            )
         return out
 
     def record_export(self, version: int, path: Path, sha256: str, manifest: dict) -> bool:
@@ -502,10 +595,10 @@ class Catalog:
             if self.conn.execute("SELECT 1 FROM snapshots WHERE version = ?", (version,)).fetchone() is None:
                 return False
             with self.transaction():
-                self.conn.execute("INSERT INTO exports(version, path, sha256, manifest, created_at) "
-                                  "VALUES (?, ?, ?, ?, ?)",
-                                  (version, str(Path(path).resolve()), sha256, json.dumps(manifest, sort_keys=True),
-                                   utcnow()))
+                self.conn.execute(
+                    "INSERT INTO exports(version, path, sha256, manifest, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (version, str(Path(path).resolve()), sha256, json.dumps(manifest, sort_keys=True), utcnow()),
+                )
         return True
 
 
@@ -516,9 +609,13 @@ def is_catalog_db(db_file: Path) -> bool:
     except sqlite3.Error:
         return False
     try:
-        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_config' "
-                            "AND EXISTS (SELECT 1 FROM catalog_config WHERE key = 'format_version')"
-                            ).fetchone() is not None
+        return (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_config' "
+                "AND EXISTS (SELECT 1 FROM catalog_config WHERE key = 'format_version')"
+            ).fetchone()
+            is not None
+        )
     except sqlite3.Error:
         return False
     finally:

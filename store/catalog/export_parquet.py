@@ -1,5 +1,6 @@
 """One snapshot as one Parquet file (id, embedding, metadata, leaf), for engines that speak
 Parquet (DuckDB, Spark, Beam, Ray, LanceDB); ``add`` reads the file back as it is."""
+
 from __future__ import annotations
 
 import json
@@ -26,18 +27,34 @@ def snapshot_table(cat: Catalog, version: int | None) -> pa.Table:
         meta = metadata_of(cat, snap.items) if snap.count else {}
     vectors = snap.vectors if snap.vectors is not None else cat.vectors_for(snap.items)
     meta_type = pa.binary() if cat.metadata_type == "bytes" else pa.string()
-    provenance = {"snapshot": snap.info.version, "seq": snap.info.seq, "count": snap.count, "dim": cat.dim,
-                  "distance": cat.distance, "normalize": cat.normalize, "metadata_type": cat.metadata_type,
-                  "items_digest": snap.info.items_digest}
-    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32(), cat.dim)),
-                        ("metadata", meta_type), ("leaf", pa.int32())],
-                       metadata={"scannlite": json.dumps(provenance, sort_keys=True)})
-    return pa.table({
-        "id": pa.array(snap.ids, type=pa.string()),
-        "embedding": embedding_array(vectors) if snap.count else pa.array([], type=pa.list_(pa.float32(), cat.dim)),
-        "metadata": pa.array([meta.get(int(i)) for i in snap.items], type=meta_type),
-        "leaf": pa.array(snap.leaves, type=pa.int32()),
-    }, schema=schema)
+    provenance = {
+        "snapshot": snap.info.version,
+        "seq": snap.info.seq,
+        "count": snap.count,
+        "dim": cat.dim,
+        "distance": cat.distance,
+        "normalize": cat.normalize,
+        "metadata_type": cat.metadata_type,
+        "items_digest": snap.info.items_digest,
+    }
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("embedding", pa.list_(pa.float32(), cat.dim)),
+            ("metadata", meta_type),
+            ("leaf", pa.int32()),
+        ],
+        metadata={"scannlite": json.dumps(provenance, sort_keys=True)},
+    )
+    return pa.table(
+        {
+            "id": pa.array(snap.ids, type=pa.string()),
+            "embedding": embedding_array(vectors) if snap.count else pa.array([], type=pa.list_(pa.float32(), cat.dim)),
+            "metadata": pa.array([meta.get(int(i)) for i in snap.items], type=meta_type),
+            "leaf": pa.array(snap.leaves, type=pa.int32()),
+        },
+        schema=schema,
+    )
 
 
 def checked_output(cat: Catalog, out: Path) -> Path:

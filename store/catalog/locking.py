@@ -5,6 +5,7 @@ SQLite transaction's worth of work (Parquet files are written and fsynced first,
 published), so writers are serialised around the whole operation. ``flock`` is released by
 the kernel when the holder dies, so a killed writer never leaves a stale lock behind.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -34,7 +35,8 @@ def writer_lock(catalog_dir: Path, timeout: float | None = None):
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
                     raise CatalogLocked(
                         f"catalog {catalog_dir} is being written by another process (pid {holder}); "
-                        f"gave up after {timeout:g} s") from None
+                        f"gave up after {timeout:g} s"
+                    ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -11,6 +11,7 @@
   kept snapshot uses, and deletes files no row references (including files a crashed writer
   left unpublished).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -61,16 +62,21 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
                 advance(1)
         bad_rows = cat.conn.execute(
             "SELECT COUNT(*) FROM items i LEFT JOIN segments s ON s.segment_id = i.segment_id "
-            "WHERE s.segment_id IS NULL OR i.segment_row < 0 OR i.segment_row >= s.rows").fetchone()[0]
+            "WHERE s.segment_id IS NULL OR i.segment_row < 0 OR i.segment_row >= s.rows"
+        ).fetchone()[0]
         if bad_rows:
             rep.problems.append(f"{bad_rows} item rows point outside their segments")
-        dup = cat.conn.execute("SELECT id FROM items WHERE removed_seq IS NULL GROUP BY id HAVING COUNT(*) > 1 LIMIT 1").fetchone()
+        dup = cat.conn.execute(
+            "SELECT id FROM items WHERE removed_seq IS NULL GROUP BY id HAVING COUNT(*) > 1 LIMIT 1"
+        ).fetchone()
         if dup:
             rep.problems.append(f"id {dup[0]!r} is live twice")
         snaps = cat.conn.execute("SELECT version, seq, model_id, count, items_digest FROM snapshots").fetchall()
         for version, seq, model_id, count, digest in snaps:
-            items = np.fromiter((r[0] for r in cat.conn.execute(f"SELECT item FROM items WHERE {visible()}", {"seq": seq})),
-                                dtype=np.int64)
+            items = np.fromiter(
+                (r[0] for r in cat.conn.execute(f"SELECT item FROM items WHERE {visible()}", {"seq": seq})),
+                dtype=np.int64,
+            )
             if len(items) != count:
                 rep.problems.append(f"snapshot {version} records {count} items but {len(items)} are visible")
             elif items_digest(items) != digest:
@@ -78,9 +84,12 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
             if model_id is not None:
                 coded = cat.conn.execute(
                     f"SELECT COUNT(*) FROM items JOIN codes c ON c.item = items.item AND c.model_id = :m WHERE {visible()}",
-                    {"m": model_id, "seq": seq}).fetchone()[0]
+                    {"m": model_id, "seq": seq},
+                ).fetchone()[0]
                 if coded != len(items):
-                    rep.problems.append(f"snapshot {version}: {len(items) - coded} items have no code under model {model_id}")
+                    rep.problems.append(
+                        f"snapshot {version}: {len(items) - coded} items have no code under model {model_id}"
+                    )
                 _check_model(cat, model_id, rep)
             elif count:
                 rep.problems.append(f"snapshot {version} holds {count} items but no partition model")
@@ -88,15 +97,20 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
         on_disk = {f"{SEGMENT_DIR}/{p.name}" for p in (cat.path / SEGMENT_DIR).glob("*.parquet")}
         stray = on_disk - {r[1] for r in segs}
         if stray:
-            rep.warnings.append(f"{len(stray)} segment files are not referenced (left by a crash or a compaction); "
-                                "`scannlite gc` reclaims them")
+            rep.warnings.append(
+                f"{len(stray)} segment files are not referenced (left by a crash or a compaction); "
+                "`scannlite gc` reclaims them"
+            )
         rep.checked = {"segments": len(known), "snapshots": len(snaps), "live_items": cat.count()}
     return rep
 
 
 def _check_model(cat: Catalog, model_id: int, rep: CheckReport) -> None:
-    row = cat.conn.execute("SELECT kind, dim, num_leaves, dims_per_block, length(centroids), length(codebooks) "
-                           "FROM models WHERE model_id = ?", (model_id,)).fetchone()
+    row = cat.conn.execute(
+        "SELECT kind, dim, num_leaves, dims_per_block, length(centroids), length(codebooks) "
+        "FROM models WHERE model_id = ?",
+        (model_id,),
+    ).fetchone()
     if row is None:
         rep.problems.append(f"model {model_id} is missing")
         return
@@ -107,8 +121,10 @@ def _check_model(cat: Catalog, model_id: int, rep: CheckReport) -> None:
         if bbytes != 4 * 256 * dim:
             rep.problems.append(f"model {model_id}: codebook blob has {bbytes} bytes, expected {4 * 256 * dim}")
         subspaces = -(-dim // dpb)
-        wrong = cat.conn.execute("SELECT COUNT(*) FROM codes WHERE model_id = ? AND (length(code) != ? OR leaf < 0 OR leaf >= ?)",
-                                 (model_id, subspaces, leaves)).fetchone()[0]
+        wrong = cat.conn.execute(
+            "SELECT COUNT(*) FROM codes WHERE model_id = ? AND (length(code) != ? OR leaf < 0 OR leaf >= ?)",
+            (model_id, subspaces, leaves),
+        ).fetchone()[0]
         if wrong:
             rep.problems.append(f"model {model_id}: {wrong} codes have the wrong size or leaf")
 
@@ -121,8 +137,12 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
     with cat.writing():
         seqs = _kept_seqs(cat)
         seen_by_snapshot = " OR ".join(f"(added_seq <= {s} AND removed_seq > {s})" for s in seqs) or "0"
-        dead = [r[0] for r in cat.conn.execute(
-            f"SELECT item FROM items WHERE removed_seq IS NOT NULL AND NOT ({seen_by_snapshot})")]
+        dead = [
+            r[0]
+            for r in cat.conn.execute(
+                f"SELECT item FROM items WHERE removed_seq IS NOT NULL AND NOT ({seen_by_snapshot})"
+            )
+        ]
         segs = cat.conn.execute("SELECT segment_id, path, rows FROM segments").fetchall()
         dead_set = set(dead)
         per_seg: dict[int, list[int]] = {}
@@ -143,18 +163,20 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
             if new is not None:
                 seg_id = cat.conn.execute(
                     "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
-                    (new.path, new.rows, new.bytes, new.sha256, seq)).lastrowid
-                cat.conn.executemany("UPDATE items SET segment_id = ?, segment_row = ? WHERE item = ?",
-                                     [(seg_id, row, item) for row, item in enumerate(keep_items)])
+                    (new.path, new.rows, new.bytes, new.sha256, seq),
+                ).lastrowid
+                cat.conn.executemany(
+                    "UPDATE items SET segment_id = ?, segment_row = ? WHERE item = ?",
+                    [(seg_id, row, item) for row, item in enumerate(keep_items)],
+                )
             for start in range(0, len(dead), 900):
-                chunk = dead[start:start + 900]
+                chunk = dead[start : start + 900]
                 marks = ",".join("?" * len(chunk))
                 cat.conn.execute(f"DELETE FROM codes WHERE item IN ({marks})", chunk)
                 cat.conn.execute(f"DELETE FROM items WHERE item IN ({marks})", chunk)
             for seg_id, _, _ in rewrite:
                 cat.conn.execute("DELETE FROM segments WHERE segment_id = ?", (seg_id,))
-        return {"dead_rows": len(dead), "segments_rewritten": len(rewrite), "seq": seq,
-                "rows_kept": len(keep_items)}
+        return {"dead_rows": len(dead), "segments_rewritten": len(rewrite), "seq": seq, "rows_kept": len(keep_items)}
 
 
 def gc(cat: Catalog, keep: int | None = None) -> dict:
@@ -164,8 +186,12 @@ def gc(cat: Catalog, keep: int | None = None) -> dict:
         dropped_snapshots: list[int] = []
         with cat.transaction():
             if keep is not None:
-                dropped_snapshots = [r[0] for r in cat.conn.execute(
-                    "SELECT version FROM snapshots ORDER BY version DESC LIMIT -1 OFFSET ?", (keep,))]
+                dropped_snapshots = [
+                    r[0]
+                    for r in cat.conn.execute(
+                        "SELECT version FROM snapshots ORDER BY version DESC LIMIT -1 OFFSET ?", (keep,)
+                    )
+                ]
                 for v in dropped_snapshots:
                     cat.conn.execute("DELETE FROM exports WHERE version = ?", (v,))
                     cat.conn.execute("DELETE FROM snapshots WHERE version = ?", (v,))

@@ -14,6 +14,7 @@ chunks of at most ``batch_rows`` rows, so memory is one chunk's whatever the inp
 
 JSON metadata that is not a string (an object, a number) is stored as its JSON text.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,6 +40,7 @@ BATCH_ROWS = 65536
 @dataclass
 class Rows:
     """One chunk of raw input rows; ``first_row`` numbers them within the whole input."""
+
     first_row: int
     ids: list
     vectors: np.ndarray
@@ -59,8 +61,13 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 def parquet_files(folder: Path) -> list[Path]:
     """The Parquet files of a dataset directory, in name order. Hidden and ``_`` entries are
     not data (Spark's ``_SUCCESS`` and ``_temporary/``, a half-written ``.x.partial-*/``)."""
-    return sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES
-                  and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts))
+    return sorted(
+        f
+        for f in folder.rglob("*")
+        if f.is_file()
+        and f.suffix.lower() in PARQUET_SUFFIXES
+        and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts)
+    )
 
 
 def _parquet_dataset(path: Path):
@@ -84,8 +91,9 @@ def _parquet_dataset(path: Path):
     return pads.dataset(str(path), format=fmt)
 
 
-def iter_parquet(path: Path, id_column="id", embedding_column="embedding", metadata_column="metadata",
-                 batch_rows: int = BATCH_ROWS) -> Iterator[Rows]:
+def iter_parquet(
+    path: Path, id_column="id", embedding_column="embedding", metadata_column="metadata", batch_rows: int = BATCH_ROWS
+) -> Iterator[Rows]:
     path = Path(path)
     try:
         dataset = _parquet_dataset(path)
@@ -107,13 +115,15 @@ def iter_parquet(path: Path, id_column="id", embedding_column="embedding", metad
 
 
 def _not_valid(path: Path) -> str:
-    return ("a file in it is not valid Parquet, or its columns do not agree with the other files'"
-            if path.is_dir() else "not a valid Parquet file")
+    return (
+        "a file in it is not valid Parquet, or its columns do not agree with the other files'"
+        if path.is_dir()
+        else "not a valid Parquet file"
+    )
 
 
 def _batches(path: Path, dataset, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    batches = iter(dataset.to_batches(columns=columns, batch_size=batch_rows, batch_readahead=0,
-                                      fragment_readahead=0))
+    batches = iter(dataset.to_batches(columns=columns, batch_size=batch_rows, batch_readahead=0, fragment_readahead=0))
     while True:
         try:
             yield next(batches)
@@ -143,8 +153,9 @@ def _coalesced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Reco
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _parquet_rows(batch: pa.RecordBatch, first: int, dim: int | None, id_column: str, embedding_column: str,
-                  metadata_column: str) -> Rows:
+def _parquet_rows(
+    batch: pa.RecordBatch, first: int, dim: int | None, id_column: str, embedding_column: str, metadata_column: str
+) -> Rows:
     emb = batch.column(embedding_column)
     if not (pa.types.is_list(emb.type) or pa.types.is_fixed_size_list(emb.type) or pa.types.is_large_list(emb.type)):
         raise InvalidInput(f"column {embedding_column!r} must be a list of floats, got {emb.type}")
@@ -157,13 +168,15 @@ def _parquet_rows(batch: pa.RecordBatch, first: int, dim: int | None, id_column:
     if emb.null_count:
         i = next(i for i, v in enumerate(emb.is_null().to_pylist()) if v)
         raise InvalidInput(f"row {first + i} (id {ids[i]!r}): embedding is missing")
-    lengths = (emb.value_lengths().to_numpy(zero_copy_only=False)
-               if not pa.types.is_fixed_size_list(emb.type) else np.full(len(emb), emb.type.list_size))
+    lengths = (
+        emb.value_lengths().to_numpy(zero_copy_only=False)
+        if not pa.types.is_fixed_size_list(emb.type)
+        else np.full(len(emb), emb.type.list_size)
+    )
     expected = lengths[0] if dim is None else dim
     if (lengths != expected).any():
         i = int(np.argmax(lengths != expected))
-        raise InvalidInput(f"row {first + i} (id {ids[i]!r}): embedding has {lengths[i]} values, "
-                           f"row 0 has {expected}")
+        raise InvalidInput(f"row {first + i} (id {ids[i]!r}): embedding has {lengths[i]} values, row 0 has {expected}")
     dim = int(expected)
     if pa.types.is_fixed_size_list(emb.type):
         # A fixed-size list's flatten() skips null slots only at the list level; check values.
@@ -214,8 +227,9 @@ def metadata_text(value):
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def iter_jsonl(path: Path, id_column="id", embedding_column="embedding", metadata_column="metadata",
-               batch_rows: int = BATCH_ROWS) -> Iterator[Rows]:
+def iter_jsonl(
+    path: Path, id_column="id", embedding_column="embedding", metadata_column="metadata", batch_rows: int = BATCH_ROWS
+) -> Iterator[Rows]:
     ids, vectors, metadata, first, width = [], [], [], 0, None
     for n, row in json_lines(path):
         if id_column not in row:
@@ -258,8 +272,10 @@ class _MappedNpy:
                 else:
                     raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
             except (ValueError, OSError, EOFError) as exc:
-                raise InvalidInput(f"cannot read {path}: not a valid .npy file "
-                                   f"({str(exc).splitlines()[0] if str(exc) else 'truncated'})") from None
+                raise InvalidInput(
+                    f"cannot read {path}: not a valid .npy file "
+                    f"({str(exc).splitlines()[0] if str(exc) else 'truncated'})"
+                ) from None
             if dtype.hasobject:
                 raise InvalidInput(f"cannot read {path}: it holds Python objects, not numbers")
             if len(shape) not in (1, 2):
@@ -284,16 +300,20 @@ class _MappedNpy:
         if self.fortran:  # a row's values are a column apart: copy the rows, keep every page
             whole: np.ndarray = np.ndarray(self.shape, self.dtype, buffer=self._map, offset=self.offset, order="F")
             return np.ascontiguousarray(whole[start:stop])
-        out = np.frombuffer(self._map, self.dtype, (stop - start) * self.shape[1],
-                            self.offset + start * width).reshape(stop - start, self.shape[1]).copy()
+        out = (
+            np.frombuffer(self._map, self.dtype, (stop - start) * self.shape[1], self.offset + start * width)
+            .reshape(stop - start, self.shape[1])
+            .copy()
+        )
         done = (self.offset + stop * width) // mmap.PAGESIZE * mmap.PAGESIZE
         if done:
             self._map.madvise(mmap.MADV_DONTNEED, 0, done)
         return out
 
 
-def iter_npy(path: Path, ids_path: Path | None, id_column="id", metadata_column="metadata",
-             batch_rows: int = BATCH_ROWS) -> Iterator[Rows]:
+def iter_npy(
+    path: Path, ids_path: Path | None, id_column="id", metadata_column="metadata", batch_rows: int = BATCH_ROWS
+) -> Iterator[Rows]:
     path = Path(path)
     if not path.is_file():
         raise _missing(path)
@@ -301,7 +321,7 @@ def iter_npy(path: Path, ids_path: Path | None, id_column="id", metadata_column=
     if ids_path is None:
         sidecar = path.with_suffix(".jsonl")
         if not sidecar.is_file():
-            raise InvalidInput(f"{path} needs ids: pass --ids FILE.jsonl (one {{\"id\": ...}} per row)")
+            raise InvalidInput(f'{path} needs ids: pass --ids FILE.jsonl (one {{"id": ...}} per row)')
         ids_path = sidecar
     ids: list[str] = []
     metadata: list = []
@@ -327,8 +347,15 @@ def iter_npy(path: Path, ids_path: Path | None, id_column="id", metadata_column=
         yield rows()
 
 
-def iter_rows(path: Path, *, ids_path: Path | None = None, id_column="id", embedding_column="embedding",
-              metadata_column="metadata", batch_rows: int = BATCH_ROWS) -> Iterator[Rows]:
+def iter_rows(
+    path: Path,
+    *,
+    ids_path: Path | None = None,
+    id_column="id",
+    embedding_column="embedding",
+    metadata_column="metadata",
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[Rows]:
     """Pick the reader from the name: a directory or .parquet/.pq, .npy, .jsonl/.ndjson."""
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
@@ -340,5 +367,4 @@ def iter_rows(path: Path, *, ids_path: Path | None = None, id_column="id", embed
         return iter_npy(path, ids_path, id_column, metadata_column, batch_rows)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return iter_jsonl(path, id_column, embedding_column, metadata_column, batch_rows)
-    raise InvalidInput(f"cannot tell the format of {path}: expected .parquet (or a directory of them), "
-                       ".npy or .jsonl")
+    raise InvalidInput(f"cannot tell the format of {path}: expected .parquet (or a directory of them), .npy or .jsonl")

@@ -13,6 +13,7 @@ vector row in a new segment), the old row gets ``removed_seq``. Every committed 
 ``added_seq <= S AND (removed_seq IS NULL OR removed_seq > S)``. A snapshot is the visible set
 at its ``seq`` plus one partition model, so it never changes once published.
 """
+
 from __future__ import annotations
 
 FORMAT_VERSION = 1

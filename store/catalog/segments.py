@@ -5,6 +5,7 @@ so pyarrow, DuckDB or Spark read it as it is. Files are written under a fresh UU
 fsynced (file and directory) *before* SQLite publishes them: a crash before the publish leaves
 an unreferenced file that ``gc`` reclaims, never a half-visible one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_segment(catalog_dir: Path, ids: list[str], vectors: np.ndarray,
-                  started: list[Path] | None = None) -> WrittenSegment:
+def write_segment(
+    catalog_dir: Path, ids: list[str], vectors: np.ndarray, started: list[Path] | None = None
+) -> WrittenSegment:
     """Write a new segment file. Its path goes into ``started`` before the file is created, so
     a caller that must remove it after a failure (even one in this function) knows it."""
     seg_dir = Path(catalog_dir) / SEGMENT_DIR
@@ -108,5 +110,6 @@ class RowGroupRead:
     def read(self, catalog_dir: Path, dim: int) -> np.ndarray:
         with _segment_errors(self.segment):
             table = pq.ParquetFile(Path(catalog_dir) / self.segment).read_row_group(
-                self.group, columns=["embedding"], use_threads=False)
+                self.group, columns=["embedding"], use_threads=False
+            )
         return vectors_of(table.column(0), dim)[self.rows - self.first_row]

@@ -5,13 +5,13 @@ drawn around random unit centres with a per-cluster spread and cluster sizes fro
 law, then L2-normalised. Held-out queries come from the same process (they are not in the
 catalog), as real queries are.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def clustered(n: int, dim: int, *, clusters: int | None = None, spread: float = 0.45,
-              seed: int = 0) -> np.ndarray:
+def clustered(n: int, dim: int, *, clusters: int | None = None, spread: float = 0.45, seed: int = 0) -> np.ndarray:
     """(n, dim) float32 unit vectors drawn around ``clusters`` random centres."""
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, n // 60)
@@ -54,8 +54,16 @@ def write_example(out_dir: str, n: int = 20_000, dim: int = 64, seed: int = 0) -
     parts = {"vectors.parquet": (0, n), "more.parquet": (n, n + n // 20)}
     for name, (a, b) in parts.items():
         ids = [f"doc-{i}" for i in range(a, b)]
-        pq.write_table(pa.table({"id": ids, "embedding": embedding_array(x[a:b]),
-                                 "metadata": [f"synthetic document {i}" for i in range(a, b)]}), out / name)
+        pq.write_table(
+            pa.table(
+                {
+                    "id": ids,
+                    "embedding": embedding_array(x[a:b]),
+                    "metadata": [f"synthetic document {i}" for i in range(a, b)],
+                }
+            ),
+            out / name,
+        )
     np.save(out / "query.npy", x[-5:])
 
 

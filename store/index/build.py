@@ -8,6 +8,7 @@ live vector (leaf and codes) as it streams from the segments, one row group at a
 this machine's cores or a ``placer`` elsewhere (Ray). Memory: the sample, one row group, and
 the snapshot's codes; never the catalog's float vectors (tests/test_build_memory.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,20 +55,29 @@ class BuildResult:
         if not self.published:
             return [f"snapshot {self.version} is up to date ({self.count} items); nothing to build"]
         what = "retrained the partitions" if self.retrained else "incremental build"
-        out = [f"snapshot {self.version}: {self.count} items, {self.num_leaves} leaves"
-               + (f", {self.leaves_to_search} searched" if self.leaves_to_search else "")
-               + f" ({what}, {self.encoded} vectors encoded, {self.seconds:.1f} s)"]
+        out = [
+            f"snapshot {self.version}: {self.count} items, {self.num_leaves} leaves"
+            + (f", {self.leaves_to_search} searched" if self.leaves_to_search else "")
+            + f" ({what}, {self.encoded} vectors encoded, {self.seconds:.1f} s)"
+        ]
         if self.recall is not None and self.leaves_to_search:
             r = self.recall
-            how = (f"reused from snapshot {r.reused_from}, little changed since" if r.reused_from is not None
-                   else f"estimated on {r.sample} of its vectors in {r.seconds:.1f} s")
-            out.append(f"  recall@{r.k} {r.at(self.leaves_to_search):.3f} at {self.leaves_to_search} of "
-                       f"{self.num_leaves} leaves ({how})")
+            how = (
+                f"reused from snapshot {r.reused_from}, little changed since"
+                if r.reused_from is not None
+                else f"estimated on {r.sample} of its vectors in {r.seconds:.1f} s"
+            )
+            out.append(
+                f"  recall@{r.k} {r.at(self.leaves_to_search):.3f} at {self.leaves_to_search} of "
+                f"{self.num_leaves} leaves ({how})"
+            )
             if self.lookup_type != "FLOAT":
                 # The estimate ranks codes as FLOAT tables do; fixed-point tables round every
                 # entry, which loses a little more (docs/benchmarks.md: INT8 against FLOAT).
-                out.append(f"  (estimated with FLOAT lookup tables; this snapshot's {self.lookup_type} tables "
-                           "give somewhat less)")
+                out.append(
+                    f"  (estimated with FLOAT lookup tables; this snapshot's {self.lookup_type} tables "
+                    "give somewhat less)"
+                )
         if self.leaves_note:
             out.append(f"  {self.leaves_note}")
         if self.retrained:
@@ -76,8 +86,10 @@ class BuildResult:
                 out.append(f"  recipe: {self.recipe}")
         elif self.count:
             h = self.health
-            out.append(f"  why not retrain: {h.get('untrained', 0)} of {h.get('live', 0)} vectors added since "
-                       f"training, imbalance {h.get('imbalance', 1.0):.2f}; every health check passed")
+            out.append(
+                f"  why not retrain: {h.get('untrained', 0)} of {h.get('live', 0)} vectors added since "
+                f"training, imbalance {h.get('imbalance', 1.0):.2f}; every health check passed"
+            )
         return out
 
 
@@ -88,7 +100,8 @@ def items_digest(items: np.ndarray) -> str:
 def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
     kind, dim, leaves, dpb, cents, books, training = cat.conn.execute(
         "SELECT kind, dim, num_leaves, dims_per_block, centroids, codebooks, training FROM models WHERE model_id = ?",
-        (model_id,)).fetchone()
+        (model_id,),
+    ).fetchone()
     return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
 
 
@@ -109,8 +122,7 @@ class BuildPlan:
 
     @property
     def up_to_date(self) -> bool:
-        return (self.last is not None and not self.full and not self.config_changed
-                and self.last[1] == self.head)
+        return self.last is not None and not self.full and not self.config_changed and self.last[1] == self.head
 
 
 @dataclass
@@ -131,10 +143,14 @@ def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None)
     config = cat.index_config.replace(**changes) if changes else cat.index_config
     if changes and changes.get("recall_target") is not None and changes.get("leaves_to_search") is None:
         config = dataclasses.replace(config, leaves_to_search=None)  # a new target replaces a fixed number
-    last = cat.conn.execute("SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
-                            "FROM snapshots ORDER BY version DESC LIMIT 1").fetchone()
-    live = np.fromiter((r[0] for r in cat.conn.execute(
-        "SELECT item FROM items WHERE removed_seq IS NULL ORDER BY item")), dtype=np.int64)
+    last = cat.conn.execute(
+        "SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
+        "FROM snapshots ORDER BY version DESC LIMIT 1"
+    ).fetchone()
+    live = np.fromiter(
+        (r[0] for r in cat.conn.execute("SELECT item FROM items WHERE removed_seq IS NULL ORDER BY item")),
+        dtype=np.int64,
+    )
     return BuildPlan(config, config != cat.index_config, cat.head_seq, last, live, full)
 
 
@@ -147,40 +163,67 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
     coded_sizes = np.zeros(model.num_leaves, np.int64)
     trained_live = 0
     for leaf, count, trained in cat.conn.execute(
-            "SELECT c.leaf, COUNT(*), SUM(c.trained > 0) FROM codes c JOIN items i ON i.item = c.item "
-            "WHERE c.model_id = ? AND i.removed_seq IS NULL GROUP BY c.leaf", (model_id,)):
+        "SELECT c.leaf, COUNT(*), SUM(c.trained > 0) FROM codes c JOIN items i ON i.item = c.item "
+        "WHERE c.model_id = ? AND i.removed_seq IS NULL GROUP BY c.leaf",
+        (model_id,),
+    ):
         coded_sizes[leaf] = count
         trained_live += trained
     # Every item live at the last snapshot was coded by its model, so what is new is what was
     # added since; the count check guards that reasoning, and the exact query stands behind it.
-    new_items = np.fromiter((r[0] for r in cat.conn.execute(
-        "SELECT item FROM items WHERE removed_seq IS NULL AND added_seq > ? ORDER BY item", (plan.last[1],))),
-        dtype=np.int64)
+    new_items = np.fromiter(
+        (
+            r[0]
+            for r in cat.conn.execute(
+                "SELECT item FROM items WHERE removed_seq IS NULL AND added_seq > ? ORDER BY item", (plan.last[1],)
+            )
+        ),
+        dtype=np.int64,
+    )
     if int(coded_sizes.sum()) + len(new_items) != len(live):
-        new_items = np.fromiter((r[0] for r in cat.conn.execute(
-            "SELECT item FROM items i WHERE removed_seq IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM codes c WHERE c.model_id = ? AND c.item = i.item) ORDER BY item", (model_id,))),
-            dtype=np.int64)
+        new_items = np.fromiter(
+            (
+                r[0]
+                for r in cat.conn.execute(
+                    "SELECT item FROM items i WHERE removed_seq IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM codes c WHERE c.model_id = ? AND c.item = i.item) ORDER BY item",
+                    (model_id,),
+                )
+            ),
+            dtype=np.int64,
+        )
     with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
         vectors = cat.vectors_for(new_items)
         new_leaves = model.assign(vectors) if len(new_items) else np.zeros(0, np.int32)
         new_codes = model.encode(vectors) if len(new_items) else None
         advance(max(len(new_items), 1))
     sizes = coded_sizes + np.bincount(new_leaves.astype(np.int64), minlength=model.num_leaves)
-    h = assess(model_kind=model.kind, model_leaves=model.num_leaves, model_dims_per_block=model.dims_per_block,
-               baseline=baseline, config=plan.config, live=len(live), untrained=len(live) - trained_live,
-               imbalance=imbalance(sizes),
-               new_residual=model.residual(vectors, new_leaves) if len(new_items) else None,
-               new_quantization_error=(model.quantization_error(vectors, new_codes)
-                                       if len(new_items) and new_codes is not None else None))
-    rows = [(model_id, item, int(new_leaves[j]), new_codes[j].tobytes() if new_codes is not None else None, 0)
-            for j, item in enumerate(new_items.tolist())]
-    return BuildWork(h.retrain, h.reasons if h.retrain else [], h.as_dict(), model, model_id, None,
-                     [] if h.retrain else rows)
+    h = assess(
+        model_kind=model.kind,
+        model_leaves=model.num_leaves,
+        model_dims_per_block=model.dims_per_block,
+        baseline=baseline,
+        config=plan.config,
+        live=len(live),
+        untrained=len(live) - trained_live,
+        imbalance=imbalance(sizes),
+        new_residual=model.residual(vectors, new_leaves) if len(new_items) else None,
+        new_quantization_error=(
+            model.quantization_error(vectors, new_codes) if len(new_items) and new_codes is not None else None
+        ),
+    )
+    rows = [
+        (model_id, item, int(new_leaves[j]), new_codes[j].tobytes() if new_codes is not None else None, 0)
+        for j, item in enumerate(new_items.tolist())
+    ]
+    return BuildWork(
+        h.retrain, h.reasons if h.retrain else [], h.as_dict(), model, model_id, None, [] if h.retrain else rows
+    )
 
 
-def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, progress: Progress,
-             placer: Placer | None = None) -> BuildWork:
+def _retrain(
+    cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, progress: Progress, placer: Placer | None = None
+) -> BuildWork:
     """Train on the seeded sample, then place every live vector as it streams from the
     segments: no step holds more than the sample and one chunk of the catalog as floats."""
     live, started = plan.live, time.perf_counter()
@@ -192,8 +235,10 @@ def _retrain(cat: Catalog, plan: BuildPlan, reasons: list[str], health: dict, pr
         model, stats = train_model(sample, len(live), cat.distance, plan.config)
     del sample
     with progress.task(f"placing {len(live)} vectors", total=len(live)) as advance:
-        placed = ((np.searchsorted(live, read.items), *result)
-                  for read, result in (placer or place_here)(model, cat.vector_reads(live), cat.path, cat.dim))
+        placed = (
+            (np.searchsorted(live, read.items), *result)
+            for read, result in (placer or place_here)(model, cat.vector_reads(live), cat.path, cat.dim)
+        )
         leaves, codes, baseline = collect(model, len(live), placed, on_chunk=advance)
     trained = Trained(model, leaves, codes, {**baseline, **stats, "seconds": time.perf_counter() - started})
     sampled = np.zeros(len(live), bool)
@@ -219,19 +264,27 @@ class PlacedRows:
     def __iter__(self):
         codes = self.codes
         for j, item in enumerate(self.items.tolist()):
-            yield (self.model_id, item, int(self.leaves[j]), codes[j].tobytes() if codes is not None else None,
-                   2 if self.sampled[j] else 1)
+            yield (
+                self.model_id,
+                item,
+                int(self.leaves[j]),
+                codes[j].tobytes() if codes is not None else None,
+                2 if self.sampled[j] else 1,
+            )
 
 
-def compute_build(cat: Catalog, plan: BuildPlan, progress: Progress = SILENT, placer: Placer | None = None) -> BuildWork:
+def compute_build(
+    cat: Catalog, plan: BuildPlan, progress: Progress = SILENT, placer: Placer | None = None
+) -> BuildWork:
     """Incremental unless there is no model yet, ``--full`` was given, or the health policy
     asks for retraining (then the incremental work is thrown away and every vector retrained)."""
     model_id = plan.last[2] if plan.last is not None else None
     if len(plan.live) == 0:
         return BuildWork(False, [], {}, None, None, None, [])
     if model_id is None or plan.full:
-        work = _retrain(cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress,
-                        placer)
+        work = _retrain(
+            cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress, placer
+        )
     else:
         work = _incremental(cat, plan, model_id, progress)
         if work.retrain:
@@ -252,12 +305,16 @@ def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) 
     if model is None or plan.config.recall_sample == 0:
         return None
     if work.trained is None and plan.last is not None:
-        previous = json.loads(cat.conn.execute("SELECT build FROM snapshots WHERE version = ?",
-                                               (plan.last[0],)).fetchone()[0]).get("recall")
+        previous = json.loads(
+            cat.conn.execute("SELECT build FROM snapshots WHERE version = ?", (plan.last[0],)).fetchone()[0]
+        ).get("recall")
         deleted = plan.last[3] + len(work.rows) - len(live)
         drift = (previous or {}).get("drift", 0) + len(work.rows) + max(deleted, 0)
-        if previous and previous.get("sample") == min(plan.config.recall_sample, len(live)) \
-                and drift <= REUSE_ESTIMATE_BELOW * len(live):
+        if (
+            previous
+            and previous.get("sample") == min(plan.config.recall_sample, len(live))
+            and drift <= REUSE_ESTIMATE_BELOW * len(live)
+        ):
             kept = RecallEstimate.from_json(previous)
             kept.reused_from = kept.reused_from or plan.last[0]
             kept.drift = drift
@@ -273,30 +330,48 @@ def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) 
             items = np.concatenate([items, np.asarray([r[1] for r in new], dtype=np.int64)])
             leaves = np.concatenate([leaves, np.asarray([r[2] for r in new], dtype=leaves.dtype)])
             if codes is not None:
-                codes = np.concatenate([codes, np.frombuffer(b"".join(r[3] for r in new), np.uint8)
-                                        .reshape(len(new), -1)])
+                codes = np.concatenate(
+                    [codes, np.frombuffer(b"".join(r[3] for r in new), np.uint8).reshape(len(new), -1)]
+                )
     # Queries the partitions were trained on sit closer to their centroids than a user's query
     # does: on real sentence embeddings they overestimated recall by 0.02-0.03 at few leaves,
     # where queries drawn from the rest matched held-out queries (docs/benchmarks.md). The rest
     # means the items live at training but left out of its sample, a uniform draw like the
     # sample itself: items added since may differ from the catalog the build is judged on.
     with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
-        return estimate_recall(catalog_snapshot(cat, model, items, leaves, codes, unseen_items),
-                               sample=plan.config.recall_sample)
+        return estimate_recall(
+            catalog_snapshot(cat, model, items, leaves, codes, unseen_items), sample=plan.config.recall_sample
+        )
 
 
 def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:
     """Items live when the model was trained but left out of its training sample (``trained =
     1``; the sample is 2). None for a model whose codes do not say (written before the sample
     was marked, or a float index, which trains nothing)."""
-    if cat.conn.execute("SELECT 1 FROM codes WHERE model_id = ? AND trained = 2 LIMIT 1", (model_id,)).fetchone() is None:
+    if (
+        cat.conn.execute("SELECT 1 FROM codes WHERE model_id = ? AND trained = 2 LIMIT 1", (model_id,)).fetchone()
+        is None
+    ):
         return None
-    return np.fromiter((r[0] for r in cat.conn.execute(
-        "SELECT item FROM codes WHERE model_id = ? AND trained = 1 ORDER BY item", (model_id,))), np.int64)
+    return np.fromiter(
+        (
+            r[0]
+            for r in cat.conn.execute(
+                "SELECT item FROM codes WHERE model_id = ? AND trained = 1 ORDER BY item", (model_id,)
+            )
+        ),
+        np.int64,
+    )
 
 
-def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, leaves: np.ndarray,
-                     codes: np.ndarray | None, unseen_items: np.ndarray | None = None) -> Snapshot:
+def catalog_snapshot(
+    cat: Catalog,
+    model: PartitionModel,
+    items: np.ndarray,
+    leaves: np.ndarray,
+    codes: np.ndarray | None,
+    unseen_items: np.ndarray | None = None,
+) -> Snapshot:
     """A snapshot's rows (``items``, their leaves and codes, in any order) as the recall
     estimate reads them: in device order, vectors streamed from the segments, no float copy
     of the catalog held. ``unseen_items``: items the partitions were not trained on."""
@@ -310,6 +385,7 @@ def catalog_snapshot(cat: Catalog, model: PartitionModel, items: np.ndarray, lea
         return cat.vectors_for(items[order[rows]])
 
     if codes is not None:
+
         def decoded(rows):
             return model.decode(codes[order[rows]])
     else:  # a float index is small (FLOAT_INDEX_BELOW): the device compares the vectors themselves
@@ -331,18 +407,24 @@ def coded_rows(cat: Catalog, model_id: int, *, with_codes: bool, batch: int = 65
     straight into arrays: a million Python row tuples would cost about as much as the vectors."""
     cur = cat.conn.execute(
         "SELECT c.item, c.leaf" + (", c.code" if with_codes else "") + " FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL ORDER BY c.item", (model_id,))
+        "WHERE c.model_id = ? AND i.removed_seq IS NULL ORDER BY c.item",
+        (model_id,),
+    )
     items, leaves, codes = [], [], []
     while rows := cur.fetchmany(batch):
         items.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
         leaves.append(np.fromiter((r[1] for r in rows), np.int32, len(rows)))
         if with_codes:
             codes.append(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), -1))
+
     def joined(parts, empty):
         return np.concatenate(parts) if parts else empty
 
-    return (joined(items, np.zeros(0, np.int64)), joined(leaves, np.zeros(0, np.int32)),
-            joined(codes, np.zeros((0, 0), np.uint8)) if with_codes else None)
+    return (
+        joined(items, np.zeros(0, np.int64)),
+        joined(leaves, np.zeros(0, np.int32)),
+        joined(codes, np.zeros((0, 0), np.uint8)) if with_codes else None,
+    )
 
 
 def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate | None) -> tuple[int, str | None]:
@@ -357,13 +439,15 @@ def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate |
     if chosen is not None and chosen <= cap:
         return chosen, None
     allowed = max([n for n in recall.ladder if n <= cap] or [1])
-    return allowed, (f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
-                     f"{recall.at(allowed):.3f} at {allowed} leaves"
-                     + (f" (it takes {chosen})" if chosen is not None else ""))
+    return allowed, (
+        f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
+        f"{recall.at(allowed):.3f} at {allowed} leaves" + (f" (it takes {chosen})" if chosen is not None else "")
+    )
 
 
-def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
-                 progress: Progress = SILENT) -> BuildResult:
+def commit_build(
+    cat: Catalog, plan: BuildPlan, work: BuildWork, started: float, progress: Progress = SILENT
+) -> BuildResult:
     """One transaction: settings, the commit, a new model if any, the new codes, the snapshot."""
     config, live, model, model_id, rows = plan.config, plan.live, work.model, work.model_id, work.rows
     recipe = work.trained.stats.get("recipe") if work.trained is not None else None
@@ -376,32 +460,79 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
             cur = cat.conn.execute(
                 "INSERT INTO models(created_seq, kind, dim, num_leaves, dims_per_block, centroids, codebooks, "
                 "trained_items, training) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, model.kind, cat.dim, model.num_leaves, model.dims_per_block, model.centroid_blob(),
-                 model.codebook_blob(), len(live), json.dumps(work.trained.stats, sort_keys=True)))
+                (
+                    seq,
+                    model.kind,
+                    cat.dim,
+                    model.num_leaves,
+                    model.dims_per_block,
+                    model.centroid_blob(),
+                    model.codebook_blob(),
+                    len(live),
+                    json.dumps(work.trained.stats, sort_keys=True),
+                ),
+            )
             model_id = cur.lastrowid
             rows = dataclasses.replace(rows, model_id=model_id)
         with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
             cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
             advance(max(len(rows), 1))
-        leaves_to_search, note = choose_leaves(config, model.num_leaves, work.recall) if model is not None \
-            else (None, None)
+        leaves_to_search, note = (
+            choose_leaves(config, model.num_leaves, work.recall) if model is not None else (None, None)
+        )
         version = (plan.last[0] + 1) if plan.last is not None else 1
-        build_info = {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows),
-                      "health": work.health, "recipe": recipe, "seconds": round(time.perf_counter() - started, 3),
-                      "recall": work.recall.to_json() if work.recall is not None else None, "leaves_note": note,
-                      "recall_target": config.recall_target if config.leaves_to_search is None else None}
+        build_info = {
+            "retrained": work.retrain,
+            "reasons": work.reasons,
+            "encoded": len(rows),
+            "health": work.health,
+            "recipe": recipe,
+            "seconds": round(time.perf_counter() - started, 3),
+            "recall": work.recall.to_json() if work.recall is not None else None,
+            "leaves_note": note,
+            "recall_target": config.recall_target if config.leaves_to_search is None else None,
+        }
         cat.conn.execute(
             "INSERT INTO snapshots(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, "
             "created_at, build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (version, seq, model_id, len(live), items_digest(live), leaves_to_search,
-             config.lookup_type if model is not None else None, utcnow(), json.dumps(build_info, sort_keys=True)))
-    return BuildResult(version, True, work.retrain, work.reasons, len(live), len(rows),
-                       model.num_leaves if model is not None else 0, leaves_to_search,
-                       time.perf_counter() - started, work.health, recipe, work.recall, note, config.lookup_type)
+            (
+                version,
+                seq,
+                model_id,
+                len(live),
+                items_digest(live),
+                leaves_to_search,
+                config.lookup_type if model is not None else None,
+                utcnow(),
+                json.dumps(build_info, sort_keys=True),
+            ),
+        )
+    return BuildResult(
+        version,
+        True,
+        work.retrain,
+        work.reasons,
+        len(live),
+        len(rows),
+        model.num_leaves if model is not None else 0,
+        leaves_to_search,
+        time.perf_counter() - started,
+        work.health,
+        recipe,
+        work.recall,
+        note,
+        config.lookup_type,
+    )
 
 
-def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, progress: Progress = SILENT,
-          placer: Placer | None = None) -> BuildResult:
+def build(
+    cat: Catalog,
+    *,
+    full: bool = False,
+    changes: dict | None = None,
+    progress: Progress = SILENT,
+    placer: Placer | None = None,
+) -> BuildResult:
     """Publish a new snapshot: plan, compute, commit (see the module docstring).
 
     ``placer``: who places every vector when the partitions are retrained (default:
@@ -415,8 +546,17 @@ def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, prog
         if plan.up_to_date:
             version, _, model_id, count, leaves_to_search, _ = plan.last
             model = cat.model_summary(model_id)
-            return BuildResult(version, False, False, [], count, 0, model["num_leaves"] if model else 0,
-                               leaves_to_search, time.perf_counter() - started)
+            return BuildResult(
+                version,
+                False,
+                False,
+                [],
+                count,
+                0,
+                model["num_leaves"] if model else 0,
+                leaves_to_search,
+                time.perf_counter() - started,
+            )
         work = compute_build(cat, plan, progress, placer)
         return commit_build(cat, plan, work, started, progress)
 

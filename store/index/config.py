@@ -3,6 +3,7 @@
 Modelled on LanceDB's index config classes. One :class:`IndexConfig` is stored per catalog
 (``catalog_config`` table, key ``index``); ``scannlite build`` options change it.
 """
+
 from __future__ import annotations
 
 import math

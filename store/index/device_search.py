@@ -19,6 +19,7 @@ algorithm step by step (tensorflow/tflite-support ``scann_ondevice/cc/core/`` an
 Float indexes (tiny catalogs) are scored like the device's linear search:
 dot ``-q.x``, squared L2 ``(|q|^2 + |x|^2) - 2 q.x``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def centroid_scores(centroids: np.ndarray, queries: np.ndarray) -> np.ndarray:
     for b0 in range(0, dim, block):
         acc = np.zeros((len(q), n_leaves), dtype=F32)
         for j in range(b0, min(dim, b0 + block)):
-            acc += q[:, j:j + 1] * c[j][None, :]
+            acc += q[:, j : j + 1] * c[j][None, :]
         total += acc
     return total
 
@@ -150,16 +151,16 @@ def lookup_table(index: DeviceIndex, q: np.ndarray) -> np.ndarray:
     rows = []
     for start, books, norms in index.book_groups:
         g, _, w = books.shape
-        qs = q[start:start + g * w].astype(F32).reshape(g, w)
+        qs = q[start : start + g * w].astype(F32).reshape(g, w)
         dot = books[:, :, 0] * qs[:, 0:1]
         for j in range(1, w):
-            dot = dot + books[:, :, j] * qs[:, j:j + 1]
+            dot = dot + books[:, :, j] * qs[:, j : j + 1]
         if index.distance == "dot":
             rows.append(-dot)
         else:
             qn = np.zeros((g, 1), dtype=F32)
             for j in range(w):
-                qn = qn + qs[:, j:j + 1] * qs[:, j:j + 1]
+                qn = qn + qs[:, j : j + 1] * qs[:, j : j + 1]
             rows.append((qn + norms) - F32(2) * dot)
     return np.concatenate(rows).astype(F32)
 
@@ -176,11 +177,13 @@ def quantize_table(lut: np.ndarray, lookup_type: str):
 def ah_distances(index: DeviceIndex, table, codes: np.ndarray) -> np.ndarray:
     """Distances of the coded points to the query whose (possibly quantized) table is given."""
     s = codes.shape[1]
-    gathered = table[0][np.arange(s)[None, :], codes] if isinstance(table, tuple) else table[np.arange(s)[None, :], codes]
+    gathered = (
+        table[0][np.arange(s)[None, :], codes] if isinstance(table, tuple) else table[np.arange(s)[None, :], codes]
+    )
     out = np.zeros(len(codes), dtype=F32)
     if index.lookup_type == "FLOAT":
         for b in range(0, s, CHUNKS_PER_BLOCK):
-            block = np.cumsum(gathered[:, b:b + CHUNKS_PER_BLOCK], axis=1, dtype=F32)[:, -1]
+            block = np.cumsum(gathered[:, b : b + CHUNKS_PER_BLOCK], axis=1, dtype=F32)[:, -1]
             out = out + block
         return out
     qtable, lo, hi = table
@@ -189,7 +192,7 @@ def ah_distances(index: DeviceIndex, table, codes: np.ndarray) -> np.ndarray:
     dq_offset_1 = F32(lo + dq_scale / F32(2))
     for b in range(0, s, CHUNKS_PER_BLOCK):
         width = min(CHUNKS_PER_BLOCK, s - b)
-        acc = gathered[:, b:b + width].sum(axis=1, dtype=np.int64).astype(F32)
+        acc = gathered[:, b : b + width].sum(axis=1, dtype=np.int64).astype(F32)
         out = out + (dq_scale * acc + F32(F32(width) * dq_offset_1))
     return out
 
@@ -249,15 +252,15 @@ def exact_search_chunks(chunks, distance: str, queries: np.ndarray, k: int):
         rows = np.asarray(rows, dtype=np.int64)
         xn = (x * x).sum(axis=1)
         for start in range(0, len(queries), 256):
-            q = queries[start:start + 256]
+            q = queries[start : start + 256]
             dots = q @ x.T
-            d = -dots if distance == "dot" else qn[start:start + 256, None] + xn[None, :] - 2 * dots
+            d = -dots if distance == "dot" else qn[start : start + 256, None] + xn[None, :] - 2 * dots
             # Each query's k nearest of the chunk, ties at the k-th included, merged with its best so far.
             kth = np.partition(d, k - 1, axis=1)[:, k - 1] if d.shape[1] > k else np.full(len(q), np.inf)
             q_idx, c_idx = np.nonzero(d <= kth[:, None])
             bounds = np.searchsorted(q_idx, np.arange(len(q) + 1))
             for j in range(len(q)):
-                cols = c_idx[bounds[j]:bounds[j + 1]]
+                cols = c_idx[bounds[j] : bounds[j + 1]]
                 i = start + j
                 d_all = np.concatenate([best_d[i], d[j, cols]])
                 r_all = np.concatenate([best_r[i], rows[cols]])
@@ -266,8 +269,8 @@ def exact_search_chunks(chunks, distance: str, queries: np.ndarray, k: int):
     ids = np.full((len(queries), k), -1, dtype=np.int64)
     dists = np.full((len(queries), k), np.inf, dtype=F32)
     for i in range(len(queries)):
-        ids[i, :len(best_r[i])] = best_r[i]
-        dists[i, :len(best_d[i])] = best_d[i]
+        ids[i, : len(best_r[i])] = best_r[i]
+        dists[i, : len(best_d[i])] = best_d[i]
     return ids, dists
 
 

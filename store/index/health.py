@@ -28,6 +28,7 @@ Thresholds, and why:
 * A model trained on a catalog too small for a tree (or for hashing) is replaced as soon as the
   catalog's size calls for a different number of leaves (a factor of 2 off) or kind.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,20 +55,37 @@ class Health:
         return bool(self.reasons)
 
     def as_dict(self) -> dict:
-        return {"live": self.live, "untrained": self.untrained, "imbalance": round(self.imbalance, 4),
-                "new_residual": self.new_residual, "new_quantization_error": self.new_quantization_error,
-                "retrain_reasons": self.reasons}
+        return {
+            "live": self.live,
+            "untrained": self.untrained,
+            "imbalance": round(self.imbalance, 4),
+            "new_residual": self.new_residual,
+            "new_quantization_error": self.new_quantization_error,
+            "retrain_reasons": self.reasons,
+        }
 
 
-def assess(*, model_kind: str, model_leaves: int, model_dims_per_block, baseline: dict, config: IndexConfig,
-           live: int, untrained: int, imbalance: float, new_residual: float | None,
-           new_quantization_error: float | None) -> Health:
+def assess(
+    *,
+    model_kind: str,
+    model_leaves: int,
+    model_dims_per_block,
+    baseline: dict,
+    config: IndexConfig,
+    live: int,
+    untrained: int,
+    imbalance: float,
+    new_residual: float | None,
+    new_quantization_error: float | None,
+) -> Health:
     h = Health(live, untrained, imbalance, new_residual, new_quantization_error)
     if live == 0:
         return h
     wanted_kind = "float" if live < FLOAT_INDEX_BELOW else "ah"
     if wanted_kind != model_kind:
-        h.reasons.append(f"the catalog now holds {live} vectors: it needs a {'hashed' if wanted_kind == 'ah' else 'float'} index")
+        h.reasons.append(
+            f"the catalog now holds {live} vectors: it needs a {'hashed' if wanted_kind == 'ah' else 'float'} index"
+        )
     if model_kind == "ah" and model_dims_per_block != config.dims_per_block:
         h.reasons.append(f"dims_per_block changed from {model_dims_per_block} to {config.dims_per_block}")
     wanted = config.leaves_for(live) if wanted_kind == "ah" else 1
@@ -83,13 +101,19 @@ def assess(*, model_kind: str, model_leaves: int, model_dims_per_block, baseline
         h.reasons.append(f"{share:.0%} of vectors were added since training (limit {MAX_UNTRAINED_SHARE:.0%})")
     base_imb = baseline.get("imbalance") or 1.0
     if model_leaves > 1 and imbalance > MAX_IMBALANCE_GROWTH * base_imb:
-        h.reasons.append(f"partition imbalance grew from {base_imb:.2f} to {imbalance:.2f} (limit x{MAX_IMBALANCE_GROWTH})")
+        h.reasons.append(
+            f"partition imbalance grew from {base_imb:.2f} to {imbalance:.2f} (limit x{MAX_IMBALANCE_GROWTH})"
+        )
     base_res = baseline.get("residual") or 0.0
     if new_residual is not None and base_res > 0 and new_residual > MAX_RESIDUAL_GROWTH * base_res:
-        h.reasons.append(f"new vectors lie {new_residual / base_res:.2f}x farther from their leaf centres than "
-                         f"the training vectors (limit x{MAX_RESIDUAL_GROWTH})")
+        h.reasons.append(
+            f"new vectors lie {new_residual / base_res:.2f}x farther from their leaf centres than "
+            f"the training vectors (limit x{MAX_RESIDUAL_GROWTH})"
+        )
     base_q = baseline.get("quantization_error") or 0.0
     if new_quantization_error is not None and base_q > 0 and new_quantization_error > MAX_QUANTIZATION_GROWTH * base_q:
-        h.reasons.append(f"new vectors' quantization error is {new_quantization_error / base_q:.2f}x the "
-                         f"training error (limit x{MAX_QUANTIZATION_GROWTH})")
+        h.reasons.append(
+            f"new vectors' quantization error is {new_quantization_error / base_q:.2f}x the "
+            f"training error (limit x{MAX_QUANTIZATION_GROWTH})"
+        )
     return h

@@ -5,6 +5,7 @@ Exactly what the on-device index can hold (docs/ondevice-format.md): one level o
 raw float vectors in one leaf. New vectors are placed with :meth:`assign` and
 :meth:`encode`, so an incremental build reuses the model untouched.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,11 +56,11 @@ class PartitionModel:
         # catalog (2 sqrt(N)), so fewer rows per step keep it near 32 MB at any size.
         chunk = max(256, min(chunk, (1 << 22) // self.num_leaves))
         for start in range(0, len(vectors), chunk):
-            x = vectors[start:start + chunk].astype(np.float64)
+            x = vectors[start : start + chunk].astype(np.float64)
             d = x @ c.T
             d *= -2.0  # in place: cn - 2 x.c, bit for bit, without two more matrices
             d += cn
-            out[start:start + chunk] = np.argmin(d, axis=1)
+            out[start : start + chunk] = np.argmin(d, axis=1)
         return out
 
     def encode(self, vectors: np.ndarray, chunk: int = 8192) -> np.ndarray | None:
@@ -82,8 +83,8 @@ class PartitionModel:
                 b = book.astype(np.float64)
                 bn = (b * b).sum(axis=1)[None, :]
                 for lo in range(0, len(vectors), chunk):
-                    x = vectors[lo:lo + chunk, start:start + w].astype(np.float64)
-                    codes[lo:lo + chunk, s] = np.argmin(bn - 2.0 * x @ b.T, axis=1)
+                    x = vectors[lo : lo + chunk, start : start + w].astype(np.float64)
+                    codes[lo : lo + chunk, s] = np.argmin(bn - 2.0 * x @ b.T, axis=1)
             start += w
         return codes
 
@@ -123,8 +124,9 @@ class PartitionModel:
         return b"".join(np.ascontiguousarray(b, dtype="<f4").tobytes() for b in self.codebooks)
 
     @classmethod
-    def from_blobs(cls, kind: str, dim: int, num_leaves: int, dims_per_block: int | None,
-                   centroids: bytes, codebooks: bytes | None) -> PartitionModel:
+    def from_blobs(
+        cls, kind: str, dim: int, num_leaves: int, dims_per_block: int | None, centroids: bytes, codebooks: bytes | None
+    ) -> PartitionModel:
         cents = np.frombuffer(centroids, dtype="<f4").reshape(num_leaves, dim).astype(np.float32)
         books = None
         if kind == "ah":
@@ -132,7 +134,7 @@ class PartitionModel:
             books, pos = [], 0
             for w in subspace_widths(dim, dims_per_block):
                 n = CODES_PER_BLOCK * w
-                books.append(flat[pos:pos + n].reshape(CODES_PER_BLOCK, w).astype(np.float32))
+                books.append(flat[pos : pos + n].reshape(CODES_PER_BLOCK, w).astype(np.float32))
                 pos += n
             if pos != len(flat):
                 raise ValueError("codebook blob size does not match the dimension")

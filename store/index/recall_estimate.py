@@ -27,6 +27,7 @@ best code distances, from which the answer at every ladder step follows unless f
 ``k`` of them lie in that step's leaves (then those leaves alone are scanned again). Memory is
 bounded by the chunk and the sample, not the catalog.
 """
+
 from __future__ import annotations
 
 import time
@@ -85,7 +86,7 @@ def ladder(num_leaves: int) -> list[int]:
     while round(x) < num_leaves:
         if not out or round(x) != out[-1]:
             out.append(int(round(x)))
-        x *= 2 ** 0.5
+        x *= 2**0.5
     return out + [num_leaves]
 
 
@@ -97,8 +98,9 @@ def _scores(queries: np.ndarray, rows: np.ndarray, distance: Distance | str) -> 
 
 def _k_smallest(d: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k smallest distances per line (as a set: recall needs no order)."""
-    return np.argpartition(d, k - 1, axis=1)[:, :k] if d.shape[1] > k else \
-        np.broadcast_to(np.arange(d.shape[1]), d.shape)
+    return (
+        np.argpartition(d, k - 1, axis=1)[:, :k] if d.shape[1] > k else np.broadcast_to(np.arange(d.shape[1]), d.shape)
+    )
 
 
 @dataclass
@@ -117,13 +119,19 @@ class Snapshot:
     @classmethod
     def in_memory(cls, index: device_search.DeviceIndex, vectors: np.ndarray, decoded) -> Snapshot:
         n = len(vectors)
-        return cls(index, lambda rows: vectors[rows], decoded,
-                   lambda: ((np.arange(lo, min(n, lo + ROW_CHUNK)), vectors[lo:lo + ROW_CHUNK])
-                            for lo in range(0, n, ROW_CHUNK)))
+        return cls(
+            index,
+            lambda rows: vectors[rows],
+            decoded,
+            lambda: (
+                (np.arange(lo, min(n, lo + ROW_CHUNK)), vectors[lo : lo + ROW_CHUNK]) for lo in range(0, n, ROW_CHUNK)
+            ),
+        )
 
 
-def exact_kth_distance(chunks, query_rows: np.ndarray, queries: np.ndarray, distance: Distance | str,
-                       k: int) -> np.ndarray:
+def exact_kth_distance(
+    chunks, query_rows: np.ndarray, queries: np.ndarray, distance: Distance | str, k: int
+) -> np.ndarray:
     """(Q,) distance from each query row to its k-th nearest *other* row, by brute force over
     the ``(rows, vectors)`` chunks (memory bounded by the chunk, not the catalog)."""
     best_d = np.full((len(queries), k), np.inf, np.float32)
@@ -142,7 +150,9 @@ def exact_kth_distance(chunks, query_rows: np.ndarray, queries: np.ndarray, dist
     return best_d.max(axis=1)
 
 
-def nearest_codes(snap: Snapshot, query_rows: np.ndarray, queries: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_codes(
+    snap: Snapshot, query_rows: np.ndarray, queries: np.ndarray, top: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(Q, top) rows with the smallest code distances per query (the query's own row left
     out), and those distances, over every row of the snapshot, a chunk at a time."""
     index, n = snap.index, snap.index.size
@@ -160,8 +170,11 @@ def nearest_codes(snap: Snapshot, query_rows: np.ndarray, queries: np.ndarray, t
             if np.isinf(worst).any():  # lists not yet full: merge the whole chunk
                 d_all = np.concatenate([best_d[block], d], axis=1)
                 keep = np.argpartition(d_all, top - 1, axis=1)[:, :top]
-                r_all = np.where(keep < top, np.take_along_axis(best_r[block], np.minimum(keep, top - 1), 1),
-                                 rows[np.maximum(keep - top, 0)])
+                r_all = np.where(
+                    keep < top,
+                    np.take_along_axis(best_r[block], np.minimum(keep, top - 1), 1),
+                    rows[np.maximum(keep - top, 0)],
+                )
                 best_d[block], best_r[block] = np.take_along_axis(d_all, keep, 1), r_all
                 continue
             # Only what beats a query's current worst kept distance can enter its list: after
@@ -169,7 +182,7 @@ def nearest_codes(snap: Snapshot, query_rows: np.ndarray, queries: np.ndarray, t
             q_idx, c_idx = np.nonzero(d < worst[:, None])
             bounds = np.searchsorted(q_idx, np.arange(len(worst) + 1))
             for j in np.flatnonzero(np.diff(bounds)):
-                qi, cols = q0 + j, c_idx[bounds[j]:bounds[j + 1]]
+                qi, cols = q0 + j, c_idx[bounds[j] : bounds[j + 1]]
                 d_all = np.concatenate([best_d[qi], d[j, cols]])
                 r_all = np.concatenate([best_r[qi], rows[cols]])
                 keep = np.argpartition(d_all, top - 1)[:top]
@@ -185,7 +198,7 @@ def _scan_leaves(snap: Snapshot, query: np.ndarray, query_row: int, leaves: np.n
     rows = rows[rows != query_row]
     best_d, best_r = np.zeros(0, np.float32), np.zeros(0, np.int64)
     for lo in range(0, len(rows), ROW_CHUNK):
-        part = rows[lo:lo + ROW_CHUNK]
+        part = rows[lo : lo + ROW_CHUNK]
         d = _scores(query[None], np.asarray(snap.decoded(part), dtype=np.float32), snap.index.distance)[0]
         best_d, best_r = np.concatenate([best_d, d]), np.concatenate([best_r, part])
         if len(best_d) > k:
@@ -194,8 +207,9 @@ def _scan_leaves(snap: Snapshot, query: np.ndarray, query_row: int, leaves: np.n
     return best_r
 
 
-def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: int = 0,
-             top: int = TOP) -> RecallEstimate | None:
+def estimate(
+    snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: int = 0, top: int = TOP
+) -> RecallEstimate | None:
     """The estimate for a snapshot (see the module docstring). None when there are too few
     items for a leave-one-out top-k. The queries are drawn from ``snap.unseen`` when it holds
     ``sample`` rows."""
@@ -235,7 +249,11 @@ def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: 
         answers.append(per_step)
     # Every answer is judged by its exact distance, from its stored vector.
     wanted = np.unique(np.concatenate([a for per_step in answers for a in per_step] + [np.zeros(0, np.int64)]))
-    stored = np.asarray(snap.vectors(wanted), dtype=np.float32) if len(wanted) else np.zeros((0, queries.shape[1]), np.float32)
+    stored = (
+        np.asarray(snap.vectors(wanted), dtype=np.float32)
+        if len(wanted)
+        else np.zeros((0, queries.shape[1]), np.float32)
+    )
     hits = np.zeros(len(steps))
     for qi, per_step in enumerate(answers):
         # A hit is an answer at least as near (exactly) as the k-th true neighbour: with
@@ -243,6 +261,6 @@ def estimate(snap: Snapshot, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: 
         bound = kth[qi] + TIE * max(1.0, abs(float(kth[qi])))
         for si, got in enumerate(per_step):
             vecs = stored[np.searchsorted(wanted, got)]
-            hits[si] += int((_scores(queries[qi:qi + 1], vecs, index.distance)[0] <= bound).sum())
+            hits[si] += int((_scores(queries[qi : qi + 1], vecs, index.distance)[0] <= bound).sum())
     recall = (hits / (len(rows) * k)).tolist()
     return RecallEstimate(steps, recall, len(rows), k, time.perf_counter() - started)

@@ -1,4 +1,5 @@
 """Reading snapshots: what they hold, searching them as a device would, and comparing them."""
+
 from __future__ import annotations
 
 import base64
@@ -27,11 +28,20 @@ class SnapshotInfo:
     build: dict
 
     def as_dict(self) -> dict:
-        return {"version": self.version, "seq": self.seq, "model_id": self.model_id, "count": self.count,
-                "leaves_to_search": self.leaves_to_search, "lookup_type": self.lookup_type,
-                "created_at": self.created_at, "retrained": self.build.get("retrained"),
-                "reasons": self.build.get("reasons", []), "encoded": self.build.get("encoded"),
-                "recall": self.build.get("recall"), "leaves_note": self.build.get("leaves_note")}
+        return {
+            "version": self.version,
+            "seq": self.seq,
+            "model_id": self.model_id,
+            "count": self.count,
+            "leaves_to_search": self.leaves_to_search,
+            "lookup_type": self.lookup_type,
+            "created_at": self.created_at,
+            "retrained": self.build.get("retrained"),
+            "reasons": self.build.get("reasons", []),
+            "encoded": self.build.get("encoded"),
+            "recall": self.build.get("recall"),
+            "leaves_note": self.build.get("leaves_note"),
+        }
 
 
 _COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build"
@@ -39,8 +49,9 @@ _COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, looku
 
 def _info(row) -> SnapshotInfo:
     version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build = row
-    return SnapshotInfo(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at,
-                        json.loads(build))
+    return SnapshotInfo(
+        version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, json.loads(build)
+    )
 
 
 def list_snapshots(cat: Catalog) -> list[SnapshotInfo]:
@@ -90,9 +101,14 @@ class LoadedSnapshot:
         key = (lookup, id(self.codes), id(self.vectors))
         if key not in self._indexes:
             self._indexes[key] = device_search.DeviceIndex(
-                distance=self.distance, centroids=m.centroids, offsets=self.offsets,
-                codebooks=m.codebooks if m.kind == "ah" else None, codes=self.codes,
-                vectors=self.vectors if m.kind == "float" else None, lookup_type=lookup)
+                distance=self.distance,
+                centroids=m.centroids,
+                offsets=self.offsets,
+                codebooks=m.codebooks if m.kind == "ah" else None,
+                codes=self.codes,
+                vectors=self.vectors if m.kind == "float" else None,
+                lookup_type=lookup,
+            )
         return self._indexes[key]
 
 
@@ -100,13 +116,24 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
     with cat.reading():
         info = get_snapshot(cat, version)
         if info.model_id is None:
-            snap = LoadedSnapshot(info, cat.distance, None, np.zeros(0, np.int64), [], np.zeros(0, np.int32),
-                                  None, np.zeros(1, np.int64), np.zeros((0, cat.dim), np.float32))
+            snap = LoadedSnapshot(
+                info,
+                cat.distance,
+                None,
+                np.zeros(0, np.int64),
+                [],
+                np.zeros(0, np.int32),
+                None,
+                np.zeros(1, np.int64),
+                np.zeros((0, cat.dim), np.float32),
+            )
             return snap
         model, _ = load_model(cat, info.model_id)
         cur = cat.conn.execute(
             f"SELECT i.item, i.id, c.leaf, c.code FROM items i JOIN codes c ON c.item = i.item AND c.model_id = :m "
-            f"WHERE {visible(alias='i')} ORDER BY c.leaf, i.item", {"m": info.model_id, "seq": info.seq})
+            f"WHERE {visible(alias='i')} ORDER BY c.leaf, i.item",
+            {"m": info.model_id, "seq": info.seq},
+        )
         # Read in batches straight into arrays: millions of row tuples at once cost gigabytes.
         items_parts: list[np.ndarray] = []
         leaves_parts: list[np.ndarray] = []
@@ -117,8 +144,9 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
             ids.extend(r[1] for r in rows)
             leaves_parts.append(np.fromiter((r[2] for r in rows), dtype=np.int32, count=len(rows)))
             if model.kind == "ah":
-                code_parts.append(np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8)
-                                  .reshape(len(rows), model.num_subspaces))
+                code_parts.append(
+                    np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(len(rows), model.num_subspaces)
+                )
         items = np.concatenate(items_parts) if items_parts else np.zeros(0, np.int64)
         leaves = np.concatenate(leaves_parts) if leaves_parts else np.zeros(0, np.int32)
         codes = None
@@ -136,9 +164,12 @@ def metadata_of(cat: Catalog, items) -> dict[int, object]:
     out: dict[int, object] = {}
     items = [int(i) for i in items]
     for start in range(0, len(items), 900):
-        chunk = items[start:start + 900]
-        out.update(cat.conn.execute(
-            f"SELECT item, metadata FROM items WHERE item IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        chunk = items[start : start + 900]
+        out.update(
+            cat.conn.execute(
+                f"SELECT item, metadata FROM items WHERE item IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        )
     return out
 
 
@@ -183,8 +214,16 @@ def prepare_queries(cat: Catalog, queries) -> np.ndarray:
 EXACT_IN_MEMORY = 1 << 26
 
 
-def search(cat: Catalog, queries, *, k: int = 10, leaves_to_search: int | None = None, exact: bool = False,
-           version: int | None = None, snapshot: LoadedSnapshot | None = None) -> list[list[dict]]:
+def search(
+    cat: Catalog,
+    queries,
+    *,
+    k: int = 10,
+    leaves_to_search: int | None = None,
+    exact: bool = False,
+    version: int | None = None,
+    snapshot: LoadedSnapshot | None = None,
+) -> list[list[dict]]:
     """Top-k per query row: ``{"id", "distance", "metadata"}`` dicts, nearest first.
 
     Default: what a phone returns for this snapshot (see :mod:`device_search`).

@@ -7,6 +7,7 @@ k-means with k-means++ init and 25 iterations 0.812 (INT8 lookup) and 0.857 (FLO
 Residual quantization (ScaNN's default for tree + dot product), reordering, SOAR and
 projections are all off: the device index cannot represent them.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,6 +51,7 @@ def import_scann():
             if block and sys.modules.get("tensorflow", False) is None:
                 del sys.modules["tensorflow"]
     from scann.scann_ops.py import scann_ops_pybind
+
     return scann_ops_pybind
 
 
@@ -81,17 +83,18 @@ class Trained:
     stats: dict
 
 
-def baseline_sums(model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes,
-                  chunk: int = PLACE_CHUNK) -> np.ndarray:
+def baseline_sums(
+    model: PartitionModel, vectors: np.ndarray, leaves: np.ndarray, codes, chunk: int = PLACE_CHUNK
+) -> np.ndarray:
     """(squared residual, squared quantization error, squared norm) summed over ``vectors``,
     chunk by chunk so that no decoded float64 copy of many vectors is ever made."""
     sums = np.zeros(3)
     for lo in range(0, len(vectors), chunk):
-        x = vectors[lo:lo + chunk].astype(np.float64)
-        d = x - model.centroids[leaves[lo:lo + chunk]]
+        x = vectors[lo : lo + chunk].astype(np.float64)
+        d = x - model.centroids[leaves[lo : lo + chunk]]
         sums[0] += float((d * d).sum())
         if codes is not None:
-            q = x - model.decode(codes[lo:lo + chunk])
+            q = x - model.decode(codes[lo : lo + chunk])
             sums[1] += float((q * q).sum())
             sums[2] += float((x * x).sum())
     return sums
@@ -124,8 +127,9 @@ def training_rows(n: int, sample_size: int) -> np.ndarray:
     return np.sort(np.random.default_rng(TRAINING_SEED).choice(n, size=sample_size, replace=False))
 
 
-def place(model: PartitionModel, vectors: np.ndarray, *, chunk: int = PLACE_CHUNK,
-          threads: int | None = None, on_chunk=None) -> tuple[np.ndarray, np.ndarray | None]:
+def place(
+    model: PartitionModel, vectors: np.ndarray, *, chunk: int = PLACE_CHUNK, threads: int | None = None, on_chunk=None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Leaf and codes of every vector, chunk by chunk on ``threads`` threads (default: the
     cores). numpy releases the GIL in its matrix products and searches, and each row's answer
     depends on that row alone, so the result equals one thread's, chunk size aside."""
@@ -134,10 +138,10 @@ def place(model: PartitionModel, vectors: np.ndarray, *, chunk: int = PLACE_CHUN
     codes = np.empty((n, model.num_subspaces), dtype=np.uint8) if model.codebooks is not None else None
 
     def one(lo: int) -> int:
-        part = vectors[lo:lo + chunk]
-        leaves[lo:lo + chunk] = model.assign(part)
+        part = vectors[lo : lo + chunk]
+        leaves[lo : lo + chunk] = model.assign(part)
         if codes is not None:
-            codes[lo:lo + chunk] = model.encode(part)
+            codes[lo : lo + chunk] = model.encode(part)
         return len(part)
 
     starts = range(0, n, chunk)
@@ -162,9 +166,12 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
     dim = sample.shape[1]
     if n < FLOAT_INDEX_BELOW:
         model = PartitionModel("float", sample.mean(axis=0, keepdims=True).astype(np.float32), None, None)
-        return model, {"recipe": f"raw float vectors in one leaf (fewer than {FLOAT_INDEX_BELOW} vectors: "
-                                 "too few to train 256 hashing centres)", "requested_leaves": 1,
-                       "training_seconds": time.perf_counter() - started}
+        return model, {
+            "recipe": f"raw float vectors in one leaf (fewer than {FLOAT_INDEX_BELOW} vectors: "
+            "too few to train 256 hashing centres)",
+            "requested_leaves": 1,
+            "training_seconds": time.perf_counter() - started,
+        }
     pybind = import_scann()
     num_leaves = config.leaves_for(n)
     sample = np.ascontiguousarray(sample, dtype=np.float32)
@@ -174,30 +181,50 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
     # state that grew to 10 GiB at 346 leaves and past 21 GiB at 693 on 100,000 x 384 vectors,
     # where each build alone stays under 1 GiB.
     if num_leaves > 1:
-        tree = pybind.builder(sample, 10, distance.scann).tree(
-            num_leaves=num_leaves, num_leaves_to_search=config.search_leaves(num_leaves),
-            training_sample_size=len(sample), spherical=(distance == "dot"), random_init=False,
-            training_iterations=config.training_iterations).score_brute_force()
+        tree = (
+            pybind.builder(sample, 10, distance.scann)
+            .tree(
+                num_leaves=num_leaves,
+                num_leaves_to_search=config.search_leaves(num_leaves),
+                training_sample_size=len(sample),
+                spherical=(distance == "dot"),
+                random_init=False,
+                training_iterations=config.training_iterations,
+            )
+            .score_brute_force()
+        )
         with built_assets(tree) as folder:
             centroids = read_centroids(folder)
     else:
         centroids = sample.mean(axis=0, keepdims=True).astype(np.float32)
     threshold = config.anisotropic_threshold if distance == "dot" else float("nan")
     hashing = pybind.builder(sample, 10, distance.scann).score_ah(
-        config.dims_per_block, anisotropic_quantization_threshold=threshold, training_sample_size=len(sample),
-        hash_type="lut256", residual_quantization=False)
+        config.dims_per_block,
+        anisotropic_quantization_threshold=threshold,
+        training_sample_size=len(sample),
+        hash_type="lut256",
+        residual_quantization=False,
+    )
     with built_assets(hashing) as folder:
-        model = PartitionModel("ah", centroids, read_codebooks(folder, dim, config.dims_per_block),
-                               config.dims_per_block)
-    recipe = (f"ScaNN 1.4.2: {'spherical ' if distance == 'dot' else ''}k-means tree, k-means++ init, "
-              f"{config.training_iterations} iterations, {model.num_leaves} leaves"
-              if num_leaves > 1 else "ScaNN 1.4.2: one leaf (catalog too small for a useful tree)")
+        model = PartitionModel(
+            "ah", centroids, read_codebooks(folder, dim, config.dims_per_block), config.dims_per_block
+        )
+    recipe = (
+        f"ScaNN 1.4.2: {'spherical ' if distance == 'dot' else ''}k-means tree, k-means++ init, "
+        f"{config.training_iterations} iterations, {model.num_leaves} leaves"
+        if num_leaves > 1
+        else "ScaNN 1.4.2: one leaf (catalog too small for a useful tree)"
+    )
     recipe += f"; asymmetric hashing lut256, {config.dims_per_block} dim(s) per block"
     if distance == "dot" and not math.isnan(threshold):
         recipe += f", anisotropic threshold {threshold:g}"
     recipe += f"; trained on {len(sample):,} of {n:,} vectors"
-    return model, {"recipe": recipe, "sample": len(sample), "requested_leaves": num_leaves,
-                   "training_seconds": time.perf_counter() - started}
+    return model, {
+        "recipe": recipe,
+        "sample": len(sample),
+        "requested_leaves": num_leaves,
+        "training_seconds": time.perf_counter() - started,
+    }
 
 
 def placed(model: PartitionModel, vectors: np.ndarray, threads: int | None = None):
@@ -254,8 +281,9 @@ def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Train
     n = len(vectors)
     model, stats = train_model(vectors[training_rows(n, config.training_sample_size)], n, distance, config)
     leaves, codes, sums = placed(model, vectors)
-    return Trained(model, leaves, codes, {**baseline_from(model, leaves, sums), **stats,
-                                          "seconds": time.perf_counter() - started})
+    return Trained(
+        model, leaves, codes, {**baseline_from(model, leaves, sums), **stats, "seconds": time.perf_counter() - started}
+    )
 
 
 @contextmanager

@@ -19,6 +19,7 @@ and the last lines it printed, never a crash of the caller; the next call gets a
 worker. ``fresh=True`` runs one call in a new process that exits afterwards, for work that
 must start cold (export's verification opens the bundle in a process that never saw it).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -86,7 +87,11 @@ class _Worker:
         self.log = tempfile.TemporaryFile()  # what the worker printed, for the error line
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scannlite.store.workers.worker", kind, "serve", str(idle or 0)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+        )
         _STATS[kind] += 1
 
     @property
@@ -125,10 +130,13 @@ class _Worker:
         if timeout is not None:
             return ProcessFailed(f"the {self.kind} process did not finish {name} within {timeout:.0f} s")
         if code < 0:
-            return ProcessFailed(f"the {self.kind} process crashed ({signal.Signals(-code).name}) in {name}"
-                                 + (f": {_tail(log)}" if log.strip() else ""))
-        return ProcessFailed(f"the {self.kind} process exited with status {code} in {name}: "
-                             f"{_tail(log) or 'no output'}")
+            return ProcessFailed(
+                f"the {self.kind} process crashed ({signal.Signals(-code).name}) in {name}"
+                + (f": {_tail(log)}" if log.strip() else "")
+            )
+        return ProcessFailed(
+            f"the {self.kind} process exited with status {code} in {name}: {_tail(log) or 'no output'}"
+        )
 
     def close(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -214,8 +222,7 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def run_in(kind: str, func: str, *args: Any, timeout: float | None = 1800, fresh: bool = False,
-           **kwargs: Any) -> Any:
+def run_in(kind: str, func: str, *args: Any, timeout: float | None = 1800, fresh: bool = False, **kwargs: Any) -> Any:
     """Call ``func`` ("package.module:function") in a ``kind`` worker and return its result."""
     if kind not in KINDS:
         raise ValueError(f"unknown process kind {kind!r}; expected one of {KINDS}")

@@ -11,6 +11,7 @@ been idle for IDLE_SECONDS (0: no limit): each request and answer is a length-pr
 on its stdin and on a private copy of its stdout. File descriptor 1 itself is pointed at
 stderr, so whatever a library prints goes to the log and never into an answer.
 """
+
 import os
 import sys
 
@@ -39,8 +40,11 @@ def enter(kind: str) -> None:
         os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
         sys.modules["tensorflow"] = None  # type: ignore[assignment]
     elif kind == "tensorflow":
-        for native in ("tflite_support.task", "tensorflow_lite_support.python.task",
-                       "tensorflow_lite_support.scann_ondevice.cc.python"):
+        for native in (
+            "tflite_support.task",
+            "tensorflow_lite_support.python.task",
+            "tensorflow_lite_support.scann_ondevice.cc.python",
+        ):
             sys.modules[native] = None  # type: ignore[assignment]
     else:
         raise SystemExit(f"unknown process kind {kind!r}")

@@ -1,4 +1,5 @@
 """Small helpers shared by the catalog tests (not fixtures: plain functions)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """A writer that acknowledges each committed write on stdout; the crash test kills it at
 random moments. Run as: python tests/support/crash_writer.py CATALOG SEED."""
+
 import sys
 
 import numpy as np

@@ -1,6 +1,7 @@
 """A real Datasette server on a loopback port and the catalogs its tests search (the review catalog with
 Google's regex text embedder, the photo catalog with a tiny image tower): shared by the Datasette, browser,
 Python API and search tests and docs/datasette_screenshots.py."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,32 +27,58 @@ from tests.support.shared_fixtures import FIXTURES
 BIN = Path(sys.executable).parent
 REGEX_MODEL = FIXTURES / "regex_one_embedding_with_metadata.tflite"  # 16-d, movie-review vocabulary
 XSS = "<script>alert(1)</script>"
-ENTRY_POINT_HINT = ("scannlite's datasette entry point is not installed: pyproject needs "
-                    "[project.entry-points.datasette] scannlite = \"scannlite.plugin.integrations.datasette_plugin\"")
+ENTRY_POINT_HINT = (
+    "scannlite's datasette entry point is not installed: pyproject needs "
+    '[project.entry-points.datasette] scannlite = "scannlite.plugin.integrations.datasette_plugin"'
+)
 
 # Short movie reviews: the regex model's vocabulary comes from a movie-review data set.
 SENTENCES = [
-    "a funny and charming comedy", "the worst movie of the year", "a moving story about love and loss",
-    "boring , slow and far too long", "the best film i have seen in years", "a thriller that keeps you guessing",
-    "the characters are flat and the plot is silly", "beautiful photography and a great cast",
-    "bad acting and a terrible script", "a smart , funny and touching film", "an action movie with no story",
-    "one of the funniest comedies in years", "a dull and lifeless drama", "the director makes every scene count",
-    "a warm family film for all ages", "too long and not funny at all", "a gripping and intelligent thriller",
-    "the jokes fall flat", "a love story with a great cast", "the music is wonderful", "a mess from start to finish",
-    "an honest and touching portrait of a family", "the special effects are the only good thing",
-    "a horror movie that is more funny than scary", "the performances are excellent", "i laughed out loud",
-    "a film about friendship and growing up", "it is hard to care about these characters",
-    "a clever script and sharp dialogue", "the plot makes no sense", "a beautiful and sad film",
-    "an entertaining summer movie", "the ending is a disappointment", "a documentary that will make you think",
-    "the cast seems bored", "a romantic comedy with real heart",
+    "a funny and charming comedy",
+    "the worst movie of the year",
+    "a moving story about love and loss",
+    "boring , slow and far too long",
+    "the best film i have seen in years",
+    "a thriller that keeps you guessing",
+    "the characters are flat and the plot is silly",
+    "beautiful photography and a great cast",
+    "bad acting and a terrible script",
+    "a smart , funny and touching film",
+    "an action movie with no story",
+    "one of the funniest comedies in years",
+    "a dull and lifeless drama",
+    "the director makes every scene count",
+    "a warm family film for all ages",
+    "too long and not funny at all",
+    "a gripping and intelligent thriller",
+    "the jokes fall flat",
+    "a love story with a great cast",
+    "the music is wonderful",
+    "a mess from start to finish",
+    "an honest and touching portrait of a family",
+    "the special effects are the only good thing",
+    "a horror movie that is more funny than scary",
+    "the performances are excellent",
+    "i laughed out loud",
+    "a film about friendship and growing up",
+    "it is hard to care about these characters",
+    "a clever script and sharp dialogue",
+    "the plot makes no sense",
+    "a beautiful and sad film",
+    "an entertaining summer movie",
+    "the ending is a disappointment",
+    "a documentary that will make you think",
+    "the cast seems bored",
+    "a romantic comedy with real heart",
 ]
 XSS_TEXT = "the story of a hacker who writes scripts"  # its item's metadata is XSS
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
     """The regex model's vectors, from the Task Library in a device process (as the plugin does)."""
-    return run_in("device", "scannlite.plugin.device.runtime:text_embed", REGEX_MODEL.read_bytes(), list(texts),
-                  l2_normalize=True)
+    return run_in(
+        "device", "scannlite.plugin.device.runtime:text_embed", REGEX_MODEL.read_bytes(), list(texts), l2_normalize=True
+    )
 
 
 def run_cli(*args, ok=True):
@@ -101,8 +128,11 @@ class DatasetteServer:
 
     def __enter__(self):
         out = open(self.log, "wb") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen([str(BIN / "datasette"), "serve", *self.files, "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(BIN / "datasette"), "serve", *self.files, "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -152,8 +182,12 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
     for name, value in fields.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for name, (filename, data) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -196,8 +230,9 @@ def build_photo_catalog(tmp: Path) -> tuple[Path, Path, np.ndarray]:
     (images / "img" / "link.png").symlink_to(tmp / "secret.png")
     model = tmp / "image_embedder.tflite"
     model.write_bytes(image_embedder())
-    embedded = run_in("device", "scannlite.plugin.device.runtime:image_embed", model.read_bytes(), arrays,
-                      l2_normalize=True)
+    embedded = run_in(
+        "device", "scannlite.plugin.device.runtime:image_embed", model.read_bytes(), arrays, l2_normalize=True
+    )
     x = np.vstack([embedded, rng.standard_normal((588, 8))]).astype(np.float32)
     ids = [f"img/{i:02d}.png" for i in range(12)] + [f"v{i}" for i in range(12, 600)]
     meta = [None] * 12 + ["../secret.png", "img/link.png", "/etc/passwd"] + [f"vector {i}" for i in range(15, 600)]
@@ -210,6 +245,7 @@ def build_photo_catalog(tmp: Path) -> tuple[Path, Path, np.ndarray]:
 
 # ---- fixtures ----------------------------------------------------------------------------------
 
+
 def same_hits(got: list[dict], want: list[dict]) -> None:
     assert [h["id"] for h in got] == [h["id"] for h in want]
     np.testing.assert_allclose([h["distance"] for h in got], [h["distance"] for h in want], rtol=1e-6, atol=1e-7)
@@ -219,5 +255,13 @@ def same_hits(got: list[dict], want: list[dict]) -> None:
 
 # Debian's headless Chromium, never a downloaded browser (the browser test, docs/datasette_screenshots.py).
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

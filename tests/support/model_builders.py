@@ -3,6 +3,7 @@
 Each returns model bytes; ``with_image_metadata`` runs in a device process (the metadata
 writers import a tflite-support native module).
 """
+
 from __future__ import annotations
 
 import flatbuffers
@@ -47,8 +48,9 @@ def _finish(graph, opcodes, buffers) -> bytes:
     return bytes(builder.Output())
 
 
-def image_model(weights: np.ndarray, height: int, width: int, input_dtype: str = "uint8",
-                output_dtype: str = "float32") -> bytes:
+def image_model(
+    weights: np.ndarray, height: int, width: int, input_dtype: str = "uint8", output_dtype: str = "float32"
+) -> bytes:
     """[1,H,W,3] (uint8 or float32) -> flatten -> dense -> [1, D]; no metadata."""
     weights = np.ascontiguousarray(weights, "<f4")
     dim, flat = weights.shape
@@ -56,16 +58,24 @@ def image_model(weights: np.ndarray, height: int, width: int, input_dtype: str =
     reshape = fb.ReshapeOptionsT()
     reshape.newShape = [1, flat]
     graph = fb.SubGraphT()
-    tensors = [_tensor("image", [1, height, width, 3], in_type, 0),
-               _tensor("pixels", [1, height, width, 3], fb.TensorType.FLOAT32, 0),
-               _tensor("flat_shape", [2], fb.TensorType.INT32, 2),
-               _tensor("flat", [1, flat], fb.TensorType.FLOAT32, 0),
-               _tensor("weights", [dim, flat], fb.TensorType.FLOAT32, 1),
-               _tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0)]
-    ops = [_operator(0, [0], [1]), _operator(1, [1, 2], [3], fb.BuiltinOptions.ReshapeOptions, reshape),
-           _operator(2, [3, 4, -1], [5], fb.BuiltinOptions.FullyConnectedOptions, fb.FullyConnectedOptionsT())]
-    codes = [_opcode(fb.BuiltinOperator.CAST), _opcode(fb.BuiltinOperator.RESHAPE),
-             _opcode(fb.BuiltinOperator.FULLY_CONNECTED)]
+    tensors = [
+        _tensor("image", [1, height, width, 3], in_type, 0),
+        _tensor("pixels", [1, height, width, 3], fb.TensorType.FLOAT32, 0),
+        _tensor("flat_shape", [2], fb.TensorType.INT32, 2),
+        _tensor("flat", [1, flat], fb.TensorType.FLOAT32, 0),
+        _tensor("weights", [dim, flat], fb.TensorType.FLOAT32, 1),
+        _tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0),
+    ]
+    ops = [
+        _operator(0, [0], [1]),
+        _operator(1, [1, 2], [3], fb.BuiltinOptions.ReshapeOptions, reshape),
+        _operator(2, [3, 4, -1], [5], fb.BuiltinOptions.FullyConnectedOptions, fb.FullyConnectedOptionsT()),
+    ]
+    codes = [
+        _opcode(fb.BuiltinOperator.CAST),
+        _opcode(fb.BuiltinOperator.RESHAPE),
+        _opcode(fb.BuiltinOperator.FULLY_CONNECTED),
+    ]
     outputs = [5]
     if output_dtype == "int32":
         tensors.append(_tensor("embedding_int", [1, dim], fb.TensorType.INT32, 0))
@@ -84,8 +94,11 @@ def text_model_with_inputs(count: int, dim: int = 16, dtype: str = "int32", flex
     tensors.append(_tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0))
     graph.tensors = tensors
     graph.inputs, graph.outputs = list(range(count)), [count]
-    code = _opcode(fb.BuiltinOperator.CUSTOM, "FlexStringToHashBucketFast") if flex else \
-        _opcode(fb.BuiltinOperator.CUSTOM, "ScannliteTestOp")
+    code = (
+        _opcode(fb.BuiltinOperator.CUSTOM, "FlexStringToHashBucketFast")
+        if flex
+        else _opcode(fb.BuiltinOperator.CUSTOM, "ScannliteTestOp")
+    )
     graph.operators = [_operator(0, list(range(count)), [count])]
     return _finish(graph, [code], [_buffer()])
 
@@ -94,10 +107,17 @@ def with_image_metadata(model: bytes, mean: float = 127.5, std: float = 127.5) -
     """Add ImageEmbedder metadata: NormalizationOptions and RGB (device process)."""
     from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, metadata_writer
 
-    inputs = [metadata_info.InputImageTensorMd(name="image", norm_mean=[mean], norm_std=[std],
-                                               color_space_type=metadata_info._metadata_fb.ColorSpaceType.RGB,
-                                               tensor_type=metadata_info._schema_fb.TensorType.FLOAT32)]
+    inputs = [
+        metadata_info.InputImageTensorMd(
+            name="image",
+            norm_mean=[mean],
+            norm_std=[std],
+            color_space_type=metadata_info._metadata_fb.ColorSpaceType.RGB,
+            tensor_type=metadata_info._schema_fb.TensorType.FLOAT32,
+        )
+    ]
     outputs = [metadata_info.TensorMd(name="embedding")]
     writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-        model, general_md=metadata_info.GeneralMd(name="test image embedder"), input_md=inputs, output_md=outputs)
+        model, general_md=metadata_info.GeneralMd(name="test image embedder"), input_md=inputs, output_md=outputs
+    )
     return bytes(writer.populate())

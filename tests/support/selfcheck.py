@@ -5,6 +5,7 @@ process itself must stay free of TensorFlow, since other tests start device work
 worker imports functions by module path, and tests/conftest.py puts the repository root on
 the workers' PYTHONPATH.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

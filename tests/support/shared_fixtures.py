@@ -5,6 +5,7 @@ needs them never skips: it fails with one message naming every missing file. Tes
 ``fixtures_dir`` fixture (tests/conftest.py) or call :func:`tflite_fixture`; modules whose helpers
 read the files mark all their tests with ``pytest.mark.usefixtures("fixtures_dir")``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,9 +32,11 @@ def require_fixtures(*names: str) -> Path:
     wanted = names or FIXTURE_FILES
     if any(not (FIXTURES / name).is_file() for name in wanted):
         missing = [name for name in dict.fromkeys((*FIXTURE_FILES, *wanted)) if not (FIXTURES / name).is_file()]
-        pytest.fail(f"Google's tflite-support test fixtures are missing from {FIXTURES}: {', '.join(missing)} "
-                    "(tests that need them fail, never skip; see ../shared/fixtures/tflite-support/README.md)",
-                    pytrace=False)
+        pytest.fail(
+            f"Google's tflite-support test fixtures are missing from {FIXTURES}: {', '.join(missing)} "
+            "(tests that need them fail, never skip; see ../shared/fixtures/tflite-support/README.md)",
+            pytrace=False,
+        )
     return FIXTURES
 
 

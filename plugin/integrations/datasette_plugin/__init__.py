@@ -11,6 +11,7 @@ Run ``datasette CATALOG/catalog.db``; every served database that is a scannlite 
 linked from the database page's actions and from the menu. The plugin only reads: see
 :mod:`.catalogs`. Registered through the ``datasette`` entry-point group.
 """
+
 from __future__ import annotations
 
 from datasette import hookimpl
@@ -37,8 +38,10 @@ def database_actions(datasette, actor, database, request):
         cdb = await catalog_db(datasette, database)
         if cdb is None:
             return []
-        return [{"href": base_path(datasette, database), "label": "Semantic search (scannlite)"},
-                {"href": base_path(datasette, database, "/snapshots"), "label": "Snapshots and bundles (scannlite)"}]
+        return [
+            {"href": base_path(datasette, database), "label": "Semantic search (scannlite)"},
+            {"href": base_path(datasette, database, "/snapshots"), "label": "Snapshots and bundles (scannlite)"},
+        ]
 
     return links
 

@@ -6,6 +6,7 @@ the catalog directory is the database file's parent (segments are named relative
 The plugin never writes to a catalog: it opens them with
 :meth:`scannlite.store.catalog.catalog.Catalog.open_readonly`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -103,6 +104,7 @@ def num_leaves(cat: Catalog, model_id: int | None) -> int | None:
 
 # ---- exported bundles ------------------------------------------------------------------------
 
+
 def newest_exports(cat: Catalog) -> dict[int, dict]:
     """version -> the newest export of that snapshot whose file still exists."""
     out: dict[int, dict] = {}
@@ -113,8 +115,13 @@ def newest_exports(cat: Catalog) -> dict[int, dict]:
             size = Path(row["path"]).stat().st_size
         except OSError:  # moved or deleted since the export: offer an older one, if any
             continue
-        out[row["version"]] = {**row, "name": Path(row["path"]).name, "bytes": size,
-                               "verified": bool(row["manifest"].get("verified")), "patch": _patch_of(row)}
+        out[row["version"]] = {
+            **row,
+            "name": Path(row["path"]).name,
+            "bytes": size,
+            "verified": bool(row["manifest"].get("verified")),
+            "patch": _patch_of(row),
+        }
     return out
 
 
@@ -128,6 +135,12 @@ def _patch_of(row: dict) -> dict | None:
     path = Path(row["path"]).with_name(Path(str(entry["file"])).name)
     if not path.is_file():
         return None
-    return {"path": str(path), "name": path.name, "bytes": path.stat().st_size, "sha256": entry.get("sha256"),
-            "base_snapshot": (entry.get("base") or {}).get("snapshot"),
-            "base_sha256": (entry.get("base") or {}).get("sha256"), "warning": entry.get("warning")}
+    return {
+        "path": str(path),
+        "name": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": entry.get("sha256"),
+        "base_snapshot": (entry.get("base") or {}).get("snapshot"),
+        "base_sha256": (entry.get("base") or {}).get("sha256"),
+        "warning": entry.get("warning"),
+    }

@@ -4,6 +4,7 @@ Datasette 0.65 parses only urlencoded bodies, and image or ``.npy`` uploads arri
 multipart/form-data, which the standard library's email parser splits byte-exactly. Bodies
 are read with a size limit so that an upload cannot exhaust memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,7 +98,7 @@ async def read_fields(request, limit: int = MAX_BODY) -> Fields:
         except ValueError as exc:
             raise BadForm(f"the JSON body is not valid JSON ({exc})") from None
         if not isinstance(data, dict):
-            raise BadForm("the JSON body must be an object such as {\"vector\": [...], \"k\": 10}")
+            raise BadForm('the JSON body must be an object such as {"vector": [...], "k": 10}')
         posted = Fields(values=data)
     elif kind in ("application/x-www-form-urlencoded", ""):
         try:

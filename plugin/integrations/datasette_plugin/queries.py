@@ -10,6 +10,7 @@ Datasette's event loop. Without a text embedder the text box takes a vector (com
 numbers); a ``.npy`` file works too.
 Every bad input becomes one :class:`BadQuery` line.
 """
+
 from __future__ import annotations
 
 import io
@@ -80,15 +81,26 @@ def parse_params(fields: Fields, default_k: int = 10) -> SearchParams:
     if isinstance(vector, str):
         vector = vector.strip() or None
     params = SearchParams(
-        text=fields.text("q"), vector=vector, image=image.data if image else None,
-        image_name=image.filename if image else None, npy=npy.data if npy else None,
+        text=fields.text("q"),
+        vector=vector,
+        image=image.data if image else None,
+        image_name=image.filename if image else None,
+        npy=npy.data if npy else None,
         snapshot=_whole(fields.values.get("snapshot"), "snapshot", 1),
         k=_whole(fields.values.get("k"), "k", 1, MAX_K) or default_k,
         leaves=_whole(fields.values.get("leaves"), "leaves", 1),
         exact=_flag(fields.values.get("exact"), "exact"),
     )
-    given = [name for name, v in (("text", params.text), ("vector", params.vector), ("image", params.image),
-                                  (".npy file", params.npy)) if v]
+    given = [
+        name
+        for name, v in (
+            ("text", params.text),
+            ("vector", params.vector),
+            ("image", params.image),
+            (".npy file", params.npy),
+        )
+        if v
+    ]
     if len(given) > 1:
         raise BadQuery(f"give one query, not both {given[0]} and {given[1]}")
     return params
@@ -180,9 +192,11 @@ def query_vector(cat: Catalog, params: SearchParams) -> tuple[np.ndarray, dict]:
             try:
                 vector, how = parse_vector(params.text, cat.dim), {"kind": "vector"}
             except BadQuery as exc:
-                raise BadQuery(f"this catalog has no text embedder (set one with `scannlite configure CATALOG "
-                               f"--text-embedder MODEL.tflite`), so type a vector of {cat.dim} comma-separated "
-                               f"numbers or upload a .npy file ({exc})") from None
+                raise BadQuery(
+                    f"this catalog has no text embedder (set one with `scannlite configure CATALOG "
+                    f"--text-embedder MODEL.tflite`), so type a vector of {cat.dim} comma-separated "
+                    f"numbers or upload a .npy file ({exc})"
+                ) from None
     else:
         raise BadQuery("give a query: text (q=), a vector (vector=), an image or a .npy file")
     how["seconds"] = round(time.perf_counter() - started, 3)

@@ -5,6 +5,7 @@ under the root (``scannlite configure CATALOG --thumbnails-root DIR``). Paths ar
 (symlinks included) before the containment check, so neither ``..`` nor a link pointing out
 of the root can reach other files.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,9 +25,14 @@ class Refused(ValueError):
 
 
 def _looks_relative(rel: str) -> bool:
-    return (0 < len(rel) <= MAX_PATH and "\x00" not in rel and "\n" not in rel
-            and not rel.startswith(("/", "\\")) and not PurePosixPath(rel).is_absolute()
-            and ":" not in rel.split("/")[0])
+    return (
+        0 < len(rel) <= MAX_PATH
+        and "\x00" not in rel
+        and "\n" not in rel
+        and not rel.startswith(("/", "\\"))
+        and not PurePosixPath(rel).is_absolute()
+        and ":" not in rel.split("/")[0]
+    )
 
 
 def resolve(root: str | None, rel: str) -> Path:
@@ -82,5 +88,6 @@ def render_thumbnail(path: Path) -> tuple[bytes, str]:
     except ImageSkipped as why:
         raise Refused(f"the image cannot be read ({why})", 404) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise Refused(f"the image cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
-                      404) from None
+        raise Refused(
+            f"the image cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", 404
+        ) from None

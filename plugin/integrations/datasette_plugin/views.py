@@ -1,5 +1,6 @@
 """The plugin's pages and endpoints. Catalog work (embedding, searching, hashing) runs in a
 thread so that Datasette's event loop keeps serving other requests meanwhile."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,6 +48,7 @@ async def _catalog(datasette, request) -> CatalogDb:
 
 # ---- searching ---------------------------------------------------------------------------
 
+
 def _build_text(build: dict) -> str:
     """Why a snapshot was built the way it was, in the words `scannlite build` prints."""
     if build.get("retrained"):
@@ -55,8 +57,10 @@ def _build_text(build: dict) -> str:
     h = build.get("health") or {}
     text = f"incremental: {build.get('encoded', 0)} vectors encoded"
     if h:
-        text += (f"; not retrained: {h.get('untrained', 0)} of {h.get('live', 0)} vectors added since training, "
-                 f"imbalance {h.get('imbalance', 1.0):.2f}, every health check passed")
+        text += (
+            f"; not retrained: {h.get('untrained', 0)} of {h.get('live', 0)} vectors added since training, "
+            f"imbalance {h.get('imbalance', 1.0):.2f}, every health check passed"
+        )
     return text
 
 
@@ -68,12 +72,18 @@ def catalog_state(cat, version: int | None) -> dict:
         leaves_total = num_leaves(cat, chosen.model_id) if chosen else None
         count = cat.count()
     return {
-        "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize, "live_count": count,
-        "text_embedder": cat.settings.get("text_embedder"), "image_embedder": cat.settings.get("image_embedder"),
+        "dim": cat.dim,
+        "distance": cat.distance,
+        "normalize": cat.normalize,
+        "live_count": count,
+        "text_embedder": cat.settings.get("text_embedder"),
+        "image_embedder": cat.settings.get("image_embedder"),
         "thumbnails_root": cat.settings.get("thumbnails_root"),
         "snapshots": [{"version": s.version, "count": s.count, "created_at": s.created_at} for s in reversed(snaps)],
-        "snapshot": chosen.version if chosen else None, "snapshot_count": chosen.count if chosen else None,
-        "default_leaves": chosen.leaves_to_search if chosen else None, "num_leaves": leaves_total,
+        "snapshot": chosen.version if chosen else None,
+        "snapshot_count": chosen.count if chosen else None,
+        "default_leaves": chosen.leaves_to_search if chosen else None,
+        "num_leaves": leaves_total,
     }
 
 
@@ -99,18 +109,36 @@ def run_search(datasette, cdb: CatalogDb, params: SearchParams | None) -> dict:
             meta = jsonable_metadata(hit["metadata"])
             image = thumbnails.image_path_of(root, hit["id"], meta)
             thumb = (base_path(datasette, cdb.name, "/thumbnail") + "?" + urlencode({"path": image})) if image else None
-            results.append({"rank": rank, "id": hit["id"], "distance": hit["distance"], "metadata": meta,
-                            "thumbnail": thumb})
-    state.update({"query": how, "k": params.k, "exact": params.exact, "leaves_to_search": leaves,
-                  "search_ms": round(took * 1000, 3), "results": results})
+            results.append(
+                {"rank": rank, "id": hit["id"], "distance": hit["distance"], "metadata": meta, "thumbnail": thumb}
+            )
+    state.update(
+        {
+            "query": how,
+            "k": params.k,
+            "exact": params.exact,
+            "leaves_to_search": leaves,
+            "search_ms": round(took * 1000, 3),
+            "results": results,
+        }
+    )
     return state
 
 
 def _api_payload(cdb: CatalogDb, state: dict) -> dict:
-    return {"ok": True, "database": cdb.name, "snapshot": state["snapshot"], "count": state["snapshot_count"],
-            "k": state["k"], "leaves_to_search": state["leaves_to_search"], "num_leaves": state["num_leaves"],
-            "exact": state["exact"], "query": state["query"], "search_ms": state["search_ms"],
-            "results": state["results"]}
+    return {
+        "ok": True,
+        "database": cdb.name,
+        "snapshot": state["snapshot"],
+        "count": state["snapshot_count"],
+        "k": state["k"],
+        "leaves_to_search": state["leaves_to_search"],
+        "num_leaves": state["num_leaves"],
+        "exact": state["exact"],
+        "query": state["query"],
+        "search_ms": state["search_ms"],
+        "results": state["results"],
+    }
 
 
 async def search_api(datasette, request):
@@ -154,8 +182,12 @@ async def search_page(datasette, request):
         except ScannliteError as exc:
             raise NotFound(str(exc)) from None
     context = {
-        **state, "database": cdb.name, "error": error, "params": params,
-        "search_url": base_path(datasette, cdb.name), "snapshots_url": base_path(datasette, cdb.name, "/snapshots"),
+        **state,
+        "database": cdb.name,
+        "error": error,
+        "params": params,
+        "search_url": base_path(datasette, cdb.name),
+        "snapshots_url": base_path(datasette, cdb.name, "/snapshots"),
         "api_url": _api_link(datasette, cdb, params) if state.get("results") is not None else None,
         "database_url": datasette.urls.database(cdb.name),
     }
@@ -164,6 +196,7 @@ async def search_page(datasette, request):
 
 
 # ---- snapshots and bundles -------------------------------------------------------------------
+
 
 def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
     with open_catalog(cdb) as cat:
@@ -179,35 +212,59 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
                 d = diff(cat, earlier[-1].version, chosen.version)
             else:
                 with cat.reading():
-                    d = {"from": None, "to": chosen.version, "added": cat.ids_at(chosen.seq), "removed": [],
-                         "changed": []}
-            changes = {key: {"count": len(d[key]), "shown": d[key][:CHANGES_SHOWN]}
-                       for key in ("added", "removed", "changed")}
+                    d = {
+                        "from": None,
+                        "to": chosen.version,
+                        "added": cat.ids_at(chosen.seq),
+                        "removed": [],
+                        "changed": [],
+                    }
+            changes = {
+                key: {"count": len(d[key]), "shown": d[key][:CHANGES_SHOWN]} for key in ("added", "removed", "changed")
+            }
             changes.update({"from": d["from"], "to": d["to"]})
     rows = []
     previous = None
     for s in snaps:
         export = exports.get(s.version)
-        rows.append({
-            "version": s.version, "seq": s.seq, "count": s.count, "created_at": s.created_at,
-            "delta": None if previous is None else s.count - previous.count,
-            "retrained": bool(s.build.get("retrained")), "build": _build_text(s.build),
-            "leaves": leaves.get(s.model_id), "leaves_to_search": s.leaves_to_search, "lookup_type": s.lookup_type,
-            "recall": _recall_at(s),
-            "changes_url": base_path(datasette, cdb.name, "/snapshots") + f"?version={s.version}",
-            "search_url": base_path(datasette, cdb.name) + f"?snapshot={s.version}",
-            "bundle": None if export is None else {
-                **{k: export[k] for k in ("name", "sha256", "bytes", "created_at", "verified")},
-                "url": base_path(datasette, cdb.name, f"/bundle/{s.version}"),
-                "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json"),
-                "patch": None if export["patch"] is None else {
-                    **{k: export["patch"][k] for k in ("name", "bytes", "base_snapshot", "base_sha256", "warning")},
-                    "share": export["patch"]["bytes"] / max(export["bytes"], 1),
-                    "url": base_path(datasette, cdb.name, f"/bundle/{s.version}/patch")}},
-        })
+        rows.append(
+            {
+                "version": s.version,
+                "seq": s.seq,
+                "count": s.count,
+                "created_at": s.created_at,
+                "delta": None if previous is None else s.count - previous.count,
+                "retrained": bool(s.build.get("retrained")),
+                "build": _build_text(s.build),
+                "leaves": leaves.get(s.model_id),
+                "leaves_to_search": s.leaves_to_search,
+                "lookup_type": s.lookup_type,
+                "recall": _recall_at(s),
+                "changes_url": base_path(datasette, cdb.name, "/snapshots") + f"?version={s.version}",
+                "search_url": base_path(datasette, cdb.name) + f"?snapshot={s.version}",
+                "bundle": None
+                if export is None
+                else {
+                    **{k: export[k] for k in ("name", "sha256", "bytes", "created_at", "verified")},
+                    "url": base_path(datasette, cdb.name, f"/bundle/{s.version}"),
+                    "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json"),
+                    "patch": None
+                    if export["patch"] is None
+                    else {
+                        **{k: export["patch"][k] for k in ("name", "bytes", "base_snapshot", "base_sha256", "warning")},
+                        "share": export["patch"]["bytes"] / max(export["bytes"], 1),
+                        "url": base_path(datasette, cdb.name, f"/bundle/{s.version}/patch"),
+                    },
+                },
+            }
+        )
         previous = s
-    return {"snapshots": list(reversed(rows)), "chosen": chosen.version if chosen else None, "changes": changes,
-            "recall": _recall_state(chosen)}
+    return {
+        "snapshots": list(reversed(rows)),
+        "chosen": chosen.version if chosen else None,
+        "changes": changes,
+        "recall": _recall_state(chosen),
+    }
 
 
 def _recall_at(info) -> float | None:
@@ -221,10 +278,16 @@ def _recall_state(info) -> dict | None:
     if est is None:
         return None
     target = info.build.get("recall_target")
-    return {"k": est.k, "sample": est.sample, "reused_from": est.reused_from, "leaves": info.leaves_to_search,
-            "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
-            "note": info.build.get("leaves_note"), "points": list(zip(est.ladder, est.recall)),
-            "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k)}
+    return {
+        "k": est.k,
+        "sample": est.sample,
+        "reused_from": est.reused_from,
+        "leaves": info.leaves_to_search,
+        "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
+        "note": info.build.get("leaves_note"),
+        "points": list(zip(est.ladder, est.recall)),
+        "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k),
+    }
 
 
 async def snapshots_page(datasette, request):
@@ -236,8 +299,12 @@ async def snapshots_page(datasette, request):
         state = await asyncio.to_thread(snapshots_state, datasette, cdb, int(raw) if raw else None)
     except ScannliteError as exc:
         raise NotFound(str(exc)) from None
-    context = {**state, "database": cdb.name, "search_url": base_path(datasette, cdb.name),
-               "database_url": datasette.urls.database(cdb.name)}
+    context = {
+        **state,
+        "database": cdb.name,
+        "search_url": base_path(datasette, cdb.name),
+        "database_url": datasette.urls.database(cdb.name),
+    }
     html = await datasette.render_template("scannlite_snapshots.html", context, request=request)
     return Response.html(html)
 
@@ -246,8 +313,10 @@ def _export_of(cdb: CatalogDb, version: int) -> dict:
     with open_catalog(cdb) as cat:
         export = newest_exports(cat).get(version)
     if export is None:
-        raise NotFound(f"snapshot {version} has no exported bundle whose file still exists "
-                       f"(export one with `scannlite export CATALOG --snapshot {version} ...`)")
+        raise NotFound(
+            f"snapshot {version} has no exported bundle whose file still exists "
+            f"(export one with `scannlite export CATALOG --snapshot {version} ...`)"
+        )
     return export
 
 
@@ -277,10 +346,17 @@ async def _download_if_unchanged(exported: dict):
     or a 409 when its bytes no longer hash to what was recorded."""
     actual = await asyncio.to_thread(sha256_file, exported["path"])
     if actual != exported["sha256"]:
-        return Response.text(f"error: {exported['name']} changed after it was exported (sha256 {actual[:12]}..., "
-                             f"recorded {str(exported['sha256'])[:12]}...); export the snapshot again", status=409)
-    return AsgiFileDownload(exported["path"], filename=exported["name"], content_type="application/octet-stream",
-                            headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"})
+        return Response.text(
+            f"error: {exported['name']} changed after it was exported (sha256 {actual[:12]}..., "
+            f"recorded {str(exported['sha256'])[:12]}...); export the snapshot again",
+            status=409,
+        )
+    return AsgiFileDownload(
+        exported["path"],
+        filename=exported["name"],
+        content_type="application/octet-stream",
+        headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"},
+    )
 
 
 async def bundle_manifest(datasette, request):
@@ -290,6 +366,7 @@ async def bundle_manifest(datasette, request):
 
 
 # ---- thumbnails and the index ---------------------------------------------------------------
+
 
 def _thumbnail(cdb: CatalogDb, rel: str) -> tuple[bytes, str]:
     with open_catalog(cdb) as cat:
@@ -303,8 +380,9 @@ async def thumbnail(datasette, request):
         data, content_type = await asyncio.to_thread(_thumbnail, cdb, request.args.get("path", ""))
     except thumbnails.Refused as exc:
         return Response.text(f"error: {exc}", status=exc.status)
-    return Response(data, content_type=content_type,
-                    headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"})
+    return Response(
+        data, content_type=content_type, headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"}
+    )
 
 
 async def index(datasette, request):
@@ -312,9 +390,14 @@ async def index(datasette, request):
     found = []
     for cdb in await catalog_dbs(datasette):
         if await datasette.permission_allowed(request.actor, "view-database", cdb.name, default=True):
-            found.append({"name": cdb.name, "search_url": base_path(datasette, cdb.name),
-                          "snapshots_url": base_path(datasette, cdb.name, "/snapshots"),
-                          "directory": str(cdb.directory)})
+            found.append(
+                {
+                    "name": cdb.name,
+                    "search_url": base_path(datasette, cdb.name),
+                    "snapshots_url": base_path(datasette, cdb.name, "/snapshots"),
+                    "directory": str(cdb.directory),
+                }
+            )
     html = await datasette.render_template("scannlite_index.html", {"catalogs": found}, request=request)
     return Response.html(html)
 

@@ -12,6 +12,7 @@ the protobuf runtime (docs/ondevice-format.md is the spec).
 
 Every malformed input raises :class:`IndexFormatError` with a one-line message.
 """
+
 from scannlite.store.bundle.ondevice.bundle_file import AssociatedFileInfo, Bundle, describe_model, read_bundle
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 from scannlite.store.bundle.ondevice.index_file import OnDeviceIndex, read_index
@@ -29,7 +30,22 @@ from scannlite.store.bundle.ondevice.protos import (
 from scannlite.store.bundle.ondevice.sstable import Table, read_table
 
 __all__ = [
-    "AssociatedFileInfo", "AsymmetricHashingProto", "Bundle", "ConfigView", "DistanceMeasure", "EmbeddingType",
-    "IndexConfig", "IndexFormatError", "IndexerProto", "LookupType", "OnDeviceIndex", "PartitionerProto",
-    "ScannOnDeviceConfig", "Table", "describe_model", "read_bundle", "read_index", "read_table",
+    "AssociatedFileInfo",
+    "AsymmetricHashingProto",
+    "Bundle",
+    "ConfigView",
+    "DistanceMeasure",
+    "EmbeddingType",
+    "IndexConfig",
+    "IndexFormatError",
+    "IndexerProto",
+    "LookupType",
+    "OnDeviceIndex",
+    "PartitionerProto",
+    "ScannOnDeviceConfig",
+    "Table",
+    "describe_model",
+    "read_bundle",
+    "read_index",
+    "read_table",
 ]

@@ -17,6 +17,7 @@ the one acceptance policy (``scannlite.store.bundle.embedder_checks``), so it re
 Task Library reads them (tensor order from the subgraph, metadata matched by position, the
 first tokenizer unit, ...) and lists the problems it can see.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,11 @@ METADATA_IDENTIFIER = b"M001"
 MODEL_IDENTIFIER = b"TFL3"
 INDEX_FILE_NAME = "on_device_scann_index.ldb"  # the name Model Maker gives the packed index
 _NOT_TFLITE = "not a TFLite model"
-_TOKENIZERS = {"RegexTokenizerOptions": "regex", "BertTokenizerOptions": "bert",
-               "SentencePieceTokenizerOptions": "sentencepiece"}
+_TOKENIZERS = {
+    "RegexTokenizerOptions": "regex",
+    "BertTokenizerOptions": "bert",
+    "SentencePieceTokenizerOptions": "sentencepiece",
+}
 _TOKENIZER_FILES = ("vocabFile", "sentencePieceModel")  # fields of tokenizer options that name files
 
 
@@ -48,6 +52,7 @@ def _schemas():
     """Import the generated flatbuffer modules on first use (they are large)."""
     from tensorflow_lite_support.metadata import metadata_schema_py_generated as meta
     from tensorflow_lite_support.metadata import schema_py_generated as schema
+
     return schema, meta
 
 
@@ -107,7 +112,9 @@ class Bundle:
             return self.index_file
         if self.index_name is None:
             raise IndexFormatError("the model has no SCANN_INDEX_FILE associated file on its output tensors")
-        raise IndexFormatError(f"the model names index file {self.index_name!r} but carries no zip entry with that name")
+        raise IndexFormatError(
+            f"the model names index file {self.index_name!r} but carries no zip entry with that name"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,6 +159,7 @@ def mapped(path):
 def _parser(fn):
     """Decorator for the public readers: bytes (or a :func:`mapped` file) in, any low-level parse
     failure out as one IndexFormatError line."""
+
     @functools.wraps(fn)
     def parse(data):
         if not isinstance(data, (bytes, bytearray, memoryview, _Map)):
@@ -163,6 +171,7 @@ def _parser(fn):
         except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
             detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IndexFormatError(f"corrupt TFLite model: malformed flatbuffer ({detail})") from None
+
     return parse
 
 
@@ -200,12 +209,15 @@ def _buffer_bytes(model, data: bytes, index: int) -> bytes:
     # Newer schemas add `offset: ulong` (field 1) and `size: ulong` (field 2) to Buffer; the
     # generated module predates them, so read the two slots directly.
     import flatbuffers
+
     tab = buf._tab
     slot_offset, slot_size = tab.Offset(6), tab.Offset(8)
     if slot_offset and slot_size:
-        start, size = (tab.Get(flatbuffers.number_types.Uint64Flags, tab.Pos + slot) for slot in (slot_offset, slot_size))
+        start, size = (
+            tab.Get(flatbuffers.number_types.Uint64Flags, tab.Pos + slot) for slot in (slot_offset, slot_size)
+        )
         if start > 1 and start + size <= len(data):
-            return data[start:start + size]
+            return data[start : start + size]
         raise IndexFormatError(f"{_NOT_TFLITE}: buffer {index} lies outside the file")
     return b""
 
@@ -220,8 +232,10 @@ def _metadata(model, data: bytes, problems: list[str]) -> tuple[bool, Any]:
     else:
         return False, None
     if len(raw) < 8 or raw[4:8] != METADATA_IDENTIFIER:
-        problems.append(f"TFLITE_METADATA has identifier {raw[4:8]!r}, expected {METADATA_IDENTIFIER!r} "
-                        "(the Task Library refuses the model)")
+        problems.append(
+            f"TFLITE_METADATA has identifier {raw[4:8]!r}, expected {METADATA_IDENTIFIER!r} "
+            "(the Task Library refuses the model)"
+        )
         return True, None
     _, meta = _schemas()
     return True, meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAs(raw, 0))
@@ -243,8 +257,10 @@ def _read_zip(data: bytes, problems: list[str]) -> dict[str, bytes]:
                 if info.compress_type == zipfile.ZIP_STORED:
                     files[info.filename] = _stored_entry(data, info)
                     continue
-                problems.append(f"zip entry {info.filename!r} is compressed; the Task Library only "
-                                "reads stored (uncompressed) entries and rejects the whole archive")
+                problems.append(
+                    f"zip entry {info.filename!r} is compressed; the Task Library only "
+                    "reads stored (uncompressed) entries and rejects the whole archive"
+                )
                 files[info.filename] = archive.read(info)
             except IndexFormatError:
                 raise
@@ -260,21 +276,23 @@ def _stored_entry(data, info: zipfile.ZipInfo):
     """A stored entry's contents, found through its local header as the Task Library finds
     them, and held to the archive's CRC-32: a copy out of bytes, a view of a map."""
     at = info.header_offset
-    head = data[at:at + 30]
+    head = data[at : at + 30]
     if len(head) < 30 or head[:4] != b"PK\x03\x04":
         raise IndexFormatError(f"corrupt bundle: zip entry {info.filename!r} has no local header")
     name_len, extra_len = struct.unpack("<HH", head[26:30])
     start = at + 30 + name_len + extra_len
     end = start + info.file_size
     if info.compress_size != info.file_size:
-        raise IndexFormatError(f"corrupt bundle: stored zip entry {info.filename!r} has a compressed size "
-                               f"({info.compress_size}) unlike its size ({info.file_size})")
+        raise IndexFormatError(
+            f"corrupt bundle: stored zip entry {info.filename!r} has a compressed size "
+            f"({info.compress_size}) unlike its size ({info.file_size})"
+        )
     if end > len(data):
         raise IndexFormatError(f"corrupt bundle: zip entry {info.filename!r} runs past the end of the file")
     view = memoryview(data)[start:end]
     crc = 0
     for a in range(0, len(view), _CRC_CHUNK):
-        crc = zlib.crc32(view[a:a + _CRC_CHUNK], crc)
+        crc = zlib.crc32(view[a : a + _CRC_CHUNK], crc)
         if isinstance(data, mmap.mmap):
             # Checked pages need not stay mapped: a check must not hold a large index resident.
             low = (start + a) // mmap.PAGESIZE * mmap.PAGESIZE
@@ -300,9 +318,18 @@ def _unit_files(unit) -> list:
 
 def _files_of(entries, where: str, packed: dict[str, bytes]) -> list[AssociatedFileInfo]:
     file_types = _schemas()[1].AssociatedFileType
-    return [AssociatedFileInfo(name=_text(f.name), type=_name(file_types, f.type), where=where,
-                               description=_text(f.description), locale=_text(f.locale),
-                               version=_text(f.version), packed=_text(f.name) in packed) for f in entries or []]
+    return [
+        AssociatedFileInfo(
+            name=_text(f.name),
+            type=_name(file_types, f.type),
+            where=where,
+            description=_text(f.description),
+            locale=_text(f.locale),
+            version=_text(f.version),
+            packed=_text(f.name) in packed,
+        )
+        for f in entries or []
+    ]
 
 
 def _all_associated_files(meta, packed: dict[str, bytes]) -> list[AssociatedFileInfo]:
@@ -332,14 +359,23 @@ def _bundle_from(data: bytes, model):
         if f.name is not None and not f.packed:
             problems.append(f"associated file {f.name!r} ({f.type}, {f.where}) is not packed in the model")
         if f.type == "SCANN_INDEX_FILE" and not f.where.startswith("output "):
-            problems.append(f"index file {f.name!r} hangs on {f.where}; the Task Library only looks at "
-                            "output tensors of subgraph 0")
+            problems.append(
+                f"index file {f.name!r} hangs on {f.where}; the Task Library only looks at output tensors of subgraph 0"
+            )
         # The Task Library's index: the first named one on an output tensor of subgraph 0.
         output = re.fullmatch(r"output (\d+)", f.where)
         if index_name is None and output and f.type == "SCANN_INDEX_FILE" and f.name is not None:
             index_name, index_output = f.name, int(output.group(1))
-    return Bundle(index_name, index_output, files.get(index_name), files, associated, has_metadata,
-                  _text(meta.minParserVersion) if meta is not None else None, problems), meta
+    return Bundle(
+        index_name,
+        index_output,
+        files.get(index_name),
+        files,
+        associated,
+        has_metadata,
+        _text(meta.minParserVersion) if meta is not None else None,
+        problems,
+    ), meta
 
 
 @_parser
@@ -362,13 +398,19 @@ def _tensor_facts(sub, tensor_index: int) -> dict:
     if not 0 <= tensor_index < sub.TensorsLength():
         raise IndexFormatError(f"{_NOT_TFLITE}: subgraph refers to missing tensor {tensor_index}")
     t = sub.Tensors(tensor_index)
-    return {"tensor": tensor_index, "name": _text(t.Name()),
-            "shape": [int(v) for v in t.ShapeAsNumpy()] if t.ShapeLength() else [],
-            "shape_signature": [int(v) for v in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None,
-            "dtype": _name(_schemas()[0].TensorType, t.Type()).lower(),  # "float32", "int32", "string"
-            "quantization": None if (q := t.Quantization()) is None or not q.ScaleLength() else {
-                "scale": [float(v) for v in q.ScaleAsNumpy()],
-                "zero_point": [int(v) for v in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else []}}
+    return {
+        "tensor": tensor_index,
+        "name": _text(t.Name()),
+        "shape": [int(v) for v in t.ShapeAsNumpy()] if t.ShapeLength() else [],
+        "shape_signature": [int(v) for v in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else None,
+        "dtype": _name(_schemas()[0].TensorType, t.Type()).lower(),  # "float32", "int32", "string"
+        "quantization": None
+        if (q := t.Quantization()) is None or not q.ScaleLength()
+        else {
+            "scale": [float(v) for v in q.ScaleAsNumpy()],
+            "zero_point": [int(v) for v in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else [],
+        },
+    }
 
 
 def _metadata_facts(facts: dict, tensor_md, side: str, shared_tokenizer, problems: list[str]) -> None:
@@ -376,10 +418,19 @@ def _metadata_facts(facts: dict, tensor_md, side: str, shared_tokenizer, problem
     _, m = _schemas()
     units = (tensor_md.processUnits or []) if tensor_md is not None else []
     kinds = [_kind(u) for u in units]
-    facts.update({"metadata_name": _text(getattr(tensor_md, "name", None)), "process_units": kinds, "content": None,
-                  "color_space": None, "normalization": None,
-                  "associated_files": [{"name": _text(f.name), "type": _name(m.AssociatedFileType, f.type)}
-                                       for f in getattr(tensor_md, "associatedFiles", None) or []]})
+    facts.update(
+        {
+            "metadata_name": _text(getattr(tensor_md, "name", None)),
+            "process_units": kinds,
+            "content": None,
+            "color_space": None,
+            "normalization": None,
+            "associated_files": [
+                {"name": _text(f.name), "type": _name(m.AssociatedFileType, f.type)}
+                for f in getattr(tensor_md, "associatedFiles", None) or []
+            ],
+        }
+    )
     content = getattr(tensor_md, "content", None)
     if content is not None and content.contentPropertiesType:
         kind = _name(m.ContentProperties, content.contentPropertiesType)
@@ -395,9 +446,14 @@ def _metadata_facts(facts: dict, tensor_md, side: str, shared_tokenizer, problem
     if side == "input":
         own = [u for u in units if _kind(u) in _TOKENIZERS]
         unit, source = (own[0], "tensor") if own else (shared_tokenizer, "subgraph" if shared_tokenizer else None)
-        facts.update({"tokenizer": _TOKENIZERS[_kind(unit)] if unit is not None else None, "tokenizer_source": source,
-                      "tokenizer_files": [_text(f.name) for f in _unit_files(unit)],
-                      "regex_pattern": _text(getattr(getattr(unit, "options", None), "delimRegexPattern", None))})
+        facts.update(
+            {
+                "tokenizer": _TOKENIZERS[_kind(unit)] if unit is not None else None,
+                "tokenizer_source": source,
+                "tokenizer_files": [_text(f.name) for f in _unit_files(unit)],
+                "regex_pattern": _text(getattr(getattr(unit, "options", None), "delimRegexPattern", None)),
+            }
+        )
 
 
 @_parser
@@ -428,16 +484,19 @@ def describe_model(data: bytes) -> dict:
     if n_sub == 0:
         raise IndexFormatError(f"{_NOT_TFLITE}: the model has no subgraph")
     sub = model.Subgraphs(0)
-    tensors = {side: [_tensor_facts(sub, int(at(i))) for i in range(_count(length(), len(data), side))]
-               for side, length, at in (("input", sub.InputsLength, sub.Inputs),
-                                        ("output", sub.OutputsLength, sub.Outputs))}
+    tensors = {
+        side: [_tensor_facts(sub, int(at(i))) for i in range(_count(length(), len(data), side))]
+        for side, length, at in (("input", sub.InputsLength, sub.Inputs), ("output", sub.OutputsLength, sub.Outputs))
+    }
 
     sub_md = (meta.subgraphMetadata or [None])[0] if meta is not None else None
     sub_units: dict[str, list] = {"input": [], "output": []}
     shared, tensor_mds = None, {}
     if sub_md is not None:
-        sub_units = {"input": [_kind(u) for u in sub_md.inputProcessUnits or []],
-                     "output": [_kind(u) for u in sub_md.outputProcessUnits or []]}
+        sub_units = {
+            "input": [_kind(u) for u in sub_md.inputProcessUnits or []],
+            "output": [_kind(u) for u in sub_md.outputProcessUnits or []],
+        }
         tokenizers = [u for u in sub_md.inputProcessUnits or [] if _kind(u) in _TOKENIZERS]
         shared = tokenizers[0] if tokenizers else None
         if len(tokenizers) > 1:
@@ -453,9 +512,15 @@ def describe_model(data: bytes) -> dict:
         for i, facts in enumerate(facts_list):
             _metadata_facts(facts, mds[i] if mds is not None and i < len(mds) else None, side, shared, problems)
 
-    index = None if bundle.index_name is None else {
-        "name": bundle.index_name, "output": bundle.index_output,
-        "bytes": len(bundle.index_file) if bundle.index_file is not None else None}
+    index = (
+        None
+        if bundle.index_name is None
+        else {
+            "name": bundle.index_name,
+            "output": bundle.index_output,
+            "bytes": len(bundle.index_file) if bundle.index_file is not None else None,
+        }
+    )
     return {
         "tflite_schema_version": int(model.Version()),
         "description": _text(model.Description()),

@@ -4,6 +4,7 @@ Index files and bundles come from users and from other tools, so every way they 
 malformed must surface as a single exception with a one-line message the CLI can print as
 is, never as an ``IndexError`` or ``struct.error`` from deep inside a parser.
 """
+
 from __future__ import annotations
 
 from scannlite.store.errors import ScannliteError

@@ -9,6 +9,7 @@ Reading is strict about the container (SSTable, proto wire format, a missing IND
 :class:`IndexFormatError`) and lenient about meaning: a readable index with inconsistent
 content loads, and ``validate()`` says what is wrong with it.
 """
+
 from __future__ import annotations
 
 import math
@@ -139,8 +140,7 @@ class OnDeviceIndex(ConfigView):
         if part.num_leaves == 0:
             problems.append("the partitioner has 0 leaves: no partition is ever searched")
         elif self.leaves_searched < 1:
-            problems.append(f"search_fraction {part.search_fraction:g} searches no leaf "
-                            f"of {part.num_leaves}")
+            problems.append(f"search_fraction {part.search_fraction:g} searches no leaf of {part.num_leaves}")
         if part.num_leaves:
             width = int(part.centroids.shape[1])
             expected = ah.dims if ah is not None else (dim if etype == EmbeddingType.FLOAT else None)
@@ -153,15 +153,18 @@ class OnDeviceIndex(ConfigView):
         if ah.num_subspaces == 0:
             return ["asymmetric hashing has no subspaces (the Task Library cannot load it)"]
         if dim != ah.num_subspaces:
-            problems.append(f"embedding_dim is {dim} but asymmetric hashing has {ah.num_subspaces} "
-                            "subspaces (one code byte each)")
+            problems.append(
+                f"embedding_dim is {dim} but asymmetric hashing has {ah.num_subspaces} subspaces (one code byte each)"
+            )
         codes = ah.num_codes
         if codes[0] == 0:
             problems.append("the codebook of subspace 0 has no entries (the Task Library cannot load it)")
         uneven = next((s for s, k in enumerate(codes) if k != codes[0]), None)
         if uneven is not None:
-            problems.append(f"subspace {uneven} has {codes[uneven]} codebook entries but subspace 0 has {codes[0]} "
-                            "(the Task Library cannot load it)")
+            problems.append(
+                f"subspace {uneven} has {codes[uneven]} codebook entries but subspace 0 has {codes[0]} "
+                "(the Task Library cannot load it)"
+            )
         if max(codes) > 256:
             problems.append(f"codebooks have up to {max(codes)} entries but a uint8 code addresses 256")
         empty = [s for s, d in enumerate(ah.subspace_dims) if d == 0]
@@ -180,8 +183,10 @@ class OnDeviceIndex(ConfigView):
             bad = rows[:, :width].max(axis=0) >= limits
             if bad.any():
                 s = int(np.argmax(bad))
-                problems.append(f"E_{p} holds code {int(rows[:, s].max())} for subspace {s}, "
-                                f"which has only {codes[s]} codebook entries")
+                problems.append(
+                    f"E_{p} holds code {int(rows[:, s].max())} for subspace {s}, "
+                    f"which has only {codes[s]} codebook entries"
+                )
         return problems
 
     def _check_partitions_and_offsets(self, etype, dim) -> list[str]:
@@ -189,11 +194,14 @@ class OnDeviceIndex(ConfigView):
         expected = self.partitioner.num_leaves if self.partitioner is not None else 1  # what the searcher addresses
         missing = [p for p in range(min(expected, len(self.partitions))) if self.partitions[p] is None]
         if missing:
-            problems.append(f"missing key E_{missing[0]}" + (f" (and {len(missing) - 1} more partitions)"
-                                                           if len(missing) > 1 else ""))
+            problems.append(
+                f"missing key E_{missing[0]}"
+                + (f" (and {len(missing) - 1} more partitions)" if len(missing) > 1 else "")
+            )
         if len(self.partitions) > expected:
-            problems.append(f"partition keys up to E_{len(self.partitions) - 1} but the index addresses "
-                            f"{expected} partitions")
+            problems.append(
+                f"partition keys up to E_{len(self.partitions) - 1} but the index addresses {expected} partitions"
+            )
         row_bytes = (4 if etype == EmbeddingType.FLOAT else 1) * dim
         for p in range(len(self.partitions)):
             raw = self.table.get(b"E_%d" % p)
@@ -205,10 +213,12 @@ class OnDeviceIndex(ConfigView):
         # Gaps between partitions are fine (the searcher only adds the offset); overlaps would
         # give two rows one metadata key.
         end = 0
-        for p, size in enumerate(self.partition_sizes[:len(offsets)]):
+        for p, size in enumerate(self.partition_sizes[: len(offsets)]):
             if offsets[p] < end:
-                problems.append(f"global_partition_offsets[{p}] is {offsets[p]} but the partitions "
-                                f"before it use ids up to {end - 1}")
+                problems.append(
+                    f"global_partition_offsets[{p}] is {offsets[p]} but the partitions "
+                    f"before it use ids up to {end - 1}"
+                )
                 break
             end = offsets[p] + size
         return problems
@@ -217,8 +227,10 @@ class OnDeviceIndex(ConfigView):
         problems = []
         missing = [j for j, m in zip(self.row_ids(), self.metadata) if m is None]
         if missing:
-            problems.append(f"missing key M_{missing[0]}" + (f" (and {len(missing) - 1} more metadata keys)"
-                                                           if len(missing) > 1 else ""))
+            problems.append(
+                f"missing key M_{missing[0]}"
+                + (f" (and {len(missing) - 1} more metadata keys)" if len(missing) > 1 else "")
+            )
         if self.extra_keys:
             shown = ", ".join(k.decode("latin-1") for k in self.extra_keys[:3])
             more = f" and {len(self.extra_keys) - 3} more" if len(self.extra_keys) > 3 else ""
@@ -249,16 +261,19 @@ class OnDeviceIndex(ConfigView):
             "distance_error": error,
             "items": self.num_items,
             "partitions": len(self.partitions),
-            "partition_sizes": {"min": min(sizes, default=0), "max": max(sizes, default=0),
-                                "empty": sizes.count(0)},
-            "partitioner": None if part is None else {
+            "partition_sizes": {"min": min(sizes, default=0), "max": max(sizes, default=0), "empty": sizes.count(0)},
+            "partitioner": None
+            if part is None
+            else {
                 "leaves": part.num_leaves,
                 "centroid_dim": int(part.centroids.shape[1]),
                 "search_fraction": float(part.search_fraction),
                 "leaves_searched": self.leaves_searched,
                 "query_distance": part.query_distance.name,
             },
-            "asymmetric_hashing": None if ah is None else {
+            "asymmetric_hashing": None
+            if ah is None
+            else {
                 "subspaces": ah.num_subspaces,
                 "codes_per_subspace": sorted(set(ah.num_codes)),
                 "subspace_dims": sorted(set(ah.subspace_dims)),
@@ -271,8 +286,10 @@ class OnDeviceIndex(ConfigView):
                 "config": len(table.get(CONFIG_KEY, b"")),
                 "user_info": len(self.user_info),
             },
-            "blocks": {"data": len(data_blocks),
-                       "snappy": sum(b.compression == SNAPPY_COMPRESSION for b in data_blocks)},
+            "blocks": {
+                "data": len(data_blocks),
+                "snappy": sum(b.compression == SNAPPY_COMPRESSION for b in data_blocks),
+            },
             "has_user_info": self.has_user_info,
             "problems": self.validate(),
         }
@@ -305,11 +322,18 @@ def read_index(data: bytes, *, verify_checksums: bool = True, release=None) -> O
     dtype = np.dtype("<f4") if etype == EmbeddingType.FLOAT else np.dtype(np.uint8)
     leaves = config.partitioner.num_leaves if config.partitioner is not None else 1
     count = max([leaves] + [p + 1 for p in part_ids])
-    partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None
-                  for p in range(count)]
-    index = OnDeviceIndex(config.message, config.partitioner, config.asymmetric_hashing, table=table,
-                          partitions=partitions, metadata=[], user_info=bytes(table.get(USER_INFO_KEY, b"")),
-                          has_user_info=USER_INFO_KEY in table, extra_keys=[])
+    partitions = [_as_rows(table[part_ids[p]], dtype, dim) if p in part_ids else None for p in range(count)]
+    index = OnDeviceIndex(
+        config.message,
+        config.partitioner,
+        config.asymmetric_hashing,
+        table=table,
+        partitions=partitions,
+        metadata=[],
+        user_info=bytes(table.get(USER_INFO_KEY, b"")),
+        has_user_info=USER_INFO_KEY in table,
+        extra_keys=[],
+    )
     get = table.get
     index.metadata.extend(get(b"M_%d" % j) for j in index.row_ids())
     for r in [r for r, m in enumerate(index.metadata) if m.__class__ is memoryview]:  # labels of 64 KiB or more

@@ -14,6 +14,7 @@ unnoticed when the top level is set), and "search k of L leaves" is written as
 ``(k - 0.5) / L``, because the device computes ``ceil(L * fraction)`` in float32 and ``k / L``
 can round up to k + 1 leaves.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -48,8 +49,14 @@ def _float_matrix(values, what: str) -> np.ndarray:
     return arr
 
 
-def scann_config(*, distance: Distance | str, centroids, leaves_to_search: int | None = None,
-                 codebooks: Sequence | None = None, lookup_type: str = "FLOAT") -> bytes:
+def scann_config(
+    *,
+    distance: Distance | str,
+    centroids,
+    leaves_to_search: int | None = None,
+    codebooks: Sequence | None = None,
+    lookup_type: str = "FLOAT",
+) -> bytes:
     """A serialized ``ScannOnDeviceConfig``.
 
     distance: a :class:`~scannlite.store.vocabulary.Distance` (``"dot"``: device distances are
@@ -69,8 +76,11 @@ def scann_config(*, distance: Distance | str, centroids, leaves_to_search: int |
     count, dim = leaves.shape
     if leaves_to_search is None:
         leaves_to_search = count
-    if isinstance(leaves_to_search, bool) or not isinstance(leaves_to_search, (int, np.integer)) \
-            or not 1 <= leaves_to_search <= count:
+    if (
+        isinstance(leaves_to_search, bool)
+        or not isinstance(leaves_to_search, (int, np.integer))
+        or not 1 <= leaves_to_search <= count
+    ):
         raise ValueError(f"leaves_to_search must be an integer in [1, {count}]; got {leaves_to_search!r}")
 
     config = ScannOnDeviceConfig()
@@ -120,8 +130,10 @@ def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: n
         raise ValueError("serialized_config is not a serialized ScannOnDeviceConfig") from None
     leaves = config.partitioner.leaf
     if not leaves:
-        raise ValueError("the config has no partitioner leaves; an index needs at least one "
-                         "(one leaf with search_fraction 1.0 stands for 'no partitioner')")
+        raise ValueError(
+            "the config has no partitioner leaves; an index needs at least one "
+            "(one leaf with search_fraction 1.0 stands for 'no partitioner')"
+        )
     widths = {len(leaf.dimension) for leaf in leaves}
     if len(widths) != 1:
         raise ValueError(f"partitioner centroids differ in dimension: {sorted(widths)}")
@@ -137,8 +149,7 @@ def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: n
         raise ValueError("a hashed (uint8) database needs a config with asymmetric hashing codebooks")
     subspaces = config.indexer.asymmetric_hashing.subspace
     if len(subspaces) != embedding_dim:
-        raise ValueError(f"hashed codes have {embedding_dim} bytes per point but the config "
-                         f"{len(subspaces)} subspaces")
+        raise ValueError(f"hashed codes have {embedding_dim} bytes per point but the config {len(subspaces)} subspaces")
     total = 0
     for s, subspace in enumerate(subspaces):
         if not subspace.entry:
@@ -152,8 +163,9 @@ def check_index_inputs(serialized_config: bytes, embedding_dim: int, database: n
         bad = np.flatnonzero(codes.max(axis=0) >= sizes)
         if bad.size:
             s = int(bad[0])
-            raise ValueError(f"codes in subspace {s} reach {int(codes[:, s].max())} but its codebook "
-                             f"has {int(sizes[s])} entries")
+            raise ValueError(
+                f"codes in subspace {s} reach {int(codes[:, s].max())} but its codebook has {int(sizes[s])} entries"
+            )
     return config
 
 
@@ -165,14 +177,23 @@ def _metadata_entries(labels: Sequence[bytes], ids: np.ndarray) -> Iterator[tupl
     # numpy pads shorter byte strings with NULs, which sort first: "1" < "10" < "2", as LevelDB.
     order = np.argsort(keys, kind="stable")
     for start in range(0, len(order), _METADATA_CHUNK):
-        rows = order[start:start + _METADATA_CHUNK]
+        rows = order[start : start + _METADATA_CHUNK]
         for key, row in zip(keys[rows].tolist(), rows.tolist()):
             yield b"M_" + key, labels[row]
 
 
-def write_index(out, *, config: bytes, database: np.ndarray, sizes: Sequence[int] | np.ndarray,
-                labels: Sequence[bytes], user_info: bytes | None, offsets: Sequence[int] | np.ndarray | None = None, blocks: str = "content",
-                compress_metadata: bool = False) -> int:
+def write_index(
+    out,
+    *,
+    config: bytes,
+    database: np.ndarray,
+    sizes: Sequence[int] | np.ndarray,
+    labels: Sequence[bytes],
+    user_info: bytes | None,
+    offsets: Sequence[int] | np.ndarray | None = None,
+    blocks: str = "content",
+    compress_metadata: bool = False,
+) -> int:
     """Write an index to the binary file ``out``; return its size in bytes.
 
     ``config``: a serialized ``ScannOnDeviceConfig`` (:func:`scann_config`). ``database``:
@@ -197,14 +218,17 @@ def write_index(out, *, config: bytes, database: np.ndarray, sizes: Sequence[int
     offsets = rows[:-1] if offsets is None else np.asarray(offsets, dtype=np.int64)
     if len(offsets) != len(sizes) or (offsets < 0).any() or (offsets[1:] < offsets[:-1] + sizes[:-1]).any():
         raise ValueError("offsets must give each leaf its own range of ids, in leaf order")
-    index_config = IndexConfig(scann_config=scann, embedding_dim=dim,
-                               embedding_type=EmbeddingType.UINT8 if hashed else EmbeddingType.FLOAT,
-                               global_partition_offsets=[int(o) for o in offsets])
+    index_config = IndexConfig(
+        scann_config=scann,
+        embedding_dim=dim,
+        embedding_type=EmbeddingType.UINT8 if hashed else EmbeddingType.FLOAT,
+        global_partition_offsets=[int(o) for o in offsets],
+    )
     ids = np.repeat(offsets - rows[:-1], sizes) + np.arange(n, dtype=np.int64)
 
     def entries() -> Iterator[tuple[bytes, bytes]]:
         for p in sorted(range(len(sizes)), key=str):  # "E_10" comes before "E_2"
-            yield b"E_%d" % p, database[rows[p]:rows[p + 1]].tobytes()
+            yield b"E_%d" % p, database[rows[p] : rows[p + 1]].tobytes()
         yield CONFIG_KEY, index_config.SerializeToString()
         yield from _metadata_entries(labels, ids)
         if user_info is not None:

@@ -18,6 +18,7 @@ Everything else is as the builder writes it: the same keys and values (tests/tes
 compares the two tables), and LevelDB's Snappy rule for every block but the metadata blocks,
 which stay raw by default (a compressed block shares no bytes with its previous version).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,9 @@ def room_for(size: int) -> int:
     return max(SLACK_FLOOR, math.ceil(size * SLACK_SHARE))
 
 
-def slotted_offsets(sizes: list[int], previous: list[int] | None = None,
-                    slack: bool = True) -> tuple[list[int], int | None]:
+def slotted_offsets(
+    sizes: list[int], previous: list[int] | None = None, slack: bool = True
+) -> tuple[list[int], int | None]:
     """First id of each leaf, and the first leaf whose ids moved relative to ``previous``
     (None when every leaf kept its range).
 
@@ -120,8 +122,9 @@ def _leveldb_blocks(entries: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple]:
         yield current, None, True
 
 
-def cut_blocks(entries: Iterable[tuple[bytes, bytes]], *, blocks: str = "content",
-               compress_metadata: bool = False) -> Iterator[tuple]:
+def cut_blocks(
+    entries: Iterable[tuple[bytes, bytes]], *, blocks: str = "content", compress_metadata: bool = False
+) -> Iterator[tuple]:
     """The data blocks, as ``(entries, restarts, compress)``, of a table holding ``entries``
     (in key order, consumed lazily).
 

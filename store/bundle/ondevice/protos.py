@@ -11,6 +11,7 @@ Python in device processes).
 Unset fields read as the proto2 defaults the Task Library sees; ``HasField`` tells presence.
 Readers use :class:`ConfigView`: numpy matrices, :class:`~enum.IntEnum` members, None for absent parts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,10 +36,10 @@ _F = descriptor_pb2.FieldDescriptorProto
 _CORE = ".tflite.scann_ondevice.core."
 
 
-def _field(msg, name: str, number: int, kind: int, type_name: str = "", default: str = "",
-           repeated: bool = False):
-    field = msg.field.add(name=name, number=number, type=kind,
-                          label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
+def _field(msg, name: str, number: int, kind: int, type_name: str = "", default: str = "", repeated: bool = False):
+    field = msg.field.add(
+        name=name, number=number, type=kind, label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+    )
     if type_name:
         field.type_name = type_name
     if default:
@@ -68,8 +69,14 @@ def file_descriptors() -> list[descriptor_pb2.FileDescriptorProto]:
     _field(ah, "query_distance", 2, _F.TYPE_ENUM, distance, "SQUARED_L2_DISTANCE")
     _field(ah, "lookup_type", 3, _F.TYPE_ENUM, _CORE + "AsymmetricHashingProto.LookupType", "FLOAT")
     _field(ah.nested_type.add(name="CodebookEntry"), "dimension", 1, floats, repeated=True)
-    _field(ah.nested_type.add(name="SubspaceCodebook"), "entry", 1, message,
-           _CORE + "AsymmetricHashingProto.CodebookEntry", repeated=True)
+    _field(
+        ah.nested_type.add(name="SubspaceCodebook"),
+        "entry",
+        1,
+        message,
+        _CORE + "AsymmetricHashingProto.CodebookEntry",
+        repeated=True,
+    )
     _enum(ah.enum_type, "LookupType", LookupType)
     indexer = searcher.message_type.add(name="IndexerProto")
     _field(indexer, "asymmetric_hashing", 1, message, _CORE + "AsymmetricHashingProto").oneof_index = 0
@@ -80,8 +87,9 @@ def file_descriptors() -> list[descriptor_pb2.FileDescriptorProto]:
     _field(scann, "partitioner", 3, message, _CORE + "PartitionerProto")
     _enum(searcher.enum_type, "DistanceMeasure", DistanceMeasure)
 
-    index = descriptor_pb2.FileDescriptorProto(name=INDEX_CONFIG_PROTO, package="tflite.scann_ondevice",
-                                               dependency=[SEARCHER_PROTO])
+    index = descriptor_pb2.FileDescriptorProto(
+        name=INDEX_CONFIG_PROTO, package="tflite.scann_ondevice", dependency=[SEARCHER_PROTO]
+    )
     config = index.message_type.add(name="IndexConfig")
     _field(config, "scann_config", 1, message, _CORE + "ScannOnDeviceConfig")
     _field(config, "embedding_type", 2, _F.TYPE_ENUM, ".tflite.scann_ondevice.IndexConfig.Type")
@@ -120,8 +128,10 @@ def _matrix(rows, owner: str, row_name: str) -> np.ndarray:
     rows = [np.fromiter(row.dimension, np.float32, len(row.dimension)) for row in rows]
     for i, row in enumerate(rows):
         if len(row) != len(rows[0]):
-            raise IndexFormatError(f"invalid IndexConfig: {owner} {row_name} {i} has {len(row)} "
-                                   f"dimensions but {row_name} 0 has {len(rows[0])}")
+            raise IndexFormatError(
+                f"invalid IndexConfig: {owner} {row_name} {i} has {len(row)} "
+                f"dimensions but {row_name} 0 has {len(rows[0])}"
+            )
     return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
 
 
@@ -178,8 +188,9 @@ class ConfigView:
         scann, part, ah = msg.scann_config, None, None
         if scann.HasField("partitioner"):
             p = scann.partitioner
-            part = Partitioner(_matrix(p.leaf, "partitioner", "leaf"), p.search_fraction,
-                               DistanceMeasure(p.query_distance))
+            part = Partitioner(
+                _matrix(p.leaf, "partitioner", "leaf"), p.search_fraction, DistanceMeasure(p.query_distance)
+            )
         if scann.indexer.HasField("asymmetric_hashing"):
             a = scann.indexer.asymmetric_hashing
             books = [_matrix(s.entry, f"codebook of subspace {i}", "entry") for i, s in enumerate(a.subspace)]
@@ -222,6 +233,8 @@ class ConfigView:
         if measure == DistanceMeasure.UNSPECIFIED:
             return None, "UNSPECIFIED is not a valid value for ScaNN config DistanceMeasure"
         if part is not None and part.query_distance != measure:
-            return None, (f"DistanceMeasure {measure.name} is different from DistanceMeasure "
-                          f"{part.query_distance.name} found in partitioner config")
+            return None, (
+                f"DistanceMeasure {measure.name} is different from DistanceMeasure "
+                f"{part.query_distance.name} found in partitioner config"
+            )
         return measure, None

@@ -20,6 +20,7 @@ strictly ascending (``Seek`` relies on it), restart points must mark real entrie
 index block's separator keys must really separate the data blocks. Any violation raises
 :class:`IndexFormatError` with a one-line message.
 """
+
 from __future__ import annotations
 
 import io
@@ -112,8 +113,9 @@ def snappy_decompress(raw: bytes | memoryview, where: str) -> bytes:
     """
     length, _ = read_varint(raw, 0, len(raw), f"the snappy length of {where}", 32)
     if length > _SNAPPY_MAX_EXPANSION * len(raw):
-        raise IndexFormatError(f"{_CORRUPT}: bad snappy data in {where}: declared length {length} "
-                               f"is impossible for {len(raw)} input bytes")
+        raise IndexFormatError(
+            f"{_CORRUPT}: bad snappy data in {where}: declared length {length} is impossible for {len(raw)} input bytes"
+        )
     try:
         return _SNAPPY.decompress(raw, decompressed_size=length, asbytes=True)
     except (OSError, pa.ArrowException) as exc:  # "Corrupt snappy compressed data."
@@ -126,15 +128,16 @@ def _read_handle(buf, pos: int, limit: int, what: str) -> tuple[int, int, int]:
     return offset, size, pos
 
 
-def _read_block(data: memoryview, offset: int, size: int, where: str, data_end: int,
-                verify_checksums: bool) -> tuple[bytes | memoryview, int]:
+def _read_block(
+    data: memoryview, offset: int, size: int, where: str, data_end: int, verify_checksums: bool
+) -> tuple[bytes | memoryview, int]:
     """Return the (decompressed) contents of the block at ``offset`` and its compression type.
 
     A stored block larger than :data:`VIEW_BLOCKS_FROM` comes back as a view of ``data``, not a
     copy: an index's ``E_<leaf>`` values are most of its bytes (640 MB at 5M items)."""
     if offset + size + TRAILER_SIZE > data_end:
         raise IndexFormatError(f"{_CORRUPT}: {where} (size {size}) runs past the end of the table")
-    raw: bytes | memoryview = data[offset:offset + size]
+    raw: bytes | memoryview = data[offset : offset + size]
     ctype = data[offset + size]
     if size < VIEW_BLOCKS_FROM or ctype != NO_COMPRESSION:
         raw = bytes(raw)
@@ -182,13 +185,18 @@ def _parse_block(block: bytes | memoryview, where: str) -> list[tuple[bytes, byt
             unshared, pos = read_varint(block, pos, limit, what, 32)
             vlen, pos = read_varint(block, pos, limit, what, 32)
         if shared > len(prev):
-            raise IndexFormatError(f"{_CORRUPT}: {where} shares {shared} key bytes with a "
-                                   f"{len(prev)}-byte previous key")
+            raise IndexFormatError(
+                f"{_CORRUPT}: {where} shares {shared} key bytes with a {len(prev)}-byte previous key"
+            )
         if pos + unshared + vlen > limit:
             raise IndexFormatError(f"{_CORRUPT}: an entry runs past the end of {where}")
-        key = prev[:shared] + bytes(block[pos:pos + unshared]) if viewed else prev[:shared] + block[pos:pos + unshared]
+        key = (
+            prev[:shared] + bytes(block[pos : pos + unshared])
+            if viewed
+            else prev[:shared] + block[pos : pos + unshared]
+        )
         pos += unshared
-        value = block[pos:pos + vlen]
+        value = block[pos : pos + vlen]
         entries.append((key, bytes(value) if viewed and vlen < VIEW_BLOCKS_FROM else value))
         pos += vlen
         if shared == 0:
@@ -214,8 +222,9 @@ def _footer(data) -> tuple[memoryview, int, tuple[int, int], tuple[int, int]]:
     if size == 0:
         raise IndexFormatError(f"{_NOT_INDEX}: the file is empty")
     if size < FOOTER_SIZE:
-        raise IndexFormatError(f"{_NOT_INDEX}: {size} bytes is too short for an SSTable "
-                               f"(the footer alone is {FOOTER_SIZE})")
+        raise IndexFormatError(
+            f"{_NOT_INDEX}: {size} bytes is too short for an SSTable (the footer alone is {FOOTER_SIZE})"
+        )
     footer = size - FOOTER_SIZE
     if struct.unpack_from("<Q", view, size - 8)[0] != MAGIC:
         raise IndexFormatError(f"{_NOT_INDEX}: bad SSTable magic number")
@@ -280,16 +289,17 @@ def read_table(data: bytes, *, verify_checksums: bool = True, release: Callable[
         data_entries, where = entries(offset, bsize, "data")
         for key, value in data_entries:
             if last_key is not None and key <= last_key:
-                raise IndexFormatError(f"{_CORRUPT}: keys are not in strictly ascending order "
-                                       f"({_show(last_key)} then {_show(key)})")
+                raise IndexFormatError(
+                    f"{_CORRUPT}: keys are not in strictly ascending order ({_show(last_key)} then {_show(key)})"
+                )
             if prev_separator is not None and key <= prev_separator:
-                raise IndexFormatError(f"{_CORRUPT}: key {_show(key)} in {where} is not after the "
-                                       "previous block's index key")
+                raise IndexFormatError(
+                    f"{_CORRUPT}: key {_show(key)} in {where} is not after the previous block's index key"
+                )
             items[key] = value
             last_key = key
         if last_key is not None and last_key > separator:
-            raise IndexFormatError(f"{_CORRUPT}: index key {_show(separator)} is below the last "
-                                   f"key of {where}")
+            raise IndexFormatError(f"{_CORRUPT}: index key {_show(separator)} is below the last key of {where}")
         prev_separator = separator
     return Table(items, blocks, size)
 
@@ -336,8 +346,9 @@ def _shared_prefix(a: bytes, b: bytes) -> int:
     return i
 
 
-def encode_block(entries: list[tuple[bytes, bytes]], restarts: list[int] | None = None,
-                 restart_interval: int = 16) -> bytes:
+def encode_block(
+    entries: list[tuple[bytes, bytes]], restarts: list[int] | None = None, restart_interval: int = 16
+) -> bytes:
     """One block's contents (no trailer). ``restarts``: indices of entries that store their full
     key; LevelDB readers accept any ascending set that starts at 0, not only every 16th."""
     if restarts is None:
@@ -387,8 +398,9 @@ class TableWriter:
         self._out.write(data)
         self._offset += len(data)
 
-    def add_block(self, entries: list[tuple[bytes, bytes]], restarts: list[int] | None = None,
-                  compress: bool = False) -> None:
+    def add_block(
+        self, entries: list[tuple[bytes, bytes]], restarts: list[int] | None = None, compress: bool = False
+    ) -> None:
         """One data block of ``entries`` (keys strictly ascending across all blocks);
         ``compress``: Snappy under LevelDB's rule."""
         if not entries:

@@ -1,4 +1,5 @@
 """The scannlite side: one embedder type, ``toy-ngrams``, registered through the hook."""
+
 from __future__ import annotations
 
 import numpy as np
