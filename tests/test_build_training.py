@@ -14,9 +14,10 @@ from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.synthetic import clustered
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index import snapshot
-from scannlite.store.index.build import build, load_model
+from scannlite.store.index.build import build
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.partition_model import PartitionModel
+from scannlite.store.index.stored import load_model
 from scannlite.store.index.training import place, train, training_rows
 
 

@@ -986,6 +986,7 @@ def test_sstable_reads_every_varint_width_and_views_large_values():
     above and below the size read as views, raw and Snappy) read back exactly, from bytes and
     from a view; large raw values are views of the data, not copies."""
     from scannlite.store.bundle.ondevice import sstable
+    from scannlite.store.bundle.ondevice.sstable_writer import write_table
 
     rng = np.random.default_rng(11)
     items = {}
@@ -997,7 +998,7 @@ def test_sstable_reads_every_varint_width_and_views_large_values():
     blocks = [([(k, items[k]) for k in keys[i : i + 50]], None, bool(i % 100)) for i in range(0, len(keys), 50)]
     blocks += [([(k, v)], None, False) for k, v in sorted(big.items())]
     blocks.sort(key=lambda b: b[0][0][0])
-    data = sstable.write_table(blocks)
+    data = write_table(blocks)
     expected = {**items, **big}
     for source in (data, memoryview(data)):
         table = sstable.read_table(source)

@@ -13,9 +13,11 @@ from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.maintenance import compact
 from scannlite.store.catalog.synthetic import clustered
 from scannlite.store.index import device_search, snapshot
-from scannlite.store.index.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
+from scannlite.store.index.build import build
+from scannlite.store.index.build_recall import REUSE_ESTIMATE_BELOW, choose_leaves
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
+from scannlite.store.index.stored import unseen_at_training
 from scannlite.store.index.training import training_rows
 from tests.support.catalog_helpers import ids_for
 

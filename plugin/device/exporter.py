@@ -15,7 +15,7 @@ import numpy as np
 
 from scannlite.plugin.device import runtime, tflite_zip
 from scannlite.plugin.device.probe_model import make_probe_model, probe_token
-from scannlite.store.bundle.ondevice.sstable import write_table
+from scannlite.store.bundle.ondevice.sstable_writer import write_table
 
 LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed searches
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from scannlite.plugin.device.processes import DeviceProcesses
 from scannlite.store.bundle import inspection as bundles
-from scannlite.store.bundle.export import export, sha256
+from scannlite.store.bundle.export import export
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.digests import sha256
 from scannlite.store.index.build import build
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.snapshot import get_snapshot

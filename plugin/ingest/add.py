@@ -38,7 +38,7 @@ import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.readers import json_lines, metadata_text
-from scannlite.store.catalog.segments import sha256_file
+from scannlite.store.digests import sha256_file
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import IMAGE_SUFFIXES
 from scannlite.store.progress import SILENT, Progress

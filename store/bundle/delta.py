@@ -32,7 +32,7 @@ from pathlib import Path
 import blake3
 
 from scannlite.store.atomic import replacing
-from scannlite.store.bundle.export import sha256
+from scannlite.store.digests import sha256
 from scannlite.store.errors import InvalidInput
 
 FORMAT = "zstd-patch-from"

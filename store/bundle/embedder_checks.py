@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from scannlite.store.bundle.ondevice.bundle_file import describe_model
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
+from scannlite.store.bundle.ondevice.model_facts import describe_model
 from scannlite.store.errors import ScannliteError
 
 MAX_MODEL_BYTES = 2 * 1024**3  # the flatbuffer format's limit; a larger file is not a model

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import mmap
 import tempfile
 from collections.abc import Callable
@@ -23,11 +22,13 @@ import numpy as np
 from scannlite.store.bundle import parity
 from scannlite.store.bundle.device_side import DeviceSide
 from scannlite.store.bundle.embedder_checks import EmbedderRefused, check_against_index, inspect_embedder
-from scannlite.store.bundle.export import device_labels, manifest_path_for, probe_candidates
+from scannlite.store.bundle.export import device_labels, probe_candidates
+from scannlite.store.bundle.manifest import l2_normalize_said, manifest_beside, scannlite_user_info
 from scannlite.store.bundle.ondevice.bundle_file import MODEL_IDENTIFIER as TFLITE_MAGIC
-from scannlite.store.bundle.ondevice.bundle_file import describe_model, mapped, read_bundle
+from scannlite.store.bundle.ondevice.bundle_file import mapped, read_bundle
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 from scannlite.store.bundle.ondevice.index_file import OnDeviceIndex, read_index, read_user_info
+from scannlite.store.bundle.ondevice.model_facts import describe_model
 from scannlite.store.bundle.ondevice.protos import DistanceMeasure, EmbeddingType, LookupType
 from scannlite.store.bundle.ondevice.sstable import RELEASE_EVERY
 from scannlite.store.catalog.catalog import Catalog
@@ -113,8 +114,8 @@ def _opened(path: Path, data, closing: contextlib.ExitStack) -> OpenedBundle:
         is_model,
         index_bytes,
         index,
-        _manifest_of(path),
-        _scannlite_info(index.user_info),
+        manifest_beside(path),
+        scannlite_user_info(index.user_info),
         describe,
         _closing=closing,
     )
@@ -142,41 +143,13 @@ def _is_model(data) -> bool:
     return len(data) >= 8 and data[4:8] == TFLITE_MAGIC
 
 
-def _manifest_of(path: Path) -> dict | None:
-    """The export manifest beside a bundle, if there is a readable one."""
-    mpath = manifest_path_for(path)
-    if mpath.is_file():
-        try:
-            return json.loads(mpath.read_text())
-        except ValueError:
-            return None
-    return None
-
-
-def _scannlite_info(user_info: bytes) -> dict | None:
-    """An index's USER_INFO as scannlite writes it (JSON with "scannlite"), else None."""
-    try:
-        info = json.loads(user_info.decode()) if user_info else None
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return info if isinstance(info, dict) and info.get("scannlite") else None
-
-
 def _distance_name(index: OnDeviceIndex) -> str:
     measure, _ = index.resolve_distance()
     return Distance.DOT if measure == DistanceMeasure.DOT_PRODUCT else Distance.L2
 
 
 def l2_normalize_of(b: OpenedBundle) -> bool:
-    return _l2_normalize(b.user_info, b.manifest)
-
-
-def _l2_normalize(user_info: dict | None, manifest: dict | None) -> bool:
-    """Whether apps must set l2_normalize: the index's own word first, then its manifest's."""
-    for said in (user_info, manifest):
-        if said is not None:
-            return bool(said.get("l2_normalize"))
-    return False
+    return l2_normalize_said(b.user_info, b.manifest)
 
 
 def info(path: Path) -> dict:
@@ -374,7 +347,7 @@ def query(
             kind = "bundle" if is_model else "TFLite model or on-device index"
             raise InvalidInput(f"{path.name} is not a valid {kind}: {exc}") from None
         facts = inspect_embedder(data, path.name)
-    l2_normalize = _l2_normalize(_scannlite_info(user_info), _manifest_of(path))
+    l2_normalize = l2_normalize_said(scannlite_user_info(user_info), manifest_beside(path))
     if k < 1:
         raise InvalidInput(f"k must be at least 1, got {k}")
     bundle = str(path.absolute())  # the device process maps the file itself

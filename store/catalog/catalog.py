@@ -13,46 +13,27 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from scannlite.store.atomic import replacing
-from scannlite.store.catalog import schema
-from scannlite.store.catalog.batch import Batch, content_hash, validate
+from scannlite.store.catalog import adding, creating, schema, vectors
+from scannlite.store.catalog.adding import AddResult
+from scannlite.store.catalog.batch import Batch, validate
+from scannlite.store.catalog.creating import DB_NAME, DEFAULT_METADATA_LIMIT, utcnow
 from scannlite.store.catalog.locking import writer_lock
 from scannlite.store.catalog.readers import BATCH_ROWS, iter_rows
-from scannlite.store.catalog.segments import RowGroupRead, row_group_starts, write_segment
-from scannlite.store.errors import InvalidInput, NotACatalog, ScannliteError
+from scannlite.store.catalog.segments import RowGroupRead
+from scannlite.store.catalog.sql import execute_in
+from scannlite.store.errors import InvalidInput, NotACatalog
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.vocabulary import Distance
-
-DB_NAME = "catalog.db"
-METADATA_TYPES = ("text", "bytes")
-DEFAULT_METADATA_LIMIT = 64 * 1024
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def visible(seq_param: str = ":seq", alias: str = "items") -> str:
     """SQL condition: the item row is part of the catalog as of commit ``seq``."""
     return f"{alias}.added_seq <= {seq_param} AND ({alias}.removed_seq IS NULL OR {alias}.removed_seq > {seq_param})"
-
-
-@dataclass
-class AddResult:
-    added: int
-    updated: int
-    unchanged: int
-    seq: int | None  # None when nothing changed and nothing was committed
-
-
-class _NothingChanged(Exception):
-    """Every row of an add was unchanged: roll its commit back."""
 
 
 @dataclass
@@ -92,54 +73,7 @@ class Catalog:
         index: IndexConfig | None = None,
         lock_timeout: float | None = None,
     ) -> Catalog:
-        path = Path(path)
-        try:
-            distance = Distance(distance)
-        except ValueError:
-            raise InvalidInput(f"distance must be 'dot' or 'l2', got {distance!r}") from None
-        if not isinstance(dim, int) or dim < 1 or dim > 65536:
-            raise InvalidInput(f"dimension must be between 1 and 65536, got {dim}")
-        if metadata_type not in METADATA_TYPES:
-            raise InvalidInput(f"metadata type must be 'text' or 'bytes', got {metadata_type!r}")
-        if metadata_limit < 0:
-            raise InvalidInput("metadata limit must not be negative")
-        if normalize is None:
-            normalize = distance == "dot"
-        index = index or IndexConfig()
-        if path.exists() and not path.is_dir():
-            raise InvalidInput(f"{path} exists and is not a directory")
-        if (path / DB_NAME).exists():
-            raise InvalidInput(f"{path} is already a catalog")
-        if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
-            raise InvalidInput(f"{path} is not empty; a catalog needs a new or empty directory")
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "segments").mkdir(exist_ok=True)
-        # Build the database under a temporary name and rename it into place: a crash
-        # during init leaves no half-initialised catalog.db behind.
-        with replacing(path / DB_NAME) as (tmp,):
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            conn.executescript(schema.DDL)
-            settings = {
-                "format_version": schema.FORMAT_VERSION,
-                "dim": dim,
-                "distance": distance,
-                "normalize": bool(normalize),
-                "metadata_type": metadata_type,
-                "metadata_limit": int(metadata_limit),
-                "index": index.to_json(),
-                "created_at": utcnow(),
-            }
-            conn.execute("BEGIN")
-            conn.executemany(
-                "INSERT INTO catalog_config(key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in settings.items()],
-            )
-            conn.execute(
-                "INSERT INTO commits(seq, kind, created_at, summary) VALUES (1, 'init', ?, ?)",
-                (utcnow(), json.dumps({"dim": dim, "distance": distance})),
-            )
-            conn.execute("COMMIT")
-            conn.close()
+        path = creating.initialize(Path(path), dim, distance, normalize, metadata_type, metadata_limit, index)
         return cls.open(path, lock_timeout=lock_timeout)
 
     @classmethod
@@ -305,134 +239,17 @@ class Catalog:
     def add_batch(self, batch: Batch) -> AddResult:
         return self.add_stream([batch])
 
-    def _live_rows(self, ids: list[str]) -> dict[str, tuple[int, str]]:
-        found: dict[str, tuple[int, str]] = {}
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for ident, item, h in self.conn.execute(
-                f"SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", chunk
-            ):
-                found[ident] = (item, h)
-        return found
-
     def add_stream(self, batches: Iterable[Batch]) -> AddResult:
-        """Upsert every batch as one commit. Batches are consumed one at a time (each checked,
-        compared with the live items and written as its own segment), so a file of any size
-        is added in one chunk's memory; the items go into the one open transaction (so the
-        writer lock is held while the input is read). Any error, in any batch, rolls everything
-        back, and the segments written so far are removed."""
-        written: list[Path] = []
-        seq = None
-        with self.writing():
-            try:
-                with self.transaction():
-                    seq = self.new_commit("add", {})
-                    added = updated = unchanged = 0
-                    segments, before, count = [], None, 0
-                    for batch in batches:
-                        if before is not None:  # validate() checked each batch alone; this, across them
-                            self._check_seen(before, batch)
-                        a, u, c, seg = self._add_one(batch, seq, written)
-                        added, updated, unchanged = added + a, updated + u, unchanged + c
-                        if seg is not None:
-                            segments.append(seg)
-                        before, count = batch, count + 1
-                    if not added + updated + unchanged:
-                        raise InvalidInput("the input holds no rows")
-                    if not segments:
-                        raise _NothingChanged
-                    if count > 1:
-                        self.conn.execute("DELETE FROM add_seen")  # a failed add's rows roll back instead
-                    self.conn.execute(
-                        "UPDATE commits SET summary = ? WHERE seq = ?",
-                        (
-                            json.dumps(
-                                {"added": added, "updated": updated, "unchanged": unchanged, "segments": segments},
-                                sort_keys=True,
-                            ),
-                            seq,
-                        ),
-                    )
-            except _NothingChanged:
-                return AddResult(0, 0, unchanged, None)
-            except BaseException:
-                # Never referenced, since the transaction rolled back; unless the interruption
-                # came just after COMMIT, when they belong to a committed add and must stay.
-                if seq is None or self.conn.execute("SELECT 1 FROM commits WHERE seq = ?", (seq,)).fetchone() is None:
-                    for path in written:
-                        path.unlink(missing_ok=True)
-                raise
-            return AddResult(added, updated, unchanged, seq)
-
-    def _check_seen(self, before: Batch, batch: Batch) -> None:
-        """Refuse an id of ``batch`` that an earlier batch of the same input held, whether or
-        not that copy changed anything. The ids go into a temp table, empty between adds (a
-        failed add's rows roll back with it), filled one batch behind, so a one-batch add never
-        touches it."""
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
-        self.conn.executemany(
-            "INSERT INTO add_seen(id, row) VALUES (?, ?)",
-            ((ident, before.first_row + i) for i, ident in enumerate(before.ids)),
-        )
-        for start in range(0, len(batch.ids), 900):
-            chunk = batch.ids[start : start + 900]
-            found = self.conn.execute(
-                f"SELECT id, row FROM add_seen WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchone()
-            if found is not None:
-                row = batch.first_row + batch.ids.index(found[0])
-                raise InvalidInput(f"id {found[0]!r} appears twice in the input (rows {found[1]} and {row})")
-
-    def _add_one(self, batch: Batch, seq: int, written: list[Path]) -> tuple[int, int, int, str | None]:
-        """One batch inside :meth:`add_stream`'s transaction: (added, updated, unchanged, segment)."""
-        hashes = [content_hash(v, m) for v, m in zip(batch.vectors, batch.metadata)]
-        existing = self._live_rows(batch.ids)
-        keep, replaced = [], []
-        for i, ident in enumerate(batch.ids):
-            old = existing.get(ident)
-            if old is None:
-                keep.append(i)
-            elif old[1] != hashes[i]:
-                keep.append(i)
-                replaced.append(old[0])
-        if not keep:
-            return 0, 0, len(batch), None
-        seg = write_segment(self.path, [batch.ids[i] for i in keep], batch.vectors[keep], written)
-        cur = self.conn.execute(
-            "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
-            (seg.path, seg.rows, seg.bytes, seg.sha256, seq),
-        )
-        segment_id = cur.lastrowid
-        for start in range(0, len(replaced), 900):
-            chunk = replaced[start : start + 900]
-            self.conn.execute(
-                f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})", [seq, *chunk]
-            )
-        self.conn.executemany(
-            "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    batch.ids[i],
-                    batch.metadata[i],
-                    hashes[i],
-                    batch.source_hashes[i] if batch.source_hashes else None,
-                    segment_id,
-                    row,
-                    seq,
-                )
-                for row, i in enumerate(keep)
-            ),
-        )
-        return len(keep) - len(replaced), len(replaced), len(batch) - len(keep), seg.path
+        """Upsert every batch as one commit, one batch in memory at a time; any error rolls it all back
+        (:func:`.adding.add_stream`)."""
+        return adding.add_stream(self, batches)
 
     def delete(self, ids) -> DeleteResult:
         ids = list(dict.fromkeys(ids))
         if not ids:
             raise InvalidInput("no ids to delete")
         with self.writing():
-            existing = self._live_rows(ids)
+            existing = adding.live_rows(self, ids)
             missing = [i for i in ids if i not in existing]
             if missing:
                 more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -440,11 +257,7 @@ class Catalog:
             items = [existing[i][0] for i in ids]
             with self.transaction():
                 seq = self.new_commit("delete", {"deleted": len(items)})
-                for start in range(0, len(items), 900):
-                    chunk = items[start : start + 900]
-                    self.conn.execute(
-                        f"UPDATE items SET removed_seq = ? WHERE item IN ({','.join('?' * len(chunk))})", [seq, *chunk]
-                    )
+                execute_in(self.conn, "UPDATE items SET removed_seq = ? WHERE item IN ({marks})", items, before=[seq])
             return DeleteResult(len(items), seq)
 
     # ---- reads ---------------------------------------------------------------------------
@@ -475,8 +288,8 @@ class Catalog:
         if len(unique) < len(items):
             return self.vectors_for(unique)[inverse]
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        for positions, vectors in self.iter_vectors(items):
-            out[positions] = vectors
+        for positions, block in self.iter_vectors(items):
+            out[positions] = block
         return out
 
     def iter_vectors(self, items: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -490,57 +303,8 @@ class Catalog:
             yield order[np.searchsorted(ascending, read.items)], read.read(self.path, self.dim)
 
     def vector_reads(self, items: np.ndarray) -> Iterator[RowGroupRead]:
-        """Where the vectors of the sorted, distinct ``items`` are stored, one
-        :class:`~.segments.RowGroupRead` per segment row group that holds any of them."""
-        wanted = np.asarray(items, dtype=np.int64)
-        if len(wanted) == 0:
-            return
-        paths = dict(self.conn.execute("SELECT segment_id, path FROM segments"))
-        found = 0
-        for seg, rows in self._stored_rows(wanted):
-            starts = row_group_starts(self.path, paths[seg])
-            groups = np.searchsorted(starts, rows[:, 0], side="right") - 1
-            for g in np.unique(groups):
-                take = rows[groups == g]
-                found += len(take)
-                yield RowGroupRead(paths[seg], int(g), int(starts[g]), take[:, 0], take[:, 1])
-        if found != len(wanted):
-            raise ScannliteError(f"internal error: {len(wanted) - found} of the items asked for have no stored vector")
-
-    def _stored_rows(self, wanted: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        """(segment, (R, 2) [segment row, item] sorted by row) for the wanted items: looked up
-        by item when they are few (up to 4,096, or a sixteenth of the catalog), else read segment
-        by segment from the index on (segment_id, segment_row) and filtered."""
-        few = len(wanted) <= 4096 or 16 * len(wanted) <= (
-            self.conn.execute("SELECT MAX(item) FROM items").fetchone()[0] or 0
-        )
-        if few:
-            found = []
-            for start in range(0, len(wanted), 900):
-                chunk = [int(x) for x in wanted[start : start + 900]]
-                found += self.conn.execute(
-                    f"SELECT segment_id, segment_row, item FROM items WHERE item IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            if not found:
-                return
-            arr = np.asarray(found, dtype=np.int64)
-            arr = arr[np.lexsort((arr[:, 1], arr[:, 0]))]
-            bounds = np.flatnonzero(np.diff(arr[:, 0])) + 1
-            for part in np.split(arr, bounds):
-                yield int(part[0, 0]), part[:, 1:]
-            return
-        for (seg,) in self.conn.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall():
-            rows = np.asarray(
-                self.conn.execute(
-                    "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)
-                ).fetchall(),
-                dtype=np.int64,
-            ).reshape(-1, 2)
-            pos = np.minimum(np.searchsorted(wanted, rows[:, 1]), len(wanted) - 1)
-            keep = wanted[pos] == rows[:, 1]
-            if keep.any():
-                yield seg, rows[keep]
+        """Where the vectors of the sorted, distinct ``items`` are stored (:func:`.vectors.vector_reads`)."""
+        return vectors.vector_reads(self, items)
 
     # ---- read API for the CLI and the plugins (no SQL outside the store) --------------------
     def model_summary(self, model_id: int | None) -> dict | None:

@@ -20,9 +20,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from scannlite.store.catalog.catalog import Catalog, visible
-from scannlite.store.catalog.segments import SEGMENT_DIR, sha256_file, write_segment
+from scannlite.store.catalog.segments import SEGMENT_DIR, write_segment
+from scannlite.store.catalog.sql import execute_in
+from scannlite.store.digests import sha256_file
 from scannlite.store.errors import InvalidInput
-from scannlite.store.index.build import items_digest
+from scannlite.store.index.stored import items_digest
 from scannlite.store.progress import SILENT, Progress
 
 SMALL_SEGMENT_ROWS = 4096
@@ -169,11 +171,8 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
                     "UPDATE items SET segment_id = ?, segment_row = ? WHERE item = ?",
                     [(seg_id, row, item) for row, item in enumerate(keep_items)],
                 )
-            for start in range(0, len(dead), 900):
-                chunk = dead[start : start + 900]
-                marks = ",".join("?" * len(chunk))
-                cat.conn.execute(f"DELETE FROM codes WHERE item IN ({marks})", chunk)
-                cat.conn.execute(f"DELETE FROM items WHERE item IN ({marks})", chunk)
+            execute_in(cat.conn, "DELETE FROM codes WHERE item IN ({marks})", dead)
+            execute_in(cat.conn, "DELETE FROM items WHERE item IN ({marks})", dead)
             for seg_id, _, _ in rewrite:
                 cat.conn.execute("DELETE FROM segments WHERE segment_id = ?", (seg_id,))
         return {"dead_rows": len(dead), "segments_rewritten": len(rewrite), "seq": seq, "rows_kept": len(keep_items)}

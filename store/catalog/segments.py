@@ -8,7 +8,6 @@ an unreferenced file that ``gc`` reclaims, never a half-visible one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scannlite.store.atomic import fsync_dir
+from scannlite.store.digests import sha256_file
 from scannlite.store.errors import CatalogCorrupt
 
 SEGMENT_DIR = "segments"
@@ -47,14 +47,6 @@ def vectors_of(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
         column = column.combine_chunks()
     flat = column.flatten().to_numpy(zero_copy_only=False)
     return np.asarray(flat, dtype=np.float32).reshape(-1, dim)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_segment(

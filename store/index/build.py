@@ -12,7 +12,6 @@ the snapshot's codes; never the catalog's float vectors (tests/test_build_memory
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -24,12 +23,12 @@ import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog, utcnow
 from scannlite.store.catalog.segments import RowGroupRead
+from scannlite.store.index.build_recall import choose_leaves, recall_for_build
 from scannlite.store.index.config import IndexConfig
-from scannlite.store.index.device_search import DeviceIndex
 from scannlite.store.index.health import assess
 from scannlite.store.index.partition_model import PartitionModel
-from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot
-from scannlite.store.index.recall_estimate import estimate as estimate_recall
+from scannlite.store.index.recall_estimate import RecallEstimate
+from scannlite.store.index.stored import items_digest, load_model
 from scannlite.store.index.training import Trained, collect, imbalance, place_here, train_model, training_rows
 from scannlite.store.progress import SILENT, Progress
 
@@ -91,18 +90,6 @@ class BuildResult:
                 f"training, imbalance {h.get('imbalance', 1.0):.2f}; every health check passed"
             )
         return out
-
-
-def items_digest(items: np.ndarray) -> str:
-    return hashlib.sha256(np.sort(np.asarray(items, dtype="<i8")).tobytes()).hexdigest()
-
-
-def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
-    kind, dim, leaves, dpb, cents, books, training = cat.conn.execute(
-        "SELECT kind, dim, num_leaves, dims_per_block, centroids, codebooks, training FROM models WHERE model_id = ?",
-        (model_id,),
-    ).fetchone()
-    return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
 
 
 #: (model, segment row-group reads, catalog directory, dim) -> (read, (leaves, codes, sums)) in order.
@@ -289,160 +276,8 @@ def compute_build(
         work = _incremental(cat, plan, model_id, progress)
         if work.retrain:
             work = _retrain(cat, plan, work.reasons, work.health, progress, placer)
-    work.recall = _recall(cat, plan, work, progress)
+    work.recall = recall_for_build(cat, plan, work, progress)
     return work
-
-
-#: An incremental build reuses the previous estimate while the items added and removed since
-#: it was made stay under this share of the catalog: a few percent more vectors in the same
-#: leaves move recall by well under the estimate's own standard error (about 0.01).
-REUSE_ESTIMATE_BELOW = 0.05
-
-
-def _recall(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) -> RecallEstimate | None:
-    """The new snapshot's recall estimate, or the previous one when little changed."""
-    model, live = work.model, plan.live
-    if model is None or plan.config.recall_sample == 0:
-        return None
-    if work.trained is None and plan.last is not None:
-        previous = json.loads(
-            cat.conn.execute("SELECT build FROM snapshots WHERE version = ?", (plan.last[0],)).fetchone()[0]
-        ).get("recall")
-        deleted = plan.last[3] + len(work.rows) - len(live)
-        drift = (previous or {}).get("drift", 0) + len(work.rows) + max(deleted, 0)
-        if (
-            previous
-            and previous.get("sample") == min(plan.config.recall_sample, len(live))
-            and drift <= REUSE_ESTIMATE_BELOW * len(live)
-        ):
-            kept = RecallEstimate.from_json(previous)
-            kept.reused_from = kept.reused_from or plan.last[0]
-            kept.drift = drift
-            return kept
-    if work.trained is not None:
-        items, leaves, codes = live, work.trained.leaves, work.trained.codes
-        unseen_items = live[~work.rows.sampled]
-    else:
-        unseen_items = unseen_at_training(cat, work.model_id)
-        items, leaves, codes = coded_rows(cat, work.model_id, with_codes=model.kind == "ah")
-        new = work.rows
-        if new:
-            items = np.concatenate([items, np.asarray([r[1] for r in new], dtype=np.int64)])
-            leaves = np.concatenate([leaves, np.asarray([r[2] for r in new], dtype=leaves.dtype)])
-            if codes is not None:
-                codes = np.concatenate(
-                    [codes, np.frombuffer(b"".join(r[3] for r in new), np.uint8).reshape(len(new), -1)]
-                )
-    # Queries the partitions were trained on sit closer to their centroids than a user's query
-    # does: on real sentence embeddings they overestimated recall by 0.02-0.03 at few leaves,
-    # where queries drawn from the rest matched held-out queries (docs/benchmarks.md). The rest
-    # means the items live at training but left out of its sample, a uniform draw like the
-    # sample itself: items added since may differ from the catalog the build is judged on.
-    with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
-        return estimate_recall(
-            catalog_snapshot(cat, model, items, leaves, codes, unseen_items), sample=plan.config.recall_sample
-        )
-
-
-def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:
-    """Items live when the model was trained but left out of its training sample (``trained =
-    1``; the sample is 2). None for a model whose codes do not say (written before the sample
-    was marked, or a float index, which trains nothing)."""
-    if (
-        cat.conn.execute("SELECT 1 FROM codes WHERE model_id = ? AND trained = 2 LIMIT 1", (model_id,)).fetchone()
-        is None
-    ):
-        return None
-    return np.fromiter(
-        (
-            r[0]
-            for r in cat.conn.execute(
-                "SELECT item FROM codes WHERE model_id = ? AND trained = 1 ORDER BY item", (model_id,)
-            )
-        ),
-        np.int64,
-    )
-
-
-def catalog_snapshot(
-    cat: Catalog,
-    model: PartitionModel,
-    items: np.ndarray,
-    leaves: np.ndarray,
-    codes: np.ndarray | None,
-    unseen_items: np.ndarray | None = None,
-) -> Snapshot:
-    """A snapshot's rows (``items``, their leaves and codes, in any order) as the recall
-    estimate reads them: in device order, vectors streamed from the segments, no float copy
-    of the catalog held. ``unseen_items``: items the partitions were not trained on."""
-    order = np.lexsort((items, leaves))  # device row -> position in the arrays
-    row_of = np.empty(len(items), np.int64)
-    row_of[order] = np.arange(len(items))
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(leaves, minlength=model.num_leaves))]).astype(np.int64)
-    index = DeviceIndex(cat.distance, model.centroids, offsets, None, None, None)
-
-    def vectors(rows):
-        return cat.vectors_for(items[order[rows]])
-
-    if codes is not None:
-
-        def decoded(rows):
-            return model.decode(codes[order[rows]])
-    else:  # a float index is small (FLOAT_INDEX_BELOW): the device compares the vectors themselves
-        every = vectors(np.arange(len(items)))
-
-        def decoded(rows):
-            return every[rows]
-
-    def chunks():
-        for positions, chunk_vectors in cat.iter_vectors(items):
-            yield row_of[positions], chunk_vectors
-
-    unseen = None if unseen_items is None else np.flatnonzero(np.isin(items[order], unseen_items))
-    return Snapshot(index, vectors, decoded, chunks, unseen)
-
-
-def coded_rows(cat: Catalog, model_id: int, *, with_codes: bool, batch: int = 65_536):
-    """(items, leaves, codes or None) of the live items a model coded, read in batches
-    straight into arrays: a million Python row tuples would cost about as much as the vectors."""
-    cur = cat.conn.execute(
-        "SELECT c.item, c.leaf" + (", c.code" if with_codes else "") + " FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL ORDER BY c.item",
-        (model_id,),
-    )
-    items, leaves, codes = [], [], []
-    while rows := cur.fetchmany(batch):
-        items.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
-        leaves.append(np.fromiter((r[1] for r in rows), np.int32, len(rows)))
-        if with_codes:
-            codes.append(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), -1))
-
-    def joined(parts, empty):
-        return np.concatenate(parts) if parts else empty
-
-    return (
-        joined(items, np.zeros(0, np.int64)),
-        joined(leaves, np.zeros(0, np.int32)),
-        joined(codes, np.zeros((0, 0), np.uint8)) if with_codes else None,
-    )
-
-
-def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate | None) -> tuple[int, str | None]:
-    """leaves_to_search for a new snapshot, and a note when the choice needs one.
-
-    An explicit ``leaves_to_search`` wins; else the smallest ladder value whose estimated
-    recall reaches ``recall_target``, at most ``max_leaves_to_search``; else the fixed rule."""
-    if config.leaves_to_search is not None or recall is None or config.recall_target is None:
-        return config.search_leaves(num_leaves), None
-    cap = min(config.max_leaves_to_search, num_leaves)
-    chosen = recall.smallest_meeting(config.recall_target)
-    if chosen is not None and chosen <= cap:
-        return chosen, None
-    allowed = max([n for n in recall.ladder if n <= cap] or [1])
-    return allowed, (
-        f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
-        f"{recall.at(allowed):.3f} at {allowed} leaves" + (f" (it takes {chosen})" if chosen is not None else "")
-    )
 
 
 def commit_build(

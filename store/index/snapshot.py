@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog, visible
+from scannlite.store.catalog.sql import select_in
 from scannlite.store.errors import InvalidInput, UnknownSnapshot
 from scannlite.store.index import device_search
-from scannlite.store.index.build import load_model
 from scannlite.store.index.partition_model import PartitionModel
+from scannlite.store.index.stored import load_model
 
 
 @dataclass
@@ -161,16 +162,9 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
 
 
 def metadata_of(cat: Catalog, items) -> dict[int, object]:
-    out: dict[int, object] = {}
-    items = [int(i) for i in items]
-    for start in range(0, len(items), 900):
-        chunk = items[start : start + 900]
-        out.update(
-            cat.conn.execute(
-                f"SELECT item, metadata FROM items WHERE item IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-        )
-    return out
+    return dict(
+        select_in(cat.conn, "SELECT item, metadata FROM items WHERE item IN ({marks})", [int(i) for i in items])
+    )
 
 
 def jsonable_metadata(value):

@@ -144,3 +144,16 @@ def _patch_of(row: dict) -> dict | None:
         "base_sha256": (entry.get("base") or {}).get("sha256"),
         "warning": entry.get("warning"),
     }
+
+
+async def requested_catalog(datasette, request) -> CatalogDb:
+    """The catalog a request's URL names, if this Datasette serves it and the actor may view it."""
+    from datasette.utils import tilde_decode
+    from datasette.utils.asgi import NotFound
+
+    name = tilde_decode(request.url_vars["database"])
+    cdb = await catalog_db(datasette, name)
+    if cdb is None:
+        raise NotFound(f"{name} is not a scannlite catalog served by this Datasette")
+    await datasette.ensure_permissions(request.actor, [("view-database", name), "view-instance"])
+    return cdb

@@ -8,23 +8,23 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from datasette.utils import tilde_decode, tilde_encode
-from datasette.utils.asgi import AsgiFileDownload, NotFound, Response
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import NotFound, Response
 
 from scannlite.plugin.integrations.datasette_plugin import thumbnails
 from scannlite.plugin.integrations.datasette_plugin.catalogs import (
     CatalogDb,
     cached_snapshot,
-    catalog_db,
     catalog_dbs,
     newest_exports,
     num_leaves,
     open_catalog,
+    requested_catalog,
 )
+from scannlite.plugin.integrations.datasette_plugin.downloads import bundle_download, bundle_manifest, patch_download
 from scannlite.plugin.integrations.datasette_plugin.forms import BadForm, read_fields
 from scannlite.plugin.integrations.datasette_plugin.queries import BadQuery, SearchParams, parse_params, query_vector
 from scannlite.plugin.integrations.datasette_plugin.recall_chart import recall_svg
-from scannlite.store.catalog.segments import sha256_file
 from scannlite.store.errors import ScannliteError
 from scannlite.store.index.recall_estimate import RecallEstimate
 from scannlite.store.index.snapshot import diff, get_snapshot, jsonable_metadata, list_snapshots, search
@@ -35,15 +35,6 @@ CHANGES_SHOWN = 200
 
 def base_path(datasette, cdb_name: str, tail: str = "") -> str:
     return datasette.urls.path(f"{PREFIX}/{tilde_encode(cdb_name)}{tail}")
-
-
-async def _catalog(datasette, request) -> CatalogDb:
-    name = tilde_decode(request.url_vars["database"])
-    cdb = await catalog_db(datasette, name)
-    if cdb is None:
-        raise NotFound(f"{name} is not a scannlite catalog served by this Datasette")
-    await datasette.ensure_permissions(request.actor, [("view-database", name), "view-instance"])
-    return cdb
 
 
 # ---- searching ---------------------------------------------------------------------------
@@ -143,7 +134,7 @@ def _api_payload(cdb: CatalogDb, state: dict) -> dict:
 
 async def search_api(datasette, request):
     """GET or POST q= (text), vector=, image/npy uploads, snapshot=, k=, leaves=, exact=."""
-    cdb = await _catalog(datasette, request)
+    cdb = await requested_catalog(datasette, request)
     try:
         params = parse_params(await read_fields(request))
         if not params.has_query:
@@ -169,7 +160,7 @@ def _api_link(datasette, cdb: CatalogDb, params: SearchParams | None) -> str | N
 
 
 async def search_page(datasette, request):
-    cdb = await _catalog(datasette, request)
+    cdb = await requested_catalog(datasette, request)
     error, params, status, state = None, None, 200, None
     try:
         params = parse_params(await read_fields(request))
@@ -291,7 +282,7 @@ def _recall_state(info) -> dict | None:
 
 
 async def snapshots_page(datasette, request):
-    cdb = await _catalog(datasette, request)
+    cdb = await requested_catalog(datasette, request)
     raw = request.args.get("version", "").strip()
     if raw and not raw.isdigit():
         raise NotFound(f"version must be a snapshot number, got {raw[:40]!r}")
@@ -309,62 +300,6 @@ async def snapshots_page(datasette, request):
     return Response.html(html)
 
 
-def _export_of(cdb: CatalogDb, version: int) -> dict:
-    with open_catalog(cdb) as cat:
-        export = newest_exports(cat).get(version)
-    if export is None:
-        raise NotFound(
-            f"snapshot {version} has no exported bundle whose file still exists "
-            f"(export one with `scannlite export CATALOG --snapshot {version} ...`)"
-        )
-    return export
-
-
-async def bundle_download(datasette, request):
-    """The newest bundle exported from a snapshot, served only if its bytes still hash to what
-    the export recorded (the export verified that file with the Task Library)."""
-    cdb = await _catalog(datasette, request)
-    version = int(request.url_vars["version"])
-    export = await asyncio.to_thread(_export_of, cdb, version)
-    return await _download_if_unchanged(export)
-
-
-async def patch_download(datasette, request):
-    """The patch to a snapshot's bundle from an older one, served only if its bytes still hash to
-    what the export recorded (``bundle patch`` checks the result's hash again on the phone side)."""
-    cdb = await _catalog(datasette, request)
-    version = int(request.url_vars["version"])
-    export = await asyncio.to_thread(_export_of, cdb, version)
-    patch = export["patch"]
-    if patch is None:
-        raise NotFound(f"the bundle of snapshot {version} has no patch (export it with --delta-from OLD.tflite)")
-    return await _download_if_unchanged(patch)
-
-
-async def _download_if_unchanged(exported: dict):
-    """``exported`` (a bundle or patch the export recorded: path, name, sha256) as a download,
-    or a 409 when its bytes no longer hash to what was recorded."""
-    actual = await asyncio.to_thread(sha256_file, exported["path"])
-    if actual != exported["sha256"]:
-        return Response.text(
-            f"error: {exported['name']} changed after it was exported (sha256 {actual[:12]}..., "
-            f"recorded {str(exported['sha256'])[:12]}...); export the snapshot again",
-            status=409,
-        )
-    return AsgiFileDownload(
-        exported["path"],
-        filename=exported["name"],
-        content_type="application/octet-stream",
-        headers={"x-scannlite-sha256": actual, "x-content-type-options": "nosniff"},
-    )
-
-
-async def bundle_manifest(datasette, request):
-    cdb = await _catalog(datasette, request)
-    export = await asyncio.to_thread(_export_of, cdb, int(request.url_vars["version"]))
-    return Response.json(export["manifest"])
-
-
 # ---- thumbnails and the index ---------------------------------------------------------------
 
 
@@ -375,7 +310,7 @@ def _thumbnail(cdb: CatalogDb, rel: str) -> tuple[bytes, str]:
 
 
 async def thumbnail(datasette, request):
-    cdb = await _catalog(datasette, request)
+    cdb = await requested_catalog(datasette, request)
     try:
         data, content_type = await asyncio.to_thread(_thumbnail, cdb, request.args.get("path", ""))
     except thumbnails.Refused as exc:

@@ -13,9 +13,10 @@ the protobuf runtime (docs/ondevice-format.md is the spec).
 Every malformed input raises :class:`IndexFormatError` with a one-line message.
 """
 
-from scannlite.store.bundle.ondevice.bundle_file import AssociatedFileInfo, Bundle, describe_model, read_bundle
+from scannlite.store.bundle.ondevice.bundle_file import AssociatedFileInfo, Bundle, read_bundle
 from scannlite.store.bundle.ondevice.errors import IndexFormatError
 from scannlite.store.bundle.ondevice.index_file import OnDeviceIndex, read_index
+from scannlite.store.bundle.ondevice.model_facts import describe_model
 from scannlite.store.bundle.ondevice.protos import (
     AsymmetricHashingProto,
     ConfigView,

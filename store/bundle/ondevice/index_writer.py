@@ -31,7 +31,7 @@ from scannlite.store.bundle.ondevice.protos import (
     IndexConfig,
     ScannOnDeviceConfig,
 )
-from scannlite.store.bundle.ondevice.sstable import TableWriter
+from scannlite.store.bundle.ondevice.sstable_writer import TableWriter
 from scannlite.store.vocabulary import LOOKUP_TYPES, Distance
 
 #: Metadata entries are produced this many at a time (keys sorted as the device's bytewise
@@ -208,7 +208,7 @@ def write_index(
         raise ValueError(f"database must be a 2-D uint8 or float32 array; got {database.dtype} {database.shape}")
     hashed = database.dtype == np.uint8
     n, dim = database.shape
-    sizes = np.asarray(sizes, dtype=np.int64)  # type: ignore[assignment]  # one array from here on
+    sizes = np.asarray(sizes, dtype=np.int64)  # one array from here on
     if sizes.sum() != n or len(labels) != n or (sizes < 0).any():
         raise ValueError(f"{n} rows, {len(labels)} labels and leaf sizes summing to {int(sizes.sum())} disagree")
     scann = check_index_inputs(config, dim, database, hashed)
