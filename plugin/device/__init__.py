@@ -13,6 +13,9 @@ Modules:
 * :mod:`.probe_model` - a TFLite text embedder, written without TensorFlow, that turns the
   token ``qI`` into vector I, so the text-only Task Library can search *any* vector;
 * :mod:`.bundle` - attaching an index to a model's metadata, deterministically;
+* :mod:`.tasks` - Task Library tasks opened once per process (a bounded cache of loaded models);
+* :mod:`.processes` - the plugin layer's ``DeviceSide``, which runs the above through ``run_in``;
+* :mod:`.exporter`, :mod:`.image_files` - the device-side halves of ``export`` and ``embed``;
 * :mod:`.tflite_zip` - pure-python helpers for the zip a TFLite model carries at its end.
 
 This ``__init__`` imports nothing: a worker imports the package before the function's module,

@@ -3,12 +3,12 @@
 No TensorFlow and no tflite-support native modules: numpy, pyarrow (Snappy), google-crc32c and
 the protobuf runtime (docs/ondevice-format.md is the spec).
 
-* :mod:`.sstable`      LevelDB table files (raw and Snappy blocks, CRC32C verified)
+* :mod:`.sstable`      LevelDB table files (raw and Snappy blocks, CRC32C verified); :mod:`.sstable_writer` writes them
 * :mod:`.protos`       IndexConfig and the ScaNN on-device protos, as protobuf message classes
 * :mod:`.index_file`   ``read_index``: an index as numpy partitions, metadata and checks
 * :mod:`.index_writer` ``write_index``: an index streamed to a file, ``scann_config`` its config
 * :mod:`.layout`       slotted ids and content-cut blocks, so small changes stay small patches
-* :mod:`.bundle_file`  ``read_bundle`` / ``describe_model``: a ``.tflite`` bundle's pieces
+* :mod:`.bundle_file`  ``read_bundle``: a ``.tflite`` bundle's pieces; :mod:`.model_facts` ``describe_model``
 
 Every malformed input raises :class:`IndexFormatError` with a one-line message.
 """
