@@ -11,7 +11,7 @@ Everything here runs models, in one of three kinds of process:
 
 TensorFlow and tflite-support's native modules cannot share a process (both register a
 pybind type named ``StatusCode``), so work for the other two kinds is shipped to a fresh
-interpreter with :func:`scannlite.store.workers.boundary.run_in` (the one door, in the bottom layer so
+interpreter with :func:`scannlite.store.workers.boundary.run_in` (the door, in the bottom layer so
 that every layer may use it).
 
 This ``__init__`` must stay import-free: it is imported first in every kind of process.

@@ -1,4 +1,4 @@
-"""The one way scannlite replaces a file: readers see the old file or the whole new one.
+"""How scannlite replaces a file: readers see the old file or the whole new one.
 
 Every published file (bundles and their manifests, Parquet exports, a new ``catalog.db``,
 cached arrays, a worker's answer) is written under a unique temporary name in the target's

@@ -1,4 +1,4 @@
-"""The one place scannlite computes sha256: of bytes, and of files read by ``hashlib.file_digest``.
+"""Where scannlite computes sha256: of bytes, and of files read by ``hashlib.file_digest``.
 
 sha256 is the identity of segments and bundles everywhere (the catalog's tables, manifests, exports, patches;
 docs/schema.md, docs/delta-bundles.md). A file is hashed as it streams by, never held whole in memory.

@@ -11,7 +11,7 @@ class ScannliteError(Exception):
 
 
 def one_line(exc: BaseException, *, with_type: bool = False, last: bool = False) -> str:
-    """The one line of an exception that a message quotes.
+    """The line of an exception that a message quotes.
 
     Its first non-empty line (``last``: its last, where a wrapper puts the cause at the end), without the
     payload tag absl statuses carry, prefixed by the type's name with ``with_type``; the type's name alone

@@ -1,4 +1,4 @@
-"""The one image decoder: every picture a model sees in scannlite is decoded by :func:`load_rgb`.
+"""The image decoder: every picture a model sees in scannlite is decoded by :func:`load_rgb`.
 
 Ingestion (``add --images``, training data), export and ``bundle verify`` probes,
 ``bundle query --image`` and the Datasette search form all decode here, so one picture gives
@@ -14,7 +14,7 @@ name, so callers print "skipped NAME: REASON"): missing, unreadable or truncated
 under 2x2 pixels (the Task Library's TensorImage drops a 1-pixel axis, failing a whole batch)
 and images over ``max_pixels``. Knob ``max_pixels`` (default 50 million, a 48 MP phone photo):
 larger values accept bigger photos at the cost of memory (3 bytes a pixel, and each decoded
-image travels to the device process whole). It is the one decompression-bomb limit, checked
+image travels to the device process whole). It is the decompression-bomb limit, checked
 from the header before any pixel is decoded, per call: Pillow's global
 ``Image.MAX_IMAGE_PIXELS`` is never changed (its warning is silenced during the call; its own
 error, at twice that global, still refuses).

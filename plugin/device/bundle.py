@@ -12,8 +12,8 @@ Model Maker's recipe (docs/ondevice-format.md 3.1), with three differences that 
 * the zip is rewritten with fixed timestamps (see :mod:`.tflite_zip`), so the same model and
   index always give byte-identical bundles.
 
-The model is read by the one reader (:mod:`scannlite.store.bundle.ondevice.bundle_file`) and judged
-by the one policy (:mod:`scannlite.store.bundle.embedder_checks`): which output the searcher reads
+The model is read by the model reader (:mod:`scannlite.store.bundle.ondevice.bundle_file`) and judged
+by the acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`): which output the searcher reads
 is the policy's ``output_index``, never a rule of this module. Only the metadata *writing*
 lives here. Runs in a device process: ``MetadataPopulator`` imports a native module.
 """

@@ -13,7 +13,7 @@ which may be larger than is worth pickling), which the Task Library opens itself
 (``file_name`` / ``index_file_name``) and scannlite's reader judges through a memory map: a
 bundle of any size is never read whole into this process.
 Which Task Library class a model gets, and which output holds its embedding, is decided by
-the one acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`), as in every process.
+the acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`), as in every process.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def _loaded(model, options: tuple, load):
 
 
 def _inspected(model: bytes | str, kind: str | None, *, searched_with=False, index=None) -> EmbedderFacts:
-    """The one acceptance policy's facts for ``model`` (bytes, or a path read through a map).
+    """The acceptance policy's facts for ``model`` (bytes, or a path read through a map).
     ``searched_with``: also make sure there is an index to search, given or packed."""
     try:
         source = mapped(model) if isinstance(model, str) else contextlib.nullcontext(model)

@@ -1,7 +1,7 @@
 """Image helpers of the encoder: only what is encoder-specific lives here.
 
 Decoding is the store's one decoder (:mod:`scannlite.store.images`: EXIF orientation,
-transparency over white, the one decompression-bomb limit); its names are re-exported for
+transparency over white, its decompression-bomb limit); its names are re-exported for
 the embedder types and the training data readers that import them from here.
 """
 

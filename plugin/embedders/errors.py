@@ -1,4 +1,4 @@
-"""The one exception type the encoder package raises on purpose.
+"""The exception type the embedders and the dual encoder raise on purpose.
 
 Why: every bad input (a model directory from elsewhere, an empty caption file, an embedder
 with the wrong input signature) must reach the user as one clear line, never a traceback.

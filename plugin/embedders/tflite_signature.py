@@ -1,7 +1,7 @@
 """Checking an embedder file by path, for the tflite embedder types: a thin caller.
 
 The reader is :mod:`scannlite.store.bundle.ondevice.bundle_file`, the rules are
-:mod:`scannlite.store.bundle.embedder_checks` (the one acceptance policy, shared with ``configure``,
+:mod:`scannlite.store.bundle.embedder_checks` (the acceptance policy, shared with ``configure``,
 ``export`` and the device runtime); this only turns a refusal into an :class:`EncoderError`
 and lists tensors as ``(name, dtype, shape)``. Pure python: safe in the CLI process.
 """

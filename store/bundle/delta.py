@@ -13,11 +13,9 @@ base before decoding anything and check the result before writing it. The zstd f
 carries a content checksum (XXH64), so a corrupt patch fails inside the decoder too.
 
 Bundles are known by their sha256 everywhere (exports, ``--delta-from``, manifests, the patch's
-file name), so the manifest keeps it; applying checks the BLAKE3 digests instead. Both are
-cryptographic hashes, but two sha256 passes over an 18 MB bundle took 30 of the 45-66 ms an
-apply took (issue 12), while BLAKE3 (SIMD, and a tree mode that ``max_threads`` spreads over
-the cores) hashes it in about 2.3 ms on this 2-core machine with ``max_threads=AUTO`` against
-5.7 ms on one thread.
+file name), so the manifest keeps it; applying checks the BLAKE3 digests instead: both are
+cryptographic, and BLAKE3 (SIMD, a tree mode spread over the cores) costs a small share of what
+sha256 does (docs/design-figures.md, "Applying patches").
 """
 
 from __future__ import annotations
@@ -51,7 +49,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def blake3_hex(data: bytes) -> str:
-    """BLAKE3-256 of ``data`` in hex, on every core (measured faster than one thread on 18 MB)."""
+    """BLAKE3-256 of ``data`` in hex, on every core: faster than one thread on bundles (docs/design-figures.md)."""
     return blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest()
 
 
@@ -139,8 +137,7 @@ def apply_patch(
     sha256 in the manifest is the bundles' identity, not checked here).
 
     The base's digest is computed on a second thread while zstd decodes on this one (both let go
-    of the GIL): on an 18 MB bundle on this 2-core machine, 12 ms against 14-22 ms for the same
-    steps one after another (one process, alternating). A wrong base is still reported as such,
+    of the GIL), which shortens an apply (docs/design-figures.md, "Applying patches"). A wrong base is still reported as such,
     before any decode error it caused, and nothing decoded from it is returned."""
     import zstandard
 

@@ -1,9 +1,9 @@
-"""The one embedder acceptance policy: which TFLite models scannlite uses, and how.
+"""The embedder acceptance policy: which TFLite models scannlite uses, and how.
 
 Every place that takes an embedder asks here, in whatever process it runs: ``add --texts`` /
 ``add --images`` (the tflite embedder types), ``configure``, ``export``, ``bundle verify`` /
 ``query``, the Datasette search page, and the device runtime (which searcher to open, which
-output holds the embedding, where the index hangs). Facts come from the one reader,
+output holds the embedding, where the index hangs). Facts come from the model reader,
 :func:`scannlite.store.bundle.ondevice.bundle_file.describe_model`; the rules are here only.
 
 tflite-support 0.4.4 never compares the embedder's output size with the index (a wrong size

@@ -1,6 +1,6 @@
 """Parity: does the real Task Library answer what scannlite's device-equivalent search says?
 
-:func:`verify` is the one verification routine, used by ``export`` (before publishing) and
+:func:`verify` is the verification routine, used by ``export`` (before publishing) and
 ``bundle verify``, with one rule for choosing probes. Results are compared as
 lists of device metadata (``M_j``) with distances: the same entries in the same order,
 except that entries whose distances tie within ``TIE`` may swap (the device's top-N keeps an
@@ -89,7 +89,7 @@ def probe_vectors(own: np.ndarray, seed: int) -> np.ndarray:
 
 
 def evenly(values: list, count: int) -> list:
-    """Up to ``count`` entries spread evenly over ``values`` (the one rule for probe inputs)."""
+    """Up to ``count`` entries spread evenly over ``values`` (the rule for probe inputs)."""
     return values[:: max(1, len(values) // count)][:count] if values else []
 
 

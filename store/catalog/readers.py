@@ -76,10 +76,9 @@ def _parquet_dataset(path: Path):
     import pyarrow.dataset as pads  # imported here: it costs 1-2 s, which every command would pay
 
     # Column chunks read as they are decoded, not pre-buffered a row group ahead (and no
-    # read-ahead, in _batches). Measured on a 200,000 x 128 file (100 MB) read in 8,192-row
-    # batches: peak RSS +211 MB with Arrow's defaults, +129 MB with both. The rest is Arrow's
-    # allocator keeping what it freed (mimalloc; a trimmed glibc heap stays at +30 MB), so
-    # Parquet input still costs about its own size once, where .npy and JSONL cost one chunk.
+    # read-ahead, in _batches), which lowers the peak; Arrow's allocator still keeps what it freed,
+    # so Parquet input costs about its own size once, where .npy and JSONL cost one chunk
+    # (docs/design-figures.md, "Reading Parquet input").
     fmt = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=False))
     if path.is_dir():
         files = [str(f) for f in parquet_files(path)]

@@ -374,7 +374,7 @@ def build(
     :func:`training.place_here`, this machine's cores). It is handed the model and the segment
     row-group reads and returns, in their order, ``(read, (leaves, codes, health sums))`` as
     :func:`training.place_read` computes them, wherever it runs them
-    (``scannlite.plugin.ingest.ray_engine.RayPlacer``); the commit stays here, the one writer."""
+    (``scannlite.plugin.ingest.ray_engine.RayPlacer``); the commit stays here, with the writer."""
     started = time.perf_counter()
     with cat.writing():
         plan = plan_build(cat, full=full, changes=changes)

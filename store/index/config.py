@@ -41,15 +41,10 @@ class IndexConfig:
         boundaries (lower recall at the same ``leaves_to_search``); training time grows
         linearly with it. Changing it forces a full retrain.
     leaves_per_sqrt_n:
-        The default leaf count's factor. Default 2.0. Measured on 120,000 real sentence
-        embeddings (docs/recipe.md, equal codes scanned per query): recall@10 0.741 at
-        1.0 x sqrt(N) (Model Maker's rule and scannlite's before), 0.819 at 2.0, 0.829 at 3.0,
-        0.808 at 4.0 and 0.647 at 0.5; recall 0.90 takes 8,179 codes per query at 1.0 and
-        4,509 at 2.0. Many small leaves searched in larger numbers lose fewer neighbours at
-        leaf boundaries for the same scan; past about 3 the leaves get too small to hold a
-        query's neighbourhood. 2.0, not 3.0: within 0.01 of the best, with a third fewer
-        centroids for the device to score per query and ScaNN's training time a third lower.
-        Catalogs whose settings were stored before this knob existed keep 1.0.
+        The default leaf count's factor. Default 2.0: many small leaves searched in larger
+        numbers lose fewer neighbours at leaf boundaries for the same scan, until the leaves get
+        too small to hold a query's neighbourhood (docs/design-figures.md, "Index settings"). Catalogs created
+        before this setting keep 1.0.
     leaves_to_search:
         Leaves a query visits, on the server and on the device (exported as ScaNN's
         ``search_fraction``). Default ``None``: chosen by ``recall_target`` from each build's
@@ -59,18 +54,16 @@ class IndexConfig:
         Device-equivalent recall@10 the build aims for. Default 0.90. Every build estimates
         recall on the catalog's own vectors at 1, 2, 3, 4, 6, 8, 11, ... leaves
         (:mod:`scannlite.store.index.recall_estimate`) and searches the smallest of those that
-        reaches the target, up to ``max_leaves_to_search``. On real sentence embeddings the
-        partitions, not the codes, lose recall (0.76 at 4 of 362 leaves, 0.91 at 32), so a
-        fixed small number of leaves ships whatever recall the data happens to give.
+        reaches the target, up to ``max_leaves_to_search``: the partitions, not the codes, lose
+        recall, so a fixed number of leaves would ship whatever recall the data gives (docs/design-figures.md).
         ``None``: no target, the old fixed rule (4 leaves or 1.14% of them).
     max_leaves_to_search:
         The most leaves ``recall_target`` may choose. Default 64. Device cost grows linearly
-        with the codes a query scans: at 123K items in 351 leaves, 64 leaves scan about 22K
-        codes per query (docs/benchmarks.md has the measured Task Library latency per leaves
+        with the codes a query scans (docs/benchmarks.md: the Task Library's latency per leaves
         value). When the target needs more, the build says so and records the recall reached.
     recall_sample:
-        Catalog items the recall estimate queries with (leave-one-out). Default 500: its
-        standard error is about 0.01 at recall 0.9; the estimate's cost grows linearly with it.
+        Catalog items the recall estimate queries with (leave-one-out). Default 500, for a
+        standard error near 0.01 at recall 0.9; the estimate's cost grows linearly with it.
         0 turns the estimate off (and with it ``recall_target``).
     dims_per_block:
         Vector dimensions per asymmetric-hashing block; each block costs one byte per vector
@@ -80,23 +73,20 @@ class IndexConfig:
     lookup_type:
         How the device builds each query's lookup table: ``FLOAT`` (default), ``INT16`` or
         ``INT8``. The codes are the same for all three; only query-time arithmetic differs.
-        Measured on held-out clustered unit vectors at COCO size, FLOAT gave recall@10 0.857
-        against INT8's 0.812 at the same index size. The quantized tables are not faster either:
-        on the real sentence set, at the same leaves, the Task Library took 1.1-1.4x FLOAT's time
-        with INT16 or INT8 tables (two runs), and INT8 lost 0.005 recall (docs/benchmarks.md). FLOAT is
-        the default.
+        FLOAT is the default: the quantized tables lose recall and are not faster on the Task
+        Library (docs/design-figures.md, "Index settings").
         ScaNN's 4-bit ``INT8_LUT16`` is never used: the Task Library returns garbage for it.
     training_iterations:
         k-means iterations for the tree. Default 25: with spherical k-means and k-means++
-        initialisation this reached recall@10 0.812 (INT8) against 0.617 for ScaNN's defaults
-        (random init, 12 iterations); training time grows linearly with it.
+        initialisation it beats ScaNN's defaults (random init, 12 iterations) by far in recall
+        (docs/design-figures.md); training time grows linearly with it.
     training_sample_size:
         Vectors sampled to train the tree and the codebooks. Default 100,000 (ScaNN's). Larger
         samples cost time and memory for little gain past ~100 points per leaf.
     anisotropic_threshold:
         ScaNN's anisotropic quantization threshold (``noise_shaping_threshold``) for dot-product
-        catalogs. Default 0.2, as Model Maker used: with every leaf searched it lifted recall@10
-        from 0.891 to 0.900. Ignored for l2 catalogs. Training cost only.
+        catalogs. Default 0.2, as Model Maker used: it lifts recall a little at no query cost.
+        Ignored for l2 catalogs. Training cost only.
     """
 
     num_leaves: int | None = None

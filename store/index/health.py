@@ -13,18 +13,15 @@ Thresholds, and why:
 * ``MAX_IMBALANCE_GROWTH = 1.25``: retrain when the expected number of codes a query scans
   (``imbalance`` = L * sum(n_i^2) / N^2) has grown by a quarter since training. Query time on
   the phone is proportional to it, and a leaf that swells means new data concentrated in a
-  region the tree did not resolve. Measured on synthetic clustered data (6K and 30K vectors):
-  in-distribution additions of 10-30% left it within 1%; 10% new data in three far-away
-  clusters raised it by 4% (6K) to 25% (30K).
+  region the tree did not resolve. In-distribution additions barely move it; far-away
+  clusters do (docs/design-figures.md, "Retraining thresholds").
 * ``MAX_RESIDUAL_GROWTH = 1.25``: retrain when new vectors lie, on average, 1.25 times farther
   (squared) from their leaf centre than the training vectors did: a distribution shift, which
-  lowers recall because neighbours straddle leaves. Same measurement: in-distribution
-  additions 1.03-1.04x, the far-away clusters 1.36-1.52x.
+  lowers recall because neighbours straddle leaves; in-distribution additions stay well under it.
 * ``MAX_QUANTIZATION_GROWTH = 3.0``: the same test for the codebooks' reconstruction error, with
   much more slack, because 256 centres per block fit their *training* vectors closely on small
-  catalogs, so any new vector looks worse: in-distribution additions showed 1.5-2.1x at 6K
-  vectors and 1.01x at 30K. It is there to catch vectors the codebooks cannot represent at
-  all (a new scale or new directions), which move it by far more.
+  catalogs, so any new vector looks worse there. It is there to catch vectors the codebooks
+  cannot represent at all (a new scale or new directions), which move it by far more.
 * A model trained on a catalog too small for a tree (or for hashing) is replaced as soon as the
   catalog's size calls for a different number of leaves (a factor of 2 off) or kind.
 """

@@ -15,10 +15,10 @@ The ladder is 1, 2, 3, 4, 6, 8, 11, ... (steps of about sqrt(2)) and all leaves.
 The leaves visited are the device's own choice (:func:`device_search.leaf_order`, bit
 exact); the code distance is the float-table one, computed as ``q . decode(code)`` with
 BLAS rather than table lookups, which ranks candidates as the device's FLOAT table does up to
-float rounding. Measured against held-out queries on real sentence embeddings in
-docs/benchmarks.md. A snapshot searched with INT8 or INT16 tables rounds every table entry
-and loses a little more than this: the estimate is the FLOAT figure (``build`` says so);
-scoring every code with fixed-point tables per query would cost about 50x more.
+float rounding; docs/benchmarks.md compares it with held-out queries. A snapshot searched with
+INT8 or INT16 tables rounds every table entry and loses a little more than this: the estimate
+is the FLOAT figure (``build`` says so), because fixed-point scoring of every code would cost
+far more (docs/design-figures.md, "Recall estimate").
 
 Cost and memory: one pass over the snapshot's stored vectors for the truth and one over its
 decoded codes for the answers, each a (sample x chunk) matrix product, reading both a chunk

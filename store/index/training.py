@@ -158,8 +158,7 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
     :func:`training_rows` picks from the catalog's ``n`` vectors), and the recipe it followed.
 
     ScaNN only ever sees the sample: handed the whole catalog, its builder also hashes and
-    holds every vector (and copies of them) at once, which peaked at 12 GiB for a million
-    128-d vectors. Placing the rest afterwards (:func:`placed`) is what every
+    holds every vector (and copies of them) at once (docs/design-figures.md, "Training memory"). Placing the rest afterwards (:func:`placed`) is what every
     incremental build already does, so full and incremental builds place vectors by the same rule.
     """
     started = time.perf_counter()
@@ -178,8 +177,7 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
     distance = Distance(distance)
     # Tree and codes are trained by two separate ScaNN builds: the codes are not residuals, so
     # they do not depend on the tree, and ScaNN's combined tree + hashing build holds per-leaf
-    # state that grew to 10 GiB at 346 leaves and past 21 GiB at 693 on 100,000 x 384 vectors,
-    # where each build alone stays under 1 GiB.
+    # state many times what each build alone holds (docs/design-figures.md, "Training memory").
     if num_leaves > 1:
         tree = (
             pybind.builder(sample, 10, distance.scann)

@@ -1,4 +1,4 @@
-"""The one door between kinds of process: run a function in a ``device`` or ``tensorflow`` worker.
+"""The door between kinds of process: run a function in a ``device`` or ``tensorflow`` worker.
 
 TensorFlow and tflite-support's native modules can never share a process, and neither may
 load into the store's own process (the CLI, the library, Datasette). So work for them runs

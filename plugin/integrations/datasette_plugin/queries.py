@@ -149,7 +149,7 @@ def parse_npy(data: bytes, dim: int) -> np.ndarray:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """RGB uint8 (height, width, 3): the pixels the image embedder will see (the one decoder)."""
+    """RGB uint8 (height, width, 3): the pixels the image embedder will see (the store's decoder)."""
     from scannlite.store.images import ImageSkipped, load_rgb
 
     try:

@@ -13,7 +13,7 @@ does no bounds checking, so every access is wrapped and any failure becomes one
 :class:`IndexFormatError`.
 
 This is scannlite's one TFLite model reader, in every process. :func:`.model_facts.describe_model` feeds
-the one acceptance policy (``scannlite.store.bundle.embedder_checks``), so it reports facts as the
+the acceptance policy (``scannlite.store.bundle.embedder_checks``), so it reports facts as the
 Task Library reads them (tensor order from the subgraph, metadata matched by position, the
 first tokenizer unit, ...) and lists the problems it can see.
 """

@@ -1,4 +1,4 @@
-"""The one error type of :mod:`scannlite.store.bundle.ondevice`.
+"""The error type of :mod:`scannlite.store.bundle.ondevice`.
 
 Index files and bundles come from users and from other tools, so every way they can be
 malformed must surface as a single exception with a one-line message the CLI can print as

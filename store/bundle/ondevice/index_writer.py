@@ -2,8 +2,8 @@
 
 tflite-support's builder (``index_builder.create_serialized_index_file``) takes the whole
 database and every metadata string as Python objects, copies them into C++ containers, sorts
-every entry in a btree and returns the table as one buffer: at 5,000,000 items it peaked at
-3.5 GiB for a 0.5 GB index (docs/scale.md). The format is small and fully specified
+every entry in a btree and returns the table as one buffer, several times the index's size in
+memory (docs/design-figures.md, "Writing the index"). The format is small and fully specified
 (docs/ondevice-format.md 1), so scannlite writes it itself, one block at a time:
 memory is the snapshot's own arrays plus one block, and the Task Library still has the last
 word: an export is verified by it before it is published (unless ``--no-verify`` is asked for).
