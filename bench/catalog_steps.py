@@ -64,7 +64,7 @@ def _timers(targets):
 def build(path: str, full: bool, changes: dict | None = None) -> dict:
     """``build(cat, full=full, changes=changes)`` with a breakdown of where its wall time went."""
     from scannlite.store.index import build as build_module
-    from scannlite.store.index import training
+    from scannlite.store.index import build_recall, training
     from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.index.partition_model import PartitionModel
 
@@ -77,7 +77,7 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
         (pybind.ScannSearcher, "serialize", "ScaNN serialize"),
         (training, "place", "place every vector (assign + encode, threads)"),
         (training, "baseline_sums", "health baseline"),
-        (build_module, "estimate_recall", "recall estimate"),
+        (build_recall, "estimate_recall", "recall estimate"),
         (PartitionModel, "assign", "assign leaves"),
         (PartitionModel, "encode", "encode AH codes"),
         (PartitionModel, "residual", "health: residual"),
