@@ -20,6 +20,7 @@ from scannlite.store.bundle.ondevice import read_bundle, read_index
 from scannlite.store.bundle.ondevice.layout import slotted_offsets
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.digests import sha256
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index.build import build
 from scannlite.store.index.config import IndexConfig
@@ -100,7 +101,7 @@ def test_round_trip_is_byte_identical_and_verifies_with_the_task_library(chain):
     tmp = chain["tmp"]
     manifest = json.loads((tmp / "s2.manifest.json").read_text())
     entry = manifest["patches"][0]
-    old_sha = bundles.sha256((tmp / "s1.tflite").read_bytes())
+    old_sha = sha256((tmp / "s1.tflite").read_bytes())
     assert entry["file"] == f"s2.from-{old_sha[:12]}.patch" and entry["format"] == "zstd-patch-from"
     assert entry["base"]["sha256"] == old_sha and entry["result"]["sha256"] == manifest["sha256"]["file"]
     assert entry["base"]["snapshot"] == 1 and entry["result"]["snapshot"] == 2 and not entry["retrained"]
