@@ -78,11 +78,11 @@ def readme_session() -> doctest.DocTest:
     for ex in test.examples:
         if any(s in ex.source for s in BY_SHAPE):
             ex.want = repr(shape(ast.literal_eval(ex.want))) + "\n"
-            ex.source = f"shape({ex.source.strip()})\n"
+            ex.source = f"shape({ex.source.strip()}\n)\n"  # the newline ends a trailing comment
         elif any(s in ex.source for s in SELF_FIRST):
             want = ast.literal_eval(ex.want)
             ex.want = repr((want[0], len(want))) + "\n"
-            ex.source = f"(lambda ids: (ids[0], len(ids)))({ex.source.strip()})\n"
+            ex.source = f"(lambda ids: (ids[0], len(ids)))({ex.source.strip()}\n)\n"
     assert len(test.examples) >= 10, "the README's Python session was not found"
     return test
 

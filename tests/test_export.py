@@ -12,6 +12,7 @@ from scannlite.store.bundle.embedder_checks import EmbedderRefused
 from scannlite.store.bundle.export import export
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.digests import sha256
 from scannlite.store.errors import InvalidInput, UnknownSnapshot
 from scannlite.store.index.build import build
 from scannlite.store.index.config import IndexConfig
@@ -81,7 +82,7 @@ def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
     assert all(abs(row[0][1] + 1.0) < 1e-4 for row in hits)  # unit vectors: distance -1 for itself
     # The manifest tells the truth about the file beside it.
     manifest = json.loads(r.manifest_path.read_text())
-    assert manifest["sha256"]["file"] == bundles.sha256(out.read_bytes())
+    assert manifest["sha256"]["file"] == sha256(out.read_bytes())
     assert manifest["items"] == len(SENTENCES) and manifest["dim"] == 16
     # Every bundle states its recall (the build's estimate) and its measured device latency.
     assert manifest["recall"]["at_leaves_searched"] == 1.0 and manifest["recall"]["ladder"] == [1]  # one float leaf
