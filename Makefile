@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick bench clean system-deps browser-deps native native-deps wasm-deps wasm
+.PHONY: setup demo test test-quick lint bench clean system-deps browser-deps native native-deps wasm-deps wasm
 
 setup: system-deps $(STAMP) native
 
@@ -94,10 +94,21 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: setup
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup browser-deps native-deps wasm-deps
+test: setup browser-deps native-deps wasm-deps lint
 	$(UV) run --frozen --no-sync pytest -q
 
-# The inner loop: no TensorFlow processes, no browser, no test over ~10 s (markers registered
+# ruff (lint and format) and mypy, configured in pyproject.toml. mypy reads the package as it is
+# installed (scannlite -> plugin/api/, scannlite.{store,plugin,cli} -> the three folders), which
+# the package-dir mapping hides from it, so it runs on a tree of links in .typecheck/.
+lint: setup
+	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync ruff format --check .
+	@rm -rf .typecheck && mkdir -p .typecheck/scannlite && \
+	  ln -s ../../plugin/api/__init__.py .typecheck/scannlite/__init__.py && \
+	  for d in store plugin cli; do ln -s ../../$$d .typecheck/scannlite/$$d; done
+	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml --python-executable ../$(VENV)/bin/python scannlite
+
+# The inner loop, under 2 minutes: no TensorFlow processes, no browser, no test over ~4 s (markers registered
 # in pyproject.toml; device processes stay in). `make test` (and CI) still runs everything.
 test-quick: setup wasm-deps
 	$(UV) run --frozen --no-sync pytest -q -m "not slow and not tensorflow and not browser"
@@ -106,4 +117,4 @@ bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache
+	rm -rf $(VENV) .tools .pytest_cache .typecheck .mypy_cache .ruff_cache

@@ -9,7 +9,7 @@ TensorFlow never loads in a benchmark process (it cannot share a process with tf
 native modules), so the entry points (:mod:`bench.cli`, :mod:`bench.stage`) call
 :func:`block_tensorflow` first; importing the package alone blocks nothing, so a TensorFlow
 worker may still import a module from here. The Task Library runs only in device processes
-started through :func:`scannlite.store.boundary.run_in`. Those workers must be able to
+started through :func:`scannlite.store.workers.boundary.run_in`. Those workers must be able to
 import ``bench`` too (for the device-side timing functions), so the repository root is put on
 ``PYTHONPATH`` for every child process.
 """

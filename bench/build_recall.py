@@ -100,8 +100,8 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
                    queries=str(data.queries_path), nlist=s.leaves, sweep=list(s.sweep), k=s.k)
 
     say("recall@10 against exact search")
-    from scannlite.store import snapshot
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.index import snapshot
+    from scannlite.store.catalog.catalog import Catalog
 
     with Catalog.open(built.path) as cat:
         raw = data.queries()
@@ -154,7 +154,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         f"(about {mib(full.start_rss)} before the scannlite build started). Not `getrusage(RUSAGE_SELF).ru_maxrss`: "
         "Linux carries it over from the parent through fork and exec, so each step would report at least the "
         "benchmark process's own peak (`bench/stage.py`).",
-        "scannlite full build: `scannlite.store.build.build(Catalog.open(path), full=True)` on a catalog "
+        "scannlite full build: `scannlite.store.index.build.build(Catalog.open(path), full=True)` on a catalog "
         f"created with `IndexConfig(num_leaves={s.leaves}, leaves_to_search={s.searched}, "
         f"dims_per_block={s.dims_per_block})` and every other setting at its default (spherical k-means, "
         "k-means++ init, 25 iterations, FLOAT lookup); it reads the vectors from the catalog's Parquet segment, "
@@ -214,7 +214,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         r.add(name, *(f"{curve[n]:.3f}" for n in s.sweep))
     r.how = [
         f"scannlite: `snapshot.search(cat, queries, k={s.k}, leaves_to_search=L, snapshot=snap)` on the full "
-        "build's snapshot: the device's algorithm reimplemented (`store/device_search.py`). The INT8 row searches "
+        "build's snapshot: the device's algorithm reimplemented (`store/index/device_search.py`). The INT8 row searches "
         "the same snapshot and codes with `lookup_type` set to INT8 (`dataclasses.replace` on the loaded "
         "snapshot's info); the catalog itself uses FLOAT.",
         f"Model Maker's recipe: its serialized assets read with `store.training.read_centroids`/`read_codebooks` (centroids "

@@ -18,8 +18,8 @@ import numpy as np
 def create(path: str, dim: int, leaves: int, searched: int, dims_per_block: int) -> dict:
     """A new dot-product catalog (vectors L2-normalised on insert, the default) with the
     benchmark's index settings; everything else at the library's defaults."""
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.index_config import IndexConfig
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.config import IndexConfig
 
     config = IndexConfig(num_leaves=leaves, leaves_to_search=searched, dims_per_block=dims_per_block)
     Catalog.create(Path(path), dim, "dot", index=config).close()
@@ -28,7 +28,7 @@ def create(path: str, dim: int, leaves: int, searched: int, dims_per_block: int)
 
 def add(path: str, npy: str, prefix: str, start: int, stop: int) -> dict:
     """Add rows ``start:stop`` of ``npy`` with ids ``{prefix}{row}``."""
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
 
     vectors = np.load(npy, mmap_mode="r")[start:stop]
     with Catalog.open(Path(path)) as cat:
@@ -63,10 +63,10 @@ def _timers(targets):
 
 def build(path: str, full: bool, changes: dict | None = None) -> dict:
     """``build(cat, full=full, changes=changes)`` with a breakdown of where its wall time went."""
-    from scannlite.store import build as build_module
-    from scannlite.store import training
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.partition_model import PartitionModel
+    from scannlite.store.index import build as build_module
+    from scannlite.store.index import build_recall, training
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.partition_model import PartitionModel
 
     pybind = training.import_scann()
     from scann.scann_ops.py import scann_builder
@@ -77,7 +77,7 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
         (pybind.ScannSearcher, "serialize", "ScaNN serialize"),
         (training, "place", "place every vector (assign + encode, threads)"),
         (training, "baseline_sums", "health baseline"),
-        (build_module, "estimate_recall", "recall estimate"),
+        (build_recall, "estimate_recall", "recall estimate"),
         (PartitionModel, "assign", "assign leaves"),
         (PartitionModel, "encode", "encode AH codes"),
         (PartitionModel, "residual", "health: residual"),

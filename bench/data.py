@@ -1,7 +1,7 @@
 """The benchmark data set: synthetic clustered unit vectors, written once per work directory.
 
-Drawn with :func:`scannlite.store.synthetic.clustered` at its default cluster count and spread
-(not tuned to any target), then :func:`~scannlite.store.synthetic.split` holds out the queries.
+Drawn with :func:`scannlite.store.catalog.synthetic.clustered` at its default cluster count and spread
+(not tuned to any target), then :func:`~scannlite.store.catalog.synthetic.split` holds out the queries.
 The rest is the catalog (the first ``n`` rows) and the additions for the incremental builds
 (the rows after it), so the new vectors come from the same distribution and were never trained
 on. The arrays go to ``.npy`` files because every measurement runs in a fresh process that
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.synthetic import clustered, split
+from scannlite.store.catalog.synthetic import clustered, split
 
 from .setup import Setup
 

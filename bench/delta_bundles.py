@@ -6,7 +6,7 @@ incremental build, 1% deleted, and +1% with a forced retrain. Snapshot 1 and the
 snapshot 2 are exported (verified by the Task Library) with ``export(..., delta_from=)``, and
 the patch is measured against the new items' own bytes (one code byte per subspace plus the
 id each result carries) and against the full bundle. For +1%, every layout of
-:data:`scannlite.store.ondevice.layout.LAYOUTS` is exported too, to show what each choice buys.
+:data:`scannlite.store.bundle.ondevice.layout.LAYOUTS` is exported too, to show what each choice buys.
 ``python -m bench.delta_bundles [--quick] [--workdir DIR]`` runs it alone and updates its
 section of docs/benchmarks.md.
 """
@@ -38,7 +38,7 @@ def _apply_parts(base: bytes, patch: bytes) -> dict[str, float]:
     import blake3
     import zstandard
 
-    from scannlite.store import delta
+    from scannlite.store.bundle import delta
 
     manifest, start = delta.read_header(patch)
     size = manifest["result"]["bytes"]
@@ -57,7 +57,7 @@ def _apply_parts(base: bytes, patch: bytes) -> dict[str, float]:
 
 def _tower(data, workdir: Path) -> Path:
     """The export benchmark's "small tower" text embedder (1,000 random 128-d token rows)."""
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
 
     s = data.setup
     tower = workdir / f"small-tower-{s.name}.tflite"
@@ -71,11 +71,11 @@ def _tower(data, workdir: Path) -> Path:
 def _base_catalog(data, workdir: Path) -> Path:
     """The benchmark catalog (bench.catalog_steps' settings: dot, the setup's leaves, searched and
     dims per block; ids v0..), with one full build, made in this process and kept in ``workdir``.
-    Not bench.catalogs.ensure: its timed build step wraps private functions of store/training.py
+    Not bench.catalogs.ensure: its timed build step wraps private functions of store/index/training.py
     that are being reworked, and this benchmark times no build."""
-    from scannlite.store.build import build
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.index_config import IndexConfig
+    from scannlite.store.index.build import build
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.config import IndexConfig
 
     s = data.setup
     path = workdir / f"delta-base-{s.name}"
@@ -103,10 +103,10 @@ def _median_seconds(fn, repeats: int = APPLY_REPEATS) -> float:
 
 def _scenario(name: str, base_catalog: Path, data, workdir: Path, tower: Path, say, layouts: list[str]) -> dict:
     from scannlite.plugin.device.processes import DeviceProcesses
-    from scannlite.store import delta
-    from scannlite.store.build import build
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.export import export
+    from scannlite.store.bundle import delta
+    from scannlite.store.index.build import build
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.bundle.export import export
 
     s = data.setup
     path = catalogs.copy_of(base_catalog, f"delta-{name}-{s.name}")
@@ -160,7 +160,7 @@ def _scenario(name: str, base_catalog: Path, data, workdir: Path, tower: Path, s
 
 
 def run(data, workdir: Path, command: str, say=print) -> Section:
-    from scannlite.store.ondevice.layout import DEFAULT_LAYOUT, LAYOUTS
+    from scannlite.store.bundle.ondevice.layout import DEFAULT_LAYOUT, LAYOUTS
 
     s = data.setup
     workdir = Path(workdir)
@@ -261,7 +261,7 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         section.notes.append("The retrain export warned: " + retrain["layouts"][DEFAULT_LAYOUT]["warning"] + ".")
     for r in results:
         if r["name"] == "+10%" and r["retrained"]:
-            section.notes.append("+10% made the health policy retrain (store/health.py), so its patch is a "
+            section.notes.append("+10% made the health policy retrain (store/index/health.py), so its patch is a "
                                  "retrain's, not an incremental one's.")
     section.figures = {"patch_1pct": row["patch"], "raw_1pct": one["raw_new"], "share_1pct": share,
                        "bundle": row["bundle"], "sizes": {r["name"]: r["layouts"][DEFAULT_LAYOUT]["patch"]

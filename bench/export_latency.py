@@ -31,12 +31,12 @@ def _queries(rng, vocab: int, count: int) -> list[str]:
 
 
 def run(data: Data, workdir: Path, command: str, say=print) -> Section:
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
     from scannlite.plugin.device.processes import DeviceProcesses
-    from scannlite.store import snapshot
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.export import export
-    from scannlite.store.synthetic import recall_at_k
+    from scannlite.store.index import snapshot
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.bundle.export import export
+    from scannlite.store.catalog.synthetic import recall_at_k
 
     from .recall import ids_of
 
@@ -99,7 +99,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     t.add("verification in the export", f"{m['parity']['queries']} queries matched the server-side search "
           f"({m['parity']['exact_order']} in exactly the same order)")
     t.how = [
-        f"`scannlite.store.export.export(cat, device=DeviceProcesses(), out=BUNDLE, embedder=EMBEDDER, version=1, probe=TEXTS)` timed with "
+        f"`scannlite.store.bundle.export.export(cat, device=DeviceProcesses(), out=BUNDLE, embedder=EMBEDDER, version=1, probe=TEXTS)` timed with "
         "`time.perf_counter()` in the benchmark process; it builds the index with tflite-support's builder and "
         "packs it in one device process, then verifies in a second (probe-vector parity plus the embedder's own "
         "texts), then writes. The --no-verify row is the same call with `verify_bundle=False`.",

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store import device_search, recall_estimate
+from scannlite.store.index import device_search
+from scannlite.store.index import recall_estimate
 
 
 def ladder(num_leaves: int, dense: bool = False) -> list[int]:

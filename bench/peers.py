@@ -19,7 +19,7 @@ import numpy as np
 
 def model_maker_recipe(base: str, leaves: int, searched: int, out_dir: str) -> dict:
     """Train with Model Maker's recipe and serialize ScaNN's assets into ``out_dir``."""
-    from scannlite.store.training import import_scann, quiet_native_stderr
+    from scannlite.store.index.training import import_scann, quiet_native_stderr
 
     pybind = import_scann()
     x = np.ascontiguousarray(np.load(base), dtype=np.float32)
@@ -39,7 +39,7 @@ def faiss_ivfpq(base: str, queries: str, nlist: int, sweep: list[int], k: int) -
     """Train, add, then search every ``nprobe`` in ``sweep``; ids are rows of ``base``."""
     import faiss
 
-    from scannlite.store.device_search import l2_normalize
+    from scannlite.store.index.device_search import l2_normalize
 
     x = np.ascontiguousarray(np.load(base), dtype=np.float32)
     q = l2_normalize(np.load(queries))

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.boundary import run_in
-from scannlite.plugin.encoder import jobs, modeldir, openmoji
-from scannlite.plugin.encoder.errors import EncoderError
-from scannlite.plugin.encoder.recall import ranks, recall_at_k
-from scannlite.store import bundles
+from scannlite.store.workers.boundary import run_in
+from scannlite.plugin.dual_encoder import jobs, modeldir, openmoji
+from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.plugin.dual_encoder.recall import ranks, recall_at_k
+from scannlite.store.bundle import inspection as bundles
 from scannlite.store.atomic import write_atomically
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.export import export
+from scannlite.store.index.build import build
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.bundle.export import export
 from scannlite.plugin.device.processes import DeviceProcesses
 
 DEVICE = DeviceProcesses()
@@ -39,7 +39,7 @@ LATENCY_IMAGES = 40
 
 
 def _demo_tower() -> dict:
-    from scannlite.plugin.demo_openmoji import IMAGE_TOWER
+    from scannlite.plugin.dual_encoder.demo_openmoji import IMAGE_TOWER
 
     return dict(IMAGE_TOWER)
 
@@ -108,7 +108,7 @@ def measure(out: Path, text_tower: str, image_tower: str, model_name: str, tower
     novel = openmoji.novel_mask(stems, held)[idx]
     images, captions = images_all[idx], [captions_all[i] for i in idx]
     conv = jobs.convert(model, out / towers_name)
-    text_v, image_v = run_in("tensorflow", "scannlite.plugin.encoder.keras_inference:embed_both",
+    text_v, image_v = run_in("tensorflow", "scannlite.plugin.dual_encoder.keras_inference:embed_both",
                              str(model.resolve()), captions, list(images))
     recall_at_k(text_v, image_v, KS)  # refuses collapsed towers
     work = out / f"quality-{model_name}"

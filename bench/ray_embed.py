@@ -59,7 +59,7 @@ def _shard_vectors(folder: Path) -> dict[str, bytes]:
 
 
 def _catalog_vectors(path: Path) -> dict[str, bytes]:
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
 
     with Catalog.open(path) as cat:
         ids = cat.ids_at(cat.head_seq)

@@ -61,7 +61,7 @@ def neighbour_profile(vectors: np.ndarray, queries: np.ndarray, ranks=(1, 10, 10
 
 def make_catalog(real: real_text.RealSet, path: Path) -> float:
     """A default-settings catalog holding the real set; returns the seconds ``add`` took."""
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
 
     if path.exists():
         shutil.rmtree(path)
@@ -76,9 +76,9 @@ def through_the_task_library(path: Path, query_vectors: np.ndarray, workdir: Pat
     I, then time and collect TextSearcher's answers for every query (device processes)."""
     from scannlite.plugin.device.probe_model import probe_token
     from scannlite.plugin.device.processes import DeviceProcesses
-    from scannlite.store.boundary import run_in
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.export import export
+    from scannlite.store.workers.boundary import run_in
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.bundle.export import export
 
     say("exporting a verified bundle with a small tower over the held-out queries (device processes)")
     tower = workdir / "real-small-tower.tflite"
@@ -108,10 +108,10 @@ def search_costs(cat, snap, queries: np.ndarray, truth: list[list[str]], tower: 
     them but with each lookup-table type, at 1 leaf and at the snapshot's leaves (FLOAT) and at
     the snapshot's leaves (INT16, INT8), each index file searched beside the small tower."""
     from scannlite.plugin.device.probe_model import probe_token
-    from scannlite.store import device_search
-    from scannlite.store.boundary import run_in
-    from scannlite.store.export import device_labels
-    from scannlite.store.ondevice.index_writer import scann_config, write_index
+    from scannlite.store.index import device_search
+    from scannlite.store.workers.boundary import run_in
+    from scannlite.store.bundle.export import device_labels
+    from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 
     if not chosen or snap.model.kind != "ah":
         return []  # the table compares lookup types of a snapshot's codes at its own leaves
@@ -157,9 +157,9 @@ def search_costs(cat, snap, queries: np.ndarray, truth: list[list[str]], tower: 
 
 
 def run(data: Data, workdir: Path, command: str, say=print) -> Section:
-    from scannlite.store import snapshot
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.index_config import IndexConfig
+    from scannlite.store.index import snapshot
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.config import IndexConfig
 
     spec = spec_for(data)
     k = data.setup.k
@@ -306,7 +306,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
                         f", enough for the {RECALL_TARGET:.2f} recall target."))
     c.how += [
         "Index files: the snapshot's leaves and codes written by the store's own writer "
-        "(`store/ondevice/index_writer.py`, as `export` writes them) with `leaves_to_search` and `lookup_type` set "
+        "(`store/bundle/ondevice/index_writer.py`, as `export` writes them) with `leaves_to_search` and `lookup_type` set "
         "per row; each searched beside the small tower (`SearchOptions.index_file_name`) by "
         "`bench.device_timing:time_index_files` in one device process: 30 warm-up calls, then every held-out "
         "query timed alone.",
@@ -351,7 +351,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         b.add("of which the leave-one-out estimate", f"{estimate['seconds']:.1f} s")
     b.add("exact truth / device answers at every leaves value", f"{truth_seconds:.1f} s / {eval_seconds:.1f} s")
     b.how = ["Text and vectors: `python -m bench.real_text` (made once, then read from "
-             f"`{Path(info['cache_file']).name}` in `scannlite.plugin.encoder.cache.cache_dir()/real-text/`). "
+             f"`{Path(info['cache_file']).name}` in `scannlite.plugin.dual_encoder.cache.cache_dir()/real-text/`). "
              "Timings of the text and embedding rows are those of the run that made the cache."]
     section.tables.append(b)
 

@@ -35,9 +35,9 @@ README) is not read: it changes with every edit. No query sentence is in the
 catalog (a near-duplicate can be: the same sentence reworded in two packages is real data).
 
 **Vectors**: all-MiniLM-L6-v2 as the project ships it
-(``scannlite.plugin.encoder.minilm.sentence_vectors``: the Task Library's WordPiece, mean
+(``scannlite.plugin.dual_encoder.minilm.sentence_vectors``: the Task Library's WordPiece, mean
 pooling, L2-normalised, 384-d) in one ``tensorflow`` worker process started through
-``scannlite.store.boundary.run_in`` (:func:`embed_job`), which reports each finished part of
+``scannlite.store.workers.boundary.run_in`` (:func:`embed_job`), which reports each finished part of
 :data:`PART` texts through a progress file that the main process draws with rich; parts are
 saved as they finish, so an interrupted run resumes. ``seq_len`` :data:`SEQ_LEN`: it cuts
 0.5% of the sentences (the median is 19 tokens with ``[CLS]``/``[SEP]``, the 90th percentile
@@ -47,7 +47,7 @@ measurement on 2,048 of these sentences that made 225 texts/s against 49/s for b
 padded to 64 in eager mode. The full set took 16.5 minutes here (2 cores shared with other
 work, load 2-3); the quick set about a minute.
 
-**Cache** (``scannlite.plugin.encoder.cache.cache_dir()/real-text/``):
+**Cache** (``scannlite.plugin.dual_encoder.cache.cache_dir()/real-text/``):
 ``corpus-<spec>-<key>.json`` (the cleaned, split text, keyed by the rules, the spec and the
 name and size of every source file: reinstalling the same versions keeps it) and ``vectors-<spec>-<text hash>-L<seq_len>-w<weights
 size>.npz`` (ids, texts, their source files, vectors, query texts, query vectors, and how the
@@ -76,7 +76,7 @@ SEED = 20240808
 SEQ_LEN = 64
 BATCH = 128
 PART = 4096  # texts per saved part of the embedding job (its progress and resume unit)
-MODEL = "all-MiniLM-L6-v2 (scannlite.plugin.encoder.minilm)"
+MODEL = "all-MiniLM-L6-v2 (scannlite.plugin.dual_encoder.minilm)"
 
 
 @dataclass(frozen=True)
@@ -363,7 +363,7 @@ class Corpus:
 
 
 def cache_root() -> Path:
-    from scannlite.plugin.encoder.cache import cache_dir
+    from scannlite.plugin.dual_encoder.cache import cache_dir
 
     path = cache_dir() / "real-text"
     path.mkdir(parents=True, exist_ok=True)
@@ -442,9 +442,9 @@ def embed_job(work: str, seq_len: int, batch: int, part: int, progress_path: str
     shape), about 1.5x faster than eager calls here. Parts already on disk are kept (resume)."""
     import tensorflow as tf
 
-    from scannlite.plugin.encoder import minilm
-    from scannlite.plugin.encoder.progress_log import ProgressWriter
-    from scannlite.plugin.encoder.wordpiece import load_vocab, minilm_vocab_path, tokenize
+    from scannlite.plugin.dual_encoder import minilm
+    from scannlite.plugin.dual_encoder.progress_log import ProgressWriter
+    from scannlite.plugin.dual_encoder.wordpiece import load_vocab, minilm_vocab_path, tokenize
 
     started = time.perf_counter()
     folder = Path(work)
@@ -519,7 +519,7 @@ def _split(buf: np.ndarray) -> list[str]:
 
 
 def vectors_key(spec: Spec, corpus: Corpus) -> str:
-    from scannlite.plugin.encoder.minilm_files import model_dir
+    from scannlite.plugin.dual_encoder.minilm_files import model_dir
 
     weights = (model_dir() / "model.safetensors").stat().st_size
     return f"{corpus.text_hash()}-L{spec.seq_len}-w{weights}"
@@ -543,8 +543,8 @@ def _embed(texts: list[str], spec: Spec, work: Path, console) -> dict:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from scannlite.plugin.encoder.progress_log import ProgressReader
-    from scannlite.store.boundary import run_in
+    from scannlite.plugin.dual_encoder.progress_log import ProgressReader
+    from scannlite.store.workers.boundary import run_in
 
     work.mkdir(parents=True, exist_ok=True)
     texts_file = work / "texts.json"

@@ -4,7 +4,7 @@ scannlite: ``snapshot.search`` (what a phone returns: the device's leaf selectio
 table, fixed-point conversion for INT8, summation, top-k) at each number of leaves searched,
 with the catalog's FLOAT lookup and again with INT8 (the same snapshot and codes: the lookup
 type only changes how the query's table is built). Model Maker's recipe: its ScaNN assets
-loaded into a :class:`~scannlite.store.device_search.DeviceIndex` in device order and
+loaded into a :class:`~scannlite.store.index.device_search.DeviceIndex` in device order and
 searched by the same device-equivalent code with INT8 lookup (what Model Maker exported).
 FAISS: its own IVF-PQ search. Truth: ``snapshot.search(..., exact=True)``.
 """
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store import device_search, snapshot
-from scannlite.store.synthetic import recall_at_k
+from scannlite.store.index import device_search
+from scannlite.store.index import snapshot
+from scannlite.store.catalog.synthetic import recall_at_k
 
 
 def ids_of(rows) -> list[list[str]]:
@@ -39,8 +40,8 @@ def model_maker_index(assets: Path, base: np.ndarray, dims_per_block: int):
 
     The device groups points by leaf, keeping their order within a leaf (global id j is
     ``order[j]`` of the array ScaNN was trained on)."""
-    from scannlite.store.partition_model import PartitionModel
-    from scannlite.store.training import read_centroids, read_codebooks
+    from scannlite.store.index.partition_model import PartitionModel
+    from scannlite.store.index.training import read_centroids, read_codebooks
 
     # Model Maker kept ScaNN's own placement of every point (scannlite places them itself).
     model = PartitionModel("ah", read_centroids(Path(assets)), read_codebooks(Path(assets), base.shape[1],

@@ -7,7 +7,7 @@ set) prints the tables, writes docs/recipe.md and draws docs/recipe.png.
 centroids and asymmetric-hashing codes (no spilling, residuals or reordering), so the knobs
 are: the number of leaves (relative to sqrt(N)), the tree's k-means (spherical or not,
 iterations, training sample) and the codes (anisotropic threshold, dims_per_block).
-``IndexConfig`` holds all but ``spherical`` (``store/training.py`` sets it for dot-product
+``IndexConfig`` holds all but ``spherical`` (``store/index/training.py`` sets it for dot-product
 catalogs); ``training_sample_size`` feeds both the tree and the codes there, here the tree's.
 
 **How.** The codes are trained on the vectors themselves (``residual_quantization=False``),
@@ -71,7 +71,7 @@ class Codes:
     sample: int = 100_000
 
 
-#: Today's recipe (store/training.py with IndexConfig's defaults) first, then one change at a time
+#: Today's recipe (store/index/training.py with IndexConfig's defaults) first, then one change at a time
 #: (and one pair of changes). About 6 minutes of training here.
 TREES = [
     Tree("default: sqrt(N) leaves, spherical, 25 iterations, sample 100,000"),
@@ -116,7 +116,7 @@ def num_leaves(tree: Tree, n: int) -> int:
 def train_tree(npy: str, leaves: int, spherical: bool, iterations: int, sample: int, random_init: bool) -> dict:
     """ScaNN's k-means tree alone (brute-force scoring, nothing else trained): centroids and
     each vector's leaf, as ``store.training`` reads them from ScaNN's assets."""
-    from scannlite.store import training
+    from scannlite.store.index import training
 
     pybind = training.import_scann()
 
@@ -134,8 +134,8 @@ def train_tree(npy: str, leaves: int, spherical: bool, iterations: int, sample: 
 
 def train_codes(npy: str, dims_per_block: int, threshold: float, sample: int) -> dict:
     """ScaNN's asymmetric hashing alone (lut256, no residuals), as ``store.training`` trains it."""
-    from scannlite.store import training
-    from scannlite.store.partition_model import PartitionModel
+    from scannlite.store.index import training
+    from scannlite.store.index.partition_model import PartitionModel
 
     x = np.load(npy)
     pybind = training.import_scann()
@@ -152,7 +152,7 @@ def train_codes(npy: str, dims_per_block: int, threshold: float, sample: int) ->
 @contextmanager
 def built_assets(builder):
     """:func:`store.training.built_assets`, timed: (assets folder, seconds the build took)."""
-    from scannlite.store import training
+    from scannlite.store.index import training
 
     t0 = time.perf_counter()
     with training.built_assets(builder) as folder:
@@ -161,7 +161,7 @@ def built_assets(builder):
 
 def create_and_add(path: str, npy: str) -> dict:
     """A default-settings catalog (dot product, normalised) holding the vectors of ``npy``."""
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
 
     x = np.load(npy)
     with Catalog.create(Path(path), x.shape[1]) as cat:
@@ -184,7 +184,7 @@ class TreeState:
 
 
 def tree_state(tree: Tree, measured: stage.Measured, q: np.ndarray) -> TreeState:
-    from scannlite.store.device_search import DeviceIndex
+    from scannlite.store.index.device_search import DeviceIndex
 
     v = measured.value
     centroids, leaves = v["centroids"], v["leaves"]
@@ -269,8 +269,8 @@ def fmt_codes(v) -> str:
 
 def library_curve(path: Path, queries: np.ndarray, truth_ids: list[list[str]], dense: bool = True) -> dict:
     """Build-through-the-library result scored bit for bit: {L: (codes scanned, recall)}."""
-    from scannlite.store import snapshot
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.index import snapshot
+    from scannlite.store.catalog.catalog import Catalog
 
     with Catalog.open(path) as cat:
         snap = snapshot.load_snapshot(cat, None)
@@ -293,8 +293,8 @@ def library_curve(path: Path, queries: np.ndarray, truth_ids: list[list[str]], d
 # ---- the run ----------------------------------------------------------------------------------
 
 def run(args) -> int:
-    from scannlite.store import device_search
-    from scannlite.store.partition_model import PartitionModel
+    from scannlite.store.index import device_search
+    from scannlite.store.index.partition_model import PartitionModel
 
     con = console()
     started, t_start = now(), time.perf_counter()
@@ -358,7 +358,7 @@ def run(args) -> int:
                   for t in states for c in codes}
         default_t, default_c = states[0], codes[0].name
         default_leaves = default_t.ranks.shape[1]
-        from scannlite.store.index_config import IndexConfig
+        from scannlite.store.index.config import IndexConfig
 
         today_L = IndexConfig().search_leaves(default_leaves)
         today_budget = default_t.scanned[today_L]
@@ -478,7 +478,7 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
               fmt(same_bytes), *(fmt(at_budget(curves[key], b)) for b in budgets),
               *(fmt_codes(codes_for(curves[key], r)) for r in TARGETS), ops(key))
     t.how = [
-        f"Today's recipe: `store/training.py` with `IndexConfig()`'s defaults: {leaves_of[base[0]]} leaves "
+        f"Today's recipe: `store/index/training.py` with `IndexConfig()`'s defaults: {leaves_of[base[0]]} leaves "
         f"(round(sqrt(N))), {today_L} searched by the fixed rule, scanning {today_budget:,.0f} codes per query on "
         f"average, where its recall@{K} is {today:.3f}. Each other row changes one thing (the last rows: the winner "
         "and a pair of changes).",

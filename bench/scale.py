@@ -65,8 +65,8 @@ def add_file(path: str, npy: str, prefix: str, create_dim: int | None = None, le
     """``scannlite add CATALOG npy --ids ids.jsonl``: the whole file streamed in chunks, one
     commit (ids ``{prefix}{row}`` written beside it first, outside the measured call's memory
     but inside its time)."""
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.index_config import IndexConfig
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.config import IndexConfig
 
     if create_dim:
         Catalog.create(Path(path), create_dim, "dot", index=IndexConfig(num_leaves=leaves)).close()
@@ -86,7 +86,7 @@ def warm_checks():
     children (``ru_maxrss``) would not do: a child started by vfork carries its parent's
     high-water mark from before its exec, so it reads as the driver's peak."""
     from scannlite.plugin.device.processes import DeviceProcesses
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
 
     class WarmChecks(DeviceProcesses):
         def check_bundle(self, **kwargs):
@@ -97,8 +97,8 @@ def warm_checks():
 
 def export_index(path: str, out: str) -> dict:
     """``scannlite export CATALOG --index-only --out OUT.ldb``: the newest snapshot, verified."""
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.export import export
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.bundle.export import export
 
     with Catalog.open(Path(path)) as cat:
         r = export(cat, device=warm_checks(), out=Path(out), embedder=None, index_only=True)
@@ -111,9 +111,9 @@ def export_bundle(path: str, out: str, dim: int) -> dict:
     ``qI`` embeds to row I, made first in a device process), verified through the bundle's own
     TextEmbedder and TextSearcher on the probe texts."""
     from scannlite.plugin.device.probe_model import probe_token
-    from scannlite.store.boundary import run_in
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.export import export
+    from scannlite.store.workers.boundary import run_in
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.bundle.export import export
 
     out = Path(out)
     tower, probe = out.with_name("tower.tflite"), out.with_name("probe.txt")
@@ -130,7 +130,7 @@ def bundle_command(bundle: str, command: str) -> dict:
     exported bundle: ``query`` asks 10 probe texts, ``verify`` checks the file against itself (no
     catalog), both in a warm device worker whose peak is read before it exits."""
     from scannlite.plugin.device.probe_model import probe_token
-    from scannlite.store import bundles
+    from scannlite.store.bundle import inspection as bundles
 
     if command == "info":
         out = bundles.info(bundle)
@@ -165,9 +165,10 @@ def children_peak_rss() -> int:
 def recall(path: str, queries: str, mm_assets: str | None, base: str, mm_searched: int) -> dict:
     """recall@K against exact search: the catalog's snapshot at its own leaves, and Model
     Maker's assets at ``mm_searched`` leaves, on the same queries."""
-    from scannlite.store import device_search, snapshot
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.synthetic import recall_at_k
+    from scannlite.store.index import device_search
+    from scannlite.store.index import snapshot
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.catalog.synthetic import recall_at_k
 
     from .recall import ids_of, model_maker_index
 

@@ -1,7 +1,7 @@
 """Benchmark for issue 9: queries through warm model workers, from Datasette over HTTP, and
 ``add --images`` with 1 and N embedding workers.
 
-The data is ``make demo``'s (:mod:`scannlite.plugin.demo_openmoji`): the OpenMoji catalog
+The data is ``make demo``'s (:mod:`scannlite.plugin.dual_encoder.demo_openmoji`): the OpenMoji catalog
 (4,024 emoji images embedded by the demo's image tower, 64 leaves) with the demo's MiniLM text
 tower configured as its text embedder. The demo's outputs are reused from ``demo-output/``;
 when they are missing the benchmark makes them there with the demo's own code (training and
@@ -68,7 +68,7 @@ def demo_outputs(out: Path | None = None) -> dict | None:
 
 
 def make_demo(say) -> dict:
-    from scannlite.plugin import demo_openmoji
+    from scannlite.plugin.dual_encoder import demo_openmoji
 
     say(f"the demo's outputs are missing: making them in {DEMO} with the demo's code (training included)")
     demo_openmoji.run(DEMO, say=lambda line: say("  demo: " + line.strip()))
@@ -77,8 +77,8 @@ def make_demo(say) -> dict:
 
 def stand_in(workdir: Path, say) -> dict:
     """A probe text model and a random catalog, for quick runs on machines without the demo."""
-    from scannlite.plugin.api import create
-    from scannlite.store.boundary import run_in
+    from scannlite.plugin.facade.database import create
+    from scannlite.store.workers.boundary import run_in
 
     say("quick run without the demo's outputs: a stand-in probe text model and catalog (no image steps)")
     rng = np.random.default_rng(9)
@@ -182,7 +182,7 @@ def _add_images(paths: dict, folder: Path, catalog: Path, workers: int) -> float
 
 
 def _same_catalogs(a: Path, b: Path) -> bool:
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
 
     with Catalog.open(a) as ca, Catalog.open(b) as cb:
         ids = ca.ids_at(ca.head_seq)
@@ -258,7 +258,7 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
             identical = _same_catalogs(Path(tmp) / "w1", Path(tmp) / f"w{workers}")
     floor = None
     if demo and paths.get("text_bundle") and paths["text_bundle"].is_file():
-        from scannlite.store.boundary import run_in
+        from scannlite.store.workers.boundary import run_in
 
         say("for comparison: the text tower alone in a device worker (TextEmbedder, TextSearcher)")
         floor = run_in("device", "bench.device_timing:time_text_search", paths["text_bundle"].read_bytes(), texts,

@@ -1,4 +1,5 @@
 """The ``scannlite`` command. Each command group lives in its own module and registers itself."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,21 +1,21 @@
 """Catalog commands: init, add, delete, build, search, info, snapshots, diff, check, compact, gc."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from scannlite.store import maintenance, snapshot
-from scannlite.store.build import build as build_snapshot
-from scannlite.store.catalog import DEFAULT_METADATA_LIMIT, Catalog
+from scannlite.cli.common import RichProgress, console, handle_errors, print_json
+from scannlite.plugin.facade.database import Database
+from scannlite.store.catalog import maintenance
+from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.errors import InvalidInput
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.recall_estimate import RecallEstimate
-
-from .common import RichProgress, console, handle_errors, print_json
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build as build_snapshot
+from scannlite.store.index.config import IndexConfig
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
@@ -28,12 +28,19 @@ def init(
     catalog: Path = CatalogArg,
     dim: int = typer.Option(..., "--dim", help="Vector dimension, fixed for the catalog's life."),
     distance: str = typer.Option("dot", help="dot (dot product; scores are negative dot products) or l2 (squared L2)."),
-    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize",
-                                             help="L2-normalise vectors on insert (and queries on search). Default: on for dot, off for l2."),
+    normalize: bool | None = typer.Option(
+        None,
+        "--normalize/--no-normalize",
+        help="L2-normalise vectors on insert (and queries on search). Default: on for dot, off for l2.",
+    ),
     metadata_type: str = typer.Option("text", "--metadata-type", help="text (UTF-8, checked) or bytes."),
     metadata_limit: int = typer.Option(DEFAULT_METADATA_LIMIT, help="Largest metadata value in bytes."),
-    num_leaves: Optional[int] = typer.Option(None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."),
+    num_leaves: int | None = typer.Option(
+        None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."
+    ),
+    leaves_to_search: int | None = typer.Option(
+        None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."
+    ),
     dims_per_block: int = typer.Option(1, help="Dimensions per asymmetric-hashing block (1 byte each)."),
     lookup: str = typer.Option("FLOAT", help="Device lookup table type: FLOAT, INT16 or INT8."),
 ):
@@ -41,29 +48,54 @@ def init(
 
     Example: scannlite init photos.catalog --dim 128 --distance dot
     """
-    cfg = IndexConfig(num_leaves=num_leaves, leaves_to_search=leaves_to_search, dims_per_block=dims_per_block,
-                      lookup_type=lookup.upper())
+    cfg = IndexConfig(
+        num_leaves=num_leaves,
+        leaves_to_search=leaves_to_search,
+        dims_per_block=dims_per_block,
+        lookup_type=lookup.upper(),
+    )
     cat = Catalog.create(catalog, dim, distance, normalize, metadata_type, metadata_limit, cfg)
-    console.print(f"created catalog {catalog}: dim {cat.dim}, distance {cat.distance}, "
-                  f"normalise {'on' if cat.normalize else 'off'}, {cat.metadata_type} metadata", highlight=False)
+    console.print(
+        f"created catalog {catalog}: dim {cat.dim}, distance {cat.distance}, "
+        f"normalise {'on' if cat.normalize else 'off'}, {cat.metadata_type} metadata",
+        highlight=False,
+    )
 
 
 def add(
     catalog: Path = CatalogArg,
-    file: Optional[Path] = typer.Argument(None, help="Parquet file or directory of them, .npy (with --ids) or JSONL file "
-                                          "of vectors, read in chunks (memory stays flat whatever its size).",
-                                          show_default=False),
-    ids: Optional[Path] = typer.Option(None, "--ids", help="For .npy input: JSONL with one {\"id\": ..., \"metadata\": ...} per row."),
+    file: Path | None = typer.Argument(
+        None,
+        help="Parquet file or directory of them, .npy (with --ids) or JSONL file "
+        "of vectors, read in chunks (memory stays flat whatever its size).",
+        show_default=False,
+    ),
+    ids: Path | None = typer.Option(
+        None, "--ids", help='For .npy input: JSONL with one {"id": ..., "metadata": ...} per row.'
+    ),
     id_column: str = typer.Option("id", help="Column (or JSON field) holding ids."),
     embedding_column: str = typer.Option("embedding", help="Column (or JSON field) holding vectors."),
     metadata_column: str = typer.Option("metadata", help="Column (or JSON field) holding metadata, if present."),
-    images: Optional[str] = typer.Option(None, "--images", help="Folder or glob of images to embed with --embedder."),
-    texts: Optional[Path] = typer.Option(None, "--texts", help="Texts to embed with --embedder: one per line, or JSONL with id/text/metadata."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="A model file (.tflite: run by the Task Library), or an "
-                                          "embedder from `scannlite embedders` as NAME or NAME:PATH."),
-    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="For --images/--texts: embed with N workers "
-                                          "in parallel (default: the machine's cores); the result is the same."),
+    images: str | None = typer.Option(None, "--images", help="Folder or glob of images to embed with --embedder."),
+    texts: Path | None = typer.Option(
+        None, "--texts", help="Texts to embed with --embedder: one per line, or JSONL with id/text/metadata."
+    ),
+    embedder: str | None = typer.Option(
+        None,
+        "--embedder",
+        help="A model file (.tflite: run by the Task Library), or an "
+        "embedder from `scannlite embedders` as NAME or NAME:PATH.",
+    ),
+    metadata_file: Path | None = typer.Option(
+        None, "--metadata-file", help="For --images: JSONL or CSV of id/path -> metadata."
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="For --images/--texts: embed with N workers "
+        "in parallel (default: the machine's cores); the result is the same.",
+    ),
 ):
     """Add or update items (upsert by id) from a vector file, or embed images or texts.
 
@@ -80,17 +112,27 @@ def add(
     cat = _open(catalog)
     if file is not None:
         with RichProgress().task(f"reading {file}"):
-            r = cat.add_file(file, ids_path=ids, id_column=id_column, embedding_column=embedding_column,
-                             metadata_column=metadata_column)
+            r = cat.add_file(
+                file,
+                ids_path=ids,
+                id_column=id_column,
+                embedding_column=embedding_column,
+                metadata_column=metadata_column,
+            )
         if r.seq is None:
             console.print(f"nothing to add: all {r.unchanged} items are unchanged", highlight=False)
         else:
-            console.print(f"added {r.added}, updated {r.updated}, unchanged {r.unchanged} (commit {r.seq}); "
-                          "run `scannlite build` to publish a snapshot", highlight=False)
+            console.print(
+                f"added {r.added}, updated {r.updated}, unchanged {r.unchanged} (commit {r.seq}); "
+                "run `scannlite build` to publish a snapshot",
+                highlight=False,
+            )
         return
     if embedder is None:
-        raise InvalidInput("--images and --texts need --embedder (MODEL.tflite, or NAME[:PATH] from `scannlite embedders`)")
-    from scannlite.plugin import ingest
+        raise InvalidInput(
+            "--images and --texts need --embedder (MODEL.tflite, or NAME[:PATH] from `scannlite embedders`)"
+        )
+    from scannlite.plugin.ingest import add as ingest
 
     if images is not None:
         rep = ingest.add_images(cat, images, embedder, metadata_file, progress=RichProgress(), workers=workers)
@@ -105,8 +147,8 @@ def add(
 
 def delete(
     catalog: Path = CatalogArg,
-    ids: Optional[List[str]] = typer.Argument(None, help="Ids to delete.", show_default=False),
-    ids_from: Optional[Path] = typer.Option(None, "--ids-from", help="Text file with one id per line."),
+    ids: list[str] | None = typer.Argument(None, help="Ids to delete.", show_default=False),
+    ids_from: Path | None = typer.Option(None, "--ids-from", help="Text file with one id per line."),
 ):
     """Delete items by id (tombstones; vectors are reclaimed by compact and gc).
 
@@ -126,20 +168,34 @@ def delete(
 def build(
     catalog: Path = CatalogArg,
     full: bool = typer.Option(False, "--full", help="Retrain the partitions even if they are healthy."),
-    num_leaves: Optional[int] = typer.Option(None, help="Set the number of leaves (forces a retrain if it changes)."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Set the leaves each query visits (wins over any recall target)."),
-    target_recall: Optional[float] = typer.Option(
-        None, "--target-recall", help="Set the recall@10 to reach: leaves to search become the fewest that reach it "
-        "by the build's estimate (default 0.90; replaces a fixed --leaves-to-search)."),
-    max_leaves_to_search: Optional[int] = typer.Option(None, help="Set the most leaves a recall target may choose."),
-    dims_per_block: Optional[int] = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
-    lookup: Optional[str] = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
-    engine: str = typer.Option("local", "--engine", help="Where a retrain places every vector: local (this "
-                               "machine's cores) or ray (Ray tasks; pip install 'scannlite[ray]')."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: an existing Ray cluster whose "
-                                          "nodes mount the catalog at the same path (default: a local Ray)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="With --engine ray: tasks at once "
-                                          "(default: the machine's cores)."),
+    num_leaves: int | None = typer.Option(None, help="Set the number of leaves (forces a retrain if it changes)."),
+    leaves_to_search: int | None = typer.Option(
+        None, help="Set the leaves each query visits (wins over any recall target)."
+    ),
+    target_recall: float | None = typer.Option(
+        None,
+        "--target-recall",
+        help="Set the recall@10 to reach: leaves to search become the fewest that reach it "
+        "by the build's estimate (default 0.90; replaces a fixed --leaves-to-search).",
+    ),
+    max_leaves_to_search: int | None = typer.Option(None, help="Set the most leaves a recall target may choose."),
+    dims_per_block: int | None = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
+    lookup: str | None = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="Where a retrain places every vector: local (this "
+        "machine's cores) or ray (Ray tasks; pip install 'scannlite[ray]').",
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="With --engine ray: an existing Ray cluster whose "
+        "nodes mount the catalog at the same path (default: a local Ray).",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="With --engine ray: tasks at once (default: the machine's cores)."
+    ),
 ):
     """Publish a new snapshot: incremental unless the partitions' health calls for retraining.
 
@@ -150,30 +206,47 @@ def build(
     Example: scannlite build photos.catalog --target-recall 0.95
     Example: scannlite build big.catalog --full --engine ray --address ray://head:10001
     """
-    from scannlite.plugin.ray_engine import placer_for  # pyarrow.compute and Ray's glue: only for builds
+    from scannlite.plugin.ingest.ray_engine import placer_for  # pyarrow.compute and Ray's glue: only for builds
 
     placer = placer_for(engine, address, workers)
     cat = _open(catalog)
-    changes = {"num_leaves": num_leaves, "leaves_to_search": leaves_to_search, "recall_target": target_recall,
-               "max_leaves_to_search": max_leaves_to_search,
-               "dims_per_block": dims_per_block, "lookup_type": lookup.upper() if lookup else None}
-    r = build_snapshot(cat, full=full, changes={k: v for k, v in changes.items() if v is not None},
-                       progress=RichProgress(), placer=placer)
+    changes = {
+        "num_leaves": num_leaves,
+        "leaves_to_search": leaves_to_search,
+        "recall_target": target_recall,
+        "max_leaves_to_search": max_leaves_to_search,
+        "dims_per_block": dims_per_block,
+        "lookup_type": lookup.upper() if lookup else None,
+    }
+    r = build_snapshot(
+        cat,
+        full=full,
+        changes={k: v for k, v in changes.items() if v is not None},
+        progress=RichProgress(),
+        placer=placer,
+    )
     for line in r.lines():
         console.print(line, highlight=False)
 
 
 def search(
     catalog: Path = CatalogArg,
-    vector_file: Optional[Path] = typer.Option(None, "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
-    text: Optional[List[str]] = typer.Option(None, "--text", help="Query text, embedded by the catalog's text embedder "
-                                             "(`scannlite configure --text-embedder`); repeatable."),
-    image: Optional[List[Path]] = typer.Option(None, "--image", help="Query image file, embedded by the catalog's image "
-                                               "embedder (`scannlite configure --image-embedder`); repeatable."),
+    vector_file: Path | None = typer.Option(None, "--vector-file", help=".npy query vectors, shape (D,) or (Q, D)."),
+    text: list[str] | None = typer.Option(
+        None,
+        "--text",
+        help="Query text, embedded by the catalog's text embedder (`scannlite configure --text-embedder`); repeatable.",
+    ),
+    image: list[Path] | None = typer.Option(
+        None,
+        "--image",
+        help="Query image file, embedded by the catalog's image "
+        "embedder (`scannlite configure --image-embedder`); repeatable.",
+    ),
     k: int = typer.Option(10, "-k", help="Results per query."),
-    leaves_to_search: Optional[int] = typer.Option(None, help="Leaves to visit (default: the snapshot's setting)."),
+    leaves_to_search: int | None = typer.Option(None, help="Leaves to visit (default: the snapshot's setting)."),
     exact: bool = typer.Option(False, "--exact", help="Brute force over the snapshot's float vectors."),
-    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list with one list of results per query."),
 ):
     """Search a snapshot by vector, text or image and return what a phone would (or --exact brute force).
@@ -184,12 +257,15 @@ def search(
     Example: scannlite search photos.catalog --text "a dog on a beach" -k 5
     Example: scannlite search photos.catalog --vector-file query.npy --json
     """
-    from scannlite.plugin.search import search as search_catalog
+    from scannlite.plugin.facade.search import search as search_catalog
 
     given = [name for name, v in (("--vector-file", vector_file), ("--text", text), ("--image", image)) if v]
     if len(given) != 1:
-        raise InvalidInput("give one of --vector-file, --text or --image" if not given
-                           else f"give one of --vector-file, --text or --image, not both {given[0]} and {given[1]}")
+        raise InvalidInput(
+            "give one of --vector-file, --text or --image"
+            if not given
+            else f"give one of --vector-file, --text or --image, not both {given[0]} and {given[1]}"
+        )
     cat = _open(catalog)
     queries = None
     if vector_file is not None:
@@ -199,10 +275,20 @@ def search(
             queries = np.load(vector_file, allow_pickle=False)
         except (ValueError, OSError, EOFError):
             raise InvalidInput(f"cannot read {vector_file}: not a valid .npy file") from None
-    results = search_catalog(cat, vectors=queries, texts=text or None, images=image or None, k=k,
-                             leaves_to_search=leaves_to_search, exact=exact, version=version)
+    results = search_catalog(
+        cat,
+        vectors=queries,
+        texts=text or None,
+        images=image or None,
+        k=k,
+        leaves_to_search=leaves_to_search,
+        exact=exact,
+        version=version,
+    )
     if as_json:
-        print_json([[{**hit, "metadata": snapshot.jsonable_metadata(hit["metadata"])} for hit in row] for row in results])
+        print_json(
+            [[{**hit, "metadata": snapshot.jsonable_metadata(hit["metadata"])} for hit in row] for row in results]
+        )
         return
     labels = text or [str(p) for p in image or []] or [f"query {qi}" for qi in range(len(results))]
     for label, row in zip(labels, results):
@@ -222,49 +308,39 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
 
     Example: scannlite info photos.catalog --json
     """
-    cat = _open(catalog)
-    with cat.reading():
-        snaps = snapshot.list_snapshots(cat)
-        latest = snaps[-1] if snaps else None
-        model = cat.model_summary(latest.model_id) if latest else None
-        data = {
-            "path": str(cat.path), "dim": cat.dim, "distance": cat.distance, "normalize": cat.normalize,
-            "metadata_type": cat.metadata_type, "metadata_limit": cat.metadata_limit,
-            "count": cat.count(), "snapshot": latest.version if latest else None,
-            "snapshot_count": latest.count if latest else None, "snapshots": len(snaps),
-            "head_commit": cat.head_seq, "index": cat.index_config.to_json(), "model": model,
-            "segments": cat.segment_count(),
-            "recall": _recall_summary(latest),
-            **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
-        }
+    db = Database(_open(catalog))
+    data = db.info()
     if as_json:
         print_json(data)
         return
     console.print(f"catalog {data['path']}", highlight=False)
-    console.print(f"  dim {cat.dim}, distance {cat.distance}, normalise {'on' if cat.normalize else 'off'}, "
-                  f"{cat.metadata_type} metadata (limit {cat.metadata_limit} bytes)", highlight=False)
-    console.print(f"  {data['count']} live items in {data['segments']} segments, commit {data['head_commit']}",
-                  highlight=False)
+    console.print(
+        f"  dim {data['dim']}, distance {data['distance']}, normalise {'on' if data['normalize'] else 'off'}, "
+        f"{data['metadata_type']} metadata (limit {data['metadata_limit']} bytes)",
+        highlight=False,
+    )
+    console.print(
+        f"  {data['count']} live items in {data['segments']} segments, commit {data['head_commit']}", highlight=False
+    )
+    latest = next((s for s in db.snapshots() if s["version"] == data["snapshot"]), None)
     if latest:
-        extra = (f", {model['kind']} index with {model['num_leaves']} leaves, {latest.leaves_to_search} searched, "
-                 f"{latest.lookup_type} lookup" if model else "")
-        console.print(f"  latest snapshot {latest.version}: {latest.count} items{extra}", highlight=False)
+        model = data["model"]
+        extra = (
+            f", {model['kind']} index with {model['num_leaves']} leaves, {latest['leaves_to_search']} searched, "
+            f"{latest['lookup_type']} lookup"
+            if model
+            else ""
+        )
+        console.print(f"  latest snapshot {latest['version']}: {latest['count']} items{extra}", highlight=False)
         if data["recall"]:
             r = data["recall"]
-            console.print(f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest.leaves_to_search} "
-                          "leaves; by leaves: " + ", ".join(f"{l}: {v:.2f}" for l, v in zip(r["ladder"], r["recall"])),
-                          highlight=False)
+            console.print(
+                f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest['leaves_to_search']} "
+                "leaves; by leaves: " + ", ".join(f"{n}: {v:.2f}" for n, v in zip(r["ladder"], r["recall"])),
+                highlight=False,
+            )
     else:
         console.print("  no snapshot yet: run `scannlite build`", highlight=False)
-
-
-def _recall_summary(info) -> dict | None:
-    """The latest snapshot's recall estimate, with the figure at its leaves_to_search."""
-    est = RecallEstimate.from_json(info.build.get("recall")) if info else None
-    if est is None:
-        return None
-    return {**est.to_json(), "leaves_to_search": info.leaves_to_search,
-            "at_leaves_to_search": est.at(info.leaves_to_search), "leaves_note": info.build.get("leaves_note")}
 
 
 def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
@@ -272,18 +348,23 @@ def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "-
 
     Example: scannlite snapshots photos.catalog
     """
-    cat = _open(catalog)
-    with cat.reading():
-        snaps = snapshot.list_snapshots(cat)
+    snaps = Database(_open(catalog)).snapshots()
     if as_json:
-        print_json([s.as_dict() for s in snaps])
+        print_json(snaps)
         return
     table = Table(show_edge=False)
     for col in ("version", "items", "leaves searched", "lookup", "build", "created"):
         table.add_column(col)
     for s in snaps:
-        how = "retrained" if s.build.get("retrained") else f"incremental (+{s.build.get('encoded', 0)})"
-        table.add_row(str(s.version), str(s.count), str(s.leaves_to_search or "-"), s.lookup_type or "-", how, s.created_at)
+        how = "retrained" if s["retrained"] else f"incremental (+{s['encoded'] or 0})"
+        table.add_row(
+            str(s["version"]),
+            str(s["count"]),
+            str(s["leaves_to_search"] or "-"),
+            s["lookup_type"] or "-",
+            how,
+            s["created_at"],
+        )
     console.print(table)
 
 
@@ -297,12 +378,14 @@ def diff(
 
     Example: scannlite diff photos.catalog 3 4
     """
-    d = snapshot.diff(_open(catalog), v1, v2)
+    d = Database(_open(catalog)).diff(v1, v2)
     if as_json:
         print_json(d)
         return
-    console.print(f"snapshot {v1} -> {v2}: {len(d['added'])} added, {len(d['removed'])} removed, "
-                  f"{len(d['changed'])} changed", highlight=False)
+    console.print(
+        f"snapshot {v1} -> {v2}: {len(d['added'])} added, {len(d['removed'])} removed, {len(d['changed'])} changed",
+        highlight=False,
+    )
     for label, sign in (("added", "+"), ("removed", "-"), ("changed", "~")):
         for ident in d[label][:50]:
             console.print(f"  {sign} {ident}", highlight=False)
@@ -323,8 +406,9 @@ def check(catalog: Path = CatalogArg):
             console.print(f"problem: {p}", highlight=False)
         raise typer.Exit(1)
     c = rep.checked
-    console.print(f"ok: {c['segments']} segments, {c['snapshots']} snapshots, {c['live_items']} live items",
-                  highlight=False)
+    console.print(
+        f"ok: {c['segments']} segments, {c['snapshots']} snapshots, {c['live_items']} live items", highlight=False
+    )
 
 
 def compact(catalog: Path = CatalogArg):
@@ -336,21 +420,27 @@ def compact(catalog: Path = CatalogArg):
     if r["seq"] is None:
         console.print("nothing to compact", highlight=False)
     else:
-        console.print(f"dropped {r['dead_rows']} dead rows, rewrote {r['segments_rewritten']} segments "
-                      f"(commit {r['seq']}); run `scannlite gc` to delete the old files", highlight=False)
+        console.print(
+            f"dropped {r['dead_rows']} dead rows, rewrote {r['segments_rewritten']} segments "
+            f"(commit {r['seq']}); run `scannlite gc` to delete the old files",
+            highlight=False,
+        )
 
 
 def gc(
     catalog: Path = CatalogArg,
-    keep: Optional[int] = typer.Option(None, "--keep", help="Forget all but the newest N snapshots first."),
+    keep: int | None = typer.Option(None, "--keep", help="Forget all but the newest N snapshots first."),
 ):
     """Delete files, models and codes no snapshot needs (and files a crash left behind).
 
     Example: scannlite gc photos.catalog --keep 3
     """
     r = maintenance.gc(_open(catalog), keep=keep)
-    console.print(f"dropped {len(r['dropped_snapshots'])} snapshots and {len(r['dropped_models'])} models; "
-                  f"removed {r['files_removed']} files", highlight=False)
+    console.print(
+        f"dropped {len(r['dropped_snapshots'])} snapshots and {len(r['dropped_models'])} models; "
+        f"removed {r['files_removed']} files",
+        highlight=False,
+    )
 
 
 COMMANDS = [init, add, delete, build, search, info, snapshots, diff, check, compact, gc]

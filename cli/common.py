@@ -1,4 +1,5 @@
 """Shared CLI plumbing: one-line errors, rich progress, JSON output."""
+
 from __future__ import annotations
 
 import functools
@@ -8,8 +9,8 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgressBar, ProgressColumn, SpinnerColumn,
-                           TextColumn, TimeElapsedColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgressBar
 from rich.text import Text
 
 from scannlite.store.errors import ScannliteError
@@ -35,11 +36,6 @@ def handle_errors(fn):
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted; nothing half-written was published", 130)
-        except RuntimeError as exc:
-            # ProcessFailed / WorkerError from a device or tensorflow process: already one line.
-            if type(exc).__module__.startswith("scannlite."):
-                fail(str(exc))
-            raise
 
     return wrapper
 

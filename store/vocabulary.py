@@ -3,6 +3,7 @@
 A catalog's distance is ``dot`` or ``l2``; ScaNN's training API and the on-device config
 spell the same two things differently, so the translations live here, once.
 """
+
 from __future__ import annotations
 
 from enum import Enum

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared_fixtures import require_fixtures
+from tests.support.shared_fixtures import require_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,5 +23,17 @@ def rng():
 @pytest.fixture(scope="session")
 def fixtures_dir():
     """../shared/fixtures/tflite-support, with every file the tests read; else the test fails
-    with one message naming the missing files (tests/shared_fixtures.py: the one policy)."""
+    with one message naming the missing files (tests/support/shared_fixtures.py: the one policy)."""
     return require_fixtures()
+
+
+@pytest.fixture
+def embedder(tmp_path):
+    """A tiny uint8 image tower (24-d, 8x8 inputs) the Task Library's ImageEmbedder runs; tests that need
+    another embedder define their own fixture of this name."""
+    from tests.support.model_builders import image_model
+
+    w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
+    path = tmp_path / "image_embedder.tflite"
+    path.write_bytes(image_model(w, 8, 8, "uint8"))
+    return path

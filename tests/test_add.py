@@ -1,4 +1,5 @@
 """add: every input format, upsert semantics, and every bad input refused with nothing written."""
+
 import json
 
 import numpy as np
@@ -6,11 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.segments import embedding_array
 from scannlite.store.errors import InvalidInput
-from scannlite.store.segments import embedding_array
-
-from catalog_helpers import ids_for
+from tests.support.catalog_helpers import ids_for
 
 
 @pytest.fixture
@@ -23,8 +23,10 @@ def state(cat):
 
 
 def write_parquet(path, ids, vectors, metadata=None, fixed=True, names=("id", "embedding", "metadata")):
-    cols = {names[0]: pa.array(ids, pa.string()),
-            names[1]: embedding_array(vectors) if fixed else pa.array([list(map(float, v)) for v in vectors])}
+    cols = {
+        names[0]: pa.array(ids, pa.string()),
+        names[1]: embedding_array(vectors) if fixed else pa.array([list(map(float, v)) for v in vectors]),
+    }
     if metadata is not None:
         cols[names[2]] = pa.array(metadata)
     pq.write_table(pa.table(cols), path)
@@ -83,18 +85,21 @@ def test_bytes_catalog_keeps_binary_metadata(tmp_path, rng):
     assert cat.get("a")["metadata"] == b"\xff\x00binary"
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda x: (ids_for("a", 3), x[:, :5], None), "5 dimensions, the catalog has 8"),
-    (lambda x: (ids_for("a", 3), np.where(np.eye(3, 8) > 0, np.nan, x), None), "NaN or infinity"),
-    (lambda x: (ids_for("a", 3), np.where(np.eye(3, 8) > 0, np.inf, x), None), "NaN or infinity"),
-    (lambda x: (ids_for("a", 3), np.vstack([x[:2], np.zeros((1, 8))]), None), "zero vector"),
-    (lambda x: (["a", "b", "a"], x, None), "appears twice"),
-    (lambda x: (["a", "", "c"], x, None), "id is missing"),
-    (lambda x: (["a", None, "c"], x, None), "id is missing"),
-    (lambda x: (ids_for("a", 3), x, ["ok", "x" * 65, None]), "65 bytes, the limit is 64"),
-    (lambda x: (ids_for("a", 3), x, ["ok", b"\xff\xfe", None]), "not valid UTF-8"),
-    (lambda x: (ids_for("a", 2), x, None), "3 embeddings for 2 ids"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda x: (ids_for("a", 3), x[:, :5], None), "5 dimensions, the catalog has 8"),
+        (lambda x: (ids_for("a", 3), np.where(np.eye(3, 8) > 0, np.nan, x), None), "NaN or infinity"),
+        (lambda x: (ids_for("a", 3), np.where(np.eye(3, 8) > 0, np.inf, x), None), "NaN or infinity"),
+        (lambda x: (ids_for("a", 3), np.vstack([x[:2], np.zeros((1, 8))]), None), "zero vector"),
+        (lambda x: (["a", "b", "a"], x, None), "appears twice"),
+        (lambda x: (["a", "", "c"], x, None), "id is missing"),
+        (lambda x: (["a", None, "c"], x, None), "id is missing"),
+        (lambda x: (ids_for("a", 3), x, ["ok", "x" * 65, None]), "65 bytes, the limit is 64"),
+        (lambda x: (ids_for("a", 3), x, ["ok", b"\xff\xfe", None]), "not valid UTF-8"),
+        (lambda x: (ids_for("a", 2), x, None), "3 embeddings for 2 ids"),
+    ],
+)
 def test_bad_rows_commit_nothing(cat, rng, make, message):
     cat.add(["keep"], rng.standard_normal((1, 8)))
     before = state(cat)

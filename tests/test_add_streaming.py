@@ -1,5 +1,6 @@
 """add streams its input: chunked reading gives the catalog whole-file reading gives, as one
 commit, and a bad row in any chunk still means nothing is written; memory stays one chunk's."""
+
 import json
 import subprocess
 import sys
@@ -10,11 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.segments import embedding_array
 from scannlite.store.errors import InvalidInput
-from scannlite.store.segments import embedding_array
-
-from catalog_helpers import ids_for
+from tests.support.catalog_helpers import ids_for
 
 N, DIM = 50, 8
 
@@ -38,18 +38,30 @@ def write_inputs(folder, rng):
     """The same 50 rows as a Parquet file, a directory of 3 Parquet shards, .npy + JSONL, JSONL."""
     x = rng.standard_normal((N, DIM))
     ids, meta = ids_for("r", N), [f"m{i}" for i in range(N)]
-    pq.write_table(pa.table({"id": ids, "embedding": embedding_array(x), "metadata": meta}),
-                   folder / "all.parquet", row_group_size=16)
+    pq.write_table(
+        pa.table({"id": ids, "embedding": embedding_array(x), "metadata": meta}),
+        folder / "all.parquet",
+        row_group_size=16,
+    )
     (folder / "shards").mkdir()
     for part, (a, b) in enumerate([(0, 20), (20, 21), (21, N)]):
-        pq.write_table(pa.table({"id": ids[a:b], "embedding": embedding_array(x[a:b]), "metadata": meta[a:b]}),
-                       folder / "shards" / f"part-{part:05d}.parquet")
+        pq.write_table(
+            pa.table({"id": ids[a:b], "embedding": embedding_array(x[a:b]), "metadata": meta[a:b]}),
+            folder / "shards" / f"part-{part:05d}.parquet",
+        )
     np.save(folder / "all.npy", x)
-    (folder / "all.ids.jsonl").write_text("".join(json.dumps({"id": i, "metadata": m}) + "\n" for i, m in zip(ids, meta)))
-    (folder / "rows.jsonl").write_text("".join(json.dumps({"id": i, "embedding": v.tolist(), "metadata": m}) + "\n"
-                                               for i, v, m in zip(ids, x, meta)))
-    return {"parquet": (folder / "all.parquet", None), "directory": (folder / "shards", None),
-            "npy": (folder / "all.npy", folder / "all.ids.jsonl"), "jsonl": (folder / "rows.jsonl", None)}
+    (folder / "all.ids.jsonl").write_text(
+        "".join(json.dumps({"id": i, "metadata": m}) + "\n" for i, m in zip(ids, meta))
+    )
+    (folder / "rows.jsonl").write_text(
+        "".join(json.dumps({"id": i, "embedding": v.tolist(), "metadata": m}) + "\n" for i, v, m in zip(ids, x, meta))
+    )
+    return {
+        "parquet": (folder / "all.parquet", None),
+        "directory": (folder / "shards", None),
+        "npy": (folder / "all.npy", folder / "all.ids.jsonl"),
+        "jsonl": (folder / "rows.jsonl", None),
+    }
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "directory", "npy", "jsonl"])
@@ -94,8 +106,11 @@ def test_bad_row_in_a_late_chunk_writes_nothing(tmp_path, rng, fmt):
     ids = ids_for("r", N)
     pq.write_table(pa.table({"id": ids, "embedding": embedding_array(x)}), tmp_path / "all.parquet")
     np.save(tmp_path / "all.npy", x)
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"id": i, "embedding": [float(f) for f in v]}) + "\n"
-                                                 for i, v in zip(ids, x)).replace("NaN", "1e999"))
+    (tmp_path / "rows.jsonl").write_text(
+        "".join(json.dumps({"id": i, "embedding": [float(f) for f in v]}) + "\n" for i, v in zip(ids, x)).replace(
+            "NaN", "1e999"
+        )
+    )
     path, ids_path = inputs[fmt]
     cat = Catalog.create(tmp_path / "cat", DIM)
     cat.add(["keep"], rng.standard_normal((1, DIM)))
@@ -113,8 +128,9 @@ def test_duplicate_id_in_a_later_chunk_refused(tmp_path, rng, first_copy):
     if first_copy != "new":
         cat.add(["d3"], x[3:4] if first_copy == "unchanged" else x[4:5])
     x[30] = x[3]  # the second copy: identical, so only the id tells them apart
-    pq.write_table(pa.table({"id": ids_for("d", 30) + ["d3"], "embedding": embedding_array(x)}),
-                   tmp_path / "dup.parquet")
+    pq.write_table(
+        pa.table({"id": ids_for("d", 30) + ["d3"], "embedding": embedding_array(x)}), tmp_path / "dup.parquet"
+    )
     before = state(cat)
     for rows in (8, 1000):  # refused the same way whatever the chunk size
         with pytest.raises(InvalidInput, match=r"id 'd3' appears twice in the input \(rows 3 and 30\)"):
@@ -128,10 +144,14 @@ def test_bad_directories_and_npy_files(tmp_path, rng):
     with pytest.raises(InvalidInput, match="holds no .parquet files"):
         cat.add_file(tmp_path / "empty")
     (tmp_path / "mixed").mkdir()
-    pq.write_table(pa.table({"id": ["a"], "embedding": embedding_array(rng.standard_normal((1, DIM)))}),
-                   tmp_path / "mixed" / "a.parquet")
-    pq.write_table(pa.table({"id": ["b"], "embedding": embedding_array(rng.standard_normal((1, DIM + 1)))}),
-                   tmp_path / "mixed" / "b.parquet")
+    pq.write_table(
+        pa.table({"id": ["a"], "embedding": embedding_array(rng.standard_normal((1, DIM)))}),
+        tmp_path / "mixed" / "a.parquet",
+    )
+    pq.write_table(
+        pa.table({"id": ["b"], "embedding": embedding_array(rng.standard_normal((1, DIM + 1)))}),
+        tmp_path / "mixed" / "b.parquet",
+    )
     with pytest.raises(InvalidInput, match=r"row 1 \(id .b.\): embedding has 9 values, row 0 has 8"):
         cat.add_file(tmp_path / "mixed")
     x = rng.standard_normal((4, DIM))
@@ -145,8 +165,10 @@ def test_bad_directories_and_npy_files(tmp_path, rng):
     with pytest.raises(InvalidInput, match="truncated"):
         cat.add_file(tmp_path / "t.npy")
     assert cat.count() == 0 and segment_files(cat) == 0
-    pq.write_table(pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32()))]).empty_table(),
-                   tmp_path / "empty.parquet")
+    pq.write_table(
+        pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32()))]).empty_table(),
+        tmp_path / "empty.parquet",
+    )
     with pytest.raises(InvalidInput, match="the input holds no rows"):
         cat.add_file(tmp_path / "empty.parquet")
 
@@ -162,8 +184,9 @@ def test_fortran_npy_and_unified_directory_columns(tmp_path, rng):
     (shards / ".x.partial-1").mkdir(parents=True)
     (shards / "_temporary").mkdir()
     pq.write_table(pa.table({"id": ["a"], "embedding": embedding_array(x[:1])}), shards / "part-0.parquet")
-    pq.write_table(pa.table({"id": ["b"], "embedding": embedding_array(x[1:2]), "metadata": ["kept"]}),
-                   shards / "part-1.pq")
+    pq.write_table(
+        pa.table({"id": ["b"], "embedding": embedding_array(x[1:2]), "metadata": ["kept"]}), shards / "part-1.pq"
+    )
     for hidden in (shards / ".x.partial-1" / "p.parquet", shards / "_temporary" / "p.parquet"):
         pq.write_table(pa.table({"id": ["ghost"], "embedding": embedding_array(x[2:3])}), hidden)
     assert cat.add_file(shards).added == 2
@@ -174,7 +197,7 @@ def test_fortran_npy_and_unified_directory_columns(tmp_path, rng):
 PEAK = """
 import resource, sys
 import numpy as np
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 cat = Catalog.create(sys.argv[1], 128)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 r = cat.add_file(sys.argv[2], batch_rows=8192)
@@ -186,19 +209,23 @@ print(r.added, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1
 def test_memory_does_not_grow_with_the_input(tmp_path, rng):
     """A fresh process adds a .npy 8x larger than another; its peak RSS grows by far less than
     the larger input's vectors (which whole-file reading would hold twice: as read and as float64).
-    Not Parquet: Arrow's allocator keeps about the file's size (store/readers.py)."""
+    Not Parquet: Arrow's allocator keeps about the file's size (store/catalog/readers.py)."""
     grown = {}
     for n in (25_000, 200_000):
         x = np.empty((n, 128), np.float32)
         for a in range(0, n, 25_000):
-            x[a:a + 25_000] = rng.standard_normal((min(25_000, n - a), 128))
+            x[a : a + 25_000] = rng.standard_normal((min(25_000, n - a), 128))
         path = tmp_path / f"v{n}.npy"
         np.save(path, x)
         with open(tmp_path / f"v{n}.jsonl", "w") as f:
             f.writelines(f'{{"id": "i{i}"}}\n' for i in range(n))
         del x
-        out = subprocess.run([sys.executable, "-c", textwrap.dedent(PEAK), str(tmp_path / f"cat{n}"), str(path)],
-                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(PEAK), str(tmp_path / f"cat{n}"), str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         assert int(out[0]) == n
         grown[n] = float(out[1])
     big_file_mib = 200_000 * 128 * 4 / 2**20  # 97.7 MiB

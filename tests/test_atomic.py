@@ -1,4 +1,5 @@
 """The one atomic file replacement: whole new files or the old ones, never half of either."""
+
 import pytest
 
 from scannlite.store.atomic import atomic_open, replacing, write_atomically

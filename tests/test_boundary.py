@@ -1,5 +1,6 @@
 """The process boundary's warm workers: reused, bounded, replaced when they die, and a model
 file replaced on disk is loaded anew. Real worker processes and the real Task Library."""
+
 import os
 import signal
 import subprocess
@@ -10,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from scannlite.store import boundary
-from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
+from scannlite.store.workers import boundary
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 
 pytestmark = pytest.mark.device
 
@@ -90,14 +91,16 @@ def test_a_model_replaced_on_disk_is_loaded_anew(tmp_path):
     assert np.allclose(run_in("device", f"{RUNTIME}:text_embed", str(path), ["q1"]), b[1:2])
 
 
+@pytest.mark.slow
 def test_idle_workers_exit_by_themselves(tmp_path):
     script = (
         "import os, time\n"
-        "from scannlite.store.boundary import run_in\n"
+        "from scannlite.store.workers.boundary import run_in\n"
         "pid = run_in('device', 'os:getpid')\n"
         "time.sleep(4)\n"
         "gone = not os.path.exists(f'/proc/{pid}') or open(f'/proc/{pid}/stat').read().split()[2] == 'Z'\n"
-        "print(gone, run_in('device', 'os:getpid') != pid)\n")
+        "print(gone, run_in('device', 'os:getpid') != pid)\n"
+    )
     env = {**os.environ, "SCANNLITE_WORKER_IDLE": "1"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

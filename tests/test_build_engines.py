@@ -1,6 +1,7 @@
 """A retrain placed on Ray tasks publishes the same snapshot, bit for bit, as one placed on
 this machine's cores: same model, same leaf and code for every item, same health baseline and
 recall estimate. The commit stays with the driver."""
+
 from __future__ import annotations
 
 import json
@@ -12,28 +13,34 @@ from pathlib import Path
 
 import pytest
 
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index.config import IndexConfig
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 
 
 def untimed(record: str):
     """A JSON record without its wall times (which differ between any two runs)."""
+
     def drop(value):
         if isinstance(value, dict):
             return {k: drop(v) for k, v in value.items() if "seconds" not in k}
         return [drop(v) for v in value] if isinstance(value, list) else value
+
     return drop(json.loads(record))
 
 
 def snapshot_rows(path: Path):
     db = sqlite3.connect(path / "catalog.db")
     try:
-        codes = db.execute("SELECT i.id, c.leaf, c.code FROM codes c JOIN items i USING (item) ORDER BY i.id").fetchall()
-        model = [(*r[:4], untimed(r[4])) for r in db.execute(
-            "SELECT kind, num_leaves, centroids, codebooks, training FROM models")]
+        codes = db.execute(
+            "SELECT i.id, c.leaf, c.code FROM codes c JOIN items i USING (item) ORDER BY i.id"
+        ).fetchall()
+        model = [
+            (*r[:4], untimed(r[4]))
+            for r in db.execute("SELECT kind, num_leaves, centroids, codebooks, training FROM models")
+        ]
         snap = [(*r[:2], untimed(r[2])) for r in db.execute("SELECT count, leaves_to_search, build FROM snapshots")]
     finally:
         db.close()
@@ -46,10 +53,11 @@ def catalog(tmp_path_factory):
     x = clustered(6000, 16, seed=21)
     with Catalog.create(path, 16, index=IndexConfig(num_leaves=30, training_sample_size=3000)) as cat:
         for lo in range(0, 6000, 1500):  # four segments
-            cat.add([f"v{i:05d}" for i in range(lo, lo + 1500)], x[lo:lo + 1500])
+            cat.add([f"v{i:05d}" for i in range(lo, lo + 1500)], x[lo : lo + 1500])
     return path
 
 
+@pytest.mark.slow
 def test_ray_placement_equals_local_placement(tmp_path, catalog):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'scannlite[ray]')")
     local, ray = tmp_path / "local", tmp_path / "ray"
@@ -67,8 +75,10 @@ def test_ray_placement_equals_local_placement(tmp_path, catalog):
 
 def test_engine_options_are_checked_before_anything_is_written(tmp_path, catalog):
     before = snapshot_rows(catalog)
-    for args, message in ((["--engine", "spark"], "unknown engine 'spark'"),
-                          (["--address", "ray://head:10001"], "use it with --engine ray")):
+    for args, message in (
+        (["--engine", "spark"], "unknown engine 'spark'"),
+        (["--address", "ray://head:10001"], "use it with --engine ray"),
+    ):
         proc = subprocess.run([SCANNLITE, "build", str(catalog), *args], capture_output=True, text=True)
         assert proc.returncode != 0 and message in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,15 +1,15 @@
 """build: incremental by default, retraining only when the health policy says so; every
 mutation checked against a brute-force oracle, as ScaNN's own tests do."""
+
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered, split
-
-from catalog_helpers import device_recall, ids_for
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered, split
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
+from tests.support.catalog_helpers import device_recall, ids_for
 
 DIM = 32
 
@@ -25,6 +25,7 @@ def make(tmp_path, name, distance="dot", **index):
     return Catalog.create(tmp_path / name, DIM, distance, index=IndexConfig(num_leaves=48, leaves_to_search=6, **index))
 
 
+@pytest.mark.slow
 def test_incremental_recall_stays_within_002_of_full_rebuild(tmp_path, data):
     base, rest = data
     queries = split(np.vstack([base, rest]), 300, seed=3)[1] + 0.02
@@ -53,6 +54,7 @@ def test_incremental_recall_stays_within_002_of_full_rebuild(tmp_path, data):
     assert device_recall(inc, queries, version=second.version) == pytest.approx(r_inc)
 
 
+@pytest.mark.slow
 def test_every_mutation_agrees_with_oracle(tmp_path, data, rng):
     base, rest = data
     cat = make(tmp_path, "m", "l2", dims_per_block=2)
@@ -61,7 +63,7 @@ def test_every_mutation_agrees_with_oracle(tmp_path, data, rng):
     steps = [
         lambda: cat.add(ids_for("n", 400), rest[:400]),
         lambda: cat.delete(ids_for("b", 200)),
-        lambda: cat.add(ids_for("b", 50, 500), base[3000:3050]),          # updates: new vectors for old ids
+        lambda: cat.add(ids_for("b", 50, 500), base[3000:3050]),  # updates: new vectors for old ids
         lambda: cat.delete(ids_for("n", 100)),
     ]
     build(cat)
@@ -73,7 +75,8 @@ def test_every_mutation_agrees_with_oracle(tmp_path, data, rng):
         assert set(snap.ids) == live and snap.count == r.count
         # exact search is the oracle itself, over the snapshot's stored vectors
         exact = snapshot.search(cat, queries, k=10, exact=True)
-        from catalog_helpers import oracle
+        from tests.support.catalog_helpers import oracle
+
         assert [[h["id"] for h in row] for row in exact] == oracle(cat, queries, 10)
         # the device-equivalent search finds most true neighbours, and all with every leaf
         assert device_recall(cat, queries) > 0.6
@@ -86,8 +89,8 @@ def test_updated_vectors_are_searched_with_their_new_values(tmp_path, data):
     cat.add(ids_for("b", 2000), base[:2000])
     build(cat)
     target = base[1500]
-    cat.add(["b3"], target[None, :] * -1 + 0.0)  # b3 now points the opposite way ... 
-    cat.add(["b4"], target[None, :])             # ... and b4 is a copy of b1500
+    cat.add(["b3"], target[None, :] * -1 + 0.0)  # b3 now points the opposite way ...
+    cat.add(["b4"], target[None, :])  # ... and b4 is a copy of b1500
     build(cat)
     hits = snapshot.search(cat, target, k=2, leaves_to_search=48)[0]
     assert {h["id"] for h in hits} == {"b1500", "b4"}
@@ -95,6 +98,7 @@ def test_updated_vectors_are_searched_with_their_new_values(tmp_path, data):
     assert "b4" not in {h["id"] for h in old}
 
 
+@pytest.mark.slow
 def test_health_policy_retrains_on_drift_and_growth(tmp_path, data):
     base, _ = data
     cat = make(tmp_path, "h")
@@ -104,7 +108,9 @@ def test_health_policy_retrains_on_drift_and_growth(tmp_path, data):
     shifted = clustered(600, DIM, clusters=3, spread=0.2, seed=99)
     cat.add(ids_for("s", 600), shifted)
     r = build(cat)
-    assert r.retrained and any("farther from their leaf centres" in why or "imbalance" in why for why in r.reasons), r.reasons
+    assert r.retrained and any("farther from their leaf centres" in why or "imbalance" in why for why in r.reasons), (
+        r.reasons
+    )
     # Growth beyond 30% untrained forces a retrain too.
     more = clustered(2000, DIM, clusters=150, spread=0.9, seed=7)
     cat.add(ids_for("g", 2000), more)  # 2000 of 5600 live vectors: 36% untrained
@@ -120,8 +126,9 @@ def test_small_catalogs_get_one_leaf_then_a_float_index(tmp_path, rng):
     model = cat.conn.execute("SELECT kind FROM models").fetchone()[0]
     assert model == "float"  # too few vectors for 256 hashing centres: exact float index
     q = rng.standard_normal((5, 8))
-    assert [[h["id"] for h in row] for row in snapshot.search(cat, q, k=5)] == \
-           [[h["id"] for h in row] for row in snapshot.search(cat, q, k=5, exact=True)]
+    assert [[h["id"] for h in row] for row in snapshot.search(cat, q, k=5)] == [
+        [h["id"] for h in row] for row in snapshot.search(cat, q, k=5, exact=True)
+    ]
     cat.add(ids_for("y", 400), rng.standard_normal((400, 8)))
     r = build(cat)
     assert r.retrained and "hashed index" in r.reasons[0]

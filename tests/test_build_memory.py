@@ -8,6 +8,7 @@ an address-space limit (RLIMIT_AS) that a build holding the vectors even one and
 times over cannot fit in. Arrow and glibc are told to hand freed memory back at once, so the
 figures are what the build holds, not what an allocator keeps for later.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,11 @@ import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+# 500,000 vectors and a full ScaNN build (about a minute on 2 cores): not in `make test-quick`.
+pytestmark = pytest.mark.slow
 
 N, DIM = 500_000, 128
 VECTOR_BYTES = N * DIM * 4  # 256 MB of float32
@@ -24,9 +30,9 @@ ADDRESS_CAP = int(1.5 * VECTOR_BYTES)
 MAKE = """
 import sys
 import numpy as np
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.catalog.synthetic import clustered
 
 n, dim = int(sys.argv[2]), int(sys.argv[3])
 with Catalog.create(sys.argv[1], dim, "dot", index=IndexConfig(training_sample_size=10_000, num_leaves=200)) as cat:
@@ -39,8 +45,8 @@ with Catalog.create(sys.argv[1], dim, "dot", index=IndexConfig(training_sample_s
 
 BUILD = """
 import json, resource, sys
-from scannlite.store import build as build_module
-from scannlite.store.catalog import Catalog
+from scannlite.store.index import build as build_module
+from scannlite.store.catalog.catalog import Catalog
 
 def status(key):
     with open("/proc/self/status") as f:
@@ -67,12 +73,20 @@ print(json.dumps({"grew": status("VmHWM") - trained["rss"], "count": result.coun
 
 
 def test_a_full_build_grows_by_less_than_the_catalogs_vectors(tmp_path):
-    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536",
-           "ARROW_DEFAULT_MEMORY_POOL": "system"}
+    env = {
+        **os.environ,
+        "MALLOC_ARENA_MAX": "1",
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
     cat = tmp_path / "big"
     subprocess.run([sys.executable, "-c", textwrap.dedent(MAKE), str(cat), str(N), str(DIM)], check=True, env=env)
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD), str(cat), str(ADDRESS_CAP)],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(BUILD), str(cat), str(ADDRESS_CAP)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["count"] == N and got["recall"] and got["recall"][-1] > 0.5

@@ -1,14 +1,14 @@
 """build's three steps one by one: planning reads, computing writes nothing, committing
 publishes exactly what was computed in one transaction."""
+
 import numpy as np
 
-from scannlite.store import snapshot
-from scannlite.store.build import build, commit_build, compute_build, plan_build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
-
-from catalog_helpers import ids_for
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build, commit_build, compute_build, plan_build
+from scannlite.store.index.config import IndexConfig
+from tests.support.catalog_helpers import ids_for
 
 DIM = 16
 

@@ -4,19 +4,21 @@ Checked against oracles: placement against brute-force nearest centroid / codebo
 threaded chunks against one pass, and a real full build against the placement an
 incremental build would give the same vectors.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build, load_model
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
 from scannlite.store.errors import InvalidInput
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.partition_model import PartitionModel
-from scannlite.store.synthetic import clustered
-from scannlite.store.training import place, train, training_rows
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.index.partition_model import PartitionModel
+from scannlite.store.index.stored import load_model
+from scannlite.store.index.training import place, train, training_rows
 
 
 def random_model(dim: int, leaves: int, dims_per_block: int, seed: int = 0) -> PartitionModel:
@@ -31,7 +33,7 @@ def brute_codes(model: PartitionModel, x: np.ndarray) -> tuple[np.ndarray, np.nd
     codes, gaps, start = [], [], 0
     for book in model.codebooks:
         w = book.shape[1]
-        d = ((x[:, None, start:start + w].astype(np.float64) - book[None].astype(np.float64)) ** 2).sum(axis=2)
+        d = ((x[:, None, start : start + w].astype(np.float64) - book[None].astype(np.float64)) ** 2).sum(axis=2)
         part = np.sort(d, axis=1)
         codes.append(np.argmin(d, axis=1))
         gaps.append(part[:, 1] - part[:, 0])
@@ -120,7 +122,7 @@ def test_a_build_streamed_from_many_segments_equals_training_on_the_whole_array(
     config = IndexConfig(num_leaves=25, training_sample_size=2500)
     with Catalog.create(tmp_path / "c", 16, "l2", index=config) as cat:
         for lo in range(0, len(x), 1000):  # seven segments
-            cat.add([f"v{i:05d}" for i in range(lo, lo + 1000)], x[lo:lo + 1000])
+            cat.add([f"v{i:05d}" for i in range(lo, lo + 1000)], x[lo : lo + 1000])
         assert cat.segment_count() == 7
         build(cat, full=True)
         snap = snapshot.load_snapshot(cat, None)

@@ -3,17 +3,29 @@ import sqlite3
 
 import pytest
 
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput, NotACatalog
-from scannlite.store.index_config import IndexConfig
+from scannlite.store.index.config import IndexConfig
 
 
 def test_init_records_settings_and_reopens(tmp_path):
-    cat = Catalog.create(tmp_path / "c", 32, "l2", metadata_type="bytes", metadata_limit=100,
-                         index=IndexConfig(num_leaves=7, lookup_type="INT16"))
+    cat = Catalog.create(
+        tmp_path / "c",
+        32,
+        "l2",
+        metadata_type="bytes",
+        metadata_limit=100,
+        index=IndexConfig(num_leaves=7, lookup_type="INT16"),
+    )
     cat.close()
     again = Catalog.open(tmp_path / "c")
-    assert (again.dim, again.distance, again.normalize, again.metadata_type, again.metadata_limit) == (32, "l2", False, "bytes", 100)
+    assert (again.dim, again.distance, again.normalize, again.metadata_type, again.metadata_limit) == (
+        32,
+        "l2",
+        False,
+        "bytes",
+        100,
+    )
     assert again.index_config.num_leaves == 7 and again.index_config.lookup_type == "INT16"
     # The schema is plain SQLite anyone can read.
     conn = sqlite3.connect(tmp_path / "c" / "catalog.db")
@@ -26,11 +38,14 @@ def test_dot_normalises_by_default(tmp_path):
     assert Catalog.create(tmp_path / "b", 4, "dot", normalize=False).normalize is False
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(dim=0), "dimension"),
-    (dict(dim=8, distance="cosine"), "distance"),
-    (dict(dim=8, metadata_type="json"), "metadata type"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(dim=0), "dimension"),
+        (dict(dim=8, distance="cosine"), "distance"),
+        (dict(dim=8, metadata_type="json"), "metadata type"),
+    ],
+)
 def test_init_rejects_bad_settings(tmp_path, kwargs, message):
     with pytest.raises(InvalidInput, match=message):
         Catalog.create(tmp_path / "c", **kwargs)

@@ -1,4 +1,5 @@
 """The scannlite command end to end, as a user runs it: real processes, real files."""
+
 import json
 import subprocess
 import sys
@@ -20,8 +21,11 @@ def run(*args, ok=True):
 
 
 def write_rows(path: Path, ids, vectors, metadata):
-    path.write_text("\n".join(json.dumps({"id": i, "embedding": v.tolist(), "metadata": m})
-                              for i, v, m in zip(ids, vectors, metadata)))
+    path.write_text(
+        "\n".join(
+            json.dumps({"id": i, "embedding": v.tolist(), "metadata": m}) for i, v, m in zip(ids, vectors, metadata)
+        )
+    )
 
 
 @pytest.fixture
@@ -65,16 +69,22 @@ def test_tour(catalog, tmp_path):
     assert "latest snapshot 2" in run("info", catalog).stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["info", "{tmp}/nowhere"], "is not a catalog"),
-    (["search", "{cat}", "--vector-file", "{tmp}/missing.npy"], "no such file"),
-    (["search", "{cat}", "--vector-file", "{tmp}/wrongdim.npy"], "query vectors have 5 dimensions, the catalog has 12"),
-    (["search", "{cat}", "--vector-file", "{tmp}/q.npy", "--snapshot", "9"], "has no snapshot 9"),
-    (["delete", "{cat}", "nope"], "unknown id 'nope'"),
-    (["add", "{cat}", "{tmp}/bad.jsonl"], "bad.jsonl:1: not valid JSON"),
-    (["init", "{cat}", "--dim", "4"], "already a catalog"),
-    (["build", "{cat}", "--lookup", "INT4"], "lookup_type must be one of"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["info", "{tmp}/nowhere"], "is not a catalog"),
+        (["search", "{cat}", "--vector-file", "{tmp}/missing.npy"], "no such file"),
+        (
+            ["search", "{cat}", "--vector-file", "{tmp}/wrongdim.npy"],
+            "query vectors have 5 dimensions, the catalog has 12",
+        ),
+        (["search", "{cat}", "--vector-file", "{tmp}/q.npy", "--snapshot", "9"], "has no snapshot 9"),
+        (["delete", "{cat}", "nope"], "unknown id 'nope'"),
+        (["add", "{cat}", "{tmp}/bad.jsonl"], "bad.jsonl:1: not valid JSON"),
+        (["init", "{cat}", "--dim", "4"], "already a catalog"),
+        (["build", "{cat}", "--lookup", "INT4"], "lookup_type must be one of"),
+    ],
+)
 def test_errors_are_one_line_with_nonzero_exit(catalog, tmp_path, args, message):
     np.save(tmp_path / "wrongdim.npy", np.ones((2, 5)))
     (tmp_path / "bad.jsonl").write_text("{not json\n")

@@ -1,5 +1,6 @@
 """A child doing add/delete/build is killed with SIGKILL at random points, many times.
 Afterwards the catalog opens, `check` passes, and every acknowledged write is there."""
+
 import os
 import signal
 import subprocess
@@ -10,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.catalog import Catalog
-from scannlite.store.maintenance import check, gc
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.maintenance import check, gc
+from scannlite.store.index import snapshot
 
 pytestmark = pytest.mark.slow
 
-WRITER = Path(__file__).with_name("crash_writer.py")
+WRITER = Path(__file__).parent / "support" / "crash_writer.py"
 KILLS = 24
 
 
@@ -28,8 +29,12 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path):
     deleted: dict[str, int] = {}
     builds = []
     for round_ in range(KILLS):
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(round_)],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), str(round_)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         # Kill anywhere: during imports, ScaNN training, Parquet writing or a SQLite commit.
         time.sleep(float(rng.uniform(0.3, 3.0)))
         os.kill(proc.pid, signal.SIGKILL)
@@ -48,8 +53,9 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path):
         assert report.ok, report.problems
         for batch, n in acked_rows.items():
             gone = deleted.get(batch, 0)
-            present = cat.conn.execute("SELECT COUNT(*) FROM items WHERE removed_seq IS NULL AND id LIKE ?",
-                                       (f"{batch}-%",)).fetchone()[0]
+            present = cat.conn.execute(
+                "SELECT COUNT(*) FROM items WHERE removed_seq IS NULL AND id LIKE ?", (f"{batch}-%",)
+            ).fetchone()[0]
             # A write may have committed just before the kill, unacknowledged: a delete can
             # only remove rows, an add only add them, so these bounds are exact.
             assert n - (n // 4) <= present <= n if batch not in deleted else present == n - gone, (batch, present, n)

@@ -3,6 +3,7 @@ driven by Playwright, queries typed and files uploaded as a person would, screen
 
 Chromium comes from Debian (``apt-get install -y chromium``), never from ``playwright install``.
 """
+
 from __future__ import annotations
 
 import struct
@@ -12,18 +13,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.store.boundary import run_in
-from scannlite.store import snapshot
-from scannlite.store.catalog import Catalog
-
-from test_datasette_plugin import (XSS, XSS_TEXT, DatasetteServer, build_photo_catalog, build_review_catalog,
-                                   embed_texts, image_embedder)
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index import snapshot
+from scannlite.store.workers.boundary import run_in
+from tests.support.datasette_site import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    XSS,
+    XSS_TEXT,
+    DatasetteServer,
+    build_photo_catalog,
+    build_review_catalog,
+    embed_texts,
+    image_embedder,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +40,15 @@ def served(tmp_path_factory):
     photos, images, photos_x = build_photo_catalog(tmp)
     with DatasetteServer(reviews / "catalog.db", photos / "catalog.db", log=tmp / "datasette.log") as server:
         names = server.database_names()
-        yield {"url": server.url, "reviews": reviews, "photos": photos, "images": images, "photos_x": photos_x,
-               "bundle": tmp / "bundles" / "reviews.tflite",
-               "name": {k: names[str((tmp / k / "catalog.db").resolve())] for k in ("reviews", "photos")}}
+        yield {
+            "url": server.url,
+            "reviews": reviews,
+            "photos": photos,
+            "images": images,
+            "photos_x": photos_x,
+            "bundle": tmp / "bundles" / "reviews.tflite",
+            "name": {k: names[str((tmp / k / "catalog.db").resolve())] for k in ("reviews", "photos")},
+        }
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +73,15 @@ def page(browser):
 
 def shown_results(pg) -> list[dict]:
     rows = pg.locator("table.scannlite-results tbody tr")
-    return [{"rank": int(rows.nth(i).locator("td.rank").inner_text()), "id": rows.nth(i).locator("td.id").inner_text(),
-             "distance": float(rows.nth(i).locator("td.distance").inner_text()),
-             "metadata": rows.nth(i).locator("td.metadata").inner_text()} for i in range(rows.count())]
+    return [
+        {
+            "rank": int(rows.nth(i).locator("td.rank").inner_text()),
+            "id": rows.nth(i).locator("td.id").inner_text(),
+            "distance": float(rows.nth(i).locator("td.distance").inner_text()),
+            "metadata": rows.nth(i).locator("td.metadata").inner_text(),
+        }
+        for i in range(rows.count())
+    ]
 
 
 def assert_png(path: Path) -> None:
@@ -151,8 +168,13 @@ def test_uploaded_image_finds_itself_with_thumbnails(served, page, tmp_path):
         page.click("#search")
     shown = shown_results(page)
     with Image.open(served["images"] / "img" / "05.png") as im:
-        vector = run_in("device", "scannlite.plugin.device.runtime:image_embed", image_embedder(),
-                        [np.asarray(im.convert("RGB"))], l2_normalize=True)
+        vector = run_in(
+            "device",
+            "scannlite.plugin.device.runtime:image_embed",
+            image_embedder(),
+            [np.asarray(im.convert("RGB"))],
+            l2_normalize=True,
+        )
     with Catalog.open(served["photos"]) as cat:
         want = snapshot.search(cat, vector, k=5)[0]  # as a phone: hashed distances, 2 of 8 leaves
     assert shown[0]["id"] == "img/05.png" and [r["id"] for r in shown] == [h["id"] for h in want]

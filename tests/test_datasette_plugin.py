@@ -1,15 +1,14 @@
 """The Datasette plugin against a real Datasette server on a loopback port, real catalogs, and
 Google's regex text embedder run by the Task Library in device processes.
 
-Helpers here (``SENTENCES``, ``build_review_catalog``, ``DatasetteServer``) are shared with the
-browser test and docs/datasette_screenshots.py.
+The server and the catalogs are built by tests/support/datasette_site.py.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,202 +21,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-
-from shared_fixtures import FIXTURES
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.workers.boundary import run_in
+from tests.support.datasette_site import (
+    ENTRY_POINT_HINT,
+    REGEX_MODEL,
+    SENTENCES,
+    XSS,
+    XSS_TEXT,
+    DatasetteServer,
+    build_photo_catalog,
+    build_review_catalog,
+    embed_texts,
+    file_state,
+    get_json,
+    image_embedder,
+    multipart,
+    npy_bytes,
+    request,
+    run_cli,
+    same_hits,
+)
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
-BIN = Path(sys.executable).parent
-REGEX_MODEL = FIXTURES / "regex_one_embedding_with_metadata.tflite"  # 16-d, movie-review vocabulary
-XSS = "<script>alert(1)</script>"
-ENTRY_POINT_HINT = ("scannlite's datasette entry point is not installed: pyproject needs "
-                    "[project.entry-points.datasette] scannlite = \"scannlite.plugin.datasette_plugin\"")
-
-# Short movie reviews: the regex model's vocabulary comes from a movie-review data set.
-SENTENCES = [
-    "a funny and charming comedy", "the worst movie of the year", "a moving story about love and loss",
-    "boring , slow and far too long", "the best film i have seen in years", "a thriller that keeps you guessing",
-    "the characters are flat and the plot is silly", "beautiful photography and a great cast",
-    "bad acting and a terrible script", "a smart , funny and touching film", "an action movie with no story",
-    "one of the funniest comedies in years", "a dull and lifeless drama", "the director makes every scene count",
-    "a warm family film for all ages", "too long and not funny at all", "a gripping and intelligent thriller",
-    "the jokes fall flat", "a love story with a great cast", "the music is wonderful", "a mess from start to finish",
-    "an honest and touching portrait of a family", "the special effects are the only good thing",
-    "a horror movie that is more funny than scary", "the performances are excellent", "i laughed out loud",
-    "a film about friendship and growing up", "it is hard to care about these characters",
-    "a clever script and sharp dialogue", "the plot makes no sense", "a beautiful and sad film",
-    "an entertaining summer movie", "the ending is a disappointment", "a documentary that will make you think",
-    "the cast seems bored", "a romantic comedy with real heart",
-]
-XSS_TEXT = "the story of a hacker who writes scripts"  # its item's metadata is XSS
-
-
-def embed_texts(texts: list[str]) -> np.ndarray:
-    """The regex model's vectors, from the Task Library in a device process (as the plugin does)."""
-    return run_in("device", "scannlite.plugin.device.runtime:text_embed", REGEX_MODEL.read_bytes(), list(texts),
-                  l2_normalize=True)
-
-
-def run_cli(*args, ok=True):
-    proc = subprocess.run([str(BIN / "scannlite"), *map(str, args)], capture_output=True, text=True, timeout=600)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def build_review_catalog(path: Path, export_to: Path | None = None) -> Path:
-    """A catalog of review sentences embedded by the regex model: snapshot 1 (retrained), then
-    snapshot 2 (incremental: 2 deleted, 1 changed, 3 added), the text embedder configured and,
-    if asked, snapshot 2 exported as a verified bundle."""
-    texts = SENTENCES + [XSS_TEXT]
-    vectors = embed_texts(texts)
-    ids = [f"r{i:02d}" for i in range(len(SENTENCES))] + ["xss"]
-    metadata = [json.dumps({"text": t}) for t in SENTENCES] + [XSS]
-    with Catalog.create(path, 16) as cat:
-        cat.add(ids[:30] + ["xss"], np.vstack([vectors[:30], vectors[-1:]]), metadata[:30] + [XSS])
-        build(cat)
-        cat.delete(["r01", "r02"])
-        edited = json.dumps({"text": SENTENCES[3], "edited": True})
-        cat.add(["r03"] + ids[30:-1], vectors[[3] + list(range(30, len(SENTENCES)))], [edited] + metadata[30:-1])
-        build(cat)
-    run_cli("configure", path, "--text-embedder", REGEX_MODEL)
-    if export_to is not None:
-        Path(export_to).parent.mkdir(parents=True, exist_ok=True)
-        run_cli("export", path, "--embedder", REGEX_MODEL, "--out", export_to)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DatasetteServer:
-    """``datasette serve FILES`` on a free loopback port, stopped (by its pid) on exit."""
-
-    def __init__(self, *files: Path, log: Path | None = None):
-        self.files = [str(f) for f in files]
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.proc = None
-
-    def __enter__(self):
-        out = open(self.log, "wb") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen([str(BIN / "datasette"), "serve", *self.files, "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/-/versions.json", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"datasette exited with status {self.proc.returncode}")
-                if time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError("datasette did not start within 60 s")
-                time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def database_names(self) -> dict[str, str]:
-        """database file (resolved) -> Datasette's name for it."""
-        dbs = get_json(self.url + "/-/databases.json")[1]
-        return {str(Path(d["path"]).resolve()): d["name"] for d in dbs if d.get("path")}
-
-
-def request(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-
-
-def get_json(url: str, data: bytes | None = None, headers: dict | None = None):
-    status, _, body = request(url, data, headers)
-    return status, json.loads(body)
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, dict]:
-    boundary = "scannliteTestBoundary7MA4YWxk"
-    parts = []
-    for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    for name, (filename, data) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
-def npy_bytes(vector) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(vector))
-    return buf.getvalue()
-
-
-def file_state(path: Path) -> tuple[str, int, int]:
-    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns, path.stat().st_size
-
-
-def image_embedder() -> bytes:
-    """A real (tiny) TFLite image embedder: uint8 [1,4,4,3] -> dense -> [1,8], written as a
-    flatbuffer by tests/model_builders.py; the Task Library's ImageEmbedder runs it."""
-    from model_builders import image_model
-
-    weights = (np.random.default_rng(5).standard_normal((8, 4 * 4 * 3)) / 255).astype(np.float32)
-    return image_model(weights, 4, 4)
-
-
-def build_photo_catalog(tmp: Path) -> tuple[Path, Path, np.ndarray]:
-    """600 items with 8 leaves: 12 images under a thumbnails root (ids are their relative paths,
-    vectors from the image embedder) and 588 plain vectors, some with metadata naming files
-    outside the root; image embedder and thumbnails root configured."""
-    from PIL import Image
-
-    rng = np.random.default_rng(11)
-    images = tmp / "photos-images"
-    (images / "img").mkdir(parents=True)
-    arrays = []
-    for i in range(12):
-        small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((64, 64), Image.NEAREST).save(images / "img" / f"{i:02d}.png")
-        with Image.open(images / "img" / f"{i:02d}.png") as im:
-            arrays.append(np.asarray(im.convert("RGB")))
-    (tmp / "secret.png").write_bytes((images / "img" / "00.png").read_bytes())
-    (images / "img" / "link.png").symlink_to(tmp / "secret.png")
-    model = tmp / "image_embedder.tflite"
-    model.write_bytes(image_embedder())
-    embedded = run_in("device", "scannlite.plugin.device.runtime:image_embed", model.read_bytes(), arrays,
-                      l2_normalize=True)
-    x = np.vstack([embedded, rng.standard_normal((588, 8))]).astype(np.float32)
-    ids = [f"img/{i:02d}.png" for i in range(12)] + [f"v{i}" for i in range(12, 600)]
-    meta = [None] * 12 + ["../secret.png", "img/link.png", "/etc/passwd"] + [f"vector {i}" for i in range(15, 600)]
-    with Catalog.create(tmp / "photos", 8, index=IndexConfig(num_leaves=8, leaves_to_search=2)) as cat:
-        cat.add(ids, x, meta)
-        build(cat)
-    run_cli("configure", tmp / "photos", "--thumbnails-root", images, "--image-embedder", model)
-    return tmp / "photos", images, x
-
-
-# ---- fixtures ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -235,16 +64,25 @@ def site(tmp_path_factory):
     plain = tmp / "plain.db"
     sqlite3.connect(plain).executescript("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
 
-    with DatasetteServer(reviews / "catalog.db", photos / "catalog.db", tmp / "live" / "catalog.db", plain,
-                         log=tmp / "datasette.log") as server:
+    with DatasetteServer(
+        reviews / "catalog.db", photos / "catalog.db", tmp / "live" / "catalog.db", plain, log=tmp / "datasette.log"
+    ) as server:
         plugins = get_json(server.url + "/-/plugins.json")[1]
         if not any(p["name"] == "scannlite" and "register_routes" in p["hooks"] for p in plugins):
             pytest.fail(ENTRY_POINT_HINT)
         names = server.database_names()
-        yield {"url": server.url, "tmp": tmp, "reviews": reviews, "photos": tmp / "photos", "live": tmp / "live",
-               "images": images, "photos_x": photos_x, "bundle": tmp / "bundles" / "reviews.tflite",
-               "name": {key: names[str((tmp / key / "catalog.db").resolve())] for key in ("reviews", "photos", "live")},
-               "plain": names[str(plain.resolve())]}
+        yield {
+            "url": server.url,
+            "tmp": tmp,
+            "reviews": reviews,
+            "photos": tmp / "photos",
+            "live": tmp / "live",
+            "images": images,
+            "photos_x": photos_x,
+            "bundle": tmp / "bundles" / "reviews.tflite",
+            "name": {key: names[str((tmp / key / "catalog.db").resolve())] for key in ("reviews", "photos", "live")},
+            "plain": names[str(plain.resolve())],
+        }
 
 
 def api(site, which: str, **params):
@@ -252,7 +90,9 @@ def api(site, which: str, **params):
 
 
 def page(site, which: str, tail: str = "", **params) -> tuple[int, str]:
-    status, _, body = request(f"{site['url']}/-/scannlite/{site['name'][which]}{tail}?" + urllib.parse.urlencode(params))
+    status, _, body = request(
+        f"{site['url']}/-/scannlite/{site['name'][which]}{tail}?" + urllib.parse.urlencode(params)
+    )
     return status, body.decode()
 
 
@@ -261,14 +101,8 @@ def expected(cat_path: Path, vector, **kw) -> list[dict]:
         return snapshot.search(cat, vector, **kw)[0]
 
 
-def same_hits(got: list[dict], want: list[dict]) -> None:
-    assert [h["id"] for h in got] == [h["id"] for h in want]
-    np.testing.assert_allclose([h["distance"] for h in got], [h["distance"] for h in want], rtol=1e-6, atol=1e-7)
-    assert [h["metadata"] for h in got] == [h["metadata"] for h in want]
-    assert [h["rank"] for h in got] == list(range(1, len(want) + 1))
-
-
 # ---- tests -------------------------------------------------------------------------------------
+
 
 def test_catalogs_are_detected_and_linked(site):
     for key in ("reviews", "photos"):
@@ -281,7 +115,7 @@ def test_catalogs_are_detected_and_linked(site):
     assert "Semantic search (scannlite)" not in body.decode()
     status, index = page(site, "reviews")[0], request(site["url"] + "/-/scannlite")[2].decode()
     assert status == 200 and all(f"/-/scannlite/{site['name'][k]}" in index for k in ("reviews", "photos", "live"))
-    assert f"/-/scannlite/{site['plain']}\"" not in index
+    assert f'/-/scannlite/{site["plain"]}"' not in index
     assert request(f"{site['url']}/-/scannlite/{site['plain']}")[0] == 404
     assert request(f"{site['url']}/-/scannlite/no-such-db/search.json?q=x")[0] == 404
 
@@ -294,8 +128,10 @@ def test_text_query_is_embedded_by_the_configured_embedder(site):
     assert data["snapshot"] == 2 and data["count"] == 35
     same_hits(data["results"], expected(site["reviews"], embed_texts([query]), k=8))
     # The same text posted as a form gives the same answer.
-    status, posted = get_json(f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json",
-                              data=urllib.parse.urlencode({"q": query, "k": 8}).encode())
+    status, posted = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json",
+        data=urllib.parse.urlencode({"q": query, "k": 8}).encode(),
+    )
     assert status == 200 and posted["results"] == data["results"]
 
 
@@ -306,17 +142,22 @@ def test_vector_queries_match_the_scannlite_cli(site, tmp_path):
     np.save(tmp_path / "q.npy", q)
     name = site["name"]["photos"]
     for params, cli in (({}, []), ({"leaves": 1}, ["--leaves-to-search", "1"]), ({"exact": "true"}, ["--exact"])):
-        want = json.loads(run_cli("search", site["photos"], "--vector-file", tmp_path / "q.npy", "-k", 6, "--json",
-                                  *cli).stdout)[0]
+        want = json.loads(
+            run_cli("search", site["photos"], "--vector-file", tmp_path / "q.npy", "-k", 6, "--json", *cli).stdout
+        )[0]
         status, data = api(site, "photos", vector=",".join(repr(float(v)) for v in q), k=6, **params)
         assert status == 200, data
         same_hits(data["results"], want)
-        body, headers = multipart({"k": "6", **{k: str(v) for k, v in params.items()}}, {"npy": ("q.npy", npy_bytes(q))})
+        body, headers = multipart(
+            {"k": "6", **{k: str(v) for k, v in params.items()}}, {"npy": ("q.npy", npy_bytes(q))}
+        )
         status, posted = get_json(f"{site['url']}/-/scannlite/{name}/search.json", data=body, headers=headers)
         assert status == 200 and posted["results"] == data["results"], posted
-        status, as_json = get_json(f"{site['url']}/-/scannlite/{name}/search.json",
-                                   data=json.dumps({"vector": q.tolist(), "k": 6, **params}).encode(),
-                                   headers={"Content-Type": "application/json"})
+        status, as_json = get_json(
+            f"{site['url']}/-/scannlite/{name}/search.json",
+            data=json.dumps({"vector": q.tolist(), "k": 6, **params}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert status == 200 and as_json["results"] == data["results"]
     assert api(site, "photos", vector=",".join(map(str, q)), leaves=1)[1]["leaves_to_search"] == 1
     assert api(site, "photos", vector=",".join(map(str, q)))[1]["leaves_to_search"] == 2
@@ -345,22 +186,28 @@ def test_metadata_is_escaped_on_the_page(site):
 
 
 def test_bad_input_is_one_clear_line(site):
-    cases = [({"q": "x", "k": 0}, "k must be between 1 and 1000"),
-             ({"q": "x", "exact": "maybe"}, "exact must be true or false"),
-             ({"vector": "1,2,3"}, "the vector has 3 numbers, the catalog has 16-d vectors"),
-             ({"vector": "1,two"}, "vector value 2 ('two') is not a number"),
-             ({"q": "x", "snapshot": 9}, "has no snapshot 9"),
-             ({"q": "x", "vector": "1"}, "give one query, not both text and vector"),
-             ({}, "give a query")]
+    cases = [
+        ({"q": "x", "k": 0}, "k must be between 1 and 1000"),
+        ({"q": "x", "exact": "maybe"}, "exact must be true or false"),
+        ({"vector": "1,2,3"}, "the vector has 3 numbers, the catalog has 16-d vectors"),
+        ({"vector": "1,two"}, "vector value 2 ('two') is not a number"),
+        ({"q": "x", "snapshot": 9}, "has no snapshot 9"),
+        ({"q": "x", "vector": "1"}, "give one query, not both text and vector"),
+        ({}, "give a query"),
+    ]
     for params, message in cases:
         status, data = api(site, "reviews", **params)
         assert status == 400 and data["ok"] is False and message in data["error"], (params, data)
         assert "\n" not in data["error"]
     body, headers = multipart({}, {"image": ("cat.png", b"\x89PNG not really")})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers
+    )
     assert status == 400 and "no image embedder" in data["error"]
     body, headers = multipart({}, {"npy": ("q.npy", b"garbage")})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['reviews']}/search.json", data=body, headers=headers
+    )
     assert status == 400 and data["error"] == "the uploaded file is not a valid .npy file"
     # The page shows the error above the form, with status 400.
     status, html = page(site, "reviews", q="x", k="ten")
@@ -380,22 +227,31 @@ def test_a_catalog_without_text_embedder_takes_vectors_in_the_text_box(site):
 def test_image_query_goes_through_the_image_embedder(site):
     photo = (site["images"] / "img" / "07.png").read_bytes()
     body, headers = multipart({"k": "5", "exact": "1"}, {"image": ("07.png", photo)})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body,
-                            headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body, headers=headers
+    )
     assert status == 200, data
     assert data["query"]["kind"] == "image" and data["query"]["file"] == "07.png"
     assert data["results"][0]["id"] == "img/07.png" and data["results"][0]["distance"] == pytest.approx(-1.0, abs=1e-5)
     from PIL import Image
+
     with Image.open(io.BytesIO(photo)) as im:
-        vector = run_in("device", "scannlite.plugin.device.runtime:image_embed", image_embedder(),
-                        [np.asarray(im.convert("RGB"))], l2_normalize=True)
+        vector = run_in(
+            "device",
+            "scannlite.plugin.device.runtime:image_embed",
+            image_embedder(),
+            [np.asarray(im.convert("RGB"))],
+            l2_normalize=True,
+        )
     same_hits(data["results"], expected(site["photos"], vector, k=5, exact=True))
     # The page shows the thumbnails of image results.
     status, _, html = request(f"{site['url']}/-/scannlite/{site['name']['photos']}", data=body, headers=headers)
     html = html.decode()
     assert status == 200 and '<td class="thumb"><img src="/-/scannlite/' in html and "image 07.png embedded by" in html
     body, headers = multipart({}, {"image": ("x.png", b"\x89PNG not really")})
-    status, data = get_json(f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body, headers=headers)
+    status, data = get_json(
+        f"{site['url']}/-/scannlite/{site['name']['photos']}/search.json", data=body, headers=headers
+    )
     assert status == 400 and data["error"] == "the uploaded file is not an image Pillow can read (unknown image format)"
 
 
@@ -407,6 +263,7 @@ def test_thumbnails_are_served_only_from_the_root(site):
     status, headers, body = request(site["url"] + thumb)
     assert status == 200 and headers["content-type"] in ("image/jpeg", "image/png")
     from PIL import Image
+
     with Image.open(io.BytesIO(body)) as im:
         assert max(im.size) <= 160
     for i in (12, 13, 14):  # metadata naming files outside the root never becomes a thumbnail
@@ -414,9 +271,16 @@ def test_thumbnails_are_served_only_from_the_root(site):
         assert hit["id"] == f"v{i}" and hit["metadata"] in ("../secret.png", "img/link.png", "/etc/passwd")
         assert hit["thumbnail"] is None
     base = f"{site['url']}/-/scannlite/{site['name']['photos']}/thumbnail?path="
-    for rel, code in (("../secret.png", 403), ("img/../../secret.png", 403), ("/etc/passwd", 403),
-                      ("img/link.png", 403), ("..%2Fphotos%2Fcatalog.db", 403), ("img/99.png", 404),
-                      ("img/00.txt", 404), ("", 403)):
+    for rel, code in (
+        ("../secret.png", 403),
+        ("img/../../secret.png", 403),
+        ("/etc/passwd", 403),
+        ("img/link.png", 403),
+        ("..%2Fphotos%2Fcatalog.db", 403),
+        ("img/99.png", 404),
+        ("img/00.txt", 404),
+        ("", 403),
+    ):
         status, _, body = request(base + (rel if "%" in rel else urllib.parse.quote(rel, safe="")))
         assert status == code, (rel, status, body)
         assert body.startswith(b"error: ")
@@ -439,7 +303,9 @@ def test_snapshot_page_shows_builds_changes_and_the_bundle(site):
     for ident in d["added"] + d["removed"] + d["changed"]:
         assert f"<li>{ident}</li>" in html
     # The bundle `scannlite export` wrote and verified, byte for byte.
-    assert f'href="/-/scannlite/{site["name"]["reviews"]}/bundle/2"' in v2_row and "verified by the Task Library" in v2_row
+    assert (
+        f'href="/-/scannlite/{site["name"]["reviews"]}/bundle/2"' in v2_row and "verified by the Task Library" in v2_row
+    )
     status, headers, body = request(f"{site['url']}/-/scannlite/{site['name']['reviews']}/bundle/2")
     assert status == 200 and body == site["bundle"].read_bytes()
     assert headers["content-disposition"] == 'attachment; filename="reviews.tflite"'
@@ -496,11 +362,20 @@ def test_the_plugin_never_writes_to_the_catalog(tmp_path):
     files_before = {p.name for p in cat.rglob("*")}
     with DatasetteServer(db) as server:
         base = f"{server.url}/-/scannlite/catalog"
-        for url in (server.url + "/catalog", base, base + "?q=a+funny+film", base + "/snapshots",
-                    base + "/snapshots?version=1", base + "/search.json?q=boring&exact=1",
-                    base + "/search.json?vector=" + ",".join(["0.25"] * 16) + "&snapshot=1",
-                    base + "/bundle/2", base + "/bundle/2/manifest.json", base + "/search.json?k=0",
-                    server.url + "/catalog/items.json", base + "/thumbnail?path=x.png"):
+        for url in (
+            server.url + "/catalog",
+            base,
+            base + "?q=a+funny+film",
+            base + "/snapshots",
+            base + "/snapshots?version=1",
+            base + "/search.json?q=boring&exact=1",
+            base + "/search.json?vector=" + ",".join(["0.25"] * 16) + "&snapshot=1",
+            base + "/bundle/2",
+            base + "/bundle/2/manifest.json",
+            base + "/search.json?k=0",
+            server.url + "/catalog/items.json",
+            base + "/thumbnail?path=x.png",
+        ):
             assert request(url)[0] in (200, 400, 404)
         assert file_state(db) == before
     assert file_state(db) == before
@@ -511,7 +386,7 @@ def test_the_plugin_never_writes_to_the_catalog(tmp_path):
 
 
 def test_plugin_connections_are_read_only(site):
-    from scannlite.plugin.datasette_plugin.catalogs import CatalogDb, open_catalog
+    from scannlite.plugin.integrations.datasette_plugin.catalogs import CatalogDb, open_catalog
 
     cdb = CatalogDb("x", (site["live"] / "catalog.db").resolve(), immutable=False)
     with open_catalog(cdb) as cat:
@@ -525,8 +400,8 @@ def test_the_datasette_process_loads_neither_tensorflow_nor_the_task_library(sit
     script = f"""
 import json, sys
 from pathlib import Path
-from scannlite.plugin.datasette_plugin.catalogs import CatalogDb, open_catalog
-from scannlite.plugin.datasette_plugin.queries import SearchParams, query_vector
+from scannlite.plugin.integrations.datasette_plugin.catalogs import CatalogDb, open_catalog
+from scannlite.plugin.integrations.datasette_plugin.queries import SearchParams, query_vector
 cdb = CatalogDb("reviews", Path({str((site["reviews"] / "catalog.db").resolve())!r}), immutable=False)
 with open_catalog(cdb) as cat:
     vector, how = query_vector(cat, SearchParams("a funny film", None, None, None, None, None, 10, None, False))
@@ -544,8 +419,12 @@ def test_concurrent_text_queries_all_get_the_sequential_answer(site):
     one the same query got alone, and each is what the embedder's vector searches to."""
     from concurrent.futures import ThreadPoolExecutor
 
-    texts = ["a funny comedy with a great cast", "the worst movie of the year", "a moving story about love",
-             "boring , slow and far too long"]
+    texts = [
+        "a funny comedy with a great cast",
+        "the worst movie of the year",
+        "a moving story about love",
+        "boring , slow and far too long",
+    ]
     alone = {}
     for text in texts:
         status, data = api(site, "reviews", q=text, k=8)
@@ -568,7 +447,7 @@ def test_embedding_runs_off_the_event_loop(site, monkeypatch):
 
     from datasette.app import Datasette
 
-    from scannlite.plugin.datasette_plugin import views
+    from scannlite.plugin.integrations.datasette_plugin import views
 
     real = views.query_vector
 
@@ -604,10 +483,12 @@ def test_embedding_runs_off_the_event_loop(site, monkeypatch):
         await asyncio.sleep(0.1)
         started = time.perf_counter()
         calls = [ds.client.get(f"/-/scannlite/{r}/search.json?q=a+funny+film&k=3") for _ in range(4)]
-        calls += [ds.client.post(f"/-/scannlite/{p}/search.json", content=npy_body, headers=npy_headers)
-                  for _ in range(2)]
-        calls += [ds.client.post(f"/-/scannlite/{p}/search.json", content=image_body, headers=image_headers)
-                  for _ in range(2)]
+        calls += [
+            ds.client.post(f"/-/scannlite/{p}/search.json", content=npy_body, headers=npy_headers) for _ in range(2)
+        ]
+        calls += [
+            ds.client.post(f"/-/scannlite/{p}/search.json", content=image_body, headers=image_headers) for _ in range(2)
+        ]
         responses = await asyncio.gather(*calls)
         took = time.perf_counter() - started
         ticking = False

@@ -1,5 +1,6 @@
 """Device updates as deltas (issue 12): export --delta-from, bundle patch, the slotted layout,
 the Datasette snapshot page's patch download; with the real index builder and Task Library."""
+
 import asyncio
 import json
 import shutil
@@ -12,15 +13,17 @@ import numpy as np
 import pytest
 
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store import bundles, delta
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
+from scannlite.store.bundle import delta
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle.export import export
+from scannlite.store.bundle.ondevice import read_bundle, read_index
+from scannlite.store.bundle.ondevice.layout import slotted_offsets
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.digests import sha256
 from scannlite.store.errors import InvalidInput
-from scannlite.store.export import export
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.ondevice import read_bundle, read_index
-from scannlite.store.ondevice.layout import slotted_offsets
-from scannlite.store.synthetic import clustered
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
@@ -63,12 +66,21 @@ def chain(tmp_path_factory, fixtures_dir):
         if deleted:
             cat.delete(deleted)
         assert not build(cat).retrained
-        out["runs"][version] = run("export", tmp / "c", "--embedder", model, "--out", tmp / f"s{version}.tflite",
-                                   "--delta-from", tmp / f"s{version - 1}.tflite")
+        out["runs"][version] = run(
+            "export",
+            tmp / "c",
+            "--embedder",
+            model,
+            "--out",
+            tmp / f"s{version}.tflite",
+            "--delta-from",
+            tmp / f"s{version - 1}.tflite",
+        )
     cat.add([f"v{i}" for i in range(5100, 5200)], x[5100:5200], None)
     assert build(cat, full=True).retrained
-    out["runs"][4] = run("export", tmp / "c", "--embedder", model, "--out", tmp / "s4.tflite",
-                         "--delta-from", tmp / "s3.tflite")
+    out["runs"][4] = run(
+        "export", tmp / "c", "--embedder", model, "--out", tmp / "s4.tflite", "--delta-from", tmp / "s3.tflite"
+    )
     cat.close()
     return out
 
@@ -89,15 +101,21 @@ def test_round_trip_is_byte_identical_and_verifies_with_the_task_library(chain):
     tmp = chain["tmp"]
     manifest = json.loads((tmp / "s2.manifest.json").read_text())
     entry = manifest["patches"][0]
-    old_sha = bundles.sha256((tmp / "s1.tflite").read_bytes())
+    old_sha = sha256((tmp / "s1.tflite").read_bytes())
     assert entry["file"] == f"s2.from-{old_sha[:12]}.patch" and entry["format"] == "zstd-patch-from"
     assert entry["base"]["sha256"] == old_sha and entry["result"]["sha256"] == manifest["sha256"]["file"]
     assert entry["base"]["snapshot"] == 1 and entry["result"]["snapshot"] == 2 and not entry["retrained"]
-    assert entry["header"] == "scannlite-patch/2" and entry["base"]["blake3"] == delta.blake3_hex((tmp / "s1.tflite").read_bytes())
+    assert entry["header"] == "scannlite-patch/2" and entry["base"]["blake3"] == delta.blake3_hex(
+        (tmp / "s1.tflite").read_bytes()
+    )
     assert entry["result"]["blake3"] == delta.blake3_hex((tmp / "s2.tflite").read_bytes())
     assert delta.read_header(patch_of(chain, 2).read_bytes())[0] == {
-        k: v for k, v in entry.items() if k not in ("bytes", "sha256", "share_of_result", "retrained", "warning")}
-    assert entry["bytes"] == patch_of(chain, 2).stat().st_size and "wrote " + str(patch_of(chain, 2)) in chain["runs"][2].stdout
+        k: v for k, v in entry.items() if k not in ("bytes", "sha256", "share_of_result", "retrained", "warning")
+    }
+    assert (
+        entry["bytes"] == patch_of(chain, 2).stat().st_size
+        and "wrote " + str(patch_of(chain, 2)) in chain["runs"][2].stdout
+    )
     run("bundle", "patch", tmp / "s1.tflite", patch_of(chain, 2), "-o", tmp / "rt2.tflite")
     assert (tmp / "rt2.tflite").read_bytes() == (tmp / "s2.tflite").read_bytes()
     problems, rep = bundles.verify(tmp / "rt2.tflite", device=DEVICE, catalog=chain["cat"])
@@ -145,8 +163,12 @@ def test_wrong_base_is_refused(chain):
 def test_a_damaged_patch_is_refused_and_nothing_is_written(chain, damage):
     tmp = chain["tmp"]
     good = patch_of(chain, 2).read_bytes()
-    bad = {"truncated": good[:len(good) // 2], "flipped": good[:-40] + bytes([good[-40] ^ 0xFF]) + good[-39:],
-           "header": good[:10] + b"#" + good[11:], "empty": b""}[damage]
+    bad = {
+        "truncated": good[: len(good) // 2],
+        "flipped": good[:-40] + bytes([good[-40] ^ 0xFF]) + good[-39:],
+        "header": good[:10] + b"#" + good[11:],
+        "empty": b"",
+    }[damage]
     (tmp / "bad.patch").write_bytes(bad)
     out = tmp / f"damaged-{damage}.tflite"
     out.write_bytes(b"previous contents")
@@ -167,9 +189,13 @@ def _old_format(m):
     return {**m, "header": "scannlite-patch/1"}
 
 
-@pytest.mark.parametrize("edit, message", [
-    (_stale_result_hash, "patched bundle's BLAKE3 differs from the patch manifest's"),
-    (_old_format, "is a scannlite-patch/1 patch; this scannlite applies scannlite-patch/2 patches only")])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_stale_result_hash, "patched bundle's BLAKE3 differs from the patch manifest's"),
+        (_old_format, "is a scannlite-patch/1 patch; this scannlite applies scannlite-patch/2 patches only"),
+    ],
+)
 def test_a_patch_whose_manifest_does_not_fit_is_refused_and_nothing_is_written(chain, edit, message):
     tmp = chain["tmp"]
     (tmp / "edited.patch").write_bytes(with_manifest(patch_of(chain, 2).read_bytes(), edit))
@@ -184,8 +210,20 @@ def test_the_patch_is_a_plain_zstd_patch_from_stream(chain):
     if shutil.which("zstd") is None:
         pytest.skip("the zstd command is not installed")
     tmp = chain["tmp"]
-    subprocess.run(["zstd", "-q", "-d", "-f", f"--patch-from={tmp / 's1.tflite'}", str(patch_of(chain, 2)),
-                    "-o", str(tmp / "by-zstd.tflite")], check=True, timeout=120)
+    subprocess.run(
+        [
+            "zstd",
+            "-q",
+            "-d",
+            "-f",
+            f"--patch-from={tmp / 's1.tflite'}",
+            str(patch_of(chain, 2)),
+            "-o",
+            str(tmp / "by-zstd.tflite"),
+        ],
+        check=True,
+        timeout=120,
+    )
     assert (tmp / "by-zstd.tflite").read_bytes() == (tmp / "s2.tflite").read_bytes()
 
 
@@ -206,13 +244,22 @@ def test_delta_from_refuses_bundles_it_cannot_vouch_for(chain, tmp_path):
     lone = tmp_path / "lone.tflite"
     shutil.copy(tmp / "s1.tflite", lone)
     with Catalog.open(chain["cat"]) as cat:
-        for base, message in ((changed, "changed after export"), (lone, "no lone.manifest.json beside it"),
-                              (tmp_path / "missing.tflite", "no such file")):
+        for base, message in (
+            (changed, "changed after export"),
+            (lone, "no lone.manifest.json beside it"),
+            (tmp_path / "missing.tflite", "no such file"),
+        ):
             with pytest.raises(InvalidInput, match=message):
                 export(cat, device=DEVICE, out=tmp_path / "new.tflite", embedder=model, delta_from=base)
         with pytest.raises(InvalidInput, match="same kind"):
-            export(cat, device=DEVICE, out=tmp_path / "new.ldb", embedder=None, index_only=True,
-                   delta_from=tmp / "s3.tflite")
+            export(
+                cat,
+                device=DEVICE,
+                out=tmp_path / "new.ldb",
+                embedder=None,
+                index_only=True,
+                delta_from=tmp / "s3.tflite",
+            )
     other = Catalog.create(tmp_path / "other", 16, index=IndexConfig(num_leaves=4, leaves_to_search=1))
     other.add(["a", "b", "c", "d", "e"], np.eye(5, 16, dtype=np.float32), None)
     build(other)
@@ -271,7 +318,7 @@ def test_apply_patch_tells_a_wrong_base_first_whatever_zstd_makes_of_it():
             delta.apply_patch(wrong, p, base_name="OLD", patch_name="PATCH")
     with pytest.raises(InvalidInput, match="PATCH has a corrupt patch manifest"):
         delta.apply_patch(base, huge_window, patch_name="PATCH")
-    for size in (-1, 2 ** 62):  # sizes zstd itself would fail on with other errors than its own
-        edited = with_manifest(patch, lambda m: {**m, "result": {**m["result"], "bytes": size}})
+    for size in (-1, 2**62):  # sizes zstd itself would fail on with other errors than its own
+        edited = with_manifest(patch, lambda m, size=size: {**m, "result": {**m["result"], "bytes": size}})
         with pytest.raises(InvalidInput, match="PATCH has a corrupt patch manifest"):
             delta.apply_patch(base, edited, patch_name="PATCH")

@@ -1,5 +1,10 @@
-"""make demo's job, end to end (one training epoch to keep it short), and its fast re-run."""
+"""make demo's job, end to end (one training epoch to keep it short), its fast re-run, and the README's
+Python session on what it built."""
+
+import ast
+import doctest
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +26,9 @@ FIRST_RUN, RERUN, SYNTHETIC = 900, 300, 600
 @pytest.mark.timeout(FIRST_RUN + RERUN + 60)
 def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
     out = tmp_path / "demo"
-    first = subprocess.run([SCANNLITE, "demo", "--out", str(out), "--epochs", "1"], capture_output=True,
-                           text=True, timeout=FIRST_RUN)
+    first = subprocess.run(
+        [SCANNLITE, "demo", "--out", str(out), "--epochs", "1"], capture_output=True, text=True, timeout=FIRST_RUN
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     text = first.stdout
     assert "trained the dual encoder on OpenMoji" in text and "Task Library vs Keras cosine" in text
@@ -35,14 +41,78 @@ def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
     assert (out / "contact_sheet.png").stat().st_size > 10_000
     again = subprocess.run([SCANNLITE, "demo", "--out", str(out)], capture_output=True, text=True, timeout=RERUN)
     assert again.returncode == 0, again.stderr[-3000:]
-    for phrase in ("reusing the dual encoder", "reusing the converted towers", "unchanged 4024", "up to date",
-                   "reusing emoji_text_searcher.tflite", "reusing emoji_image_searcher.tflite"):
+    for phrase in (
+        "reusing the dual encoder",
+        "reusing the converted towers",
+        "unchanged 4024",
+        "up to date",
+        "reusing emoji_text_searcher.tflite",
+        "reusing emoji_image_searcher.tflite",
+    ):
         assert phrase in again.stdout, phrase
+    run_readme_session(out, tmp_path / "session")
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+# The README shows its session as it ran on a model trained for the demo's full 40 epochs; this test's model had
+# one. Examples whose answer is the model's ranking are compared by shape (the same keys, types and lengths);
+# an image's search must still find the image itself first. Every other output must match exactly.
+BY_SHAPE = ('db.search(text="red apple"', 'notes.search(text="fruit"')
+SELF_FIRST = ('db.search(image="demo-output/openmoji/1F436.png"',)
+
+
+def shape(value):
+    if isinstance(value, list):
+        return [shape(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(shape(v) for v in value)
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+def readme_session() -> doctest.DocTest:
+    text = README.read_text()
+    block = text.split("## From Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    test = doctest.DocTestParser().get_doctest(block, {"shape": shape}, "README.md", str(README), 0)
+    for ex in test.examples:
+        if any(s in ex.source for s in BY_SHAPE):
+            ex.want = repr(shape(ast.literal_eval(ex.want))) + "\n"
+            ex.source = f"shape({ex.source.strip()}\n)\n"  # the newline ends a trailing comment
+        elif any(s in ex.source for s in SELF_FIRST):
+            want = ast.literal_eval(ex.want)
+            ex.want = repr((want[0], len(want))) + "\n"
+            ex.source = f"(lambda ids: (ids[0], len(ids)))({ex.source.strip()}\n)\n"
+    assert len(test.examples) >= 10, "the README's Python session was not found"
+    return test
+
+
+def run_readme_session(demo_out: Path, cwd: Path) -> None:
+    """The README's session, run where ``demo-output`` is what the demo just built."""
+    cwd.mkdir()
+    (cwd / "demo-output").symlink_to(demo_out)
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        failures = []
+        runner.run(readme_session(), out=failures.append)
+    finally:
+        os.chdir(here)
+    assert runner.failures == 0, "".join(failures)[-4000:]
+
+
+def test_the_readme_session_is_parsed_with_its_model_dependent_answers_compared_by_shape():
+    test = readme_session()
+    relaxed = [ex for ex in test.examples if ex.source.startswith(("shape(", "(lambda ids"))]
+    assert len(relaxed) == len(BY_SHAPE) + len(SELF_FIRST)
+    assert shape([{"id": "a", "distance": -0.5}]) == [{"id": "str", "distance": "float"}]
 
 
 def test_synthetic_demo(tmp_path):
-    proc = subprocess.run([SCANNLITE, "demo", "--synthetic", "--out", str(tmp_path)], capture_output=True,
-                          text=True, timeout=SYNTHETIC)
+    proc = subprocess.run(
+        [SCANNLITE, "demo", "--synthetic", "--out", str(tmp_path)], capture_output=True, text=True, timeout=SYNTHETIC
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "incremental build" in proc.stdout and "recall@10" in proc.stdout
     assert (tmp_path / "synthetic.ldb").is_file() and (tmp_path / "synthetic.manifest.json").is_file()

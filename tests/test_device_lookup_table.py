@@ -1,16 +1,17 @@
 """The device's lookup table computed a group of subspaces at a time equals, bit for bit, the
 one-subspace-at-a-time float32 evaluation it replaces (the order the device's Eigen code sums in)."""
+
 import numpy as np
 import pytest
 
-from scannlite.store.device_search import F32, DeviceIndex, lookup_table, row_squared_norms
+from scannlite.store.index.device_search import F32, DeviceIndex, lookup_table, row_squared_norms
 
 
 def one_subspace_at_a_time(index: DeviceIndex, q: np.ndarray) -> np.ndarray:
     rows, start = [], 0
     for book in index.codebooks:
         w = book.shape[1]
-        qs = q[start:start + w].astype(F32)
+        qs = q[start : start + w].astype(F32)
         dot = book[:, 0] * qs[0]
         for j in range(1, w):
             dot = dot + book[:, j] * qs[j]

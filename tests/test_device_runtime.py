@@ -3,6 +3,7 @@
 Every device call runs in a fresh worker process through ``run_in``; each costs about half a
 second (mostly importing the Task Library), so tests share module-scoped fixtures.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,11 +12,10 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import ProcessFailed, WorkerError, run_in
 from scannlite.plugin.device import tflite_zip
 from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, probe_vocabulary
-
-from shared_fixtures import tflite_fixture
+from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
+from tests.support.shared_fixtures import tflite_fixture
 
 pytestmark = pytest.mark.device
 
@@ -41,8 +41,9 @@ def ids_of(neighbors) -> list[int]:
     return [int.from_bytes(meta[:4], "little") for meta, _ in neighbors]
 
 
-def brute_force(queries: np.ndarray, database: np.ndarray, distance: str, k: int,
-                candidates: list[np.ndarray] | None = None):
+def brute_force(
+    queries: np.ndarray, database: np.ndarray, distance: str, k: int, candidates: list[np.ndarray] | None = None
+):
     """Exact top-k (ids, device-style distances) per query, optionally within candidate ids."""
     q, x = queries.astype(np.float64), database.astype(np.float64)
     if distance == "dot":
@@ -64,6 +65,7 @@ def assert_parity(got, want, rtol=1e-5, atol=1e-5):
 
 
 # ----------------------------------------------------------------------------- probe model
+
 
 @pytest.mark.parametrize("dim", [16, 128])
 def test_probe_embedder_returns_each_vector_exactly(dim):
@@ -89,6 +91,7 @@ def test_probe_flatbuffer_is_pure_python_and_checks_input():
 
 # ----------------------------------------------------------------------------- index parity
 
+
 @pytest.fixture(scope="module")
 def dataset():
     rng = np.random.default_rng(7)
@@ -106,9 +109,15 @@ def search_probe(probe, queries, **kwargs):
 def test_float_one_leaf_index_matches_numpy(dataset, distance):
     database, queries, probe, meta = dataset
     config = device("scann_config", distance=distance, centroids=np.zeros((1, 16)))
-    index = device("build_index", embedding_dim=16, serialized_config=config, user_info=b"u",
-                   partition_assignment=np.zeros(len(database), np.uint32), metadata=meta,
-                   float_database=database)
+    index = device(
+        "build_index",
+        embedding_dim=16,
+        serialized_config=config,
+        user_info=b"u",
+        partition_assignment=np.zeros(len(database), np.uint32),
+        metadata=meta,
+        float_database=database,
+    )
     got = search_probe(probe, queries, max_results=10, l2_normalize=False, index=index)
     assert_parity(got, brute_force(queries, database, distance, 10))
     assert [m for m, _ in got[0]] == [meta[i] for i in ids_of(got[0])]  # binary payloads intact
@@ -120,19 +129,27 @@ def test_ah_tree_index_matches_numpy_emulation(dataset, distance):
     database, queries, probe, meta = dataset
     rng = np.random.default_rng(11)
     centroids = database[rng.choice(len(database), 4, replace=False)]
-    score = (lambda a, c: -(a @ c.T)) if distance == "dot" else \
-        (lambda a, c: ((a[:, None, :] - c[None]) ** 2).sum(-1))
+    score = (lambda a, c: -(a @ c.T)) if distance == "dot" else (lambda a, c: ((a[:, None, :] - c[None]) ** 2).sum(-1))
     assignment = score(database, centroids).argmin(1).astype(np.uint32)
     # 8 subspaces of width 2, 16 codes each; codes = nearest codebook entry per subspace.
-    books = [database[rng.choice(len(database), 16, replace=False), 2 * s:2 * s + 2] for s in range(8)]
-    codes = np.stack([((database[:, None, 2 * s:2 * s + 2] - b[None]) ** 2).sum(-1).argmin(1)
-                      for s, b in enumerate(books)], axis=1).astype(np.uint8)
+    books = [database[rng.choice(len(database), 16, replace=False), 2 * s : 2 * s + 2] for s in range(8)]
+    codes = np.stack(
+        [((database[:, None, 2 * s : 2 * s + 2] - b[None]) ** 2).sum(-1).argmin(1) for s, b in enumerate(books)], axis=1
+    ).astype(np.uint8)
     recon = np.concatenate([books[s][codes[:, s]] for s in range(8)], axis=1)
 
-    config = device("scann_config", distance=distance, centroids=centroids, leaves_to_search=2,
-                    codebooks=books, lookup_type="FLOAT")
-    index = device("build_index", embedding_dim=8, serialized_config=config, user_info=b"",
-                   partition_assignment=assignment, metadata=meta, hashed_database=codes)
+    config = device(
+        "scann_config", distance=distance, centroids=centroids, leaves_to_search=2, codebooks=books, lookup_type="FLOAT"
+    )
+    index = device(
+        "build_index",
+        embedding_dim=8,
+        serialized_config=config,
+        user_info=b"",
+        partition_assignment=assignment,
+        metadata=meta,
+        hashed_database=codes,
+    )
     got = search_probe(probe, queries, max_results=10, l2_normalize=False, index=index)
 
     leaves = np.argsort(score(queries, centroids), axis=1)[:, :2]
@@ -142,48 +159,81 @@ def test_ah_tree_index_matches_numpy_emulation(dataset, distance):
 
 def test_build_index_refuses_bad_input_in_one_line():
     with pytest.raises(WorkerError, match=r"^partition_assignment has 2 entries for 3 metadata items$"):
-        device("build_index", embedding_dim=2, serialized_config=b"", user_info=b"",
-               partition_assignment=[0, 0], metadata=[b"a", b"b", b"c"], float_database=np.zeros(6))
+        device(
+            "build_index",
+            embedding_dim=2,
+            serialized_config=b"",
+            user_info=b"",
+            partition_assignment=[0, 0],
+            metadata=[b"a", b"b", b"c"],
+            float_database=np.zeros(6),
+        )
     with pytest.raises(WorkerError, match=r"^index builder refused the index: .*Partition index 3"):
-        device("build_index", embedding_dim=2, serialized_config=device("scann_config", distance="dot",
-               centroids=np.zeros((1, 2))), user_info=b"", partition_assignment=[0, 3, 0],
-               metadata=[b"a", b"b", b"c"], float_database=np.zeros(6))
+        device(
+            "build_index",
+            embedding_dim=2,
+            serialized_config=device("scann_config", distance="dot", centroids=np.zeros((1, 2))),
+            user_info=b"",
+            partition_assignment=[0, 3, 0],
+            metadata=[b"a", b"b", b"c"],
+            float_database=np.zeros(6),
+        )
 
 
 def test_build_index_refuses_what_the_device_would_mis_serve():
     config = device("scann_config", distance="dot", centroids=np.zeros((1, 4)))
     with pytest.raises(WorkerError, match=r"^float vectors have dimension 3 but the centroids 4$"):
-        device("build_index", embedding_dim=3, serialized_config=config, user_info=b"",
-               partition_assignment=[0], metadata=[b"a"], float_database=np.zeros(3))
+        device(
+            "build_index",
+            embedding_dim=3,
+            serialized_config=config,
+            user_info=b"",
+            partition_assignment=[0],
+            metadata=[b"a"],
+            float_database=np.zeros(3),
+        )
     books = [np.zeros((2, 2)), np.ones((2, 2))]
     ah = device("scann_config", distance="dot", centroids=np.zeros((1, 4)), codebooks=books)
     with pytest.raises(WorkerError, match=r"^codes in subspace 1 reach 5 but its codebook has 2 entries$"):
-        device("build_index", embedding_dim=2, serialized_config=ah, user_info=b"",
-               partition_assignment=[0], metadata=[b"a"], hashed_database=np.array([[0, 5]], np.uint8))
+        device(
+            "build_index",
+            embedding_dim=2,
+            serialized_config=ah,
+            user_info=b"",
+            partition_assignment=[0],
+            metadata=[b"a"],
+            hashed_database=np.array([[0, 5]], np.uint8),
+        )
 
 
 def test_build_index_copies_python_lists_safely():
     """The binding reads a list of floats through a freed temporary (garbage); we must not."""
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4) + 0.5
     config = device("scann_config", distance="l2", centroids=np.zeros((1, 4)))
-    common = dict(embedding_dim=4, serialized_config=config, user_info=b"", metadata=[b"a", b"b", b"c"],
-                  compression=False)
-    from_numpy = device("build_index", partition_assignment=np.zeros(3, np.uint32), float_database=vectors,
-                        **common)
-    from_lists = device("build_index", partition_assignment=[0, 0, 0],
-                        float_database=[float(v) for v in vectors.ravel()], **common)
+    common = dict(
+        embedding_dim=4, serialized_config=config, user_info=b"", metadata=[b"a", b"b", b"c"], compression=False
+    )
+    from_numpy = device("build_index", partition_assignment=np.zeros(3, np.uint32), float_database=vectors, **common)
+    from_lists = device(
+        "build_index", partition_assignment=[0, 0, 0], float_database=[float(v) for v in vectors.ravel()], **common
+    )
     assert from_lists == from_numpy
     assert vectors.tobytes() in from_numpy  # uncompressed E_0 holds the raw float32 rows
 
 
 # ----------------------------------------------------------------------------- bundles
 
+
 def test_fixture_searcher_conformance():
     model = fixture_bytes("regex_searcher.tflite")
     (got,) = device("text_search", model, [QUERY], max_results=5, l2_normalize=True)
-    want = [(b"The weather was excellent.", 0.0), (b"The sun was shining on that day.", 6e-5),
-            (b"The cat is chasing after the mouse.", 9e-5), (b"It was a sunny day.", 1.1e-4),
-            (b"He was very happy with his newly bought car.", 1.2e-4)]
+    want = [
+        (b"The weather was excellent.", 0.0),
+        (b"The sun was shining on that day.", 6e-5),
+        (b"The cat is chasing after the mouse.", 9e-5),
+        (b"It was a sunny day.", 1.1e-4),
+        (b"He was very happy with his newly bought car.", 1.2e-4),
+    ]
     assert [m for m, _ in got] == [m for m, _ in want]
     np.testing.assert_allclose([d for _, d in got], [d for _, d in want], atol=3e-3)
     assert device("user_info", model) == b"userinfo"
@@ -199,8 +249,9 @@ def test_attach_keeps_vocab_and_matches_index_file():
     assert names == ["vocab.txt", "on_device_scann_index.ldb"]
     assert dict(tflite_zip.split(bundle)[1])["vocab.txt"] == dict(tflite_zip.split(embedder)[1])["vocab.txt"]
     packed = device("text_search", bundle, [QUERY, "It was a sunny day."], max_results=5, l2_normalize=True)
-    separate = device("text_search", embedder, [QUERY, "It was a sunny day."], max_results=5,
-                      l2_normalize=True, index=index)
+    separate = device(
+        "text_search", embedder, [QUERY, "It was a sunny day."], max_results=5, l2_normalize=True, index=index
+    )
     assert packed == separate
     assert packed[0][0] == (b"The weather was excellent.", 0.0)  # the vocab still tokenizes
     assert packed[1][0][0] == b"It was a sunny day."
@@ -231,9 +282,15 @@ def test_attach_replaces_an_existing_index():
     searcher = fixture_bytes("regex_searcher.tflite")
     rng = np.random.default_rng(5)
     config = device("scann_config", distance="l2", centroids=np.zeros((1, 16)))
-    index = device("build_index", embedding_dim=16, serialized_config=config, user_info=b"new",
-                   partition_assignment=np.zeros(3, np.uint32), metadata=[b"x", b"y", b"z"],
-                   float_database=rng.standard_normal((3, 16)).astype(np.float32))
+    index = device(
+        "build_index",
+        embedding_dim=16,
+        serialized_config=config,
+        user_info=b"new",
+        partition_assignment=np.zeros(3, np.uint32),
+        metadata=[b"x", b"y", b"z"],
+        float_database=rng.standard_normal((3, 16)).astype(np.float32),
+    )
     bundle = device("attach_index", searcher, index, file_name="replacement.ldb")
     assert [name for name, _ in tflite_zip.split(bundle)[1]] == ["vocab.txt", "replacement.ldb"]
     (got,) = device("text_search", bundle, [QUERY], max_results=5, l2_normalize=False)
@@ -260,8 +317,11 @@ def test_attach_refuses_bad_input_in_one_line():
         ((embedder, b"not an index" * 8), {}, "the index is not a LevelDB table"),
         ((b"garbage" * 20, index), {}, "the model is not a usable TFLite model"),
         # the one acceptance policy: a text model without tokenizer metadata is no embedder
-        ((probe_flatbuffer(np.ones((3, 16), np.float32)), index), {}, "the model: its int32 text input has no "
-                                                                       "RegexTokenizer metadata"),
+        (
+            (probe_flatbuffer(np.ones((3, 16), np.float32)), index),
+            {},
+            "the model: its int32 text input has no RegexTokenizer metadata",
+        ),
         ((embedder, index), {"file_name": "vocab.txt"}, "the model already packs a file named 'vocab.txt'"),
         ((embedder, index), {"file_name": "../x.ldb"}, "index file name must be a plain file name"),
     ]:
@@ -274,7 +334,7 @@ def test_attach_targets_response_encoding_of_three_input_models():
     from tensorflow_lite_support.metadata import schema_py_generated as fb
 
     from scannlite.plugin.device.bundle import index_of
-    from scannlite.store.ondevice.bundle_file import read_metadata
+    from scannlite.store.bundle.ondevice.bundle_file import read_metadata
 
     graph = fb.SubGraphT()
     graph.tensors = []
@@ -297,9 +357,10 @@ def test_attach_targets_response_encoding_of_three_input_models():
 
 # ----------------------------------------------------------------------------- images
 
+
 def tiny_image_model(weights: np.ndarray, height: int, width: int) -> bytes:
     """uint8 [1,H,W,3] -> CAST -> RESHAPE [1,H*W*3] -> FULLY_CONNECTED -> float [1,D], no metadata."""
-    from tests.model_builders import image_model
+    from tests.support.model_builders import image_model
 
     return image_model(weights, height, width, "uint8")
 
@@ -314,9 +375,15 @@ def test_image_embed_search_and_attach():
     np.testing.assert_allclose(embedded, expected, rtol=1e-5, atol=1e-5)
 
     config = device("scann_config", distance="l2", centroids=np.zeros((1, 8)))
-    index = device("build_index", embedding_dim=8, serialized_config=config, user_info=b"img",
-                   partition_assignment=np.zeros(40, np.uint32), metadata=payloads(40, seed=2),
-                   float_database=embedded)
+    index = device(
+        "build_index",
+        embedding_dim=8,
+        serialized_config=config,
+        user_info=b"img",
+        partition_assignment=np.zeros(40, np.uint32),
+        metadata=payloads(40, seed=2),
+        float_database=embedded,
+    )
     got = device("image_search", model, images[:5], max_results=3, l2_normalize=False, index=index)
     assert_parity(got, brute_force(embedded[:5], embedded, "l2", 3), atol=1e-4)
     assert [ids_of(n)[0] for n in got] == [0, 1, 2, 3, 4]
@@ -327,6 +394,7 @@ def test_image_embed_search_and_attach():
 
 
 # ----------------------------------------------------------------------------- crashes
+
 
 def test_native_crash_becomes_process_failed():
     with pytest.raises(ProcessFailed, match="crashed"):
@@ -344,8 +412,15 @@ def test_searching_without_any_index_is_refused_before_the_library_crashes():
 def test_binary_user_info_is_refused_in_one_line():
     embedder = fixture_bytes("regex_one_embedding_with_metadata.tflite")
     config = device("scann_config", distance="dot", centroids=np.zeros((1, 16)))
-    index = device("build_index", embedding_dim=16, serialized_config=config, user_info=b"\xff\x00",
-                   partition_assignment=[0], metadata=[b"a"], float_database=np.ones(16))
+    index = device(
+        "build_index",
+        embedding_dim=16,
+        serialized_config=config,
+        user_info=b"\xff\x00",
+        partition_assignment=[0],
+        metadata=[b"a"],
+        float_database=np.ones(16),
+    )
     with pytest.raises(WorkerError, match=r"^the index's USER_INFO is not UTF-8"):
         device("user_info", embedder, index)
 
@@ -355,5 +430,6 @@ def test_task_library_errors_are_one_line():
     with pytest.raises(WorkerError, match=r"^TextSearcher could not load the bundle: .*not an sstable"):
         device("text_search", embedder, [QUERY], max_results=5, l2_normalize=False, index=b"x" * 64)
     with pytest.raises(WorkerError, match=r"^max_results must be an integer >= 1; got 0$"):
-        device("text_search", embedder, [QUERY], max_results=0, l2_normalize=False,
-               index=fixture_bytes("regex_index.ldb"))
+        device(
+            "text_search", embedder, [QUERY], max_results=0, l2_normalize=False, index=fixture_bytes("regex_index.ldb")
+        )

@@ -1,5 +1,6 @@
 """Every repository path that README.md and docs/*.md mention exists (docs/..., store/..., plugin/...,
 cli/..., tests/..., bench/...). Paths outside the repository are written ../shared/... and not checked."""
+
 import re
 from pathlib import Path
 
@@ -17,13 +18,19 @@ def exists(path: str) -> bool:
 
 
 def test_the_pattern_finds_paths_and_ignores_modules_and_outside_paths():
-    text = ("see [docs/schema.md](docs/schema.md), `store/index_config.py` and tests/support/; "
-            "not scannlite.store, ../shared/docs/stack.md or segments/*.parquet.")
-    assert mentioned_paths(text) == {"docs/schema.md", "store/index_config.py", "tests/support/"}
+    text = (
+        "see [docs/schema.md](docs/schema.md), `store/index/config.py` and tests/support/; "
+        "not scannlite.store, ../shared/fixtures/README.md or segments/*.parquet."
+    )
+    assert mentioned_paths(text) == {"docs/schema.md", "store/index/config.py", "tests/support/"}
 
 
 def test_every_path_mentioned_in_the_docs_exists():
     docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    missing = [f"{doc.relative_to(ROOT)}: {path}" for doc in docs
-               for path in sorted(mentioned_paths(doc.read_text(encoding="utf-8"))) if not exists(path)]
+    missing = [
+        f"{doc.relative_to(ROOT)}: {path}"
+        for doc in docs
+        for path in sorted(mentioned_paths(doc.read_text(encoding="utf-8")))
+        if not exists(path)
+    ]
     assert not missing, "paths mentioned but not in the repository:\n" + "\n".join(missing)

@@ -1,4 +1,5 @@
 """configure: the catalog records its embedders and thumbnail folder; bad ones are refused."""
+
 import json
 import subprocess
 import sys
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +43,20 @@ def settings(path):
 def test_settings_are_stored_absolute_and_shown_by_info(cat16, tmp_path, fixtures_dir):
     (tmp_path / "photos").mkdir()
     model = fixtures_dir / REGEX_MODEL
-    out = json.loads(run("configure", cat16, "--text-embedder", model, "--thumbnails-root", "photos", "--json",
-                         cwd=tmp_path).stdout)
-    assert out == {"text_embedder": f"tflite-text:{model.resolve()}", "image_embedder": None,
-                   "thumbnails_root": str((tmp_path / "photos").resolve())}
+    out = json.loads(
+        run("configure", cat16, "--text-embedder", model, "--thumbnails-root", "photos", "--json", cwd=tmp_path).stdout
+    )
+    assert out == {
+        "text_embedder": f"tflite-text:{model.resolve()}",
+        "image_embedder": None,
+        "thumbnails_root": str((tmp_path / "photos").resolve()),
+    }
     info = json.loads(run("info", cat16, "--json").stdout)
     assert (info["text_embedder"], info["image_embedder"], info["thumbnails_root"]) == (
-        out["text_embedder"], None, out["thumbnails_root"])
+        out["text_embedder"],
+        None,
+        out["thumbnails_root"],
+    )
     # JSON values in catalog_config, like every other setting
     assert json.loads(settings(cat16)["text_embedder"]) == out["text_embedder"]
 
@@ -69,16 +77,22 @@ def test_configuring_is_not_a_data_change(cat16, tmp_path, fixtures_dir, rng):
         assert cat.head_seq == head and not build(cat).published
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--text-embedder", "{tmp}/none.tflite"], "no such file"),
-    (["--text-embedder", "{tmp}/notes.tflite"], "not a TFLite model"),
-    (["--text-embedder", "{tmp}/notes.txt"], "no installed text embedder opens .txt files"),
-    (["--text-embedder", "vectors"], "vectors is a vectors embedder, not a text one"),
-    (["--image-embedder", "{fixtures}/" + REGEX_MODEL], "is a text embedder, not an image one; pass it as --text-embedder"),
-    (["--thumbnails-root", "{tmp}/notes.txt"], "is not a directory"),
-    (["--unset", "colour"], "--unset 'colour': expected one of text-embedder, image-embedder, thumbnails-root"),
-    (["--thumbnails-root", "{tmp}", "--unset", "thumbnails-root"], "contradict each other"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text-embedder", "{tmp}/none.tflite"], "no such file"),
+        (["--text-embedder", "{tmp}/notes.tflite"], "not a TFLite model"),
+        (["--text-embedder", "{tmp}/notes.txt"], "no installed text embedder opens .txt files"),
+        (["--text-embedder", "vectors"], "vectors is a vectors embedder, not a text one"),
+        (
+            ["--image-embedder", "{fixtures}/" + REGEX_MODEL],
+            "is a text embedder, not an image one; pass it as --text-embedder",
+        ),
+        (["--thumbnails-root", "{tmp}/notes.txt"], "is not a directory"),
+        (["--unset", "colour"], "--unset 'colour': expected one of text-embedder, image-embedder, thumbnails-root"),
+        (["--thumbnails-root", "{tmp}", "--unset", "thumbnails-root"], "contradict each other"),
+    ],
+)
 def test_bad_settings_are_refused_in_one_line_and_nothing_changes(cat16, tmp_path, fixtures_dir, args, message):
     (tmp_path / "notes.txt").write_text("not a model, but long enough to have bytes 4..8")
     (tmp_path / "notes.tflite").write_text("not a model, but long enough to have bytes 4..8")
@@ -90,8 +104,10 @@ def test_bad_settings_are_refused_in_one_line_and_nothing_changes(cat16, tmp_pat
 
 def test_an_embedder_of_another_dimension_is_refused(tmp_path, fixtures_dir):
     Catalog.create(tmp_path / "cat12", 12).close()
-    one_line_error(run("configure", tmp_path / "cat12", "--text-embedder", fixtures_dir / REGEX_MODEL, ok=False),
-                   "outputs 16-d vectors but the catalog holds 12-d vectors")
+    one_line_error(
+        run("configure", tmp_path / "cat12", "--text-embedder", fixtures_dir / REGEX_MODEL, ok=False),
+        "outputs 16-d vectors but the catalog holds 12-d vectors",
+    )
 
 
 def test_new_commands_have_help_with_an_example():

@@ -1,5 +1,6 @@
 """scannlite embed: images to Parquet shards on warm local workers or on a local Ray; both give
 the vectors `add --images` gives, bit for bit, and `add CATALOG SHARDS/` ingests them."""
+
 import csv
 import subprocess
 import sys
@@ -10,14 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from scannlite.plugin import embed_job, ingest
-from scannlite.store.catalog import Catalog
+from scannlite.plugin.ingest import add as ingest
+from scannlite.plugin.ingest import embed_job
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
-
-from tests.shared_fixtures import tflite_fixture
-
-from test_ingest import embedder  # noqa: F401  (the same tiny uint8 image tower)
+from tests.support.shared_fixtures import tflite_fixture
 
 pytestmark = pytest.mark.device
 
@@ -39,8 +38,12 @@ def shards(path: Path) -> dict:
     """id -> (embedding as float32 bytes, metadata, source_hash)."""
     t = pq.read_table(path)
     emb = np.asarray(t.column("embedding").combine_chunks().flatten().to_numpy(), np.float32).reshape(t.num_rows, -1)
-    return {i: (emb[n].tobytes(), m, h) for n, (i, m, h) in enumerate(zip(
-        t.column("id").to_pylist(), t.column("metadata").to_pylist(), t.column("source_hash").to_pylist()))}
+    return {
+        i: (emb[n].tobytes(), m, h)
+        for n, (i, m, h) in enumerate(
+            zip(t.column("id").to_pylist(), t.column("metadata").to_pylist(), t.column("source_hash").to_pylist())
+        )
+    }
 
 
 def catalog_rows(cat: Catalog) -> dict:
@@ -113,20 +116,45 @@ def test_bad_requests_are_refused_with_nothing_written(tmp_path, folder, embedde
     with pytest.raises(InvalidInput, match="none of the 1 images could be embedded"):
         embed_job.embed_images(str(bad), embedder, tmp_path / "a")
     assert not (tmp_path / "a").exists() and no_leftovers(tmp_path)
-    proc = subprocess.run([SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", "/proc/no/such"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", "/proc/no/such"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0 and "cannot write /proc/no/such" in proc.stderr
-    proc = subprocess.run([SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", str(tmp_path / "taken")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", str(tmp_path / "taken")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0 and "already exists" in proc.stderr
 
 
 @pytest.mark.slow
 def test_ray_engine_equals_local_engine(tmp_path, folder, embedder):
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'scannlite[ray]')")
-    proc = subprocess.run([SCANNLITE, "embed", str(folder), "--embedder", str(embedder), "--out", str(tmp_path / "ray"),
-                           "--engine", "ray", "--workers", "2", "--batch", "8"],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            SCANNLITE,
+            "embed",
+            str(folder),
+            "--embedder",
+            str(embedder),
+            "--out",
+            str(tmp_path / "ray"),
+            "--engine",
+            "ray",
+            "--workers",
+            "2",
+            "--batch",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "embedded 30 of 31 images" in proc.stdout and "skipped p005-broken.png" in proc.stdout
     local = embed_job.embed_images(str(folder), embedder, tmp_path / "local", workers=1)

@@ -4,6 +4,7 @@ names embedders: `scannlite embedders`, `add --texts`, `configure` and the Datas
 The package (tests/plugins/scannlite_toy_embedder) is installed with pip into a temporary
 folder that only the subprocesses here see (PYTHONPATH), never into the project's venv.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,21 +19,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index import snapshot
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 PLUGIN_SRC = Path(__file__).parent / "plugins" / "scannlite_toy_embedder"
-TEXTS = ["a red apple on a table", "a green apple in the grass", "the blue sea at night",
-         "a night sky full of stars", "red and green traffic lights", "!!! ???"]
+TEXTS = [
+    "a red apple on a table",
+    "a green apple in the grass",
+    "the blue sea at night",
+    "a night sky full of stars",
+    "red and green traffic lights",
+    "!!! ???",
+]
 
 
 def toy_module():
     """The plugin's own embedding function, loaded from its source (not installed here)."""
-    spec = importlib.util.spec_from_file_location("toy_ngrams_source", PLUGIN_SRC / "scannlite_toy_embedder" /
-                                                  "__init__.py")
+    spec = importlib.util.spec_from_file_location(
+        "toy_ngrams_source", PLUGIN_SRC / "scannlite_toy_embedder" / "__init__.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -61,9 +69,24 @@ def toy_site(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("toy")
     src = shutil.copytree(PLUGIN_SRC, tmp / "src")
     site = tmp / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                           "--no-build-isolation", "--target", str(site), str(src)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (site / "scannlite_toy_embedder-0.1.0.dist-info" / "entry_points.txt").is_file()
     return site
@@ -102,28 +125,42 @@ def test_add_configure_and_datasette_use_the_plugin(toy_env, toy_site, tmp_path,
     out = json.loads(run("configure", cat_path, "--text-embedder", "toy-ngrams", "--json", env=toy_env).stdout)
     assert out["text_embedder"] == "toy-ngrams"
     assert "toy-ngrams is a text embedder, not an image one" in error_line(
-        run("configure", cat_path, "--image-embedder", "toy-ngrams", env=toy_env, ok=False))
+        run("configure", cat_path, "--image-embedder", "toy-ngrams", env=toy_env, ok=False)
+    )
     assert "toy-ngrams is a text embedder, not an image one" in error_line(
-        run("add", cat_path, "--images", tmp_path, "--embedder", "toy-ngrams", env=toy_env, ok=False))
+        run("add", cat_path, "--images", tmp_path, "--embedder", "toy-ngrams", env=toy_env, ok=False)
+    )
     assert "needs no model file" in error_line(
-        run("add", cat_path, "--texts", tmp_path / "notes.txt", "--embedder", f"toy-ngrams:{tmp_path}",
-            env=toy_env, ok=False))
+        run(
+            "add",
+            cat_path,
+            "--texts",
+            tmp_path / "notes.txt",
+            "--embedder",
+            f"toy-ngrams:{tmp_path}",
+            env=toy_env,
+            ok=False,
+        )
+    )
     assert "no installed embedder has that name" in error_line(
-        run("configure", cat_path, "--text-embedder", "toy-ngrams", ok=False))
+        run("configure", cat_path, "--text-embedder", "toy-ngrams", ok=False)
+    )
     Catalog.create(tmp_path / "wide", toy.DIM + 1).close()
     assert f"toy-ngrams outputs {toy.DIM}-d vectors but the catalog holds {toy.DIM + 1}-d vectors" in error_line(
-        run("configure", tmp_path / "wide", "--text-embedder", "toy-ngrams", env=toy_env, ok=False))
+        run("configure", tmp_path / "wide", "--text-embedder", "toy-ngrams", env=toy_env, ok=False)
+    )
 
     # The Datasette search API embeds a text query with the plugin.
     run("build", cat_path)
-    from tests.test_datasette_plugin import DatasetteServer, get_json, same_hits
+    from tests.support.datasette_site import DatasetteServer, get_json, same_hits
 
     monkeypatch.setenv("PYTHONPATH", with_path(toy_site))
     with DatasetteServer(cat_path / "catalog.db", log=tmp_path / "datasette.log") as server:
         name = server.database_names()[str((cat_path / "catalog.db").resolve())]
         query = "an apple"
-        status, data = get_json(f"{server.url}/-/scannlite/{name}/search.json?" +
-                                urllib.parse.urlencode({"q": query, "k": 3, "exact": 1}))
+        status, data = get_json(
+            f"{server.url}/-/scannlite/{name}/search.json?" + urllib.parse.urlencode({"q": query, "k": 3, "exact": 1})
+        )
     assert status == 200, data
     assert data["query"]["kind"] == "text" and data["query"]["embedder"] == "toy-ngrams"
     with Catalog.open(cat_path) as cat:
@@ -143,16 +180,25 @@ def test_a_broken_plugin_is_reported_not_fatal(tmp_path):
 
 def test_catalogs_configured_with_a_bare_model_path_keep_working(tmp_path, fixtures_dir):
     """Before embedders were recorded by type, catalogs held the model's path alone."""
-    from scannlite.plugin.datasette_plugin.queries import SearchParams, query_vector
-    from scannlite.plugin.embedders import embed_texts
+    from scannlite.plugin.embedders.registry import embed_texts
+    from scannlite.plugin.integrations.datasette_plugin.queries import SearchParams, query_vector
 
     model = fixtures_dir / "regex_one_embedding_with_metadata.tflite"
     with Catalog.create(tmp_path / "old", 16) as cat:
         with cat.writing(), cat.transaction():
             cat.set_setting("text_embedder", str(model.resolve()))
     with Catalog.open(tmp_path / "old") as cat:
-        params = SearchParams(text="a funny comedy", vector=None, image=None, image_name=None, npy=None,
-                              snapshot=None, k=1, leaves=None, exact=False)
+        params = SearchParams(
+            text="a funny comedy",
+            vector=None,
+            image=None,
+            image_name=None,
+            npy=None,
+            snapshot=None,
+            k=1,
+            leaves=None,
+            exact=False,
+        )
         vector, how = query_vector(cat, params)
     assert how["embedder"] == model.name
     np.testing.assert_allclose(vector, embed_texts(model, ["a funny comedy"])[0], rtol=1e-6)

@@ -1,9 +1,10 @@
 """One embedder acceptance policy: `add`, `configure` and `export` judge every model alike.
 
 Each model below used to be accepted by `add --texts`/`--images` (which had its own signature
-check) and refused by `configure` and `export`; now all three ask store/embedder_checks.py,
+check) and refused by `configure` and `export`; now all three ask store/bundle/embedder_checks.py,
 and refuse it with the same reason.
 """
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,8 +12,8 @@ from typer.testing import CliRunner
 
 from scannlite.cli.app import app
 from scannlite.plugin.device.probe_model import probe_flatbuffer
-from scannlite.store.catalog import Catalog
-from tests.model_builders import image_model, text_model_with_inputs
+from scannlite.store.catalog.catalog import Catalog
+from tests.support.model_builders import image_model, text_model_with_inputs
 
 pytestmark = pytest.mark.device
 
@@ -68,17 +69,22 @@ def test_add_configure_and_export_refuse_alike(workspace, name):
 def test_a_model_of_the_other_kind_is_refused_by_add_and_configure(workspace):
     model = workspace / "image.tflite"
     model.write_bytes(image_model(np.ones((16, 48), np.float32), 4, 4, "uint8"))
-    for args in (("add", workspace / "cat", "--texts", workspace / "texts.txt", "--embedder", model),
-                 ("configure", workspace / "cat", "--text-embedder", model)):
+    for args in (
+        ("add", workspace / "cat", "--texts", workspace / "texts.txt", "--embedder", model),
+        ("configure", workspace / "cat", "--text-embedder", model),
+    ):
         code, output = cli(*args)
         assert code == 1 and "not a text" in output and "image" in output, (args[0], output)
 
 
 def test_an_accepted_model_is_accepted_by_all_three(workspace, fixtures_dir):
     model, cat = fixtures_dir / REGEX_MODEL, workspace / "cat"
-    for args in (("add", cat, "--texts", workspace / "texts.txt", "--embedder", model), ("build", cat),
-                 ("configure", cat, "--text-embedder", model),
-                 ("export", cat, "--embedder", model, "--out", workspace / "out.tflite", "--no-verify")):
+    for args in (
+        ("add", cat, "--texts", workspace / "texts.txt", "--embedder", model),
+        ("build", cat),
+        ("configure", cat, "--text-embedder", model),
+        ("export", cat, "--embedder", model, "--out", workspace / "out.tflite", "--no-verify"),
+    ):
         code, output = cli(*args)
         assert code == 0, (args[0], output)
     assert (workspace / "out.tflite").is_file()

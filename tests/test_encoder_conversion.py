@@ -4,21 +4,28 @@ For both text tower kinds, both towers, float and quantised: cosine >= 0.999. Th
 trained for one epoch on a generated COCO-format set (real training, tiny data); held-out
 inputs are the set's held-out images and captions plus mixed-case, punctuated queries.
 """
+
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.plugin.embedders import embed_images, embed_texts
-from scannlite.plugin.encoder import jobs
-from scannlite.plugin.encoder.datasets import load_dataset
-from scannlite.plugin.encoder.images import load_rgb
+from scannlite.plugin.dual_encoder import jobs
+from scannlite.plugin.dual_encoder.datasets import load_dataset
+from scannlite.plugin.dual_encoder.images import load_rgb
+from scannlite.plugin.embedders.registry import embed_images, embed_texts
+from scannlite.plugin.embedders.tflite_signature import describe
+from scannlite.store.workers.boundary import run_in
 from tests.support.tiny_coco import make_tiny_coco
-from scannlite.plugin.encoder.tflite_signature import describe
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 
-QUERIES = ["A RED circle.", "blue   square, on white!", "it's a Yellow triangle?", "purple cross -- small",
-           "café crème", ""]
+QUERIES = [
+    "A RED circle.",
+    "blue   square, on white!",
+    "it's a Yellow triangle?",
+    "purple cross -- small",
+    "café crème",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +37,7 @@ def coco(tmp_path_factory):
 def held_out(coco):
     data = load_dataset(f"coco:{coco}", 40)
     _, idx = data.split()
-    idx = np.concatenate([idx, np.arange(4)])   # a few more images, all at the tower's input size
+    idx = np.concatenate([idx, np.arange(4)])  # a few more images, all at the tower's input size
     image_files = [str(coco.parent.parent / "train2017" / data.keys[i]) for i in idx]
     return [data.captions[i][0] for i in idx] + QUERIES, image_files
 
@@ -46,11 +53,23 @@ def _parity(keras_text, keras_images, tflite_dir, texts, image_files):
 def test_converted_towers_match_keras(text_tower, coco, held_out, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SCANNLITE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     root = tmp_path_factory.mktemp(text_tower)
-    jobs.train(f"coco:{coco}", root / "model", text_tower=text_tower, epochs=1, image_size=40, batch_size=12,
-               show_progress=False)
+    jobs.train(
+        f"coco:{coco}",
+        root / "model",
+        text_tower=text_tower,
+        epochs=1,
+        image_size=40,
+        batch_size=12,
+        show_progress=False,
+    )
     texts, image_files = held_out
-    keras_text, keras_images = run_in("tensorflow", "scannlite.plugin.encoder.keras_inference:embed_both",
-                                      str(root / "model"), texts, [load_rgb(p) for p in image_files])
+    keras_text, keras_images = run_in(
+        "tensorflow",
+        "scannlite.plugin.dual_encoder.keras_inference:embed_both",
+        str(root / "model"),
+        texts,
+        [load_rgb(p) for p in image_files],
+    )
     sizes = {}
     for quantize in (False, True):
         out = root / ("quantized" if quantize else "float")
@@ -66,5 +85,5 @@ def test_converted_towers_match_keras(text_tower, coco, held_out, tmp_path_facto
         else:
             assert len(sig["inputs"]) == 1 and sig["inputs"][0][1] == "int32"
         assert describe(out / "image_embedder.tflite")["inputs"][0][1:] == ("float32", [1, 40, 40, 3])
-    assert sizes[True][1] < sizes[False][1] / 3                   # int8 image tower
+    assert sizes[True][1] < sizes[False][1] / 3  # int8 image tower
     assert sizes[True][0] < sizes[False][0] / (1.8 if text_tower == "minilm" else 3)

@@ -1,4 +1,5 @@
 """The embedder plugin interface and the built-in embedders, with bad inputs."""
+
 import json
 from importlib.metadata import version
 
@@ -10,24 +11,30 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scannlite.cli.app import app
-from scannlite.plugin import embedders
-from scannlite.plugin.embedders import embed_images, embed_texts
-from scannlite.plugin.hookspecs import EmbedderError, EmbedderType, hookimpl
-from scannlite.plugin.encoder import jobs
+from scannlite.plugin.dual_encoder import jobs
+from scannlite.plugin.embedders import registry as embedders
+from scannlite.plugin.embedders.hookspecs import EmbedderError, EmbedderType, hookimpl
+from scannlite.plugin.embedders.registry import embed_images, embed_texts
 from tests.support.tiny_coco import make_tiny_coco
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 
-BUILTINS = {"tflite-text": "text", "tflite-image": "image", "vectors": "vectors",
-            "dual-encoder-text": "text", "dual-encoder-image": "image"}
+BUILTINS = {
+    "tflite-text": "text",
+    "tflite-image": "image",
+    "vectors": "vectors",
+    "dual-encoder-text": "text",
+    "dual-encoder-image": "image",
+}
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("embedders")
     coco = make_tiny_coco(root / "coco", n=24)
-    jobs.train(f"coco:{coco}", root / "model", text_tower="words", epochs=1, image_size=32, batch_size=12,
-               show_progress=False)
+    jobs.train(
+        f"coco:{coco}", root / "model", text_tower="words", epochs=1, image_size=32, batch_size=12, show_progress=False
+    )
     jobs.convert(root / "model", root / "tflite")
     return root
 
@@ -109,8 +116,12 @@ def test_a_plugin_registers_an_embedder():
 def test_embed_images_decodes_here_batches_and_reports_skips(models, image_files):
     good, bad = image_files
     calls = []
-    vectors, kept, skipped = embed_images(models / "tflite" / "image_embedder.tflite", good + bad, batch=4,
-                                          progress=lambda done, total: calls.append((done, total)))
+    vectors, kept, skipped = embed_images(
+        models / "tflite" / "image_embedder.tflite",
+        good + bad,
+        batch=4,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert vectors.shape == (len(good), 128) and vectors.dtype == np.float32 and kept == good
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     reasons = {p.rsplit("/", 1)[-1]: why for p, why in skipped}
@@ -121,7 +132,7 @@ def test_embed_images_decodes_here_batches_and_reports_skips(models, image_files
     one_call, _, _ = embed_images(models / "tflite" / "image_embedder.tflite", good, batch=1000)
     assert np.allclose(one_call, vectors, atol=1e-6)
     keras = embedders.open_embedder("dual-encoder-image", models / "model").embed(good)
-    assert np.min(np.sum(keras.vectors * vectors, axis=1)) >= 0.999     # the Keras reference agrees
+    assert np.min(np.sum(keras.vectors * vectors, axis=1)) >= 0.999  # the Keras reference agrees
 
 
 def test_embed_texts_and_wrong_signatures(models, tmp_path):
@@ -158,8 +169,13 @@ def test_vectors_files(tmp_path):
     pq.write_table(pa.table({"vector": [[1.0, 2.0], [3.0]]}), tmp_path / "ragged.parquet")
     pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "novec.parquet")
     (tmp_path / "bad.parquet").write_bytes(b"nope")
-    expected = {"nan.npy": "NaN", "flat.npy": "2-D", "ragged.parquet": "ragged", "novec.parquet": "no vector column",
-                "bad.parquet": "not a readable Parquet"}
+    expected = {
+        "nan.npy": "NaN",
+        "flat.npy": "2-D",
+        "ragged.parquet": "ragged",
+        "novec.parquet": "no vector column",
+        "bad.parquet": "not a readable Parquet",
+    }
     for name, message in expected.items():
         with pytest.raises(EmbedderError, match=message):
             embedders.open_embedder("vectors", tmp_path / name).embed()
@@ -174,7 +190,7 @@ def test_cli_process_never_loads_tensorflow_or_task_library(models):
     code = (
         "import sys\n"
         "from scannlite.cli import app\n"
-        "from scannlite.plugin.embedders import embed_texts, list_embedders\n"
+        "from scannlite.plugin.embedders.registry import embed_texts, list_embedders\n"
         "assert len(list_embedders()) >= 5\n"
         f"v = embed_texts({str(models / 'tflite' / 'text_embedder.tflite')!r}, ['red circle'])\n"
         "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras',\n"

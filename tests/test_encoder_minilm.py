@@ -4,11 +4,12 @@ The reference (tests/fixtures/minilm_reference.npz) was computed once with the r
 in a throwaway environment (tests/fixtures/minilm_reference.py says how). This test runs our
 implementation in a TensorFlow worker, with weights read by safetensors' numpy loader.
 """
+
 from pathlib import Path
 
 import pytest
 
-from scannlite.store.boundary import run_in
+from scannlite.store.workers.boundary import run_in
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 

@@ -1,9 +1,10 @@
 """Tokenizers that must equal the Task Library's: WordPiece (BERT route) and the regex word tokenizer."""
+
 from pathlib import Path
 
 import numpy as np
 
-from scannlite.plugin.encoder import words, wordpiece
+from scannlite.plugin.dual_encoder import wordpiece, words
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 
@@ -37,6 +38,6 @@ def test_word_vocab_file_and_ids(tmp_path):
     assert (tmp_path / "v.txt").read_text().splitlines()[0] == "<PAD> 0"
     vocab = words.read_vocab(tmp_path / "v.txt")
     ids = words.encode(["red Apple banana", "red red red red red"], vocab, 4)
-    assert list(ids[0]) == [1, vocab["red"], vocab["Apple"], 2]    # <START>, known, known, <UNKNOWN>
-    assert list(ids[1]) == [1] + [vocab["red"]] * 3                  # truncated to the input length
-    assert list(words.encode([""], vocab, 3)[0]) == [1, 0, 0]        # padded with <PAD>
+    assert list(ids[0]) == [1, vocab["red"], vocab["Apple"], 2]  # <START>, known, known, <UNKNOWN>
+    assert list(ids[1]) == [1] + [vocab["red"]] * 3  # truncated to the input length
+    assert list(words.encode([""], vocab, 3)[0]) == [1, 0, 0]  # padded with <PAD>

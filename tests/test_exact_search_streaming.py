@@ -1,12 +1,13 @@
 """Exact search over a snapshot too large to hold streams its vectors from the segments and
 answers exactly as brute force over the array does."""
+
 import numpy as np
 import pytest
 
-from scannlite.store import device_search, snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.synthetic import clustered
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index import device_search, snapshot
+from scannlite.store.index.build import build
 
 
 @pytest.mark.parametrize("distance", ["dot", "l2"])
@@ -15,7 +16,7 @@ def test_streamed_exact_search_equals_brute_force_over_the_array(tmp_path, monke
     x[17] = x[1800]  # an exact tie across two segments goes to the lower row
     with Catalog.create(tmp_path / "c", 12, distance) as cat:
         for lo in range(0, 3000, 700):
-            cat.add([f"v{i}" for i in range(lo, min(3000, lo + 700))], x[lo:lo + 700])
+            cat.add([f"v{i}" for i in range(lo, min(3000, lo + 700))], x[lo : lo + 700])
         cat.delete(["v5", "v2999"])
         build(cat)
         q = np.concatenate([x[1800:1801], clustered(20, 12, seed=4)])

@@ -1,22 +1,23 @@
 """export: snapshots as TFLite Searcher bundles, verified by the real Task Library."""
+
 import json
 import os
 
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.store import bundles
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.embedder_checks import EmbedderRefused
-from scannlite.store.errors import InvalidInput, UnknownSnapshot
-from scannlite.store.export import export
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.synthetic import clustered
 from scannlite.plugin.device.processes import DeviceProcesses
-
-from catalog_helpers import ids_for
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle.embedder_checks import EmbedderRefused
+from scannlite.store.bundle.export import export
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.digests import sha256
+from scannlite.store.errors import InvalidInput, UnknownSnapshot
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.workers.boundary import run_in
+from tests.support.catalog_helpers import ids_for
 
 pytestmark = [pytest.mark.device, pytest.mark.slow]
 
@@ -24,17 +25,38 @@ DEVICE = DeviceProcesses()
 
 REGEX_MODEL = "regex_one_embedding_with_metadata.tflite"
 SENTENCES = [
-    "The weather was excellent.", "It was a sunny day.", "The sun was shining on that day.",
-    "The cat is chasing after the mouse.", "He was very happy with his newly bought car.",
-    "A dog barked at the mailman.", "The car would not start this morning.", "Rain fell all night long.",
-    "She painted the fence red.", "The bird sang on the branch.", "We ate burgers by the lake.",
-    "My cat sleeps on the sofa.", "The storm knocked the power out.", "A cold wind came from the north.",
-    "He fixed the old bicycle.", "The children built a sandcastle.", "Snow covered the whole town.",
-    "The train was late again.", "They planted tomatoes in the garden.", "The moon was bright and full.",
-    "Fresh bread smells wonderful.", "The river flooded the fields.", "A fox crossed the road at dusk.",
-    "The museum opened a new wing.", "Clouds gathered over the hills.", "The coffee was too hot to drink.",
-    "An owl hooted in the dark.", "The team won the final match.", "Leaves turned gold in autumn.",
-    "The baker sold out of pies.", "Lightning lit up the sky.", "The kitten chased a ball of yarn.",
+    "The weather was excellent.",
+    "It was a sunny day.",
+    "The sun was shining on that day.",
+    "The cat is chasing after the mouse.",
+    "He was very happy with his newly bought car.",
+    "A dog barked at the mailman.",
+    "The car would not start this morning.",
+    "Rain fell all night long.",
+    "She painted the fence red.",
+    "The bird sang on the branch.",
+    "We ate burgers by the lake.",
+    "My cat sleeps on the sofa.",
+    "The storm knocked the power out.",
+    "A cold wind came from the north.",
+    "He fixed the old bicycle.",
+    "The children built a sandcastle.",
+    "Snow covered the whole town.",
+    "The train was late again.",
+    "They planted tomatoes in the garden.",
+    "The moon was bright and full.",
+    "Fresh bread smells wonderful.",
+    "The river flooded the fields.",
+    "A fox crossed the road at dusk.",
+    "The museum opened a new wing.",
+    "Clouds gathered over the hills.",
+    "The coffee was too hot to drink.",
+    "An owl hooted in the dark.",
+    "The team won the final match.",
+    "Leaves turned gold in autumn.",
+    "The baker sold out of pies.",
+    "Lightning lit up the sky.",
+    "The kitten chased a ball of yarn.",
 ]
 
 
@@ -60,7 +82,7 @@ def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
     assert all(abs(row[0][1] + 1.0) < 1e-4 for row in hits)  # unit vectors: distance -1 for itself
     # The manifest tells the truth about the file beside it.
     manifest = json.loads(r.manifest_path.read_text())
-    assert manifest["sha256"]["file"] == bundles.sha256(out.read_bytes())
+    assert manifest["sha256"]["file"] == sha256(out.read_bytes())
     assert manifest["items"] == len(SENTENCES) and manifest["dim"] == 16
     # Every bundle states its recall (the build's estimate) and its measured device latency.
     assert manifest["recall"]["at_leaves_searched"] == 1.0 and manifest["recall"]["ladder"] == [1]  # one float leaf
@@ -68,17 +90,18 @@ def test_conformance_with_googles_regex_embedder(tmp_path, regex_model):
     assert latency["searches"] >= 2 * 2 * len(SENTENCES) // 2 and 0 < latency["p50"] <= latency["p95"]
 
 
-@pytest.mark.parametrize("distance, leaves, dpb, lookup", [
-    ("dot", 24, 1, "FLOAT"),
-    ("l2", 1, 2, "INT16"),
-    ("dot", 24, 2, "INT8"),
-    ("l2", 24, 1, "FLOAT"),
-])
+@pytest.mark.parametrize(
+    "distance, leaves, dpb, lookup",
+    [("dot", 24, 1, "FLOAT"), ("l2", 1, 2, "INT16"), ("dot", 24, 2, "INT8"), ("l2", 24, 1, "FLOAT")],
+)
 def test_text_bundles_match_server_search(tmp_path, regex_model, distance, leaves, dpb, lookup):
     x = clustered(3000, 16, clusters=60, spread=0.8, seed=leaves + dpb) * (3.0 if distance == "l2" else 1.0)
-    cat = Catalog.create(tmp_path / "c", 16, distance,
-                         index=IndexConfig(num_leaves=leaves, leaves_to_search=min(3, leaves), dims_per_block=dpb,
-                                           lookup_type=lookup))
+    cat = Catalog.create(
+        tmp_path / "c",
+        16,
+        distance,
+        index=IndexConfig(num_leaves=leaves, leaves_to_search=min(3, leaves), dims_per_block=dpb, lookup_type=lookup),
+    )
     cat.add(ids_for("v", len(x)), x, [SENTENCES[i % len(SENTENCES)] for i in range(len(x))])
     build(cat)
     r = export(cat, device=DEVICE, out=tmp_path / "b.tflite", embedder=regex_model)
@@ -121,22 +144,31 @@ def test_parity_after_incremental_updates_and_index_only(tmp_path, regex_model):
 def test_image_bundles_uint8_and_float_inputs(tmp_path):
     rng = np.random.default_rng(3)
     weights = rng.standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
-    from tests.model_builders import image_model
+    from tests.support.model_builders import image_model
+
     uint8_model = image_model(weights, 8, 8, "uint8")
-    float_model = run_in("device", "tests.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32"))
+    float_model = run_in(
+        "device", "tests.support.model_builders:with_image_metadata", image_model(weights, 8, 8, "float32")
+    )
     (tmp_path / "u8.tflite").write_bytes(uint8_model)
     (tmp_path / "f32.tflite").write_bytes(float_model)
     from scannlite.store.images import synthetic_images
+
     images = synthetic_images(600, 8, 8, seed=11)
     for name, model in (("u8", uint8_model), ("f32", float_model)):
         vectors = device("image_embed", model, images)
-        cat = Catalog.create(tmp_path / name, 24, "l2" if name == "u8" else "dot",
-                             index=IndexConfig(num_leaves=8, leaves_to_search=2, dims_per_block=2 if name == "u8" else 1))
+        cat = Catalog.create(
+            tmp_path / name,
+            24,
+            "l2" if name == "u8" else "dot",
+            index=IndexConfig(num_leaves=8, leaves_to_search=2, dims_per_block=2 if name == "u8" else 1),
+        )
         cat.add(ids_for("img", len(images)), vectors)
         build(cat)
         r = export(cat, device=DEVICE, out=tmp_path / f"{name}-bundle.tflite", embedder=tmp_path / f"{name}.tflite")
         assert r.manifest["embedder"]["kind"] == "image" and r.parity["queries"] >= 200
         import PIL.Image
+
         PIL.Image.fromarray(images[7]).save(tmp_path / "q.png")
         hits = bundles.query(tmp_path / f"{name}-bundle.tflite", device=DEVICE, images=[tmp_path / "q.png"], k=1)
         assert hits[0][0][0] == b"img7"
@@ -167,14 +199,21 @@ def test_device_metadata_modes_and_limit(tmp_path, regex_model):
     r = export(cat, device=DEVICE, out=tmp_path / "m.tflite", embedder=regex_model, device_metadata="metadata")
     assert b"alpha" in bundles.open_bundle(tmp_path / "m.tflite").index.metadata
     with pytest.raises(InvalidInput, match="item 'b': its device metadata is 300 bytes, over the limit of 100"):
-        export(cat, device=DEVICE, out=tmp_path / "n.tflite", embedder=regex_model, device_metadata="metadata",
-               device_metadata_limit=100)
+        export(
+            cat,
+            device=DEVICE,
+            out=tmp_path / "n.tflite",
+            embedder=regex_model,
+            device_metadata="metadata",
+            device_metadata_limit=100,
+        )
     assert not (tmp_path / "n.tflite").exists() and r.verified
 
 
 def refusal_models(tmp_path, rng):
-    from tests.model_builders import image_model, text_model_with_inputs
     from scannlite.plugin.device.probe_model import probe_flatbuffer
+    from tests.support.model_builders import image_model, text_model_with_inputs
+
     w = rng.standard_normal((16, 48)).astype(np.float32)
     models = {
         "not_tflite.tflite": (b"\x00" * 64 + b"definitely not a model", "not a usable TFLite model"),
@@ -215,8 +254,9 @@ def test_every_refusal_writes_nothing(tmp_path, regex_model, rng):
 def test_a_failing_verification_publishes_nothing(tmp_path, rng):
     """The Task Library cannot run this embedder (an unknown custom op): verification fails
     in the device process, the error comes back as one line, and no file appears."""
-    from tests.model_builders import text_model_with_inputs
-    from scannlite.store.boundary import ProcessFailed, WorkerError
+    from scannlite.store.workers.boundary import ProcessFailed, WorkerError
+    from tests.support.model_builders import text_model_with_inputs
+
     model = text_model_with_inputs(1, dtype="string")
     (tmp_path / "custom.tflite").write_bytes(model)
     cat = Catalog.create(tmp_path / "c", 16)
@@ -308,23 +348,31 @@ def test_a_bundle_packed_from_the_index_file_equals_one_packed_whole(tmp_path, r
     model = regex_model.read_bytes()
     whole = device("attach_index", model, index.read_bytes(), "on_device_scann_index.ldb")
     out = tmp_path / "streamed.tflite"
-    run_in("device", "scannlite.plugin.device.exporter:write_bundle", model=model, index=str(index),
-           index_name="on_device_scann_index.ldb", out=str(out))
+    run_in(
+        "device",
+        "scannlite.plugin.device.exporter:write_bundle",
+        model=model,
+        index=str(index),
+        index_name="on_device_scann_index.ldb",
+        out=str(out),
+    )
     assert out.read_bytes() == whole
 
 
 def test_query_checks_the_file_it_does_not_parse(tmp_path):
     """bundle query hands the Task Library the file itself, so what it reads only in part (the
     index's USER_INFO) is still held to every block's checksum first, and non-bundles are named."""
-    from shared_fixtures import tflite_fixture
+    from tests.support.shared_fixtures import tflite_fixture
 
     index = tflite_fixture("regex_index.ldb").read_bytes()
     damaged = bytearray(index)
     damaged[20] ^= 0xFF
-    cases = [("empty.tflite", b"", "empty.tflite is not a valid TFLite model or on-device index: .*the file is empty"),
-             ("notes.txt", b"not a model at all" * 4, "notes.txt is not a valid TFLite model or on-device index"),
-             ("index.ldb", index, "index.ldb is a bare index; querying needs a bundle"),
-             ("damaged.ldb", bytes(damaged), "damaged.ldb is not a valid TFLite model or on-device index: .*checksum")]
+    cases = [
+        ("empty.tflite", b"", "empty.tflite is not a valid TFLite model or on-device index: .*the file is empty"),
+        ("notes.txt", b"not a model at all" * 4, "notes.txt is not a valid TFLite model or on-device index"),
+        ("index.ldb", index, "index.ldb is a bare index; querying needs a bundle"),
+        ("damaged.ldb", bytes(damaged), "damaged.ldb is not a valid TFLite model or on-device index: .*checksum"),
+    ]
     for name, data, message in cases:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InvalidInput, match=message):
@@ -339,8 +387,8 @@ def test_verify_reads_a_mapped_bundle_a_slice_at_a_time(monkeypatch):
     the Task Library's parity with them."""
     import hashlib
 
-    from shared_fixtures import tflite_fixture
-    from scannlite.store.ondevice import sstable
+    from scannlite.store.bundle.ondevice import sstable
+    from tests.support.shared_fixtures import tflite_fixture
 
     path = tflite_fixture("regex_searcher.tflite")
     monkeypatch.setattr(sstable, "RELEASE_EVERY", 1)

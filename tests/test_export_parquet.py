@@ -1,4 +1,5 @@
 """export-parquet: one snapshot as a Parquet file other engines read, and `add` reads back."""
+
 import json
 import subprocess
 import sys
@@ -10,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
 
@@ -78,8 +79,9 @@ def test_older_snapshot_and_duckdb_reads_the_file(two_snapshots, tmp_path):
     cat = two_snapshots
     run("export-parquet", cat.path, "--snapshot", "1", tmp_path / "v1.parquet")
     want = snapshot_rows(cat, 1)
-    rows = duckdb.sql(f"SELECT id, embedding, metadata, leaf FROM read_parquet('{tmp_path / 'v1.parquet'}') "
-                      "ORDER BY id").fetchall()
+    rows = duckdb.sql(
+        f"SELECT id, embedding, metadata, leaf FROM read_parquet('{tmp_path / 'v1.parquet'}') ORDER BY id"
+    ).fetchall()
     assert [r[0] for r in rows] == sorted(want)
     assert "a1" in want and "new0" not in want
     for ident, vec, meta, leaf in rows:
@@ -147,14 +149,19 @@ def test_replaces_atomically_and_leaves_no_temporary_files(two_snapshots, tmp_pa
     assert sorted(p.name for p in out_dir.iterdir()) == ["snap.parquet"]
 
 
-@pytest.mark.parametrize("out, message", [
-    ("{tmp}/snap.csv", "must end in .parquet"),
-    ("{tmp}/missing/snap.parquet", "does not exist"),
-    ("{cat}/snap.parquet", "inside the catalog directory"),
-    ("{cat}/segments/snap.parquet", "inside the catalog directory"),
-])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("{tmp}/snap.csv", "must end in .parquet"),
+        ("{tmp}/missing/snap.parquet", "does not exist"),
+        ("{cat}/snap.parquet", "inside the catalog directory"),
+        ("{cat}/segments/snap.parquet", "inside the catalog directory"),
+    ],
+)
 def test_bad_outputs_are_refused_in_one_line(two_snapshots, tmp_path, out, message):
     proc = run("export-parquet", two_snapshots.path, out.format(tmp=tmp_path, cat=two_snapshots.path), ok=False)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (
+        proc.stderr
+    )
     assert "snap.parquet" not in {p.name for p in two_snapshots.path.rglob("*")}

@@ -1,5 +1,6 @@
 """The one image decoder (store/images.py): the pixels ingestion, probes, `bundle query --image`
 and the Datasette search form all see."""
+
 import warnings
 
 import numpy as np
@@ -25,7 +26,7 @@ def left_red_right_blue(tmp_path, orientation: int | None, suffix=".png"):
 
 
 def test_every_caller_uses_the_same_decoder():
-    from scannlite.plugin.encoder import images as encoder_images
+    from scannlite.plugin.dual_encoder import images as encoder_images
 
     assert encoder_images.load_rgb is load_rgb and encoder_images.ImageSkipped is ImageSkipped
     assert encoder_images.DEFAULT_MAX_PIXELS == images.DEFAULT_MAX_PIXELS
@@ -35,14 +36,14 @@ def test_every_caller_uses_the_same_decoder():
 def test_the_exif_orientation_is_applied(tmp_path, suffix):
     upright = load_rgb(left_red_right_blue(tmp_path, None, suffix))
     assert upright.shape == (2, 4, 3) and upright[0, 0, 0] > 200 and upright[0, 3, 2] > 200
-    turned = load_rgb(left_red_right_blue(tmp_path, 6, suffix))   # "rotate 90 degrees clockwise to view"
+    turned = load_rgb(left_red_right_blue(tmp_path, 6, suffix))  # "rotate 90 degrees clockwise to view"
     assert turned.shape == (4, 2, 3)
-    assert (turned[:2, :, 0] > 200).all() and (turned[2:, :, 2] > 200).all()   # red on top, blue below
+    assert (turned[:2, :, 0] > 200).all() and (turned[2:, :, 2] > 200).all()  # red on top, blue below
 
 
 def test_transparency_is_composited_over_white_and_bytes_decode_like_files(tmp_path):
     rgba = np.zeros((4, 4, 4), np.uint8)
-    rgba[..., 0], rgba[:2, :, 3], rgba[2:, :, 3] = 255, 0, 255            # red: transparent top, opaque bottom
+    rgba[..., 0], rgba[:2, :, 3], rgba[2:, :, 3] = 255, 0, 255  # red: transparent top, opaque bottom
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     got = load_rgb(tmp_path / "rgba.png")
     assert (got[:2] == 255).all() and (got[2:] == (255, 0, 0)).all()
@@ -53,10 +54,10 @@ def test_transparency_is_composited_over_white_and_bytes_decode_like_files(tmp_p
 
 def test_oversized_images_are_refused_without_touching_pillows_global(tmp_path):
     before = Image.MAX_IMAGE_PIXELS
-    Image.new("1", (9000, 9000)).save(tmp_path / "huge.png")             # 81 Mpx, a few kB on disk
+    Image.new("1", (9000, 9000)).save(tmp_path / "huge.png")  # 81 Mpx, a few kB on disk
     Image.new("RGB", (100, 100)).save(tmp_path / "small.png")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                                    # no DecompressionBombWarning either
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
         with pytest.raises(ImageSkipped, match=r"^too large \(9000x9000 pixels, limit 50,000,000\)$"):
             load_rgb(tmp_path / "huge.png")
         with pytest.raises(ImageSkipped, match=r"too large \(100x100 pixels, limit 9,999\)"):
@@ -68,7 +69,7 @@ def test_oversized_images_are_refused_without_touching_pillows_global(tmp_path):
         assert load_rgb(tmp_path / "huge.png", max_pixels=100_000_000).shape == (9000, 9000, 3)
         Image.new("1", (10_000, 9_500)).save(tmp_path / "over_pillow.png")  # over Pillow's warning level
         with open_image(tmp_path / "over_pillow.png", max_pixels=100_000_000) as im:
-            assert im.size == (10_000, 9_500)                             # our limit rules, silently
+            assert im.size == (10_000, 9_500)  # our limit rules, silently
     assert Image.MAX_IMAGE_PIXELS == before
 
 
@@ -78,13 +79,17 @@ def test_bad_files_are_refused_with_a_reason(tmp_path):
     data = (tmp_path / "full.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
     Image.new("RGB", (1, 5)).save(tmp_path / "thin.png")
-    expected = {"notes.png": "not an image Pillow can read (unknown image format)", "cut.jpg": "unreadable (",
-                "thin.png": "too small (1x5 pixels", "gone.png": "missing file"}
+    expected = {
+        "notes.png": "not an image Pillow can read (unknown image format)",
+        "cut.jpg": "unreadable (",
+        "thin.png": "too small (1x5 pixels",
+        "gone.png": "missing file",
+    }
     for name, reason in expected.items():
         with pytest.raises(ImageSkipped) as caught:
             load_rgb(tmp_path / name)
         assert str(caught.value).startswith(reason) and "\n" not in str(caught.value)
-        assert isinstance(caught.value, (InvalidInput, ValueError))      # store callers catch either
+        assert isinstance(caught.value, (InvalidInput, ValueError))  # store callers catch either
     with pytest.raises(ImageSkipped, match="not a file"):
         load_rgb(tmp_path)
     with pytest.raises(ImageSkipped, match="unknown image format"):
@@ -92,7 +97,7 @@ def test_bad_files_are_refused_with_a_reason(tmp_path):
 
 
 def test_the_search_form_and_probes_see_the_decoders_pixels(tmp_path):
-    from scannlite.plugin.datasette_plugin.queries import BadQuery, decode_image
+    from scannlite.plugin.integrations.datasette_plugin.queries import BadQuery, decode_image
 
     photo = left_red_right_blue(tmp_path, 6)
     assert np.array_equal(decode_image(photo.read_bytes()), load_rgb(photo))

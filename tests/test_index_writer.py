@@ -6,6 +6,7 @@ metadata under the same ids, the same USER_INFO. Blocks may be cut differently (
 point of the delta-friendly layout), so tables are compared as key/value maps in key order; bytes
 are never compared.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,10 +14,10 @@ import io
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import WorkerError, run_in
-from scannlite.store.ondevice import read_index, read_table
-from scannlite.store.ondevice.index_writer import scann_config, write_index
-from scannlite.store.ondevice.layout import slotted_offsets
+from scannlite.store.bundle.ondevice import read_index, read_table
+from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
+from scannlite.store.bundle.ondevice.layout import slotted_offsets
+from scannlite.store.workers.boundary import WorkerError, run_in
 
 pytestmark = pytest.mark.device
 
@@ -33,8 +34,9 @@ def _case(kind: str, n: int = 700, seed: int = 0) -> dict:
     if kind == "ah":
         books = [rng.standard_normal((16, 2)).astype(np.float32) for s in range(dim // 2)]
         database = np.stack([rng.integers(0, len(b), n) for b in books], axis=1).astype(np.uint8)
-        config = scann_config(distance="dot", centroids=centroids, leaves_to_search=3, codebooks=books,
-                              lookup_type="INT8")
+        config = scann_config(
+            distance="dot", centroids=centroids, leaves_to_search=3, codebooks=books, lookup_type="INT8"
+        )
     else:
         database = rng.standard_normal((n, dim)).astype(np.float32)
         config = scann_config(distance="l2", centroids=centroids, leaves_to_search=2)
@@ -42,18 +44,31 @@ def _case(kind: str, n: int = 700, seed: int = 0) -> dict:
 
 
 def _builder(case: dict, compression: bool = True) -> bytes:
-    return run_in("device", "scannlite.plugin.device.runtime:build_index",
-                  embedding_dim=case["database"].shape[1], serialized_config=case["config"], user_info=b"info",
-                  partition_assignment=case["assignment"], metadata=case["labels"], compression=compression,
-                  **{"hashed_database" if case["database"].dtype == np.uint8 else "float_database": case["database"]})
+    return run_in(
+        "device",
+        "scannlite.plugin.device.runtime:build_index",
+        embedding_dim=case["database"].shape[1],
+        serialized_config=case["config"],
+        user_info=b"info",
+        partition_assignment=case["assignment"],
+        metadata=case["labels"],
+        compression=compression,
+        **{"hashed_database" if case["database"].dtype == np.uint8 else "float_database": case["database"]},
+    )
 
 
 def _ours(case: dict, **options) -> bytes:
     order = np.argsort(case["assignment"], kind="stable")  # grouped by leaf, input order kept
     out = io.BytesIO()
-    size = write_index(out, config=case["config"], database=case["database"][order],
-                       sizes=np.bincount(case["assignment"], minlength=LEAVES),
-                       labels=[case["labels"][i] for i in order], user_info=b"info", **options)
+    size = write_index(
+        out,
+        config=case["config"],
+        database=case["database"][order],
+        sizes=np.bincount(case["assignment"], minlength=LEAVES),
+        labels=[case["labels"][i] for i in order],
+        user_info=b"info",
+        **options,
+    )
     assert size == len(out.getvalue())
     return out.getvalue()
 
@@ -78,15 +93,19 @@ def test_slotted_ids_keep_every_label_with_its_row():
     assert index.offsets == offsets and moved == 0
     assert index.metadata == [case["labels"][i] for i in order]
     assert not index.validate()
-    assert np.array_equal(np.concatenate([p for p in index.partitions]), case["database"][order])
+    assert np.array_equal(np.concatenate(list(index.partitions)), case["database"][order])
 
 
 def test_a_file_and_memory_get_the_same_bytes(tmp_path):
     case = _case("float", seed=3)
     order = np.argsort(case["assignment"], kind="stable")
-    args = dict(config=case["config"], database=case["database"][order],
-                sizes=np.bincount(case["assignment"], minlength=LEAVES), labels=[case["labels"][i] for i in order],
-                user_info=None)
+    args = dict(
+        config=case["config"],
+        database=case["database"][order],
+        sizes=np.bincount(case["assignment"], minlength=LEAVES),
+        labels=[case["labels"][i] for i in order],
+        user_info=None,
+    )
     with open(tmp_path / "x.ldb", "wb") as f:
         write_index(f, **args)
     out = io.BytesIO()
@@ -99,8 +118,13 @@ def test_bad_inputs_are_refused_before_anything_is_written():
     case = _case("ah", seed=4)
     order = np.argsort(case["assignment"], kind="stable")
     sizes = np.bincount(case["assignment"], minlength=LEAVES)
-    good = dict(config=case["config"], database=case["database"][order], sizes=sizes,
-                labels=[case["labels"][i] for i in order], user_info=b"")
+    good = dict(
+        config=case["config"],
+        database=case["database"][order],
+        sizes=sizes,
+        labels=[case["labels"][i] for i in order],
+        user_info=b"",
+    )
     bad = [
         (dict(sizes=np.append(sizes, 0)), "14 leaf sizes for 13 leaves"),
         (dict(sizes=sizes[:-1]), "sizes summing to 618 disagree"),

@@ -1,26 +1,16 @@
 """add --images / --texts: embedding files into a catalog with a Task Library embedder."""
+
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin import ingest
-from scannlite.store.catalog import Catalog
+from scannlite.plugin.ingest import add as ingest
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
 
-from tests.model_builders import image_model
-
 pytestmark = pytest.mark.device
-
-
-@pytest.fixture
-def embedder(tmp_path):
-    w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
-    path = tmp_path / "image_embedder.tflite"
-    path.write_bytes(image_model(w, 8, 8, "uint8"))
-    return path
 
 
 @pytest.fixture
@@ -65,8 +55,9 @@ def test_rerun_skips_unchanged_files_and_updates_changed_ones(tmp_path, folder, 
 
 
 def test_sidecar_metadata_and_globs(tmp_path, folder, embedder):
-    (tmp_path / "meta.jsonl").write_text("\n".join(json.dumps({"id": f"p{i}.png", "metadata": f"photo {i}"})
-                                                   for i in range(0, 8, 2)))
+    (tmp_path / "meta.jsonl").write_text(
+        "\n".join(json.dumps({"id": f"p{i}.png", "metadata": f"photo {i}"}) for i in range(0, 8, 2))
+    )
     cat = Catalog.create(tmp_path / "c", 24)
     ingest.add_images(cat, str(folder / "*.png"), embedder, tmp_path / "meta.jsonl")
     assert cat.get("p2.png")["metadata"] == "photo 2" and cat.get("grey.png")["metadata"] == "grey.png"
@@ -82,9 +73,11 @@ def test_huge_images_are_skipped_not_decoded(tmp_path, embedder):
     root.mkdir()
     Image.new("RGB", (9000, 9000), (10, 20, 30)).save(root / "huge.png")
     Image.fromarray(synthetic_images(1, 8, 8)[0]).save(root / "small.png")
-    from scannlite.plugin import embedders
-    vectors, done, skipped = embedders.embed_images(embedder, [root / "huge.png", root / "small.png"],
-                                                    max_pixels=10_000_000)
+    from scannlite.plugin.embedders import registry as embedders
+
+    vectors, done, skipped = embedders.embed_images(
+        embedder, [root / "huge.png", root / "small.png"], max_pixels=10_000_000
+    )
     assert len(done) == 1 and skipped and "huge.png" in skipped[0][0]
 
 
@@ -111,9 +104,11 @@ def test_texts_are_embedded_with_the_text_embedder(tmp_path, fixtures_dir):
     assert rep.added == 3 and cat.get("4")["metadata"] == "The cat sat."
     again = ingest.add_texts(cat, tmp_path / "captions.txt", model)
     assert again.unchanged == 3
-    from scannlite.store.build import build
-    from scannlite.store import snapshot
+    from scannlite.store.index import snapshot
+    from scannlite.store.index.build import build
+
     build(cat)
-    from scannlite.plugin.embedders import embed_texts
+    from scannlite.plugin.embedders.registry import embed_texts
+
     q = embed_texts(model, ["It was a sunny day."])
     assert snapshot.search(cat, q, k=1)[0][0]["id"] == "2"

@@ -1,5 +1,6 @@
 """add --images/--texts with N workers: the same catalog as with one (same items, order, vectors
 and commits), embedded concurrently by warm device workers, with a rate on the progress bar."""
+
 from __future__ import annotations
 
 import io
@@ -13,16 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin import ingest
-from scannlite.plugin.hookspecs import Embedded
-from scannlite.store import boundary
-from scannlite.store.catalog import Catalog
+from scannlite.plugin.embedders.hookspecs import Embedded
+from scannlite.plugin.ingest import add as ingest
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.images import synthetic_images
-
+from scannlite.store.workers import boundary
 
 pytestmark = pytest.mark.device
 
-from test_ingest import embedder  # noqa: F401  (the same tiny uint8 image tower)
 
 BIN = Path(sys.executable).parent
 
@@ -55,8 +54,11 @@ def test_embed_in_chunks_keeps_order_and_runs_parts_at_once():
         with lock:
             running[0] -= 1
         keep = [x for x in items if x != "t5"]
-        return Embedded(np.array([[float(x[1:])] for x in keep], np.float32).reshape(-1, 1), keep,
-                        [("t5", "odd")] if "t5" in items else [])
+        return Embedded(
+            np.array([[float(x[1:])] for x in keep], np.float32).reshape(-1, 1),
+            keep,
+            [("t5", "odd")] if "t5" in items else [],
+        )
 
     for workers in (1, 3, 8):
         advanced = []
@@ -64,7 +66,8 @@ def test_embed_in_chunks_keeps_order_and_runs_parts_at_once():
         assert [(a, b) for a, b, _ in got] == [(0, 10), (10, 20), (20, 23)]
         assert [k for _, _, e in got for k in e.keys] == [x for x in inputs if x != "t5"]
         assert np.concatenate([e.vectors for _, _, e in got]).ravel().tolist() == [
-            float(x[1:]) for x in inputs if x != "t5"]
+            float(x[1:]) for x in inputs if x != "t5"
+        ]
         assert got[0][2].skipped == [("t5", "odd")] and sum(advanced) == 23
     assert most[0] >= 3  # the parts of a chunk did run at once
 
@@ -96,7 +99,7 @@ def test_images_with_n_workers_make_the_same_catalog_as_one(tmp_path, folder, em
     assert rows1 == rows3 and seq1 == seq3
     assert np.array_equal(vectors1, vectors3)
     # And the same as embedding each image alone.
-    from scannlite.plugin.embedders import embed_images
+    from scannlite.plugin.embedders.registry import embed_images
 
     alone, _, _ = embed_images(embedder, [folder / ids[40]])
     norm = alone[0] / np.linalg.norm(alone[0])
@@ -104,7 +107,7 @@ def test_images_with_n_workers_make_the_same_catalog_as_one(tmp_path, folder, em
 
 
 def test_texts_with_n_workers_make_the_same_catalog_as_one(tmp_path, fixtures_dir, monkeypatch):
-    from test_datasette_plugin import REGEX_MODEL, SENTENCES
+    from tests.support.datasette_site import REGEX_MODEL, SENTENCES
 
     monkeypatch.setattr(ingest, "CHUNK", 2)  # texts: 16 per chunk
     texts = tmp_path / "reviews.txt"
@@ -121,15 +124,44 @@ def test_texts_with_n_workers_make_the_same_catalog_as_one(tmp_path, fixtures_di
     assert np.array_equal(vectors1, vectors2)
 
 
+@pytest.mark.slow
 def test_the_cli_takes_workers_and_the_progress_bar_shows_a_rate(tmp_path, folder, embedder):
     cat = tmp_path / "c"
     Catalog.create(cat, 24).close()
-    proc = subprocess.run([str(BIN / "scannlite"), "add", str(cat), "--images", str(folder), "--embedder",
-                           str(embedder), "--workers", "2"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(BIN / "scannlite"),
+            "add",
+            str(cat),
+            "--images",
+            str(folder),
+            "--embedder",
+            str(embedder),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "added 70" in proc.stdout and "skipped 1 unreadable" in proc.stdout
-    proc = subprocess.run([str(BIN / "scannlite"), "add", str(cat), "--images", str(folder), "--embedder",
-                           str(embedder), "--workers", "0"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(BIN / "scannlite"),
+            "add",
+            str(cat),
+            "--images",
+            str(folder),
+            "--embedder",
+            str(embedder),
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "--workers" in proc.stderr
 
     from rich.console import Console

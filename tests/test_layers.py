@@ -1,10 +1,12 @@
 """The layers point one way, and only the store writes SQL (README, "How it fits together").
 
-cli -> plugin -> store. The store imports neither plugin nor cli, and names no plugin or cli
+cli -> plugin -> store. Inside the plugin layer, the dual encoder and the demo (plugin/dual_encoder/) sit on top:
+nothing else in the plugin or the store imports or names them, so the core runs without them. The store imports neither plugin nor cli, and names no plugin or cli
 function as a string either (``run_in("device", "scannlite.plugin...:fn")`` would be an import
 in disguise); the plugin imports no cli code except the sqlite-utils plugin, which mounts the
 CLI itself. Checked on the source's syntax trees, so an import inside a function counts too.
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,8 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"store": "scannlite.store", "plugin": "scannlite.plugin", "cli": "scannlite.cli"}
-MAY_IMPORT_CLI = {"plugin/sqlite_utils_plugin.py"}
-SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT)\b", re.I)
+MAY_IMPORT_CLI = {"plugin/integrations/sqlite_utils_plugin.py"}
+SQL = re.compile(r"^\s*((SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA)\s+\S|(BEGIN|COMMIT)\b)", re.I)
 FUNC_REF = re.compile(r"^scannlite\.(plugin|cli)(\.\w+)*(:\w+)?$")
 
 
@@ -41,15 +43,22 @@ def imported_modules(tree: ast.AST, package: str) -> set[str]:
 
 
 def package_of(rel: str) -> str:
+    """The package a file's relative imports resolve against (plugin/api/ is the ``scannlite`` package)."""
+    if rel.startswith("plugin/api/"):
+        return "scannlite"
     layer, *rest = rel[:-3].split("/")
-    parts = [LAYERS[layer], *rest]
-    return ".".join(parts if rel.endswith("__init__.py") else parts[:-1])
+    return ".".join([LAYERS[layer], *rest[:-1]])
 
 
 def strings(tree: ast.AST):
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
-                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             yield node.value
@@ -68,8 +77,11 @@ def test_store_uses_neither_plugin_nor_cli(rel, tree):
     assert not bad, f"{rel} imports {bad}"
     refs = [s for s in strings(tree) if FUNC_REF.match(s)]
     assert not refs, f"{rel} names code of a higher layer: {refs}"
-    heavy = [m for m in imported_modules(tree, package_of(rel))
-             if m.split(".")[0] in ("tensorflow", "tflite_support", "keras")]
+    heavy = [
+        m
+        for m in imported_modules(tree, package_of(rel))
+        if m.split(".")[0] in ("tensorflow", "tflite_support", "keras")
+    ]
     assert not heavy, f"{rel} imports {heavy}; the store never loads TensorFlow or the Task Library"
 
 
@@ -81,22 +93,62 @@ def test_plugin_does_not_use_cli(rel, tree):
     assert not bad, f"{rel} imports {bad}"
 
 
-@pytest.mark.parametrize("rel,tree", list(sources("plugin")) + list(sources("cli")),
-                         ids=lambda v: v if isinstance(v, str) else "")
+DUAL_ENCODER = re.compile(r"^scannlite\.plugin\.dual_encoder(\.\w+)*(:\w+)?$")
+
+
+@pytest.mark.parametrize(
+    "rel,tree",
+    [(r, t) for r, t in list(sources("store")) + list(sources("plugin")) if not r.startswith("plugin/dual_encoder/")],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_the_core_never_uses_the_dual_encoder(rel, tree):
+    bad = [m for m in imported_modules(tree, package_of(rel)) if m.startswith("scannlite.plugin.dual_encoder")]
+    assert not bad, f"{rel} imports {bad}"
+    refs = [s for s in strings(tree) if DUAL_ENCODER.match(s)]
+    assert not refs, f"{rel} names the dual encoder's code: {refs}"
+
+
+def test_the_sub_packages_are_the_readme_s():
+    """The README's tour names every sub-package, indented under its layer, and nothing that is not one."""
+    readme = (ROOT / "README.md").read_text()
+    tour = readme.split("## How it fits together", 1)[1].split("```", 2)[1]
+    named = {(len(m.group(1)), m.group(2)) for m in re.finditer(r"^( *)(\w+)/ ", tour, re.M)}
+    found = {
+        (2 * (len(p.parent.relative_to(ROOT).parts) - 1), p.parent.name)
+        for layer in LAYERS
+        for p in (ROOT / layer).rglob("__init__.py")
+        if len(p.parent.relative_to(ROOT).parts) <= 2
+    }
+    assert named == found, f"only in the README: {sorted(named - found)}; only in the code: {sorted(found - named)}"
+
+
+@pytest.mark.parametrize(
+    "rel,tree", list(sources("plugin")) + list(sources("cli")), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_no_sql_outside_the_store(rel, tree):
     sql = [s for s in strings(tree) if SQL.match(s)]
     assert not sql, f"{rel} writes SQL: {sql[0][:60]!r}"
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in ("execute", "executemany", "executescript") \
-                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "conn":
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("execute", "executemany", "executescript")
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr == "conn"
+        ):
             pytest.fail(f"{rel}:{node.lineno} runs SQL on a catalog connection")
 
 
 def test_the_checks_catch_what_they_look_for():
     """The rules above are not vacuous: each finds its violation in a made-up file."""
-    tree = ast.parse('from ..plugin.boundary import run_in\nrun_in("device", "scannlite.plugin.x:f")\n'
-                     'cat.conn.execute("SELECT 1 FROM items")\n')
+    tree = ast.parse(
+        'from ..plugin.boundary import run_in\nrun_in("device", "scannlite.plugin.x:f")\n'
+        'cat.conn.execute("SELECT 1 FROM items")\nrun_in("tensorflow", "scannlite.plugin.dual_encoder.x:f")\n'
+    )
     assert "scannlite.plugin.boundary" in imported_modules(tree, "scannlite.store")
+    assert package_of("store/bundle/ondevice/__init__.py") == "scannlite.store.bundle.ondevice"
+    assert package_of("store/bundle/export.py") == "scannlite.store.bundle"
+    assert any(DUAL_ENCODER.match(s) for s in strings(tree))
     assert any(FUNC_REF.match(s) for s in strings(tree))
     assert any(SQL.match(s) for s in strings(tree))
+    assert not SQL.match("create") and SQL.match("COMMIT") and SQL.match("select id from items")

@@ -1,5 +1,6 @@
 """One writer at a time; a second writer waits up to its timeout, then fails clearly;
 readers are never blocked."""
+
 import subprocess
 import sys
 import textwrap
@@ -7,14 +8,14 @@ import time
 
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import CatalogLocked
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from scannlite.store.catalog import Catalog
+    from scannlite.store.catalog.catalog import Catalog
     cat = Catalog.open(sys.argv[1])
     with cat.writing():
         with cat.transaction():          # a write transaction is open too
@@ -24,6 +25,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_second_writer_times_out_and_readers_proceed(tmp_path, rng):
     cat = Catalog.create(tmp_path / "c", 8)
     cat.add([f"a{i}" for i in range(20)], rng.standard_normal((20, 8)))

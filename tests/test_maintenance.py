@@ -1,12 +1,12 @@
 """check finds what is wrong; compact and gc reclaim space without changing any answer."""
+
 import pytest
 
-from scannlite.store import snapshot
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.maintenance import check, compact, gc
-
-from catalog_helpers import ids_for
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.maintenance import check, compact, gc
+from scannlite.store.index import snapshot
+from scannlite.store.index.build import build
+from tests.support.catalog_helpers import ids_for
 
 
 @pytest.fixture
@@ -78,5 +78,6 @@ def test_gc_removes_orphans_a_crash_left(cat):
 
 def test_gc_keep_must_be_positive(cat):
     from scannlite.store.errors import InvalidInput
+
     with pytest.raises(InvalidInput, match="at least 1"):
         gc(cat, keep=0)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from scannlite.store.ondevice import sstable
+from scannlite.store.bundle.ondevice import sstable
 from tests.support import native_fuzz as nf
 from tests.support import native_port as np_
 

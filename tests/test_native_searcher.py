@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store.ondevice.index_file import read_index
-from scannlite.store.ondevice.index_writer import scann_config, write_index
+from scannlite.store.bundle.ondevice.index_file import read_index
+from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 from scannlite.store.searcher import NativeError, NativeSearcher, l2_normalize
 from scannlite.store.searcher.native import library_path
-from tests.shared_fixtures import require_fixtures
+from tests.support.shared_fixtures import require_fixtures
 from tests.support import native_vectors
 
 CLI = library_path().parent / "scannlite-cli"
@@ -138,9 +138,9 @@ def test_empty_metadata_prints_a_dash(tmp_path):
 
 def _oracle(index_path, query, allow, leaves):
     """Brute force over the index's own codes: the distance of every allowed item in the
-    searched leaves, in the device's arithmetic (store/device_search.py, with 256-subspace
+    searched leaves, in the device's arithmetic (store/index/device_search.py, with 256-subspace
     blocks for INT8 over 16 codes)."""
-    from scannlite.store import device_search as ds
+    from scannlite.store.index import device_search as ds
     ix = read_index(open(index_path, "rb").read())
     ah = ix.asymmetric_hashing
     sizes = ix.partition_sizes
@@ -315,11 +315,11 @@ def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distan
     many near-ties), queried with the catalog's own vectors and random ones, raw and normalised."""
     import zipfile
 
-    from scannlite.store.build import build
-    from scannlite.store.catalog import Catalog
-    from scannlite.store.export import export
-    from scannlite.store.index_config import IndexConfig
-    from scannlite.store.synthetic import clustered
+    from scannlite.store.index.build import build
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.bundle.export import export
+    from scannlite.store.index.config import IndexConfig
+    from scannlite.store.catalog.synthetic import clustered
 
     x = clustered(3000, 16, clusters=60, spread=0.8, seed=11) * (3.0 if distance == "l2" else 1.0)
     cat = Catalog.create(tmp_path / "c", 16, distance,

@@ -1,9 +1,10 @@
-"""The on-device index format, read and written by the store process (scannlite.store.ondevice).
+"""The on-device index format, read and written by the store process (scannlite.store.bundle.ondevice).
 
 References are real: Google's test indices and models (../shared/fixtures/tflite-support),
 protobuf's own serializer and tflite-support's index builder, both run in a device process
-through scannlite.store.boundary. Helpers for that process live in tests/support/ondevice_pb.py.
+through scannlite.store.workers.boundary. Helpers for that process live in tests/support/ondevice_pb.py.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,23 +18,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.ondevice import (AsymmetricHashingProto, ConfigView, DistanceMeasure, EmbeddingType,
-                                      IndexConfig, IndexFormatError, LookupType, PartitionerProto,
-                                      ScannOnDeviceConfig, describe_model, read_bundle, read_index,
-                                      read_table)
-from scannlite.store.ondevice.protos import decode_index_config
-from scannlite.store.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
+from scannlite.store.bundle.ondevice import (
+    AsymmetricHashingProto,
+    ConfigView,
+    DistanceMeasure,
+    EmbeddingType,
+    IndexConfig,
+    IndexFormatError,
+    LookupType,
+    PartitionerProto,
+    ScannOnDeviceConfig,
+    describe_model,
+    read_bundle,
+    read_index,
+    read_table,
+)
+from scannlite.store.bundle.ondevice.protos import decode_index_config
+from scannlite.store.bundle.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
 from tests.support.ondevice_pb import to_spec
-
-from shared_fixtures import tflite_fixture
+from tests.support.shared_fixtures import tflite_fixture
 
 pytestmark = pytest.mark.device
 
 ROOT = Path(__file__).resolve().parents[1]
 
 L2, DOT = DistanceMeasure.SQUARED_L2_DISTANCE, DistanceMeasure.DOT_PRODUCT
-TEXT_ORDER = [b"It was a sunny day.", b"The weather was excellent.", b"The sun was shining on that day.",
-              b"The cat is chasing after the mouse.", b"He was very happy with his newly bought car."]
+TEXT_ORDER = [
+    b"It was a sunny day.",
+    b"The weather was excellent.",
+    b"The sun was shining on that day.",
+    b"The cat is chasing after the mouse.",
+    b"He was very happy with his newly bought car.",
+]
 FLOAT_FIXTURES = {  # file: (dim, metadata in stored order)
     "regex_index.ldb": (16, TEXT_ORDER),
     "mobilebert_index.ldb": (512, TEXT_ORDER),
@@ -49,7 +65,7 @@ def fixture(name: str) -> bytes:
 def run_device(func: str, *args):
     """``tests.support.ondevice_pb.<func>(*args)`` in a device worker (conftest puts the project
     root on every worker's PYTHONPATH; warm workers outlive any per-test environment)."""
-    from scannlite.store.boundary import run_in
+    from scannlite.store.workers.boundary import run_in
 
     return run_in("device", f"tests.support.ondevice_pb:{func}", *args, timeout=300)
 
@@ -108,8 +124,7 @@ def test_dummy_index_decodes_and_reports_its_problems():
 
 def parse_embedding_pbtxt(text: str) -> np.ndarray:
     """The ``value_float:`` lines of a text-format Embedding proto."""
-    values = [float(line.split(":", 1)[1]) for line in text.splitlines()
-              if line.strip().startswith("value_float:")]
+    values = [float(line.split(":", 1)[1]) for line in text.splitlines() if line.strip().startswith("value_float:")]
     return np.array(values, dtype=np.float32)
 
 
@@ -162,7 +177,7 @@ def test_store_process_imports_nothing_native(fixtures_dir):
     tflite-support's generated protos (which need pure-Python protobuf); protobuf runs on upb."""
     script = f"""
 import sys
-from scannlite.store.ondevice import read_index, read_bundle, describe_model
+from scannlite.store.bundle.ondevice import read_index, read_bundle, describe_model
 d = {str(fixtures_dir)!r}
 read_index(open(d + '/regex_index.ldb', 'rb').read())
 read_bundle(open(d + '/regex_searcher.tflite', 'rb').read())
@@ -199,27 +214,63 @@ def _specs() -> list[dict]:
     rng = np.random.default_rng(7)
     codebooks_5d = [_f32(rng, 256, 2), _f32(rng, 256, 2), _f32(rng, 256, 1)]  # dims_per_block 2, short last
     return [
-        {"scann_config": {"query_distance": 1, "partitioner": {"leaf": _rows(_f32(rng, 1, 8)), "search_fraction": 1.0,
-                                                               "query_distance": 1}},
-         "embedding_type": 1, "embedding_dim": 8, "global_partition_offsets": [0]},
-        {"scann_config": {"partitioner": {"leaf": _rows(_f32(rng, 21, 16)),
-                                          "search_fraction": float(np.float32(2.5 / 21))}},
-         "embedding_type": 1, "embedding_dim": 16, "global_partition_offsets": [0, 3, 3, 200, 70000, 2**32 - 1]},
-        {"scann_config": {"query_distance": 1,
-                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces(_f32(rng, 16, 1) for _ in range(4)),
-                                                             "query_distance": 1, "lookup_type": 1}},
-                          "partitioner": {"leaf": _rows(_f32(rng, 3, 4)), "query_distance": 1}},
-         "embedding_type": 2, "embedding_dim": 4, "global_partition_offsets": [0, 10, 20]},
-        {"scann_config": {"query_distance": 0,
-                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces(codebooks_5d), "lookup_type": 2}},
-                          "partitioner": {"leaf": _rows(_f32(rng, 6, 5)), "search_fraction": 0.25,
-                                          "query_distance": 0}},
-         "embedding_type": 2, "embedding_dim": 3, "global_partition_offsets": [0, 1, 2, 3, 4, 5]},
-        {"scann_config": {"query_distance": 2,
-                          "indexer": {"asymmetric_hashing": {"subspace": _subspaces([[[-0.0, 1.5]],
-                                                                                    [[float("inf"), -2.0]]]),
-                                                             "query_distance": 2, "lookup_type": 0}}},
-         "embedding_type": 0, "embedding_dim": 0},
+        {
+            "scann_config": {
+                "query_distance": 1,
+                "partitioner": {"leaf": _rows(_f32(rng, 1, 8)), "search_fraction": 1.0, "query_distance": 1},
+            },
+            "embedding_type": 1,
+            "embedding_dim": 8,
+            "global_partition_offsets": [0],
+        },
+        {
+            "scann_config": {
+                "partitioner": {"leaf": _rows(_f32(rng, 21, 16)), "search_fraction": float(np.float32(2.5 / 21))}
+            },
+            "embedding_type": 1,
+            "embedding_dim": 16,
+            "global_partition_offsets": [0, 3, 3, 200, 70000, 2**32 - 1],
+        },
+        {
+            "scann_config": {
+                "query_distance": 1,
+                "indexer": {
+                    "asymmetric_hashing": {
+                        "subspace": _subspaces(_f32(rng, 16, 1) for _ in range(4)),
+                        "query_distance": 1,
+                        "lookup_type": 1,
+                    }
+                },
+                "partitioner": {"leaf": _rows(_f32(rng, 3, 4)), "query_distance": 1},
+            },
+            "embedding_type": 2,
+            "embedding_dim": 4,
+            "global_partition_offsets": [0, 10, 20],
+        },
+        {
+            "scann_config": {
+                "query_distance": 0,
+                "indexer": {"asymmetric_hashing": {"subspace": _subspaces(codebooks_5d), "lookup_type": 2}},
+                "partitioner": {"leaf": _rows(_f32(rng, 6, 5)), "search_fraction": 0.25, "query_distance": 0},
+            },
+            "embedding_type": 2,
+            "embedding_dim": 3,
+            "global_partition_offsets": [0, 1, 2, 3, 4, 5],
+        },
+        {
+            "scann_config": {
+                "query_distance": 2,
+                "indexer": {
+                    "asymmetric_hashing": {
+                        "subspace": _subspaces([[[-0.0, 1.5]], [[float("inf"), -2.0]]]),
+                        "query_distance": 2,
+                        "lookup_type": 0,
+                    }
+                },
+            },
+            "embedding_type": 0,
+            "embedding_dim": 0,
+        },
         {},
         {"scann_config": {}},
         {"scann_config": {"indexer": {}, "partitioner": {"leaf": [{}, {}]}}},
@@ -242,8 +293,19 @@ def _ld(field: int, payload: bytes) -> bytes:
 def _odd_encodings() -> list[bytes]:
     """Valid wire data protobuf accepts but never writes: unpacked, split, unknown, repeated."""
     f = lambda x: struct.pack("<f", x)  # noqa: E731
-    unknown = (_v(15 << 3) + _v(300) + _v(16 << 3 | 1) + b"\x01" * 8 + _ld(17, b"junk")
-               + _v(18 << 3 | 3) + _v(1 << 3) + _v(5) + _v(18 << 3 | 4) + _v(19 << 3 | 5) + b"abcd")
+    unknown = (
+        _v(15 << 3)
+        + _v(300)
+        + _v(16 << 3 | 1)
+        + b"\x01" * 8
+        + _ld(17, b"junk")
+        + _v(18 << 3 | 3)
+        + _v(1 << 3)
+        + _v(5)
+        + _v(18 << 3 | 4)
+        + _v(19 << 3 | 5)
+        + b"abcd"
+    )
     leaf_unpacked = _v(1 << 3 | 5) + f(1.5) + _v(1 << 3 | 5) + f(-2.0) + _ld(1, f(3.0)) + unknown
     partitioner = _ld(1, leaf_unpacked) + _ld(1, _ld(1, f(4.0) + f(5.0) + f(6.0))) + _v(3 << 3) + _v(1) + unknown
     ah = _ld(1, _ld(1, _ld(1, f(0.5))) + _ld(1, _ld(1, f(0.25)))) + _v(3 << 3) + _v(9)  # lookup 9: unknown enum
@@ -251,8 +313,17 @@ def _odd_encodings() -> list[bytes]:
     scann_b = _ld(3, _v(2 << 3 | 5) + f(0.5)) + _ld(2, _ld(1, ah))
     return [
         # unpacked offsets, a split packed run, a wrong-wire-type field, an unknown enum value
-        _v(4 << 3) + _v(0) + _v(4 << 3) + _v(5) + _ld(4, _v(7) + _v(300)) + _v(2 << 3) + _v(7)
-        + _v(3 << 3 | 5) + b"\0\0\0\0" + _v(3 << 3) + _v(2**32 + 9),
+        _v(4 << 3)
+        + _v(0)
+        + _v(4 << 3)
+        + _v(5)
+        + _ld(4, _v(7) + _v(300))
+        + _v(2 << 3)
+        + _v(7)
+        + _v(3 << 3 | 5)
+        + b"\0\0\0\0"
+        + _v(3 << 3)
+        + _v(2**32 + 9),
         # scann_config twice (merged), unknown fields everywhere, embedding_type set last wins
         _ld(1, scann_a) + _v(2 << 3) + _v(1) + unknown + _ld(1, scann_b) + _v(2 << 3) + _v(2),
         # negative enum (ten-byte varint): unknown, so unset
@@ -275,7 +346,7 @@ def test_protos_match_protobuf_byte_for_byte():
     for spec, blob in zip(specs, ours):
         assert to_spec(decode_index_config(blob)) == spec
     # Encodings protobuf accepts but does not write decode alike in both implementations.
-    for blob, parsed in zip(odd, ref["parsed"][len(specs):]):
+    for blob, parsed in zip(odd, ref["parsed"][len(specs) :]):
         assert to_spec(decode_index_config(blob)) == parsed
 
 
@@ -287,8 +358,10 @@ def test_proto_presence_and_defaults():
     assert cfg.scann_config.query_distance == DistanceMeasure.UNSPECIFIED
     part = PartitionerProto(leaf=_rows(np.zeros((3, 2))))
     assert part.search_fraction == 1.0 and part.query_distance == L2
-    assert PartitionerProto(leaf=_rows(np.zeros((3, 2))), search_fraction=1.0).SerializeToString() != \
-        part.SerializeToString()
+    assert (
+        PartitionerProto(leaf=_rows(np.zeros((3, 2))), search_fraction=1.0).SerializeToString()
+        != part.SerializeToString()
+    )
     ah = AsymmetricHashingProto(subspace=_subspaces([np.zeros((16, 2)), np.zeros((16, 2)), np.zeros((16, 1))]))
     assert ah.lookup_type == LookupType.FLOAT
     view = ConfigView.decode(IndexConfig(scann_config={"indexer": {"asymmetric_hashing": ah}}).SerializeToString())
@@ -304,17 +377,20 @@ def test_ragged_matrices_are_refused():
         ConfigView.decode(ragged)
 
 
-@pytest.mark.parametrize("blob", [
-    b"\x08",  # truncated varint
-    b"\x0a\x05ab",  # runs past the end
-    b"\x00\x01",  # field number 0
-    b"\x0e",  # wire type 6
-    b"\x0b\x10\x01",  # unterminated group
-    b"\x0c",  # end of a group never started
-    b"\x22\x01\x80",  # truncated packed varint
-    b"\x08" + b"\xff" * 10 + b"\x01",  # varint longer than 10 bytes
-    b"\x0b" * 5000,  # groups nested too deeply
-])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x08",  # truncated varint
+        b"\x0a\x05ab",  # runs past the end
+        b"\x00\x01",  # field number 0
+        b"\x0e",  # wire type 6
+        b"\x0b\x10\x01",  # unterminated group
+        b"\x0c",  # end of a group never started
+        b"\x22\x01\x80",  # truncated packed varint
+        b"\x08" + b"\xff" * 10 + b"\x01",  # varint longer than 10 bytes
+        b"\x0b" * 5000,  # groups nested too deeply
+    ],
+)
 def test_malformed_protos(blob):
     with pytest.raises(IndexFormatError, match="invalid IndexConfig proto") as err:
         decode_index_config(blob)
@@ -334,9 +410,15 @@ def _builder_jobs():
     centroids = rng.standard_normal((4, 5)).astype(np.float32)
     ah_cfg = ScannOnDeviceConfig(
         query_distance=DOT,
-        indexer={"asymmetric_hashing": {"subspace": _subspaces(codebooks), "query_distance": DOT,
-                                        "lookup_type": LookupType.INT8}},
-        partitioner={"leaf": _rows(centroids), "search_fraction": float(np.float32(1.5 / 4)), "query_distance": DOT})
+        indexer={
+            "asymmetric_hashing": {
+                "subspace": _subspaces(codebooks),
+                "query_distance": DOT,
+                "lookup_type": LookupType.INT8,
+            }
+        },
+        partitioner={"leaf": _rows(centroids), "search_fraction": float(np.float32(1.5 / 4)), "query_distance": DOT},
+    )
     n = 600
     assign = rng.choice([0, 1, 3], size=n)  # leaf 2 stays empty
     codes = ((np.arange(n)[:, None] // 7 + np.arange(3)) % 16).astype(np.uint8)  # compressible
@@ -345,9 +427,15 @@ def _builder_jobs():
     m = 90
     vectors = rng.standard_normal((m, 8)).astype(np.float32)
     f_assign = rng.integers(0, 3, m)
-    f_cfg = ScannOnDeviceConfig(query_distance=L2, partitioner={
-        "leaf": _rows(rng.standard_normal((3, 8)).astype(np.float32)), "search_fraction": 1.0, "query_distance": L2})
-    f_meta = [("vector %d ✓" % i).encode() for i in range(m)]
+    f_cfg = ScannOnDeviceConfig(
+        query_distance=L2,
+        partitioner={
+            "leaf": _rows(rng.standard_normal((3, 8)).astype(np.float32)),
+            "search_fraction": 1.0,
+            "query_distance": L2,
+        },
+    )
+    f_meta = [f"vector {i} ✓".encode() for i in range(m)]
     cases = {
         "ah": dict(cfg=ah_cfg, dim=3, assign=assign, rows=codes, meta=meta, etype=EmbeddingType.UINT8),
         "float": dict(cfg=f_cfg, dim=8, assign=f_assign, rows=vectors, meta=f_meta, etype=EmbeddingType.FLOAT),
@@ -355,9 +443,14 @@ def _builder_jobs():
     jobs = []
     for name, case in cases.items():
         for compression in (True, False):
-            job = dict(embedding_dim=case["dim"], scann_config=case["cfg"].SerializeToString(),
-                       userinfo=b"user \x00 info", partition_assignment=case["assign"], metadata=case["meta"],
-                       compression=compression)
+            job = dict(
+                embedding_dim=case["dim"],
+                scann_config=case["cfg"].SerializeToString(),
+                userinfo=b"user \x00 info",
+                partition_assignment=case["assign"],
+                metadata=case["meta"],
+                compression=compression,
+            )
             job["hashed_database" if name == "ah" else "float_database"] = case["rows"]
             jobs.append(job)
     return cases, jobs
@@ -399,8 +492,12 @@ def test_builder_output_reads_back(built, name):
     assert index.user_info == b"user \x00 info"
     # The C++ builder's IndexConfig is byte-identical to ours for the same message.
     assert index.message.scann_config == case["cfg"]
-    ours = IndexConfig(scann_config=case["cfg"], embedding_type=case["etype"], embedding_dim=case["dim"],
-                       global_partition_offsets=expected_offsets)
+    ours = IndexConfig(
+        scann_config=case["cfg"],
+        embedding_type=case["etype"],
+        embedding_dim=case["dim"],
+        global_partition_offsets=expected_offsets,
+    )
     assert index.table[b"INDEX_CONFIG"] == ours.SerializeToString()
     assert index.validate() == []
     summary = index.summary()
@@ -418,7 +515,7 @@ def test_corrupt_snappy_block_is_reported(built):
     data = bytearray(blobs[("ah", True)])
     block = next(b for b in read_table(bytes(data)).blocks if b.compression == 1)
     data[block.offset] ^= 0x01  # the declared length of the Snappy block changes by one
-    contents = bytes(data[block.offset:block.offset + block.size + 1])
+    contents = bytes(data[block.offset : block.offset + block.size + 1])
     struct.pack_into("<I", data, block.offset + block.size + 1, mask(crc32c(contents)))
     with pytest.raises(IndexFormatError, match="bad snappy data in data block"):
         read_index(bytes(data))
@@ -430,6 +527,7 @@ def test_corrupt_snappy_block_is_reported(built):
 
 def write_table(items, sort: bool = True) -> bytes:
     """A minimal SSTable: one raw data block, every entry a restart point (keys sorted unless told)."""
+
     def block(entries):
         body, restarts = bytearray(), []
         for key, value in entries:
@@ -455,16 +553,22 @@ def write_table(items, sort: bool = True) -> bytes:
 
 
 def _float_index(cfg: IndexConfig, parts: dict[int, np.ndarray], n_meta: int, extra=None) -> bytes:
-    items = {b"INDEX_CONFIG": cfg.SerializeToString(),
-             **{b"E_%d" % p: np.asarray(v).tobytes() for p, v in parts.items()},
-             **{b"M_%d" % j: b"m%d" % j for j in range(n_meta)}}
+    items = {
+        b"INDEX_CONFIG": cfg.SerializeToString(),
+        **{b"E_%d" % p: np.asarray(v).tobytes() for p, v in parts.items()},
+        **{b"M_%d" % j: b"m%d" % j for j in range(n_meta)},
+    }
     items.update(extra or {})
     return write_table(items)
 
 
 def test_written_table_round_trips():
-    cfg = IndexConfig(scann_config={"query_distance": L2}, embedding_type=EmbeddingType.FLOAT, embedding_dim=2,
-                      global_partition_offsets=[0])
+    cfg = IndexConfig(
+        scann_config={"query_distance": L2},
+        embedding_type=EmbeddingType.FLOAT,
+        embedding_dim=2,
+        global_partition_offsets=[0],
+    )
     index = read_index(_float_index(cfg, {0: np.ones((3, 2), np.float32)}, 3))
     assert index.validate() == [] and index.user_info == b"" and not index.has_user_info
 
@@ -483,16 +587,29 @@ def _flat(offsets, dim=2, leaves=0, leaf_dim=2, top=L2, etype=EmbeddingType.FLOA
 def test_validate_reports_inconsistencies():
     rows = lambda n, d=2: np.ones((n, d), np.float32)  # noqa: E731
     cases = [  # (config, partitions, number of M_ keys, expected problem)
-        (_flat([0, 2], leaves=2), {0: rows(3), 1: rows(1)}, 4,
-         "global_partition_offsets[1] is 2 but the partitions before it use ids up to 2"),
-        # A gap between partitions is a slotted layout (store/ondevice/layout.py), not a problem:
+        (
+            _flat([0, 2], leaves=2),
+            {0: rows(3), 1: rows(1)},
+            4,
+            "global_partition_offsets[1] is 2 but the partitions before it use ids up to 2",
+        ),
+        # A gap between partitions is a slotted layout (store/bundle/ondevice/layout.py), not a problem:
         # only the metadata key of the row after it matters.
         (_flat([0, 5], leaves=2), {0: rows(3), 1: rows(1)}, 4, "missing key M_5"),
         (_flat([0, 3], leaves=2), {0: rows(3)}, 3, "missing key E_1"),
         (_flat([0]), {0: rows(3)}, 2, "missing key M_2"),
-        (_flat([0], leaves=1, leaf_dim=3), {0: rows(1)}, 1, "partitioner centroids have 3 dimensions but queries have 2"),
-        (_flat([0], leaves=1, top=DOT), {0: rows(1)}, 1,
-         "scores leaves with SQUARED_L2_DISTANCE but the index searches with DOT_PRODUCT"),
+        (
+            _flat([0], leaves=1, leaf_dim=3),
+            {0: rows(1)},
+            1,
+            "partitioner centroids have 3 dimensions but queries have 2",
+        ),
+        (
+            _flat([0], leaves=1, top=DOT),
+            {0: rows(1)},
+            1,
+            "scores leaves with SQUARED_L2_DISTANCE but the index searches with DOT_PRODUCT",
+        ),
         (_flat([0, 0]), {0: rows(1)}, 1, "global_partition_offsets has 2 entries for 1 partitions"),
         (_flat([0], dim=3), {0: rows(2)}, 1, "E_0 has 16 bytes, not a multiple of the 12-byte row"),
         (_flat([0], top=None), {0: rows(1)}, 1, "does not provide mandatory DistanceMeasure"),
@@ -509,28 +626,39 @@ def test_validate_reports_inconsistencies():
 
 def test_validate_reports_quantizer_problems():
     cb = lambda k, w: np.zeros((k, w), np.float32)  # noqa: E731
-    ah = AsymmetricHashingProto(subspace=_subspaces([cb(16, 2), cb(8, 2), cb(16, 1)]), query_distance=L2,
-                                lookup_type=LookupType.INT8_LUT16)
-    scann = ScannOnDeviceConfig(query_distance=DOT, indexer={"asymmetric_hashing": ah},
-                                partitioner={"leaf": _rows(np.zeros((1, 4))), "query_distance": DOT})
-    cfg = IndexConfig(scann_config=scann, embedding_type=EmbeddingType.UINT8, embedding_dim=4,
-                      global_partition_offsets=[0])
+    ah = AsymmetricHashingProto(
+        subspace=_subspaces([cb(16, 2), cb(8, 2), cb(16, 1)]), query_distance=L2, lookup_type=LookupType.INT8_LUT16
+    )
+    scann = ScannOnDeviceConfig(
+        query_distance=DOT,
+        indexer={"asymmetric_hashing": ah},
+        partitioner={"leaf": _rows(np.zeros((1, 4))), "query_distance": DOT},
+    )
+    cfg = IndexConfig(
+        scann_config=scann, embedding_type=EmbeddingType.UINT8, embedding_dim=4, global_partition_offsets=[0]
+    )
     codes = np.array([[1, 2, 3, 0], [15, 9, 1, 0]], np.uint8)
     problems = read_index(_float_index(cfg, {0: codes}, 2)).validate()
-    for message in ["embedding_dim is 4 but asymmetric hashing has 3 subspaces",
-                    "subspace 1 has 8 codebook entries but subspace 0 has 16",
-                    "INT8_LUT16 is not implemented on device",
-                    "asymmetric hashing computes SQUARED_L2_DISTANCE but the index searches with DOT_PRODUCT",
-                    "partitioner centroids have 4 dimensions but queries have 5",
-                    "E_0 holds code 9 for subspace 1, which has only 8 codebook entries"]:
+    for message in [
+        "embedding_dim is 4 but asymmetric hashing has 3 subspaces",
+        "subspace 1 has 8 codebook entries but subspace 0 has 16",
+        "INT8_LUT16 is not implemented on device",
+        "asymmetric hashing computes SQUARED_L2_DISTANCE but the index searches with DOT_PRODUCT",
+        "partitioner centroids have 4 dimensions but queries have 5",
+        "E_0 holds code 9 for subspace 1, which has only 8 codebook entries",
+    ]:
         assert any(message in p for p in problems), (message, problems)
     # Full 256-entry codebooks: no uint8 code can be out of range, and one one short is still read.
     for entries, expected in [(256, []), (255, ["E_0 holds code 255 for subspace 0, which has only 255"])]:
         ah = AsymmetricHashingProto(subspace=_subspaces([cb(entries, 1), cb(256, 1)]), query_distance=DOT)
-        scann = ScannOnDeviceConfig(query_distance=DOT, indexer={"asymmetric_hashing": ah},
-                                    partitioner={"leaf": _rows(np.zeros((1, 2))), "query_distance": DOT})
-        cfg = IndexConfig(scann_config=scann, embedding_type=EmbeddingType.UINT8, embedding_dim=2,
-                          global_partition_offsets=[0])
+        scann = ScannOnDeviceConfig(
+            query_distance=DOT,
+            indexer={"asymmetric_hashing": ah},
+            partitioner={"leaf": _rows(np.zeros((1, 2))), "query_distance": DOT},
+        )
+        cfg = IndexConfig(
+            scann_config=scann, embedding_type=EmbeddingType.UINT8, embedding_dim=2, global_partition_offsets=[0]
+        )
         problems = read_index(_float_index(cfg, {0: np.array([[255, 255], [0, 7]], np.uint8)}, 2)).validate()
         assert [p for p in problems if "holds code" in p] == [p for p in problems if any(e in p for e in expected)]
         assert all(any(e in p for p in problems) for e in expected), problems
@@ -545,17 +673,20 @@ def test_index_without_config_is_refused():
 # Corrupt inputs
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: b"", "not an on-device ScaNN index: the file is empty"),
-    (lambda d: np.random.default_rng(1).bytes(1000), "bad SSTable magic number"),
-    (lambda d: d[:300], "bad SSTable magic number"),
-    (lambda d: d[:40], "too short for an SSTable"),
-    (lambda d: d[:-1] + b"\x00", "bad SSTable magic number"),
-    (lambda d: d[:100] + bytes([d[100] ^ 0x20]) + d[101:], "checksum mismatch in data block at offset 0"),
-    (lambda d: d[:-48] + (_v(564) + _v(8) + _v(10**6) + _v(20)).ljust(40, b"\0") + d[-8:], "runs past the end"),
-    (lambda d: d[:-48] + (_v(564) + _v(8) + _v(0) + _v(600)).ljust(40, b"\0") + d[-8:], "runs past the end"),
-    (lambda d: d[:-48] + b"\xff" * 40 + d[-8:], "bad varint in the footer"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: b"", "not an on-device ScaNN index: the file is empty"),
+        (lambda d: np.random.default_rng(1).bytes(1000), "bad SSTable magic number"),
+        (lambda d: d[:300], "bad SSTable magic number"),
+        (lambda d: d[:40], "too short for an SSTable"),
+        (lambda d: d[:-1] + b"\x00", "bad SSTable magic number"),
+        (lambda d: d[:100] + bytes([d[100] ^ 0x20]) + d[101:], "checksum mismatch in data block at offset 0"),
+        (lambda d: d[:-48] + (_v(564) + _v(8) + _v(10**6) + _v(20)).ljust(40, b"\0") + d[-8:], "runs past the end"),
+        (lambda d: d[:-48] + (_v(564) + _v(8) + _v(0) + _v(600)).ljust(40, b"\0") + d[-8:], "runs past the end"),
+        (lambda d: d[:-48] + b"\xff" * 40 + d[-8:], "bad varint in the footer"),
+    ],
+)
 def test_corrupt_index_files(make, message):
     with pytest.raises(IndexFormatError, match=message) as err:
         read_index(make(fixture("regex_index.ldb")))
@@ -569,7 +700,7 @@ def test_every_truncation_and_byte_flip_is_a_clean_error():
             read_index(data[:n])
     for i in range(len(data)):
         for flip in (0x01, 0x80, 0xFF):
-            bad = data[:i] + bytes([data[i] ^ flip]) + data[i + 1:]
+            bad = data[:i] + bytes([data[i] ^ flip]) + data[i + 1 :]
             for verify in (True, False):
                 try:
                     read_index(bad, verify_checksums=verify).validate()
@@ -589,8 +720,11 @@ def test_sstable_structure_checks():
 
 def test_corrupt_bundles():
     model = fixture("regex_searcher.tflite")
-    for data, message in [(b"", "the file is empty"), (b"hello world!", "no TFL3 file identifier"),
-                          (fixture("regex_index.ldb"), "not a TFLite model")]:
+    for data, message in [
+        (b"", "the file is empty"),
+        (b"hello world!", "no TFL3 file identifier"),
+        (fixture("regex_index.ldb"), "not a TFLite model"),
+    ]:
         for fn in (read_bundle, describe_model):
             with pytest.raises(IndexFormatError, match=message):
                 fn(data)
@@ -598,7 +732,7 @@ def test_corrupt_bundles():
         describe_model(model[:2000])
     rng = np.random.default_rng(5)
     for i in rng.integers(0, 4096, 150):
-        bad = model[:i] + bytes([model[i] ^ 0xFF]) + model[i + 1:]
+        bad = model[:i] + bytes([model[i] ^ 0xFF]) + model[i + 1 :]
         try:
             describe_model(bad)
             read_bundle(bad)
@@ -607,7 +741,7 @@ def test_corrupt_bundles():
 
 
 def test_mapped_files_read_like_bytes(tmp_path):
-    from scannlite.store.ondevice.bundle_file import mapped
+    from scannlite.store.bundle.ondevice.bundle_file import mapped
 
     for name in ("regex_searcher.tflite", "regex_one_embedding_with_metadata.tflite"):
         data = fixture(name)
@@ -616,8 +750,11 @@ def test_mapped_files_read_like_bytes(tmp_path):
             assert describe_model(view) == describe_model(data)
             got, want = read_bundle(view), read_bundle(data)
             assert {k: bytes(v) for k, v in got.files.items()} == want.files
-            assert (got.index_name, got.index_output, got.associated_files) == \
-                (want.index_name, want.index_output, want.associated_files)
+            assert (got.index_name, got.index_output, got.associated_files) == (
+                want.index_name,
+                want.index_output,
+                want.associated_files,
+            )
             if want.index_file is not None:  # a view of the map, not a copy
                 assert isinstance(got.index_file, memoryview) and got.index_file == want.index_file
             del got
@@ -628,7 +765,7 @@ def test_mapped_files_read_like_bytes(tmp_path):
 
 
 def test_zip_entries_are_held_to_their_crc(tmp_path):
-    from scannlite.store.ondevice.bundle_file import mapped
+    from scannlite.store.bundle.ondevice.bundle_file import mapped
 
     data = bytearray(fixture("regex_searcher.tflite"))
     at = bytes(data).rindex(fixture("regex_index.ldb")) + 100  # a byte inside the packed index
@@ -743,10 +880,13 @@ def test_describe_image_searcher_model():
     index_file = _file(b"idx.ldb", "SCANN_INDEX_FILE")
     sub.outputTensorMetadata = [_tensor_md(b"first"), _tensor_md(b"second", files=[index_file])]
     index = fixture("regex_index.ldb")
-    data = _model([(b"in", [1, 8, 8, 3], s.TensorType.FLOAT32)],
-                  [(b"a", [1, 4], s.TensorType.FLOAT32), (b"b", [1, 16], s.TensorType.UINT8)],
-                  metadata=_metadata(sub), custom_codes=[b"FlexAddV2", b"MyOp"],
-                  zip_entries=[("idx.ldb", index, zipfile.ZIP_STORED), ("notes.txt", b"x" * 100, zipfile.ZIP_DEFLATED)])
+    data = _model(
+        [(b"in", [1, 8, 8, 3], s.TensorType.FLOAT32)],
+        [(b"a", [1, 4], s.TensorType.FLOAT32), (b"b", [1, 16], s.TensorType.UINT8)],
+        metadata=_metadata(sub),
+        custom_codes=[b"FlexAddV2", b"MyOp"],
+        zip_entries=[("idx.ldb", index, zipfile.ZIP_STORED), ("notes.txt", b"x" * 100, zipfile.ZIP_DEFLATED)],
+    )
     info = describe_model(data)
     json.dumps(info)
     (inp,) = info["inputs"]
@@ -786,13 +926,19 @@ def test_describe_bert_and_plain_models():
     info = describe_model(_model(ints, [(b"out", [1, 384], s.TensorType.FLOAT32)], metadata=_metadata(sub)))
     assert info["inputs"][2]["tokenizer"] == "sentencepiece" and info["inputs"][2]["tokenizer_files"] == ["sp.model"]
 
-    plain = describe_model(_model([(b"text", [1], s.TensorType.STRING)], [(b"out", [1, 16], s.TensorType.FLOAT32)],
-                                  custom_codes=[b"FlexStringSplit"]))
+    plain = describe_model(
+        _model(
+            [(b"text", [1], s.TensorType.STRING)],
+            [(b"out", [1, 16], s.TensorType.FLOAT32)],
+            custom_codes=[b"FlexStringSplit"],
+        )
+    )
     assert not plain["has_metadata"] and plain["inputs"][0]["dtype"] == "string"
     assert plain["flex_ops"] == ["FlexStringSplit"] and plain["min_parser_version"] is None
 
-    wrong_id = describe_model(_model(ints, [(b"out", [1, 4], s.TensorType.FLOAT32)],
-                                     metadata=_metadata(sub, identifier=b"XXXX")))
+    wrong_id = describe_model(
+        _model(ints, [(b"out", [1, 4], s.TensorType.FLOAT32)], metadata=_metadata(sub, identifier=b"XXXX"))
+    )
     assert any("expected b'M001'" in p for p in wrong_id["problems"])
 
 
@@ -809,15 +955,18 @@ def test_snappy_blocks_round_trip():
         assert snappy_decompress(pa.compress(raw, codec="snappy", asbytes=True), "a block") == raw
 
 
-@pytest.mark.parametrize("blob, message", [
-    (b"", "truncated varint in the snappy length of a block"),
-    (b"\x05", "Corrupt snappy compressed data"),
-    (b"\x05\x10ab", "Corrupt snappy compressed data"),
-    (b"\x04\x05\x00", "Corrupt snappy compressed data"),  # a copy before any output
-    (b"\x03\x00a\x06\x02", "Corrupt snappy compressed data"),
-    (b"\xff\xff\xff\xff\xff\xff", "bad varint in the snappy length of a block"),
-    (b"\xff\xff\xff\xff\x0f" + b"a" * 100, "declared length 4294967295 is impossible for 105 input bytes"),
-])
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"", "truncated varint in the snappy length of a block"),
+        (b"\x05", "Corrupt snappy compressed data"),
+        (b"\x05\x10ab", "Corrupt snappy compressed data"),
+        (b"\x04\x05\x00", "Corrupt snappy compressed data"),  # a copy before any output
+        (b"\x03\x00a\x06\x02", "Corrupt snappy compressed data"),
+        (b"\xff\xff\xff\xff\xff\xff", "bad varint in the snappy length of a block"),
+        (b"\xff\xff\xff\xff\x0f" + b"a" * 100, "declared length 4294967295 is impossible for 105 input bytes"),
+    ],
+)
 def test_snappy_rejects_malformed_input(blob, message):
     with pytest.raises(IndexFormatError, match=message) as err:
         snappy_decompress(blob, "a block")
@@ -836,7 +985,8 @@ def test_sstable_reads_every_varint_width_and_views_large_values():
     """Keys and values of every length class (one- and two-byte varints, shared prefixes, blocks
     above and below the size read as views, raw and Snappy) read back exactly, from bytes and
     from a view; large raw values are views of the data, not copies."""
-    from scannlite.store.ondevice import sstable
+    from scannlite.store.bundle.ondevice import sstable
+    from scannlite.store.bundle.ondevice.sstable_writer import write_table
 
     rng = np.random.default_rng(11)
     items = {}
@@ -845,10 +995,10 @@ def test_sstable_reads_every_varint_width_and_views_large_values():
         items[key] = rng.bytes(int(rng.choice([0, 1, 127, 128, 200, 5000])))
     big = {b"E_%d" % p: rng.bytes(sstable.VIEW_BLOCKS_FROM + 17 * p) for p in range(3)}
     keys = sorted(items)
-    blocks = [([(k, items[k]) for k in keys[i:i + 50]], None, bool(i % 100)) for i in range(0, len(keys), 50)]
+    blocks = [([(k, items[k]) for k in keys[i : i + 50]], None, bool(i % 100)) for i in range(0, len(keys), 50)]
     blocks += [([(k, v)], None, False) for k, v in sorted(big.items())]
     blocks.sort(key=lambda b: b[0][0][0])
-    data = sstable.write_table(blocks)
+    data = write_table(blocks)
     expected = {**items, **big}
     for source in (data, memoryview(data)):
         table = sstable.read_table(source)
@@ -878,8 +1028,8 @@ def test_metadata_keys_the_searcher_cannot_look_up_are_extra():
 
 
 def test_one_key_is_looked_up_after_every_block_is_checked():
-    from scannlite.store.ondevice.index_file import read_user_info
-    from scannlite.store.ondevice.sstable import check_blocks, lookup
+    from scannlite.store.bundle.ondevice.index_file import read_user_info
+    from scannlite.store.bundle.ondevice.sstable import check_blocks, lookup
 
     data = fixture("regex_index.ldb")
     assert read_user_info(data) == read_index(data).user_info == b"userinfo"
@@ -893,7 +1043,7 @@ def test_one_key_is_looked_up_after_every_block_is_checked():
     with pytest.raises(IndexFormatError, match="checksum mismatch in data block"):
         read_user_info(bytes(damaged))
     # A reader of a mapped file is asked to drop what it has checked, block after block.
-    from scannlite.store.ondevice import sstable
+    from scannlite.store.bundle.ondevice import sstable
 
     calls = []
     original = sstable.RELEASE_EVERY

@@ -6,6 +6,7 @@ The reference: ImageNet's class 652, "military uniform", for the Grace Hopper ph
 matplotlib ships (the standard test image of TensorFlow's label_image example, which MobileNet
 and Inception also label "military uniform"); the runners-up must be clothing classes too.
 """
+
 import os
 import pickle
 from pathlib import Path
@@ -13,15 +14,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.plugin.encoder import efficientnet_files, jobs, modeldir
-from scannlite.plugin.encoder.errors import EncoderError
-from scannlite.plugin.encoder.settings import TrainSettings
-from scannlite.plugin.encoder.torch_legacy import load_state_dict
-from scannlite.store.boundary import run_in
+from scannlite.plugin.dual_encoder import efficientnet_files, jobs, modeldir
+from scannlite.plugin.dual_encoder.settings import TrainSettings
+from scannlite.plugin.dual_encoder.torch_legacy import load_state_dict
+from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.store.workers.boundary import run_in
 from tests.support.tiny_coco import make_tiny_coco
 
 MILITARY_UNIFORM = 652
-CLOTHING = {652, 834, 906, 457, 465, 400, 617, 667}  # uniform, suit, Windsor tie, bow tie, vest, gown, lab coat, mortarboard
+CLOTHING = {
+    652,
+    834,
+    906,
+    457,
+    465,
+    400,
+    617,
+    667,
+}  # uniform, suit, Windsor tie, bow tie, vest, gown, lab coat, mortarboard
 
 
 def test_legacy_reader_reads_every_packaged_tensor_with_numpy():
@@ -61,8 +71,13 @@ def test_legacy_reader_runs_no_code_from_the_file(tmp_path):
 
     magic, protocol = 0x1950A86A20F9469CFC6C, 1001
     path = tmp_path / "evil.pth"
-    path.write_bytes(pickle.dumps(magic) + pickle.dumps(protocol) + pickle.dumps({"little_endian": True})
-                     + pickle.dumps({"x": Evil()}) + pickle.dumps([]))
+    path.write_bytes(
+        pickle.dumps(magic)
+        + pickle.dumps(protocol)
+        + pickle.dumps({"little_endian": True})
+        + pickle.dumps({"x": Evil()})
+        + pickle.dumps([])
+    )
     with pytest.raises(EncoderError, match="refusing to load"):
         load_state_dict(path)
     assert not marker.exists()
@@ -94,10 +109,26 @@ def trained(tmp_path_factory):
     old = os.environ.get("SCANNLITE_CACHE_DIR")
     os.environ["SCANNLITE_CACHE_DIR"] = str(cache)
     try:
-        first = jobs.train(f"coco:{coco}", root / "model", text_tower="words", epochs=2, image_size=64,
-                           batch_size=12, image_backbone="efficientnet_lite0", show_progress=False)
-        again = jobs.train(f"coco:{coco}", root / "model2", text_tower="words", epochs=1, image_size=64,
-                           batch_size=12, image_backbone="efficientnet_lite0", show_progress=False)
+        first = jobs.train(
+            f"coco:{coco}",
+            root / "model",
+            text_tower="words",
+            epochs=2,
+            image_size=64,
+            batch_size=12,
+            image_backbone="efficientnet_lite0",
+            show_progress=False,
+        )
+        again = jobs.train(
+            f"coco:{coco}",
+            root / "model2",
+            text_tower="words",
+            epochs=1,
+            image_size=64,
+            batch_size=12,
+            image_backbone="efficientnet_lite0",
+            show_progress=False,
+        )
     finally:
         if old is None:
             os.environ.pop("SCANNLITE_CACHE_DIR", None)
@@ -123,7 +154,7 @@ def test_features_are_computed_once_and_the_head_trains(trained):
 @pytest.mark.device
 @pytest.mark.slow
 def test_image_embedder_matches_keras_and_int8_falls_back_to_float16(trained, tmp_path):
-    from scannlite.plugin.encoder.tflite_signature import check_image_embedder
+    from scannlite.plugin.embedders.tflite_signature import check_image_embedder
 
     root = trained[0]
     result = jobs.convert(root / "model", tmp_path / "float")

@@ -1,5 +1,6 @@
-"""The Python API (scannlite.plugin.api): open a catalog, add, build, search by vector, text or
+"""The Python API (scannlite.plugin.facade.database): open a catalog, add, build, search by vector, text or
 image, export; plain dicts and lists, the same answers as the CLI and the exported bundle."""
+
 from __future__ import annotations
 
 import json
@@ -8,20 +9,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scannlite.plugin import api
+import scannlite
 from scannlite.plugin.device.processes import DeviceProcesses
-from scannlite.store import bundles, snapshot
+from scannlite.store.bundle import inspection as bundles
 from scannlite.store.errors import InvalidInput
 from scannlite.store.images import synthetic_images
-
-from test_datasette_plugin import REGEX_MODEL, SENTENCES, embed_texts
+from scannlite.store.index import snapshot
+from tests.support.datasette_site import REGEX_MODEL, SENTENCES, embed_texts
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
 
 def test_a_text_catalog_from_creation_to_a_verified_bundle(tmp_path):
     rng = np.random.default_rng(4)
-    with api.create(tmp_path / "reviews.catalog", 16, num_leaves=8, leaves_to_search=2) as db:
+    with scannlite.create(tmp_path / "reviews.catalog", 16, num_leaves=8, leaves_to_search=2) as db:
         assert len(db) == 0 and db.dim == 16 and "reviews.catalog" in repr(db)
         added = db.add_texts(SENTENCES, embedder=REGEX_MODEL, metadata=[{"text": t} for t in SENTENCES])
         assert added == {"added": len(SENTENCES), "updated": 0, "unchanged": 0, "skipped": []}
@@ -65,14 +66,14 @@ def test_a_text_catalog_from_creation_to_a_verified_bundle(tmp_path):
             db.search(image=tmp_path / "x.png")
         with pytest.raises(InvalidInput, match="not both vector and text"):
             db.search(base[0], text="x")
-        with pytest.raises(InvalidInput, match="has no \"vector\""):
+        with pytest.raises(InvalidInput, match='has no "vector"'):
             db.add([{"id": "z", "metadata": "no vector"}])
-    with api.open(tmp_path / "reviews.catalog") as again:
+    with scannlite.open(tmp_path / "reviews.catalog") as again:
         assert len(again) == 400 + len(SENTENCES) - 2
 
 
 def test_an_image_catalog_searched_by_image_file_or_bytes(tmp_path):
-    from model_builders import image_model
+    from tests.support.model_builders import image_model
 
     weights = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
     model = tmp_path / "image_embedder.tflite"
@@ -81,7 +82,7 @@ def test_an_image_catalog_searched_by_image_file_or_bytes(tmp_path):
     photos.mkdir()
     for i, im in enumerate(synthetic_images(40, 8, 8, seed=2)):
         Image.fromarray(im).save(photos / f"p{i:02d}.png")
-    db = api.create(tmp_path / "photos.catalog", 24)
+    db = scannlite.create(tmp_path / "photos.catalog", 24)
     assert db.add_images(photos, embedder=model, workers=2)["added"] == 40
     assert db.add_images(photos)["unchanged"] == 40  # the embedder it recorded; nothing changed
     db.configure(thumbnails_root=photos)
@@ -91,7 +92,9 @@ def test_an_image_catalog_searched_by_image_file_or_bytes(tmp_path):
     assert by_file[0]["id"] == "p17.png" and by_file[0]["distance"] == pytest.approx(-1.0, abs=1e-5)
     assert db.search(image=(photos / "p17.png").read_bytes(), k=3) == by_file
     assert [row[0]["id"] for row in db.search(image=[photos / "p03.png", photos / "p31.png"], k=1)] == [
-        "p03.png", "p31.png"]
+        "p03.png",
+        "p31.png",
+    ]
     with pytest.raises(InvalidInput, match="is an image embedder, not a text one"):
         db.configure(text_embedder=model)
     db.close()

@@ -1,5 +1,6 @@
 """The recall estimate every build records, checked against a brute-force computation of
-its definition (store/recall_estimate.py), and the leaves it makes the build choose."""
+its definition (store/index/recall_estimate.py), and the leaves it makes the build choose."""
+
 import json
 import subprocess
 import sys
@@ -8,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store import device_search, snapshot
-from scannlite.store.build import REUSE_ESTIMATE_BELOW, build, choose_leaves, unseen_at_training
-from scannlite.store.maintenance import compact
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-from scannlite.store.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
-from scannlite.store.synthetic import clustered
-from scannlite.store.training import training_rows
-
-from catalog_helpers import ids_for
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.catalog.maintenance import compact
+from scannlite.store.catalog.synthetic import clustered
+from scannlite.store.index import device_search, snapshot
+from scannlite.store.index.build import build
+from scannlite.store.index.build_recall import REUSE_ESTIMATE_BELOW, choose_leaves
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.index.recall_estimate import RecallEstimate, Snapshot, estimate, ladder
+from scannlite.store.index.stored import unseen_at_training
+from scannlite.store.index.training import training_rows
+from tests.support.catalog_helpers import ids_for
 
 DIM = 16
 VECTORS = clustered(6000, DIM, clusters=60, spread=0.9, seed=5)
@@ -86,7 +88,9 @@ def test_queries_come_from_vectors_the_partitions_were_not_trained_on(tmp_path):
     build(cat)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     live = np.sort(snap.items)
-    marks = dict(cat.conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall())
+    marks = dict(
+        cat.conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall()
+    )
     sampled = live[training_rows(5000, 1000)]
     assert sorted(i for i, t in marks.items() if t == 2) == sampled.tolist()
     assert sum(t == 1 for t in marks.values()) == 4000
@@ -114,9 +118,9 @@ def test_the_target_picks_the_smallest_sufficient_ladder_value(tmp_path):
     cat = make(tmp_path, recall_target=0.9)
     r = build(cat)
     est = r.recall
-    need = next(l for l, v in zip(est.ladder, est.recall) if v >= 0.9)
+    need = next(n for n, v in zip(est.ladder, est.recall) if v >= 0.9)
     assert r.leaves_to_search == need and r.leaves_note is None
-    assert all(v < 0.9 for l, v in zip(est.ladder, est.recall) if l < need)
+    assert all(v < 0.9 for n, v in zip(est.ladder, est.recall) if n < need)
     assert f"recall@10 {est.at(need):.3f} at {need} of 40 leaves" in "\n".join(r.lines())
     # A higher target takes more leaves; an explicit number wins over any target.
     assert build(cat, changes={"recall_target": 0.99}).leaves_to_search >= need
@@ -147,7 +151,7 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     cat = make(tmp_path)
     first = build(cat)
     small = int(REUSE_ESTIMATE_BELOW * 5000) // 2
-    cat.add(ids_for("n", small), VECTORS[5000:5000 + small])
+    cat.add(ids_for("n", small), VECTORS[5000 : 5000 + small])
     second = build(cat)
     assert not second.retrained and second.recall.reused_from == first.version
     assert second.recall.recall == first.recall.recall
@@ -161,15 +165,21 @@ def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_s
     # every item live then, and items added since are not drawn from: all rows are.)
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     assert len(unseen_at_training(cat, snap.info.model_id)) == 0
-    held = estimate(Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows])))
+    held = estimate(
+        Snapshot.in_memory(snap.device_index(), snap.vectors, lambda rows: snap.model.decode(snap.codes[rows]))
+    )
     assert held.recall == third.recall.recall and held.ladder == third.recall.ladder
 
 
+@pytest.mark.slow
 def test_info_and_snapshots_json_carry_the_figures(tmp_path):
     cat = make(tmp_path)
     build(cat)
-    run = lambda *a: json.loads(subprocess.run([str(Path(sys.executable).parent / "scannlite"), *a, "--json"],
-                                               capture_output=True, text=True, check=True).stdout)
+    run = lambda *a: json.loads(
+        subprocess.run(
+            [str(Path(sys.executable).parent / "scannlite"), *a, "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     info = run("info", str(cat.path))
     snaps = run("snapshots", str(cat.path))
     assert info["recall"]["ladder"][-1] == 40 and info["recall"]["at_leaves_to_search"] > 0.5
@@ -190,5 +200,6 @@ def test_a_fixed_point_snapshot_says_its_estimate_is_the_float_tables_figure(tmp
     assert "FLOAT lookup tables" not in "\n".join(build(cat).lines())
     int8 = build(cat, changes={"lookup_type": "INT8"})
     assert int8.published and int8.lookup_type == "INT8"
-    assert "estimated with FLOAT lookup tables; this snapshot's INT8 tables give somewhat less" in \
-        "\n".join(int8.lines())
+    assert "estimated with FLOAT lookup tables; this snapshot's INT8 tables give somewhat less" in "\n".join(
+        int8.lines()
+    )

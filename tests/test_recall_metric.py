@@ -1,9 +1,10 @@
 """recall_at_k: ties rank against the truth, and a collapsed tower gets no recall at all."""
+
 import numpy as np
 import pytest
 
-from scannlite.plugin.encoder.errors import EncoderError
-from scannlite.plugin.encoder.recall import CollapsedEmbeddings, ranks, recall_at_k, recall_subset, spread
+from scannlite.plugin.dual_encoder.recall import CollapsedEmbeddings, ranks, recall_at_k, recall_subset, spread
+from scannlite.plugin.embedders.errors import EncoderError
 
 
 def _unit(x):

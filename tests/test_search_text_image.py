@@ -1,6 +1,7 @@
 """``scannlite search --text/--image``: queries embedded by the catalog's configured embedders
 return what ``scannlite bundle query`` returns from the snapshot's exported bundle (the Task
 Library's TextSearcher/ImageSearcher), for the same snapshot and leaves."""
+
 from __future__ import annotations
 
 import json
@@ -11,18 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scannlite.store.boundary import run_in
-from scannlite.store.build import build
-from scannlite.store.catalog import Catalog
-from scannlite.store.index_config import IndexConfig
-
-from test_datasette_plugin import REGEX_MODEL, SENTENCES, embed_texts
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.workers.boundary import run_in
+from tests.support.datasette_site import REGEX_MODEL, SENTENCES, embed_texts
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
 BIN = Path(sys.executable).parent
-QUERIES = ["a funny film with a great cast", "the worst script of the year", "a boring and slow drama",
-           "a touching love story", "the music is great", "the plot makes no sense at all"]
+QUERIES = [
+    "a funny film with a great cast",
+    "the worst script of the year",
+    "a boring and slow drama",
+    "a touching love story",
+    "the music is great",
+    "the plot makes no sense at all",
+]
 
 
 def cli(*args, ok: bool = True) -> subprocess.CompletedProcess:
@@ -46,8 +52,11 @@ def test_search_text_equals_bundle_query_on_the_exported_bundle(tmp_path):
     noise = base[rng.integers(0, len(base), 1500)] + 0.35 * rng.standard_normal((1500, base.shape[1]))
     path = tmp_path / "reviews"
     with Catalog.create(path, 16, index=IndexConfig(num_leaves=16, leaves_to_search=3)) as cat:
-        cat.add([f"r{i:02d}" for i in range(len(SENTENCES))] + [f"n{i:04d}" for i in range(len(noise))],
-                np.vstack([base, noise]), SENTENCES + [f"near {i}" for i in range(len(noise))])
+        cat.add(
+            [f"r{i:02d}" for i in range(len(SENTENCES))] + [f"n{i:04d}" for i in range(len(noise))],
+            np.vstack([base, noise]),
+            SENTENCES + [f"near {i}" for i in range(len(noise))],
+        )
         build(cat)
     missing = cli("search", path, "--text", "a funny film", ok=False)
     assert missing.returncode == 1 and "this catalog has no text embedder" in missing.stderr
@@ -75,8 +84,8 @@ def test_search_text_equals_bundle_query_on_the_exported_bundle(tmp_path):
 def test_search_image_equals_bundle_query_on_the_exported_bundle(tmp_path):
     from PIL import Image
 
-    from model_builders import image_model
     from scannlite.store.images import synthetic_images
+    from tests.support.model_builders import image_model
 
     weights = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
     model = tmp_path / "image_embedder.tflite"
@@ -118,7 +127,7 @@ def test_searching_by_text_loads_neither_tensorflow_nor_the_task_library(tmp_pat
     script = f"""
 import contextlib, io, json, sys
 from scannlite.cli.app import app
-from scannlite.plugin import api
+import scannlite as api
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

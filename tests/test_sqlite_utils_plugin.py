@@ -1,5 +1,6 @@
 """`sqlite-utils scannlite ...`: the scannlite app reached through sqlite-utils' plugin hook,
 exercised with the real sqlite-utils executable."""
+
 import json
 import subprocess
 import sys
@@ -13,8 +14,10 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 SCANNLITE = [str(BIN / "scannlite")]
 SQLITE_UTILS = [str(BIN / "sqlite-utils"), "scannlite"]
-ENTRY_POINT_HINT = ("scannlite's sqlite_utils entry point is not installed: pyproject needs "
-                    "[project.entry-points.sqlite_utils] scannlite = \"scannlite.plugin.sqlite_utils_plugin\"")
+ENTRY_POINT_HINT = (
+    "scannlite's sqlite_utils entry point is not installed: pyproject needs "
+    '[project.entry-points.sqlite_utils] scannlite = "scannlite.plugin.integrations.sqlite_utils_plugin"'
+)
 
 
 def run(prefix, *args, ok=True):
@@ -36,8 +39,9 @@ def catalog(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("su")
     rng = np.random.default_rng(7)
     x = rng.standard_normal((300, 10)).astype(np.float32)
-    (tmp / "rows.jsonl").write_text("\n".join(json.dumps({"id": f"r{i}", "embedding": v.tolist(), "metadata": f"row {i}"})
-                                              for i, v in enumerate(x)))
+    (tmp / "rows.jsonl").write_text(
+        "\n".join(json.dumps({"id": f"r{i}", "embedding": v.tolist(), "metadata": f"row {i}"}) for i, v in enumerate(x))
+    )
     np.save(tmp / "q.npy", x[:3] + 0.1 * rng.standard_normal((3, 10)).astype(np.float32))
     # The whole life of a catalog through sqlite-utils.
     run(SQLITE_UTILS, "init", tmp / "cat", "--dim", 10, "--num-leaves", 4)
@@ -75,9 +79,13 @@ def test_errors_stay_one_line_with_status_1(catalog):
 
 def test_sqlite_utils_own_commands_read_the_catalog(catalog):
     """The catalog is plain SQLite: sqlite-utils' own commands query it (see docs/schema.md)."""
-    rows = json.loads(run([str(BIN / "sqlite-utils")], "query", catalog / "cat" / "catalog.db",
-                          "select version, count from snapshots").stdout)
+    rows = json.loads(
+        run(
+            [str(BIN / "sqlite-utils")], "query", catalog / "cat" / "catalog.db", "select version, count from snapshots"
+        ).stdout
+    )
     assert rows == [{"version": 1, "count": 300}]
     tables = json.loads(run([str(BIN / "sqlite-utils")], "tables", catalog / "cat" / "catalog.db").stdout)
     assert {"catalog_config", "commits", "segments", "items", "models", "codes", "snapshots", "exports"} <= {
-        t["table"] for t in tables}
+        t["table"] for t in tables
+    }

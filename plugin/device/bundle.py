@@ -2,7 +2,7 @@
 
 The Task Library finds the index as the first associated file of type SCANN_INDEX_FILE on the
 output tensor it searches with, read by name from the stored zip glued to the model. This is
-Model Maker's recipe (../shared/docs/ondevice-format.md 3.1), with three differences that matter here:
+Model Maker's recipe (docs/ondevice-format.md 3.1), with three differences that matter here:
 
 * files the model already packs (a tokenizer's vocab.txt) are handed back to the populator
   explicitly, and the index joins them, so nothing depends on how the populator copies an
@@ -12,11 +12,12 @@ Model Maker's recipe (../shared/docs/ondevice-format.md 3.1), with three differe
 * the zip is rewritten with fixed timestamps (see :mod:`.tflite_zip`), so the same model and
   index always give byte-identical bundles.
 
-The model is read by the one reader (:mod:`scannlite.store.ondevice.bundle_file`) and judged
-by the one policy (:mod:`scannlite.store.embedder_checks`): which output the searcher reads
+The model is read by the model reader (:mod:`scannlite.store.bundle.ondevice.bundle_file`) and judged
+by the acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`): which output the searcher reads
 is the policy's ``output_index``, never a rule of this module. Only the metadata *writing*
 lives here. Runs in a device process: ``MetadataPopulator`` imports a native module.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,10 @@ import warnings
 
 import flatbuffers
 
-from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
-from scannlite.store.ondevice.bundle_file import INDEX_FILE_NAME, read_bundle, read_metadata
-from scannlite.store.ondevice.sstable import FOOTER_SIZE, MAGIC
-
-from . import tflite_zip
+from scannlite.plugin.device import tflite_zip
+from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
+from scannlite.store.bundle.ondevice.bundle_file import INDEX_FILE_NAME, read_bundle, read_metadata
+from scannlite.store.bundle.ondevice.sstable import FOOTER_SIZE, MAGIC
 
 INDEX_DESCRIPTION = "On-device Scann Index file with LevelDB format."
 
@@ -60,8 +60,12 @@ def _check_index(index: bytes) -> None:
 
 
 def _check_file_name(file_name: str) -> None:
-    if not isinstance(file_name, str) or not file_name or file_name != os.path.basename(file_name) \
-            or file_name in (".", ".."):
+    if (
+        not isinstance(file_name, str)
+        or not file_name
+        or file_name != os.path.basename(file_name)
+        or file_name in (".", "..")
+    ):
         raise ValueError(f"index file name must be a plain file name; got {file_name!r}")
 
 
@@ -103,8 +107,11 @@ def attach_index(model: bytes, index: bytes, file_name: str = INDEX_FILE_NAME) -
         old_names |= {_name(f) for f in old}
         tensor_md.associatedFiles = [f for f in (tensor_md.associatedFiles or []) if f not in old] or None
     # Every other file the metadata names (tensors, process units, subgraph, model) stays.
-    still_recorded = {os.path.basename(f["name"]) for f in described["associated_files"] if f["name"]
-                      and not (f["type"] == "SCANN_INDEX_FILE" and f["where"].startswith("output "))}
+    still_recorded = {
+        os.path.basename(f["name"])
+        for f in described["associated_files"]
+        if f["name"] and not (f["type"] == "SCANN_INDEX_FILE" and f["where"].startswith("output "))
+    }
     kept = [(name, data) for name, data in packed if name not in old_names or name in still_recorded]
     if file_name in still_recorded or file_name in {name for name, _ in kept}:
         raise ValueError(f"the model already packs a file named {file_name!r}; choose another index file name")
@@ -141,7 +148,7 @@ def packs_index(facts: EmbedderFacts) -> bool:
 
 def index_of(model: bytes, facts: EmbedderFacts | None = None) -> tuple[str, bytes] | None:
     """The (name, bytes) of the packed index the searcher would read, or None (``model``: bytes,
-    or a :func:`~scannlite.store.ondevice.bundle_file.mapped` file, which gives a view).
+    or a :func:`~scannlite.store.bundle.ondevice.bundle_file.mapped` file, which gives a view).
 
     The reader finds the index; the policy says which output the searcher reads (``facts``,
     when the caller has them already); an index on another output is never read.

@@ -2,30 +2,44 @@
 bundle as a phone would.
 
 They run in device processes: :class:`~scannlite.plugin.device.processes.DeviceProcesses` (the store's
-:class:`~scannlite.store.device_side.DeviceSide`) sends each call to one. The store side
-(:mod:`scannlite.store.export`, :mod:`scannlite.store.bundles`) writes the index file from a
+:class:`~scannlite.store.bundle.device_side.DeviceSide`) sends each call to one. The store side
+(:mod:`scannlite.store.bundle.export`, :mod:`scannlite.store.bundle.inspection`) writes the index file from a
 snapshot and compares the answers with its own device-equivalent search. Packing and checking
 happen in two separate processes, so the check opens the bundle exactly as an app would: cold,
 from the file (or from bytes, for ``bundle verify``).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store.ondevice.sstable import write_table
-
-from . import runtime, tflite_zip
-from .probe_model import make_probe_model, probe_token
+from scannlite.plugin.device import runtime, tflite_zip
+from scannlite.plugin.device.probe_model import make_probe_model, probe_token
+from scannlite.store.bundle.ondevice.sstable_writer import write_table
 
 LATENCY_ROUNDS = 2  # x 2 probes per stored vector sampled: a few hundred timed searches
 
 
-def builder_index(*, serialized_config: bytes, embedding_dim: int, partition_assignment, metadata: list[bytes],
-                  user_info: bytes, hashed_database=None, float_database=None) -> bytes:
+def builder_index(
+    *,
+    serialized_config: bytes,
+    embedding_dim: int,
+    partition_assignment,
+    metadata: list[bytes],
+    user_info: bytes,
+    hashed_database=None,
+    float_database=None,
+) -> bytes:
     """The index as tflite-support's own builder writes it (export layout "builder")."""
-    return runtime.build_index(embedding_dim=embedding_dim, serialized_config=serialized_config,
-                               user_info=user_info, partition_assignment=partition_assignment, metadata=metadata,
-                               hashed_database=hashed_database, float_database=float_database)
+    return runtime.build_index(
+        embedding_dim=embedding_dim,
+        serialized_config=serialized_config,
+        user_info=user_info,
+        partition_assignment=partition_assignment,
+        metadata=metadata,
+        hashed_database=hashed_database,
+        float_database=float_database,
+    )
 
 
 def write_bundle(*, model: bytes, index: str, index_name: str, out: str) -> None:
@@ -42,9 +56,16 @@ def write_bundle(*, model: bytes, index: str, index_name: str, out: str) -> None
         tflite_zip.write(f, flatbuffer, [(name, index if name == index_name else data) for name, data in files])
 
 
-def check_bundle(*, index: bytes | str, probe_vectors: np.ndarray, max_results: int, l2_normalize: bool,
-                 bundle: bytes | str | None = None, texts: list[str] | None = None,
-                 images: list[np.ndarray] | None = None) -> dict:
+def check_bundle(
+    *,
+    index: bytes | str,
+    probe_vectors: np.ndarray,
+    max_results: int,
+    l2_normalize: bool,
+    bundle: bytes | str | None = None,
+    texts: list[str] | None = None,
+    images: list[np.ndarray] | None = None,
+) -> dict:
     """What the Task Library answers for the parity checks (``index`` and ``bundle`` as bytes,
     or as paths the Task Library reads itself).
 
@@ -57,30 +78,44 @@ def check_bundle(*, index: bytes | str, probe_vectors: np.ndarray, max_results: 
     if len(probe_vectors):
         probe = make_probe_model(np.asarray(probe_vectors, dtype=np.float32))
         queries = [probe_token(i) for i in range(len(probe_vectors))]
-        out["probe"] = runtime.text_search(probe, queries, max_results=max_results,
-                                           l2_normalize=l2_normalize, index=index)
+        out["probe"] = runtime.text_search(
+            probe, queries, max_results=max_results, l2_normalize=l2_normalize, index=index
+        )
         # Latency as an app sees it: a warm searcher (the pass above loaded the index),
         # the probe queries again, each search timed alone (the probe tower embeds in microseconds).
         seconds: list[float] = []
         for _ in range(LATENCY_ROUNDS):
-            runtime.text_search(probe, queries, max_results=max_results, l2_normalize=l2_normalize, index=index,
-                                seconds=seconds)
+            runtime.text_search(
+                probe, queries, max_results=max_results, l2_normalize=l2_normalize, index=index, seconds=seconds
+            )
         ms = np.asarray(seconds) * 1000
-        out["latency_ms"] = {"p50": round(float(np.percentile(ms, 50)), 4),
-                             "p95": round(float(np.percentile(ms, 95)), 4), "searches": len(ms)}
+        out["latency_ms"] = {
+            "p50": round(float(np.percentile(ms, 50)), 4),
+            "p95": round(float(np.percentile(ms, 95)), 4),
+            "searches": len(ms),
+        }
     if bundle is not None and texts:
-        out["texts"] = (runtime.text_embed(bundle, texts),
-                        runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize))
+        out["texts"] = (
+            runtime.text_embed(bundle, texts),
+            runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize),
+        )
     if bundle is not None and images:
-        out["images"] = (runtime.image_embed(bundle, images),
-                         runtime.image_search(bundle, images, max_results=max_results, l2_normalize=l2_normalize))
+        out["images"] = (
+            runtime.image_embed(bundle, images),
+            runtime.image_search(bundle, images, max_results=max_results, l2_normalize=l2_normalize),
+        )
     return out
 
 
-def query_bundle(*, bundle: bytes | str, texts: list[str] | None = None, images: list[np.ndarray] | None = None,
-                 max_results: int, l2_normalize: bool):
+def query_bundle(
+    *,
+    bundle: bytes | str,
+    texts: list[str] | None = None,
+    images: list[np.ndarray] | None = None,
+    max_results: int,
+    l2_normalize: bool,
+):
     """``scannlite bundle query``: what a phone returns for these inputs."""
     if texts:
         return runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize)
     return runtime.image_search(bundle, images, max_results=max_results, l2_normalize=l2_normalize)
-

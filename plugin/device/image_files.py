@@ -2,21 +2,21 @@
 
 One function serves both engines of ``scannlite embed``: a warm device worker calls it for the
 local engine, and each Ray actor calls it in its own process for the Ray engine (the actor made
-itself a device process first: :func:`scannlite.store.worker.enter`). Files are read here, so a
+itself a device process first: :func:`scannlite.store.workers.worker.enter`). Files are read here, so a
 Ray worker on another machine reads them from where they live (a local path, or any URI
 pyarrow's filesystems open: ``s3://``, ``gs://``, ``hdfs://``), hashed, decoded by the store's one
 decoder, and embedded by :func:`scannlite.plugin.device.runtime.image_embed`: the same
 pixels and the same call as ``scannlite add --images``, so the same vectors bit for bit.
 """
+
 from __future__ import annotations
 
 import hashlib
 
 import numpy as np
 
+from scannlite.plugin.device.runtime import image_embed
 from scannlite.store.images import DEFAULT_MAX_PIXELS, ImageSkipped, load_rgb
-
-from .runtime import image_embed
 
 
 def read_file(location: str) -> bytes:

@@ -17,6 +17,7 @@ axis 1 with keep_dims false -> [1, D].
 adds the tokenizer metadata with tflite-support's metadata writer, whose populator imports a
 native module, so it must run in a device process.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ import tempfile
 import flatbuffers
 import numpy as np
 
-from . import tflite_zip
+from scannlite.plugin.device import tflite_zip
 
 #: Tokens per query. "q17" is one token; a few more slots let a caller sum several probes
 #: ("q1 q2") without the model growing: L only sizes a [1, L, D] intermediate.
@@ -81,18 +82,18 @@ def probe_flatbuffer(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
     n, dim = table.shape
     table = np.concatenate([np.zeros((RESERVED_ROWS, dim), "<f4"), table])
 
-    def buffer(data: bytes | None) -> "fb.BufferT":
+    def buffer(data: bytes | None) -> fb.BufferT:
         buf = fb.BufferT()
         if data is not None:
             buf.data = np.frombuffer(data, dtype=np.uint8)
         return buf
 
-    def tensor(name: str, shape: list[int], dtype: int, buffer_index: int) -> "fb.TensorT":
+    def tensor(name: str, shape: list[int], dtype: int, buffer_index: int) -> fb.TensorT:
         t = fb.TensorT()
         t.name, t.shape, t.type, t.buffer = name, shape, dtype, buffer_index
         return t
 
-    def opcode(builtin: int) -> "fb.OperatorCodeT":
+    def opcode(builtin: int) -> fb.OperatorCodeT:
         code = fb.OperatorCodeT()
         # Builtins below 127 are recorded in both fields; older runtimes read the deprecated one.
         code.builtinCode = code.deprecatedBuiltinCode = builtin
@@ -150,14 +151,20 @@ def make_probe_model(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
         vocab = os.path.join(tmp, VOCAB_FILE)
         with open(vocab, "w", encoding="utf-8") as f:
             f.write(probe_vocabulary(count))
-        inputs = [metadata_info.InputTextTensorMd(
-            name=_INPUT_NAME, description="Probe token ids: 'qI' selects vector I.",
-            tokenizer_md=metadata_info.RegexTokenizerMd(DELIM_REGEX, vocab))]
+        inputs = [
+            metadata_info.InputTextTensorMd(
+                name=_INPUT_NAME,
+                description="Probe token ids: 'qI' selects vector I.",
+                tokenizer_md=metadata_info.RegexTokenizerMd(DELIM_REGEX, vocab),
+            )
+        ]
         outputs = [metadata_info.TensorMd(name=_OUTPUT_NAME, description="Probe vector.")]
         general = metadata_info.GeneralMd(
             name="scannlite probe embedder",
-            description="Token qI embeds to probe vector I, so a text searcher can search any vector.")
+            description="Token qI embeds to probe vector I, so a text searcher can search any vector.",
+        )
         writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-            model, general_md=general, input_md=inputs, output_md=outputs, associated_files=[vocab])
+            model, general_md=general, input_md=inputs, output_md=outputs, associated_files=[vocab]
+        )
         populated = writer.populate()
     return tflite_zip.normalize(bytes(populated))

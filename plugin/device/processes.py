@@ -1,17 +1,18 @@
-"""The plugin layer's answer to the store's :class:`~scannlite.store.device_side.DeviceSide`.
+"""The plugin layer's answer to the store's :class:`~scannlite.store.bundle.device_side.DeviceSide`.
 
 Imported in store/CLI processes, so it imports nothing that loads tflite-support: each call
 names a function of :mod:`scannlite.plugin.device.exporter` and runs it in a device worker.
 """
+
 from __future__ import annotations
 
-from scannlite.store.boundary import run_in
+from scannlite.store.workers.boundary import run_in
 
 _EXPORTER = "scannlite.plugin.device.exporter"
 
 
 class DeviceProcesses:
-    """The store's :class:`~scannlite.store.device_side.DeviceSide`: each call runs the
+    """The store's :class:`~scannlite.store.bundle.device_side.DeviceSide`: each call runs the
     function of the same name of :mod:`~scannlite.plugin.device.exporter` in a device worker
     (building and querying in warm ones; checking in a fresh one, so it opens the bundle cold)."""
 

@@ -1,7 +1,7 @@
 """Device-side entry points: what a phone's Task Library does, run on this machine.
 
 Every public function here is meant to be called through
-``scannlite.store.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
+``scannlite.store.workers.boundary.run_in("device", "scannlite.plugin.device.runtime:<name>", ...)``:
 arguments and results are plain python, numpy arrays and bytes, so they pickle across the
 process boundary, and a native crash (tflite-support 0.4.4 segfaults on some bundles) kills
 only the worker. Errors the Task Library or the index builder raise come back as
@@ -13,66 +13,67 @@ which may be larger than is worth pickling), which the Task Library opens itself
 (``file_name`` / ``index_file_name``) and scannlite's reader judges through a memory map: a
 bundle of any size is never read whole into this process.
 Which Task Library class a model gets, and which output holds its embedding, is decided by
-the one acceptance policy (:mod:`scannlite.store.embedder_checks`), as in every process.
+the acceptance policy (:mod:`scannlite.store.bundle.embedder_checks`), as in every process.
 """
+
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
-from scannlite.store.embedder_checks import EmbedderFacts, inspect_embedder
-from scannlite.store.ondevice.bundle_file import mapped
-from scannlite.store.ondevice.index_writer import check_index_inputs, scann_config
-
 # attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
-from .bundle import attach_index, packs_index
-from .probe_model import make_probe_model
+from scannlite.plugin.device.bundle import attach_index
+from scannlite.plugin.device.probe_model import make_probe_model
+from scannlite.plugin.device.tasks import (
+    DeviceError,
+    _as_bytes,
+    _fail,
+    _index_source,
+    _inspected,
+    _loaded,
+    _search_options,
+    _task,
+)
+from scannlite.store.bundle.ondevice.index_writer import check_index_inputs, scann_config
+from scannlite.store.errors import one_line
 
 __all__ = [
-    "DeviceError", "build_index", "scann_config", "attach_index", "make_probe_model", "text_search",
-    "image_search", "text_embed", "image_embed", "user_info",
+    "DeviceError",
+    "build_index",
+    "scann_config",
+    "attach_index",
+    "make_probe_model",
+    "text_search",
+    "image_search",
+    "text_embed",
+    "image_embed",
+    "user_info",
 ]
 
 Neighbors = list[tuple[bytes, float]]
 
 
-class DeviceError(RuntimeError):
-    """The Task Library or the index builder refused; ``str()`` is one line."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0].strip() if text else type(exc).__name__
-    # absl statuses carry a payload tag that says nothing to a user.
-    return line.split(" [tflite::support::TfLiteSupportStatus")[0].rstrip()
-
-
-def _fail(step: str, exc: BaseException) -> DeviceError:
-    return DeviceError(f"{step}: {_one_line(exc)}")
-
-
-def _as_bytes(value, what: str) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"{what} must be bytes; got {type(value).__name__}")
-
-
 # --------------------------------------------------------------------------- index builder
 
-def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: bytes,
-                partition_assignment, metadata: Sequence[bytes], hashed_database=None,
-                float_database=None, compression: bool = True) -> bytes:
+
+def build_index(
+    *,
+    embedding_dim: int,
+    serialized_config: bytes,
+    user_info: bytes,
+    partition_assignment,
+    metadata: Sequence[bytes],
+    hashed_database=None,
+    float_database=None,
+    compression: bool = True,
+) -> bytes:
     """Serialize an on-device ScaNN index (a LevelDB table) with tflite-support's builder.
 
     Exports write their index with scannlite's own streamed writer
-    (:mod:`scannlite.store.ondevice.index_writer`); this builder is the reference it is tested
+    (:mod:`scannlite.store.bundle.ondevice.index_writer`); this builder is the reference it is tested
     against, and the export layout "builder". ``serialized_config`` is a serialized
     ``ScannOnDeviceConfig`` (:func:`scann_config`).
     Exactly one database: ``float_database`` (n, embedding_dim) float32, or ``hashed_database``
@@ -99,8 +100,10 @@ def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: byte
         database = _exact_array(hashed_database, np.uint8, "hashed_database", "iu")
         key = "hashed_database"
     if database.size != n * int(embedding_dim):
-        raise ValueError(f"{key} holds {database.size} values; {n} points x embedding_dim "
-                         f"{int(embedding_dim)} needs {n * int(embedding_dim)}")
+        raise ValueError(
+            f"{key} holds {database.size} values; {n} points x embedding_dim "
+            f"{int(embedding_dim)} needs {n * int(embedding_dim)}"
+        )
     assignment = _exact_array(partition_assignment, np.uint32, "partition_assignment", "iu")
     if assignment.size != n:
         raise ValueError(f"partition_assignment has {assignment.size} entries for {n} metadata items")
@@ -110,10 +113,17 @@ def build_index(*, embedding_dim: int, serialized_config: bytes, user_info: byte
         # contiguous array of the exact dtype they copy into a temporary that is freed before
         # the index is written, and the index silently holds garbage (measured with a list of
         # floats). _exact_array makes the zero-copy path the only one taken.
-        return bytes(index_builder.create_serialized_index_file(
-            embedding_dim=int(embedding_dim), serialized_config=config, userinfo=info,
-            partition_assignment=assignment, metadata=metadata,
-            compression=bool(compression), **{key: database}))
+        return bytes(
+            index_builder.create_serialized_index_file(
+                embedding_dim=int(embedding_dim),
+                serialized_config=config,
+                userinfo=info,
+                partition_assignment=assignment,
+                metadata=metadata,
+                compression=bool(compression),
+                **{key: database},
+            )
+        )
     except Exception as exc:  # pybind11_abseil's StatusNotOk derives from Exception only
         raise _fail("index builder refused the index", exc) from None
 
@@ -133,125 +143,11 @@ def _exact_array(values, dtype, what: str, kinds: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- Task Library
 
-def _check_max_results(max_results) -> int:
-    if isinstance(max_results, bool) or not isinstance(max_results, (int, np.integer)) or max_results < 1:
-        raise ValueError(f"max_results must be an integer >= 1; got {max_results!r}")
-    return int(max_results)
-
 
 def _check_output_index(output_index) -> int:
     if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) or output_index < 0:
         raise ValueError(f"output_index must be an integer >= 0; got {output_index!r}")
     return int(output_index)
-
-
-# Loaded Task Library objects, kept while the worker lives (a warm worker answers the next
-# query without loading the model again). Keyed by what could change the answer: the model's
-# path with its modification time and size (a file replaced on disk is loaded anew) or its
-# content, and the options. Bounded: a long-lived worker must not hoard every model it met.
-MODEL_CACHE = 8
-_LOADED: "OrderedDict[tuple, tuple]" = OrderedDict()
-
-
-def _digest(data: bytes | None) -> str | None:
-    return None if data is None else hashlib.sha1(data).hexdigest()
-
-
-def _file_key(path, what: str) -> tuple:
-    """What identifies a file's contents without reading it: a file replaced at the same path
-    (a rename over it gives a new inode and change time) gets a new key."""
-    path = os.path.abspath(path)
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise ValueError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
-    return "path", path, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
-
-
-def _loaded(model, options: tuple, load):
-    """``load(model)`` once per (model, options), the model as bytes or as its file's absolute
-    path; later calls reuse its result."""
-    if isinstance(model, (str, os.PathLike)):
-        key = (*_file_key(model, "model"), *options)
-        model = key[1]
-    else:
-        model = _as_bytes(model, "model")
-        key = ("bytes", _digest(model), *options)
-    if key in _LOADED:
-        _LOADED.move_to_end(key)
-        return _LOADED[key]
-    value = load(model)
-    _LOADED[key] = value
-    while len(_LOADED) > MODEL_CACHE:
-        _LOADED.popitem(last=False)
-    return value
-
-
-def _inspected(model: bytes | str, kind: str | None, *, searched_with=False, index=None) -> EmbedderFacts:
-    """The one acceptance policy's facts for ``model`` (bytes, or a path read through a map).
-    ``searched_with``: also make sure there is an index to search, given or packed."""
-    try:
-        source = mapped(model) if isinstance(model, str) else contextlib.nullcontext(model)
-        with source as data:
-            facts = inspect_embedder(data, "the model", kind)
-            # tflite-support 0.4.4 segfaults (ImageSearcher) when neither is present; say so instead.
-            if searched_with and index is None and not packs_index(facts):
-                raise ValueError("the model carries no SCANN_INDEX_FILE and no index was given")
-    except OSError as exc:
-        raise ValueError(f"cannot read the model {model}: {exc.strerror or exc}") from None
-    return facts
-
-
-def _embedding_options(l2_normalize):
-    from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
-
-    if not isinstance(l2_normalize, (bool, np.bool_)):
-        raise TypeError(f"l2_normalize must be True or False; got {l2_normalize!r}")
-    return EmbeddingOptions(l2_normalize=bool(l2_normalize))
-
-
-def _search_options(max_results: int, index: bytes | str | None):
-    from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
-
-    search = SearchOptions(max_results=_check_max_results(max_results))
-    if isinstance(index, str):
-        search.index_file_name = index
-    elif index is not None:
-        search.index_file_content = index
-    return search
-
-
-def _index_source(index) -> tuple[bytes | str | None, tuple]:
-    """An index override as the Task Library takes it (bytes, or a path it reads itself: a large
-    index is not worth pickling) and what identifies it in the cache of loaded searchers."""
-    if index is None:
-        return None, (None,)
-    if isinstance(index, (str, os.PathLike)):
-        key = _file_key(index, "index")
-        return key[1], key
-    index = _as_bytes(index, "index")
-    return index, ("bytes", _digest(index))
-
-
-def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=None):
-    """The Task Library's TextEmbedder, ImageEmbedder, TextSearcher or ImageSearcher (``kind``
-    "text" or "image", ``role`` "Embedder" or "Searcher") for ``model``: bytes, or a path the
-    Task Library maps itself (bytes would be copied into every task it makes)."""
-    import importlib
-
-    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
-
-    name = f"{kind.capitalize()}{role}"
-    package = "text" if kind == "text" else "vision"
-    module = importlib.import_module(f"tensorflow_lite_support.python.task.{package}.{kind}_{role.lower()}")
-    extra = {} if search is None else {"search_options": search}
-    base = BaseOptions(file_name=model) if isinstance(model, str) else BaseOptions(file_content=model)
-    options = getattr(module, f"{name}Options")(base_options=base,
-                                                 embedding_options=_embedding_options(l2_normalize), **extra)
-    try:
-        return getattr(module, name).create_from_options(options)
-    except Exception as exc:  # pybind11_abseil's StatusNotOk derives from Exception only
-        raise _fail(f"{name} could not load the {'bundle' if search is not None else 'model'}", exc) from None
 
 
 def _neighbors(result) -> Neighbors:
@@ -293,8 +189,9 @@ def _inputs(kind: str, items) -> list:
     return _texts(items) if kind == "text" else [_tensor_image(a) for a in _images(items)]
 
 
-def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
-            ) -> list[Neighbors]:
+def _search(
+    kind: str, model, queries, max_results, l2_normalize, index, seconds: list | None = None
+) -> list[Neighbors]:
     index, index_key = _index_source(index)
     inputs = _inputs(kind, queries)
 
@@ -316,8 +213,15 @@ def _search(kind: str, model, queries, max_results, l2_normalize, index, seconds
     return out
 
 
-def text_search(model: bytes | str, queries: list[str], *, max_results: int, l2_normalize: bool,
-                index: bytes | str | None = None, seconds: list | None = None) -> list[Neighbors]:
+def text_search(
+    model: bytes | str,
+    queries: list[str],
+    *,
+    max_results: int,
+    l2_normalize: bool,
+    index: bytes | str | None = None,
+    seconds: list | None = None,
+) -> list[Neighbors]:
     """TextSearcher results per query: ``[(metadata, distance), ...]``, nearest first.
 
     ``l2_normalize`` has no default on purpose: the index does not record whether its vectors
@@ -329,8 +233,14 @@ def text_search(model: bytes | str, queries: list[str], *, max_results: int, l2_
     return _search("text", model, queries, max_results, l2_normalize, index, seconds)
 
 
-def image_search(model: bytes | str, images: list[np.ndarray], *, max_results: int, l2_normalize: bool,
-                 index: bytes | str | None = None) -> list[Neighbors]:
+def image_search(
+    model: bytes | str,
+    images: list[np.ndarray],
+    *,
+    max_results: int,
+    l2_normalize: bool,
+    index: bytes | str | None = None,
+) -> list[Neighbors]:
     """ImageSearcher results per image (uint8 RGB, height x width x 3); see :func:`text_search`."""
     return _search("image", model, images, max_results, l2_normalize, index)
 
@@ -351,8 +261,10 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
     rows = []
     for result in results:
         if output_index >= len(result.embeddings):
-            raise ValueError(f"{kind}_embed: the model has {len(result.embeddings)} outputs; "
-                             f"output_index {output_index} does not exist")
+            raise ValueError(
+                f"{kind}_embed: the model has {len(result.embeddings)} outputs; "
+                f"output_index {output_index} does not exist"
+            )
         # The Task Library hands values back as float64 copies of its float32 output; the
         # cast back is exact.
         rows.append(np.asarray(result.embeddings[output_index].feature_vector.value).astype(np.float32))
@@ -361,15 +273,17 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
     return np.stack(rows)
 
 
-def text_embed(model: bytes | str, texts: list[str], l2_normalize: bool = False, *,
-               output_index: int | None = None) -> np.ndarray:
+def text_embed(
+    model: bytes | str, texts: list[str], l2_normalize: bool = False, *, output_index: int | None = None
+) -> np.ndarray:
     """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``
     (default: the one the searcher reads). ``model`` is the model's bytes or its path."""
     return _embed("text", model, texts, l2_normalize, output_index)
 
 
-def image_embed(model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *,
-                output_index: int | None = None) -> np.ndarray:
+def image_embed(
+    model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *, output_index: int | None = None
+) -> np.ndarray:
     """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3).
     ``model`` is the model's bytes or its path."""
     return _embed("image", model, images, l2_normalize, output_index)
@@ -391,6 +305,8 @@ def user_info(model: bytes, index: bytes | None = None) -> bytes:
     except Exception as exc:
         # The C++ API returns raw bytes, but the Python binding decodes them as UTF-8 and
         # fails ("Could not allocate string object!") on anything else.
-        raise DeviceError("the index's USER_INFO is not UTF-8, which tflite-support's Python "
-                          f"binding cannot return ({_one_line(exc)}); read it from the index file") from None
+        raise DeviceError(
+            "the index's USER_INFO is not UTF-8, which tflite-support's Python "
+            f"binding cannot return ({one_line(exc)}); read it from the index file"
+        ) from None
     return info.encode("utf-8") if isinstance(info, str) else bytes(info)

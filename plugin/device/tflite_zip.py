@@ -9,12 +9,14 @@ timestamp, so the same inputs always give the same bytes.
 
 Pure python (zipfile, io): usable in any kind of process.
 """
+
 from __future__ import annotations
 
 import io
 import os
 import shutil
 import zipfile
+from collections.abc import Sequence
 
 #: The earliest date a zip entry can hold (DOS epoch). Any constant works; this one says
 #: "no date" to anyone who lists the archive.
@@ -38,7 +40,7 @@ def split(model: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
     return bytes(model[:start]), files
 
 
-def write(out, flatbuffer: bytes, files: list[tuple[str, bytes | str | os.PathLike]]) -> None:
+def write(out, flatbuffer: bytes, files: Sequence[tuple[str, bytes | str | os.PathLike]]) -> None:
     """Write ``flatbuffer`` and then ``files`` as a stored zip with fixed timestamps and modes to
     the binary file ``out``. A file's data may be bytes or the path of a file, copied in chunks
     (an index may be larger than is worth holding in memory): the bytes written are the same."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from scannlite.plugin.device import tflite_zip
-from scannlite.store.ondevice import sstable
+from scannlite.store.bundle.ondevice import sstable
 
 FOOTER = sstable.FOOTER_SIZE
 #: Values a length, count or offset field is set to: the edges where parsers go wrong.

@@ -1,7 +1,7 @@
 """Test vectors for libscannlite and its ports (JNI, WebAssembly): indexes, bundles and queries.
 
 :func:`make_vectors` writes a spread of on-device indexes with scannlite's own writer
-(``store/ondevice/index_writer.py``): dot and squared L2; FLOAT, INT16 and INT8 lookup (16 and
+(``store/bundle/ondevice/index_writer.py``): dot and squared L2; FLOAT, INT16 and INT8 lookup (16 and
 256 codes, more than one 32-subspace block, subspaces 1 to 5 wide); float (linear) indexes with
 leaves small enough for Eigen's coefficient-based product; one leaf and many; gapped ids;
 Snappy-compressed metadata blocks; duplicated items and zero queries that make exact ties. Some
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.ondevice.index_writer import scann_config, write_index
+from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tflite-support"
 GOOGLE_INDEXES = ("regex_index.ldb", "mobilebert_index.ldb", "universal_sentence_encoder_index.ldb",
@@ -198,8 +198,8 @@ def make_vectors(out_dir) -> list[dict]:
 
 def _google_dim(path: Path) -> int:
     """The query width of a Google fixture, read with scannlite's Python reader."""
-    from scannlite.store.ondevice.bundle_file import read_bundle
-    from scannlite.store.ondevice.index_file import read_index
+    from scannlite.store.bundle.ondevice.bundle_file import read_bundle
+    from scannlite.store.bundle.ondevice.index_file import read_index
     data = path.read_bytes()
     if path.suffix == ".tflite":
         data = read_bundle(data).require_index()

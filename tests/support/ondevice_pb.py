@@ -17,6 +17,7 @@ A spec uses the proto field names, so a message class takes it as keyword argume
 A key that is absent means the field is not set (proto2 presence); empty repeated fields are
 left out too.
 """
+
 from __future__ import annotations
 
 
@@ -44,22 +45,31 @@ def protobuf_reference(specs: list[dict], blobs: list[bytes]) -> dict:
     from google.protobuf.internal import api_implementation
     from tensorflow_lite_support.scann_ondevice.cc.core import serialized_searcher_pb2 as searcher
 
-    from scannlite.store.ondevice import protos
+    from scannlite.store.bundle.ondevice import protos
 
     assert api_implementation.Type() == "python"
     generated = descriptor_pb2.FileDescriptorProto()
     searcher.DESCRIPTOR.CopyToProto(generated)
     return {
         "index_configs": [protos.IndexConfig(**s).SerializeToString() for s in specs],
-        "scann_configs": [searcher.ScannOnDeviceConfig(**s["scann_config"]).SerializeToString()
-                          for s in specs if "scann_config" in s],
+        "scann_configs": [
+            searcher.ScannOnDeviceConfig(**s["scann_config"]).SerializeToString() for s in specs if "scann_config" in s
+        ],
         "parsed": [to_spec(protos.IndexConfig.FromString(b)) for b in blobs],
         "descriptors": [str(protos.file_descriptors()[0]), str(generated)],
     }
 
 
-def build_index(embedding_dim: int, scann_config: bytes, userinfo: bytes, partition_assignment,
-                metadata: list[bytes], compression: bool, hashed_database=None, float_database=None) -> bytes:
+def build_index(
+    embedding_dim: int,
+    scann_config: bytes,
+    userinfo: bytes,
+    partition_assignment,
+    metadata: list[bytes],
+    compression: bool,
+    hashed_database=None,
+    float_database=None,
+) -> bytes:
     """tflite-support's real index builder (LevelDB TableBuilder, Snappy when compressing).
 
     Databases must be contiguous numpy arrays of the exact element type (uint8 / float32):
@@ -74,10 +84,15 @@ def build_index(embedding_dim: int, scann_config: bytes, userinfo: bytes, partit
     if float_database is not None:
         float_database = np.ascontiguousarray(float_database, dtype=np.float32).ravel()
     return index_builder.create_serialized_index_file(
-        embedding_dim=embedding_dim, serialized_config=scann_config, userinfo=userinfo,
+        embedding_dim=embedding_dim,
+        serialized_config=scann_config,
+        userinfo=userinfo,
         partition_assignment=np.asarray(partition_assignment, dtype=np.uint32),
-        metadata=list(metadata), compression=compression,
-        hashed_database=hashed_database, float_database=float_database)
+        metadata=list(metadata),
+        compression=compression,
+        hashed_database=hashed_database,
+        float_database=float_database,
+    )
 
 
 def build_many(jobs: list[dict]) -> list[bytes]:

@@ -5,6 +5,7 @@ process itself must stay free of TensorFlow, since other tests start device work
 worker imports functions by module path, and tests/conftest.py puts the repository root on
 the workers' PYTHONPATH.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 def minilm_reference_cosines(fixture: str, seq_len: int = 64) -> np.ndarray:
     """Cosine between our Keras MiniLM and the stored sentence-transformers vectors, per sentence."""
-    from scannlite.plugin.encoder.minilm import sentence_vectors
+    from scannlite.plugin.dual_encoder.minilm import sentence_vectors
 
     ref = np.load(fixture)
     ours = sentence_vectors([str(s) for s in ref["sentences"]], seq_len=seq_len)
@@ -26,15 +27,15 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
 
     Embedding = identity (one row per vocab id), summed over non-<PAD> positions: the Task
     Library's output vector is the bag of ids its RegexTokenizer produced, so a test can
-    compare it exactly with :func:`scannlite.plugin.encoder.words.encode`.
+    compare it exactly with :func:`scannlite.plugin.dual_encoder.words.encode`.
     """
     import keras
     import tensorflow as tf
     from keras import layers, ops
 
-    from scannlite.plugin.encoder import words
-    from scannlite.plugin.encoder.conversion import _convert
-    from scannlite.plugin.encoder.tflite_metadata import regex_text_metadata
+    from scannlite.plugin.dual_encoder import words
+    from scannlite.plugin.dual_encoder.conversion import _convert
+    from scannlite.plugin.dual_encoder.tflite_metadata import regex_text_metadata
 
     size = len(vocab_tokens)
     vocab_path = Path(out_path).with_name("probe_vocab.txt")
@@ -56,10 +57,10 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
 
 def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
     """Save randomly initialised keras.applications weights, standing in for a user's local file."""
-    from scannlite.plugin.encoder.settings import TrainSettings
-    from scannlite.plugin.encoder.towers import _application
-
     import keras
+
+    from scannlite.plugin.dual_encoder.settings import TrainSettings
+    from scannlite.plugin.dual_encoder.towers import _application
 
     s = TrainSettings(image_backbone=backbone, image_size=size)
     inputs = keras.Input((size, size, 3))
@@ -70,8 +71,8 @@ def save_backbone_weights(backbone: str, path: str, size: int = 32) -> str:
 
 def finetuned_minilm_cosines(model_dir: str, texts: list[str]) -> np.ndarray:
     """Cosine between a model directory's MiniLM sentence vectors and the pretrained ones, per text."""
-    from scannlite.plugin.encoder import keras_inference
-    from scannlite.plugin.encoder.minilm import sentence_vectors
+    from scannlite.plugin.dual_encoder import keras_inference
+    from scannlite.plugin.dual_encoder.minilm import sentence_vectors
 
     enc = keras_inference.load(model_dir)
     bert = next(layer for layer in enc.text_model.layers if layer.name == "minilm")
@@ -86,7 +87,7 @@ def efficientnet_lite0_top5(image_path: str) -> list[tuple[int, float]]:
     """
     from PIL import Image
 
-    from scannlite.plugin.encoder import efficientnet_lite
+    from scannlite.plugin.dual_encoder import efficientnet_lite
 
     model = efficientnet_lite.pretrained(224, include_top=True)
     with Image.open(image_path) as im:

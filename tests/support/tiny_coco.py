@@ -6,6 +6,7 @@ and punctuation ("A red circle.", "red CIRCLE") like real annotations do.
 Optional damage: an annotation whose image file is missing, a truncated JPEG, an image
 without captions.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (40, 70, 220), "yellow": (235, 200, 20),
-           "purple": (140, 50, 170), "black": (20, 20, 20)}
+COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (235, 200, 20),
+    "purple": (140, 50, 170),
+    "black": (20, 20, 20),
+}
 SHAPES = ("circle", "square", "triangle", "cross")
 
 
@@ -37,8 +44,15 @@ def _draw(shape: str, colour: tuple, size: int, rng: np.random.Generator) -> Ima
     return im
 
 
-def make_tiny_coco(root: str | Path, n: int = 48, seed: int = 0, missing: int = 0, truncated: int = 0,
-                   uncaptioned: int = 0, split: str = "train2017") -> Path:
+def make_tiny_coco(
+    root: str | Path,
+    n: int = 48,
+    seed: int = 0,
+    missing: int = 0,
+    truncated: int = 0,
+    uncaptioned: int = 0,
+    split: str = "train2017",
+) -> Path:
     """Write ``root/annotations/captions_<split>.json`` and ``root/<split>/*.png``; return the JSON path."""
     root = Path(root)
     images_dir = root / split
@@ -52,8 +66,10 @@ def make_tiny_coco(root: str | Path, n: int = 48, seed: int = 0, missing: int = 
         fname = f"{i:06d}.png"
         _draw(shape, COLOURS[colour], int(rng.integers(40, 96)), rng).save(images_dir / fname)
         images.append({"id": i + 1, "file_name": fname})
-        annotations += [{"id": 3 * i + 1, "image_id": i + 1, "caption": f"A {colour} {shape}."},
-                        {"id": 3 * i + 2, "image_id": i + 1, "caption": f"{colour.upper()} {shape} on white"}]
+        annotations += [
+            {"id": 3 * i + 1, "image_id": i + 1, "caption": f"A {colour} {shape}."},
+            {"id": 3 * i + 2, "image_id": i + 1, "caption": f"{colour.upper()} {shape} on white"},
+        ]
     next_id = n + 1
     for k in range(missing):
         images.append({"id": next_id, "file_name": f"missing_{k}.png"})

@@ -4,6 +4,7 @@ Each text is lower-cased and padded with spaces; every character trigram adds +1
 its hash) to one of ``DIM`` buckets; the sum is L2-normalised (unless it is zero). Texts sharing words share
 trigrams, so they land near each other. Pure numpy: it imports nothing from scannlite.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ def ngram_vector(text: str, dim: int = DIM) -> np.ndarray | None:
     padded = f"  {' '.join(text.lower().split())}  "
     out = np.zeros(dim, np.float64)
     for i in range(len(padded) - N + 1):
-        digest = hashlib.blake2b(padded[i:i + N].encode("utf-8"), digest_size=8).digest()
+        digest = hashlib.blake2b(padded[i : i + N].encode("utf-8"), digest_size=8).digest()
         h = int.from_bytes(digest, "little")
         out[h % dim] += 1.0 if (h >> 32) & 1 else -1.0
     norm = np.linalg.norm(out)

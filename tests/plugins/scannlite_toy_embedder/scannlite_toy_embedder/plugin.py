@@ -1,8 +1,10 @@
 """The scannlite side: one embedder type, ``toy-ngrams``, registered through the hook."""
+
 from __future__ import annotations
 
 import numpy as np
-from scannlite.plugin.hookspecs import Embedded, EmbedderError, EmbedderType, hookimpl
+
+from scannlite.plugin.embedders.hookspecs import Embedded, EmbedderError, EmbedderType, hookimpl
 
 from . import DIM, ngram_vector
 

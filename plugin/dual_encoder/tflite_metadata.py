@@ -1,0 +1,105 @@
+"""Writing the Task Library metadata into converted towers (runs in the TensorFlow process).
+
+Why these modules: ``tensorflow_lite_support.metadata.python.metadata_writers`` are pure
+flatbuffer writers and import fine next to TensorFlow, whereas ``from tflite_support import
+metadata_writers`` pulls in the Task Library, which cannot share a process with TensorFlow.
+
+The three routes (docs/stack.md, "Task Library facts for embedders"):
+
+* image: one float32 input with ``NormalizationOptions`` mean = std = 127.5 and RGB
+  ``ImageProperties``; the ImageEmbedder resizes any picture to the input size;
+* text, BERT route (MiniLM): three int32 inputs named ``ids``, ``mask``, ``segment_ids`` in
+  the metadata, a ``BertTokenizer`` process unit on the subgraph with MiniLM's vocab.txt;
+* text, regex route (word tower): one int32 input with a ``RegexTokenizer`` unit
+  (``[^\\w\\']+``) and the word vocabulary packed in the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tensorflow_lite_support.metadata import metadata_schema_py_generated as _md_fb
+from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, metadata_writer, writer_utils
+
+from scannlite.plugin.dual_encoder.words import DELIM_PATTERN
+
+AUTHOR = "scannlite"
+
+
+def _general(name: str, description: str, licenses: str | None) -> metadata_info.GeneralMd:
+    return metadata_info.GeneralMd(name=name, version="1", description=description, author=AUTHOR, licenses=licenses)
+
+
+def _output(dim: int) -> metadata_info.TensorMd:
+    return metadata_info.TensorMd(
+        name="embedding", description=f"L2-normalised {dim}-d embedding; dot product = cosine similarity."
+    )
+
+
+def image_metadata(model: bytes, dim: int, size: int, licenses: str | None = None) -> bytes:
+    input_md = metadata_info.InputImageTensorMd(
+        name="image",
+        description=f"RGB image, {size}x{size}, scaled to [-1, 1] by (pixel - 127.5) / 127.5.",
+        norm_mean=[127.5],
+        norm_std=[127.5],
+        color_space_type=_md_fb.ColorSpaceType.RGB,
+        tensor_type=writer_utils.get_input_tensor_types(model)[0],
+    )
+    writer = metadata_writer.MetadataWriter.create_from_metadata_info(
+        bytearray(model),
+        _general("scannlite image tower", "Image tower of a scannlite dual encoder.", licenses),
+        input_md=[input_md],
+        output_md=[_output(dim)],
+    )
+    return bytes(writer.populate())
+
+
+def regex_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
+    input_md = metadata_info.InputTextTensorMd(
+        name="ids",
+        description="Word ids from the regex tokenizer (no lowercasing).",
+        tokenizer_md=metadata_info.RegexTokenizerMd(DELIM_PATTERN, str(vocab_path)),
+    )
+    writer = metadata_writer.MetadataWriter.create_from_metadata_info(
+        bytearray(model),
+        _general("scannlite word text tower", "Word text tower of a scannlite dual encoder.", licenses),
+        input_md=[input_md],
+        output_md=[_output(dim)],
+        associated_files=[str(vocab_path)],
+    )
+    return bytes(writer.populate())
+
+
+def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
+    names = writer_utils.get_input_tensor_names(bytearray(model))
+
+    def find(part: str) -> str:
+        # The converter names inputs like "serving_default_ids:0"; "ids" is also the tail of
+        # "segment_ids", so compare the part after the signature prefix exactly.
+        for name in names:
+            base = name.split(":")[0].removeprefix("serving_default_")
+            if base == part:
+                return name
+        raise ValueError(f"the converted text tower has no input named {part!r} (inputs: {names})")
+
+    bert_inputs = metadata_info.BertInputTensorsMd(
+        bytearray(model),
+        find("ids"),
+        find("mask"),
+        find("segment_ids"),
+        tokenizer_md=metadata_info.BertTokenizerMd(str(vocab_path)),
+    )
+    general = _general(
+        "scannlite MiniLM text tower",
+        "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
+        licenses,
+    )
+    writer = metadata_writer.MetadataWriter.create_from_metadata(
+        bytearray(model),
+        model_metadata=general.create_metadata(),
+        input_metadata=bert_inputs.create_input_tesnor_metadata(),
+        output_metadata=[_output(dim).create_metadata()],
+        associated_files=bert_inputs.get_tokenizer_associated_files(),
+        input_process_units=bert_inputs.create_input_process_unit_metadata(),
+    )
+    return bytes(writer.populate())

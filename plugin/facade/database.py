@@ -1,0 +1,397 @@
+"""scannlite from Python (``import scannlite``): open a catalog, add, build, search by vector, text or image, export.
+
+Modelled on sqlite-utils' ``Database`` and a LanceDB table: one object per catalog, plain
+dicts and lists in and out, and the same code paths as the CLI underneath (this module is a
+thin layer over :mod:`scannlite.store` and the plugin modules the CLI uses)::
+
+    import scannlite
+
+    db = scannlite.create("photos.catalog", dim=16)    # or scannlite.open("photos.catalog")
+    db.add([{"id": "a", "vector": [...], "metadata": {"caption": "a red apple"}}, ...])
+    db.add_texts(["a red apple", "a green pear"], embedder="text_embedder.tflite")
+    db.add_images("photos/", embedder="image_embedder.tflite")
+    db.build()                                          # {"snapshot": 1, "count": ..., ...}
+    db.search(text="an apple", k=5)                     # [{"id", "distance", "metadata"}, ...]
+    db.search(vector=v), db.search(image="query.jpg")
+    db.export("photos.tflite", embedder="text_embedder.tflite")   # verified by the Task Library
+
+``search`` takes one query and returns its hits, nearest first; a batch (a 2-D array, a list of
+texts or of images) returns one list of hits per query. Results are what ``scannlite search``
+prints with ``--json`` (metadata as stored: text, or bytes in a bytes catalog) and what a phone
+returns from the exported bundle for the same snapshot. Models run in warm worker processes
+(:func:`scannlite.store.workers.boundary.run_in`), never in this one. Errors a caller can fix raise
+:class:`scannlite.store.errors.ScannliteError` subclasses with one-line messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
+from scannlite.store.catalog.readers import metadata_text
+from scannlite.store.errors import InvalidInput
+from scannlite.store.index.config import IndexConfig
+from scannlite.store.progress import SILENT, Progress
+
+
+def open(path: str | Path) -> Database:  # noqa: A001 - api.open, like sqlite_utils.Database(path)
+    """Open an existing catalog."""
+    return Database(Catalog.open(path))
+
+
+def create(
+    path: str | Path,
+    dim: int,
+    *,
+    distance: str = "dot",
+    normalize: bool | None = None,
+    metadata_type: str = "text",
+    metadata_limit: int = DEFAULT_METADATA_LIMIT,
+    **index,
+) -> Database:
+    """Create a catalog (``index``: :class:`~scannlite.store.index.config.IndexConfig` settings,
+    e.g. ``num_leaves=64, leaves_to_search=4``) and open it."""
+    return Database(Catalog.create(path, dim, distance, normalize, metadata_type, metadata_limit, IndexConfig(**index)))
+
+
+def _vector_of(record: Mapping, n: int):
+    for key in ("vector", "embedding"):
+        if key in record:
+            return record[key]
+    raise InvalidInput(f'record {n} has no "vector" (or "embedding")')
+
+
+class Database:
+    """One catalog. Use it as a context manager, or call :meth:`close`."""
+
+    def __init__(self, catalog: Catalog, progress: Progress = SILENT):
+        self.catalog = catalog  # the store's Catalog, for anything not wrapped here
+        self.progress = progress
+
+    # ---- the catalog ----------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self.catalog.path
+
+    @property
+    def dim(self) -> int:
+        return self.catalog.dim
+
+    def __len__(self) -> int:
+        return self.catalog.count()
+
+    def __contains__(self, ident: str) -> bool:
+        return self.catalog.get(ident) is not None
+
+    def __repr__(self) -> str:
+        return f"<scannlite Database {self.path}: {len(self)} items, dim {self.dim}, {self.catalog.distance}>"
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def get(self, ident: str) -> dict | None:
+        """``{"id", "metadata", "vector"}`` of a live item, or None."""
+        row = self.catalog.get(ident)
+        if row is None:
+            return None
+        vector = self.catalog.vectors_for(np.array([row["item"]]))[0]
+        return {"id": row["id"], "metadata": row["metadata"], "vector": vector}
+
+    def info(self) -> dict:
+        """Settings, size, the latest snapshot, its partition model and recall estimate.
+
+        ``scannlite info --json`` prints this dict: the CLI calls this method, so the two cannot differ.
+        """
+        from scannlite.store.index.snapshot import list_snapshots
+
+        cat = self.catalog
+        with cat.reading():
+            snaps = list_snapshots(cat)
+            latest = snaps[-1] if snaps else None
+            return {
+                "path": str(cat.path),
+                "dim": cat.dim,
+                "distance": cat.distance,
+                "normalize": cat.normalize,
+                "metadata_type": cat.metadata_type,
+                "metadata_limit": cat.metadata_limit,
+                "count": cat.count(),
+                "snapshot": latest.version if latest else None,
+                "snapshot_count": latest.count if latest else None,
+                "snapshots": len(snaps),
+                "head_commit": cat.head_seq,
+                "index": cat.index_config.to_json(),
+                "model": cat.model_summary(latest.model_id) if latest else None,
+                "segments": cat.segment_count(),
+                "recall": _recall_summary(latest),
+                **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
+            }
+
+    def snapshots(self) -> list[dict]:
+        """Every snapshot, oldest first (what ``scannlite snapshots --json`` prints)."""
+        from scannlite.store.index.snapshot import list_snapshots
+
+        with self.catalog.reading():
+            return [s.as_dict() for s in list_snapshots(self.catalog)]
+
+    def diff(self, v1: int, v2: int) -> dict:
+        """Ids ``added``, ``removed`` and ``changed`` from snapshot ``v1`` to ``v2`` (what ``scannlite diff --json``
+        prints)."""
+        from scannlite.store.index.snapshot import diff
+
+        return diff(self.catalog, v1, v2)
+
+    def configure(
+        self,
+        *,
+        text_embedder: str | Path | None = None,
+        image_embedder: str | Path | None = None,
+        thumbnails_root: str | Path | None = None,
+        unset: Iterable[str] = (),
+    ) -> dict:
+        """Record the embedders that text and image searches use (checked first: kind, dimension)
+        and the folder item images live in; returns every setting."""
+        from scannlite.plugin.facade.settings import configure
+
+        return configure(
+            self.catalog,
+            {"text_embedder": text_embedder, "image_embedder": image_embedder, "thumbnails_root": thumbnails_root},
+            unset,
+        )
+
+    # ---- writing --------------------------------------------------------------------------
+    def add(
+        self,
+        records: Iterable[Mapping] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors=None,
+        metadata: Sequence | None = None,
+    ) -> dict:
+        """Upsert by id, from ``records`` (dicts with ``id``, ``vector`` or ``embedding``, and
+        optionally ``metadata``: text, bytes, or anything JSON) or from ``ids``/``vectors``/``metadata``.
+        Returns ``{"added", "updated", "unchanged", "seq"}`` (the commit, None if nothing changed)."""
+        if records is not None:
+            if ids is not None or vectors is not None or metadata is not None:
+                raise InvalidInput("give records, or ids and vectors, not both")
+            records = list(records)
+            if not records:
+                raise InvalidInput("no records to add")
+            ids = [r["id"] if "id" in r else _missing_id(n) for n, r in enumerate(records)]
+            vectors = [_vector_of(r, n) for n, r in enumerate(records)]
+            metadata = [r.get("metadata") for r in records]
+        if ids is None or vectors is None:
+            raise InvalidInput("give records, or ids and vectors")
+        if metadata is not None:
+            metadata = [m if isinstance(m, (bytes, bytearray)) else metadata_text(m) for m in metadata]
+        r = self.catalog.add(list(ids), np.asarray(vectors), metadata)
+        return {"added": r.added, "updated": r.updated, "unchanged": r.unchanged, "seq": r.seq}
+
+    def add_file(self, path: str | Path, **columns) -> dict:
+        """Upsert from Parquet, ``.npy`` (with ``ids_path=``) or JSONL, as ``scannlite add FILE``."""
+        r = self.catalog.add_file(path, **columns)
+        return {"added": r.added, "updated": r.updated, "unchanged": r.unchanged, "seq": r.seq}
+
+    def add_texts(
+        self,
+        texts: Sequence[str] | Mapping[str, str] | str | Path,
+        *,
+        embedder: str | Path | None = None,
+        metadata: Sequence | None = None,
+        workers: int | None = None,
+    ) -> dict:
+        """Embed and upsert texts: a list (ids "1", "2", ...), a dict id -> text, or a file as
+        ``scannlite add --texts`` reads it. ``embedder`` defaults to the catalog's text embedder;
+        ``workers`` embedding workers at once (default: the machine's cores)."""
+        from scannlite.plugin.ingest import add as ingest
+
+        embedder = self._embedder(embedder, "text")
+        if isinstance(texts, (str, Path)):
+            rep = ingest.add_texts(self.catalog, Path(texts), embedder, self.progress, workers)
+        else:
+            pairs = list(texts.items()) if isinstance(texts, Mapping) else [(str(n), t) for n, t in enumerate(texts, 1)]
+            if metadata is not None and len(metadata) != len(pairs):
+                raise InvalidInput(f"{len(metadata)} metadata values for {len(pairs)} texts")
+            meta = [t for _, t in pairs] if metadata is None else [metadata_text(m) for m in metadata]
+            rows = [(i, t, m) for (i, t), m in zip(pairs, meta)]
+            rep = ingest.add_text_rows(self.catalog, rows, embedder, self.progress, workers)
+        return _report(rep)
+
+    def add_images(
+        self,
+        source: str | Path,
+        *,
+        embedder: str | Path | None = None,
+        metadata_file: str | Path | None = None,
+        workers: int | None = None,
+    ) -> dict:
+        """Embed and upsert the images of a folder or glob (ids: paths relative to it), as
+        ``scannlite add --images``; unchanged files are skipped, unreadable ones reported."""
+        from scannlite.plugin.ingest import add as ingest
+
+        rep = ingest.add_images(
+            self.catalog,
+            str(source),
+            self._embedder(embedder, "image"),
+            Path(metadata_file) if metadata_file else None,
+            self.progress,
+            workers,
+        )
+        return _report(rep)
+
+    def delete(self, ids: Iterable[str] | str) -> dict:
+        r = self.catalog.delete([ids] if isinstance(ids, str) else list(ids))
+        return {"deleted": r.deleted, "seq": r.seq}
+
+    def build(self, *, full: bool = False, **changes) -> dict:
+        """Publish a snapshot (incremental unless the partitions' health calls for retraining);
+        ``changes``: index settings to change first, e.g. ``target_recall=0.95``."""
+        from scannlite.store.index.build import build
+
+        if "target_recall" in changes:
+            changes["recall_target"] = changes.pop("target_recall")
+        r = build(self.catalog, full=full, changes=changes or None, progress=self.progress)
+        return {
+            "snapshot": r.version,
+            "published": r.published,
+            "retrained": r.retrained,
+            "reasons": r.reasons,
+            "count": r.count,
+            "encoded": r.encoded,
+            "num_leaves": r.num_leaves,
+            "leaves_to_search": r.leaves_to_search,
+            "seconds": r.seconds,
+            "recall": r.recall.at(r.leaves_to_search) if r.recall is not None and r.leaves_to_search else None,
+            "lines": r.lines(),
+        }
+
+    # ---- reading --------------------------------------------------------------------------
+    def search(
+        self,
+        vector=None,
+        *,
+        text: str | Sequence[str] | None = None,
+        image=None,
+        k: int = 10,
+        leaves_to_search: int | None = None,
+        exact: bool = False,
+        snapshot: int | None = None,
+    ) -> list:
+        """Nearest items to one vector, text or image (a path or the file's bytes):
+        ``[{"id", "distance", "metadata"}, ...]``, nearest first. A batch (a 2-D array, a
+        list of texts or of images) gives one such list per query."""
+        from scannlite.plugin.facade.search import search
+
+        one = (
+            (vector is not None and np.ndim(vector) == 1)
+            or isinstance(text, str)
+            or isinstance(image, (str, Path, bytes, bytearray))
+        )
+        rows = search(
+            self.catalog,
+            vectors=vector,
+            texts=text,
+            images=image,
+            k=k,
+            leaves_to_search=leaves_to_search,
+            exact=exact,
+            version=snapshot,
+        )
+        return rows[0] if one else rows
+
+    # ---- exporting ------------------------------------------------------------------------
+    def export(
+        self,
+        out: str | Path,
+        *,
+        embedder: str | Path | None = None,
+        snapshot: int | None = None,
+        leaves_to_search: int | None = None,
+        index_only: bool = False,
+        verify: bool = True,
+        probe: str | Path | None = None,
+    ) -> dict:
+        """Write a snapshot as a TFLite Searcher bundle verified by the Task Library in a device
+        process, or the bare index (``index_only``); returns the manifest, with ``path`` and
+        ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into (default:
+        the catalog's configured TFLite text embedder, else its image embedder)."""
+        from scannlite.plugin.device.processes import DeviceProcesses
+        from scannlite.store.bundle.export import export
+
+        if embedder is None and not index_only:
+            embedder = self._tflite_embedder()
+        r = export(
+            self.catalog,
+            device=DeviceProcesses(),
+            out=Path(out),
+            embedder=Path(embedder) if embedder else None,
+            version=snapshot,
+            leaves_to_search=leaves_to_search,
+            index_only=index_only,
+            verify_bundle=verify,
+            probe=Path(probe) if probe else None,
+            progress=self.progress,
+        )
+        return {**r.manifest, "path": str(r.path), "manifest_path": str(r.manifest_path)}
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _tflite_embedder(self) -> str:
+        from scannlite.plugin.embedders import registry as embedders
+
+        for kind in ("text", "image"):
+            value = self.catalog.settings.get(f"{kind}_embedder")
+            if value:
+                et, path = embedders.resolve(value, kind)
+                if et.name == f"tflite-{kind}" and path:
+                    return path
+        raise InvalidInput(
+            "name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
+            "TFLite embedder configured"
+        )
+
+    def _embedder(self, embedder, kind: str):
+        if embedder is not None:
+            return embedder
+        configured = self.catalog.settings.get(f"{kind}_embedder")
+        if not configured:
+            raise InvalidInput(
+                f"name a {kind} embedder (embedder=...), or configure one with configure({kind}_embedder=...)"
+            )
+        return configured
+
+
+def _recall_summary(info) -> dict | None:
+    """A snapshot's recall estimate, with the figure at its leaves_to_search."""
+    from scannlite.store.index.recall_estimate import RecallEstimate
+
+    est = RecallEstimate.from_json(info.build.get("recall")) if info else None
+    if est is None:
+        return None
+    return {
+        **est.to_json(),
+        "leaves_to_search": info.leaves_to_search,
+        "at_leaves_to_search": est.at(info.leaves_to_search),
+        "leaves_note": info.build.get("leaves_note"),
+    }
+
+
+def _missing_id(n: int):
+    raise InvalidInput(f'record {n} has no "id"')
+
+
+def _report(rep) -> dict:
+    return {
+        "added": rep.added,
+        "updated": rep.updated,
+        "unchanged": rep.unchanged,
+        "skipped": [list(s) for s in rep.skipped],
+    }

@@ -1,0 +1,349 @@
+"""The plugin's pages and endpoints. Catalog work (embedding, searching, hashing) runs in a
+thread so that Datasette's event loop keeps serving other requests meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import NotFound, Response
+
+from scannlite.plugin.integrations.datasette_plugin import thumbnails
+from scannlite.plugin.integrations.datasette_plugin.catalogs import (
+    CatalogDb,
+    cached_snapshot,
+    catalog_dbs,
+    newest_exports,
+    num_leaves,
+    open_catalog,
+    requested_catalog,
+)
+from scannlite.plugin.integrations.datasette_plugin.downloads import bundle_download, bundle_manifest, patch_download
+from scannlite.plugin.integrations.datasette_plugin.forms import BadForm, read_fields
+from scannlite.plugin.integrations.datasette_plugin.queries import BadQuery, SearchParams, parse_params, query_vector
+from scannlite.plugin.integrations.datasette_plugin.recall_chart import recall_svg
+from scannlite.store.errors import ScannliteError
+from scannlite.store.index.recall_estimate import RecallEstimate
+from scannlite.store.index.snapshot import diff, get_snapshot, jsonable_metadata, list_snapshots, search
+
+PREFIX = "/-/scannlite"
+CHANGES_SHOWN = 200
+
+
+def base_path(datasette, cdb_name: str, tail: str = "") -> str:
+    return datasette.urls.path(f"{PREFIX}/{tilde_encode(cdb_name)}{tail}")
+
+
+# ---- searching ---------------------------------------------------------------------------
+
+
+def _build_text(build: dict) -> str:
+    """Why a snapshot was built the way it was, in the words `scannlite build` prints."""
+    if build.get("retrained"):
+        reasons = build.get("reasons") or []
+        return "retrained: " + ("; ".join(reasons) if reasons else "no reason recorded")
+    h = build.get("health") or {}
+    text = f"incremental: {build.get('encoded', 0)} vectors encoded"
+    if h:
+        text += (
+            f"; not retrained: {h.get('untrained', 0)} of {h.get('live', 0)} vectors added since training, "
+            f"imbalance {h.get('imbalance', 1.0):.2f}, every health check passed"
+        )
+    return text
+
+
+def catalog_state(cat, version: int | None) -> dict:
+    """What the search form needs: settings, snapshots for the picker, the chosen snapshot."""
+    with cat.reading():
+        snaps = list_snapshots(cat)
+        chosen = get_snapshot(cat, version) if snaps else None
+        leaves_total = num_leaves(cat, chosen.model_id) if chosen else None
+        count = cat.count()
+    return {
+        "dim": cat.dim,
+        "distance": cat.distance,
+        "normalize": cat.normalize,
+        "live_count": count,
+        "text_embedder": cat.settings.get("text_embedder"),
+        "image_embedder": cat.settings.get("image_embedder"),
+        "thumbnails_root": cat.settings.get("thumbnails_root"),
+        "snapshots": [{"version": s.version, "count": s.count, "created_at": s.created_at} for s in reversed(snaps)],
+        "snapshot": chosen.version if chosen else None,
+        "snapshot_count": chosen.count if chosen else None,
+        "default_leaves": chosen.leaves_to_search if chosen else None,
+        "num_leaves": leaves_total,
+    }
+
+
+def run_search(datasette, cdb: CatalogDb, params: SearchParams | None) -> dict:
+    """Catalog state plus, when a query was given, the ranked results (blocking)."""
+    with open_catalog(cdb) as cat:
+        state = catalog_state(cat, params.snapshot if params else None)
+        if params is None or not params.has_query:
+            return state
+        if state["snapshot"] is None:
+            raise BadQuery("the catalog has no snapshot yet; run `scannlite build`")
+        vector, how = query_vector(cat, params)
+        snap = cached_snapshot(cat, state["snapshot"])
+        leaves = None
+        if not params.exact and snap.model is not None:
+            leaves = min(params.leaves or snap.info.leaves_to_search or 1, snap.model.num_leaves)
+        started = time.perf_counter()
+        hits = search(cat, vector, k=params.k, leaves_to_search=leaves, exact=params.exact, snapshot=snap)[0]
+        took = time.perf_counter() - started
+        root = state["thumbnails_root"]
+        results = []
+        for rank, hit in enumerate(hits, 1):
+            meta = jsonable_metadata(hit["metadata"])
+            image = thumbnails.image_path_of(root, hit["id"], meta)
+            thumb = (base_path(datasette, cdb.name, "/thumbnail") + "?" + urlencode({"path": image})) if image else None
+            results.append(
+                {"rank": rank, "id": hit["id"], "distance": hit["distance"], "metadata": meta, "thumbnail": thumb}
+            )
+    state.update(
+        {
+            "query": how,
+            "k": params.k,
+            "exact": params.exact,
+            "leaves_to_search": leaves,
+            "search_ms": round(took * 1000, 3),
+            "results": results,
+        }
+    )
+    return state
+
+
+def _api_payload(cdb: CatalogDb, state: dict) -> dict:
+    return {
+        "ok": True,
+        "database": cdb.name,
+        "snapshot": state["snapshot"],
+        "count": state["snapshot_count"],
+        "k": state["k"],
+        "leaves_to_search": state["leaves_to_search"],
+        "num_leaves": state["num_leaves"],
+        "exact": state["exact"],
+        "query": state["query"],
+        "search_ms": state["search_ms"],
+        "results": state["results"],
+    }
+
+
+async def search_api(datasette, request):
+    """GET or POST q= (text), vector=, image/npy uploads, snapshot=, k=, leaves=, exact=."""
+    cdb = await requested_catalog(datasette, request)
+    try:
+        params = parse_params(await read_fields(request))
+        if not params.has_query:
+            raise BadQuery("give a query: text (q=), a vector (vector=), an image or a .npy file")
+        state = await asyncio.to_thread(run_search, datasette, cdb, params)
+    except BadForm as exc:
+        return Response.json({"ok": False, "error": str(exc)}, status=exc.status)
+    except (BadQuery, ScannliteError) as exc:
+        return Response.json({"ok": False, "error": str(exc)}, status=400)
+    return Response.json(_api_payload(cdb, state))
+
+
+def _api_link(datasette, cdb: CatalogDb, params: SearchParams | None) -> str | None:
+    if params is None or not (params.text or isinstance(params.vector, str)):
+        return None  # uploads cannot be repeated by a link
+    args: dict[str, Any] = {"q": params.text} if params.text else {"vector": params.vector}
+    args.update({"k": params.k, "exact": "1" if params.exact else "0"})
+    if params.snapshot:
+        args["snapshot"] = params.snapshot
+    if params.leaves:
+        args["leaves"] = params.leaves
+    return base_path(datasette, cdb.name, "/search.json") + "?" + urlencode(args)
+
+
+async def search_page(datasette, request):
+    cdb = await requested_catalog(datasette, request)
+    error, params, status, state = None, None, 200, None
+    try:
+        params = parse_params(await read_fields(request))
+        state = await asyncio.to_thread(run_search, datasette, cdb, params)
+    except (BadForm, BadQuery, ScannliteError) as exc:
+        error, status = str(exc), getattr(exc, "status", 400)
+    if state is None:  # show the form again, with the error, for the snapshot asked for if it exists
+        try:
+            state = await asyncio.to_thread(run_search, datasette, cdb, None)
+        except ScannliteError as exc:
+            raise NotFound(str(exc)) from None
+    context = {
+        **state,
+        "database": cdb.name,
+        "error": error,
+        "params": params,
+        "search_url": base_path(datasette, cdb.name),
+        "snapshots_url": base_path(datasette, cdb.name, "/snapshots"),
+        "api_url": _api_link(datasette, cdb, params) if state.get("results") is not None else None,
+        "database_url": datasette.urls.database(cdb.name),
+    }
+    html = await datasette.render_template("scannlite_search.html", context, request=request)
+    return Response.html(html, status=status)
+
+
+# ---- snapshots and bundles -------------------------------------------------------------------
+
+
+def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
+    with open_catalog(cdb) as cat:
+        with cat.reading():
+            snaps = list_snapshots(cat)
+            exports = newest_exports(cat)
+            leaves = {s.model_id: num_leaves(cat, s.model_id) for s in snaps}
+        chosen = get_snapshot(cat, version) if snaps else None
+        changes = None
+        if chosen is not None:
+            earlier = [s for s in snaps if s.version < chosen.version]
+            if earlier:
+                d = diff(cat, earlier[-1].version, chosen.version)
+            else:
+                with cat.reading():
+                    d = {
+                        "from": None,
+                        "to": chosen.version,
+                        "added": cat.ids_at(chosen.seq),
+                        "removed": [],
+                        "changed": [],
+                    }
+            changes = {
+                key: {"count": len(d[key]), "shown": d[key][:CHANGES_SHOWN]} for key in ("added", "removed", "changed")
+            }
+            changes.update({"from": d["from"], "to": d["to"]})
+    rows = []
+    previous = None
+    for s in snaps:
+        export = exports.get(s.version)
+        rows.append(
+            {
+                "version": s.version,
+                "seq": s.seq,
+                "count": s.count,
+                "created_at": s.created_at,
+                "delta": None if previous is None else s.count - previous.count,
+                "retrained": bool(s.build.get("retrained")),
+                "build": _build_text(s.build),
+                "leaves": leaves.get(s.model_id),
+                "leaves_to_search": s.leaves_to_search,
+                "lookup_type": s.lookup_type,
+                "recall": _recall_at(s),
+                "changes_url": base_path(datasette, cdb.name, "/snapshots") + f"?version={s.version}",
+                "search_url": base_path(datasette, cdb.name) + f"?snapshot={s.version}",
+                "bundle": None
+                if export is None
+                else {
+                    **{k: export[k] for k in ("name", "sha256", "bytes", "created_at", "verified")},
+                    "url": base_path(datasette, cdb.name, f"/bundle/{s.version}"),
+                    "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json"),
+                    "patch": None
+                    if export["patch"] is None
+                    else {
+                        **{k: export["patch"][k] for k in ("name", "bytes", "base_snapshot", "base_sha256", "warning")},
+                        "share": export["patch"]["bytes"] / max(export["bytes"], 1),
+                        "url": base_path(datasette, cdb.name, f"/bundle/{s.version}/patch"),
+                    },
+                },
+            }
+        )
+        previous = s
+    return {
+        "snapshots": list(reversed(rows)),
+        "chosen": chosen.version if chosen else None,
+        "changes": changes,
+        "recall": _recall_state(chosen),
+    }
+
+
+def _recall_at(info) -> float | None:
+    est = RecallEstimate.from_json(info.build.get("recall"))
+    return est.at(info.leaves_to_search) if est is not None and info.leaves_to_search else None
+
+
+def _recall_state(info) -> dict | None:
+    """The chosen snapshot's recall estimate, as figures and as a curve."""
+    est = RecallEstimate.from_json(info.build.get("recall")) if info is not None else None
+    if est is None:
+        return None
+    target = info.build.get("recall_target")
+    return {
+        "k": est.k,
+        "sample": est.sample,
+        "reused_from": est.reused_from,
+        "leaves": info.leaves_to_search,
+        "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
+        "note": info.build.get("leaves_note"),
+        "points": list(zip(est.ladder, est.recall)),
+        "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k),
+    }
+
+
+async def snapshots_page(datasette, request):
+    cdb = await requested_catalog(datasette, request)
+    raw = request.args.get("version", "").strip()
+    if raw and not raw.isdigit():
+        raise NotFound(f"version must be a snapshot number, got {raw[:40]!r}")
+    try:
+        state = await asyncio.to_thread(snapshots_state, datasette, cdb, int(raw) if raw else None)
+    except ScannliteError as exc:
+        raise NotFound(str(exc)) from None
+    context = {
+        **state,
+        "database": cdb.name,
+        "search_url": base_path(datasette, cdb.name),
+        "database_url": datasette.urls.database(cdb.name),
+    }
+    html = await datasette.render_template("scannlite_snapshots.html", context, request=request)
+    return Response.html(html)
+
+
+# ---- thumbnails and the index ---------------------------------------------------------------
+
+
+def _thumbnail(cdb: CatalogDb, rel: str) -> tuple[bytes, str]:
+    with open_catalog(cdb) as cat:
+        root = cat.settings.get("thumbnails_root")
+    return thumbnails.render_thumbnail(thumbnails.resolve(root, rel))
+
+
+async def thumbnail(datasette, request):
+    cdb = await requested_catalog(datasette, request)
+    try:
+        data, content_type = await asyncio.to_thread(_thumbnail, cdb, request.args.get("path", ""))
+    except thumbnails.Refused as exc:
+        return Response.text(f"error: {exc}", status=exc.status)
+    return Response(
+        data, content_type=content_type, headers={"cache-control": "max-age=300", "x-content-type-options": "nosniff"}
+    )
+
+
+async def index(datasette, request):
+    await datasette.ensure_permissions(request.actor, ["view-instance"])
+    found = []
+    for cdb in await catalog_dbs(datasette):
+        if await datasette.permission_allowed(request.actor, "view-database", cdb.name, default=True):
+            found.append(
+                {
+                    "name": cdb.name,
+                    "search_url": base_path(datasette, cdb.name),
+                    "snapshots_url": base_path(datasette, cdb.name, "/snapshots"),
+                    "directory": str(cdb.directory),
+                }
+            )
+    html = await datasette.render_template("scannlite_index.html", {"catalogs": found}, request=request)
+    return Response.html(html)
+
+
+ROUTES = [
+    (rf"^{PREFIX}$", index),
+    (rf"^{PREFIX}/(?P<database>[^/]+)$", search_page),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/search\.json$", search_api),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/snapshots$", snapshots_page),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/thumbnail$", thumbnail),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/bundle/(?P<version>\d+)$", bundle_download),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/bundle/(?P<version>\d+)/manifest\.json$", bundle_manifest),
+    (rf"^{PREFIX}/(?P<database>[^/]+)/bundle/(?P<version>\d+)/patch$", patch_download),
+]

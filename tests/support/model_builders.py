@@ -1,0 +1,123 @@
+"""Tiny TFLite models written directly as flatbuffers (no TensorFlow), for export tests.
+
+Each returns model bytes; ``with_image_metadata`` runs in a device process (the metadata
+writers import a tflite-support native module).
+"""
+
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+from tensorflow_lite_support.metadata import schema_py_generated as fb
+
+
+def _buffer(data=None):
+    buf = fb.BufferT()
+    if data is not None:
+        buf.data = np.frombuffer(data, np.uint8)
+    return buf
+
+
+def _tensor(name, shape, dtype, buf):
+    t = fb.TensorT()
+    t.name, t.shape, t.type, t.buffer = name, shape, dtype, buf
+    return t
+
+
+def _opcode(op, custom=None):
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = op
+    if custom:
+        code.customCode = custom
+    return code
+
+
+def _operator(i, inputs, outputs, options_type=0, options=None):
+    op = fb.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = i, inputs, outputs
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    return op
+
+
+def _finish(graph, opcodes, buffers) -> bytes:
+    model = fb.ModelT()
+    model.version = 3
+    model.operatorCodes, model.subgraphs, model.buffers = opcodes, [graph], buffers
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def image_model(
+    weights: np.ndarray, height: int, width: int, input_dtype: str = "uint8", output_dtype: str = "float32"
+) -> bytes:
+    """[1,H,W,3] (uint8 or float32) -> flatten -> dense -> [1, D]; no metadata."""
+    weights = np.ascontiguousarray(weights, "<f4")
+    dim, flat = weights.shape
+    in_type = fb.TensorType.UINT8 if input_dtype == "uint8" else fb.TensorType.FLOAT32
+    reshape = fb.ReshapeOptionsT()
+    reshape.newShape = [1, flat]
+    graph = fb.SubGraphT()
+    tensors = [
+        _tensor("image", [1, height, width, 3], in_type, 0),
+        _tensor("pixels", [1, height, width, 3], fb.TensorType.FLOAT32, 0),
+        _tensor("flat_shape", [2], fb.TensorType.INT32, 2),
+        _tensor("flat", [1, flat], fb.TensorType.FLOAT32, 0),
+        _tensor("weights", [dim, flat], fb.TensorType.FLOAT32, 1),
+        _tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0),
+    ]
+    ops = [
+        _operator(0, [0], [1]),
+        _operator(1, [1, 2], [3], fb.BuiltinOptions.ReshapeOptions, reshape),
+        _operator(2, [3, 4, -1], [5], fb.BuiltinOptions.FullyConnectedOptions, fb.FullyConnectedOptionsT()),
+    ]
+    codes = [
+        _opcode(fb.BuiltinOperator.CAST),
+        _opcode(fb.BuiltinOperator.RESHAPE),
+        _opcode(fb.BuiltinOperator.FULLY_CONNECTED),
+    ]
+    outputs = [5]
+    if output_dtype == "int32":
+        tensors.append(_tensor("embedding_int", [1, dim], fb.TensorType.INT32, 0))
+        ops.append(_operator(0, [5], [6]))
+        outputs = [6]
+    graph.tensors, graph.operators = tensors, ops
+    graph.inputs, graph.outputs = [0], outputs
+    return _finish(graph, codes, [_buffer(), _buffer(weights.tobytes()), _buffer(np.array([1, flat], "<i4").tobytes())])
+
+
+def text_model_with_inputs(count: int, dim: int = 16, dtype: str = "int32", flex: bool = False) -> bytes:
+    """``count`` token inputs [1, 4] summed into [1, dim]; optionally a Flex custom op."""
+    t = fb.TensorType.INT32 if dtype == "int32" else fb.TensorType.STRING
+    graph = fb.SubGraphT()
+    tensors = [_tensor(f"in{i}", [1, 4], t, 0) for i in range(count)]
+    tensors.append(_tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0))
+    graph.tensors = tensors
+    graph.inputs, graph.outputs = list(range(count)), [count]
+    code = (
+        _opcode(fb.BuiltinOperator.CUSTOM, "FlexStringToHashBucketFast")
+        if flex
+        else _opcode(fb.BuiltinOperator.CUSTOM, "ScannliteTestOp")
+    )
+    graph.operators = [_operator(0, list(range(count)), [count])]
+    return _finish(graph, [code], [_buffer()])
+
+
+def with_image_metadata(model: bytes, mean: float = 127.5, std: float = 127.5) -> bytes:
+    """Add ImageEmbedder metadata: NormalizationOptions and RGB (device process)."""
+    from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, metadata_writer
+
+    inputs = [
+        metadata_info.InputImageTensorMd(
+            name="image",
+            norm_mean=[mean],
+            norm_std=[std],
+            color_space_type=metadata_info._metadata_fb.ColorSpaceType.RGB,
+            tensor_type=metadata_info._schema_fb.TensorType.FLOAT32,
+        )
+    ]
+    outputs = [metadata_info.TensorMd(name="embedding")]
+    writer = metadata_writer.MetadataWriter.create_from_metadata_info(
+        model, general_md=metadata_info.GeneralMd(name="test image embedder"), input_md=inputs, output_md=outputs
+    )
+    return bytes(writer.populate())
