@@ -6,6 +6,7 @@ one-line error or searched, never crash, read out of bounds, overflow or leak. M
 format-aware and recompute checksums (tests/support/native_fuzz.py), so the parser is exercised
 past its CRC tests. Figures (cases, time) are in docs/native-port.md.
 """
+
 from __future__ import annotations
 
 import collections
@@ -22,8 +23,13 @@ from tests.support import native_port as np_
 pytestmark = pytest.mark.slow
 
 DRIVER = np_.BUILD / "fuzz" / "scannlite-fuzz"
-FIXTURE_INDEXES = ("regex_index.ldb", "mobilebert_index.ldb", "universal_sentence_encoder_index.ldb",
-                   "searcher_index.ldb", "dummy_index.ldb")
+FIXTURE_INDEXES = (
+    "regex_index.ldb",
+    "mobilebert_index.ldb",
+    "universal_sentence_encoder_index.ldb",
+    "searcher_index.ldb",
+    "dummy_index.ldb",
+)
 #: Mutations of each kind per input (fewer for tables over 256 KB): sized so that the run stays
 #: well under two minutes on a loaded 2-core machine (figures in docs/native-port.md).
 PER_KIND = int(os.environ.get("SCANNLITE_FUZZ_PER_KIND", "60"))
@@ -31,7 +37,7 @@ PER_KIND = int(os.environ.get("SCANNLITE_FUZZ_PER_KIND", "60"))
 SEED = int(os.environ.get("SCANNLITE_FUZZ_SEED", "22"))
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86:allocator_may_return_null=0:quarantine_size_mb=64:"
-                    "detect_stack_use_after_return=1:strict_string_checks=1",
+    "detect_stack_use_after_return=1:strict_string_checks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=87",
 }
 
@@ -74,13 +80,21 @@ def test_hostile_inputs_are_refused_or_searched(driver, fixtures_dir, tmp_path):
     made = time.perf_counter() - t0
     t0 = time.perf_counter()
     crash = tmp_path / "crash.bin"
-    r = np_.run([str(driver), str(manifest)], timeout=540 + 20 * max(PER_KIND - 60, 0),
-                SCANNLITE_FUZZ_CRASH=str(crash), **SANITIZER_ENV)
+    r = np_.run(
+        [str(driver), str(manifest)],
+        timeout=540 + 20 * max(PER_KIND - 60, 0),
+        SCANNLITE_FUZZ_CRASH=str(crash),
+        **SANITIZER_ENV,
+    )
     ran = time.perf_counter() - t0
     out, err = r.stdout.decode(), r.stderr.decode()
     stopped = re.search(r"(?:stopped on|contract broken on) case (\d+)", err)
-    where = (f"case {stopped.group(1)} ({m.kinds[int(stopped.group(1))]}); input saved to {crash}, reproduce with "
-             f"{driver} -f {crash}\n" if stopped else "")
+    where = (
+        f"case {stopped.group(1)} ({m.kinds[int(stopped.group(1))]}); input saved to {crash}, reproduce with "
+        f"{driver} -f {crash}\n"
+        if stopped
+        else ""
+    )
     assert "Sanitizer" not in err and "runtime error" not in err, where + err[-4000:]
     assert r.returncode == 0, f"driver exit {r.returncode}: {where}{err[-4000:]}"
     manifest.unlink()  # tens of MB; a failing run keeps it (with the saved input) for a rerun
@@ -108,8 +122,10 @@ def test_hostile_inputs_are_refused_or_searched(driver, fixtures_dir, tmp_path):
     for kind in ("ldb-flip-crc-fixed", "ldb-index-config", "ldb-keys", "bundle-flatbuffer", "bundle-zip"):
         assert outcome[(kind, "searched")] > 0, f"no {kind} case got past open: {dict(outcome)}"
     report = " ".join(f"{k}:{o}={v}" for (k, o), v in sorted(outcome.items()))
-    print(f"\nfuzz: {cases} cases ({refused} refused, {searched} searched) from {len(ldbs)} tables and "
-          f"{len(bundles)} bundles; manifest {made:.1f} s, driver {ran:.1f} s; {summary}\n{report}")
+    print(
+        f"\nfuzz: {cases} cases ({refused} refused, {searched} searched) from {len(ldbs)} tables and "
+        f"{len(bundles)} bundles; manifest {made:.1f} s, driver {ran:.1f} s; {summary}\n{report}"
+    )
     if os.environ.get("SCANNLITE_FUZZ_REPORT"):
         with open(os.environ["SCANNLITE_FUZZ_REPORT"], "w") as f:
             f.write(f"{summary}\nmanifest_s {made:.1f} driver_s {ran:.1f}\n{report}\n")
@@ -124,8 +140,11 @@ def test_concurrent_searches_have_no_data_race(tmp_path):
     args = []
     for v in np_.vectors(tmp_path / "vectors"):
         args += [str(v["path"]), str(v["queries"])]
-    r = np_.run([str(np_.BUILD / "fuzz" / "scannlite-threads"), *args], timeout=600,
-                TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1")
+    r = np_.run(
+        [str(np_.BUILD / "fuzz" / "scannlite-threads"), *args],
+        timeout=600,
+        TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1",
+    )
     err = r.stderr.decode()
     assert "ThreadSanitizer" not in err and r.returncode == 0, err[-4000:]
     assert r.stdout.decode().count("threads x") == len(args) // 2

@@ -5,6 +5,7 @@ same ids, the same float bits, the same metadata bytes and the library's own err
 A Java program (libscannlite/java/test) prints results in the CLI's line format and the two
 outputs must be byte for byte equal on the native test vectors. See docs/android.md.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,18 @@ def vectors(tmp_path_factory):
 
 
 def java(built, *args: str):
-    return np_.run(["java", "-Xss4m", f"-Ddev.scannlite.library={built / 'libscannlite_jni.so'}",
-                    "-cp", str(built / "classes"), "dev.scannlite.SearchCheck", *args], timeout=600)
+    return np_.run(
+        [
+            "java",
+            "-Xss4m",
+            f"-Ddev.scannlite.library={built / 'libscannlite_jni.so'}",
+            "-cp",
+            str(built / "classes"),
+            "dev.scannlite.SearchCheck",
+            *args,
+        ],
+        timeout=600,
+    )
 
 
 def cli(*args: str):
@@ -40,9 +51,19 @@ def cli(*args: str):
 
 def java_batch(built, runs: list[list[str]]) -> list[bytes]:
     """Many search/filter runs in one JVM (SearchCheck batch): each run's output, in order."""
-    r = np_.run(["java", "-Xss4m", f"-Ddev.scannlite.library={built / 'libscannlite_jni.so'}",
-                 "-cp", str(built / "classes"), "dev.scannlite.SearchCheck", "batch"], timeout=900,
-                input_lines="".join("\t".join(args) + "\n" for args in runs))
+    r = np_.run(
+        [
+            "java",
+            "-Xss4m",
+            f"-Ddev.scannlite.library={built / 'libscannlite_jni.so'}",
+            "-cp",
+            str(built / "classes"),
+            "dev.scannlite.SearchCheck",
+            "batch",
+        ],
+        timeout=900,
+        input_lines="".join("\t".join(args) + "\n" for args in runs),
+    )
     assert r.returncode == 0, r.stderr.decode()
     outputs = r.stdout.split(b"--- end\n")
     assert outputs[-1] == b"" and len(outputs) == len(runs) + 1, "batch output is not one block per run"
@@ -60,8 +81,11 @@ def _compare(built, runs: list[list[str]]) -> int:
 
 
 def test_java_search_equals_the_cli_byte_for_byte(built, vectors):
-    runs = [["search", str(v["path"]), str(v["queries"]), str(v["k"]), *leaves]
-            for v in vectors for leaves in ([str(v.get("leaves", 0))], ["1"], ["4294967295"])]
+    runs = [
+        ["search", str(v["path"]), str(v["queries"]), str(v["k"]), *leaves]
+        for v in vectors
+        for leaves in ([str(v.get("leaves", 0))], ["1"], ["4294967295"])
+    ]
     assert _compare(built, runs) > 0
 
 
@@ -69,8 +93,10 @@ def test_java_filtered_search_and_large_k_equal_the_cli(built, vectors, tmp_path
     runs = []
     for v in vectors:
         allow = np_.allow_file(v, np_.BUILD / "host16k" / "scannlite-cli", tmp_path)
-        runs += [["filter", str(v["path"]), str(v["queries"]), str(v["k"]), str(leaves), str(allow)]
-                 for leaves in (v.get("leaves", 0), 4294967295)]
+        runs += [
+            ["filter", str(v["path"]), str(v["queries"]), str(v["k"]), str(leaves), str(allow)]
+            for leaves in (v.get("leaves", 0), 4294967295)
+        ]
         # k above the index's size: the binding asks the library for at most size results.
         runs.append(["search", str(v["path"]), str(v["queries"]), "100000", "4294967295"])
     assert _compare(built, runs) > 0
@@ -87,8 +113,9 @@ def test_java_l2_normalize_is_the_library_function_bit_for_bit(built, vectors, m
         j = java(built, "normalize", str(v["queries"]), str(v["dim"]))
         assert j.returncode == 0, j.stderr.decode()
         rows = np.fromfile(v["queries"], dtype="<f4").reshape(-1, v["dim"])
-        want = "".join(" ".join(f"{b:08x}" for b in native.l2_normalize(row).astype("<f4").view("<u4")) + "\n"
-                       for row in rows)
+        want = "".join(
+            " ".join(f"{b:08x}" for b in native.l2_normalize(row).astype("<f4").view("<u4")) + "\n" for row in rows
+        )
         assert j.stdout.decode() == want, f"Java l2Normalize differs from the library's on {v['queries']}"
         checked += len(rows)
     assert checked > 0

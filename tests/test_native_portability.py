@@ -6,6 +6,7 @@ a*b+c into an FMA on ARM64 unless told not to). The ARM64 build runs under qemu-
 same test vectors as the host build, and the two CLIs' outputs must be byte for byte equal.
 See docs/native-port.md.
 """
+
 from __future__ import annotations
 
 import re
@@ -99,8 +100,12 @@ def test_arm64_filtered_search_equals_host(builds, vectors, tmp_path):
 def test_arm64_refuses_what_the_host_refuses_with_the_same_message(builds, vectors, tmp_path):
     host, arm = builds
     good = vectors[0]["path"].read_bytes()
-    bad = {"empty": b"", "junk": b"not a bundle at all" * 10, "half": good[: len(good) // 2],
-           "flipped-magic": good[:-1] + bytes([good[-1] ^ 1])}
+    bad = {
+        "empty": b"",
+        "junk": b"not a bundle at all" * 10,
+        "half": good[: len(good) // 2],
+        "flipped-magic": good[:-1] + bytes([good[-1] ^ 1]),
+    }
     for name, data in bad.items():
         path = tmp_path / name
         path.write_bytes(data)

@@ -6,6 +6,7 @@ metadata, duplicated items and zero queries that tie; Google's fixtures) is sear
 TextSearcher through the probe model in a device process and by libscannlite: ids, order,
 distance bits and metadata must be identical, ties included.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -19,8 +20,8 @@ from scannlite.store.bundle.ondevice.index_file import read_index
 from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 from scannlite.store.searcher import NativeError, NativeSearcher, l2_normalize
 from scannlite.store.searcher.native import library_path
-from tests.support.shared_fixtures import require_fixtures
 from tests.support import native_vectors
+from tests.support.shared_fixtures import require_fixtures
 
 CLI = library_path().parent / "scannlite-cli"
 DEVICE = DeviceProcesses()
@@ -50,8 +51,9 @@ def _same(device, native, labels_are_ids: bool, what: str) -> None:
 
 
 def _device_probe(index, queries, k, l2_normalize=False):
-    return DEVICE.check_bundle(index=str(index), probe_vectors=queries, max_results=k,
-                               l2_normalize=l2_normalize)["probe"]
+    return DEVICE.check_bundle(index=str(index), probe_vectors=queries, max_results=k, l2_normalize=l2_normalize)[
+        "probe"
+    ]
 
 
 @pytest.mark.device
@@ -81,9 +83,18 @@ def test_leaves_override_and_normalised_queries_match_the_task_library(tmp_path)
     made = {}
     for search in (2, 7):
         path = tmp_path / f"search{search}.ldb"
-        made[search] = native_vectors._ah_index(path, np.random.default_rng(7), distance="dot", lookup="INT8",
-                                                widths=[3] * 8, codes=128, n=500, leaves=20, search=search,
-                                                duplicates=True)
+        made[search] = native_vectors._ah_index(
+            path,
+            np.random.default_rng(7),
+            distance="dot",
+            lookup="INT8",
+            widths=[3] * 8,
+            codes=128,
+            n=500,
+            leaves=20,
+            search=search,
+            duplicates=True,
+        )
     assert np.array_equal(made[2], made[7])
     queries = native_vectors._queries(np.random.default_rng(8), 24, 30, made[2]) * np.float32(3.7)
     device = _device_probe(tmp_path / "search7.ldb", queries, 12)
@@ -97,8 +108,12 @@ def test_leaves_override_and_normalised_queries_match_the_task_library(tmp_path)
 
 def test_cli_prints_what_the_binding_returns(vectors):
     for v in vectors:
-        out = subprocess.run([str(CLI), "search", v["path"], v["queries"], str(v["k"]), str(v["leaves"])],
-                             capture_output=True, text=True, check=True).stdout.splitlines()
+        out = subprocess.run(
+            [str(CLI), "search", v["path"], v["queries"], str(v["k"]), str(v["leaves"])],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
         lines = iter(out)
         with NativeSearcher(v["path"]) as s:
             for i, q in enumerate(_queries(v)):
@@ -106,8 +121,12 @@ def test_cli_prints_what_the_binding_returns(vectors):
                 for rank, (id_, d, m) in enumerate(zip(r.ids, r.distances, r.metadata)):
                     assert next(lines) == f"{i} {rank} {id_} {_c_hex(d)} {m.hex() or '-'}"
         assert next(lines, None) is None
-        info = dict(line.split(" ", 1) for line in subprocess.run(
-            [str(CLI), "info", v["path"]], capture_output=True, text=True, check=True).stdout.splitlines())
+        info = dict(
+            line.split(" ", 1)
+            for line in subprocess.run(
+                [str(CLI), "info", v["path"]], capture_output=True, text=True, check=True
+            ).stdout.splitlines()
+        )
         with NativeSearcher(v["path"]) as s:
             assert info == {k: str(val) for k, val in s.info.items()}
 
@@ -127,11 +146,18 @@ def test_empty_metadata_prints_a_dash(tmp_path):
     path = tmp_path / "tiny.ldb"
     vecs = np.eye(4, dtype=np.float32)
     with open(path, "wb") as f:
-        write_index(f, config=scann_config(distance="dot", centroids=np.zeros((1, 4))), database=vecs, sizes=[4],
-                    labels=[b"", b"\x00\xff", b"x", b""], user_info=None)
+        write_index(
+            f,
+            config=scann_config(distance="dot", centroids=np.zeros((1, 4))),
+            database=vecs,
+            sizes=[4],
+            labels=[b"", b"\x00\xff", b"x", b""],
+            user_info=None,
+        )
     (tmp_path / "q.f32").write_bytes(np.array([[1, 0.5, 0.25, 0]], "<f4").tobytes())
-    out = subprocess.run([str(CLI), "search", str(path), str(tmp_path / "q.f32"), "4"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [str(CLI), "search", str(path), str(tmp_path / "q.f32"), "4"], capture_output=True, text=True, check=True
+    ).stdout
     # A leaf this small takes Eigen's coefficient-based product: -1 * (q.x), so -0 for item 3.
     assert out == "0 0 0 -0x1p+0 -\n0 1 1 -0x1p-1 00ff\n0 2 2 -0x1p-2 78\n0 3 3 -0x0p+0 -\n"
 
@@ -141,12 +167,19 @@ def _oracle(index_path, query, allow, leaves):
     searched leaves, in the device's arithmetic (store/index/device_search.py, with 256-subspace
     blocks for INT8 over 16 codes)."""
     from scannlite.store.index import device_search as ds
+
     ix = read_index(open(index_path, "rb").read())
     ah = ix.asymmetric_hashing
     sizes = ix.partition_sizes
-    dev = ds.DeviceIndex(distance="dot" if ah.query_distance == 1 else "l2", centroids=ix.partitioner.centroids,
-                         offsets=np.concatenate([[0], np.cumsum(sizes)]), codebooks=ah.codebooks,
-                         codes=ix.vectors(), vectors=None, lookup_type=ah.lookup_type.name)
+    dev = ds.DeviceIndex(
+        distance="dot" if ah.query_distance == 1 else "l2",
+        centroids=ix.partitioner.centroids,
+        offsets=np.concatenate([[0], np.cumsum(sizes)]),
+        codebooks=ah.codebooks,
+        codes=ix.vectors(),
+        vectors=None,
+        lookup_type=ah.lookup_type.name,
+    )
     n = ix.leaves_searched if leaves is None else min(leaves, ix.partitioner.num_leaves)
     visited = ds.select_leaves(dev, query[None, :], n)[0]
     lut = ds.lookup_table(dev, query)
@@ -158,7 +191,7 @@ def _oracle(index_path, query, allow, leaves):
         scale = np.float32(np.float32(hi - lo) / np.float32(top))
         off1 = np.float32(lo + scale / np.float32(2))
     out = {}
-    allow = set(int(a) for a in allow)
+    allow = {int(a) for a in allow}
     for p in visited:
         for row, id_ in enumerate(ix.ids(p)):
             if id_ not in allow:
@@ -315,15 +348,19 @@ def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distan
     many near-ties), queried with the catalog's own vectors and random ones, raw and normalised."""
     import zipfile
 
-    from scannlite.store.index.build import build
-    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.bundle.export import export
-    from scannlite.store.index.config import IndexConfig
+    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.catalog.synthetic import clustered
+    from scannlite.store.index.build import build
+    from scannlite.store.index.config import IndexConfig
 
     x = clustered(3000, 16, clusters=60, spread=0.8, seed=11) * (3.0 if distance == "l2" else 1.0)
-    cat = Catalog.create(tmp_path / "c", 16, distance,
-                         index=IndexConfig(num_leaves=24, leaves_to_search=3, dims_per_block=dpb, lookup_type=lookup))
+    cat = Catalog.create(
+        tmp_path / "c",
+        16,
+        distance,
+        index=IndexConfig(num_leaves=24, leaves_to_search=3, dims_per_block=dpb, lookup_type=lookup),
+    )
     cat.add([f"v{i}" for i in range(len(x))], x, [f"text {i}" for i in range(len(x))])
     build(cat)
     bundle = tmp_path / "b.tflite"
@@ -332,22 +369,31 @@ def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distan
         name = next(n for n in zf.namelist() if n.endswith(".ldb"))
         (tmp_path / "index.ldb").write_bytes(zf.read(name))
     rng = np.random.default_rng(4)
-    queries = np.concatenate([x[rng.choice(len(x), 150, replace=False)],
-                              rng.standard_normal((50, 16))]).astype(np.float32)
+    queries = np.concatenate([x[rng.choice(len(x), 150, replace=False)], rng.standard_normal((50, 16))]).astype(
+        np.float32
+    )
     with NativeSearcher(bundle) as s:
         for normalise in (False, True):
             device = _device_probe(tmp_path / "index.ldb", queries, 10, l2_normalize=normalise)
             for i, q in enumerate(queries):
-                _same(device[i], s.search(l2_normalize(q) if normalise else q, 10), False,
-                      f"{distance}/{lookup} query {i} (normalised: {normalise})")
+                _same(
+                    device[i],
+                    s.search(l2_normalize(q) if normalise else q, 10),
+                    False,
+                    f"{distance}/{lookup} query {i} (normalised: {normalise})",
+                )
 
 
 def test_a_missing_library_is_one_clear_line(monkeypatch, tmp_path):
     from scannlite.store.searcher import NativeLibraryMissing, native
+
     monkeypatch.setattr(native, "_LIB", None)
     monkeypatch.setenv("SCANNLITE_NATIVE_LIB", str(tmp_path / "libscannlite.so"))
-    with pytest.raises(NativeLibraryMissing, match=r"libscannlite is not built: \$SCANNLITE_NATIVE_LIB names .*"
-                                                   r"libscannlite.so, which does not exist"):
+    with pytest.raises(
+        NativeLibraryMissing,
+        match=r"libscannlite is not built: \$SCANNLITE_NATIVE_LIB names .*"
+        r"libscannlite.so, which does not exist",
+    ):
         NativeSearcher(b"")
     monkeypatch.delenv("SCANNLITE_NATIVE_LIB")
     assert native.library_path() == native._repo_lib() and native._repo_lib().parent.name == "build"
@@ -374,8 +420,15 @@ def test_snappy_blocks_decode_to_the_written_bytes(tmp_path):
     vecs = rng.standard_normal((n, 8)).astype(np.float32)
     path = tmp_path / "snappy.ldb"
     with open(path, "wb") as f:
-        write_index(f, config=scann_config(distance="l2", centroids=np.zeros((1, 8))), database=vecs, sizes=[n],
-                    labels=labels, user_info=b"info", compress_metadata=True)
+        write_index(
+            f,
+            config=scann_config(distance="l2", centroids=np.zeros((1, 8))),
+            database=vecs,
+            sizes=[n],
+            labels=labels,
+            user_info=b"info",
+            compress_metadata=True,
+        )
     table = read_index(path.read_bytes()).table
     assert sum(b.compression == 1 for b in table.blocks if b.kind == "data") >= 3
     with NativeSearcher(path) as s:

@@ -8,6 +8,7 @@ and its lines must equal scannlite-cli's (ids, distances as %a, metadata), its e
 library's messages. A Chromium check loads the same module from a static folder. Why a browser
 build can match the host bit for bit: docs/web.md.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -33,8 +34,16 @@ NODE_TEST = WASM_DIR / "test" / "scannlite.test.mjs"
 NODE_OWN_TESTS = 10  # the tests scannlite.test.mjs runs without a manifest
 ALL_LEAVES = 0xFFFFFFFF
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [pytest.mark.usefixtures("fixtures_dir")]  # the vectors and the Node test read Google's fixtures
 
@@ -55,19 +64,33 @@ def cli_open_error(cli: Path, path: Path, queries, k) -> str:
     proc = run([cli, "search", path, queries, k])
     lines = proc.stderr.splitlines()
     prefix = f"error: {path}: "
-    assert proc.returncode == 1 and proc.stdout == "" and len(lines) == 1 and lines[0].startswith(prefix), \
+    assert proc.returncode == 1 and proc.stdout == "" and len(lines) == 1 and lines[0].startswith(prefix), (
         f"scannlite-cli search {path}: {proc.returncode} {proc.stdout!r} {proc.stderr!r}"
-    return lines[0][len(prefix):]
+    )
+    return lines[0][len(prefix) :]
 
 
 def library_search_error(so: Path, path, query: np.ndarray, k: int) -> str:
     """The host library's one-line message for a search it refuses (the CLI checks k itself)."""
     lib = ctypes.CDLL(str(so))
-    lib.scannlite_open.argtypes = (ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p),
-                                   ctypes.c_char_p, ctypes.c_size_t)
-    lib.scannlite_search.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, ctypes.c_int32,
-                                     ctypes.c_uint32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32),
-                                     ctypes.c_char_p, ctypes.c_size_t)
+    lib.scannlite_open.argtypes = (
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    )
+    lib.scannlite_search.argtypes = (
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_float),
+        ctypes.c_size_t,
+        ctypes.c_int32,
+        ctypes.c_uint32,
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    )
     lib.scannlite_close.argtypes = (ctypes.c_void_p,)
     lib.scannlite_close.restype = None
     data = Path(path).read_bytes()
@@ -77,8 +100,9 @@ def library_search_error(so: Path, path, query: np.ndarray, k: int) -> str:
     q = np.ascontiguousarray(query, dtype=np.float32)
     results = (ctypes.c_byte * (24 * max(k, 1)))()
     count = ctypes.c_int32()
-    status = lib.scannlite_search(handle, q.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), len(q), k, 0, results,
-                                  ctypes.byref(count), err, 512)
+    status = lib.scannlite_search(
+        handle, q.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), len(q), k, 0, results, ctypes.byref(count), err, 512
+    )
     lib.scannlite_close(handle)
     assert status != 0, f"the library accepted k={k} with {len(q)} floats"
     return err.value.decode()
@@ -108,8 +132,13 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("native-wasm")
     checked(["make", "-s", "-C", LIB, f"BUILD={tmp / 'native'}"])
     checked(["make", "-s", "-f", WASM_DIR / "Makefile", f"WASM_BUILD={tmp / 'wasm'}"])
-    out = {"tmp": tmp, "node": node, "cli": tmp / "native" / "scannlite-cli", "so": tmp / "native" / "libscannlite.so",
-           "wasm": tmp / "wasm" / "scannlite.wasm"}
+    out = {
+        "tmp": tmp,
+        "node": node,
+        "cli": tmp / "native" / "scannlite-cli",
+        "so": tmp / "native" / "libscannlite.so",
+        "wasm": tmp / "wasm" / "scannlite.wasm",
+    }
     assert all(out[k].is_file() for k in ("cli", "so", "wasm"))
     return out
 
@@ -124,8 +153,10 @@ def cases(built):
     searches = []
 
     def add(v, leaves, allow=None, normalized=None):
-        name = (f"{v['name']}-k{v['k']}-leaves{leaves or 'default'}{'-allow' if allow else ''}"
-                f"{'-l2normalized' if normalized else ''}")
+        name = (
+            f"{v['name']}-k{v['k']}-leaves{leaves or 'default'}{'-allow' if allow else ''}"
+            f"{'-l2normalized' if normalized else ''}"
+        )
         expected = tmp / f"{name}.cli.txt"
         queries = normalized or v["queries"]  # the CLI searches queries as given
         if allow is None:
@@ -134,10 +165,20 @@ def cases(built):
             args = ["filter", v["path"], queries, v["k"], leaves, allow]
         expected.write_text(checked([cli, *args]).stdout)
         assert expected.read_text().strip(), f"the CLI found nothing for {name}"
-        searches.append({"name": name, "path": str(v["path"]), "queries": str(v["queries"]), "dim": v["dim"],
-                         "k": v["k"], "leaves": leaves, "allow": str(allow) if allow else None,
-                         "normalized": str(normalized) if normalized else None,
-                         "expected": str(expected), "output": str(tmp / f"{name}.wasm.txt")})
+        searches.append(
+            {
+                "name": name,
+                "path": str(v["path"]),
+                "queries": str(v["queries"]),
+                "dim": v["dim"],
+                "k": v["k"],
+                "leaves": leaves,
+                "allow": str(allow) if allow else None,
+                "normalized": str(normalized) if normalized else None,
+                "expected": str(expected),
+                "output": str(tmp / f"{name}.wasm.txt"),
+            }
+        )
 
     for v in vectors:
         for leaves in dict.fromkeys((v.get("leaves", 0), 1, ALL_LEAVES)):
@@ -161,20 +202,43 @@ def cases(built):
     corrupt[len(data) // 3] ^= 0x40  # inside a data block: its CRC no longer matches
     bad = tmp / "bad"
     bad.mkdir()
-    files = {"truncated": data[: len(data) // 2], "truncated-footer": data[:-1], "bundle-truncated": bundle[:-100],
-             "bundle-half": bundle[: len(bundle) // 2], "corrupt": bytes(corrupt), "foreign": built["wasm"].read_bytes(),
-             "text": b"not an index\n" * 100, "empty": b""}
+    files = {
+        "truncated": data[: len(data) // 2],
+        "truncated-footer": data[:-1],
+        "bundle-truncated": bundle[:-100],
+        "bundle-half": bundle[: len(bundle) // 2],
+        "corrupt": bytes(corrupt),
+        "foreign": built["wasm"].read_bytes(),
+        "text": b"not an index\n" * 100,
+        "empty": b"",
+    }
     errors = []
     for name, content in files.items():
         (bad / name).write_bytes(content)
-        errors.append({"name": name, "path": str(bad / name),
-                       "message": cli_open_error(cli, bad / name, first["queries"], first["k"])})
+        errors.append(
+            {
+                "name": name,
+                "path": str(bad / name),
+                "message": cli_open_error(cli, bad / name, first["queries"], first["k"]),
+            }
+        )
     query = np.fromfile(first["queries"], dtype="<f4")[: first["dim"] + 1]
-    for name, q, k in (("k=0", query[:-1], 0), ("k=-1", query[:-1], -1), ("dimension-1", query[:-2], first["k"]),
-                       ("dimension+1", query, first["k"])):
-        errors.append({"name": name, "path": str(first["path"]), "queries": str(first["queries"]), "k": k,
-                       "dim_delta": len(q) - first["dim"],
-                       "message": library_search_error(built["so"], first["path"], q, k)})
+    for name, q, k in (
+        ("k=0", query[:-1], 0),
+        ("k=-1", query[:-1], -1),
+        ("dimension-1", query[:-2], first["k"]),
+        ("dimension+1", query, first["k"]),
+    ):
+        errors.append(
+            {
+                "name": name,
+                "path": str(first["path"]),
+                "queries": str(first["queries"]),
+                "k": k,
+                "dim_delta": len(q) - first["dim"],
+                "message": library_search_error(built["so"], first["path"], q, k),
+            }
+        )
     manifest = tmp / "cases.json"
     manifest.write_text(json.dumps({"searches": searches, "errors": errors}, indent=1))
     return {"manifest": manifest, "searches": searches, "errors": errors}
@@ -195,8 +259,16 @@ def test_wasm_gives_the_host_cli_lines_on_every_vector_set(built, cases):
         assert all(len(line.split(" ")) == 5 for line in got), c["name"]
     # Every lookup type and distance of the vectors went through the module.
     kinds = {tuple(cli_info(built["cli"], c["path"])[f] for f in ("lookup", "distance")) for c in cases["searches"]}
-    assert {("FLOAT", "dot"), ("FLOAT", "l2"), ("INT16", "dot"), ("INT16", "l2"), ("INT8", "dot"), ("INT8", "l2"),
-            ("NONE", "dot"), ("NONE", "l2")} <= kinds
+    assert {
+        ("FLOAT", "dot"),
+        ("FLOAT", "l2"),
+        ("INT16", "dot"),
+        ("INT16", "l2"),
+        ("INT8", "dot"),
+        ("INT8", "l2"),
+        ("NONE", "dot"),
+        ("NONE", "l2"),
+    } <= kinds
 
 
 def test_errors_are_one_line_and_name_the_cause(cases):
@@ -214,8 +286,11 @@ def test_module_is_small_and_self_contained(built):
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".mjs": "text/javascript", ".wasm": "application/wasm"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+        ".wasm": "application/wasm",
+    }
 
     def log_message(self, *args):
         pass
@@ -225,8 +300,9 @@ class _StaticFolder:
     """A loopback HTTP server over one folder, serving .mjs as JavaScript and .wasm as wasm."""
 
     def __init__(self, folder: Path):
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      functools.partial(_Handler, directory=str(folder)))
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder))
+        )
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self):
@@ -259,8 +335,17 @@ def test_chromium_gives_the_same_lines_from_a_static_folder(built, cases, tmp_pa
         shutil.copy(c["path"], site / f"index{i}.bin")
         shutil.copy(c["queries"], site / f"queries{i}.f32")
         allow = [int(x) for x in Path(c["allow"]).read_text().split()] if c["allow"] else None
-        jobs.append({"bundle": f"index{i}.bin", "queries": f"queries{i}.f32", "dim": c["dim"], "k": c["k"],
-                     "leaves": c["leaves"], "allow": allow, "normalize": c["normalized"] is not None})
+        jobs.append(
+            {
+                "bundle": f"index{i}.bin",
+                "queries": f"queries{i}.f32",
+                "dim": c["dim"],
+                "k": c["k"],
+                "leaves": c["leaves"],
+                "allow": allow,
+                "normalize": c["normalized"] is not None,
+            }
+        )
     bad = next(e for e in cases["errors"] if e["name"] == "truncated")
     shutil.copy(bad["path"], site / "truncated.bin")
     script = """async (jobs) => {

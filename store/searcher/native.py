@@ -5,6 +5,7 @@ at the repository's ``libscannlite/build/libscannlite.so`` (``make native`` buil
 setup`` does too). Results are bit-identical to the Task Library's (docs/native.md), so tests
 and tools can check a bundle without a device process.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -19,6 +20,7 @@ from scannlite.store.errors import ScannliteError
 
 ENV_VAR = "SCANNLITE_NATIVE_LIB"
 
+
 def _repo_lib() -> Path:
     """libscannlite/build/libscannlite.so of the checkout this module sits in (the nearest parent
     folder holding libscannlite/Makefile), wherever the package is moved within it."""
@@ -27,6 +29,7 @@ def _repo_lib() -> Path:
         if (folder / "libscannlite" / "Makefile").is_file():
             return folder / "libscannlite" / "build" / "libscannlite.so"
     return here.parents[2] / "libscannlite" / "build" / "libscannlite.so"
+
 
 _ERR_SIZE = 512
 _STATUS = {1: "argument", 2: "format", 3: "unsupported", 4: "memory", 5: "not found"}
@@ -47,21 +50,35 @@ class NativeLibraryMissing(ScannliteError):
 
 
 class _Info(ctypes.Structure):
-    _fields_ = [("dimension", ctypes.c_uint32), ("size", ctypes.c_uint64), ("num_leaves", ctypes.c_uint32),
-                ("leaves_to_search", ctypes.c_uint32), ("distance", ctypes.c_int), ("lookup", ctypes.c_int),
-                ("num_subspaces", ctypes.c_uint32)]
+    _fields_ = [
+        ("dimension", ctypes.c_uint32),
+        ("size", ctypes.c_uint64),
+        ("num_leaves", ctypes.c_uint32),
+        ("leaves_to_search", ctypes.c_uint32),
+        ("distance", ctypes.c_int),
+        ("lookup", ctypes.c_int),
+        ("num_subspaces", ctypes.c_uint32),
+    ]
 
 
 class _Result(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_uint64), ("distance", ctypes.c_float), ("metadata", ctypes.POINTER(ctypes.c_uint8)),
-                ("metadata_size", ctypes.c_size_t)]
+    _fields_ = [
+        ("id", ctypes.c_uint64),
+        ("distance", ctypes.c_float),
+        ("metadata", ctypes.POINTER(ctypes.c_uint8)),
+        ("metadata_size", ctypes.c_size_t),
+    ]
 
 
 # scannlite_result as a numpy record (the same layout), so results are read without a loop of ctypes calls.
-_RESULT = np.dtype({"names": ["id", "distance", "metadata", "metadata_size"],
-                    "formats": ["<u8", "<f4", "<u8", "<u8"],
-                    "offsets": [_Result.id.offset, _Result.distance.offset, _Result.metadata.offset,
-                                _Result.metadata_size.offset], "itemsize": ctypes.sizeof(_Result)})
+_RESULT = np.dtype(
+    {
+        "names": ["id", "distance", "metadata", "metadata_size"],
+        "formats": ["<u8", "<f4", "<u8", "<u8"],
+        "offsets": [_Result.id.offset, _Result.distance.offset, _Result.metadata.offset, _Result.metadata_size.offset],
+        "itemsize": ctypes.sizeof(_Result),
+    }
+)
 
 
 def library_path() -> Path:
@@ -79,8 +96,11 @@ def _lib():
         return _LIB
     path = library_path()
     if not path.is_file():
-        how = f"${ENV_VAR} names {path}, which does not exist" if os.environ.get(ENV_VAR) else \
-            f"{path} does not exist: run `make native` (or set ${ENV_VAR} to a built libscannlite.so)"
+        how = (
+            f"${ENV_VAR} names {path}, which does not exist"
+            if os.environ.get(ENV_VAR)
+            else f"{path} does not exist: run `make native` (or set ${ENV_VAR} to a built libscannlite.so)"
+        )
         raise NativeLibraryMissing(f"libscannlite is not built: {how}")
     try:
         lib = ctypes.CDLL(str(path))
@@ -91,23 +111,35 @@ def _lib():
     lib.scannlite_close.argtypes = (ctypes.c_void_p,)
     lib.scannlite_close.restype = None
     lib.scannlite_get_info.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Info))
-    lib.scannlite_user_info.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
-                                        ctypes.POINTER(ctypes.c_size_t))
+    lib.scannlite_user_info.argtypes = (
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
+        ctypes.POINTER(ctypes.c_size_t),
+    )
     # Pointers pass as plain addresses (c_void_p): numpy's .ctypes.data, no conversions per call.
     search_args = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int32, ctypes.c_uint32)
     out_args = (ctypes.c_void_p, ctypes.c_void_p, *c_err)
     lib.scannlite_search.argtypes = (*search_args, *out_args)
     lib.scannlite_search_filtered.argtypes = (*search_args, ctypes.c_void_p, ctypes.c_size_t, *out_args)
-    lib.scannlite_metadata.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
-                                       ctypes.POINTER(ctypes.c_size_t))
+    lib.scannlite_metadata.argtypes = (
+        ctypes.c_void_p,
+        ctypes.c_uint64,
+        ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
+        ctypes.POINTER(ctypes.c_size_t),
+    )
     lib.scannlite_metadata.restype = ctypes.c_int
     lib.scannlite_scratch_size.argtypes = (ctypes.c_void_p, ctypes.c_int32)
     lib.scannlite_scratch_size.restype = ctypes.c_size_t
     lib.scannlite_l2_normalize.argtypes = (ctypes.POINTER(ctypes.c_float), ctypes.c_size_t)
     lib.scannlite_l2_normalize.restype = None
     lib.scannlite_version.restype = ctypes.c_char_p
-    for fn in (lib.scannlite_open, lib.scannlite_get_info, lib.scannlite_user_info, lib.scannlite_search,
-               lib.scannlite_search_filtered):
+    for fn in (
+        lib.scannlite_open,
+        lib.scannlite_get_info,
+        lib.scannlite_user_info,
+        lib.scannlite_search,
+        lib.scannlite_search_filtered,
+    ):
         fn.restype = ctypes.c_int
     _LIB = lib
     return lib
@@ -166,9 +198,15 @@ class NativeSearcher:
             raise NativeError(f"{self.name}: {err.value.decode('utf-8', 'replace')}", status)
         raw = _Info()
         self._lib.scannlite_get_info(self._handle, ctypes.byref(raw))
-        self.info = {"dimension": raw.dimension, "size": raw.size, "num_leaves": raw.num_leaves,
-                     "leaves_to_search": raw.leaves_to_search, "distance": "dot" if raw.distance == 1 else "l2",
-                     "lookup": _LOOKUPS.get(raw.lookup, str(raw.lookup)), "num_subspaces": raw.num_subspaces}
+        self.info = {
+            "dimension": raw.dimension,
+            "size": raw.size,
+            "num_leaves": raw.num_leaves,
+            "leaves_to_search": raw.leaves_to_search,
+            "distance": "dot" if raw.distance == 1 else "l2",
+            "lookup": _LOOKUPS.get(raw.lookup, str(raw.lookup)),
+            "num_subspaces": raw.num_subspaces,
+        }
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -184,7 +222,7 @@ class NativeSearcher:
             self._handle = ctypes.c_void_p()
         self._release()
 
-    def __enter__(self) -> "NativeSearcher":
+    def __enter__(self) -> NativeSearcher:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -218,8 +256,11 @@ class NativeSearcher:
         if status == 5:
             raise NativeError(f"{self.name}: no item {id} (no key M_{id})", status)
         if status:
-            raise NativeError(f"{self.name}: cannot read the metadata of item {id} ({_STATUS.get(status, status)} "
-                              "error: a corrupt block?)", status)
+            raise NativeError(
+                f"{self.name}: cannot read the metadata of item {id} ({_STATUS.get(status, status)} "
+                "error: a corrupt block?)",
+                status,
+            )
         return ctypes.string_at(data, size.value) if size.value else b""
 
     def scratch_size(self, k: int) -> int:
@@ -244,23 +285,43 @@ class NativeSearcher:
             raise NativeError(f"k must be an integer, got {k!r}", 1)
         if not 0 < k < 2**31:
             raise NativeError(f"k must be > 0, got {k}", 1)
-        if leaves is not None and (isinstance(leaves, bool) or not isinstance(leaves, (int, np.integer))
-                                   or not 0 <= leaves < 2**32):
+        if leaves is not None and (
+            isinstance(leaves, bool) or not isinstance(leaves, (int, np.integer)) or not 0 <= leaves < 2**32
+        ):
             raise NativeError(f"leaves must be an integer in [0, 2**32), got {leaves!r}", 1)
         # At most min(k, size) results come back: a huge k allocates no more than the index holds.
         results = np.empty(max(1, min(int(k), int(self.info["size"]))), dtype=_RESULT)
         count = ctypes.c_int32()
         err = ctypes.create_string_buffer(_ERR_SIZE)
         if allow is None:
-            status = self._lib.scannlite_search(handle, q.ctypes.data, q.size, int(k), int(leaves or 0),
-                                                results.ctypes.data, ctypes.byref(count), err, _ERR_SIZE)
+            status = self._lib.scannlite_search(
+                handle,
+                q.ctypes.data,
+                q.size,
+                int(k),
+                int(leaves or 0),
+                results.ctypes.data,
+                ctypes.byref(count),
+                err,
+                _ERR_SIZE,
+            )
         else:
-            status = self._lib.scannlite_search_filtered(handle, q.ctypes.data, q.size, int(k), int(leaves or 0),
-                                                         allow.ctypes.data, allow.size, results.ctypes.data,
-                                                         ctypes.byref(count), err, _ERR_SIZE)
+            status = self._lib.scannlite_search_filtered(
+                handle,
+                q.ctypes.data,
+                q.size,
+                int(k),
+                int(leaves or 0),
+                allow.ctypes.data,
+                allow.size,
+                results.ctypes.data,
+                ctypes.byref(count),
+                err,
+                _ERR_SIZE,
+            )
         if status:
             raise NativeError(f"{self.name}: {err.value.decode('utf-8', 'replace')}", status)
-        got = results[:count.value]
+        got = results[: count.value]
         ids = got["id"].astype(np.int64)
         dists = got["distance"].copy()
         at = ctypes.string_at

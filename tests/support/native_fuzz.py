@@ -10,6 +10,7 @@ Manifest (little-endian): b"SLFUZZ2\\n", u32 bases, per base u64 length + bytes,
 case u32 base, u64 length (a prefix of the base), u32 splices, per splice u64 offset, u64 bytes
 removed, u32 bytes inserted + the bytes (applied in order; an overwrite removes what it inserts).
 """
+
 from __future__ import annotations
 
 import struct
@@ -24,8 +25,32 @@ from scannlite.store.bundle.ondevice import sstable
 
 FOOTER = sstable.FOOTER_SIZE
 #: Values a length, count or offset field is set to: the edges where parsers go wrong.
-BOUNDARY = (0, 1, 2, 3, 4, 7, 8, 127, 128, 255, 256, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000,
-            0xFFFFFFFE, 0xFFFFFFFF, 1 << 32, (1 << 32) + 1, 1 << 62, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
+BOUNDARY = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    8,
+    127,
+    128,
+    255,
+    256,
+    0x7FFF,
+    0xFFFF,
+    0x10000,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFE,
+    0xFFFFFFFF,
+    1 << 32,
+    (1 << 32) + 1,
+    1 << 62,
+    (1 << 63) - 1,
+    1 << 63,
+    (1 << 64) - 1,
+)
 SCANN_INDEX_FILE = 6
 #: IndexConfig values up to this size get field mutations (each case re-stores the whole block).
 CONFIG_MUTATION_LIMIT = 1 << 17
@@ -55,12 +80,13 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 def fix_block_crc(buf: bytearray, offset: int, size: int) -> None:
     """Rewrite the masked CRC32C of the block at offset (contents + its compression byte)."""
-    crc = sstable.mask(sstable.crc32c(bytes(buf[offset:offset + size + 1])))
+    crc = sstable.mask(sstable.crc32c(bytes(buf[offset : offset + size + 1])))
     struct.pack_into("<I", buf, offset + size + 1, crc)
 
 
 # ---------------------------------------------------------------------------------------------
 # LevelDB tables
+
 
 @dataclass
 class Block:
@@ -82,7 +108,7 @@ class TableLayout:
         return [*self.blocks, self.meta, self.index]
 
     def stored(self, b: Block) -> bytes:
-        return self.data[b.offset:b.offset + b.size]
+        return self.data[b.offset : b.offset + b.size]
 
     def contents(self, b: Block) -> bytes:
         raw = self.stored(b)
@@ -121,7 +147,9 @@ def assemble(blocks: list[tuple[bytes, bytes, int]], index_entries=None, meta: b
     meta_contents = sstable.encode_block([]) if meta is None else meta
     meta_handle = varint(len(out)) + varint(len(meta_contents))
     out += stored_block(meta_contents)
-    index_contents = sstable.encode_block(index_entries if index_entries is not None else real_index, restart_interval=1)
+    index_contents = sstable.encode_block(
+        index_entries if index_entries is not None else real_index, restart_interval=1
+    )
     index_handle = varint(len(out)) + varint(len(index_contents))
     out += stored_block(index_contents)
     handles = meta_handle + index_handle
@@ -173,6 +201,7 @@ def entry_fields(contents: bytes) -> list[tuple[int, int, int]]:
 # ---------------------------------------------------------------------------------------------
 # Protobuf (IndexConfig): the fields of a message, recursively where a length-delimited field parses
 
+
 def proto_fields(buf: bytes, base: int = 0, depth: int = 0, out=None) -> list[tuple[str, int, int, int]]:
     """(kind, absolute position, encoded length, value) of every tag's payload: 'varint',
     'fixed32', 'fixed64' or 'length' (the length prefix; nested messages are walked too)."""
@@ -189,7 +218,9 @@ def proto_fields(buf: bytes, base: int = 0, depth: int = 0, out=None) -> list[tu
                 v, pos = read_varint(buf, pos)
                 out.append(("varint", base + start, pos - start, v))
             elif wire == 5:
-                out.append(("fixed32", base + pos, 4, struct.unpack_from("<I", buf, pos)[0] if pos + 4 <= len(buf) else 0))
+                out.append(
+                    ("fixed32", base + pos, 4, struct.unpack_from("<I", buf, pos)[0] if pos + 4 <= len(buf) else 0)
+                )
                 pos += 4
             elif wire == 1:
                 out.append(("fixed64", base + pos, 8, 0))
@@ -199,7 +230,7 @@ def proto_fields(buf: bytes, base: int = 0, depth: int = 0, out=None) -> list[tu
                 n, pos = read_varint(buf, pos)
                 out.append(("length", base + start, pos - start, n))
                 if depth < 8 and n and pos + n <= len(buf):
-                    proto_fields(buf[pos:pos + n], base + pos, depth + 1, out)
+                    proto_fields(buf[pos : pos + n], base + pos, depth + 1, out)
                 pos += n
             else:
                 return out
@@ -216,10 +247,20 @@ SCHEMA = {
     "Model": {0: "u32", 3: "str", 4: ("tables", "Buffer"), 6: ("tables", "Metadata")},
     "Buffer": {0: ("bytes", None), 1: "u64", 2: "u64"},
     "Metadata": {0: "str", 1: "u32"},
-    "ModelMetadata": {0: "str", 1: "str", 2: "str", 3: ("tables", "SubGraphMetadata"), 6: ("tables", "AssociatedFile"),
-                      7: "str"},
-    "SubGraphMetadata": {0: "str", 2: ("tables", "TensorMetadata"), 3: ("tables", "TensorMetadata"),
-                         4: ("tables", "AssociatedFile")},
+    "ModelMetadata": {
+        0: "str",
+        1: "str",
+        2: "str",
+        3: ("tables", "SubGraphMetadata"),
+        6: ("tables", "AssociatedFile"),
+        7: "str",
+    },
+    "SubGraphMetadata": {
+        0: "str",
+        2: ("tables", "TensorMetadata"),
+        3: ("tables", "TensorMetadata"),
+        4: ("tables", "AssociatedFile"),
+    },
     "TensorMetadata": {0: "str", 1: "str", 6: ("tables", "AssociatedFile")},
     "AssociatedFile": {0: "str", 1: "str", 2: "u8", 3: "str", 4: "str"},
 }
@@ -259,7 +300,7 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
             if kind in ("u8", "u32", "u64"):
                 width = {"u8": 1, "u32": 4, "u64": 8}[kind]
                 if fpos + width <= limit:
-                    out.append((kind, fpos, width, int.from_bytes(data[fpos:fpos + width], "little")))
+                    out.append((kind, fpos, width, int.from_bytes(data[fpos : fpos + width], "little")))
                 continue
             if fpos + 4 > limit:
                 continue
@@ -317,7 +358,7 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
                 if name_pos is None or buf_pos is None:
                     continue
                 s = name_pos + _u32(data, name_pos)
-                if data[s + 4:s + 4 + _u32(data, s)] == b"TFLITE_METADATA":
+                if data[s + 4 : s + 4 + _u32(data, s)] == b"TFLITE_METADATA":
                     bi = _u32(data, buf_pos)
                     b = bv + 4 + 4 * bi + _u32(data, bv + 4 + 4 * bi)
                     found["metadata_buffer"] = b
@@ -329,6 +370,7 @@ def flatbuffer_fields(data: bytes) -> list[tuple[str, int, int, int]]:
 
 # ---------------------------------------------------------------------------------------------
 # Zip (the archive after the flatbuffer)
+
 
 @dataclass
 class ZipEntry:
@@ -350,7 +392,7 @@ def zip_entries(data: bytes) -> tuple[int, list[ZipEntry]]:
         csize = struct.unpack_from("<I", data, p + 20)[0]
         nlen, xlen, clen = struct.unpack_from("<HHH", data, p + 28)
         local = struct.unpack_from("<I", data, p + 42)[0] + concat
-        name = data[p + 46:p + 46 + nlen]
+        name = data[p + 46 : p + 46 + nlen]
         lnlen, lxlen = struct.unpack_from("<HH", data, local + 26)
         entries.append(ZipEntry(name, p, local, local + 30 + lnlen + lxlen, csize))
         p += 46 + nlen + xlen + clen
@@ -362,18 +404,32 @@ def zip_fields(data: bytes) -> list[tuple[str, int, int, int]]:
     eocd, entries = zip_entries(data)
     out = []
     for off, width in ((4, 2), (6, 2), (8, 2), (10, 2), (12, 4), (16, 4), (20, 2)):
-        out.append(("zip-eocd", eocd + off, width, int.from_bytes(data[eocd + off:eocd + off + width], "little")))
+        out.append(("zip-eocd", eocd + off, width, int.from_bytes(data[eocd + off : eocd + off + width], "little")))
     for e in entries:
         for off, width in ((10, 2), (16, 4), (20, 4), (24, 4), (28, 2), (30, 2), (32, 2), (42, 4)):
-            out.append(("zip-central", e.central + off, width,
-                        int.from_bytes(data[e.central + off:e.central + off + width], "little")))
+            out.append(
+                (
+                    "zip-central",
+                    e.central + off,
+                    width,
+                    int.from_bytes(data[e.central + off : e.central + off + width], "little"),
+                )
+            )
         for off, width in ((8, 2), (14, 4), (18, 4), (22, 4), (26, 2), (28, 2)):
-            out.append(("zip-local", e.local + off, width, int.from_bytes(data[e.local + off:e.local + off + width], "little")))
+            out.append(
+                (
+                    "zip-local",
+                    e.local + off,
+                    width,
+                    int.from_bytes(data[e.local + off : e.local + off + width], "little"),
+                )
+            )
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # The manifest
+
 
 class Manifest:
     """Bases (whole files) and cases (a prefix of a base plus patches), with a kind per case."""
@@ -403,9 +459,9 @@ class Manifest:
         differ = np.flatnonzero(a[:n] != b[:n])
         prefix = int(differ[0]) if len(differ) else n
         rest = n - prefix  # the suffix may not overlap the prefix in either
-        differ = np.flatnonzero(a[len(a) - rest:][::-1] != b[len(b) - rest:][::-1]) if rest else []
+        differ = np.flatnonzero(a[len(a) - rest :][::-1] != b[len(b) - rest :][::-1]) if rest else []
         suffix = int(differ[0]) if len(differ) else rest
-        self.case(kind, base, None, [(prefix, len(old) - prefix - suffix, data[prefix:len(data) - suffix])])
+        self.case(kind, base, None, [(prefix, len(old) - prefix - suffix, data[prefix : len(data) - suffix])])
 
     def write(self, path: Path) -> None:
         with open(path, "wb") as out:
@@ -422,8 +478,22 @@ class Manifest:
 def _field_values(kind: str, width: int, value: int, pos: int, total: int) -> list[int]:
     """Edge values for a field of ``width`` bytes at ``pos`` in a file of ``total`` bytes."""
     mask = (1 << (8 * width)) - 1
-    cands = {0, 1, mask, mask >> 1, value + 1, value - 1, value * 2, value + 4, value - 4, total, total - pos,
-             total - pos - 1, total - pos + 1, 0x10000 if width >= 4 else 0xFF}
+    cands = {
+        0,
+        1,
+        mask,
+        mask >> 1,
+        value + 1,
+        value - 1,
+        value * 2,
+        value + 4,
+        value - 4,
+        total,
+        total - pos,
+        total - pos - 1,
+        total - pos + 1,
+        0x10000 if width >= 4 else 0xFF,
+    }
     if kind in ("u8",):
         cands |= {2, 3, 5, 6, 7, 127, 255}
     cands = sorted(c & mask for c in cands if c != value)
@@ -453,12 +523,27 @@ def ldb_same_length(data: bytes, rng, n: int) -> list[tuple[str, bytes]]:
             n_restarts = struct.unpack_from("<I", buf, b.offset + b.size - 4)[0]
             which = int(rng.integers(3))
             if which == 0:
-                v = int(rng.choice([0, 1, 2, n_restarts + 1, (b.size - 4) // 4, (b.size - 4) // 4 + 1, 0x7FFFFFFF,
-                                    0xFFFFFFFF, 0x40000000]))
+                v = int(
+                    rng.choice(
+                        [
+                            0,
+                            1,
+                            2,
+                            n_restarts + 1,
+                            (b.size - 4) // 4,
+                            (b.size - 4) // 4 + 1,
+                            0x7FFFFFFF,
+                            0xFFFFFFFF,
+                            0x40000000,
+                        ]
+                    )
+                )
                 struct.pack_into("<I", buf, b.offset + b.size - 4, v)
             elif n_restarts and 4 * n_restarts <= b.size - 4:
                 r = b.offset + b.size - 4 - 4 * n_restarts + 4 * int(rng.integers(n_restarts))
-                struct.pack_into("<I", buf, r, int(rng.choice([1, b.size - 4, b.size, b.size - 5, 0xFFFFFFFF, 0x80000000])))
+                struct.pack_into(
+                    "<I", buf, r, int(rng.choice([1, b.size - 4, b.size, b.size - 5, 0xFFFFFFFF, 0x80000000]))
+                )
             kind = "ldb-restarts-crc-fixed"
         else:
             buf[b.offset + b.size] = int(rng.choice([0, 1, 2, 3, 0x80, 0xFF]))
@@ -476,7 +561,7 @@ def apply_splices(data: bytes, splices: list[Splice]) -> bytes:
     """The bytes the driver builds from ``data`` and these splices (applied in order)."""
     out = bytes(data)
     for off, removed, ins in splices:
-        out = out[:off] + ins + out[off + removed:]
+        out = out[:off] + ins + out[off + removed :]
     return out
 
 
@@ -486,8 +571,13 @@ def _tail(t: TableLayout, meta_offset: int, index_entries: list[tuple[bytes, byt
     index = sstable.encode_block(index_entries, restart_interval=1)
     index_offset = meta_offset + len(meta) + sstable.TRAILER_SIZE
     handles = varint(meta_offset) + varint(len(meta)) + varint(index_offset) + varint(len(index))
-    return (stored_block(meta) + stored_block(index) + handles + bytes(FOOTER - 8 - len(handles))
-            + struct.pack("<Q", sstable.MAGIC))
+    return (
+        stored_block(meta)
+        + stored_block(index)
+        + handles
+        + bytes(FOOTER - 8 - len(handles))
+        + struct.pack("<Q", sstable.MAGIC)
+    )
 
 
 def _handles(t: TableLayout, shift_after: int = -1, delta: int = 0, resized: tuple[int, int] | None = None):
@@ -498,7 +588,9 @@ def _handles(t: TableLayout, shift_after: int = -1, delta: int = 0, resized: tup
     return entries
 
 
-def replace_block(t: TableLayout, i: int, contents: bytes, ctype: int = 0, separator: bytes | None = None) -> list[Splice]:
+def replace_block(
+    t: TableLayout, i: int, contents: bytes, ctype: int = 0, separator: bytes | None = None
+) -> list[Splice]:
     """Splices that give data block ``i`` new contents (a correct CRC) and rewrite the index
     block and footer to match, leaving every other block's bytes as they are: a mutated 4 MB
     table costs the manifest one block and its tail, not 4 MB."""
@@ -548,7 +640,7 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                 contents = t.contents(t.blocks[bi])
                 fields = entry_fields(contents)
                 pos, width, _ = fields[int(rng.integers(len(fields)))]
-                new = contents[:pos] + varint(int(rng.choice(BOUNDARY))) + contents[pos + width:]
+                new = contents[:pos] + varint(int(rng.choice(BOUNDARY))) + contents[pos + width :]
                 out.append(("ldb-entry-varint", replace_block(t, bi, new)))
             elif choice == 1:  # a block handle in the index block
                 entries = _handles(t)
@@ -562,8 +654,9 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                 out.append(("ldb-block-handle", replace_index(t, entries)))
             elif choice == 2:  # the footer's handles
                 handles = [t.meta.offset, t.meta.size, t.index.offset, t.index.size]
-                handles[int(rng.integers(4))] = int(rng.choice([0, 1, len(data), len(data) - FOOTER,
-                                                                len(data) - FOOTER - 1, *BOUNDARY[12:]]))
+                handles[int(rng.integers(4))] = int(
+                    rng.choice([0, 1, len(data), len(data) - FOOTER, len(data) - FOOTER - 1, *BOUNDARY[12:]])
+                )
                 enc = b"".join(varint(h) for h in handles)
                 out.append(("ldb-footer-handle", [(len(data) - FOOTER, 40, enc + bytes(40 - len(enc)))]))
             elif choice == 3:  # a Snappy block: its declared length, its elements, or garbage
@@ -572,8 +665,25 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                 _, p = read_varint(packed, 0)
                 what = int(rng.integers(3))
                 if what == 0:
-                    packed = varint(int(rng.choice([0, 1, len(contents) - 1, len(contents) + 1, 64 * len(packed),
-                                                    64 * len(packed) + 1, 0xFFFFFFFF, 1 << 40]))) + packed[p:]
+                    packed = (
+                        varint(
+                            int(
+                                rng.choice(
+                                    [
+                                        0,
+                                        1,
+                                        len(contents) - 1,
+                                        len(contents) + 1,
+                                        64 * len(packed),
+                                        64 * len(packed) + 1,
+                                        0xFFFFFFFF,
+                                        1 << 40,
+                                    ]
+                                )
+                            )
+                        )
+                        + packed[p:]
+                    )
                 elif what == 1:
                     packed = bytearray(packed)
                     for _ in range(int(rng.integers(1, 4))):
@@ -582,19 +692,21 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                             packed[q] ^= int(rng.integers(1, 256))
                     packed = bytes(packed)
                 else:
-                    packed = packed[:max(p, int(rng.integers(len(packed))))]
+                    packed = packed[: max(p, int(rng.integers(len(packed))))]
                 out.append(("ldb-snappy", replace_block(t, bi, packed, sstable.SNAPPY_COMPRESSION)))
             elif choice in (4, 5) and config_fields:  # an IndexConfig field
                 value = config_entries[config_at][1]
                 kind, pos, width, v = config_fields[int(rng.integers(len(config_fields)))]
                 if kind == "fixed32":
-                    new = struct.pack("<f", float(rng.choice([np.nan, np.inf, -np.inf, -1.0, 0.0, 1e-30, 1e30, 2.0, 0.5])))
+                    new = struct.pack(
+                        "<f", float(rng.choice([np.nan, np.inf, -np.inf, -1.0, 0.0, 1e-30, 1e30, 2.0, 0.5]))
+                    )
                 elif kind == "fixed64":
                     new = bytes(8) if rng.integers(2) else b"\xff" * 8
                 else:
                     new = varint(int(rng.choice([*BOUNDARY, v + 1, max(v - 1, 0), v * 2])))
                 entries = list(config_entries)
-                entries[config_at] = (b"INDEX_CONFIG", value[:pos] + new + value[pos + width:])
+                entries[config_at] = (b"INDEX_CONFIG", value[:pos] + new + value[pos + width :])
                 out.append(("ldb-index-config", replace_block(t, config_block, sstable.encode_block(entries))))
             elif choice == 6:  # keys: drop one, duplicate one, swap two, add strays, or drop a vital one
                 what = int(rng.integers(5))
@@ -619,8 +731,12 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                     entries = [kv for kv in entries if kv[0] != name]
                 if not entries:
                     continue
-                out.append(("ldb-keys", replace_block(t, bi, sstable.encode_block(entries),
-                                                      separator=max(k for k, _ in entries))))
+                out.append(
+                    (
+                        "ldb-keys",
+                        replace_block(t, bi, sstable.encode_block(entries), separator=max(k for k, _ in entries)),
+                    )
+                )
             else:  # a value resized: one byte short or long, emptied, halved, doubled
                 entries = _block_entries(t, bi)
                 j = int(rng.integers(len(entries)))
@@ -658,7 +774,9 @@ def ldb_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
     for p in sorted(x for x in points if 0 <= x < size):
         m.case("ldb-truncated", base, p)
     for _ in range(per_kind):  # raw flips: most die at the CRC, the footer or the magic
-        patches = [(int(rng.integers(size)), bytes([int(rng.integers(1, 256))])) for _ in range(int(rng.integers(1, 4)))]
+        patches = [
+            (int(rng.integers(size)), bytes([int(rng.integers(1, 256))])) for _ in range(int(rng.integers(1, 4)))
+        ]
         patches = [(p, bytes([data[p] ^ x[0]])) for p, x in patches]
         m.case("ldb-flip", base, None, patches)
     for kind, mutated in ldb_same_length(data, rng, 2 * per_kind):
@@ -680,8 +798,17 @@ def bundle_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
     zipf = zip_fields(data)
     points = {0, 1, 4, 8, 16, 100, size - 1, size - 22, eocd, eocd + 1}
     for e in entries:
-        points |= {e.central, e.central + 30, e.local, e.local + 30, e.data, e.data + 1, e.data + e.size - 1,
-                   e.data + e.size, e.data + e.size - FOOTER}
+        points |= {
+            e.central,
+            e.central + 30,
+            e.local,
+            e.local + 30,
+            e.data,
+            e.data + 1,
+            e.data + e.size - 1,
+            e.data + e.size,
+            e.data + e.size - FOOTER,
+        }
     for _, pos, _, _ in flat[:: max(len(flat) // per_kind, 1)]:
         points.add(pos)
     points |= {int(x) for x in rng.integers(0, size, per_kind // 2)}
@@ -705,7 +832,7 @@ def bundle_cases(m: Manifest, data: bytes, seed: int, per_kind: int) -> None:
         e = next(e for e in entries if e.name == name.encode())
         for kind, mutated in ldb_same_length(ldb, rng, per_kind):
             crc = struct.pack("<I", zlib.crc32(mutated))  # the zip's own CRC-32 stays right
-            patches = [(e.data + i, mutated[i:i + 1]) for i in range(len(ldb)) if mutated[i] != ldb[i]]
+            patches = [(e.data + i, mutated[i : i + 1]) for i in range(len(ldb)) if mutated[i] != ldb[i]]
             m.case("bundle-" + kind, base, None, patches + [(e.central + 16, crc), (e.local + 14, crc)])
         for kind, splices in ldb_rebuilt(ldb, rng, per_kind // 2):
             files2 = list(files)

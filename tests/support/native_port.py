@@ -4,6 +4,7 @@ Rule: every build goes through the make targets a user runs (libscannlite/cross.
 fuzz.mk), never through compiler lines of the tests' own, so the tests prove the targets; the
 tools come from Debian (`make native-deps`). See docs/native-port.md.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,13 @@ def require(*tools: str) -> None:
 def make(*targets: str, timeout: float = 900) -> None:
     """Run libscannlite's make targets from the project root; a failure fails the test with
     make's last lines."""
-    proc = subprocess.run(["make", "--no-print-directory", "-C", "libscannlite", *targets], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-C", "libscannlite", *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         pytest.fail(f"make {' '.join(targets)} failed (exit {proc.returncode}):\n{tail}", pytrace=False)
@@ -70,8 +76,13 @@ def machine(path: Path) -> str:
 def run(cmd: list[str], timeout: float = 300, input_lines: str | None = None, **env) -> subprocess.CompletedProcess:
     """Run a command, bytes out (the comparisons are byte for byte); ``input_lines``: its stdin."""
     full_env = {**os.environ, **env} if env else None
-    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=full_env,
-                          input=input_lines.encode() if input_lines is not None else None)
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        timeout=timeout,
+        env=full_env,
+        input=input_lines.encode() if input_lines is not None else None,
+    )
 
 
 def qemu(cli: Path) -> list[str]:

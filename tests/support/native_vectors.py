@@ -13,6 +13,7 @@ float32, ``n * dim`` values), ``dim``, ``k``, ``leaves`` (0: the index's own), `
 bare index, for the Task Library's probe model), ``labels_are_ids`` (metadata is the decimal
 id). Pure Python and numpy: no Task Library needed to make them (docs/native.md).
 """
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,12 @@ import numpy as np
 from scannlite.store.bundle.ondevice.index_writer import scann_config, write_index
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tflite-support"
-GOOGLE_INDEXES = ("regex_index.ldb", "mobilebert_index.ldb", "universal_sentence_encoder_index.ldb",
-                  "searcher_index.ldb")
+GOOGLE_INDEXES = (
+    "regex_index.ldb",
+    "mobilebert_index.ldb",
+    "universal_sentence_encoder_index.ldb",
+    "searcher_index.ldb",
+)
 GOOGLE_BUNDLE = "regex_searcher.tflite"
 
 
@@ -68,9 +73,22 @@ def _queries(rng, dim: int, n: int, items: np.ndarray | None) -> np.ndarray:
     return np.concatenate(q)
 
 
-def _ah_index(path: Path, rng, *, distance: str, lookup: str, widths: list[int], codes: int, n: int,
-              leaves: int, search: int, duplicates: bool = False, gaps: bool = False,
-              compress: bool = False, twins: bool = False) -> np.ndarray:
+def _ah_index(
+    path: Path,
+    rng,
+    *,
+    distance: str,
+    lookup: str,
+    widths: list[int],
+    codes: int,
+    n: int,
+    leaves: int,
+    search: int,
+    duplicates: bool = False,
+    gaps: bool = False,
+    compress: bool = False,
+    twins: bool = False,
+) -> np.ndarray:
     """An asymmetric-hashing index; returns decoded item vectors (for item-equal queries)."""
     dim = sum(widths)
     books = _codebooks(rng, widths, codes)
@@ -85,18 +103,37 @@ def _ah_index(path: Path, rng, *, distance: str, lookup: str, widths: list[int],
     offsets = None
     if gaps:
         offsets = list(np.cumsum([0] + [s + 7 for s in sizes[:-1]]))
-    ids = (np.repeat(np.asarray(offsets or np.cumsum([0] + sizes[:-1])) - np.cumsum([0] + sizes[:-1]), sizes)
-           + np.arange(n))
-    cfg = scann_config(distance=distance, centroids=cents, leaves_to_search=search, codebooks=books,
-                       lookup_type=lookup)
+    ids = np.repeat(
+        np.asarray(offsets or np.cumsum([0] + sizes[:-1])) - np.cumsum([0] + sizes[:-1]), sizes
+    ) + np.arange(n)
+    cfg = scann_config(distance=distance, centroids=cents, leaves_to_search=search, codebooks=books, lookup_type=lookup)
     with open(path, "wb") as f:
-        write_index(f, config=cfg, database=data, sizes=sizes, labels=_labels(ids),
-                    user_info=b'{"native": "test"}', offsets=offsets, compress_metadata=compress)
+        write_index(
+            f,
+            config=cfg,
+            database=data,
+            sizes=sizes,
+            labels=_labels(ids),
+            user_info=b'{"native": "test"}',
+            offsets=offsets,
+            compress_metadata=compress,
+        )
     return _decode(books, data)
 
 
-def _float_index(path: Path, rng, *, distance: str, dim: int, n: int, leaves: int, search: int,
-                 duplicates: bool = False, compress: bool = False, twins: bool = False) -> np.ndarray:
+def _float_index(
+    path: Path,
+    rng,
+    *,
+    distance: str,
+    dim: int,
+    n: int,
+    leaves: int,
+    search: int,
+    duplicates: bool = False,
+    compress: bool = False,
+    twins: bool = False,
+) -> np.ndarray:
     vecs = rng.standard_normal((n, dim)).astype(np.float32)
     if duplicates:
         dup = rng.choice(n, size=n // 3, replace=False)
@@ -107,8 +144,15 @@ def _float_index(path: Path, rng, *, distance: str, dim: int, n: int, leaves: in
     vecs = vecs[order]
     cfg = scann_config(distance=distance, centroids=cents, leaves_to_search=search)
     with open(path, "wb") as f:
-        write_index(f, config=cfg, database=vecs, sizes=sizes, labels=_labels(np.arange(n)),
-                    user_info=None, compress_metadata=compress)
+        write_index(
+            f,
+            config=cfg,
+            database=vecs,
+            sizes=sizes,
+            labels=_labels(np.arange(n)),
+            user_info=None,
+            compress_metadata=compress,
+        )
     return vecs
 
 
@@ -129,34 +173,148 @@ def bundle_of(index: bytes) -> bytes:
 
 # name: (kind, parameters, k, leaves override or 0, packed as a bundle too)
 _SPECS = {
-    "ah_dot_float_many": ("ah", dict(distance="dot", lookup="FLOAT", widths=[2] * 16, codes=256, n=600, leaves=40,
-                                     search=15, duplicates=True, twins=True), 10, 0, True),
-    "ah_l2_float_one": ("ah", dict(distance="l2", lookup="FLOAT", widths=[1, 2, 3, 4, 5, 2, 1, 6], codes=32, n=300,
-                                   leaves=1, search=1, duplicates=True), 25, 0, False),
-    "ah_l2_int16_many": ("ah", dict(distance="l2", lookup="INT16", widths=[2] * 40, codes=256, n=700, leaves=12,
-                                    search=4, duplicates=True, compress=True), 20, 0, True),
-    "ah_dot_int16_one": ("ah", dict(distance="dot", lookup="INT16", widths=[1] * 24, codes=16, n=250, leaves=1,
-                                    search=1, duplicates=True), 10, 0, False),
-    "ah_dot_int8_many": ("ah", dict(distance="dot", lookup="INT8", widths=[2] * 36, codes=256, n=800, leaves=10,
-                                    search=3, duplicates=True, gaps=True), 30, 0, False),
-    "ah_l2_int8_16codes": ("ah", dict(distance="l2", lookup="INT8", widths=[1] * 70, codes=16, n=400, leaves=5,
-                                      search=2, duplicates=True), 15, 0, False),
-    "ah_l2_int8_one": ("ah", dict(distance="l2", lookup="INT8", widths=[4] * 8, codes=64, n=200, leaves=1,
-                                  search=1, duplicates=True, compress=True), 40, 0, True),
-    "ah_dot_float_override": ("ah", dict(distance="dot", lookup="FLOAT", widths=[3] * 8, codes=128, n=500, leaves=20,
-                                         search=2), 12, 7, False),
+    "ah_dot_float_many": (
+        "ah",
+        dict(
+            distance="dot",
+            lookup="FLOAT",
+            widths=[2] * 16,
+            codes=256,
+            n=600,
+            leaves=40,
+            search=15,
+            duplicates=True,
+            twins=True,
+        ),
+        10,
+        0,
+        True,
+    ),
+    "ah_l2_float_one": (
+        "ah",
+        dict(
+            distance="l2",
+            lookup="FLOAT",
+            widths=[1, 2, 3, 4, 5, 2, 1, 6],
+            codes=32,
+            n=300,
+            leaves=1,
+            search=1,
+            duplicates=True,
+        ),
+        25,
+        0,
+        False,
+    ),
+    "ah_l2_int16_many": (
+        "ah",
+        dict(
+            distance="l2",
+            lookup="INT16",
+            widths=[2] * 40,
+            codes=256,
+            n=700,
+            leaves=12,
+            search=4,
+            duplicates=True,
+            compress=True,
+        ),
+        20,
+        0,
+        True,
+    ),
+    "ah_dot_int16_one": (
+        "ah",
+        dict(distance="dot", lookup="INT16", widths=[1] * 24, codes=16, n=250, leaves=1, search=1, duplicates=True),
+        10,
+        0,
+        False,
+    ),
+    "ah_dot_int8_many": (
+        "ah",
+        dict(
+            distance="dot",
+            lookup="INT8",
+            widths=[2] * 36,
+            codes=256,
+            n=800,
+            leaves=10,
+            search=3,
+            duplicates=True,
+            gaps=True,
+        ),
+        30,
+        0,
+        False,
+    ),
+    "ah_l2_int8_16codes": (
+        "ah",
+        dict(distance="l2", lookup="INT8", widths=[1] * 70, codes=16, n=400, leaves=5, search=2, duplicates=True),
+        15,
+        0,
+        False,
+    ),
+    "ah_l2_int8_one": (
+        "ah",
+        dict(
+            distance="l2",
+            lookup="INT8",
+            widths=[4] * 8,
+            codes=64,
+            n=200,
+            leaves=1,
+            search=1,
+            duplicates=True,
+            compress=True,
+        ),
+        40,
+        0,
+        True,
+    ),
+    "ah_dot_float_override": (
+        "ah",
+        dict(distance="dot", lookup="FLOAT", widths=[3] * 8, codes=128, n=500, leaves=20, search=2),
+        12,
+        7,
+        False,
+    ),
     # 128+ dimensions: Eigen's GEMV sums leaf scores in blocks of 16 columns (of 4 from 8,000 leaves).
-    "ah_dot_int8_wide": ("ah", dict(distance="dot", lookup="INT8", widths=[2] * 80, codes=256, n=3000, leaves=400,
-                                    search=100, twins=True), 10, 0, False),
-    "ah_l2_float_8k_leaves": ("ah", dict(distance="l2", lookup="FLOAT", widths=[2] * 64, codes=64, n=20000,
-                                         leaves=8200, search=2000, twins=True), 10, 0, False),
-    "float_l2_wide": ("float", dict(distance="l2", dim=130, n=2000, leaves=300, search=100, duplicates=True,
-                                     twins=True), 10, 0,
-                      False),
+    "ah_dot_int8_wide": (
+        "ah",
+        dict(distance="dot", lookup="INT8", widths=[2] * 80, codes=256, n=3000, leaves=400, search=100, twins=True),
+        10,
+        0,
+        False,
+    ),
+    "ah_l2_float_8k_leaves": (
+        "ah",
+        dict(distance="l2", lookup="FLOAT", widths=[2] * 64, codes=64, n=20000, leaves=8200, search=2000, twins=True),
+        10,
+        0,
+        False,
+    ),
+    "float_l2_wide": (
+        "float",
+        dict(distance="l2", dim=130, n=2000, leaves=300, search=100, duplicates=True, twins=True),
+        10,
+        0,
+        False,
+    ),
     "float_dot_many": ("float", dict(distance="dot", dim=13, n=120, leaves=30, search=6, duplicates=True), 10, 0, True),
-    "float_l2_many": ("float", dict(distance="l2", dim=8, n=90, leaves=26, search=9, duplicates=True, twins=True), 8, 0, False),
-    "float_l2_one": ("float", dict(distance="l2", dim=40, n=150, leaves=1, search=1, duplicates=True,
-                                   compress=True), 20, 0, False),
+    "float_l2_many": (
+        "float",
+        dict(distance="l2", dim=8, n=90, leaves=26, search=9, duplicates=True, twins=True),
+        8,
+        0,
+        False,
+    ),
+    "float_l2_one": (
+        "float",
+        dict(distance="l2", dim=40, n=150, leaves=1, search=1, duplicates=True, compress=True),
+        20,
+        0,
+        False,
+    ),
     "float_dot_one": ("float", dict(distance="dot", dim=16, n=64, leaves=1, search=1, duplicates=True), 100, 0, False),
 }
 
@@ -191,8 +349,18 @@ def make_vectors(out_dir) -> list[dict]:
             with zipfile.ZipFile(path) as zf:
                 ldb = out / "google_regex_searcher_index.ldb"
                 ldb.write_bytes(zf.read("index.ldb"))
-        vectors.append(dict(name=f"google_{fname}", path=str(path), queries=str(qpath), dim=dim, k=5, leaves=0,
-                            ldb=str(ldb), labels_are_ids=False))
+        vectors.append(
+            dict(
+                name=f"google_{fname}",
+                path=str(path),
+                queries=str(qpath),
+                dim=dim,
+                k=5,
+                leaves=0,
+                ldb=str(ldb),
+                labels_are_ids=False,
+            )
+        )
     return vectors
 
 
@@ -200,6 +368,7 @@ def _google_dim(path: Path) -> int:
     """The query width of a Google fixture, read with scannlite's Python reader."""
     from scannlite.store.bundle.ondevice.bundle_file import read_bundle
     from scannlite.store.bundle.ondevice.index_file import read_index
+
     data = path.read_bytes()
     if path.suffix == ".tflite":
         data = read_bundle(data).require_index()
