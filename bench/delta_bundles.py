@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     from .data import prepare
     from .warm_queries import run_updating_report
 
-    return run_updating_report(argv, __doc__.splitlines()[0], run,
+    return run_updating_report(argv, __doc__.splitlines()[0], run, study="delta_bundles",
                                quick_help="5,000 vectors: a smoke run, numbers meaningless",
                                workdir_help="where data, catalogs and bundles go (kept)", make_data=prepare)
 

@@ -140,7 +140,8 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_updating_report(argv, __doc__.splitlines()[0], run, quick_help="a 200-image subset: a smoke run",
+    return run_updating_report(argv, __doc__.splitlines()[0], run, study="ray_embed",
+                               quick_help="a 200-image subset: a smoke run",
                                workdir_help="where catalogs and shards go (kept)")
 
 

@@ -22,7 +22,7 @@ BENCHMARKS = ["real_recall", "build_recall", "export_latency", "delta_bundles", 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_sections(argv, BENCHMARKS, defaults_to_docs=True)
+    return run_sections(argv, BENCHMARKS)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Benchmark for issue 10, part 1: a full build at a million vectors in bounded memory.
 
-``python -m bench.scale [--n 1000000] [--output F.md]`` (about 15 minutes at 1M here).
+``python -m bench.scale [--n 1000000]`` (about 15 minutes at 1M here) writes
+``bench/results/scale/<n>.json`` and renders docs/scale.md from every size's results
+(``bench.render``; ``--results``/``--output`` put them elsewhere).
 Every step runs in a fresh process (:mod:`bench.stage`: wall time and peak RSS of that step
 alone), side by side in one run:
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import shutil
 import sys
 import time
@@ -31,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import block_tensorflow, stage
-from .report import Table, command_line, console, machine, mib, now, versions
+from . import ROOT, block_tensorflow, results, stage
+from .render import write_doc
+from .report import Section, Table, command_line, console, mib, now
 
 CHUNK = 100_000
 QUERIES = 1_000
@@ -193,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/scannlite-scale"))
-    ap.add_argument("--output", type=Path, help="write the Markdown table here")
+    ap.add_argument("--results", type=Path, help="folder for the JSON results (default bench/results/scale)")
+    ap.add_argument("--output", type=Path, help="render the Markdown of the results folder here (default docs/scale.md)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
                     help="also run ScaNN directly with Model Maker's recipe (default: up to 2M vectors)")
     args = ap.parse_args(argv)
@@ -268,13 +273,7 @@ def main(argv: list[str] | None = None) -> int:
           f"scannlite {rec.value['scannlite']:.3f} at {rec.value['scannlite_leaves']} leaves"
           + (f"; Model Maker's {rec.value['model_maker']:.3f} at {searched} (FLOAT lookup)" if mm is not None else "")
           + f"; the build's own estimate {full.value['recall_at_chosen']:.3f}")
-    m = machine()
-    t.how = [f"Command: `{command_line()}`; started {started:%Y-%m-%d %H:%M} UTC, took "
-             f"{(time.perf_counter() - t0) / 60:.1f} min.",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, load at the end "
-             f"{', '.join(f'{x:.1f}' for x in m['load'] or ())}; "
-             + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
-             "Each row is one fresh process (bench/stage.py: wall time of the call, peak RSS as VmHWM)."]
+    t.how = ["Each row is one fresh process (bench/stage.py: wall time of the call, peak RSS as VmHWM)."]
     t.print(con)
     targets = [("full build peak RSS at most 2.5 GiB", f"{full.peak_rss / 2**30:.2f} GiB", full.peak_rss <= 2.5 * 2**30),
                ("incremental +1% at most 4% of the full build", f"{100 * inc.seconds / full.seconds:.1f}%",
@@ -292,38 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{peaks[worst] / 2**30:.2f} GiB", peaks[worst] <= 2.5 * 2**30))
     for name, measured, ok in targets:
         con.print(f"{name}: {measured} ({'met' if ok else 'NOT MET'})")
-    if args.output:
-        lines = [f"## {n:,} vectors", "",
-                 f"Written by `{command_line()}`; a benchmark, not a test: one run, numbers as measured.", "",
-                 "| target (issue 10, part 1) | measured | met |", "| --- | --- | --- |",
-                 *[f"| {name} | {measured} | {'met' if ok else '**not met**'} |" for name, measured, ok in targets],
-                 "", t.markdown(), ""]
-        write_section(args.output, n, "\n".join(lines))
+    section = Section(f"{n:,} vectors", command_line(), tables=[t], targets=targets, seconds=time.perf_counter() - t0,
+                      figures={"n": n, "load_at_end": [round(x, 2) for x in os.getloadavg()]})
+    run = results.section_json(section, "scale", started=started, load=None)
+    folder = args.results or results.RESULTS / "scale"
+    con.print(f"results: {results.write(folder / f'{n}.json', run)}")
+    con.print(f"report: {write_doc('scale', args.output or ROOT / 'docs' / 'scale.md', folder)}")
     return 0
-
-
-HEADER = """# Scale (issue 10)
-
-Catalogs of millions of clustered 128-d unit vectors, each step in a fresh process with its
-peak RSS: `python -m bench.scale --n N --output docs/scale.md` writes the section for N and
-keeps the others. Each section has its own command, date and machine.
-"""
-
-
-def write_section(path: Path, n: int, section: str) -> None:
-    """Replace (or add) the ``## N vectors`` section of ``path``, sections ordered by N; other
-    sections (written by hand: what the figures show) stay after them as they are."""
-    sections, others = {}, []
-    if path.exists():
-        for part in path.read_text().split("\n## ")[1:]:
-            text = "## " + part.rstrip("\n") + "\n"
-            size = part.split(" ", 1)[0].replace(",", "")
-            if size.isdigit():
-                sections[int(size)] = text
-            else:
-                others.append(text)
-    sections[n] = section.rstrip("\n") + "\n"
-    path.write_text(HEADER + "\n" + "\n".join([sections[k] for k in sorted(sections)] + others))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -362,75 +361,58 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
     return section
 
 
-# ---- alone: update this section of docs/benchmarks.md ---------------------------------------
+# ---- alone: this study's results, then docs/benchmarks.md rendered again ----------------------
 
-def section_markdown(section: Section) -> str:
-    """The section as ``write_markdown`` renders it (its targets go to the report's targets table)."""
-    lines = [f"## {section.name}", "", f"Command: `{section.command}` ({section.seconds / 60:.1f} min in this run).", ""]
-    for table in section.tables:
-        lines += [table.markdown(), ""]
-    if section.notes:
-        lines += ["Notes:", ""] + [f"- {n}" for n in section.notes] + [""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def update_report(path: Path, section: Section) -> None:
-    """Replace (or append) this section in an existing report, and its rows of the targets table."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = section_markdown(section)
-    pattern = re.compile(rf"^## {re.escape(section.name)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    mine = {target for target, _, _ in section.targets}
-    head = re.search(r"^### Targets\n\n(\|.*\n)+", text, re.M)
-    if head and mine:
-        rows = [r for r in head.group(0).splitlines() if not any(r.startswith(f"| {t} |") for t in mine)]
-        rows += [f"| {t} | {m} | {'met' if ok else '**not met**'} |".replace("\n", " ")
-                 for t, m, ok in section.targets]
-        text = text[:head.start()] + "\n".join(rows) + "\n" + text[head.end():]
-    path.write_text(text.rstrip() + "\n")
-
-
-def run_updating_report(argv, description: str, run, *, quick_help: str, workdir_help: str,
+def run_updating_report(argv, description: str, run, *, study: str, quick_help: str, workdir_help: str,
                         make_data=None) -> int:
-    """A benchmark section run on its own: parse ``--quick/--workdir/--output``, run it, print
-    its tables and targets, and update that section of the report in place (by default
-    docs/benchmarks.md, not with ``--quick``). ``make_data(setup, workdir)`` gives what ``run``
-    takes as its data (default: just the setup)."""
+    """A benchmark section run on its own: parse ``--quick/--workdir/--results/--output``, run
+    it, print its tables and targets, write its JSON results (by default
+    ``bench/results/benchmarks/<study>.json``, not with ``--quick``) and render the report from
+    that folder again (default docs/benchmarks.md). ``make_data(setup, workdir)`` gives what
+    ``run`` takes as its data (default: just the setup)."""
     from types import SimpleNamespace
 
-    from . import block_tensorflow
-    from .report import command_line, console, targets_table
+    from . import block_tensorflow, results
+    from .cli import SYNTHETIC, save_results, synthetic_data
+    from .report import command_line, console, now, targets_table
     from .setup import pick
 
     block_tensorflow()
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--workdir", type=Path, help=workdir_help)
-    ap.add_argument("--output", type=Path, help="the report to update (default: docs/benchmarks.md, not with --quick)")
+    ap.add_argument("--results", type=Path, help="write the JSON results here (default: bench/results/benchmarks, "
+                    "not with --quick)")
+    ap.add_argument("--output", type=Path, help="render the report of the results folder here "
+                    "(default: docs/benchmarks.md, not with --quick)")
     args = ap.parse_args(argv)
+    folder = args.results or (None if args.quick else results.RESULTS / "benchmarks")
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
+    if output and not folder:
+        ap.error("--output with --quick needs --results (the folder the report is rendered from)")
     con = console()
     say = lambda msg: con.print(f"[dim]- {msg}[/dim]")  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="scannlite-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
+        t0, started, load = time.perf_counter(), now(), os.getloadavg()[0]
         setup = pick(args.quick)
         data = make_data(setup, workdir) if make_data else SimpleNamespace(setup=setup)
         section = run(data, workdir, command_line(), say)
         section.seconds = time.perf_counter() - t0
+        described = synthetic_data(setup, data) if make_data and study in SYNTHETIC else []
     for table in section.tables:
         table.print(con)
     if section.targets:
         targets_table([section]).print(con)
-    if output:
-        update_report(output, section)
-        con.print(f"report: {output}")
+    save_results(folder, output, [results.section_json(section, study, started=started, data=described,
+                                                       load=(load, os.getloadavg()[0]))], con)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_updating_report(argv, __doc__.splitlines()[0], run, quick_help="few queries, 200 images: a smoke run",
+    return run_updating_report(argv, __doc__.splitlines()[0], run, study="warm_queries",
+                               quick_help="few queries, 200 images: a smoke run",
                                workdir_help="where catalogs and logs go (kept)")
 
 
