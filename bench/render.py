@@ -178,20 +178,26 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("docs", nargs="*", metavar="DOC", help=f"which docs to render (default all: {', '.join(DOCS)})")
     ap.add_argument("--check", action="store_true", help="compare with docs/ instead of writing; exit 1 if they differ")
+    ap.add_argument("--results", type=Path, help="render one DOC from this folder instead of bench/results/DOC")
+    ap.add_argument("--out", type=Path, help="write that one DOC here instead of docs/DOC.md")
     args = ap.parse_args(argv)
     unknown = [d for d in args.docs if d not in DOCS]
     if unknown:
         ap.error(f"unknown doc {unknown[0]!r} (one of {', '.join(DOCS)})")
+    if (args.results or args.out) and len(args.docs) != 1:
+        ap.error("--results and --out render exactly one DOC: name it")
     stale = []
     try:
         for name in args.docs or DOCS:
-            path = ROOT / "docs" / f"{name}.md"
+            path = args.out or ROOT / "docs" / f"{name}.md"
+            path = path.resolve()
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
             if args.check:
-                if not path.is_file() or path.read_text() != render(name):
-                    stale.append(str(path.relative_to(ROOT)))
+                if not path.is_file() or path.read_text() != render(name, args.results):
+                    stale.append(str(shown))
             else:
-                write_doc(name, path)
-                print(f"wrote {path.relative_to(ROOT)}")
+                write_doc(name, path, args.results)
+                print(f"wrote {shown}")
     except ResultError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

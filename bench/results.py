@@ -171,6 +171,10 @@ def load(path: Path) -> dict:
 def load_dir(folder: Path) -> tuple[dict, list[dict]]:
     """(the document's hand-written blocks, its studies' results) from one results folder."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultError(f"{folder}: no such results folder")
     doc = load(folder / DOC_FILE) if (folder / DOC_FILE).is_file() else {}
     runs = [load(p) for p in sorted(folder.glob("*.json")) if p.name != DOC_FILE]
+    if not runs:
+        raise ResultError(f"{folder}: no results files (*.json) to render")
     return doc, runs
