@@ -7,8 +7,8 @@ snapshot 2 are exported (verified by the Task Library) with ``export(..., delta_
 the patch is measured against the new items' own bytes (one code byte per subspace plus the
 id each result carries) and against the full bundle. For +1%, every layout of
 :data:`scannlite.store.ondevice.layout.LAYOUTS` is exported too, to show what each choice buys.
-``python -m bench.delta_bundles [--quick] [--workdir DIR]`` runs it alone and updates its
-section of docs/benchmarks.md.
+``python -m bench.delta_bundles [--quick] [--workdir DIR]`` runs it alone, writes
+``bench/results/benchmarks/delta_bundles.json`` and renders docs/benchmarks.md again.
 """
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ Each step is a fresh CLI process timed from outside, one after another:
 4. start-up: both engines on a folder of one image (the difference is Ray's fixed cost);
 5. every vector of every shard directory compared with the reference, bit for bit.
 
-``python -m bench.ray_embed`` updates its section of docs/benchmarks.md; ``--quick`` runs a
-200-image subset and writes nothing unless ``--output`` says where. The demo's outputs are
+``python -m bench.ray_embed`` writes ``bench/results/benchmarks/ray_embed.json`` and renders
+docs/benchmarks.md again; ``--quick`` runs a 200-image subset and writes nothing unless
+``--results`` says where. The demo's outputs are
 reused from ``demo-output/`` (made there first when missing, as ``bench.warm_queries`` does).
 """
 from __future__ import annotations

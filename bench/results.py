@@ -3,7 +3,7 @@
 A study never writes Markdown. It writes one JSON file per run (``bench/results/<doc>/<study>.json``,
 committed beside the docs) holding its tables, targets and notes as measured, the exact command
 that produced them, the date and the machine; ``bench.render`` turns the files into docs/, so the
-docs cannot drift from the data (tests/test_bench_render.py; layout in docs/benchmarks.md's head).
+docs cannot drift from the data (tests/test_bench_render.py).
 
 Files here are read as untrusted input: a malformed one stops the renderer with one line naming
 the file and the field, and nothing is written.

@@ -17,9 +17,9 @@ converting the dual encoder: a few minutes). Steps, one after another:
    and ``--workers N`` (N = the machine's cores), each a fresh CLI process timed from outside;
    the two catalogs must hold the same vectors.
 
-``python -m bench.warm_queries`` runs it alone and updates its section (and its rows of the
-targets table) in docs/benchmarks.md; ``--quick`` runs few queries and a 200-image subset and
-writes nothing unless ``--output`` says where (without the demo's outputs, a stand-in text
+``python -m bench.warm_queries`` runs it alone, writes ``bench/results/benchmarks/warm_queries.json``
+and renders docs/benchmarks.md again; ``--quick`` runs few queries and a 200-image subset and
+writes nothing unless ``--results`` says where (without the demo's outputs, a stand-in text
 model and catalog replace them and the image steps are left out; quick runs record no targets).
 """
 from __future__ import annotations
