@@ -1,7 +1,9 @@
 """Which training recipe gives the most recall per unit of device work, on real text embeddings (issue 8, part 4).
 
 ``python -m bench.recipe_sweep`` (about 20 min here; ``--quick``: a smoke run on the small
-set) prints the tables, writes docs/recipe.md and draws docs/recipe.png.
+set) prints the tables, writes ``bench/results/recipe/recipe_sweep.json``, renders docs/recipe.md
+from it (:mod:`bench.render`) and draws docs/recipe.png. A finished study: ``make bench`` does
+not run it; this command reproduces docs/recipe.md's figures.
 
 **What can vary.** The device's index holds one leaf per vector, one level of k-means
 centroids and asymmetric-hashing codes (no spilling, residuals or reordering), so the knobs
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import os
 import pickle
 import shutil
 import sys
@@ -43,8 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ROOT, block_tensorflow, ladder_recall, real_text, stage
-from .report import Table, command_line, console, machine, now, versions
+from . import ROOT, block_tensorflow, ladder_recall, real_text, results, stage
+from .render import write_doc
+from .report import Section, Table, command_line, console, now
 
 K = 10
 #: Codes scanned per query at which recipes are compared (besides today's default at its leaves_to_search).
@@ -299,7 +303,7 @@ def run(args) -> int:
     con = console()
     started, t_start = now(), time.perf_counter()
     say = lambda msg: con.print(f"[dim]- {(time.perf_counter() - t_start) / 60:4.1f} min: {msg}[/dim]")  # noqa: E731
-    load_before = __import__("os").getloadavg()
+    load_before = os.getloadavg()
     spec = real_text.QUICK if args.quick else real_text.FULL
     real = real_text.load(spec, console=con, say=say)
     x = np.ascontiguousarray(real.vectors, dtype=np.float32)
@@ -568,8 +572,7 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
                                                 f"(dashed: today's default budget)",
                "vline": today_budget, "hlines": TARGETS}, args.png)
 
-    # ---- markdown ------------------------------------------------------------------------------
-    m, v = machine(), versions()
+    # ---- results (JSON), then docs/recipe.md rendered from them ------------------------------------
     png_rel = os.path.relpath(args.png, args.output.parent)
     best_at = at_budget(curves[best_key], today_budget)
     lib_at = at_budget({c: r for c, r in win["curve"].values()}, today_budget) if "curve" in win else None
@@ -585,24 +588,21 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
                    f": {fmt(lib_at)} ({lib_at - today:+.3f}).")
     if best_key == base:
         result = f"**Result.** No change gains {MIN_GAIN} recall at today's budget: today's recipe stays."
-    lines = [
-        "# Training recipe: recall per unit of device work on real text (issue 8, part 4)", "",
-        f"Written by `{command_line()}` on {started.strftime('%Y-%m-%d %H:%M UTC')}; the run took "
-        f"{seconds / 60:.1f} min. A benchmark, not a test: one run, numbers as measured.", "",
-        f"- Machine: {m['cpu']} ({m['cores']} cores, shared with other work: load {load_before[0]:.2f} at the start), "
-        f"{m['memory_gib']} GiB; Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"- Data: {real.describe()} (`python -m bench.real_text`).",
-        f"- Device work is codes scanned per query (each code {bytes_of[default_c]} bytes at 1 dim/block, one table "
-        "lookup per byte), as issue 8 defines it. More leaves also cost the device more centroid scoring "
-        f"(leaves x {dim} multiply-adds: {leaves_of[base[0]] * dim:,} today against "
-        f"{today_budget * bytes_of[default_c]:,.0f} lookups for today's scan); the 'device ops' column counts both.",
-        "", result, "",
-        f"![recall@{K} against codes scanned per query, per recipe]({png_rel})", "",
-    ]
-    for t in tables:
-        lines += [t.markdown(), ""]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines).rstrip() + "\n")
+    section = Section(
+        "Training recipe: recall per unit of device work on real text (issue 8, part 4)", command_line(),
+        tables=tables, seconds=seconds,
+        data=[f"Data: {real.describe()} (`python -m bench.real_text`).",
+              f"Device work is codes scanned per query (each code {bytes_of[default_c]} bytes at 1 dim/block, one table "
+              "lookup per byte), as issue 8 defines it. More leaves also cost the device more centroid scoring "
+              f"(leaves x {dim} multiply-adds: {leaves_of[base[0]] * dim:,} today against "
+              f"{today_budget * bytes_of[default_c]:,.0f} lookups for today's scan); the 'device ops' column counts "
+              "both."])
+    run_json = results.section_json(
+        section, "recipe_sweep", started=started, load=(load_before[0], os.getloadavg()[0]),
+        images=[{"file": png_rel, "alt": f"recall@{K} against codes scanned per query, per recipe", "caption": ""}])
+    run_json["blocks"] = [{"text": result, "source": f"written by `{section.command}` from the figures below"}]
+    con.print(f"results: {results.write(args.results / 'recipe_sweep.json', run_json)}")
+    write_doc("recipe", args.output, args.results)
     if args.json:
         args.json.write_text(json.dumps({
             "today": {"leaves_to_search": today_L, "budget": today_budget, "recall": today},
@@ -623,7 +623,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the small real set, three trees, two code recipes")
     ap.add_argument("--queries", type=int, default=0, help="use only the first N held-out queries (default: all)")
     ap.add_argument("--workdir", type=Path, help="keep the arrays and catalogs here")
-    ap.add_argument("--output", type=Path, help="Markdown report (default docs/recipe.md; none with --quick)")
+    ap.add_argument("--results", type=Path, help="folder for the JSON results (default bench/results/recipe; "
+                    "a temporary one with --quick)")
+    ap.add_argument("--output", type=Path, help="Markdown rendered from the results (default docs/recipe.md; "
+                    "a temporary file with --quick)")
     ap.add_argument("--png", type=Path, help="recall curves (default docs/recipe.png)")
     ap.add_argument("--json", type=Path, help="every figure as JSON")
     ap.add_argument("--no-confirm", action="store_true", help="skip the build through the library")
@@ -632,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and not args.output:
         tmp = Path(tempfile.mkdtemp(prefix="scannlite-sweep-quick-"))
         args.output, args.png = args.output or tmp / "recipe.md", args.png or tmp / "recipe.png"
+        args.results = args.results or tmp / "results"
+    args.results = args.results or results.RESULTS / "recipe"
     args.output = args.output or ROOT / "docs" / "recipe.md"
     args.png = args.png or args.output.with_name("recipe.png")
     return run(args)

@@ -18,7 +18,7 @@ from . import ROOT
 from .results import RESULTS, ResultError, load_dir
 
 # docs/<name>.md <- bench/results/<name>/
-DOCS = ("benchmarks", "scale")
+DOCS = ("benchmarks", "scale", "recipe")
 # Section order of docs/benchmarks.md (`make bench` runs the first five in this order); others follow by name.
 STUDY_ORDER = ("real_recall", "build_recall", "export_latency", "delta_bundles", "warm_queries", "ray_embed")
 
@@ -75,7 +75,8 @@ def render_benchmarks(doc: dict, runs: list[dict]) -> str:
               "| section | date | minutes | machine | load average (start / end) | source |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in runs:
-        load = f"{r['load'][0]:.2f} / {r['load'][1]:.2f}" if r.get("load") else "not recorded"
+        load = (f"{r['load'][0]:.2f} / " + ("not recorded" if r["load"][1] is None else f"{r['load'][1]:.2f}")
+                if r.get("load") else "not recorded")
         lines.append("| " + " | ".join(map(_esc, (r["title"], r["date"], f"{r['seconds'] / 60:.1f}", _machine(r),
                                                     load, r["source"]))) + " |")
     lines += ["", "The cores are shared with other work: absolute times drift between runs; every comparison "
@@ -152,7 +153,35 @@ def _scale_machine(r: dict) -> str:
     return text + "; " + ", ".join(f"{k} {val}" for k, val in v.items())
 
 
-RENDERERS = {"benchmarks": render_benchmarks, "scale": render_scale}
+def render_recipe(doc: dict, runs: list[dict]) -> str:
+    """docs/recipe.md: the training-recipe sweep (issue 8, part 4), a finished study off `make bench`'s path."""
+    if len(runs) != 1:
+        raise ResultError(f"recipe results: one run of bench.recipe_sweep expected, found {len(runs)}")
+    (r,) = runs
+    m, v = r.get("machine") or {}, r.get("versions") or {}
+    load = f": load {r['load'][0]:.2f} at the start" if r.get("load") else ""
+    lines = [f"# {r['title']}", "",
+             f"Written by `{r['command']}` on {r['date']}; the run took {r['seconds'] / 60:.1f} min. A benchmark, not a "
+             "test: one run, numbers as measured.", "",
+             "Rendered by `python -m bench.render` from `bench/results/recipe/`. The sweep is finished: `make bench` "
+             "does not run it, and the command above reproduces these figures (about 20 min here).", "",
+             f"- Machine: {m.get('cpu', 'not recorded')} ({m.get('cores', '?')} cores, shared with other work{load}), "
+             f"{m.get('memory_gib', '?')} GiB; Python {m.get('python', '?')}; "
+             + ", ".join(f"{k} {val}" for k, val in v.items()),
+             *[f"- {d}" for d in r.get("data", [])], ""]
+    lines += _blocks(doc.get("intro", []))
+    lines += _blocks(r.get("blocks", []))
+    for img in r.get("images", []):
+        lines += [f"![{img['alt']}]({img['file']})", ""] + ([img["caption"], ""] if img["caption"] else [])
+    for t in r["tables"]:
+        lines += table_md(t, r["command"])
+    if r.get("notes"):
+        lines += ["Notes:", ""] + [f"- {n}" for n in r["notes"]] + [""]
+    lines += _blocks(doc.get("closing", []))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+RENDERERS = {"benchmarks": render_benchmarks, "scale": render_scale, "recipe": render_recipe}
 
 
 def render(name: str, folder: Path | None = None) -> str:

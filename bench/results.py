@@ -40,7 +40,7 @@ def table_json(table, command: str) -> dict:
             "how": list(table.how), "command": command}
 
 
-def section_json(section, study: str, *, started: datetime, load: tuple[float, float] | None,
+def section_json(section, study: str, *, started: datetime, load: tuple[float, float | None] | None,
                  data: list[str] = (), images: list[dict] = ()) -> dict:
     """One study's run (a :class:`bench.report.Section`) as the JSON the renderer reads."""
     m, v = machine_facts()
@@ -48,7 +48,7 @@ def section_json(section, study: str, *, started: datetime, load: tuple[float, f
         "format": FORMAT, "study": study, "title": section.name, "command": section.command,
         "date": started.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": round(section.seconds, 1), "machine": m, "versions": v,
-        "load": [round(x, 2) for x in load] if load else None, "source": "measured",
+        "load": [None if x is None else round(x, 2) for x in load] if load else None, "source": "measured",
         "data": [*section.data, *data], "images": list(images),
         "tables": [table_json(t, section.command) for t in section.tables],
         "targets": [{"target": t, "measured": mv, "met": bool(ok), "command": section.command}
@@ -116,8 +116,9 @@ def check(obj, where: str) -> dict:
     for key in ("machine", "versions"):
         _need(obj.get(key) is None or isinstance(obj[key], dict), where, f"{key} must be an object or null")
     load = obj.get("load")
-    _need(load is None or (isinstance(load, list) and len(load) == 2
-                           and all(isinstance(x, (int, float)) for x in load)), where, "load must be [start, end] or null")
+    _need(load is None or (isinstance(load, list) and len(load) == 2 and isinstance(load[0], (int, float))
+                           and (load[1] is None or isinstance(load[1], (int, float)))), where,
+          "load must be [start, end] (end may be null) or null")
     for key in ("data", "notes"):
         _strings(obj.get(key, []), where, key)
     for i, img in enumerate(obj.get("images", [])):
