@@ -18,7 +18,7 @@ from . import ROOT
 from .results import RESULTS, ResultError, load_dir
 
 # docs/<name>.md <- bench/results/<name>/
-DOCS = ("benchmarks", "scale", "recipe")
+DOCS = ("benchmarks", "scale", "recipe", "quality")
 # Section order of docs/benchmarks.md (`make bench` runs the first five in this order); others follow by name.
 STUDY_ORDER = ("real_recall", "build_recall", "export_latency", "delta_bundles", "warm_queries", "ray_embed")
 
@@ -38,8 +38,13 @@ def table_md(t: dict, section_command: str | None = None) -> list[str]:
     return lines + [""]
 
 
-def _blocks(blocks: list[dict]) -> list[str]:
-    return [line for b in blocks for line in (b["text"].rstrip("\n"), "")]
+def _blocks(blocks: list[dict], at: str = "end") -> list[str]:
+    """Verbatim blocks placed at ``at`` ('head': before a study's tables; 'end', the default: after them)."""
+    return [line for b in blocks if b.get("at", "end") == at for line in (b["text"].rstrip("\n"), "")]
+
+
+def _minutes(r: dict) -> str:
+    return "not recorded" if r.get("seconds") is None else f"{r['seconds'] / 60:.1f}"
 
 
 def _machine(run: dict) -> str:
@@ -77,7 +82,7 @@ def render_benchmarks(doc: dict, runs: list[dict]) -> str:
     for r in runs:
         load = (f"{r['load'][0]:.2f} / " + ("not recorded" if r["load"][1] is None else f"{r['load'][1]:.2f}")
                 if r.get("load") else "not recorded")
-        lines.append("| " + " | ".join(map(_esc, (r["title"], r["date"], f"{r['seconds'] / 60:.1f}", _machine(r),
+        lines.append("| " + " | ".join(map(_esc, (r["title"], r["date"], _minutes(r), _machine(r),
                                                     load, r["source"]))) + " |")
     lines += ["", "The cores are shared with other work: absolute times drift between runs; every comparison "
               "within a section is a ratio of figures measured in that same run, one step at a time.", "",
@@ -99,7 +104,8 @@ def render_benchmarks(doc: dict, runs: list[dict]) -> str:
                          f"| `{_esc(t['command'])}` |")
     lines.append("")
     for r in runs:
-        lines += [f"## {r['title']}", "", f"Command: `{r['command']}` ({r['seconds'] / 60:.1f} min in this run).", ""]
+        lines += [f"## {r['title']}", "", f"Command: `{r['command']}` ({_minutes(r)} min in this run).", ""]
+        lines += _blocks(r.get("blocks", []), "head")
         for t in r["tables"]:
             lines += table_md(t, r["command"])
         if r.get("notes"):
@@ -130,6 +136,7 @@ def render_scale(doc: dict, runs: list[dict]) -> str:
     for r in sorted(runs, key=size):
         lines += [f"## {r['title']}", "",
                   f"Written by `{r['command']}`; a benchmark, not a test: one run, numbers as measured.", ""]
+        lines += _blocks(r.get("blocks", []), "head")
         if r.get("targets"):
             lines += ["| target (issue 10, part 1) | measured | met |", "| --- | --- | --- |"]
             lines += [f"| {_esc(t['target'])} | {_esc(t['measured'])} | {'met' if t['met'] else '**not met**'} |"
@@ -137,7 +144,7 @@ def render_scale(doc: dict, runs: list[dict]) -> str:
             lines.append("")
         for t in r["tables"]:
             t = dict(t, how=[f"Command: `{t['command']}`; started {r['date'].removesuffix(' UTC')} UTC, took "
-                             f"{r['seconds'] / 60:.1f} min.", f"Machine: {_scale_machine(r)}.", *t.get("how", [])])
+                             f"{_minutes(r)} min.", f"Machine: {_scale_machine(r)}.", *t.get("how", [])])
             lines += table_md(t)
         lines += _blocks(r.get("blocks", []))
     lines += _blocks(doc.get("closing", []))
@@ -161,7 +168,7 @@ def render_recipe(doc: dict, runs: list[dict]) -> str:
     m, v = r.get("machine") or {}, r.get("versions") or {}
     load = f": load {r['load'][0]:.2f} at the start" if r.get("load") else ""
     lines = [f"# {r['title']}", "",
-             f"Written by `{r['command']}` on {r['date']}; the run took {r['seconds'] / 60:.1f} min. A benchmark, not a "
+             f"Written by `{r['command']}` on {r['date']}; the run took {_minutes(r)} min. A benchmark, not a "
              "test: one run, numbers as measured.", "",
              "Rendered by `python -m bench.render` from `bench/results/recipe/`. The sweep is finished: `make bench` "
              "does not run it, and the command above reproduces these figures (about 20 min here).", "",
@@ -170,7 +177,7 @@ def render_recipe(doc: dict, runs: list[dict]) -> str:
              + ", ".join(f"{k} {val}" for k, val in v.items()),
              *[f"- {d}" for d in r.get("data", [])], ""]
     lines += _blocks(doc.get("intro", []))
-    lines += _blocks(r.get("blocks", []))
+    lines += _blocks(r.get("blocks", []), "head") + _blocks(r.get("blocks", []))
     for img in r.get("images", []):
         lines += [f"![{img['alt']}]({img['file']})", ""] + ([img["caption"], ""] if img["caption"] else [])
     for t in r["tables"]:
@@ -181,7 +188,28 @@ def render_recipe(doc: dict, runs: list[dict]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-RENDERERS = {"benchmarks": render_benchmarks, "scale": render_scale, "recipe": render_recipe}
+def render_quality(doc: dict, runs: list[dict]) -> str:
+    """docs/quality.md: retrieval quality of the demo's dual encoder (``python -m bench.quality``)."""
+    if len(runs) != 1:
+        raise ResultError(f"quality results: one run of bench.quality expected, found {len(runs)}")
+    (r,) = runs
+    took = "its run time not recorded" if r.get("seconds") is None else f"the run took {_minutes(r)} min"
+    lines = [f"# {r['title']}", "",
+             f"Produced by `{r['command']}` on {r['date']} ({took}; machine: {_machine(r)}). The models are the ones "
+             "`make demo` trains, reused when present. Rendered by `python -m bench.render` from "
+             "`bench/results/quality/`.", ""]
+    lines += _blocks(doc.get("intro", [])) + _blocks(r.get("blocks", []), "head")
+    for t in r["tables"]:
+        lines += table_md(t, r["command"])
+    for t in r.get("targets", []):
+        lines += [f"Target (issue 13): {t['target']}: {t['measured']}, {'met' if t['met'] else '**not met**'}.", ""]
+    lines += _blocks(r.get("blocks", []))
+    lines += _blocks(doc.get("closing", []))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+RENDERERS = {"benchmarks": render_benchmarks, "scale": render_scale, "recipe": render_recipe,
+             "quality": render_quality}
 
 
 def render(name: str, folder: Path | None = None) -> str:

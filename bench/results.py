@@ -112,7 +112,8 @@ def check(obj, where: str) -> dict:
     for key in ("study", "title", "date", "source"):
         _need(isinstance(obj.get(key), str) and obj[key], where, f"{key} must be a non-empty string")
     _command(obj.get("command"), where)
-    _need(isinstance(obj.get("seconds"), (int, float)) and obj["seconds"] >= 0, where, "seconds must be a number >= 0")
+    _need(obj.get("seconds") is None or (isinstance(obj["seconds"], (int, float)) and obj["seconds"] >= 0), where,
+          "seconds must be a number >= 0 (or null: not recorded)")
     for key in ("machine", "versions"):
         _need(obj.get(key) is None or isinstance(obj[key], dict), where, f"{key} must be an object or null")
     load = obj.get("load")
@@ -150,6 +151,7 @@ def blocks(value, where: str) -> list[dict]:
     for i, b in enumerate(value):
         _need(isinstance(b, dict) and isinstance(b.get("text"), str) and isinstance(b.get("source"), str)
               and b["source"], where, f"blocks[{i}] needs text and a non-empty source (who or what wrote it)")
+        _need(b.get("at", "end") in ("head", "end"), where, f"blocks[{i}]: at must be 'head' or 'end'")
     return value
 
 

@@ -182,3 +182,31 @@ def test_the_recipe_sweep_is_off_the_default_path_and_keeps_its_command():
     recipe = (DOCS / "recipe.md").read_text()
     assert re.search(r"`[^`]*python -m bench\.recipe_sweep[^`]*`", recipe)
     assert (ROOT / "bench" / "recipe_sweep.py").is_file()
+
+
+def test_the_quality_study_writes_results_the_renderer_reads(tmp_path):
+    """bench.quality's figures (as its measure() returns them) become JSON and then the doc's
+    tables and target line: the study itself writes no Markdown."""
+    from bench import quality
+    from bench.report import now
+
+    def recall(r1, r5, r10):
+        return {1: r1, 5: r5, 10: r10}
+
+    rows = [{"text": "minilm", "image": "efficientnet_lite0", "size": 224, "agree": True, "held": 386, "novel": 167,
+             "paths": {"Keras": (recall(0.606, 0.744, 0.790), recall(0.210, 0.413, 0.515)),
+                       "Task Library vectors, exact": (recall(0.606, 0.744, 0.790), recall(0.210, 0.413, 0.515)),
+                       "bundle (TextSearcher)": (recall(0.604, 0.744, 0.790), recall(0.204, 0.413, 0.495))},
+             "parity": {"text": 1.0, "image": 0.9999996}, "text_bytes": 90_000_000, "image_bytes": 14_100_000,
+             "latency": 0.0126, "trained_seconds": 0.0}]
+    run = quality.results_of(rows, Path("demo-output"), command=".venv/bin/python -m bench.quality", started=now(),
+                             seconds=600.0, load=(0.4, 1.0))
+    results.write(tmp_path / "quality.json", run)
+    text = render.render("quality", tmp_path)
+    assert "| minilm + efficientnet_lite0 (224 px) | Keras | 0.606 | 0.744 | 0.790 | 0.210 | 0.413 | 0.515 |  |" in text
+    assert "|  | bundle (TextSearcher) | 0.604 | 0.744 | 0.790 | 0.204 | 0.413 | 0.495 |  |" in text
+    assert "| minilm + efficientnet_lite0 | 14.1 MB | 12.6 ms | 90.0 MB | 1.000000, 1.000000 |" in text
+    # The target is the bundle's novel recall@10 with the demo's towers: 0.495 misses 0.50.
+    assert "Target (issue 13): novel recall@10 >= 0.50 through the bundle with the demo's towers: 0.495, **not met**." in text
+    assert "the 167 held-out emoji" in text and "Produced by `.venv/bin/python -m bench.quality` on " in text
+    assert text.index("**Novel**") < text.index("### Caption -> image") < text.index("Target (issue 13)")
