@@ -114,8 +114,11 @@ def check(obj, where: str) -> dict:
     _command(obj.get("command"), where)
     _need(obj.get("seconds") is None or (isinstance(obj["seconds"], (int, float)) and obj["seconds"] >= 0), where,
           "seconds must be a number >= 0 (or null: not recorded)")
-    for key in ("machine", "versions"):
+    for key in ("machine", "versions", "figures"):
         _need(obj.get(key) is None or isinstance(obj[key], dict), where, f"{key} must be an object or null")
+    m = obj.get("machine")
+    _need(m is None or (isinstance(m.get("cpu"), str) and isinstance(m.get("cores"), int)), where,
+          "machine needs cpu (a string) and cores (an integer)")
     load = obj.get("load")
     _need(load is None or (isinstance(load, list) and len(load) == 2 and isinstance(load[0], (int, float))
                            and (load[1] is None or isinstance(load[1], (int, float)))), where,
@@ -133,6 +136,7 @@ def check(obj, where: str) -> dict:
         _need(isinstance(t.get("rows"), list), w, "rows must be a list")
         for j, r in enumerate(t["rows"]):
             _need(len(_strings(r, w, f"rows[{j}]")) == len(cols), w, f"rows[{j}] has {len(r)} cells for {len(cols)} columns")
+            _need(not any("\n" in c for c in r), w, f"rows[{j}]: a cell holds a line break")
         _strings(t.get("how", []), w, "how")
         _command(t.get("command"), w)
     _need(isinstance(obj.get("targets", []), list), where, "targets must be a list")

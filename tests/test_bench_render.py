@@ -130,6 +130,9 @@ def test_a_section_goes_through_json_into_the_doc(tmp_path):
     (lambda r: r["targets"][0].update(met="yes"), "targets[0]: needs target"),
     (lambda r: r.update(format="scannlite-bench/0"), "format must be"),
     (lambda r: r.update(blocks=[{"text": "by hand"}]), "blocks[0] needs text and a non-empty source"),
+    (lambda r: r["machine"].pop("cpu"), "machine needs cpu"),
+    (lambda r: r["tables"][0]["rows"][0].__setitem__(1, "1.5\ns"), "rows[0]: a cell holds a line break"),
+    (lambda r: r.update(seconds=-1), "seconds must be a number >= 0"),
 ])
 def test_a_malformed_results_file_is_refused_and_nothing_is_written(tmp_path, breakage, cause):
     from bench.report import now
