@@ -601,7 +601,7 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
         section, "recipe_sweep", started=started, load=(load_before[0], os.getloadavg()[0]),
         images=[{"file": png_rel, "alt": f"recall@{K} against codes scanned per query, per recipe", "caption": ""}])
     run_json["blocks"] = [{"text": result, "source": f"written by `{section.command}` from the figures below"}]
-    con.print(f"results: {results.write(args.results / 'recipe_sweep.json', run_json)}")
+    print(f"results: {results.write(args.results / 'recipe_sweep.json', run_json)}")
     write_doc("recipe", args.output, args.results)
     if args.json:
         args.json.write_text(json.dumps({

@@ -154,3 +154,21 @@ def test_scale_benchmark_writes_its_results_and_keeps_the_others(tmp_path):
     for pattern in (r"opens it by path\) peaked at ([\d,.]+) MiB", r"maps the bundle by path\) peaked at ([\d,.]+) MiB"):
         worker = re.search(pattern, section)
         assert worker and float(worker.group(1).replace(",", "")) > 50, section
+
+
+def test_recipe_sweep_writes_its_results_and_the_doc_is_their_rendering(tmp_path):
+    """The finished recipe sweep, off `make bench`'s path, still runs from its command: on the
+    small real set it writes its JSON and docs/recipe.md's layout is rendered from it."""
+    from bench import render, results
+
+    folder, out, png = tmp_path / "results", tmp_path / "recipe.md", tmp_path / "recipe.png"
+    proc = subprocess.run([sys.executable, "-m", "bench.recipe_sweep", "--quick", "--workdir", str(tmp_path / "w"),
+                           "--results", str(folder), "--output", str(out), "--png", str(png)], cwd=ROOT,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = results.load(folder / "recipe_sweep.json")
+    assert run["study"] == "recipe_sweep" and "bench.recipe_sweep --quick" in run["command"]
+    assert [t["title"].split(" (")[0].split(":")[0] for t in run["tables"]][:2] == [
+        "Recall@10 per codes scanned, one knob at a time", "Every tree x codes pair"]
+    assert out.read_text() == render.render("recipe", folder)
+    assert "**Result.**" in out.read_text() and png.read_bytes()[:4] == b"\x89PNG"
