@@ -1,6 +1,8 @@
 """scannlite's benchmarks (issues 2 and 3): ``python -m bench.run_all`` or ``make bench``.
 
-Not timed tests: each benchmark prints a table and contributes to docs/benchmarks.md.
+Not timed tests: each benchmark prints its tables and writes its results as JSON
+(``bench/results/<doc>/<study>.json``, :mod:`bench.results`); only ``python -m bench.render``
+writes docs/benchmarks.md and docs/scale.md from those files.
 Comparisons are ratios of figures measured in the same run, because the machine (2 cores,
 shared with other work) makes absolute times drift from run to run.
 
@@ -13,6 +15,7 @@ started through :func:`scannlite.store.workers.boundary.run_in`. Those workers m
 import ``bench`` too (for the device-side timing functions), so the repository root is put on
 ``PYTHONPATH`` for every child process.
 """
+
 import os
 import sys
 from pathlib import Path

@@ -15,10 +15,10 @@ that step alone, run one after another:
 Then recall@10 of all of them against exact search (:mod:`bench.recall`), in this process.
 ``python -m bench.build_recall [--quick]`` runs it alone.
 """
+
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,6 @@ import numpy as np
 from . import catalogs, recall, stage
 from .data import Data
 from .report import Section, Table, mib
-
 
 #: OpenMP threads that wait passively instead of spinning. On this 2-core machine shared with
 #: other work, FAISS's default (spinning) policy made its training 2.4x slower with 2 threads
@@ -68,13 +67,20 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     for rep in range(s.timing_repeats):
         # Alternate which of the two goes first, so a load that drifts during the run weighs
         # on both alike; repetition 0's scannlite build is the one that built the catalog.
-        for who in (("ours", "mm") if rep % 2 == 0 else ("mm", "ours")):
+        for who in ("ours", "mm") if rep % 2 == 0 else ("mm", "ours"):
             if who == "mm":
                 say(f"Model Maker's recipe (ScaNN called directly), repetition {rep + 1} of {s.timing_repeats}")
                 out = Path(workdir) / f"model-maker-{s.name}-{rep}"
                 out.mkdir(parents=True, exist_ok=True)
-                mms.append(stage.run("bench.peers:model_maker_recipe", base=str(data.base_path), leaves=s.leaves,
-                                     searched=s.searched, out_dir=str(out)))
+                mms.append(
+                    stage.run(
+                        "bench.peers:model_maker_recipe",
+                        base=str(data.base_path),
+                        leaves=s.leaves,
+                        searched=s.searched,
+                        out_dir=str(out),
+                    )
+                )
             elif rep > 0:
                 say(f"scannlite full build, repetition {rep + 1} of {s.timing_repeats}")
                 copy = catalogs.copy_of(built.path, f"{built.path.name}-rebuild")
@@ -86,8 +92,9 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     for share, count in s.additions():
         say(f"incremental build after +{_pct(share)} ({count:,} vectors)")
         copy = catalogs.copy_of(built.path, f"{built.path.name}-plus{round(share * 100)}")
-        added = stage.run("bench.catalog_steps:add", path=str(copy), npy=str(data.extra_path), prefix="x",
-                          start=0, stop=count)
+        added = stage.run(
+            "bench.catalog_steps:add", path=str(copy), npy=str(data.extra_path), prefix="x", start=0, stop=count
+        )
         inc = stage.run("bench.catalog_steps:build", path=str(copy), full=False)
         increments.append((share, count, added, inc))
 
@@ -96,12 +103,19 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     variant = stage.run("bench.catalog_steps:build", path=str(variant_path), full=True, changes=VARIANT)
 
     say("FAISS IVF-PQ")
-    fa = stage.run("bench.peers:faiss_ivfpq", env=FAISS_ENV, base=str(data.base_path),
-                   queries=str(data.queries_path), nlist=s.leaves, sweep=list(s.sweep), k=s.k)
+    fa = stage.run(
+        "bench.peers:faiss_ivfpq",
+        env=FAISS_ENV,
+        base=str(data.base_path),
+        queries=str(data.queries_path),
+        nlist=s.leaves,
+        sweep=list(s.sweep),
+        k=s.k,
+    )
 
     say("recall@10 against exact search")
-    from scannlite.store.index import snapshot
     from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index import snapshot
 
     with Catalog.open(built.path) as cat:
         raw = data.queries()
@@ -114,7 +128,9 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         queries = snapshot.prepare_queries(cat, raw)
     with Catalog.open(variant_path) as cat:
         vsnap = snapshot.load_snapshot(cat, None)
-        variant_curves = {lt: recall.scannlite_curve(cat, raw, s.k, s.sweep, vsnap, lt, exact) for lt in ("FLOAT", "INT8")}
+        variant_curves = {
+            lt: recall.scannlite_curve(cat, raw, s.k, s.sweep, vsnap, lt, exact) for lt in ("FLOAT", "INT8")
+        }
     base = np.load(data.base_path)
     mm_index, mm_order = recall.model_maker_index(assets, base, s.dims_per_block)
     curves["Model Maker's recipe, INT8 lookup"] = recall.index_curve(mm_index, mm_order, queries, s.k, s.sweep, exact)
@@ -123,31 +139,60 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
 
     # ---- build table ------------------------------------------------------------------------
     fv = full.value
-    t = Table(f"Build: {s.n:,} x {s.dim}, {s.leaves} leaves, AH {s.dims_per_block} dim/block",
-              ["step", "vectors trained or encoded", "wall time", "x scannlite full build", "peak RSS",
-               "what it did"])
-    t.add("scannlite full build", f"{fv['encoded']:,}", _spread(fulls), "1.00", mib(full.peak_rss),
-          f"retrained: {fv['num_leaves']} leaves; {fv['recipe']}")
+    t = Table(
+        f"Build: {s.n:,} x {s.dim}, {s.leaves} leaves, AH {s.dims_per_block} dim/block",
+        ["step", "vectors trained or encoded", "wall time", "x scannlite full build", "peak RSS", "what it did"],
+    )
+    t.add(
+        "scannlite full build",
+        f"{fv['encoded']:,}",
+        _spread(fulls),
+        "1.00",
+        mib(full.peak_rss),
+        f"retrained: {fv['num_leaves']} leaves; {fv['recipe']}",
+    )
     for share, count, added, inc in increments:
         iv = inc.value
-        did = ("incremental: assigned and encoded with the existing model" if not iv["retrained"]
-               else "RETRAINED: " + "; ".join(iv["reasons"]))
-        t.add(f"scannlite incremental build after +{_pct(share)}", f"{iv['encoded']:,}", f"{inc.seconds:.2f} s",
-              f"{inc.seconds / full.seconds:.3f}", mib(inc.peak_rss), did)
+        did = (
+            "incremental: assigned and encoded with the existing model"
+            if not iv["retrained"]
+            else "RETRAINED: " + "; ".join(iv["reasons"])
+        )
+        t.add(
+            f"scannlite incremental build after +{_pct(share)}",
+            f"{iv['encoded']:,}",
+            f"{inc.seconds:.2f} s",
+            f"{inc.seconds / full.seconds:.3f}",
+            mib(inc.peak_rss),
+            did,
+        )
     mv = mm.value
-    t.add("Model Maker's recipe (ScaNN directly): train + serialize", f"{s.n:,}", _spread(mms),
-          f"{mm.seconds / full.seconds:.2f}", mib(mm.peak_rss),
-          f"ScaNN build {mv['train_seconds']:.1f} s, serialize {mv['seconds'] - mv['train_seconds']:.1f} s")
+    t.add(
+        "Model Maker's recipe (ScaNN directly): train + serialize",
+        f"{s.n:,}",
+        _spread(mms),
+        f"{mm.seconds / full.seconds:.2f}",
+        mib(mm.peak_rss),
+        f"ScaNN build {mv['train_seconds']:.1f} s, serialize {mv['seconds'] - mv['train_seconds']:.1f} s",
+    )
     av = fa.value
-    t.add("FAISS IVF-PQ: train + add", f"{s.n:,}", f"{av['seconds']:.1f} s", f"{av['seconds'] / full.seconds:.2f}",
-          mib(fa.peak_rss), f"train {av['train_seconds']:.1f} s, add {av['add_seconds']:.1f} s, "
-                            f"{av['threads']} OpenMP threads")
+    t.add(
+        "FAISS IVF-PQ: train + add",
+        f"{s.n:,}",
+        f"{av['seconds']:.1f} s",
+        f"{av['seconds'] / full.seconds:.2f}",
+        mib(fa.peak_rss),
+        f"train {av['train_seconds']:.1f} s, add {av['add_seconds']:.1f} s, {av['threads']} OpenMP threads",
+    )
     t.how = [
-        (f"scannlite full build and Model Maker's recipe: {s.timing_repeats} repetitions each, interleaved "
-         "(odd repetitions: scannlite then Model Maker; even ones: Model Maker then scannlite), the median shown "
-         "with every time in brackets; the ratios use the medians, and the peak RSS and the time breakdown below "
-         "are the median repetition's. Repetitions after the first rebuild a copy of the catalog with `full=True`."
-         if s.timing_repeats > 1 else "scannlite full build and Model Maker's recipe: one repetition each."),
+        (
+            f"scannlite full build and Model Maker's recipe: {s.timing_repeats} repetitions each, interleaved "
+            "(odd repetitions: scannlite then Model Maker; even ones: Model Maker then scannlite), the median shown "
+            "with every time in brackets; the ratios use the medians, and the peak RSS and the time breakdown below "
+            "are the median repetition's. Repetitions after the first rebuild a copy of the catalog with `full=True`."
+            if s.timing_repeats > 1
+            else "scannlite full build and Model Maker's recipe: one repetition each."
+        ),
         "Each row is one fresh `python -m bench.stage` process; wall time is `time.perf_counter()` around the "
         "call inside it (interpreter start-up and imports excluded); peak RSS is that process's high-water "
         "mark (`VmHWM` in `/proc/self/status`) at the end, so it includes Python, numpy and the library imports "
@@ -174,8 +219,10 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     section.tables.append(t)
 
     # ---- where the full build's time goes ---------------------------------------------------
-    parts = Table("Where the scannlite builds spend their time", ["part"] + ["full build (median repetition)"]
-                  + [f"+{_pct(sh)}" for sh, *_ in increments])
+    parts = Table(
+        "Where the scannlite builds spend their time",
+        ["part"] + ["full build (median repetition)"] + [f"+{_pct(sh)}" for sh, *_ in increments],
+    )
     keys = list(dict.fromkeys([*fv["parts"], *(k for *_, inc in increments for k in inc.value["parts"])]))
     for key in keys:
         cells = [fv["parts"].get(key)] + [inc.value["parts"].get(key) for *_, inc in increments]
@@ -183,33 +230,46 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
             continue
         parts.add(key, *("" if c is None else f"{c:.2f} s" for c in cells))
     parts.add("total", f"{full.seconds:.2f} s", *(f"{inc.seconds:.2f} s" for *_, inc in increments))
-    parts.how = ["The library's own functions wrapped with timers inside the measuring process "
-                 "(`bench/catalog_steps.py`: instrumentation only, they run unchanged): `Catalog.vectors_for`, "
-                 "`ScannBuilder.build`, `ScannSearcher.serialize`, `training.place`, "
-                 "`training.baseline_sums` (which computes the health measures after a retrain), `build.estimate_recall`, "
-                 "`PartitionModel.assign/encode/residual/quantization_error`; 'other' is the rest of `build()`."]
+    parts.how = [
+        "The library's own functions wrapped with timers inside the measuring process "
+        "(`bench/catalog_steps.py`: instrumentation only, they run unchanged): `Catalog.vectors_for`, "
+        "`ScannBuilder.build`, `ScannSearcher.serialize`, `training.place`, "
+        "`training.baseline_sums` (which computes the health measures after a retrain), `build.estimate_recall`, "
+        "`PartitionModel.assign/encode/residual/quantization_error`; 'other' is the rest of `build()`."
+    ]
     section.tables.append(parts)
 
     # ---- the variant -----------------------------------------------------------------------
     knob, value = next(iter(VARIANT.items()))
     default_value = built.create[knob]
-    vt = Table(f"Variant, not the default: {knob} {value} instead of {default_value} (everything else equal)",
-               ["figure", f"default ({knob} {default_value})", f"variant ({knob} {value})"])
+    vt = Table(
+        f"Variant, not the default: {knob} {value} instead of {default_value} (everything else equal)",
+        ["figure", f"default ({knob} {default_value})", f"variant ({knob} {value})"],
+    )
     vt.add("full build wall time", f"{full.seconds:.1f} s", f"{variant.seconds:.1f} s")
     vt.add("of which ScaNN training", f"{fv['parts'][SCANN_KEY]:.1f} s", f"{variant.value['parts'][SCANN_KEY]:.1f} s")
-    vt.add("x Model Maker's recipe (train + serialize)", f"{full.seconds / mm.seconds:.2f}",
-           f"{variant.seconds / mm.seconds:.2f}")
+    vt.add(
+        "x Model Maker's recipe (train + serialize)",
+        f"{full.seconds / mm.seconds:.2f}",
+        f"{variant.seconds / mm.seconds:.2f}",
+    )
     vt.add("peak RSS", mib(full.peak_rss), mib(variant.peak_rss))
     for lt, name in (("FLOAT", "scannlite, FLOAT lookup (default)"), ("INT8", "scannlite, INT8 lookup")):
-        vt.add(f"recall@{s.k}, {lt} lookup, {'/'.join(map(str, s.sweep))} leaves",
-               " / ".join(f"{curves[name][n]:.3f}" for n in s.sweep),
-               " / ".join(f"{variant_curves[lt][n]:.3f}" for n in s.sweep))
-    vt.how = [f"A copy of the catalog rebuilt with `build(cat, full=True, changes={VARIANT!r})` in a fresh process, "
-              "measured and searched exactly like the default rows above (same queries, same exact truth)."]
+        vt.add(
+            f"recall@{s.k}, {lt} lookup, {'/'.join(map(str, s.sweep))} leaves",
+            " / ".join(f"{curves[name][n]:.3f}" for n in s.sweep),
+            " / ".join(f"{variant_curves[lt][n]:.3f}" for n in s.sweep),
+        )
+    vt.how = [
+        f"A copy of the catalog rebuilt with `build(cat, full=True, changes={VARIANT!r})` in a fresh process, "
+        "measured and searched exactly like the default rows above (same queries, same exact truth)."
+    ]
 
     # ---- recall table -----------------------------------------------------------------------
-    r = Table(f"Device-equivalent recall@{s.k} against exact search ({s.queries} held-out queries)",
-              ["method"] + [f"{n} leaves" for n in s.sweep])
+    r = Table(
+        f"Device-equivalent recall@{s.k} against exact search ({s.queries} held-out queries)",
+        ["method"] + [f"{n} leaves" for n in s.sweep],
+    )
     for name, curve in curves.items():
         r.add(name, *(f"{curve[n]:.3f}" for n in s.sweep))
     r.how = [
@@ -231,39 +291,63 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     # ---- targets ----------------------------------------------------------------------------
     first = increments[0]
     ratio = first[3].seconds / full.seconds
-    section.targets.append((f"incremental build after +{_pct(first[0])} at most 5% of the full build's time",
-                            f"{first[3].seconds:.2f} s / {full.seconds:.1f} s = {_pct(ratio)}", bool(ratio <= 0.05)))
+    section.targets.append(
+        (
+            f"incremental build after +{_pct(first[0])} at most 5% of the full build's time",
+            f"{first[3].seconds:.2f} s / {full.seconds:.1f} s = {_pct(ratio)}",
+            bool(ratio <= 0.05),
+        )
+    )
     mm_ratio = full.seconds / mm.seconds
     paired = ", ".join(f"{a.seconds / b.seconds:.2f}x" for a, b in zip(fulls, mms))
-    section.targets.append(("scannlite full build at most 1.2x Model Maker's recipe (train + serialize)",
-                            f"medians {full.seconds:.1f} s / {mm.seconds:.1f} s = {mm_ratio:.2f}x"
-                            + (f" (repetition by repetition: {paired})" if len(mms) > 1 else ""),
-                            bool(mm_ratio <= 1.2)))
+    section.targets.append(
+        (
+            "scannlite full build at most 1.2x Model Maker's recipe (train + serialize)",
+            f"medians {full.seconds:.1f} s / {mm.seconds:.1f} s = {mm_ratio:.2f}x"
+            + (f" (repetition by repetition: {paired})" if len(mms) > 1 else ""),
+            bool(mm_ratio <= 1.2),
+        )
+    )
     ours = curves["scannlite, FLOAT lookup (default)"][s.searched]
-    peers = {"Model Maker": curves["Model Maker's recipe, INT8 lookup"][s.searched],
-             "FAISS": curves["FAISS IVF-PQ (nprobe = leaves)"][s.searched]}
-    section.targets.append((f"scannlite recall@{s.k} at {s.searched} leaves at least 0.85",
-                            f"{ours:.3f}", bool(ours >= 0.85)))
-    section.targets.append((f"scannlite recall@{s.k} at {s.searched} leaves above both peers",
-                            f"{ours:.3f} vs " + ", ".join(f"{k} {v:.3f}" for k, v in peers.items()),
-                            bool(all(ours > v for v in peers.values()))))
-    section.figures = {"full_build_seconds": full.seconds, "full_build_peak_rss": full.peak_rss,
-                       "incremental_seconds": {str(sh): inc.seconds for sh, _, _, inc in increments},
-                       "full_build_runs": [m.seconds for m in fulls], "model_maker_runs": [m.seconds for m in mms],
-                       "model_maker_seconds": mm.seconds, "variant_seconds": variant.seconds,
-                       "variant_recall": {lt: {str(n): v for n, v in c.items()} for lt, c in variant_curves.items()}, "faiss_seconds": av["seconds"],
-                       "recall": {name: {str(n): v for n, v in c.items()} for name, c in curves.items()}}
+    peers = {
+        "Model Maker": curves["Model Maker's recipe, INT8 lookup"][s.searched],
+        "FAISS": curves["FAISS IVF-PQ (nprobe = leaves)"][s.searched],
+    }
+    section.targets.append(
+        (f"scannlite recall@{s.k} at {s.searched} leaves at least 0.85", f"{ours:.3f}", bool(ours >= 0.85))
+    )
+    section.targets.append(
+        (
+            f"scannlite recall@{s.k} at {s.searched} leaves above both peers",
+            f"{ours:.3f} vs " + ", ".join(f"{k} {v:.3f}" for k, v in peers.items()),
+            bool(all(ours > v for v in peers.values())),
+        )
+    )
+    section.figures = {
+        "full_build_seconds": full.seconds,
+        "full_build_peak_rss": full.peak_rss,
+        "incremental_seconds": {str(sh): inc.seconds for sh, _, _, inc in increments},
+        "full_build_runs": [m.seconds for m in fulls],
+        "model_maker_runs": [m.seconds for m in mms],
+        "model_maker_seconds": mm.seconds,
+        "variant_seconds": variant.seconds,
+        "variant_recall": {lt: {str(n): v for n, v in c.items()} for lt, c in variant_curves.items()},
+        "faiss_seconds": av["seconds"],
+        "recall": {name: {str(n): v for n, v in c.items()} for name, c in curves.items()},
+    }
     section.notes.append(
         "FAISS runs with `OMP_WAIT_POLICY=PASSIVE`: with OpenMP's default spinning wait, on these 2 shared cores, "
         "its training took 45 s with 2 threads against 18 s with 1 on 5,000 vectors (passive: 19 s with 2; a side "
         "measurement made while writing this benchmark, not part of this run); the setting changes thread "
-        "scheduling, not results.")
+        "scheduling, not results."
+    )
     section.notes.append(
         f"Full build against Model Maker's recipe, part by part: ScaNN training {fv['parts'][SCANN_KEY]:.1f} s "
         f"against {mv['train_seconds']:.1f} s, ScaNN's `serialize` {fv['parts'].get('ScaNN serialize', 0):.1f} s "
         f"against {mv['seconds'] - mv['train_seconds']:.1f} s (scannlite serializes to a temporary directory only "
         "to read back centroids, codebooks, codes and leaves), and scannlite's own work (reading vectors, health "
-        f"baseline, SQLite writes) {full.seconds - fv['parts'][SCANN_KEY] - fv['parts'].get('ScaNN serialize', 0):.1f} s.")
+        f"baseline, SQLite writes) {full.seconds - fv['parts'][SCANN_KEY] - fv['parts'].get('ScaNN serialize', 0):.1f} s."
+    )
     section.notes.append(f"Setup steps (not benchmarked): adding {s.n:,} vectors took {built.add.seconds:.1f} s.")
     return section
 

@@ -5,6 +5,7 @@ The build steps also split their wall time into parts by wrapping the library's 
 functions with timers for the duration of the step: that is instrumentation only (the
 wrapped functions run unchanged), and it answers where a build's time goes.
 """
+
 from __future__ import annotations
 
 import time
@@ -63,9 +64,9 @@ def _timers(targets):
 
 def build(path: str, full: bool, changes: dict | None = None) -> dict:
     """``build(cat, full=full, changes=changes)`` with a breakdown of where its wall time went."""
+    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.index import build as build_module
     from scannlite.store.index import build_recall, training
-    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.index.partition_model import PartitionModel
 
     pybind = training.import_scann()
@@ -95,8 +96,18 @@ def build(path: str, full: bool, changes: dict | None = None) -> dict:
             parts.pop(key, None)
     accounted = sum(v for k, v in parts.items() if k not in nested)
     parts["other (SQLite reads and writes, bookkeeping)"] = max(0.0, seconds - accounted)
-    return {"seconds": seconds, "retrained": result.retrained, "reasons": result.reasons,
-            "encoded": result.encoded, "count": result.count, "version": result.version,
-            "num_leaves": result.num_leaves, "leaves_to_search": result.leaves_to_search,
-            "recipe": result.recipe, "parts": parts,
-            "recall_at_chosen": result.recall.at(result.leaves_to_search) if result.recall and result.leaves_to_search else None}
+    return {
+        "seconds": seconds,
+        "retrained": result.retrained,
+        "reasons": result.reasons,
+        "encoded": result.encoded,
+        "count": result.count,
+        "version": result.version,
+        "num_leaves": result.num_leaves,
+        "leaves_to_search": result.leaves_to_search,
+        "recipe": result.recipe,
+        "parts": parts,
+        "recall_at_chosen": result.recall.at(result.leaves_to_search)
+        if result.recall and result.leaves_to_search
+        else None,
+    }

@@ -4,6 +4,7 @@ Both benchmarks use the same catalog (the export benchmark exports the full buil
 so whichever runs first makes it and the other reuses it. Every step runs in its own process
 through :mod:`bench.stage`, so the full build's peak memory is the build's alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,13 +41,19 @@ def ensure(data: Data, workdir: Path, *, fresh: bool = False) -> Built:
     if path.exists():
         shutil.rmtree(path)
     record.unlink(missing_ok=True)
-    created = stage.run("bench.catalog_steps:create", path=str(path), dim=s.dim, leaves=s.leaves,
-                        searched=s.searched, dims_per_block=s.dims_per_block).value
-    added = stage.run("bench.catalog_steps:add", path=str(path), npy=str(data.base_path), prefix="v",
-                      start=0, stop=s.n)
+    created = stage.run(
+        "bench.catalog_steps:create",
+        path=str(path),
+        dim=s.dim,
+        leaves=s.leaves,
+        searched=s.searched,
+        dims_per_block=s.dims_per_block,
+    ).value
+    added = stage.run("bench.catalog_steps:add", path=str(path), npy=str(data.base_path), prefix="v", start=0, stop=s.n)
     full = stage.run("bench.catalog_steps:build", path=str(path), full=True)
-    record.write_text(json.dumps({"setup": wanted, "create": created, "add": added.__dict__,
-                                  "full": full.__dict__}, default=str))
+    record.write_text(
+        json.dumps({"setup": wanted, "create": created, "add": added.__dict__, "full": full.__dict__}, default=str)
+    )
     return Built(path, created, added, full)
 
 

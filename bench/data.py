@@ -7,6 +7,7 @@ The rest is the catalog (the first ``n`` rows) and the additions for the increme
 on. The arrays go to ``.npy`` files because every measurement runs in a fresh process that
 loads them by path.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,20 +49,24 @@ class Data:
 
     def generator(self) -> str:
         s = self.setup
-        return (f"clustered({s.total:,}, {s.dim}, seed={s.data_seed}) (defaults: clusters = {s.total // 60:,}, "
-                f"spread 0.45, Zipf-like cluster sizes), split(x, {s.queries}, seed={s.split_seed}); "
-                f"catalog = first {s.n:,} rows, additions = next {s.extra:,}")
+        return (
+            f"clustered({s.total:,}, {s.dim}, seed={s.data_seed}) (defaults: clusters = {s.total // 60:,}, "
+            f"spread 0.45, Zipf-like cluster sizes), split(x, {s.queries}, seed={s.split_seed}); "
+            f"catalog = first {s.n:,} rows, additions = next {s.extra:,}"
+        )
 
     def profile_text(self) -> str:
         p = neighbour_profile(self)
         ranks = ", ".join(f"{r}th {v:.3f}" if r != 1 else f"1st {v:.3f}" for r, v in p.items() if r)
         text = f"median cosine of a query to its k-th nearest catalog vector: {ranks}; to a typical vector {p[0]:.3f}"
         if p[10] - p[100] > 0.3:
-            text += (". The sharp drop from the 10th to the 100th neighbour means each query's top-10 lies in one "
-                     "tight, well-separated cluster (about 60 points): a partition that keeps clusters whole finds "
-                     "nearly all of it in the first few leaves, leaving quantization as the limit. Real embedding "
-                     "collections usually fall off more gradually, and recall at 4 leaves on them may well be "
-                     "lower than here")
+            text += (
+                ". The sharp drop from the 10th to the 100th neighbour means each query's top-10 lies in one "
+                "tight, well-separated cluster (about 60 points): a partition that keeps clusters whole finds "
+                "nearly all of it in the first few leaves, leaving quantization as the limit. Real embedding "
+                "collections usually fall off more gradually, and recall at 4 leaves on them may well be "
+                "lower than here"
+            )
         return text
 
 
@@ -77,7 +82,7 @@ def neighbour_profile(data: Data, ranks=(1, 10, 100, 1000)) -> dict[int, float]:
     deepest = max(ranks)
     out: dict[int, list[float]] = {r: [] for r in ranks}
     for start in range(0, len(q), 100):
-        sims = q[start:start + 100] @ base.T
+        sims = q[start : start + 100] @ base.T
         top = -np.sort(np.partition(-sims, deepest - 1, axis=1)[:, :deepest], axis=1)  # descending
         for r in ranks:
             out[r] += top[:, r - 1].tolist()
@@ -97,8 +102,8 @@ def prepare(setup: Setup, workdir: Path) -> Data:
     folder.mkdir(parents=True, exist_ok=True)
     x = clustered(setup.total, setup.dim, seed=setup.data_seed)
     rest, queries = split(x, setup.queries, seed=setup.split_seed)
-    np.save(data.base_path, rest[:setup.n])
-    np.save(data.extra_path, rest[setup.n:setup.n + setup.extra])
+    np.save(data.base_path, rest[: setup.n])
+    np.save(data.extra_path, rest[setup.n : setup.n + setup.extra])
     np.save(data.queries_path, queries)
     stamp.write_text(wanted)
     return data

@@ -7,9 +7,10 @@ snapshot 2 are exported (verified by the Task Library) with ``export(..., delta_
 the patch is measured against the new items' own bytes (one code byte per subspace plus the
 id each result carries) and against the full bundle. For +1%, every layout of
 :data:`scannlite.store.bundle.ondevice.layout.LAYOUTS` is exported too, to show what each choice buys.
-``python -m bench.delta_bundles [--quick] [--workdir DIR]`` runs it alone and updates its
-section of docs/benchmarks.md.
+``python -m bench.delta_bundles [--quick] [--workdir DIR]`` runs it alone, writes
+``bench/results/benchmarks/delta_bundles.json`` and renders docs/benchmarks.md again.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import catalogs
-from .report import Section, Table, mib
+from .report import Section, Table
 
 RUNTIME = "scannlite.plugin.device.runtime:"
 APPLY_REPEATS = 5
@@ -49,7 +50,8 @@ def _apply_parts(base: bytes, patch: bytes) -> dict[str, float]:
     return {
         BASE_HASH: _median_seconds(lambda: blake3.blake3(base).hexdigest()),
         DICTIONARY: _median_seconds(
-            lambda: zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)),
+            lambda: zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        ),
         DECODE: _median_seconds(lambda: decoder.decompress(memoryview(patch)[start:], max_output_size=size)),
         RESULT_HASH: _median_seconds(lambda: blake3.blake3(result).hexdigest()),
     }
@@ -63,8 +65,13 @@ def _tower(data, workdir: Path) -> Path:
     tower = workdir / f"small-tower-{s.name}.tflite"
     if not tower.is_file():
         rng = np.random.default_rng(3)
-        tower.write_bytes(run_in("device", RUNTIME + "make_probe_model",
-                                 rng.standard_normal((s.embedder_vocab, s.dim)).astype(np.float32)))
+        tower.write_bytes(
+            run_in(
+                "device",
+                RUNTIME + "make_probe_model",
+                rng.standard_normal((s.embedder_vocab, s.dim)).astype(np.float32),
+            )
+        )
     return tower
 
 
@@ -73,8 +80,8 @@ def _base_catalog(data, workdir: Path) -> Path:
     dims per block; ids v0..), with one full build, made in this process and kept in ``workdir``.
     Not bench.catalogs.ensure: its timed build step wraps private functions of store/index/training.py
     that are being reworked, and this benchmark times no build."""
-    from scannlite.store.index.build import build
     from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.build import build
     from scannlite.store.index.config import IndexConfig
 
     s = data.setup
@@ -104,9 +111,9 @@ def _median_seconds(fn, repeats: int = APPLY_REPEATS) -> float:
 def _scenario(name: str, base_catalog: Path, data, workdir: Path, tower: Path, say, layouts: list[str]) -> dict:
     from scannlite.plugin.device.processes import DeviceProcesses
     from scannlite.store.bundle import delta
-    from scannlite.store.index.build import build
-    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.bundle.export import export
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.build import build
 
     s = data.setup
     path = catalogs.copy_of(base_catalog, f"delta-{name}-{s.name}")
@@ -124,8 +131,13 @@ def _scenario(name: str, base_catalog: Path, data, workdir: Path, tower: Path, s
             added = []
         say(f"{name}: build")
         result = build(cat, full=(name == "retrain"))
-        out: dict = {"name": name, "added": len(added), "retrained": result.retrained,
-                     "removed": 0 if added else one, "layouts": {}}
+        out: dict = {
+            "name": name,
+            "added": len(added),
+            "retrained": result.retrained,
+            "removed": 0 if added else one,
+            "layouts": {},
+        }
         for layout in layouts:
             tag = layout.replace("+", "-")
             old, new = workdir / f"d-{tag}-{name}-1.tflite", workdir / f"d-{tag}-{name}-2.tflite"
@@ -135,9 +147,14 @@ def _scenario(name: str, base_catalog: Path, data, workdir: Path, tower: Path, s
             r = export(cat, device=device, out=new, embedder=tower, layout=layout, delta_from=old)
             export_s = time.perf_counter() - t0
             entry = r.manifest["patches"][0]
-            row = {"bundle": r.manifest["sizes"]["file"], "base": old.stat().st_size, "patch": entry["bytes"],
-                   "export_s": export_s, "warning": entry.get("warning"),
-                   "code_bytes": r.manifest["sizes"]["floor_codes"] // r.manifest["items"]}
+            row = {
+                "bundle": r.manifest["sizes"]["file"],
+                "base": old.stat().st_size,
+                "patch": entry["bytes"],
+                "export_s": export_s,
+                "warning": entry.get("warning"),
+                "code_bytes": r.manifest["sizes"]["floor_codes"] // r.manifest["items"],
+            }
             if layout == layouts[0]:
                 base_bytes, patch_bytes = old.read_bytes(), r.patch_path.read_bytes()
                 row["apply_s"] = _median_seconds(lambda: delta.apply_patch(base_bytes, patch_bytes))
@@ -172,17 +189,38 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
     for name in ("+10%", "deletes only", "retrain"):
         results.append(_scenario(name, base, data, workdir, tower, say, [DEFAULT_LAYOUT]))
 
-    t = Table(f"Patch sizes, {s.n:,} x {s.dim} catalog, snapshot 1 -> 2 ({DEFAULT_LAYOUT} layout)",
-              ["update", "build", "new items' raw bytes", "full bundle", "patch", "patch / raw new",
-               "patch / bundle", "apply (in memory)", "apply (file, fsync)", "read bundle twice", "make patch"])
+    t = Table(
+        f"Patch sizes, {s.n:,} x {s.dim} catalog, snapshot 1 -> 2 ({DEFAULT_LAYOUT} layout)",
+        [
+            "update",
+            "build",
+            "new items' raw bytes",
+            "full bundle",
+            "patch",
+            "patch / raw new",
+            "patch / bundle",
+            "apply (in memory)",
+            "apply (file, fsync)",
+            "read bundle twice",
+            "make patch",
+        ],
+    )
     for r in results:
         row = r["layouts"][DEFAULT_LAYOUT]
-        change = (f"+{r['added']:,} items" if r["added"] else f"-{r['removed']:,} items")
-        t.add(f"{r['name']} ({change})", "retrained" if r["retrained"] else "incremental",
-              f"{r['raw_new']:,}" if r["raw_new"] else "0", f"{row['bundle']:,}", f"{row['patch']:,}",
-              f"{row['patch'] / r['raw_new']:.2f}x" if r["raw_new"] else "-", f"{100 * row['patch'] / row['bundle']:.2f}%",
-              f"{1000 * row['apply_s']:.0f} ms", f"{1000 * row['apply_file_s']:.0f} ms",
-              f"{1000 * row['read_twice_s']:.0f} ms", f"{row['make_s']:.1f} s")
+        change = f"+{r['added']:,} items" if r["added"] else f"-{r['removed']:,} items"
+        t.add(
+            f"{r['name']} ({change})",
+            "retrained" if r["retrained"] else "incremental",
+            f"{r['raw_new']:,}" if r["raw_new"] else "0",
+            f"{row['bundle']:,}",
+            f"{row['patch']:,}",
+            f"{row['patch'] / r['raw_new']:.2f}x" if r["raw_new"] else "-",
+            f"{100 * row['patch'] / row['bundle']:.2f}%",
+            f"{1000 * row['apply_s']:.0f} ms",
+            f"{1000 * row['apply_file_s']:.0f} ms",
+            f"{1000 * row['read_twice_s']:.0f} ms",
+            f"{row['make_s']:.1f} s",
+        )
     t.how = [
         "Each row: a copy of the benchmark catalog (snapshot 1, full build), then the change and "
         "`build(cat)` (`build(cat, full=True)` for retrain); `export(cat, device=DeviceProcesses(), out=OLD, "
@@ -199,15 +237,28 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
     section.tables.append(t)
 
     one = results[0]
-    lt = Table("What each layout choice buys (+1%, the same two snapshots exported in each layout)",
-               ["layout", "result ids", "blocks", "bundle", "patch", "patch / bundle", "patch / raw new"])
+    lt = Table(
+        "What each layout choice buys (+1%, the same two snapshots exported in each layout)",
+        ["layout", "result ids", "blocks", "bundle", "patch", "patch / bundle", "patch / raw new"],
+    )
     ids_of = {"builder": "dense (builder)", "dense+content": "dense"}
     for name, row in one["layouts"].items():
-        blocks = ("LevelDB 4 KiB, Snappy" if name in ("builder", "slotted+leveldb") else
-                  "by key hash, Snappy metadata" if name.endswith("snappy") else "by key hash, raw metadata")
-        lt.add(name + (" (default)" if name == DEFAULT_LAYOUT else ""), ids_of.get(name, "slotted"), blocks,
-               f"{row['bundle']:,}", f"{row['patch']:,}", f"{100 * row['patch'] / row['bundle']:.2f}%",
-               f"{row['patch'] / one['raw_new']:.2f}x")
+        blocks = (
+            "LevelDB 4 KiB, Snappy"
+            if name in ("builder", "slotted+leveldb")
+            else "by key hash, Snappy metadata"
+            if name.endswith("snappy")
+            else "by key hash, raw metadata"
+        )
+        lt.add(
+            name + (" (default)" if name == DEFAULT_LAYOUT else ""),
+            ids_of.get(name, "slotted"),
+            blocks,
+            f"{row['bundle']:,}",
+            f"{row['patch']:,}",
+            f"{100 * row['patch'] / row['bundle']:.2f}%",
+            f"{row['patch'] / one['raw_new']:.2f}x",
+        )
     lt.how = [
         "`export(..., layout=NAME)` for snapshot 1 and then snapshot 2 with `delta_from`, every name of "
         "`store.ondevice.layout.LAYOUTS`: `builder` is tflite-support's table as it comes (result ids a running "
@@ -221,18 +272,28 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
 
     row = one["layouts"][DEFAULT_LAYOUT]
     ratio, share = row["patch"] / one["raw_new"], row["patch"] / row["bundle"]
-    slowest = max(results, key=lambda r: r["layouts"][DEFAULT_LAYOUT]["apply_s"] / r["layouts"][DEFAULT_LAYOUT]["read_twice_s"])
+    slowest = max(
+        results, key=lambda r: r["layouts"][DEFAULT_LAYOUT]["apply_s"] / r["layouts"][DEFAULT_LAYOUT]["read_twice_s"]
+    )
     srow = slowest["layouts"][DEFAULT_LAYOUT]
-    pt = Table(f"Where applying a patch spends its time ({slowest['name']}, the slowest against reading twice)",
-               ["step", "median", "against reading the bundle twice"])
-    for step, seconds in [*srow["apply_parts_s"].items(), ("apply_patch, all of it", srow["apply_s"]),
-                          ("reading the new bundle twice (the target)", srow["read_twice_s"])]:
+    pt = Table(
+        f"Where applying a patch spends its time ({slowest['name']}, the slowest against reading twice)",
+        ["step", "median", "against reading the bundle twice"],
+    )
+    for step, seconds in [
+        *srow["apply_parts_s"].items(),
+        ("apply_patch, all of it", srow["apply_s"]),
+        ("reading the new bundle twice (the target)", srow["read_twice_s"]),
+    ]:
         pt.add(step, f"{1000 * seconds:.1f} ms", f"{seconds / srow['read_twice_s']:.2f}x")
     parts = srow["apply_parts_s"]
     cores = os.cpu_count() or 1
     floor = sum(parts.values()) / cores
-    pt.add(f"all four steps' one-core work spread perfectly over the {cores} cores (a floor)", f"{1000 * floor:.1f} ms",
-           f"{floor / srow['read_twice_s']:.2f}x")
+    pt.add(
+        f"all four steps' one-core work spread perfectly over the {cores} cores (a floor)",
+        f"{1000 * floor:.1f} ms",
+        f"{floor / srow['read_twice_s']:.2f}x",
+    )
     pt.how = [
         f"Each step alone on one core, medians of {APPLY_REPEATS}, on the bundles and patch of that row: "
         "`blake3.blake3(data)` of the base and of the result, "
@@ -247,25 +308,38 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
             f"Even spread perfectly over the {cores} cores, the apply's work takes {1000 * floor:.1f} ms, more than "
             f"reading the bundle twice ({1000 * srow['read_twice_s']:.1f} ms): zstd must write every byte of the "
             "result and BLAKE3 must read the base and the result once each, where reading twice is two copies "
-            "out of the page cache.")
+            "out of the page cache."
+        )
     section.targets += [
-        ("+1% patch at most 2x the new items' raw codes + metadata", f"{ratio:.2f}x ({row['patch']:,} / "
-         f"{one['raw_new']:,} bytes)", bool(ratio <= 2)),
+        (
+            "+1% patch at most 2x the new items' raw codes + metadata",
+            f"{ratio:.2f}x ({row['patch']:,} / {one['raw_new']:,} bytes)",
+            bool(ratio <= 2),
+        ),
         ("+1% patch at most 2% of the full bundle", f"{100 * share:.2f}%", bool(share <= 0.02)),
-        ("applying a patch takes at most the time of reading the bundle twice",
-         f"{1000 * srow['apply_s']:.0f} ms against {1000 * srow['read_twice_s']:.0f} ms ({slowest['name']}, the "
-         f"slowest)", bool(srow["apply_s"] <= srow["read_twice_s"])),
+        (
+            "applying a patch takes at most the time of reading the bundle twice",
+            f"{1000 * srow['apply_s']:.0f} ms against {1000 * srow['read_twice_s']:.0f} ms ({slowest['name']}, the "
+            f"slowest)",
+            bool(srow["apply_s"] <= srow["read_twice_s"]),
+        ),
     ]
     retrain = next(r for r in results if r["name"] == "retrain")
     if retrain["layouts"][DEFAULT_LAYOUT]["warning"]:
         section.notes.append("The retrain export warned: " + retrain["layouts"][DEFAULT_LAYOUT]["warning"] + ".")
     for r in results:
         if r["name"] == "+10%" and r["retrained"]:
-            section.notes.append("+10% made the health policy retrain (store/index/health.py), so its patch is a "
-                                 "retrain's, not an incremental one's.")
-    section.figures = {"patch_1pct": row["patch"], "raw_1pct": one["raw_new"], "share_1pct": share,
-                       "bundle": row["bundle"], "sizes": {r["name"]: r["layouts"][DEFAULT_LAYOUT]["patch"]
-                                                          for r in results}}
+            section.notes.append(
+                "+10% made the health policy retrain (store/index/health.py), so its patch is a "
+                "retrain's, not an incremental one's."
+            )
+    section.figures = {
+        "patch_1pct": row["patch"],
+        "raw_1pct": one["raw_new"],
+        "share_1pct": share,
+        "bundle": row["bundle"],
+        "sizes": {r["name"]: r["layouts"][DEFAULT_LAYOUT]["patch"] for r in results},
+    }
     return section
 
 
@@ -273,9 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     from .data import prepare
     from .warm_queries import run_updating_report
 
-    return run_updating_report(argv, __doc__.splitlines()[0], run,
-                               quick_help="5,000 vectors: a smoke run, numbers meaningless",
-                               workdir_help="where data, catalogs and bundles go (kept)", make_data=prepare)
+    return run_updating_report(
+        argv,
+        __doc__.splitlines()[0],
+        run,
+        study="delta_bundles",
+        quick_help="5,000 vectors: a smoke run, numbers meaningless",
+        workdir_help="where data, catalogs and bundles go (kept)",
+        make_data=prepare,
+    )
 
 
 if __name__ == "__main__":

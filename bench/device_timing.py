@@ -6,6 +6,7 @@ TensorFlow). The searcher is created once and then timed search by search with
 ``time.perf_counter``, as an app keeps one searcher open; every timed call embeds the query
 text with the bundle's own model and searches the packed index.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,7 @@ import time
 import numpy as np
 
 
-def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool,
-                     warmup: int) -> dict:
+def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_normalize: bool, warmup: int) -> dict:
     """Seconds per ``TextSearcher.search`` (embedding included) and per ``TextEmbedder.embed``."""
     from tensorflow_lite_support.python.task.core.base_options import BaseOptions
     from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
@@ -23,10 +23,13 @@ def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_n
     from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher, TextSearcherOptions
 
     t0 = time.perf_counter()
-    searcher = TextSearcher.create_from_options(TextSearcherOptions(
-        base_options=BaseOptions(file_content=model),
-        embedding_options=EmbeddingOptions(l2_normalize=l2_normalize),
-        search_options=SearchOptions(max_results=max_results)))
+    searcher = TextSearcher.create_from_options(
+        TextSearcherOptions(
+            base_options=BaseOptions(file_content=model),
+            embedding_options=EmbeddingOptions(l2_normalize=l2_normalize),
+            search_options=SearchOptions(max_results=max_results),
+        )
+    )
     create = time.perf_counter() - t0
     for q in queries[:warmup]:
         searcher.search(q)
@@ -38,16 +41,30 @@ def time_text_search(model: bytes, queries: list[str], *, max_results: int, l2_n
         search.append(time.perf_counter() - s0)
         returned += len(result.nearest_neighbors)
 
-    embedder = TextEmbedder.create_from_options(TextEmbedderOptions(
-        base_options=BaseOptions(file_content=model),
-        embedding_options=EmbeddingOptions(l2_normalize=l2_normalize)))
+    embedder = TextEmbedder.create_from_options(
+        TextEmbedderOptions(
+            base_options=BaseOptions(file_content=model), embedding_options=EmbeddingOptions(l2_normalize=l2_normalize)
+        )
+    )
     embed = _timed(embedder.embed, queries, warmup)
-    return {"create_seconds": create, "search": np.asarray(search), "embed": embed,
-            "mean_results": returned / max(len(queries), 1)}
+    return {
+        "create_seconds": create,
+        "search": np.asarray(search),
+        "embed": embed,
+        "mean_results": returned / max(len(queries), 1),
+    }
 
 
-def time_index_files(model: str, indices: list[str], queries: list[str], *, max_results: int,
-                     l2_normalize: bool, warmup: int, chunk: int = 50) -> list[np.ndarray]:
+def time_index_files(
+    model: str,
+    indices: list[str],
+    queries: list[str],
+    *,
+    max_results: int,
+    l2_normalize: bool,
+    warmup: int,
+    chunk: int = 50,
+) -> list[np.ndarray]:
     """Seconds per ``TextSearcher.search`` (embedding included) of the text model at path
     ``model`` with each index file beside it (``SearchOptions.index_file_name``): one searcher
     per index, each warmed up with ``warmup`` calls, then the queries ``chunk`` at a time, each
@@ -58,17 +75,23 @@ def time_index_files(model: str, indices: list[str], queries: list[str], *, max_
     from tensorflow_lite_support.python.task.processor.proto.search_options_pb2 import SearchOptions
     from tensorflow_lite_support.python.task.text.text_searcher import TextSearcher, TextSearcherOptions
 
-    searchers = [TextSearcher.create_from_options(TextSearcherOptions(
-        base_options=BaseOptions(file_name=model),
-        embedding_options=EmbeddingOptions(l2_normalize=l2_normalize),
-        search_options=SearchOptions(max_results=max_results, index_file_name=index))) for index in indices]
+    searchers = [
+        TextSearcher.create_from_options(
+            TextSearcherOptions(
+                base_options=BaseOptions(file_name=model),
+                embedding_options=EmbeddingOptions(l2_normalize=l2_normalize),
+                search_options=SearchOptions(max_results=max_results, index_file_name=index),
+            )
+        )
+        for index in indices
+    ]
     for searcher in searchers:
         for q in queries[:warmup]:
             searcher.search(q)
     seconds: list[list[float]] = [[] for _ in searchers]
     for start in range(0, len(queries), chunk):
         for searcher, out in zip(searchers, seconds):
-            out.extend(_timed(searcher.search, queries[start:start + chunk], 0))
+            out.extend(_timed(searcher.search, queries[start : start + chunk], 0))
     return [np.asarray(s) for s in seconds]
 
 
@@ -84,8 +107,7 @@ def search_vectors(bundle: bytes, vectors: np.ndarray, *, max_results: int, l2_n
         raise ValueError("the bundle carries no SCANN_INDEX_FILE")
     probe = runtime.make_probe_model(np.asarray(vectors, dtype=np.float32))
     tokens = [probe_token(i) for i in range(len(vectors))]
-    results = runtime.text_search(probe, tokens, max_results=max_results, l2_normalize=l2_normalize,
-                                  index=found[1])
+    results = runtime.text_search(probe, tokens, max_results=max_results, l2_normalize=l2_normalize, index=found[1])
     return [[m.decode("utf-8") for m, _ in row] for row in results]
 
 

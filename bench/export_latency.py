@@ -9,6 +9,7 @@ any other embedder. Recall through the device uses a second probe model, over th
 queries, searching the exported index: the Python Task Library cannot search by vector.
 ``python -m bench.export_latency [--quick]`` runs it alone.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,12 +32,12 @@ def _queries(rng, vocab: int, count: int) -> list[str]:
 
 
 def run(data: Data, workdir: Path, command: str, say=print) -> Section:
-    from scannlite.store.workers.boundary import run_in
     from scannlite.plugin.device.processes import DeviceProcesses
-    from scannlite.store.index import snapshot
-    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.bundle.export import export
+    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.catalog.synthetic import recall_at_k
+    from scannlite.store.index import snapshot
+    from scannlite.store.workers.boundary import run_in
 
     from .recall import ids_of
 
@@ -75,31 +76,48 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
 
     say(f"Task Library latency: {s.latency_searches} searches (device process)")
     queries = _queries(rng, s.embedder_vocab, s.latency_searches)
-    lat = run_in("device", "bench.device_timing:time_text_search", payload, queries, max_results=s.k,
-                 l2_normalize=True, warmup=s.latency_warmup)
+    lat = run_in(
+        "device",
+        "bench.device_timing:time_text_search",
+        payload,
+        queries,
+        max_results=s.k,
+        l2_normalize=True,
+        warmup=s.latency_warmup,
+    )
     say("device recall: the held-out queries through the exported index (device process)")
-    device = run_in("device", "bench.device_timing:search_vectors", payload, raw, max_results=s.k,
-                    l2_normalize=True)
+    device = run_in("device", "bench.device_timing:search_vectors", payload, raw, max_results=s.k, l2_normalize=True)
 
     # ---- export and size --------------------------------------------------------------------
     m = res.manifest
     sizes = m["sizes"]
     overhead = sizes["file"] / sizes["floor"] - 1
-    t = Table(f"Export: snapshot 1, {m['items']:,} items, {m['leaves']} leaves, {m['leaves_searched']} searched, "
-              f"{m['lookup_type']} lookup", ["figure", "value"])
+    t = Table(
+        f"Export: snapshot 1, {m['items']:,} items, {m['leaves']} leaves, {m['leaves_searched']} searched, "
+        f"{m['lookup_type']} lookup",
+        ["figure", "value"],
+    )
     t.add("export time, verified (default)", f"{export_s:.1f} s")
     t.add("export time, --no-verify", f"{plain_s:.1f} s")
     t.add("bundle size", f"{sizes['file']:,} bytes ({mib(sizes['file'])})")
-    t.add("floor: codes + centroids + codebooks + metadata + model",
-          f"{sizes['floor']:,} bytes = {sizes['floor_codes']:,} + {sizes['floor_centroids']:,} + "
-          f"{sizes['floor_codebooks']:,} + {sizes['floor_metadata']:,} + {sizes['floor_model']:,}")
+    t.add(
+        "floor: codes + centroids + codebooks + metadata + model",
+        f"{sizes['floor']:,} bytes = {sizes['floor_codes']:,} + {sizes['floor_centroids']:,} + "
+        f"{sizes['floor_codebooks']:,} + {sizes['floor_metadata']:,} + {sizes['floor_model']:,}",
+    )
     t.add("overhead over the floor", f"{100 * overhead:.2f}% ({sizes['file'] - sizes['floor']:,} bytes)")
-    t.add("of which the index (.ldb)", f"{sizes['index']:,} bytes against "
-          f"{sizes['floor'] - sizes['floor_model']:,} ({100 * (sizes['index'] / (sizes['floor'] - sizes['floor_model']) - 1):.2f}%)")
-    t.add("verification in the export", f"{m['parity']['queries']} queries matched the server-side search "
-          f"({m['parity']['exact_order']} in exactly the same order)")
+    t.add(
+        "of which the index (.ldb)",
+        f"{sizes['index']:,} bytes against "
+        f"{sizes['floor'] - sizes['floor_model']:,} ({100 * (sizes['index'] / (sizes['floor'] - sizes['floor_model']) - 1):.2f}%)",
+    )
+    t.add(
+        "verification in the export",
+        f"{m['parity']['queries']} queries matched the server-side search "
+        f"({m['parity']['exact_order']} in exactly the same order)",
+    )
     t.how = [
-        f"`scannlite.store.bundle.export.export(cat, device=DeviceProcesses(), out=BUNDLE, embedder=EMBEDDER, version=1, probe=TEXTS)` timed with "
+        "`scannlite.store.bundle.export.export(cat, device=DeviceProcesses(), out=BUNDLE, embedder=EMBEDDER, version=1, probe=TEXTS)` timed with "
         "`time.perf_counter()` in the benchmark process; it builds the index with tflite-support's builder and "
         "packs it in one device process, then verifies in a second (probe-vector parity plus the embedder's own "
         "texts), then writes. The --no-verify row is the same call with `verify_bundle=False`.",
@@ -117,8 +135,10 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     lt.add("search p50 (embedding included)", f"{p50:.3f} ms")
     lt.add("search p95 (embedding included)", f"{p95:.3f} ms")
     lt.add("search mean / max", f"{search_ms.mean():.3f} ms / {search_ms.max():.3f} ms")
-    lt.add("embedding alone (TextEmbedder.embed, same model) p50 / p95", f"{np.percentile(embed_ms, 50):.3f} ms / "
-           f"{np.percentile(embed_ms, 95):.3f} ms")
+    lt.add(
+        "embedding alone (TextEmbedder.embed, same model) p50 / p95",
+        f"{np.percentile(embed_ms, 50):.3f} ms / {np.percentile(embed_ms, 95):.3f} ms",
+    )
     lt.add("searcher creation (once)", f"{1000 * lat['create_seconds']:.1f} ms")
     lt.how = [
         f"`bench.device_timing:time_text_search` in one device process (`run_in('device', ...)`): "
@@ -134,8 +154,10 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
     dev_recall = recall_at_k(device, exact, s.k)
     srv_recall = recall_at_k(server, exact, s.k)
     same_lists = sum(d == v for d, v in zip(device, server))
-    rt = Table(f"recall@{s.k} through the Task Library against exact search ({len(raw)} held-out queries, "
-               f"{leaves} leaves)", ["figure", "value"])
+    rt = Table(
+        f"recall@{s.k} through the Task Library against exact search ({len(raw)} held-out queries, {leaves} leaves)",
+        ["figure", "value"],
+    )
     rt.add("device (TextSearcher on the exported index)", f"{dev_recall:.4f}")
     rt.add("server-side (snapshot.search)", f"{srv_recall:.4f}")
     rt.add("equal", "yes" if dev_recall == srv_recall else "**no**")
@@ -151,13 +173,25 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
 
     section.targets += [
         ("bundle size overhead over its floor at most 5%", f"{100 * overhead:.2f}%", bool(overhead <= 0.05)),
-        ("Task Library query latency p50 at most 1 ms (small tower, embedding included)",
-         f"p50 {p50:.3f} ms, p95 {p95:.3f} ms", bool(p50 <= 1.0)),
-        ("device recall@10 equals the server-side figure", f"device {dev_recall:.4f}, server {srv_recall:.4f}",
-         bool(dev_recall == srv_recall)),
+        (
+            "Task Library query latency p50 at most 1 ms (small tower, embedding included)",
+            f"p50 {p50:.3f} ms, p95 {p95:.3f} ms",
+            bool(p50 <= 1.0),
+        ),
+        (
+            "device recall@10 equals the server-side figure",
+            f"device {dev_recall:.4f}, server {srv_recall:.4f}",
+            bool(dev_recall == srv_recall),
+        ),
     ]
-    section.figures = {"device_recall": dev_recall, "server_recall": srv_recall, "p50_ms": p50, "p95_ms": p95,
-                       "overhead": overhead, "export_seconds": export_s}
+    section.figures = {
+        "device_recall": dev_recall,
+        "server_recall": srv_recall,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "overhead": overhead,
+        "export_seconds": export_s,
+    }
     return section
 
 

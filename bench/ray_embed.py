@@ -10,10 +10,12 @@ Each step is a fresh CLI process timed from outside, one after another:
 4. start-up: both engines on a folder of one image (the difference is Ray's fixed cost);
 5. every vector of every shard directory compared with the reference, bit for bit.
 
-``python -m bench.ray_embed`` updates its section of docs/benchmarks.md; ``--quick`` runs a
-200-image subset and writes nothing unless ``--output`` says where. The demo's outputs are
+``python -m bench.ray_embed`` writes ``bench/results/benchmarks/ray_embed.json`` and renders
+docs/benchmarks.md again; ``--quick`` runs a 200-image subset and writes nothing unless
+``--results`` says where. The demo's outputs are
 reused from ``demo-output/`` (made there first when missing, as ``bench.warm_queries`` does).
 """
+
 from __future__ import annotations
 
 import os
@@ -88,8 +90,14 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
             out = workdir / f"shards-{engine}-{workers}"
             shutil.rmtree(out, ignore_errors=True)
             say(f"scannlite embed --engine {engine} --workers {workers} ({count} images)")
-            runs.append((engine, workers, out, _cli("embed", folder, "--embedder", tower, "--out", out,
-                                                    "--engine", engine, "--workers", workers)))
+            runs.append(
+                (
+                    engine,
+                    workers,
+                    out,
+                    _cli("embed", folder, "--embedder", tower, "--out", out, "--engine", engine, "--workers", workers),
+                )
+            )
     one = _subset(folder, workdir, 1)
     start = {}
     for engine in ("local", "ray"):
@@ -99,8 +107,10 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         start[engine] = _cli("embed", one, "--embedder", tower, "--out", out, "--engine", engine, "--workers", 1)
 
     reference = _catalog_vectors(ref)
-    t = Table(f"`scannlite embed`: {count:,} OpenMoji images (96 px PNG), the demo's image tower, {cores} cores",
-              ["engine", "workers", "wall time", "images/s", "x 1 worker", "vectors equal to add --images (bit for bit)"])
+    t = Table(
+        f"`scannlite embed`: {count:,} OpenMoji images (96 px PNG), the demo's image tower, {cores} cores",
+        ["engine", "workers", "wall time", "images/s", "x 1 worker", "vectors equal to add --images (bit for bit)"],
+    )
     base = {}
     all_equal = True
     for engine, workers, out, took in runs:
@@ -108,8 +118,14 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         same = sum(1 for ident, v in got.items() if reference.get(ident) == v)
         all_equal &= same == len(reference) == len(got)
         base.setdefault(engine, took)
-        t.add(engine, workers, f"{took:.1f} s", f"{count / took:.1f}", f"{base[engine] / took:.2f}",
-              f"{same:,} of {len(reference):,}")
+        t.add(
+            engine,
+            workers,
+            f"{took:.1f} s",
+            f"{count / took:.1f}",
+            f"{base[engine] / took:.2f}",
+            f"{same:,} of {len(reference):,}",
+        )
     t.add("add --images (for comparison)", cores, f"{add_s:.1f} s", f"{count / add_s:.1f}", "", "the reference")
     t.how = [
         "Each row a fresh CLI process timed from outside: `scannlite embed FOLDER --embedder "
@@ -123,25 +139,39 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
     ]
     section.tables.append(t)
     ray_rate = {w: count / took for e, w, _, took in runs if e == "ray"}
-    section.targets.append(("Ray: OpenMoji through a local Ray equals add --images, bit for bit",
-                            f"{'all' if all_equal else 'not all'} {len(reference):,} vectors, every run",
-                            bool(all_equal)))
+    section.targets.append(
+        (
+            "Ray: OpenMoji through a local Ray equals add --images, bit for bit",
+            f"{'all' if all_equal else 'not all'} {len(reference):,} vectors, every run",
+            bool(all_equal),
+        )
+    )
     section.figures = {"ray_images_per_s": ray_rate, "startup_s": start, "equal": all_equal}
     ray_fixed = start["ray"] - start["local"]
-    section.notes.append("Ray adds a fixed start-up cost and, on one 2-core machine, no speed: it is for when "
-                         "one machine is not enough (`--address` runs the same call on a cluster). The local "
-                         "engine is the default.")
+    section.notes.append(
+        "Ray adds a fixed start-up cost and, on one 2-core machine, no speed: it is for when "
+        "one machine is not enough (`--address` runs the same call on a cluster). The local "
+        "engine is the default."
+    )
     local_rate = {w: count / took for e, w, _, took in runs if e == "local"}
     rest = count / ray_rate[cores] - ray_fixed
     if rest > 0:
-        section.notes.append(f"Without its fixed cost, Ray with {cores} actors embedded {count / rest:.0f} images/s, "
-                             f"{count / rest / local_rate[cores]:.2f}x the local engine with {cores} workers.")
+        section.notes.append(
+            f"Without its fixed cost, Ray with {cores} actors embedded {count / rest:.0f} images/s, "
+            f"{count / rest / local_rate[cores]:.2f}x the local engine with {cores} workers."
+        )
     return section
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_updating_report(argv, __doc__.splitlines()[0], run, quick_help="a 200-image subset: a smoke run",
-                               workdir_help="where catalogs and shards go (kept)")
+    return run_updating_report(
+        argv,
+        __doc__.splitlines()[0],
+        run,
+        study="ray_embed",
+        quick_help="a 200-image subset: a smoke run",
+        workdir_help="where catalogs and shards go (kept)",
+    )
 
 
 if __name__ == "__main__":

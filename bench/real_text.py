@@ -55,6 +55,7 @@ run that made it went). A sentence found in any earlier vectors file with the sa
 ``seq_len`` and weights is not embedded again. A re-run takes about 5 s (listing and
 stat-ing the source files).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -103,6 +104,7 @@ MIN_CHARS, MAX_CHARS = 30, 300
 
 # ---- reading the sources ---------------------------------------------------------------------
 
+
 def roots() -> dict[str, Path]:
     """The folders read, by the label their files carry in ``sources``."""
     paths = sysconfig.get_paths()
@@ -112,8 +114,9 @@ def roots() -> dict[str, Path]:
 def _wanted(path: Path, label: str, root: Path) -> bool:
     name = path.name
     rel = path.relative_to(root).parts
-    if label == "stdlib" and (rel[0] in ("site-packages", "dist-packages", "test", "idlelib", "lib2to3")
-                              or "tests" in rel or "test" in rel):
+    if label == "stdlib" and (
+        rel[0] in ("site-packages", "dist-packages", "test", "idlelib", "lib2to3") or "tests" in rel or "test" in rel
+    ):
         return False  # another environment's packages, or test data
     if name.endswith((".py", ".h", ".hpp")):
         return True
@@ -141,8 +144,20 @@ def _skip_prose_file(path: Path) -> bool:
     name = path.name.lower()
     if any(w in name for w in ("licen", "copying", "notice", "copyright", "authors", "patents", "third_party")):
         return True
-    if name.upper().startswith(("RECORD", "TOP_LEVEL", "ENTRY_POINTS", "REQUIRES", "SOURCES", "DEPENDENCY",
-                                "NAMESPACE_PACKAGES", "INSTALLER", "REQUESTED", "WHEEL")):
+    if name.upper().startswith(
+        (
+            "RECORD",
+            "TOP_LEVEL",
+            "ENTRY_POINTS",
+            "REQUIRES",
+            "SOURCES",
+            "DEPENDENCY",
+            "NAMESPACE_PACKAGES",
+            "INSTALLER",
+            "REQUESTED",
+            "WHEEL",
+        )
+    ):
         return True
     return any("licen" in part.lower() for part in path.parent.parts[-2:])
 
@@ -178,8 +193,10 @@ _EMPH = re.compile(r"(\*\*|\*|__)(\S[^*]*?\S|\S)\1")
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z])")
 _ABBREV = re.compile(r"\b(e\.g|i\.e|etc|vs|cf|approx|resp|Mr|Dr|No|Fig|Eq|al|incl)\.$", re.IGNORECASE)
 _CODEY = re.compile(r"(\(\)|==|!=|->|=>|::|\{|\}|://|www\.|\\|#\s|\$|;\s*$|\w\.\w+\(|[\w\]]\[|\bdef\b|\w\(\w*=)")
-_CODE_LINE = re.compile(r"^\s*(>>>|\.\.\.|\.\. |\$ |%|#|@|[-=~^\"'`*+#_]{3,}\s*$|\||\+[-=+]+|[A-Za-z_][\w.]*\s*=[^=]|"
-                        r"def \w+\(|class \w+[(:]|import [\w.]+$|from [\w.]+ import|(if|for|while) .*:$|print\(|return \S+$)")
+_CODE_LINE = re.compile(
+    r"^\s*(>>>|\.\.\.|\.\. |\$ |%|#|@|[-=~^\"'`*+#_]{3,}\s*$|\||\+[-=+]+|[A-Za-z_][\w.]*\s*=[^=]|"
+    r"def \w+\(|class \w+[(:]|import [\w.]+$|from [\w.]+ import|(if|for|while) .*:$|print\(|return \S+$)"
+)
 
 
 def _clean_markup(text: str) -> str:
@@ -240,7 +257,7 @@ def paragraphs(text: str, *, prose_file: bool = False) -> list[str]:
         field = _FIELD.match(stripped)
         if field:
             flush()
-            stripped = stripped[field.end():]
+            stripped = stripped[field.end() :]
         literal = stripped.endswith("::")
         if literal:
             stripped = stripped[:-2].rstrip() + ("" if stripped[:-2].rstrip().endswith(":") else ".")
@@ -308,6 +325,7 @@ def _runs(lines, pick) -> list[str]:
 
 def python_comments(source: str) -> list[str]:
     """Blocks of consecutive whole-line ``#`` comments, markers stripped."""
+
     def pick(line: str) -> str | None:
         m = _PY_COMMENT.match(line)
         return m.group(1) if m and not _PRAGMA.match(m.group(1)) else None
@@ -342,6 +360,7 @@ def file_sentences(path: Path) -> list[str]:
 
 
 # ---- the corpus ------------------------------------------------------------------------------
+
 
 @dataclass
 class Corpus:
@@ -383,8 +402,7 @@ def draw_order(texts: list[str]) -> np.ndarray:
     next ``catalog`` make the catalog. A hash, not a permutation of the pool, so a package added
     to the environment only adds its own sentences to the draw instead of reshuffling it (and
     most cached vectors stay valid)."""
-    keys = [hashlib.blake2b(f"{SEED}\0{' '.join(t.lower().split())}".encode("utf-8"), digest_size=8).digest()
-            for t in texts]
+    keys = [hashlib.blake2b(f"{SEED}\0{' '.join(t.lower().split())}".encode(), digest_size=8).digest() for t in texts]
     return np.array(sorted(range(len(texts)), key=keys.__getitem__), dtype=np.int64)
 
 
@@ -409,14 +427,22 @@ def build_corpus(spec: Spec = FULL, say=print) -> Corpus:
             sources.append(rel)
     pool = len(texts)
     if pool < spec.min_catalog + spec.queries:
-        raise SystemExit(f"only {pool:,} distinct sentences found; the benchmark needs "
-                         f"{spec.min_catalog + spec.queries:,}")
+        raise SystemExit(
+            f"only {pool:,} distinct sentences found; the benchmark needs {spec.min_catalog + spec.queries:,}"
+        )
     order = draw_order(texts)
-    q, c = order[:spec.queries], order[spec.queries:spec.queries + spec.catalog]
-    corpus = Corpus(ids=[f"t{i:06d}" for i in range(len(c))], texts=[texts[i] for i in c],
-                    sources=[sources[i] for i in c], query_texts=[texts[i] for i in q],
-                    query_sources=[sources[i] for i in q], pool=pool, files=len(files), key=key,
-                    seconds=time.perf_counter() - t0)
+    q, c = order[: spec.queries], order[spec.queries : spec.queries + spec.catalog]
+    corpus = Corpus(
+        ids=[f"t{i:06d}" for i in range(len(c))],
+        texts=[texts[i] for i in c],
+        sources=[sources[i] for i in c],
+        query_texts=[texts[i] for i in q],
+        query_sources=[sources[i] for i in q],
+        pool=pool,
+        files=len(files),
+        key=key,
+        seconds=time.perf_counter() - t0,
+    )
     from scannlite.store.atomic import atomic_open
 
     with atomic_open(cached) as f:
@@ -425,6 +451,7 @@ def build_corpus(spec: Spec = FULL, say=print) -> Corpus:
 
 
 # ---- embedding (tensorflow worker) -----------------------------------------------------------
+
 
 def bucket_length(tokens: int, seq_len: int) -> int:
     """Padded length of a text's batch: its token count with [CLS]/[SEP], rounded up to 8."""
@@ -461,29 +488,41 @@ def embed_job(work: str, seq_len: int, batch: int, part: int, progress_path: str
         def __call__(self, feats, training=False):
             return compiled(feats)
 
-    progress.emit("start", texts=len(texts), tokens=int(buckets.sum()), parts=-(-len(texts) // part),
-                  setup_seconds=round(time.perf_counter() - started, 1))
+    progress.emit(
+        "start",
+        texts=len(texts),
+        tokens=int(buckets.sum()),
+        parts=-(-len(texts) // part),
+        setup_seconds=round(time.perf_counter() - started, 1),
+    )
     t_embed = time.perf_counter()
     done = 0
     for p, start in enumerate(range(0, len(texts), part)):
-        idx = order[start:start + part]
+        idx = order[start : start + part]
         out = folder / f"part-{p:05d}.npy"
         if not out.exists():
             vectors = np.zeros((len(idx), minilm.HIDDEN), dtype=np.float32)
             for length in np.unique(buckets[idx]):
                 rows = np.flatnonzero(buckets[idx] == length)
-                vectors[rows] = minilm.sentence_vectors([texts[i] for i in idx[rows]], seq_len=int(length),
-                                                        batch=batch, model=Compiled())
+                vectors[rows] = minilm.sentence_vectors(
+                    [texts[i] for i in idx[rows]], seq_len=int(length), batch=batch, model=Compiled()
+                )
             tmp = folder / f"part-{p:05d}.tmp.npy"
             np.save(tmp, vectors)
             tmp.replace(out)
         done += len(idx)
         progress.emit("part", part=p, done=done, tokens=int(buckets[idx].sum()))
-    return {"texts": len(texts), "tokens": int(buckets.sum()), "median_tokens": float(np.median(buckets)),
-            "embed_seconds": time.perf_counter() - t_embed, "seconds": time.perf_counter() - started}
+    return {
+        "texts": len(texts),
+        "tokens": int(buckets.sum()),
+        "median_tokens": float(np.median(buckets)),
+        "embed_seconds": time.perf_counter() - t_embed,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 # ---- the set ---------------------------------------------------------------------------------
+
 
 @dataclass
 class RealSet:
@@ -497,15 +536,19 @@ class RealSet:
 
     def describe(self) -> str:
         i = self.info
-        return (f"{len(self.texts):,} catalog sentences and {len(self.query_texts):,} held-out query sentences, "
-                f"drawn (hash seed {SEED}) from {i['pool']:,} distinct English sentences in {i['files']:,} files "
-                f"({_where(i['spec']['roots'])}), embedded by {MODEL} with seq_len {i['seq_len']}: "
-                f"{self.vectors.shape[1]}-d, L2-normalised")
+        return (
+            f"{len(self.texts):,} catalog sentences and {len(self.query_texts):,} held-out query sentences, "
+            f"drawn (hash seed {SEED}) from {i['pool']:,} distinct English sentences in {i['files']:,} files "
+            f"({_where(i['spec']['roots'])}), embedded by {MODEL} with seq_len {i['seq_len']}: "
+            f"{self.vectors.shape[1]}-d, L2-normalised"
+        )
 
 
 def _where(labels) -> str:
-    parts = {"site-packages": "the packages installed in .venv (pinned by uv.lock)",
-             "stdlib": f"the Python {sys.version.split()[0]} standard library"}
+    parts = {
+        "site-packages": "the packages installed in .venv (pinned by uv.lock)",
+        "stdlib": f"the Python {sys.version.split()[0]} standard library",
+    }
     return "docstrings, comments and documentation of " + " and ".join(parts[x] for x in labels)
 
 
@@ -556,15 +599,28 @@ def _embed(texts: list[str], spec: Spec, work: Path, console) -> dict:
 
     def job() -> None:
         try:
-            outcome["result"] = run_in("tensorflow", "bench.real_text:embed_job", str(work), spec.seq_len,
-                                       spec.batch, PART, str(log), timeout=6 * 3600)
+            outcome["result"] = run_in(
+                "tensorflow",
+                "bench.real_text:embed_job",
+                str(work),
+                spec.seq_len,
+                spec.batch,
+                PART,
+                str(log),
+                timeout=6 * 3600,
+            )
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
 
     worker = threading.Thread(target=job, daemon=True)
     reader = ProgressReader(log)
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[texts]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[texts]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("MiniLM (tensorflow process): loading", total=None, texts="")
         worker.start()
@@ -574,8 +630,12 @@ def _embed(texts: list[str], spec: Spec, work: Path, console) -> dict:
             for ev in reader.read():
                 if ev["event"] == "start":
                     total = ev["texts"]
-                    bar.update(task, total=ev["tokens"], description="MiniLM (tensorflow process): embedding",
-                               texts=f"0/{total:,} texts")
+                    bar.update(
+                        task,
+                        total=ev["tokens"],
+                        description="MiniLM (tensorflow process): embedding",
+                        texts=f"0/{total:,} texts",
+                    )
                 elif ev["event"] == "part":
                     bar.update(task, advance=ev["tokens"], texts=f"{ev['done']:,}/{total:,} texts")
             if not alive:
@@ -608,9 +668,11 @@ def load(spec: Spec = FULL, *, console=None, say=None) -> RealSet:
             if t in known:
                 vectors[j] = known[t]
         del known
-        say(f"embedding {len(missing):,} sentences with MiniLM ({len(texts) - len(missing):,} of {len(texts):,} "
+        say(
+            f"embedding {len(missing):,} sentences with MiniLM ({len(texts) - len(missing):,} of {len(texts):,} "
             f"found in earlier caches; seq_len {spec.seq_len}, batches of {spec.batch}); parts are kept in the "
-            f"cache, so an interrupted run resumes")
+            f"cache, so an interrupted run resumes"
+        )
         work = cache_root() / f"work-{spec.name}-{key}"
         t0 = time.perf_counter()
         job = {"texts": 0, "tokens": 0, "median_tokens": 0.0, "embed_seconds": 0.0, "seconds": 0.0}
@@ -619,26 +681,48 @@ def load(spec: Spec = FULL, *, console=None, say=None) -> RealSet:
             order = np.load(work / "order.npy")
             rows = np.asarray(missing)
             for p, start in enumerate(range(0, len(missing), PART)):
-                vectors[rows[order[start:start + PART]]] = np.load(work / f"part-{p:05d}.npy")
+                vectors[rows[order[start : start + PART]]] = np.load(work / f"part-{p:05d}.npy")
         wall = time.perf_counter() - t0
         n = len(corpus.texts)
-        info = {"spec": spec.__dict__ | {"roots": list(spec.roots)}, "pool": corpus.pool, "files": corpus.files,
-                "seq_len": spec.seq_len, "batch": spec.batch, "corpus_key": corpus.key, "vectors_key": key,
-                "corpus_seconds": corpus.seconds, "embed_wall_seconds": wall, "reused": len(texts) - len(missing),
-                **job}
+        info = {
+            "spec": spec.__dict__ | {"roots": list(spec.roots)},
+            "pool": corpus.pool,
+            "files": corpus.files,
+            "seq_len": spec.seq_len,
+            "batch": spec.batch,
+            "corpus_key": corpus.key,
+            "vectors_key": key,
+            "corpus_seconds": corpus.seconds,
+            "embed_wall_seconds": wall,
+            "reused": len(texts) - len(missing),
+            **job,
+        }
         with atomic_open(path) as f:
-            np.savez(f, vectors=vectors[:n], query_vectors=vectors[n:], ids=np.array(corpus.ids),
-                     texts=_joined(corpus.texts), sources=_joined(corpus.sources),
-                     query_texts=_joined(corpus.query_texts), info=np.array(json.dumps(info)))
+            np.savez(
+                f,
+                vectors=vectors[:n],
+                query_vectors=vectors[n:],
+                ids=np.array(corpus.ids),
+                texts=_joined(corpus.texts),
+                sources=_joined(corpus.sources),
+                query_texts=_joined(corpus.query_texts),
+                info=np.array(json.dumps(info)),
+            )
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     with np.load(path) as z:
         info = json.loads(str(z["info"]))
         info["cache_file"] = str(path)
-        return RealSet(ids=[str(i) for i in z["ids"]], texts=_split(z["texts"]), sources=_split(z["sources"]),
-                       vectors=z["vectors"], query_texts=_split(z["query_texts"]), query_vectors=z["query_vectors"],
-                       info=info)
+        return RealSet(
+            ids=[str(i) for i in z["ids"]],
+            texts=_split(z["texts"]),
+            sources=_split(z["sources"]),
+            vectors=z["vectors"],
+            query_texts=_split(z["query_texts"]),
+            query_vectors=z["query_vectors"],
+            info=info,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -653,10 +737,12 @@ def main(argv: list[str] | None = None) -> int:
     real = load(QUICK if args.quick else FULL, console=console)
     i = real.info
     console.print(real.describe() + ".")
-    console.print(f"cache: {i['cache_file']}; loaded in {time.perf_counter() - t0:.1f} s. When made: reading and "
-                  f"cleaning {i['corpus_seconds']:.0f} s, embedding {i['embed_wall_seconds'] / 60:.1f} min wall "
-                  f"({i['texts']:,} texts, {i['tokens']:,} padded tokens, median {i['median_tokens']:.0f}; "
-                  f"{i['texts'] / i['embed_seconds']:.0f} texts/s once the model was loaded)")
+    console.print(
+        f"cache: {i['cache_file']}; loaded in {time.perf_counter() - t0:.1f} s. When made: reading and "
+        f"cleaning {i['corpus_seconds']:.0f} s, embedding {i['embed_wall_seconds'] / 60:.1f} min wall "
+        f"({i['texts']:,} texts, {i['tokens']:,} padded tokens, median {i['median_tokens']:.0f}; "
+        f"{i['texts'] / i['embed_seconds']:.0f} texts/s once the model was loaded)"
+    )
     rng = np.random.default_rng(0)
     for j in rng.choice(len(real.texts), size=min(args.sample, len(real.texts)), replace=False):
         console.print(f"  [{real.sources[j]}] {real.texts[j]}", markup=False)

@@ -8,6 +8,7 @@ loaded into a :class:`~scannlite.store.index.device_search.DeviceIndex` in devic
 searched by the same device-equivalent code with INT8 lookup (what Model Maker exported).
 FAISS: its own IVF-PQ search. Truth: ``snapshot.search(..., exact=True)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scannlite.store.index import device_search
-from scannlite.store.index import snapshot
 from scannlite.store.catalog.synthetic import recall_at_k
+from scannlite.store.index import device_search, snapshot
 
 
 def ids_of(rows) -> list[list[str]]:
@@ -31,8 +31,10 @@ def truth(cat, queries: np.ndarray, k: int, snap) -> list[list[str]]:
 def scannlite_curve(cat, queries, k: int, sweep, snap, lookup_type: str, exact) -> dict[int, float]:
     """recall@k per leaves searched, searching ``snap`` with the given lookup type."""
     snap = replace(snap, info=replace(snap.info, lookup_type=lookup_type))
-    return {n: recall_at_k(ids_of(snapshot.search(cat, queries, k=k, leaves_to_search=n, snapshot=snap)), exact, k)
-            for n in sweep}
+    return {
+        n: recall_at_k(ids_of(snapshot.search(cat, queries, k=k, leaves_to_search=n, snapshot=snap)), exact, k)
+        for n in sweep
+    }
 
 
 def model_maker_index(assets: Path, base: np.ndarray, dims_per_block: int):
@@ -44,16 +46,23 @@ def model_maker_index(assets: Path, base: np.ndarray, dims_per_block: int):
     from scannlite.store.index.training import read_centroids, read_codebooks
 
     # Model Maker kept ScaNN's own placement of every point (scannlite places them itself).
-    model = PartitionModel("ah", read_centroids(Path(assets)), read_codebooks(Path(assets), base.shape[1],
-                                                                              dims_per_block), dims_per_block)
+    model = PartitionModel(
+        "ah", read_centroids(Path(assets)), read_codebooks(Path(assets), base.shape[1], dims_per_block), dims_per_block
+    )
     leaves = np.load(Path(assets) / "datapoint_to_token.npy").astype(np.int32)
     codes = np.load(Path(assets) / "hashed_dataset.npy").astype(np.uint8)
     order = np.argsort(leaves, kind="stable")
     offsets = np.zeros(model.num_leaves + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(np.bincount(leaves, minlength=model.num_leaves))
-    index = device_search.DeviceIndex(distance="dot", centroids=model.centroids, offsets=offsets,
-                                      codebooks=model.codebooks, codes=codes[order], vectors=None,
-                                      lookup_type="INT8")
+    index = device_search.DeviceIndex(
+        distance="dot",
+        centroids=model.centroids,
+        offsets=offsets,
+        codebooks=model.codebooks,
+        codes=codes[order],
+        vectors=None,
+        lookup_type="INT8",
+    )
     return index, order
 
 

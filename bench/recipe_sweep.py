@@ -1,7 +1,9 @@
 """Which training recipe gives the most recall per unit of device work, on real text embeddings (issue 8, part 4).
 
 ``python -m bench.recipe_sweep`` (about 20 min here; ``--quick``: a smoke run on the small
-set) prints the tables, writes docs/recipe.md and draws docs/recipe.png.
+set) prints the tables, writes ``bench/results/recipe/recipe_sweep.json``, renders docs/recipe.md
+from it (:mod:`bench.render`) and draws docs/recipe.png. A finished study: ``make bench`` does
+not run it; this command reproduces docs/recipe.md's figures.
 
 **What can vary.** The device's index holds one leaf per vector, one level of k-means
 centroids and asymmetric-hashing codes (no spilling, residuals or reordering), so the knobs
@@ -27,11 +29,13 @@ as the device does (:mod:`bench.ladder_recall`'s bit-exact scorer), so the final
 not the sweep's shortcut. (Today's default built the same way is docs/benchmarks.md's
 headline; its figures there match the sweep's to 0.001.)
 """
+
 from __future__ import annotations
 
 import argparse
 import hashlib
 import math
+import os
 import pickle
 import shutil
 import sys
@@ -43,8 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ROOT, block_tensorflow, ladder_recall, real_text, stage
-from .report import Table, command_line, console, machine, now, versions
+from . import ROOT, block_tensorflow, ladder_recall, real_text, results, stage
+from .render import write_doc
+from .report import Section, Table, command_line, console, now
 
 K = 10
 #: Codes scanned per query at which recipes are compared (besides today's default at its leaves_to_search).
@@ -113,6 +118,7 @@ def num_leaves(tree: Tree, n: int) -> int:
 
 # ---- training steps (each in its own process through bench.stage) -----------------------------
 
+
 def train_tree(npy: str, leaves: int, spherical: bool, iterations: int, sample: int, random_init: bool) -> dict:
     """ScaNN's k-means tree alone (brute-force scoring, nothing else trained): centroids and
     each vector's leaf, as ``store.training`` reads them from ScaNN's assets."""
@@ -121,9 +127,18 @@ def train_tree(npy: str, leaves: int, spherical: bool, iterations: int, sample: 
     pybind = training.import_scann()
 
     x = np.load(npy)
-    builder = pybind.builder(x, 10, "dot_product").tree(
-        num_leaves=leaves, num_leaves_to_search=min(4, leaves), training_sample_size=sample or len(x),
-        spherical=spherical, random_init=random_init, training_iterations=iterations).score_brute_force()
+    builder = (
+        pybind.builder(x, 10, "dot_product")
+        .tree(
+            num_leaves=leaves,
+            num_leaves_to_search=min(4, leaves),
+            training_sample_size=sample or len(x),
+            spherical=spherical,
+            random_init=random_init,
+            training_iterations=iterations,
+        )
+        .score_brute_force()
+    )
     with built_assets(builder) as (tmp, seconds):
         centroids = training.read_centroids(tmp)
         assigned = np.load(Path(tmp, "datapoint_to_token.npy")).astype(np.int32)
@@ -140,8 +155,12 @@ def train_codes(npy: str, dims_per_block: int, threshold: float, sample: int) ->
     x = np.load(npy)
     pybind = training.import_scann()
     builder = pybind.builder(x, 10, "dot_product").score_ah(
-        dims_per_block, anisotropic_quantization_threshold=threshold, training_sample_size=sample or len(x),
-        hash_type="lut256", residual_quantization=False)
+        dims_per_block,
+        anisotropic_quantization_threshold=threshold,
+        training_sample_size=sample or len(x),
+        hash_type="lut256",
+        residual_quantization=False,
+    )
     with built_assets(builder) as (tmp, seconds):
         books = training.read_codebooks(tmp, x.shape[1], dims_per_block)
     # Every vector encoded as the library's builds encode it (store.training.place).
@@ -171,6 +190,7 @@ def create_and_add(path: str, npy: str) -> dict:
 
 # ---- scoring ----------------------------------------------------------------------------------
 
+
 @dataclass
 class TreeState:
     tree: Tree
@@ -193,19 +213,28 @@ def tree_state(tree: Tree, measured: stage.Measured, q: np.ndarray) -> TreeState
     index = DeviceIndex("dot", centroids, offsets, None, None, None)
     ranks = ladder_recall.leaf_ranks(index, q)
     steps = ladder_recall.ladder(len(centroids), dense=True)
-    return TreeState(tree, centroids, leaves, ranks, steps, ladder_recall.codes_scanned(ranks, offsets, steps),
-                     v["train_seconds"], measured.peak_rss)
+    return TreeState(
+        tree,
+        centroids,
+        leaves,
+        ranks,
+        steps,
+        ladder_recall.codes_scanned(ranks, offsets, steps),
+        v["train_seconds"],
+        measured.peak_rss,
+    )
 
 
-def score_grid(trees: list[TreeState], decoded: np.ndarray, q: np.ndarray, truth: np.ndarray,
-               chunk: int = 50) -> dict[str, dict[int, float]]:
+def score_grid(
+    trees: list[TreeState], decoded: np.ndarray, q: np.ndarray, truth: np.ndarray, chunk: int = 50
+) -> dict[str, dict[int, float]]:
     """{tree name: {L: recall@K}} for one set of codes: each query's codes sorted by distance once,
     then every tree's answer at every L taken from that order (rows of leaves outside the
     query's first L skipped)."""
-    hits = {t.tree.name: {L: 0 for L in t.steps} for t in trees}
+    hits = {t.tree.name: dict.fromkeys(t.steps, 0) for t in trees}
     prefix = min(PREFIX, len(decoded))
     for start in range(0, len(q), chunk):
-        d = -(q[start:start + chunk] @ decoded.T)
+        d = -(q[start : start + chunk] @ decoded.T)
         if prefix < d.shape[1]:
             part = np.argpartition(d, prefix - 1, axis=1)[:, :prefix]
             part = np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, 1), axis=1, kind="stable"), 1)
@@ -267,10 +296,11 @@ def fmt_codes(v) -> str:
 
 # ---- the library check ------------------------------------------------------------------------
 
+
 def library_curve(path: Path, queries: np.ndarray, truth_ids: list[list[str]], dense: bool = True) -> dict:
     """Build-through-the-library result scored bit for bit: {L: (codes scanned, recall)}."""
-    from scannlite.store.index import snapshot
     from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index import snapshot
 
     with Catalog.open(path) as cat:
         snap = snapshot.load_snapshot(cat, None)
@@ -278,19 +308,25 @@ def library_curve(path: Path, queries: np.ndarray, truth_ids: list[list[str]], d
         index = snap.device_index()
         steps = ladder_recall.ladder(index.num_leaves, dense=dense)
         ranks = ladder_recall.leaf_ranks(index, q)
-        found = ladder_recall.answers(ladder_recall.device_distances(index, q), ranks,
-                                      ladder_recall.row_leaves(index.offsets), steps, K)
+        found = ladder_recall.answers(
+            ladder_recall.device_distances(index, q), ranks, ladder_recall.row_leaves(index.offsets), steps, K
+        )
         scanned = ladder_recall.codes_scanned(ranks, index.offsets, steps)
         ids = np.asarray(snap.ids)
         out = {}
         for L in steps:
             rec = np.mean([len(set(ids[r[r >= 0]].tolist()) & set(t)) / K for r, t in zip(found[L], truth_ids)])
             out[L] = (scanned[L], float(rec))
-        return {"curve": out, "num_leaves": index.num_leaves, "leaves_to_search": snap.info.leaves_to_search,
-                "build": snap.info.build}
+        return {
+            "curve": out,
+            "num_leaves": index.num_leaves,
+            "leaves_to_search": snap.info.leaves_to_search,
+            "build": snap.info.build,
+        }
 
 
 # ---- the run ----------------------------------------------------------------------------------
+
 
 def run(args) -> int:
     from scannlite.store.index import device_search
@@ -299,12 +335,12 @@ def run(args) -> int:
     con = console()
     started, t_start = now(), time.perf_counter()
     say = lambda msg: con.print(f"[dim]- {(time.perf_counter() - t_start) / 60:4.1f} min: {msg}[/dim]")  # noqa: E731
-    load_before = __import__("os").getloadavg()
+    load_before = os.getloadavg()
     spec = real_text.QUICK if args.quick else real_text.FULL
     real = real_text.load(spec, console=con, say=say)
     x = np.ascontiguousarray(real.vectors, dtype=np.float32)
     n, dim = x.shape
-    queries = real.query_vectors[:args.queries] if args.queries else real.query_vectors
+    queries = real.query_vectors[: args.queries] if args.queries else real.query_vectors
     q = device_search.l2_normalize(queries)
     trees = TREES if not args.quick else TREES[:3]
     codes = (CODES + (MORE_CODES if args.more_codes else [])) if not args.quick else CODES[:2]
@@ -339,8 +375,14 @@ def run(args) -> int:
         for tree in trees:
             leaves = num_leaves(tree, n)
             say(f"tree: {tree.name} ({leaves} leaves)")
-            m = trained("tree", leaves=leaves, spherical=tree.spherical, iterations=tree.iterations,
-                        sample=min(tree.sample, n) if tree.sample else 0, random_init=tree.random_init)
+            m = trained(
+                "tree",
+                leaves=leaves,
+                spherical=tree.spherical,
+                iterations=tree.iterations,
+                sample=min(tree.sample, n) if tree.sample else 0,
+                random_init=tree.random_init,
+            )
             states.append(tree_state(tree, m, q))
         grid, code_info = {}, {}
         for c in codes:
@@ -348,14 +390,20 @@ def run(args) -> int:
             m = trained("codes", dims_per_block=c.dims_per_block, threshold=c.threshold, sample=min(c.sample, n))
             model = PartitionModel("ah", x.mean(axis=0, keepdims=True), m.value["codebooks"], c.dims_per_block)
             decoded = model.decode(m.value["codes"]).astype(np.float32)
-            code_info[c.name] = {"seconds": m.value["train_seconds"], "peak_rss": m.peak_rss,
-                                 "bytes": model.num_subspaces}
+            code_info[c.name] = {
+                "seconds": m.value["train_seconds"],
+                "peak_rss": m.peak_rss,
+                "bytes": model.num_subspaces,
+            }
             say(f"scoring {len(states)} trees x {c.name}")
             grid[c.name] = score_grid(states, decoded, q, truth)
             del decoded
 
-        curves = {(t.tree.name, c.name): {t.scanned[L]: grid[c.name][t.tree.name][L] for L in t.steps}
-                  for t in states for c in codes}
+        curves = {
+            (t.tree.name, c.name): {t.scanned[L]: grid[c.name][t.tree.name][L] for L in t.steps}
+            for t in states
+            for c in codes
+        }
         default_t, default_c = states[0], codes[0].name
         default_leaves = default_t.ranks.shape[1]
         from scannlite.store.index.config import IndexConfig
@@ -373,18 +421,27 @@ def run(args) -> int:
         # scoring per query and less training; then the shortest training).
         base = (default_t.tree.name, default_c)
         top = max(score((s.tree.name, default_c)) for s in states)
-        best_tree = min((s for s in states if score((s.tree.name, default_c)) >= top - MIN_GAIN),
-                        key=lambda s: (s.ranks.shape[1], s.seconds)).tree.name
+        best_tree = min(
+            (s for s in states if score((s.tree.name, default_c)) >= top - MIN_GAIN),
+            key=lambda s: (s.ranks.shape[1], s.seconds),
+        ).tree.name
         best_codes = max((c.name for c in codes), key=lambda c: score((default_t.tree.name, c)))
-        best_key = (best_tree if score((best_tree, default_c)) >= score(base) + MIN_GAIN else base[0],
-                    best_codes if score((base[0], best_codes)) >= score(base) + MIN_GAIN else base[1])
+        best_key = (
+            best_tree if score((best_tree, default_c)) >= score(base) + MIN_GAIN else base[0],
+            best_codes if score((base[0], best_codes)) >= score(base) + MIN_GAIN else base[1],
+        )
         say(f"best at today's budget: {best_key}")
 
         # ---- confirmation through the library ---------------------------------------------------
         lib = {}
         factor = {s.tree.name: s.tree.leaves_factor for s in states}
-        fits = [(t, c) for (t, c) in curves if factor[t] <= CONFIRM_MAX_LEAVES_FACTOR
-                and next(s.tree for s in states if s.tree.name == t).spherical and (t, c) != base]
+        fits = [
+            (t, c)
+            for (t, c) in curves
+            if factor[t] <= CONFIRM_MAX_LEAVES_FACTOR
+            and next(s.tree for s in states if s.tree.name == t).spherical
+            and (t, c) != base
+        ]
         check_key = best_key if best_key in fits else max(fits, key=score, default=None)
         if not args.no_confirm and best_key != base and check_key is not None:
             check_tree = next(s.tree for s in states if s.tree.name == check_key[0])
@@ -408,14 +465,35 @@ def run(args) -> int:
                 entry["failed"] = str(exc).splitlines()[0]
             else:
                 say("scoring the library's build bit for bit")
-                entry.update(seconds=built.seconds, peak_rss=built.peak_rss, recipe=built.value["recipe"],
-                             **library_curve(path, queries, truth_ids))
+                entry.update(
+                    seconds=built.seconds,
+                    peak_rss=built.peak_rss,
+                    recipe=built.value["recipe"],
+                    **library_curve(path, queries, truth_ids),
+                )
             lib["checked"] = entry
             shutil.rmtree(path, ignore_errors=True)
 
     seconds = time.perf_counter() - t_start
-    report = write_report(args, spec, real, states, codes, code_info, grid, curves, today_L, today_budget, today,
-                          best_key, lib, started, seconds, load_before, len(q))
+    report = write_report(
+        args,
+        spec,
+        real,
+        states,
+        codes,
+        code_info,
+        grid,
+        curves,
+        today_L,
+        today_budget,
+        today,
+        best_key,
+        lib,
+        started,
+        seconds,
+        load_before,
+        len(q),
+    )
     for t in report["tables"]:
         t.print(con)
     con.print(f"report: {args.output}; curves: {args.png}; total {seconds / 60:.1f} min")
@@ -441,8 +519,25 @@ def _smallest(curve: dict[int, tuple[float, float]], target: float) -> str:
     return "not reached"
 
 
-def write_report(args, spec, real, states, codes, code_info, grid, curves, today_L, today_budget, today, best_key,
-                 lib, started, seconds, load_before, n_queries) -> dict:
+def write_report(
+    args,
+    spec,
+    real,
+    states,
+    codes,
+    code_info,
+    grid,
+    curves,
+    today_L,
+    today_budget,
+    today,
+    best_key,
+    lib,
+    started,
+    seconds,
+    load_before,
+    n_queries,
+) -> dict:
     import json
     import os
 
@@ -455,11 +550,24 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
 
     # ---- one change at a time ------------------------------------------------------------------
     budgets = [b for b in BUDGETS if b <= n]
-    cols = (["recipe", "leaves", "training s", f"recall@{K} at today's budget ({today_budget:,.0f} codes)", "gain",
-             "at today's bytes scanned"] + [f"@{b:,}" for b in budgets] + [f"codes for {t:.2f}" for t in TARGETS]
-            + [f"device ops for {TARGETS[0]:.2f}"])
-    t = Table(f"Recall@{K} per codes scanned, one knob at a time ({n:,} x {dim} real text, {n_queries:,} held-out "
-              "queries)", cols)
+    cols = (
+        [
+            "recipe",
+            "leaves",
+            "training s",
+            f"recall@{K} at today's budget ({today_budget:,.0f} codes)",
+            "gain",
+            "at today's bytes scanned",
+        ]
+        + [f"@{b:,}" for b in budgets]
+        + [f"codes for {t:.2f}" for t in TARGETS]
+        + [f"device ops for {TARGETS[0]:.2f}"]
+    )
+    t = Table(
+        f"Recall@{K} per codes scanned, one knob at a time ({n:,} x {dim} real text, {n_queries:,} held-out queries)",
+        cols,
+    )
+
     def ops(key) -> str:
         """Centroid multiply-adds (leaves x dim) plus table lookups (codes x bytes) for recall TARGETS[0]."""
         c = codes_for(curves[key], TARGETS[0])
@@ -471,12 +579,23 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
     for key in rows:
         at = at_budget(curves[key], today_budget)
         same_bytes = at_budget(curves[key], today_budget * bytes_of[default_c] / bytes_of[key[1]])
-        secs = (next(s.seconds for s in states if s.tree.name == key[0]) if key[1] == default_c
-                else code_info[key[1]]["seconds"])
+        secs = (
+            next(s.seconds for s in states if s.tree.name == key[0])
+            if key[1] == default_c
+            else code_info[key[1]]["seconds"]
+        )
         label = _label(key, *base) + (" **(winner)**" if key == best_key and key != base else "")
-        t.add(label, str(leaves_of[key[0]]), f"{secs:.0f}", fmt(at), "" if key == base else f"{at - today:+.3f}",
-              fmt(same_bytes), *(fmt(at_budget(curves[key], b)) for b in budgets),
-              *(fmt_codes(codes_for(curves[key], r)) for r in TARGETS), ops(key))
+        t.add(
+            label,
+            str(leaves_of[key[0]]),
+            f"{secs:.0f}",
+            fmt(at),
+            "" if key == base else f"{at - today:+.3f}",
+            fmt(same_bytes),
+            *(fmt(at_budget(curves[key], b)) for b in budgets),
+            *(fmt_codes(codes_for(curves[key], r)) for r in TARGETS),
+            ops(key),
+        )
     t.how = [
         f"Today's recipe: `store/index/training.py` with `IndexConfig()`'s defaults: {leaves_of[base[0]]} leaves "
         f"(round(sqrt(N))), {today_L} searched by the fixed rule, scanning {today_budget:,.0f} codes per query on "
@@ -504,15 +623,25 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
     tables.append(t)
 
     # ---- every pair at today's budget ------------------------------------------------------------
-    g = Table(f"Every tree x codes pair: recall@{K} at today's budget ({today_budget:,.0f} codes scanned per query) "
-              f"/ codes scanned for recall {TARGETS[0]:.2f}", ["tree"] + [c.name for c in codes])
+    g = Table(
+        f"Every tree x codes pair: recall@{K} at today's budget ({today_budget:,.0f} codes scanned per query) "
+        f"/ codes scanned for recall {TARGETS[0]:.2f}",
+        ["tree"] + [c.name for c in codes],
+    )
     for s in states:
-        g.add(s.tree.name + f" ({leaves_of[s.tree.name]} leaves)",
-              *(f"{fmt(at_budget(curves[(s.tree.name, c.name)], today_budget))} / "
-                f"{fmt_codes(codes_for(curves[(s.tree.name, c.name)], TARGETS[0]))}" for c in codes))
-    g.how = ["Code bytes per vector: " + ", ".join(f"{c.name}: {bytes_of[c.name]}" for c in codes) + ". A 2-dims/block "
-             "code is half the bytes and half the table lookups, so at equal codes scanned it does half the scan "
-             "work (and the bundle's codes are half the size)."]
+        g.add(
+            s.tree.name + f" ({leaves_of[s.tree.name]} leaves)",
+            *(
+                f"{fmt(at_budget(curves[(s.tree.name, c.name)], today_budget))} / "
+                f"{fmt_codes(codes_for(curves[(s.tree.name, c.name)], TARGETS[0]))}"
+                for c in codes
+            ),
+        )
+    g.how = [
+        "Code bytes per vector: " + ", ".join(f"{c.name}: {bytes_of[c.name]}" for c in codes) + ". A 2-dims/block "
+        "code is half the bytes and half the table lookups, so at equal codes scanned it does half the scan "
+        "work (and the bundle's codes are half the size)."
+    ]
     tables.append(g)
 
     # ---- through the library ------------------------------------------------------------------
@@ -521,21 +650,41 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
         ck = tuple(win["key"])
         name = _label(ck, *base) + (" (the winner)" if ck == best_key else "")
         pts = {c: r for c, r in win["curve"].values()}
-        lt = Table(f"Through the library: {name}, built by `build()` and scored bit for bit as the device scores",
-                   ["figure", "today's default (sweep)", f"{name} (sweep)", f"{name} (built by the library)"])
+        lt = Table(
+            f"Through the library: {name}, built by `build()` and scored bit for bit as the device scores",
+            ["figure", "today's default (sweep)", f"{name} (sweep)", f"{name} (built by the library)"],
+        )
         lt.add("settings changed from IndexConfig()", "none", "", f"`{win['changes']}`")
         lt.add("leaves", str(leaves_of[base[0]]), str(leaves_of[ck[0]]), str(win["num_leaves"]))
-        lt.add(f"recall@{K} at today's budget ({today_budget:,.0f} codes)", fmt(today),
-               fmt(at_budget(curves[ck], today_budget)), fmt(at_budget(pts, today_budget)))
+        lt.add(
+            f"recall@{K} at today's budget ({today_budget:,.0f} codes)",
+            fmt(today),
+            fmt(at_budget(curves[ck], today_budget)),
+            fmt(at_budget(pts, today_budget)),
+        )
         for b in budgets:
-            lt.add(f"recall@{K} at {b:,} codes", fmt(at_budget(curves[base], b)), fmt(at_budget(curves[ck], b)),
-                   fmt(at_budget(pts, b)))
+            lt.add(
+                f"recall@{K} at {b:,} codes",
+                fmt(at_budget(curves[base], b)),
+                fmt(at_budget(curves[ck], b)),
+                fmt(at_budget(pts, b)),
+            )
         for r in TARGETS:
-            lt.add(f"codes per query for recall {r:.2f}", fmt_codes(codes_for(curves[base], r)),
-                   fmt_codes(codes_for(curves[ck], r)), fmt_codes(codes_for(pts, r)))
-        lt.add(f"smallest L on the sqrt(2) ladder reaching {TARGETS[0]:.2f}", "", "", _smallest(win["curve"], TARGETS[0]))
-        lt.add("leaves_to_search the build chose (recall_target on its powers-of-two ladder)", "", "",
-               str(win["leaves_to_search"]))
+            lt.add(
+                f"codes per query for recall {r:.2f}",
+                fmt_codes(codes_for(curves[base], r)),
+                fmt_codes(codes_for(curves[ck], r)),
+                fmt_codes(codes_for(pts, r)),
+            )
+        lt.add(
+            f"smallest L on the sqrt(2) ladder reaching {TARGETS[0]:.2f}", "", "", _smallest(win["curve"], TARGETS[0])
+        )
+        lt.add(
+            "leaves_to_search the build chose (recall_target on its powers-of-two ladder)",
+            "",
+            "",
+            str(win["leaves_to_search"]),
+        )
         lt.add("full build time, peak RSS", "", "", f"{win['seconds']:.0f} s, {win['peak_rss'] / 2**30:.1f} GiB")
         lt.how = [
             "`Catalog.create(path, 384)` + `add` of the same vectors, then `build(cat, full=True, changes=...)` in a "
@@ -548,7 +697,8 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
             "while the sweep's separate trainings peak under 1 GiB (`CONFIRM_MAX_LEAVES_FACTOR` in "
             "bench/recipe_sweep.py).",
             "Built by the library, L: recall (codes scanned): "
-            + ", ".join(f"{L}: {r:.3f} ({c:,.0f})" for L, (c, r) in win["curve"].items()) + ".",
+            + ", ".join(f"{L}: {r:.3f} ({c:,.0f})" for L, (c, r) in win["curve"].items())
+            + ".",
         ]
         tables.append(lt)
     elif win:
@@ -563,57 +713,91 @@ def write_report(args, spec, real, states, codes, code_info, grid, curves, today
         plot_curves[label] = curves[key]
     if "curve" in win:
         plot_curves[f"{_label(tuple(win['key']), *base)}, built by the library (bit-exact)"] = {
-            c: r for c, r in win["curve"].values()}
-    codes_png({"curves": plot_curves, "title": f"real text {n:,} x {dim}: recall@{K} vs codes scanned per query "
-                                                f"(dashed: today's default budget)",
-               "vline": today_budget, "hlines": TARGETS}, args.png)
+            c: r for c, r in win["curve"].values()
+        }
+    codes_png(
+        {
+            "curves": plot_curves,
+            "title": f"real text {n:,} x {dim}: recall@{K} vs codes scanned per query (dashed: today's default budget)",
+            "vline": today_budget,
+            "hlines": TARGETS,
+        },
+        args.png,
+    )
 
-    # ---- markdown ------------------------------------------------------------------------------
-    m, v = machine(), versions()
+    # ---- results (JSON), then docs/recipe.md rendered from them ------------------------------------
     png_rel = os.path.relpath(args.png, args.output.parent)
     best_at = at_budget(curves[best_key], today_budget)
     lib_at = at_budget({c: r for c, r in win["curve"].values()}, today_budget) if "curve" in win else None
     cheaper = (codes_for(curves[base], TARGETS[0]), codes_for(curves[best_key], TARGETS[0]))
-    result = (f"**Result.** At today's budget ({today_budget:,.0f} codes scanned per query: today's {today_L} of "
-              f"{leaves_of[base[0]]} leaves) the winner, **{_label(best_key, *base)}**, reaches recall@{K} "
-              f"{fmt(best_at)} against today's {today:.3f} ({best_at - today:+.3f})"
-              + (f". Recall {TARGETS[0]:.2f} takes {fmt_codes(cheaper[1])} codes per query instead of "
-                 f"{fmt_codes(cheaper[0])}" if all(cheaper) else "") + ".")
+    result = (
+        f"**Result.** At today's budget ({today_budget:,.0f} codes scanned per query: today's {today_L} of "
+        f"{leaves_of[base[0]]} leaves) the winner, **{_label(best_key, *base)}**, reaches recall@{K} "
+        f"{fmt(best_at)} against today's {today:.3f} ({best_at - today:+.3f})"
+        + (
+            f". Recall {TARGETS[0]:.2f} takes {fmt_codes(cheaper[1])} codes per query instead of "
+            f"{fmt_codes(cheaper[0])}"
+            if all(cheaper)
+            else ""
+        )
+        + "."
+    )
     if lib_at is not None:
         ck = tuple(win["key"])
-        result += (f" Built by the library{'' if ck == best_key else ' (for memory, see its table: ' + _label(ck, *base) + ')'}"
-                   f": {fmt(lib_at)} ({lib_at - today:+.3f}).")
+        result += (
+            f" Built by the library{'' if ck == best_key else ' (for memory, see its table: ' + _label(ck, *base) + ')'}"
+            f": {fmt(lib_at)} ({lib_at - today:+.3f})."
+        )
     if best_key == base:
         result = f"**Result.** No change gains {MIN_GAIN} recall at today's budget: today's recipe stays."
-    lines = [
-        "# Training recipe: recall per unit of device work on real text (issue 8, part 4)", "",
-        f"Written by `{command_line()}` on {started.strftime('%Y-%m-%d %H:%M UTC')}; the run took "
-        f"{seconds / 60:.1f} min. A benchmark, not a test: one run, numbers as measured.", "",
-        f"- Machine: {m['cpu']} ({m['cores']} cores, shared with other work: load {load_before[0]:.2f} at the start), "
-        f"{m['memory_gib']} GiB; Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"- Data: {real.describe()} (`python -m bench.real_text`).",
-        f"- Device work is codes scanned per query (each code {bytes_of[default_c]} bytes at 1 dim/block, one table "
-        "lookup per byte), as issue 8 defines it. More leaves also cost the device more centroid scoring "
-        f"(leaves x {dim} multiply-adds: {leaves_of[base[0]] * dim:,} today against "
-        f"{today_budget * bytes_of[default_c]:,.0f} lookups for today's scan); the 'device ops' column counts both.",
-        "", result, "",
-        f"![recall@{K} against codes scanned per query, per recipe]({png_rel})", "",
-    ]
-    for t in tables:
-        lines += [t.markdown(), ""]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines).rstrip() + "\n")
+    section = Section(
+        "Training recipe: recall per unit of device work on real text (issue 8, part 4)",
+        command_line(),
+        tables=tables,
+        seconds=seconds,
+        data=[
+            f"Data: {real.describe()} (`python -m bench.real_text`).",
+            f"Device work is codes scanned per query (each code {bytes_of[default_c]} bytes at 1 dim/block, one table "
+            "lookup per byte), as issue 8 defines it. More leaves also cost the device more centroid scoring "
+            f"(leaves x {dim} multiply-adds: {leaves_of[base[0]] * dim:,} today against "
+            f"{today_budget * bytes_of[default_c]:,.0f} lookups for today's scan); the 'device ops' column counts "
+            "both.",
+        ],
+    )
+    run_json = results.section_json(
+        section,
+        "recipe_sweep",
+        started=started,
+        load=(load_before[0], os.getloadavg()[0]),
+        images=[{"file": png_rel, "alt": f"recall@{K} against codes scanned per query, per recipe", "caption": ""}],
+    )
+    run_json["blocks"] = [{"text": result, "source": f"written by `{section.command}` from the figures below"}]
+    print(f"results: {results.write(args.results / 'recipe_sweep.json', run_json)}")
+    write_doc("recipe", args.output, args.results)
     if args.json:
-        args.json.write_text(json.dumps({
-            "today": {"leaves_to_search": today_L, "budget": today_budget, "recall": today},
-            "best": {"tree": best_key[0], "codes": best_key[1], "recall": best_at, "library": lib_at},
-            "curves": {f"{a} | {b}": {str(c): r for c, r in cur.items()} for (a, b), cur in curves.items()},
-            "trees": {s.tree.name: {**asdict(s.tree), "num_leaves": leaves_of[s.tree.name], "seconds": s.seconds}
-                      for s in states},
-            "codes": code_info,
-            "library": {lab: {k2: (v2 if k2 != "curve" else {str(L): list(cr) for L, cr in v2.items()})
-                              for k2, v2 in val.items()} for lab, val in lib.items()}},
-            indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "today": {"leaves_to_search": today_L, "budget": today_budget, "recall": today},
+                    "best": {"tree": best_key[0], "codes": best_key[1], "recall": best_at, "library": lib_at},
+                    "curves": {f"{a} | {b}": {str(c): r for c, r in cur.items()} for (a, b), cur in curves.items()},
+                    "trees": {
+                        s.tree.name: {**asdict(s.tree), "num_leaves": leaves_of[s.tree.name], "seconds": s.seconds}
+                        for s in states
+                    },
+                    "codes": code_info,
+                    "library": {
+                        lab: {
+                            k2: (v2 if k2 != "curve" else {str(L): list(cr) for L, cr in v2.items()})
+                            for k2, v2 in val.items()
+                        }
+                        for lab, val in lib.items()
+                    },
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return {"tables": tables}
 
 
@@ -623,7 +807,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the small real set, three trees, two code recipes")
     ap.add_argument("--queries", type=int, default=0, help="use only the first N held-out queries (default: all)")
     ap.add_argument("--workdir", type=Path, help="keep the arrays and catalogs here")
-    ap.add_argument("--output", type=Path, help="Markdown report (default docs/recipe.md; none with --quick)")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        help="folder for the JSON results (default bench/results/recipe; a temporary one with --quick)",
+    )
+    ap.add_argument(
+        "--output",
+        type=Path,
+        help="Markdown rendered from the results (default docs/recipe.md; a temporary file with --quick)",
+    )
     ap.add_argument("--png", type=Path, help="recall curves (default docs/recipe.png)")
     ap.add_argument("--json", type=Path, help="every figure as JSON")
     ap.add_argument("--no-confirm", action="store_true", help="skip the build through the library")
@@ -632,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and not args.output:
         tmp = Path(tempfile.mkdtemp(prefix="scannlite-sweep-quick-"))
         args.output, args.png = args.output or tmp / "recipe.md", args.png or tmp / "recipe.png"
+        args.results = args.results or tmp / "results"
+    args.results = args.results or results.RESULTS / "recipe"
     args.output = args.output or ROOT / "docs" / "recipe.md"
     args.png = args.png or args.output.with_name("recipe.png")
     return run(args)

@@ -1,15 +1,16 @@
-"""Tables that print with rich and render as Markdown, and the docs/benchmarks.md writer.
+"""Tables that print with rich, and what a study's run returns (:class:`Section`).
 
-Every table carries the command that produced it and, per row, a note on how the figure was
-measured, so the Markdown says exactly where each number comes from.
+Every table carries the command that produced it and how its figures were measured; a study's
+section goes to JSON (:mod:`bench.results`) and only :mod:`bench.render` writes Markdown from it.
 """
+
 from __future__ import annotations
 
 import os
 import platform
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -35,8 +36,12 @@ class Table:
 
     def markdown(self) -> str:
         esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-        lines = [f"### {self.title}", "", "| " + " | ".join(map(esc, self.columns)) + " |",
-                 "| " + " | ".join("---" for _ in self.columns) + " |"]
+        lines = [
+            f"### {self.title}",
+            "",
+            "| " + " | ".join(map(esc, self.columns)) + " |",
+            "| " + " | ".join("---" for _ in self.columns) + " |",
+        ]
         lines += ["| " + " | ".join(map(esc, r)) + " |" for r in self.rows]
         if self.how:
             lines += ["", "How these figures were measured:", ""] + [f"- {h}" for h in self.how]
@@ -83,9 +88,14 @@ def machine() -> dict:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         total = 0
-    return {"cores": os.cpu_count(), "cpu": cpu_model(), "memory_gib": round(total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load": os.getloadavg() if hasattr(os, "getloadavg") else None}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "memory_gib": round(total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
 
 
 def versions() -> dict:
@@ -114,59 +124,9 @@ def targets_table(sections: list[Section]) -> Table:
     return t
 
 
-def write_markdown(path: Path, sections: list[Section], *, setup, generator: str, started: datetime,
-                   seconds: float, png: str | None, profile: str, load_before, load_after) -> None:
-    m = machine()
-    v = versions()
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `{command_line()}` (`make bench` runs the same without options) on "
-        f"{started.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; the whole run took "
-        f"{seconds / 60:.1f} min. These are benchmarks, not tests: one run, numbers as measured.",
-        "",
-        "## Machine",
-        "",
-        f"- CPU: {m['cpu']} ({m['cores']} cores as seen by the OS), {m['memory_gib']} GiB memory; {m['platform']}",
-        f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"- The 2 cores are shared with other work: load average {load_before[0]:.2f} at the start, "
-        f"{load_after[0]:.2f} at the end. Absolute times drift between runs; every comparison below is "
-        "a ratio of figures measured in this same run, one step at a time (no two steps overlap).",
-        "",
-        "## Data and settings",
-        "",
-        *[f"- {line}" for sec in sections for line in sec.data],
-        f"- Synthetic run `{setup.name}`: {setup.n:,} x {setup.dim} catalog, {setup.queries} held-out queries, "
-        f"{setup.leaves} leaves, {setup.searched} searched by default, AH dims_per_block {setup.dims_per_block}, "
-        f"recall@{setup.k} against exact search.",
-        f"- Its generator (library defaults, not tuned): `{generator}`.",
-        f"- How hard the synthetic data is (no index involved): {profile}.",
-        "- Exact truth: `snapshot.search(cat, queries, k=10, exact=True)`: brute force over the snapshot's "
-        "stored float vectors; every method below is scored against this one truth.",
-        "",
-    ]
-    for sec in sections:
-        if sec.image and sec.plot:
-            lines += [f"![{sec.plot['caption']}]({sec.image})", "", f"[{sec.plot['caption'][0].upper()}"
-                      f"{sec.plot['caption'][1:]}]({sec.image}).", ""]
-    if png:
-        lines += [f"![recall@10 against leaves searched]({png})", "",
-                  f"[Synthetic set: recall curve]({png}): recall@10 against leaves searched (probes for FAISS), "
-                  "same queries and truth for all four.", ""]
-    lines += [targets_table(sections).markdown(), ""]
-    for s in sections:
-        lines += [f"## {s.name}", "", f"Command: `{s.command}` ({s.seconds / 60:.1f} min in this run).", ""]
-        for t in s.tables:
-            lines += [t.markdown(), ""]
-        if s.notes:
-            lines += ["Notes:", ""] + [f"- {n}" for n in s.notes] + [""]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("\n".join(lines).rstrip() + "\n")
-
-
 def mib(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

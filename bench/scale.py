@@ -1,6 +1,8 @@
 """Benchmark for issue 10, part 1: a full build at a million vectors in bounded memory.
 
-``python -m bench.scale [--n 1000000] [--output F.md]`` (about 15 minutes at 1M here).
+``python -m bench.scale [--n 1000000]`` (about 15 minutes at 1M here) writes
+``bench/results/scale/<n>.json`` and renders docs/scale.md from every size's results
+(``bench.render``; ``--results``/``--output`` put them elsewhere).
 Every step runs in a fresh process (:mod:`bench.stage`: wall time and peak RSS of that step
 alone), side by side in one run:
 
@@ -19,11 +21,13 @@ alone), side by side in one run:
 8. device-equivalent recall@10 against exact search (streamed from the segments), on the
    held-out queries.
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import math
+import os
 import shutil
 import sys
 import time
@@ -31,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import block_tensorflow, stage
-from .report import Table, command_line, console, machine, mib, now, versions
+from . import ROOT, block_tensorflow, results, stage
+from .render import write_doc
+from .report import Section, Table, command_line, console, mib, now
 
 CHUNK = 100_000
 QUERIES = 1_000
@@ -56,7 +61,7 @@ def write_vectors(path: str, n: int, dim: int, seed: int, clusters: int) -> dict
         m = min(CHUNK, n - start)
         labels = r.choice(clusters, size=m, p=weights)
         x = centres[labels] + widths[labels, None] * (r.standard_normal((m, dim), dtype=np.float32) / math.sqrt(dim))
-        out[start:start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     out.flush()
     return {"rows": n}
 
@@ -97,8 +102,8 @@ def warm_checks():
 
 def export_index(path: str, out: str) -> dict:
     """``scannlite export CATALOG --index-only --out OUT.ldb``: the newest snapshot, verified."""
-    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.bundle.export import export
+    from scannlite.store.catalog.catalog import Catalog
 
     with Catalog.open(Path(path)) as cat:
         r = export(cat, device=warm_checks(), out=Path(out), embedder=None, index_only=True)
@@ -111,9 +116,9 @@ def export_bundle(path: str, out: str, dim: int) -> dict:
     ``qI`` embeds to row I, made first in a device process), verified through the bundle's own
     TextEmbedder and TextSearcher on the probe texts."""
     from scannlite.plugin.device.probe_model import probe_token
-    from scannlite.store.workers.boundary import run_in
-    from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.bundle.export import export
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.workers.boundary import run_in
 
     out = Path(out)
     tower, probe = out.with_name("tower.tflite"), out.with_name("probe.txt")
@@ -165,10 +170,9 @@ def children_peak_rss() -> int:
 def recall(path: str, queries: str, mm_assets: str | None, base: str, mm_searched: int) -> dict:
     """recall@K against exact search: the catalog's snapshot at its own leaves, and Model
     Maker's assets at ``mm_searched`` leaves, on the same queries."""
-    from scannlite.store.index import device_search
-    from scannlite.store.index import snapshot
     from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.catalog.synthetic import recall_at_k
+    from scannlite.store.index import device_search, snapshot
 
     from .recall import ids_of, model_maker_index
 
@@ -194,9 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/scannlite-scale"))
-    ap.add_argument("--output", type=Path, help="write the Markdown table here")
-    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
-                    help="also run ScaNN directly with Model Maker's recipe (default: up to 2M vectors)")
+    ap.add_argument("--results", type=Path, help="folder for the JSON results (default bench/results/scale)")
+    ap.add_argument(
+        "--output", type=Path, help="render the Markdown of the results folder here (default docs/scale.md)"
+    )
+    ap.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run ScaNN directly with Model Maker's recipe (default: up to 2M vectors)",
+    )
     args = ap.parse_args(argv)
     con = console()
     say = lambda msg: con.print(f"[dim]- {msg}[/dim]")  # noqa: E731
@@ -233,98 +244,129 @@ def main(argv: list[str] | None = None) -> int:
         say("ScaNN directly, Model Maker's recipe")
         mm_dir = work / "model-maker"
         mm_dir.mkdir()
-        mm = stage.run("bench.peers:model_maker_recipe", base=base, leaves=leaves, searched=searched,
-                       out_dir=str(mm_dir))
+        mm = stage.run(
+            "bench.peers:model_maker_recipe", base=base, leaves=leaves, searched=searched, out_dir=str(mm_dir)
+        )
     say("recall against exact search")
-    rec = stage.run("bench.scale:recall", path=cat, queries=queries, mm_assets=mm_dir and str(mm_dir), base=base,
-                    mm_searched=searched)
+    rec = stage.run(
+        "bench.scale:recall",
+        path=cat,
+        queries=queries,
+        mm_assets=mm_dir and str(mm_dir),
+        base=base,
+        mm_searched=searched,
+    )
 
     parts = full.value["parts"]
     t = Table(f"Scale: {n:,} x {dim}, {leaves} leaves (both), one run", ["step", "wall", "peak RSS", "notes"])
     t.add("add (.npy streamed, one commit)", f"{add.seconds:.1f} s", mib(add.peak_rss), f"{add.value['count']:,} items")
-    t.add("scannlite full build", f"{full.seconds:.1f} s", mib(full.peak_rss),
-          f"ScaNN on the {full.value['recipe'].rsplit('trained on ', 1)[-1]}: "
-          f"{parts.get('ScaNN training (tree + AH)', 0):.0f} s; placing every vector "
-          f"{parts.get('place every vector (assign + encode, threads)', 0):.0f} s; "
-          f"{full.value['leaves_to_search']} leaves searched (recall target)")
+    t.add(
+        "scannlite full build",
+        f"{full.seconds:.1f} s",
+        mib(full.peak_rss),
+        f"ScaNN on the {full.value['recipe'].rsplit('trained on ', 1)[-1]}: "
+        f"{parts.get('ScaNN training (tree + AH)', 0):.0f} s; placing every vector "
+        f"{parts.get('place every vector (assign + encode, threads)', 0):.0f} s; "
+        f"{full.value['leaves_to_search']} leaves searched (recall target)",
+    )
     t.add(f"add {extra_n:,} (+{GROWTH:.0%})", f"{add2.seconds:.1f} s", mib(add2.peak_rss), "")
-    t.add("scannlite incremental build", f"{inc.seconds:.1f} s", mib(inc.peak_rss),
-          f"{inc.value['encoded']:,} encoded; {100 * inc.seconds / full.seconds:.1f}% of the full build")
-    t.add("export --index-only (.ldb, verified)", f"{exp.seconds:.1f} s", mib(exp.peak_rss),
-          f"{exp.value['bytes']:,} bytes, written by the store process; the device worker that verifies it "
-          f"(the Task Library opens it by path) peaked at {mib(exp.value['worker_peak_rss'])}")
-    t.add("export with an embedder (bundle, verified)", f"{bun.seconds:.1f} s", mib(bun.peak_rss),
-          f"{bun.value['bytes']:,} bytes (a {dim}-d probe tower with the index packed); the device worker "
-          f"that verifies it (the Task Library maps the bundle by path) peaked at "
-          f"{mib(bun.value['worker_peak_rss'])}")
+    t.add(
+        "scannlite incremental build",
+        f"{inc.seconds:.1f} s",
+        mib(inc.peak_rss),
+        f"{inc.value['encoded']:,} encoded; {100 * inc.seconds / full.seconds:.1f}% of the full build",
+    )
+    t.add(
+        "export --index-only (.ldb, verified)",
+        f"{exp.seconds:.1f} s",
+        mib(exp.peak_rss),
+        f"{exp.value['bytes']:,} bytes, written by the store process; the device worker that verifies it "
+        f"(the Task Library opens it by path) peaked at {mib(exp.value['worker_peak_rss'])}",
+    )
+    t.add(
+        "export with an embedder (bundle, verified)",
+        f"{bun.seconds:.1f} s",
+        mib(bun.peak_rss),
+        f"{bun.value['bytes']:,} bytes (a {dim}-d probe tower with the index packed); the device worker "
+        f"that verifies it (the Task Library maps the bundle by path) peaked at "
+        f"{mib(bun.value['worker_peak_rss'])}",
+    )
     for command, m in commands.items():
         worker = f"; device worker {mib(m.value['worker_peak_rss'])}" if command != "info" else ""
-        t.add(f"scannlite bundle {command} (the bundle above)", f"{m.seconds:.1f} s", mib(m.peak_rss),
-              m.value["note"] + worker)
+        t.add(
+            f"scannlite bundle {command} (the bundle above)",
+            f"{m.seconds:.1f} s",
+            mib(m.peak_rss),
+            m.value["note"] + worker,
+        )
     if mm is not None:
-        t.add("ScaNN directly, Model Maker's recipe", f"{mm.seconds:.1f} s", mib(mm.peak_rss),
-              f"scannlite's full build is {full.seconds / mm.seconds:.2f}x its time, "
-              f"{full.peak_rss / mm.peak_rss:.2f}x its memory")
-    t.add(f"recall@{K}, device-equivalent", "", "",
-          f"scannlite {rec.value['scannlite']:.3f} at {rec.value['scannlite_leaves']} leaves"
-          + (f"; Model Maker's {rec.value['model_maker']:.3f} at {searched} (FLOAT lookup)" if mm is not None else "")
-          + f"; the build's own estimate {full.value['recall_at_chosen']:.3f}")
-    m = machine()
-    t.how = [f"Command: `{command_line()}`; started {started:%Y-%m-%d %H:%M} UTC, took "
-             f"{(time.perf_counter() - t0) / 60:.1f} min.",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, load at the end "
-             f"{', '.join(f'{x:.1f}' for x in m['load'] or ())}; "
-             + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
-             "Each row is one fresh process (bench/stage.py: wall time of the call, peak RSS as VmHWM)."]
+        t.add(
+            "ScaNN directly, Model Maker's recipe",
+            f"{mm.seconds:.1f} s",
+            mib(mm.peak_rss),
+            f"scannlite's full build is {full.seconds / mm.seconds:.2f}x its time, "
+            f"{full.peak_rss / mm.peak_rss:.2f}x its memory",
+        )
+    t.add(
+        f"recall@{K}, device-equivalent",
+        "",
+        "",
+        f"scannlite {rec.value['scannlite']:.3f} at {rec.value['scannlite_leaves']} leaves"
+        + (f"; Model Maker's {rec.value['model_maker']:.3f} at {searched} (FLOAT lookup)" if mm is not None else "")
+        + f"; the build's own estimate {full.value['recall_at_chosen']:.3f}",
+    )
+    t.how = ["Each row is one fresh process (bench/stage.py: wall time of the call, peak RSS as VmHWM)."]
     t.print(con)
-    targets = [("full build peak RSS at most 2.5 GiB", f"{full.peak_rss / 2**30:.2f} GiB", full.peak_rss <= 2.5 * 2**30),
-               ("incremental +1% at most 4% of the full build", f"{100 * inc.seconds / full.seconds:.1f}%",
-                inc.seconds <= 0.04 * full.seconds)]
+    targets = [
+        ("full build peak RSS at most 2.5 GiB", f"{full.peak_rss / 2**30:.2f} GiB", full.peak_rss <= 2.5 * 2**30),
+        (
+            "incremental +1% at most 4% of the full build",
+            f"{100 * inc.seconds / full.seconds:.1f}%",
+            inc.seconds <= 0.04 * full.seconds,
+        ),
+    ]
     if mm is not None:
-        targets.insert(1, ("full build wall time at most 0.8x ScaNN with Model Maker's recipe",
-                           f"{full.seconds / mm.seconds:.2f}x", full.seconds <= 0.8 * mm.seconds))
-    peaks = {"add": add.peak_rss, "incremental build": inc.peak_rss, "export --index-only": exp.peak_rss,
-             "export's device worker": exp.value["worker_peak_rss"], "export with an embedder": bun.peak_rss,
-             "the bundle's device worker": bun.value["worker_peak_rss"],
-             **{f"bundle {c}": m.peak_rss for c, m in commands.items()},
-             **{f"bundle {c}'s device worker": m.value["worker_peak_rss"] for c, m in commands.items() if c != "info"}}
+        targets.insert(
+            1,
+            (
+                "full build wall time at most 0.8x ScaNN with Model Maker's recipe",
+                f"{full.seconds / mm.seconds:.2f}x",
+                full.seconds <= 0.8 * mm.seconds,
+            ),
+        )
+    peaks = {
+        "add": add.peak_rss,
+        "incremental build": inc.peak_rss,
+        "export --index-only": exp.peak_rss,
+        "export's device worker": exp.value["worker_peak_rss"],
+        "export with an embedder": bun.peak_rss,
+        "the bundle's device worker": bun.value["worker_peak_rss"],
+        **{f"bundle {c}": m.peak_rss for c, m in commands.items()},
+        **{f"bundle {c}'s device worker": m.value["worker_peak_rss"] for c, m in commands.items() if c != "info"},
+    }
     worst = max(peaks, key=peaks.get)
-    targets.append((f"every other step within the same bound (largest: {worst})",
-                    f"{peaks[worst] / 2**30:.2f} GiB", peaks[worst] <= 2.5 * 2**30))
+    targets.append(
+        (
+            f"every other step within the same bound (largest: {worst})",
+            f"{peaks[worst] / 2**30:.2f} GiB",
+            peaks[worst] <= 2.5 * 2**30,
+        )
+    )
     for name, measured, ok in targets:
         con.print(f"{name}: {measured} ({'met' if ok else 'NOT MET'})")
-    if args.output:
-        lines = [f"## {n:,} vectors", "",
-                 f"Written by `{command_line()}`; a benchmark, not a test: one run, numbers as measured.", "",
-                 "| target (issue 10, part 1) | measured | met |", "| --- | --- | --- |",
-                 *[f"| {name} | {measured} | {'met' if ok else '**not met**'} |" for name, measured, ok in targets],
-                 "", t.markdown(), ""]
-        write_section(args.output, n, "\n".join(lines))
+    section = Section(
+        f"{n:,} vectors",
+        command_line(),
+        tables=[t],
+        targets=targets,
+        seconds=time.perf_counter() - t0,
+        figures={"n": n, "load_at_end": [round(x, 2) for x in os.getloadavg()]},
+    )
+    run = results.section_json(section, "scale", started=started, load=None)
+    folder = args.results or results.RESULTS / "scale"
+    con.print(f"results: {results.write(folder / f'{n}.json', run)}")
+    con.print(f"report: {write_doc('scale', args.output or ROOT / 'docs' / 'scale.md', folder)}")
     return 0
-
-
-HEADER = """# Scale (issue 10)
-
-Catalogs of millions of clustered 128-d unit vectors, each step in a fresh process with its
-peak RSS: `python -m bench.scale --n N --output docs/scale.md` writes the section for N and
-keeps the others. Each section has its own command, date and machine.
-"""
-
-
-def write_section(path: Path, n: int, section: str) -> None:
-    """Replace (or add) the ``## N vectors`` section of ``path``, sections ordered by N; other
-    sections (written by hand: what the figures show) stay after them as they are."""
-    sections, others = {}, []
-    if path.exists():
-        for part in path.read_text().split("\n## ")[1:]:
-            text = "## " + part.rstrip("\n") + "\n"
-            size = part.split(" ", 1)[0].replace(",", "")
-            if size.isdigit():
-                sections[int(size)] = text
-            else:
-                others.append(text)
-    sections[n] = section.rstrip("\n") + "\n"
-    path.write_text(HEADER + "\n" + "\n".join([sections[k] for k in sorted(sections)] + others))
 
 
 if __name__ == "__main__":

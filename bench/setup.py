@@ -5,6 +5,7 @@ Google's Searcher example), 351 leaves, 4 searched, asymmetric hashing with one 
 block. The quick run keeps every step but shrinks the data so the whole pipeline runs in
 half a minute; its numbers only show that the pipeline works.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,16 @@ class Setup:
 FULL = Setup()
 #: Small enough for a smoke test well under two minutes: FAISS's PQ training (128 sub-quantizer
 #: k-means runs) dominates and grows with n, about 3.5 s per 1,000 vectors here.
-QUICK = replace(FULL, name="quick", n=5_000, queries=100, leaves=round(math.sqrt(5_000)),
-                latency_searches=300, latency_warmup=30, timing_repeats=1)
+QUICK = replace(
+    FULL,
+    name="quick",
+    n=5_000,
+    queries=100,
+    leaves=round(math.sqrt(5_000)),
+    latency_searches=300,
+    latency_warmup=30,
+    timing_repeats=1,
+)
 
 
 def pick(quick: bool) -> Setup:

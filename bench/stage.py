@@ -12,6 +12,7 @@ result, the time the call took, its peak RSS and the RSS it started from (import
 
 Usage (internal): ``python -m bench.stage REQUEST.pkl RESPONSE.pkl``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -54,9 +55,14 @@ def run(func: str, *, env: dict[str, str] | None = None, **kwargs) -> Measured:
     with tempfile.TemporaryDirectory(prefix="scannlite-bench-") as tmp:
         req, resp = Path(tmp, "req.pkl"), Path(tmp, "resp.pkl")
         req.write_bytes(pickle.dumps((func, kwargs)))
-        proc = subprocess.run([sys.executable, "-m", "bench.stage", str(req), str(resp)], cwd=ROOT,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              env={**os.environ, **(env or {})})
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.stage", str(req), str(resp)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         if proc.returncode != 0 or not resp.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
             raise RuntimeError(f"benchmark step {func} failed (exit {proc.returncode}):\n{tail}")
@@ -73,8 +79,9 @@ def main(req: str, resp: str) -> int:
     seconds = time.perf_counter() - t0
     tmp = resp + ".tmp"
     # A plain dict: this module runs as __main__ here, so its classes would not unpickle.
-    Path(tmp).write_bytes(pickle.dumps({"value": value, "seconds": seconds, "peak_rss": _maxrss(),
-                                        "start_rss": start_rss}))
+    Path(tmp).write_bytes(
+        pickle.dumps({"value": value, "seconds": seconds, "peak_rss": _maxrss(), "start_rss": start_rss})
+    )
     os.replace(tmp, resp)
     return 0
 

@@ -17,17 +17,17 @@ converting the dual encoder: a few minutes). Steps, one after another:
    and ``--workers N`` (N = the machine's cores), each a fresh CLI process timed from outside;
    the two catalogs must hold the same vectors.
 
-``python -m bench.warm_queries`` runs it alone and updates its section (and its rows of the
-targets table) in docs/benchmarks.md; ``--quick`` runs few queries and a 200-image subset and
-writes nothing unless ``--output`` says where (without the demo's outputs, a stand-in text
+``python -m bench.warm_queries`` runs it alone, writes ``bench/results/benchmarks/warm_queries.json``
+and renders docs/benchmarks.md again; ``--quick`` runs few queries and a 200-image subset and
+writes nothing unless ``--results`` says where (without the demo's outputs, a stand-in text
 model and catalog replace them and the image steps are left out; quick runs record no targets).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -53,12 +53,17 @@ TEXT_P50_MS, IMAGE_P50_MS = 30.0, 50.0
 
 # ---- the demo's outputs, or a stand-in --------------------------------------------------------
 
+
 def demo_outputs(out: Path | None = None) -> dict | None:
     out = out or DEMO
-    paths = {"catalog": out / "emoji.catalog", "text": out / "towers" / "text_embedder.tflite",
-             "image": out / "towers" / "image_embedder.tflite", "images": out / "openmoji",
-             "text_bundle": out / "emoji_text_searcher.tflite",
-             "captions": out / "openmoji-captions.jsonl"}
+    paths = {
+        "catalog": out / "emoji.catalog",
+        "text": out / "towers" / "text_embedder.tflite",
+        "image": out / "towers" / "image_embedder.tflite",
+        "images": out / "openmoji",
+        "text_bundle": out / "emoji_text_searcher.tflite",
+        "captions": out / "openmoji-captions.jsonl",
+    }
     needed = [p for key, p in paths.items() if key != "text_bundle"]
     if not (paths["catalog"] / "catalog.db").is_file() or not all(p.exists() for p in needed):
         return None
@@ -83,19 +88,31 @@ def stand_in(workdir: Path, say) -> dict:
     say("quick run without the demo's outputs: a stand-in probe text model and catalog (no image steps)")
     rng = np.random.default_rng(9)
     model = workdir / "warm-probe-text.tflite"
-    model.write_bytes(run_in("device", "scannlite.plugin.device.runtime:make_probe_model",
-                             rng.standard_normal((500, 64)).astype(np.float32)))
+    model.write_bytes(
+        run_in(
+            "device",
+            "scannlite.plugin.device.runtime:make_probe_model",
+            rng.standard_normal((500, 64)).astype(np.float32),
+        )
+    )
     path = workdir / "warm-stand-in.catalog"
     if not (path / "catalog.db").is_file():
         with create(path, 64, num_leaves=16, leaves_to_search=2) as db:
             db.add(ids=[f"v{i}" for i in range(2000)], vectors=rng.standard_normal((2000, 64)))
             db.build()
             db.configure(text_embedder=model)
-    return {"catalog": path, "text": model, "image": None, "images": None, "captions": None,
-            "caption_list": [f"q{i} q{(7 * i) % 500}" for i in range(500)]}
+    return {
+        "catalog": path,
+        "text": model,
+        "image": None,
+        "images": None,
+        "captions": None,
+        "caption_list": [f"q{i} q{(7 * i) % 500}" for i in range(500)],
+    }
 
 
 # ---- a Datasette server, and queries to it --------------------------------------------------
+
 
 class Server:
     def __init__(self, db: Path, log: Path):
@@ -106,8 +123,11 @@ class Server:
 
     def __enter__(self):
         self.out = open(self.log, "wb")
-        self.proc = subprocess.Popen([str(BIN / "datasette"), "serve", str(self.db), "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(BIN / "datasette"), "serve", str(self.db), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
         started = time.perf_counter()
         while True:
             try:
@@ -151,9 +171,15 @@ class Server:
 
     def image(self, png: bytes, k: int = 10) -> tuple[float, dict]:
         boundary = "scannliteBenchBoundary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n{k}\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.png\"\r\n"
-                "Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\n{k}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="q.png"\r\n'
+                "Content-Type: image/png\r\n\r\n"
+            ).encode()
+            + png
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         return self.timed(self.search, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
@@ -168,13 +194,31 @@ def _ids(answer: dict) -> list[tuple[str, float]]:
 
 # ---- add --images with 1 and N workers -----------------------------------------------------
 
+
 def _add_images(paths: dict, folder: Path, catalog: Path, workers: int) -> float:
-    subprocess.run([str(BIN / "scannlite"), "init", str(catalog), "--dim", "128", "--distance", "dot"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "scannlite"), "init", str(catalog), "--dim", "128", "--distance", "dot"],
+        check=True,
+        capture_output=True,
+    )
     t0 = time.perf_counter()
-    proc = subprocess.run([str(BIN / "scannlite"), "add", str(catalog), "--images", str(folder), "--embedder",
-                           str(paths["image"]), "--metadata-file", str(paths["captions"]), "--workers", str(workers)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(BIN / "scannlite"),
+            "add",
+            str(catalog),
+            "--images",
+            str(folder),
+            "--embedder",
+            str(paths["image"]),
+            "--metadata-file",
+            str(paths["captions"]),
+            "--workers",
+            str(workers),
+        ],
+        capture_output=True,
+        text=True,
+    )
     took = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"scannlite add failed: {proc.stderr.strip()}")
@@ -194,6 +238,7 @@ def _same_catalogs(a: Path, b: Path) -> bool:
 
 
 # ---- the benchmark ---------------------------------------------------------------------------
+
 
 def run(data, workdir: Path, command: str, say=print) -> Section:
     quick = data.setup.name == "quick"
@@ -261,23 +306,52 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         from scannlite.store.workers.boundary import run_in
 
         say("for comparison: the text tower alone in a device worker (TextEmbedder, TextSearcher)")
-        floor = run_in("device", "bench.device_timing:time_text_search", paths["text_bundle"].read_bytes(), texts,
-                       max_results=10, l2_normalize=True, warmup=min(10, len(texts)))
+        floor = run_in(
+            "device",
+            "bench.device_timing:time_text_search",
+            paths["text_bundle"].read_bytes(),
+            texts,
+            max_results=10,
+            l2_normalize=True,
+            warmup=min(10, len(texts)),
+        )
     load_after = os.getloadavg()[0]
 
     # ---- tables ---------------------------------------------------------------------------
     tp50, tp95 = _ms(text_seconds)
-    what = ("the demo's MiniLM text tower" if demo else "a stand-in probe text model")
-    t = Table(f"Datasette queries over HTTP ({what}, {'OpenMoji catalog' if demo else 'stand-in catalog'})",
-              ["query", "first (cold)", "p50 after the first", "p95 after the first", "of which embedding p50",
-               "of which search p50", "queries"])
-    t.add("text (`?q=`)", f"{1000 * cold_text:,.0f} ms", f"{tp50:.1f} ms", f"{tp95:.1f} ms",
-          f"{1000 * statistics.median(text_embed):.1f} ms", f"{1000 * statistics.median(text_search):.2f} ms",
-          str(len(text_seconds)))
+    what = "the demo's MiniLM text tower" if demo else "a stand-in probe text model"
+    t = Table(
+        f"Datasette queries over HTTP ({what}, {'OpenMoji catalog' if demo else 'stand-in catalog'})",
+        [
+            "query",
+            "first (cold)",
+            "p50 after the first",
+            "p95 after the first",
+            "of which embedding p50",
+            "of which search p50",
+            "queries",
+        ],
+    )
+    t.add(
+        "text (`?q=`)",
+        f"{1000 * cold_text:,.0f} ms",
+        f"{tp50:.1f} ms",
+        f"{tp95:.1f} ms",
+        f"{1000 * statistics.median(text_embed):.1f} ms",
+        f"{1000 * statistics.median(text_search):.2f} ms",
+        str(len(text_seconds)),
+    )
     if demo:
         ip50, ip95 = _ms(image_seconds)
-        t.add("image (PNG upload)", f"{1000 * cold_image:,.0f} ms", f"{ip50:.1f} ms", f"{ip95:.1f} ms",
-              f"{1000 * statistics.median(image_embed):.1f} ms", "", str(len(image_seconds)))
+        t.add(
+            "image (PNG upload)",
+            f"{1000 * cold_image:,.0f} ms",
+            f"{ip50:.1f} ms",
+            f"{ip95:.1f} ms",
+            f"{1000 * statistics.median(image_embed):.1f} ms",
+            "",
+            str(len(image_seconds)),
+        )
     t.how = [
         f"`datasette serve {paths['catalog'].name}/catalog.db` in its own process (up in {server_start:.1f} s), "
         "queried from this process with `urllib` (a new connection per request); each figure is the client's wall "
@@ -286,9 +360,13 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
         "checks the model file), starts a device worker, loads the tower into the Task Library, and loads the "
         "snapshot. The first image query then loads the image tower (in a warm worker).",
         f"Text queries: {len(text_seconds)} captions of the catalog's emoji drawn at random (seed 17)"
-        if demo else f"Text queries: {len(text_seconds)} probe-token queries",
-        *([f"Image queries: {len(image_seconds)} emoji PNGs of the catalog (96 px) posted as multipart uploads."]
-          if demo else []),
+        if demo
+        else f"Text queries: {len(text_seconds)} probe-token queries",
+        *(
+            [f"Image queries: {len(image_seconds)} emoji PNGs of the catalog (96 px) posted as multipart uploads."]
+            if demo
+            else []
+        ),
         "Embedding and search columns: the server's own figures in each answer (`query.seconds`: the embedding, "
         "including the round trip to the worker; `search_ms`: the device-equivalent search).",
     ]
@@ -296,44 +374,59 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
     if demo and floor is not None:
         fp50, fp95 = _ms(list(floor["embed"]))
         sp50, sp95 = _ms(list(floor["search"]))
-        f = Table("For comparison: the text tower alone, in a device worker (no HTTP, no Datasette)",
-                  ["call", "p50", "p95"])
+        f = Table(
+            "For comparison: the text tower alone, in a device worker (no HTTP, no Datasette)", ["call", "p50", "p95"]
+        )
         f.add("`TextEmbedder.embed` (the embedding a text query needs)", f"{fp50:.1f} ms", f"{fp95:.1f} ms")
         f.add("`TextSearcher.search` on the demo's text bundle (what a phone does)", f"{sp50:.1f} ms", f"{sp95:.1f} ms")
-        f.how = ["`bench.device_timing:time_text_search` in a device worker: the same texts as the HTTP queries, "
-                 "10 warm-up calls, then each call timed with `time.perf_counter()` inside the worker. The difference "
-                 "to the HTTP p50 is scannlite's and Datasette's share (worker round trip, search, the page's "
-                 "catalog state, thumbnails paths, HTTP)."]
+        f.how = [
+            "`bench.device_timing:time_text_search` in a device worker: the same texts as the HTTP queries, "
+            "10 warm-up calls, then each call timed with `time.perf_counter()` inside the worker. The difference "
+            "to the HTTP p50 is scannlite's and Datasette's share (worker round trip, search, the page's "
+            "catalog state, thumbnails paths, HTTP)."
+        ]
         section.tables.append(f)
 
     c = Table(f"{CONCURRENT} concurrent text queries over HTTP", ["figure", "value"])
     c.add("answers identical to the sequential answer", f"{same} of {total}")
-    c.add("throughput, first round", f"{CONCURRENT / walls[0]:.1f} queries/s ({1000 * walls[0]:,.0f} ms for "
-                                     f"{CONCURRENT})")
+    c.add(
+        "throughput, first round", f"{CONCURRENT / walls[0]:.1f} queries/s ({1000 * walls[0]:,.0f} ms for {CONCURRENT})"
+    )
     later = walls[1:] or walls
-    c.add("throughput, the next round" if len(later) == 1 else f"throughput, median of the next {len(later)} rounds", f"{CONCURRENT / statistics.median(later):.1f} queries/s "
-          f"({1000 * statistics.median(later):,.0f} ms for {CONCURRENT})")
+    c.add(
+        "throughput, the next round" if len(later) == 1 else f"throughput, median of the next {len(later)} rounds",
+        f"{CONCURRENT / statistics.median(later):.1f} queries/s "
+        f"({1000 * statistics.median(later):,.0f} ms for {CONCURRENT})",
+    )
     c.add("sequential, for comparison (1 / p50)", f"{1000 / tp50:.1f} queries/s")
-    c.add("server's embedding time per query, median (alone / 16 at once)",
-          f"{1000 * statistics.median(text_embed):.1f} ms / {1000 * statistics.median(busy_embed):.1f} ms")
-    c.how = [f"{rounds} rounds of {CONCURRENT} requests sent at once from {CONCURRENT} client threads ({len(set(batch))} "
-             "distinct texts); each answer's ids and distances compared with the answer the same text got alone. "
-             "Datasette runs each search in a thread (`asyncio.to_thread`); the device workers are at most the "
-             f"machine's cores ({os.cpu_count()}), so the first round also starts the second worker.",
-             "The embedding row: `query.seconds` of the answers, alone (the warm text queries above) and in the "
-             "rounds after the first (waiting for a free worker included)."]
+    c.add(
+        "server's embedding time per query, median (alone / 16 at once)",
+        f"{1000 * statistics.median(text_embed):.1f} ms / {1000 * statistics.median(busy_embed):.1f} ms",
+    )
+    c.how = [
+        f"{rounds} rounds of {CONCURRENT} requests sent at once from {CONCURRENT} client threads ({len(set(batch))} "
+        "distinct texts); each answer's ids and distances compared with the answer the same text got alone. "
+        "Datasette runs each search in a thread (`asyncio.to_thread`); the device workers are at most the "
+        f"machine's cores ({os.cpu_count()}), so the first round also starts the second worker.",
+        "The embedding row: `query.seconds` of the answers, alone (the warm text queries above) and in the "
+        "rounds after the first (waiting for a free worker included).",
+    ]
     section.tables.append(c)
 
     if demo:
-        a = Table(f"`scannlite add --images`: {count:,} OpenMoji images (96 px PNG), the demo's image tower",
-                  ["workers", "wall time", "images/s", "x 1 worker"])
+        a = Table(
+            f"`scannlite add --images`: {count:,} OpenMoji images (96 px PNG), the demo's image tower",
+            ["workers", "wall time", "images/s", "x 1 worker"],
+        )
         for w, took in adds.items():
             a.add(f"--workers {w}", f"{took:.1f} s", f"{count / took:.1f}", f"{adds[1] / took:.2f}")
-        a.how = ["Each row: `scannlite init` of a new catalog, then `scannlite add NEW --images "
-                 f"{'demo-output/openmoji' if n_add is None else 'SUBSET'} --embedder towers/image_embedder.tflite "
-                 "--metadata-file openmoji-captions.jsonl --workers W` as a fresh process, timed from outside "
-                 "(process start, hashing the files, decoding, embedding, commits).",
-                 f"The two catalogs hold the same ids and byte-identical vectors: {'yes' if identical else 'NO'}."]
+        a.how = [
+            "Each row: `scannlite init` of a new catalog, then `scannlite add NEW --images "
+            f"{'demo-output/openmoji' if n_add is None else 'SUBSET'} --embedder towers/image_embedder.tflite "
+            "--metadata-file openmoji-captions.jsonl --workers W` as a fresh process, timed from outside "
+            "(process start, hashing the files, decoding, embedding, commits).",
+            f"The two catalogs hold the same ids and byte-identical vectors: {'yes' if identical else 'NO'}.",
+        ]
         section.tables.append(a)
 
     if demo and floor is not None:
@@ -341,97 +434,114 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
             f"Where the text query's time goes: p50 {tp50:.1f} ms over HTTP; the server's embedding figure "
             f"{1000 * statistics.median(text_embed):.1f} ms (measured around the call into the device worker) and "
             f"search {1000 * statistics.median(text_search):.2f} ms; the tower alone takes {fp50:.1f} ms in the worker. "
-            "The rest is Datasette, HTTP and the page's catalog state and thumbnail paths.")
-    section.notes.append(f"Load average (1 min) {load_before:.2f} before this benchmark and {load_after:.2f} after: "
-                         "the 2 cores are shared with other work, so absolute times drift between runs.")
-    section.figures = {"text_cold_ms": 1000 * cold_text, "text_p50_ms": tp50, "text_p95_ms": tp95,
-                       "concurrent_identical": [same, total],
-                       "concurrent_qps": CONCURRENT / statistics.median(later)}
+            "The rest is Datasette, HTTP and the page's catalog state and thumbnail paths."
+        )
+    section.notes.append(
+        f"Load average (1 min) {load_before:.2f} before this benchmark and {load_after:.2f} after: "
+        "the 2 cores are shared with other work, so absolute times drift between runs."
+    )
+    section.figures = {
+        "text_cold_ms": 1000 * cold_text,
+        "text_p50_ms": tp50,
+        "text_p95_ms": tp95,
+        "concurrent_identical": [same, total],
+        "concurrent_qps": CONCURRENT / statistics.median(later),
+    }
     if demo:
-        section.figures.update({"image_cold_ms": 1000 * cold_image, "image_p50_ms": ip50, "image_p95_ms": ip95,
-                                "add_images_per_s": {str(w): count / s for w, s in adds.items()},
-                                "add_identical": identical})
+        section.figures.update(
+            {
+                "image_cold_ms": 1000 * cold_image,
+                "image_p50_ms": ip50,
+                "image_p95_ms": ip95,
+                "add_images_per_s": {str(w): count / s for w, s in adds.items()},
+                "add_identical": identical,
+            }
+        )
     if not quick and demo:
         section.targets += [
-            (f"Datasette text query (MiniLM) p50 after the first at most {TEXT_P50_MS:.0f} ms", f"{tp50:.1f} ms "
-             f"(first {1000 * cold_text:,.0f} ms)", tp50 <= TEXT_P50_MS),
+            (
+                f"Datasette text query (MiniLM) p50 after the first at most {TEXT_P50_MS:.0f} ms",
+                f"{tp50:.1f} ms (first {1000 * cold_text:,.0f} ms)",
+                tp50 <= TEXT_P50_MS,
+            ),
             (f"Datasette image query p50 at most {IMAGE_P50_MS:.0f} ms", f"{ip50:.1f} ms", ip50 <= IMAGE_P50_MS),
-            (f"{CONCURRENT} concurrent HTTP text queries: every answer the sequential one", f"{same} of {total}",
-             same == total),
+            (
+                f"{CONCURRENT} concurrent HTTP text queries: every answer the sequential one",
+                f"{same} of {total}",
+                same == total,
+            ),
         ]
     return section
 
 
-# ---- alone: update this section of docs/benchmarks.md ---------------------------------------
-
-def section_markdown(section: Section) -> str:
-    """The section as ``write_markdown`` renders it (its targets go to the report's targets table)."""
-    lines = [f"## {section.name}", "", f"Command: `{section.command}` ({section.seconds / 60:.1f} min in this run).", ""]
-    for table in section.tables:
-        lines += [table.markdown(), ""]
-    if section.notes:
-        lines += ["Notes:", ""] + [f"- {n}" for n in section.notes] + [""]
-    return "\n".join(lines).rstrip() + "\n"
+# ---- alone: this study's results, then docs/benchmarks.md rendered again ----------------------
 
 
-def update_report(path: Path, section: Section) -> None:
-    """Replace (or append) this section in an existing report, and its rows of the targets table."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = section_markdown(section)
-    pattern = re.compile(rf"^## {re.escape(section.name)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    mine = {target for target, _, _ in section.targets}
-    head = re.search(r"^### Targets\n\n(\|.*\n)+", text, re.M)
-    if head and mine:
-        rows = [r for r in head.group(0).splitlines() if not any(r.startswith(f"| {t} |") for t in mine)]
-        rows += [f"| {t} | {m} | {'met' if ok else '**not met**'} |".replace("\n", " ")
-                 for t, m, ok in section.targets]
-        text = text[:head.start()] + "\n".join(rows) + "\n" + text[head.end():]
-    path.write_text(text.rstrip() + "\n")
-
-
-def run_updating_report(argv, description: str, run, *, quick_help: str, workdir_help: str,
-                        make_data=None) -> int:
-    """A benchmark section run on its own: parse ``--quick/--workdir/--output``, run it, print
-    its tables and targets, and update that section of the report in place (by default
-    docs/benchmarks.md, not with ``--quick``). ``make_data(setup, workdir)`` gives what ``run``
-    takes as its data (default: just the setup)."""
+def run_updating_report(
+    argv, description: str, run, *, study: str, quick_help: str, workdir_help: str, make_data=None
+) -> int:
+    """A benchmark section run on its own: parse ``--quick/--workdir/--results/--output``, run
+    it, print its tables and targets, write its JSON results (by default
+    ``bench/results/benchmarks/<study>.json``, not with ``--quick``) and render the report from
+    that folder again (default docs/benchmarks.md). ``make_data(setup, workdir)`` gives what
+    ``run`` takes as its data (default: just the setup)."""
     from types import SimpleNamespace
 
-    from . import block_tensorflow
-    from .report import command_line, console, targets_table
+    from . import block_tensorflow, results
+    from .cli import SYNTHETIC, save_results, synthetic_data
+    from .report import command_line, console, now, targets_table
     from .setup import pick
 
     block_tensorflow()
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--workdir", type=Path, help=workdir_help)
-    ap.add_argument("--output", type=Path, help="the report to update (default: docs/benchmarks.md, not with --quick)")
+    ap.add_argument(
+        "--results", type=Path, help="write the JSON results here (default: bench/results/benchmarks, not with --quick)"
+    )
+    ap.add_argument(
+        "--output",
+        type=Path,
+        help="render the report of the results folder here (default: docs/benchmarks.md, not with --quick)",
+    )
     args = ap.parse_args(argv)
+    folder = args.results or (None if args.quick else results.RESULTS / "benchmarks")
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
+    if output and not folder:
+        ap.error("--output with --quick needs --results (the folder the report is rendered from)")
     con = console()
     say = lambda msg: con.print(f"[dim]- {msg}[/dim]")  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="scannlite-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
+        t0, started, load = time.perf_counter(), now(), os.getloadavg()[0]
         setup = pick(args.quick)
         data = make_data(setup, workdir) if make_data else SimpleNamespace(setup=setup)
         section = run(data, workdir, command_line(), say)
         section.seconds = time.perf_counter() - t0
+        described = synthetic_data(setup, data) if make_data and study in SYNTHETIC else []
     for table in section.tables:
         table.print(con)
     if section.targets:
         targets_table([section]).print(con)
-    if output:
-        update_report(output, section)
-        con.print(f"report: {output}")
+    save_results(
+        folder,
+        output,
+        [results.section_json(section, study, started=started, data=described, load=(load, os.getloadavg()[0]))],
+        con,
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_updating_report(argv, __doc__.splitlines()[0], run, quick_help="few queries, 200 images: a smoke run",
-                               workdir_help="where catalogs and logs go (kept)")
+    return run_updating_report(
+        argv,
+        __doc__.splitlines()[0],
+        run,
+        study="warm_queries",
+        quick_help="few queries, 200 images: a smoke run",
+        workdir_help="where catalogs and logs go (kept)",
+    )
 
 
 if __name__ == "__main__":

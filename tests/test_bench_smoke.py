@@ -1,8 +1,8 @@
 """Smoke test of the benchmarks: every step of ``make bench`` runs, on small data.
 
 Benchmarks are not timed tests: this checks that the quick mode of each benchmark produces
-its tables, the Markdown report, the recall curve and sane figures (recalls within [0, 1],
-sizes and latencies positive), never how fast anything was.
+its tables, its JSON results, the Markdown rendered from them, the recall curve and sane
+figures (recalls within [0, 1], sizes and latencies positive), never how fast anything was.
 """
 
 from __future__ import annotations
@@ -17,12 +17,21 @@ from pathlib import Path
 
 import pytest
 
+from bench import run_all
+
 pytestmark = [pytest.mark.slow, pytest.mark.device]
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _bench(module: str, *args: str, timeout: float = 150) -> str:
+# The whole quick run takes about 4 minutes on a quiet 2-core machine, and more than 15 on one
+# loaded by other work; the subprocess's limit only catches a hang, and the test's own pytest
+# timeout sits above it (and above the single run after it), not under it.
+RUN_ALL_TIMEOUT = 2400
+ALONE_TIMEOUT = 150
+
+
+def _bench(module: str, *args: str, timeout: float = ALONE_TIMEOUT) -> str:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
@@ -45,22 +54,18 @@ def _recalls(figures: dict) -> list[float]:
     return out
 
 
-RUN_ALL_TIMEOUT = 2400
-
-
-# pytest-timeout's limit sits above the subprocess's own, so a hang is reported by the subprocess's
-# timeout (with its output), never cut short by the suite's 900 s default.
-@pytest.mark.timeout(RUN_ALL_TIMEOUT + 120)
-def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
+@pytest.mark.timeout(RUN_ALL_TIMEOUT + ALONE_TIMEOUT + 150)
+def test_quick_benchmarks_write_tables_results_report_and_curve(tmp_path):
     work, md, png, fig = tmp_path / "work", tmp_path / "benchmarks.md", tmp_path / "recall.png", tmp_path / "f.json"
+    res = tmp_path / "results"
     # The real text set is embedded once per machine (a TensorFlow process, about a minute for
-    # the quick set's 5,100 sentences) and cached; the first run here may make it. The whole run
-    # takes about 4 minutes on a quiet 2-core machine; the limit only catches a hang (a run on a
-    # machine loaded by other work took more than 15 minutes).
+    # the quick set's 5,100 sentences) and cached; the first run here may make it.
     out = _bench(
         "run_all",
         "--workdir",
         str(work),
+        "--results",
+        str(res),
         "--output",
         str(md),
         "--png",
@@ -81,7 +86,17 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     ):
         assert title in out, f"missing table {title!r} in the printed output"
 
+    # Each study wrote its JSON, and the report is exactly the rendering of those files.
+    from bench import render, results
+
+    assert sorted(p.stem for p in res.glob("*.json")) == sorted(run_all.BENCHMARKS)
+    runs = {r["study"]: r for r in results.load_dir(res)[1]}
+    assert all(
+        r["source"] == "measured" and "bench.run_all --quick" in r["command"] and r["machine"]["cores"]
+        for r in runs.values()
+    )
     text = md.read_text()
+    assert render.render("benchmarks", res) == text
     for heading in (
         "# Benchmarks",
         "## Machine",
@@ -98,7 +113,7 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     assert "Command: `" in text and "bench.run_all --quick" in text
     assert "How these figures were measured:" in text
     assert "](recall.png)" in text
-    assert "cores" in text and "CPU:" in text
+    assert "cores" in text and all(r["machine"]["cpu"] in text for r in runs.values())
     for method in ("scannlite, FLOAT lookup", "scannlite, INT8 lookup", "Model Maker's recipe", "FAISS IVF-PQ"):
         assert method in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -148,11 +163,20 @@ def test_quick_benchmarks_write_tables_report_and_curve(tmp_path):
     assert "Export: snapshot 1" in alone and "Targets" in alone
 
 
-def test_scale_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
-    """bench.scale at a tiny size, without the Model Maker peer: every step runs, the table's
-    section for that size lands in the output, and a section for another size stays."""
-    out = tmp_path / "scale.md"
-    out.write_text("# Scale (issue 10)\n\n## 7,000,000 vectors\n\nkept\n\n## What the figures show\n\nkept too\n")
+def test_scale_benchmark_writes_its_results_and_keeps_the_others(tmp_path):
+    """bench.scale at a tiny size, without the Model Maker peer: every step runs, its JSON
+    results land beside another size's, and the doc rendered from the folder holds both
+    sizes in order, then the hand-written closing text."""
+    from bench import render, results
+
+    folder, out = tmp_path / "results", tmp_path / "scale.md"
+    folder.mkdir()
+    other = json.loads((results.RESULTS / "scale" / "5000000.json").read_text())
+    other.update(title="7,000,000 vectors", figures={**other["figures"], "n": 7_000_000})
+    (folder / "7000000.json").write_text(json.dumps(other))
+    (folder / "_doc.json").write_text(
+        json.dumps({"closing": [{"text": "## What the figures show\n\nkept too", "source": "this test"}]})
+    )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
@@ -164,6 +188,8 @@ def test_scale_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
             "3000",
             "--workdir",
             str(tmp_path / "w"),
+            "--results",
+            str(folder),
             "--output",
             str(out),
             "--no-peer",
@@ -176,9 +202,12 @@ def test_scale_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    run = results.load(folder / "3000.json")
+    assert run["figures"]["n"] == 3000 and run["source"] == "measured" and "bench.scale --n 3000" in run["command"]
+    assert out.read_text() == render.render("scale", folder)
     text = out.read_text()
     assert text.index("## 3,000 vectors") < text.index("## 7,000,000 vectors") < text.index("## What the figures")
-    assert "kept\n" in text and "kept too" in text
+    assert "kept too" in text and "| scannlite full build | 345.5 s |" in text
     section = text.split("## 3,000 vectors", 1)[1].split("## 7,000,000", 1)[0]
     for step in (
         "add (.npy streamed, one commit)",
@@ -197,3 +226,41 @@ def test_scale_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
     ):
         worker = re.search(pattern, section)
         assert worker and float(worker.group(1).replace(",", "")) > 50, section
+
+
+def test_recipe_sweep_writes_its_results_and_the_doc_is_their_rendering(tmp_path):
+    """The finished recipe sweep, off `make bench`'s path, still runs from its command: on the
+    small real set it writes its JSON and docs/recipe.md's layout is rendered from it."""
+    from bench import render, results
+
+    folder, out, png = tmp_path / "results", tmp_path / "recipe.md", tmp_path / "recipe.png"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.recipe_sweep",
+            "--quick",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--results",
+            str(folder),
+            "--output",
+            str(out),
+            "--png",
+            str(png),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = results.load(folder / "recipe_sweep.json")
+    assert run["study"] == "recipe_sweep" and "bench.recipe_sweep --quick" in run["command"]
+    assert [t["title"].split(" (")[0].split(":")[0] for t in run["tables"]][:2] == [
+        "Recall@10 per codes scanned, one knob at a time",
+        "Every tree x codes pair",
+    ]
+    assert out.read_text() == render.render("recipe", folder)
+    assert "**Result.**" in out.read_text() and png.read_bytes()[:4] == b"\x89PNG"
