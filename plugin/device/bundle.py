@@ -27,6 +27,7 @@ import flatbuffers
 
 from scannlite.plugin.device import tflite_zip
 from scannlite.store.bundle.embedder_checks import EmbedderFacts, inspect_embedder
+from scannlite.store.bundle.ondevice import tflite_modules
 from scannlite.store.bundle.ondevice.bundle_file import INDEX_FILE_NAME, read_bundle, read_metadata
 from scannlite.store.bundle.ondevice.sstable import FOOTER_SIZE, MAGIC
 
@@ -34,7 +35,7 @@ INDEX_DESCRIPTION = "On-device Scann Index file with LevelDB format."
 
 
 def _empty_metadata(description: dict):
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as md
+    md = tflite_modules.schemas()[1]
 
     def tensors(facts: list[dict]):
         out = []
@@ -80,8 +81,8 @@ def attach_index(model: bytes, index: bytes, file_name: str = INDEX_FILE_NAME) -
     ``output_index``); metadata and packed files the model has are kept, except an index it
     already carried, which is removed (from every output tensor) with its packed file.
     """
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as md
-    from tensorflow_lite_support.metadata.python import metadata as tfl_metadata
+    md = tflite_modules.schemas()[1]
+    tfl_metadata = tflite_modules.metadata_module()
 
     if not isinstance(model, (bytes, bytearray, memoryview)):
         raise TypeError(f"model must be bytes; got {type(model).__name__}")

@@ -74,8 +74,9 @@ def probe_flatbuffer(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
 
     ``vectors`` (n, dim) is stored as float32; the model maps token id I+2 to ``vectors[I]``.
     """
-    from tensorflow_lite_support.metadata import schema_py_generated as fb
+    from scannlite.store.bundle.ondevice.tflite_modules import schemas
 
+    fb = schemas()[0]
     table = _checked_vectors(vectors)
     if not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
         raise ValueError(f"seq_len must be a positive integer; got {seq_len!r}")
@@ -142,7 +143,9 @@ def make_probe_model(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
     TextEmbedder on ``probe_token(i)`` returns ``vectors[i]`` as float32, exactly. The packed
     zip is written with fixed timestamps, so the same vectors give the same bytes.
     """
-    from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, metadata_writer
+    from scannlite.store.bundle.ondevice import tflite_modules
+
+    metadata_info, _ = tflite_modules.metadata_writers()
 
     model = probe_flatbuffer(vectors, seq_len)
     count = int(np.shape(vectors)[0])
@@ -163,8 +166,11 @@ def make_probe_model(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
             name="scannlite probe embedder",
             description="Token qI embeds to probe vector I, so a text searcher can search any vector.",
         )
-        writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-            model, general_md=general, input_md=inputs, output_md=outputs, associated_files=[vocab]
+        populated = tflite_modules.populate(
+            model,
+            general=general,
+            inputs=[m.create_metadata() for m in inputs],
+            outputs=[m.create_metadata() for m in outputs],
+            associated_files=[vocab],
         )
-        populated = writer.populate()
-    return tflite_zip.normalize(bytes(populated))
+    return tflite_zip.normalize(populated)

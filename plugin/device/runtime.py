@@ -184,9 +184,11 @@ def _tensor_image(arr: np.ndarray):
     return TensorImage.create_from_array(arr)
 
 
-def _inputs(kind: str, items) -> list:
-    """Checked texts, or TensorImages of checked uint8 RGB arrays."""
-    return _texts(items) if kind == "text" else [_tensor_image(a) for a in _images(items)]
+def _inputs(kind: str, items, mediapipe: bool = False) -> list:
+    """Checked texts, or TensorImages of checked uint8 RGB arrays (the arrays for MediaPipe)."""
+    if kind == "text":
+        return _texts(items)
+    return _images(items) if mediapipe else [_tensor_image(a) for a in _images(items)]
 
 
 def _search(
@@ -246,7 +248,10 @@ def image_search(
 
 
 def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None) -> np.ndarray:
-    inputs = _inputs(kind, items)
+    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+
+    mediapipe = not task_library_installed()
+    inputs = _inputs(kind, items, mediapipe)
 
     def load(model: bytes | str):
         facts = _inspected(model, kind)
@@ -260,15 +265,18 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
         raise _fail(f"{type(embedder).__name__} failed", exc) from None
     rows = []
     for result in results:
-        if output_index >= len(result.embeddings):
+        # The Task Library hands values back as float64 copies of its float32 output (the
+        # cast back is exact); MediaPipe as float32 vectors.
+        vectors = result if mediapipe else [e.feature_vector.value for e in result.embeddings]
+        if output_index >= len(vectors):
             raise ValueError(
-                f"{kind}_embed: the model has {len(result.embeddings)} outputs; "
-                f"output_index {output_index} does not exist"
+                f"{kind}_embed: the model has {len(vectors)} outputs; output_index {output_index} does not exist"
             )
-        # The Task Library hands values back as float64 copies of its float32 output; the
-        # cast back is exact.
-        rows.append(np.asarray(result.embeddings[output_index].feature_vector.value).astype(np.float32))
+        rows.append(np.asarray(vectors[output_index]).astype(np.float32))
     if not rows:
+        if mediapipe:
+            shape = facts.description["outputs"][output_index]["shape"]
+            return np.zeros((0, int(np.prod(shape[1:]))), np.float32)
         return np.zeros((0, embedder.get_embedding_dimension(output_index)), np.float32)
     return np.stack(rows)
 

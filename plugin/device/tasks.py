@@ -133,15 +133,56 @@ def _index_source(index) -> tuple[bytes | str | None, tuple]:
     return index, ("bytes", _digest(index))
 
 
+class MediaPipeEmbedder:
+    """MediaPipe's TextEmbedder or ImageEmbedder behind the Task Library embedder's calls: where
+    tflite-support cannot install (Python 3.12+), it computes the same embeddings bit for bit
+    (docs/python-versions.md). ``embed(x)`` returns one float32 vector per output tensor."""
+
+    def __init__(self, kind: str, model: bytes | str, l2_normalize: bool):
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+
+        if kind == "text":
+            from mediapipe.tasks.python.text import text_embedder as module
+
+            name = "TextEmbedder"
+        else:
+            from mediapipe.tasks.python.vision import image_embedder as module
+
+            name = "ImageEmbedder"
+        self.kind = kind
+        base = BaseOptions(model_asset_path=model) if isinstance(model, str) else BaseOptions(model_asset_buffer=model)
+        options = getattr(module, f"{name}Options")(base_options=base, l2_normalize=bool(l2_normalize))
+        self._embedder = getattr(module, name).create_from_options(options)
+
+    def embed(self, x) -> list[np.ndarray]:
+        if self.kind == "image":
+            from mediapipe.tasks.python.vision.core.image import Image, ImageFormat
+
+            x = Image(image_format=ImageFormat.SRGB, data=x)
+        return [np.asarray(e.embedding, dtype=np.float32) for e in self._embedder.embed(x).embeddings]
+
+
 def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=None):
     """The Task Library's TextEmbedder, ImageEmbedder, TextSearcher or ImageSearcher (``kind``
     "text" or "image", ``role`` "Embedder" or "Searcher") for ``model``: bytes, or a path the
     Task Library maps itself (bytes would be copied into every task it makes)."""
     import importlib
 
-    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
 
     name = f"{kind.capitalize()}{role}"
+    if not task_library_installed():
+        if role != "Embedder":
+            raise DeviceError(
+                f"{name} needs the Task Library: tflite-support is not installed (it has wheels for "
+                "Python 3.11 only; pip install 'scannlite[task-library]' there)"
+            )
+        try:
+            return MediaPipeEmbedder(kind, model, l2_normalize)
+        except Exception as exc:
+            raise _fail(f"MediaPipe's {name} could not load the model", exc) from None
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+
     package = "text" if kind == "text" else "vision"
     module = importlib.import_module(f"tensorflow_lite_support.python.task.{package}.{kind}_{role.lower()}")
     extra = {} if search is None else {"search_options": search}

@@ -1,8 +1,11 @@
 """Writing the Task Library metadata into converted towers (runs in the TensorFlow process).
 
-Why these modules: ``tensorflow_lite_support.metadata.python.metadata_writers`` are pure
-flatbuffer writers and import fine next to TensorFlow, whereas ``from tflite_support import
-metadata_writers`` pulls in the Task Library, which cannot share a process with TensorFlow.
+Why these modules: the metadata description classes and ``MetadataPopulator`` (tflite-support's
+where it is installed, else MediaPipe's: :mod:`scannlite.store.bundle.ondevice.tflite_modules`)
+are flatbuffer writers and import fine next to TensorFlow, whereas ``from tflite_support import
+metadata_writers`` pulls in the Task Library, which cannot share a process with TensorFlow
+(docs/python-versions.md has the measurements). One writer for every Python, so a tower gets
+the same bytes on 3.11 and 3.13.
 
 The three routes (docs/stack.md, "Task Library facts for embedders"):
 
@@ -18,10 +21,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tensorflow_lite_support.metadata import metadata_schema_py_generated as _md_fb
-from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, metadata_writer, writer_utils
-
 from scannlite.plugin.dual_encoder.words import DELIM_PATTERN
+from scannlite.store.bundle.ondevice import tflite_modules
+
+_md_fb = tflite_modules.schemas()[1]
+metadata_info, writer_utils = tflite_modules.metadata_writers()
 
 AUTHOR = "scannlite"
 
@@ -45,13 +49,12 @@ def image_metadata(model: bytes, dim: int, size: int, licenses: str | None = Non
         color_space_type=_md_fb.ColorSpaceType.RGB,
         tensor_type=writer_utils.get_input_tensor_types(model)[0],
     )
-    writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-        bytearray(model),
-        _general("scannlite image tower", "Image tower of a scannlite dual encoder.", licenses),
-        input_md=[input_md],
-        output_md=[_output(dim)],
+    return tflite_modules.populate(
+        model,
+        general=_general("scannlite image tower", "Image tower of a scannlite dual encoder.", licenses),
+        inputs=[input_md.create_metadata()],
+        outputs=[_output(dim).create_metadata()],
     )
-    return bytes(writer.populate())
 
 
 def regex_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
@@ -60,14 +63,13 @@ def regex_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str 
         description="Word ids from the regex tokenizer (no lowercasing).",
         tokenizer_md=metadata_info.RegexTokenizerMd(DELIM_PATTERN, str(vocab_path)),
     )
-    writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-        bytearray(model),
-        _general("scannlite word text tower", "Word text tower of a scannlite dual encoder.", licenses),
-        input_md=[input_md],
-        output_md=[_output(dim)],
+    return tflite_modules.populate(
+        model,
+        general=_general("scannlite word text tower", "Word text tower of a scannlite dual encoder.", licenses),
+        inputs=[input_md.create_metadata()],
+        outputs=[_output(dim).create_metadata()],
         associated_files=[str(vocab_path)],
     )
-    return bytes(writer.populate())
 
 
 def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
@@ -94,12 +96,16 @@ def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str |
         "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
         licenses,
     )
-    writer = metadata_writer.MetadataWriter.create_from_metadata(
-        bytearray(model),
-        model_metadata=general.create_metadata(),
-        input_metadata=bert_inputs.create_input_tesnor_metadata(),
-        output_metadata=[_output(dim).create_metadata()],
+    # tflite-support names this method create_input_tesnor_metadata(); MediaPipe has input_md.
+    if hasattr(bert_inputs, "input_md"):
+        inputs = [m.create_metadata() for m in bert_inputs.input_md]
+    else:
+        inputs = bert_inputs.create_input_tesnor_metadata()
+    return tflite_modules.populate(
+        model,
+        general=general,
+        inputs=inputs,
+        outputs=[_output(dim).create_metadata()],
         associated_files=bert_inputs.get_tokenizer_associated_files(),
         input_process_units=bert_inputs.create_input_process_unit_metadata(),
     )
-    return bytes(writer.populate())

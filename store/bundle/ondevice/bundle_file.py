@@ -49,11 +49,11 @@ _TOKENIZER_FILES = ("vocabFile", "sentencePieceModel")  # fields of tokenizer op
 
 @functools.lru_cache(maxsize=1)
 def _schemas():
-    """Import the generated flatbuffer modules on first use (they are large)."""
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as meta
-    from tensorflow_lite_support.metadata import schema_py_generated as schema
+    """Import the generated flatbuffer modules on first use (they are large): tflite-support's,
+    else MediaPipe's (:mod:`.tflite_modules`)."""
+    from scannlite.store.bundle.ondevice.tflite_modules import schemas
 
-    return schema, meta
+    return schemas()
 
 
 @functools.cache
