@@ -265,14 +265,22 @@ def verify(
     device: DeviceSide,
     catalog: Path | None = None,
     probe: Path | None = None,
+    runtimes: tuple[str, ...] | None = None,
     progress: Progress = SILENT,
 ) -> tuple[list[str], parity.ParityReport]:
+    """Static problems and the parity report; ``runtimes``: which to verify with (default: every
+    one present, :func:`.runtimes.available`)."""
     with open_bundle(path) as b:
-        return _verify(b, device, catalog, probe, progress)
+        return _verify(b, device, catalog, probe, runtimes, progress)
 
 
 def _verify(
-    b: OpenedBundle, device: DeviceSide, catalog: Path | None, probe: Path | None, progress: Progress
+    b: OpenedBundle,
+    device: DeviceSide,
+    catalog: Path | None,
+    probe: Path | None,
+    runtimes: tuple[str, ...] | None,
+    progress: Progress,
 ) -> tuple[list[str], parity.ParityReport]:
     problems = static_problems(b)
     _dropper(b.data)()  # validating read every code
@@ -324,6 +332,7 @@ def _verify(
             leaves=leaves,
             texts=texts,
             images=images,
+            runtimes=runtimes,
             progress=progress,
         )
     return problems + rep.problems, rep
