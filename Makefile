@@ -17,6 +17,15 @@ else
   UV_PYTHON_REQUEST := 3.11
   UV_DOWNLOADS := automatic
 endif
+# Python 3.13 for `make test-py313` (and PYTHON312 likewise for `make test-py312`): the machine's own
+# (python3.13 on PATH, else pyenv's), else a uv-managed one where uv may download it.
+# Those environments have no tflite-support (it has no wheels past cp311): they embed and write
+# bundles with MediaPipe and verify with libscannlite (docs/python-versions.md).
+find_python = $(shell for p in python$(1) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(1).*/bin/python$(1) 2>/dev/null | sort -V | tail -1); do \
+  $$p -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(1))); print(sys.executable)' 2>/dev/null && break; done)
+comma := ,
+PYTHON313 ?= $(call find_python,3.13)
+PYTHON312 ?= $(call find_python,3.12)
 # Any Python 3 can bootstrap uv itself.
 PYTHON ?= $(or $(PYTHON311),$(shell command -v python3))
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
@@ -31,7 +40,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick lint bench clean system-deps browser-deps native native-deps wasm-deps wasm
+.PHONY: setup demo test test-quick test-py313 test-py312 setup-py313 setup-py312 lint bench clean system-deps browser-deps native native-deps wasm-deps wasm
 
 setup: system-deps $(STAMP) native
 
@@ -113,8 +122,23 @@ lint: setup
 test-quick: setup wasm-deps
 	$(UV) run --frozen --no-sync pytest -q -m "not slow and not tensorflow and not browser"
 
+# The suite on another Python, in its own environment (.venv-py3XX), beside the 3.11 one: everything but
+# the tests that need the Task Library (they skip, naming why). CI runs `make test` and `make test-py313`.
+# $(1): the version, $(2): the interpreter found (empty: uv's managed one, downloads allowed).
+define other_python
+setup-py$(subst .,,$(1)): system-deps native | $$(UV)
+	@[ -n "$(2)" ] || echo "no Python $(1) on this machine: uv installs a managed Python $(1)"
+	UV_PROJECT_ENVIRONMENT=.venv-py$(subst .,,$(1)) UV_PYTHON_DOWNLOADS=$(if $(2),never,automatic) \
+	  $$(UV) sync --frozen --all-extras --compile-bytecode --python $(or $(2),$(1))
+
+test-py$(subst .,,$(1)): setup-py$(subst .,,$(1)) browser-deps native-deps wasm-deps
+	UV_PROJECT_ENVIRONMENT=.venv-py$(subst .,,$(1)) $$(UV) run --frozen --no-sync pytest -q -p no:cacheprovider
+endef
+$(eval $(call other_python,3.13,$(PYTHON313)))
+$(eval $(call other_python,3.12,$(PYTHON312)))
+
 bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .typecheck .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-py312 .venv-py313 .tools .pytest_cache .typecheck .mypy_cache .ruff_cache

@@ -36,6 +36,7 @@ from scannlite.plugin.device.tasks import (
     _loaded,
     _search_options,
     _task,
+    use_mediapipe,
 )
 from scannlite.store.bundle.ondevice.index_writer import check_index_inputs, scann_config
 from scannlite.store.errors import one_line
@@ -247,17 +248,15 @@ def image_search(
     return _search("image", model, images, max_results, l2_normalize, index)
 
 
-def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None) -> np.ndarray:
-    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
-
-    mediapipe = not task_library_installed()
+def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None, engine: str | None) -> np.ndarray:
+    mediapipe = use_mediapipe(engine)
     inputs = _inputs(kind, items, mediapipe)
 
     def load(model: bytes | str):
         facts = _inspected(model, kind)
-        return _task(kind, "Embedder", model, l2_normalize), facts
+        return _task(kind, "Embedder", model, l2_normalize, mediapipe=mediapipe), facts
 
-    embedder, facts = _loaded(model, ("Embedder", kind, bool(l2_normalize)), load)
+    embedder, facts = _loaded(model, ("Embedder", kind, bool(l2_normalize), mediapipe), load)
     output_index = facts.output_index if output_index is None else _check_output_index(output_index)
     try:
         results = [embedder.embed(x) for x in inputs]
@@ -282,19 +281,31 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
 
 
 def text_embed(
-    model: bytes | str, texts: list[str], l2_normalize: bool = False, *, output_index: int | None = None
+    model: bytes | str,
+    texts: list[str],
+    l2_normalize: bool = False,
+    *,
+    output_index: int | None = None,
+    engine: str | None = None,
 ) -> np.ndarray:
     """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``
-    (default: the one the searcher reads). ``model`` is the model's bytes or its path."""
-    return _embed("text", model, texts, l2_normalize, output_index)
+    (default: the one the searcher reads). ``model`` is the model's bytes or its path.
+    ``engine``: "task-library" or "mediapipe" (same bits, docs/python-versions.md); default the
+    Task Library where tflite-support is installed, else MediaPipe."""
+    return _embed("text", model, texts, l2_normalize, output_index, engine)
 
 
 def image_embed(
-    model: bytes | str, images: list[np.ndarray], l2_normalize: bool = False, *, output_index: int | None = None
+    model: bytes | str,
+    images: list[np.ndarray],
+    l2_normalize: bool = False,
+    *,
+    output_index: int | None = None,
+    engine: str | None = None,
 ) -> np.ndarray:
     """ImageEmbedder outputs, float32 (len(images), dim); images uint8 (height, width, 3).
     ``model`` is the model's bytes or its path."""
-    return _embed("image", model, images, l2_normalize, output_index)
+    return _embed("image", model, images, l2_normalize, output_index, engine)
 
 
 def user_info(model: bytes, index: bytes | None = None) -> bytes:

@@ -162,7 +162,19 @@ class MediaPipeEmbedder:
         return [np.asarray(e.embedding, dtype=np.float32) for e in self._embedder.embed(x).embeddings]
 
 
-def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=None):
+def use_mediapipe(engine: str | None) -> bool:
+    """Whether an embedder runs in MediaPipe: ``engine`` "mediapipe" or "task-library", or None for
+    the Task Library where tflite-support is installed and MediaPipe elsewhere."""
+    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+
+    if engine not in (None, "mediapipe", "task-library"):
+        raise ValueError(f"engine must be 'mediapipe' or 'task-library'; got {engine!r}")
+    if engine == "task-library" and not task_library_installed():
+        raise DeviceError("the Task Library is not installed (tflite-support has wheels for Python 3.11 only)")
+    return engine == "mediapipe" or (engine is None and not task_library_installed())
+
+
+def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=None, *, mediapipe: bool = False):
     """The Task Library's TextEmbedder, ImageEmbedder, TextSearcher or ImageSearcher (``kind``
     "text" or "image", ``role`` "Embedder" or "Searcher") for ``model``: bytes, or a path the
     Task Library maps itself (bytes would be copied into every task it makes)."""
@@ -171,7 +183,7 @@ def _task(kind: str, role: str, model: bytes | str, l2_normalize: bool, search=N
     from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
 
     name = f"{kind.capitalize()}{role}"
-    if not task_library_installed():
+    if mediapipe or not task_library_installed():
         if role != "Embedder":
             raise DeviceError(
                 f"{name} needs the Task Library: tflite-support is not installed (it has wheels for "

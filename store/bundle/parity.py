@@ -201,8 +201,14 @@ def verify(
         for key in ("texts", "images"):
             if key in got:
                 embedded[key], answers[rt.TASK_LIBRARY][f"real embedder {key[:-1]}"] = got[key]
-    elif texts or images:
-        rep.notes.append("the bundle's own embedder was not run (it runs only in the Task Library's device process)")
+    elif (texts or images) and bundle is not None:
+        # Without the Task Library (Python 3.12+) the device process embeds with MediaPipe, whose
+        # embedders give the Task Library's vectors bit for bit (docs/python-versions.md).
+        with progress.task("embedding with the bundle's own embedder (MediaPipe) in a device process"):
+            for key, items in (("texts", texts), ("images", images)):
+                if items:
+                    embedded[key] = device.embed_bundle(bundle=bundle, **{key: items})
+        rep.notes.append("the bundle's embedder ran in MediaPipe (tflite-support is not installed)")
     if rt.SCANNLITE in wanted:
         with progress.task("verifying with libscannlite"):
             mine = {"probe vector": rt.native_search(index, probes, k, l2_normalize)}

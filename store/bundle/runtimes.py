@@ -36,9 +36,9 @@ def native_missing() -> str | None:
 def task_library_missing() -> str | None:
     """Why the Task Library cannot be used here (one line), or None when tflite-support is installed
     (it is only ever loaded in a device process)."""
-    try:
-        importlib_metadata.version("tflite-support")
-    except importlib_metadata.PackageNotFoundError:
+    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+
+    if not task_library_installed():
         return "tflite-support is not installed (the Task Library runs only where it is)"
     return None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import sys
 import types
 from importlib import metadata as importlib_metadata
@@ -24,7 +25,10 @@ from importlib import metadata as importlib_metadata
 
 @functools.cache
 def task_library_installed() -> bool:
-    """Whether tflite-support (the Task Library) is installed here (its wheels stop at cp311)."""
+    """Whether tflite-support (the Task Library) is installed here (its wheels stop at cp311).
+    ``SCANNLITE_TASK_LIBRARY=off`` makes a 3.11 environment behave as 3.13's (the tests use it)."""
+    if os.environ.get("SCANNLITE_TASK_LIBRARY") == "off":
+        return False
     try:
         importlib_metadata.version("tflite-support")
     except importlib_metadata.PackageNotFoundError:

@@ -1,0 +1,142 @@
+"""scannlite on Pythons without tflite-support (3.12, 3.13): nothing it imports needs the Task Library,
+MediaPipe's embedders give the Task Library's vectors bit for bit, and the metadata parser version
+scannlite computes for MediaPipe's populator is the one tflite-support's compiled helper stamps.
+
+The first test runs everywhere: on 3.13 as is, on 3.11 with ``SCANNLITE_TASK_LIBRARY=off`` and the
+Task Library's modules blocked, so it fails on either if a module reaches for tflite-support. The
+comparisons with the Task Library run where it is installed (3.11). docs/python-versions.md.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+from scannlite.store.workers.boundary import run_in
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "tflite-support"
+
+needs_task_library = pytest.mark.skipif(
+    not task_library_installed(), reason="tflite-support is not installed (it has wheels for Python 3.11 only)"
+)
+
+NO_TASK_LIBRARY = r"""
+import importlib, importlib.abc, pkgutil, sys
+import numpy as np
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tflite_support", "tensorflow_lite_support"):
+            raise ImportError(f"{name} is blocked: this process stands for Python 3.13, where tflite-support cannot install")
+        return None
+
+sys.meta_path.insert(0, Block())
+import scannlite, scannlite.store, scannlite.plugin, scannlite.cli
+
+names = []
+for package in (scannlite.store, scannlite.plugin, scannlite.cli):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        names.append(info.name)
+for name in names:
+    importlib.import_module(name)
+
+# What needs the schemas and metadata tools: read a bundle, write a probe model, pack an index.
+from scannlite.plugin.device import runtime
+from scannlite.store.bundle.ondevice import read_bundle
+from scannlite.store.bundle.ondevice.tflite_modules import metadata_module, schemas
+
+schemas(); metadata_module()
+bundle = read_bundle(open(sys.argv[1], "rb").read())
+assert bundle.index_file is not None
+probe = runtime.make_probe_model(np.eye(16, dtype=np.float32))
+packed = runtime.attach_index(probe, bundle.index_file)
+assert read_bundle(packed).index_file == bundle.index_file
+assert read_bundle(packed).min_parser_version == "1.4.0", read_bundle(packed).min_parser_version
+loaded = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("tflite_support", "tensorflow_lite_support")})
+assert not loaded, loaded
+print(len(names), "modules")
+"""
+
+
+def test_no_module_needs_tflite_support(tmp_path):
+    env = dict(os.environ, SCANNLITE_TASK_LIBRARY="off", PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python")
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TASK_LIBRARY, str(FIXTURES / "regex_searcher.tflite")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout.split()[-2]) > 50
+
+
+def test_bundle_of_probe_model_without_task_library_is_searched_by_libscannlite(tmp_path, monkeypatch):
+    """MediaPipe's populator packs an index the C searcher reads, in a device process without tflite-support."""
+    from scannlite.store.bundle.ondevice import read_bundle
+    from scannlite.store.searcher import NativeSearcher
+
+    monkeypatch.setenv("SCANNLITE_TASK_LIBRARY", "off")
+    index = (FIXTURES / "regex_index.ldb").read_bytes()
+    vectors = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+    model = run_in("device", "scannlite.plugin.device.runtime:make_probe_model", vectors)
+    bundle = run_in("device", "scannlite.plugin.device.runtime:attach_index", model, index)
+    assert read_bundle(bundle).index_file == index
+    path = tmp_path / "bundle.tflite"
+    path.write_bytes(bundle)
+    with NativeSearcher(str(path)) as s:
+        packed = s.search(vectors[0][:16], 3)
+    with NativeSearcher(index) as s:
+        alone = s.search(vectors[0][:16], 3)
+    assert list(packed.metadata) == list(alone.metadata) and len(packed.metadata) == 3
+
+
+@needs_task_library
+def test_min_parser_version_equals_tflite_supports(tmp_path):
+    """tflite-support's populator stamps its compiled helper's version; ours must compute the same."""
+    import flatbuffers
+
+    from scannlite.plugin.device import tflite_zip
+    from scannlite.store.bundle.ondevice.bundle_file import read_metadata
+    from scannlite.store.bundle.ondevice.tflite_modules import min_parser_version
+
+    index = (FIXTURES / "regex_index.ldb").read_bytes()
+    probe = run_in("device", "scannlite.plugin.device.runtime:make_probe_model", np.eye(16, dtype=np.float32))
+    bundle = run_in("device", "scannlite.plugin.device.runtime:attach_index", probe, index)
+    models = {
+        "probe": probe,
+        "bundle": bundle,
+        **{p.name: p.read_bytes() for p in sorted(FIXTURES.glob("*.tflite"))},
+    }
+    seen = set()
+    for name, model in models.items():
+        md = read_metadata(tflite_zip.split(model)[0])
+        assert md is not None, name
+        md.minParserVersion = None
+        builder = flatbuffers.Builder(0)
+        builder.Finish(md.Pack(builder), b"M001")
+        real = run_in("device", "tests.support.metadata_version:real_min_parser_version", bytes(builder.Output()))
+        assert min_parser_version(builder.Output()) == real, name
+        seen.add(real)
+    assert {"1.2.1", "1.4.0"} <= seen, seen  # a regex tokenizer and a packed ScaNN index
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+@needs_task_library
+def test_mediapipe_embeddings_equal_task_librarys():
+    texts = ["hello world", "It's a Test, isn't it?", "", "café crème"]
+    model = str(FIXTURES / "regex_one_embedding_with_metadata.tflite")
+    got = {
+        engine: run_in("device", "scannlite.plugin.device.runtime:text_embed", model, texts, engine=engine)
+        for engine in ("task-library", "mediapipe")
+    }
+    assert np.array_equal(_bits(got["task-library"]), _bits(got["mediapipe"]))
