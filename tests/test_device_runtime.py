@@ -14,6 +14,7 @@ import pytest
 
 from scannlite.plugin.device import tflite_zip
 from scannlite.plugin.device.probe_model import probe_flatbuffer, probe_token, probe_vocabulary
+from scannlite.store.bundle.ondevice.tflite_modules import schemas as tflite_schemas
 from scannlite.store.workers.boundary import ProcessFailed, WorkerError, run_in
 from tests.support.shared_fixtures import tflite_fixture
 
@@ -331,7 +332,7 @@ def test_attach_refuses_bad_input_in_one_line():
 
 def test_attach_targets_response_encoding_of_three_input_models():
     """USE-QA-shaped models (3 string inputs, no input process units): the searcher uses output 1."""
-    from tensorflow_lite_support.metadata import schema_py_generated as fb
+    fb = tflite_schemas()[0]
 
     from scannlite.plugin.device.bundle import index_of
     from scannlite.store.bundle.ondevice.bundle_file import read_metadata

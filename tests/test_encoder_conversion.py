@@ -13,6 +13,7 @@ from scannlite.plugin.dual_encoder.datasets import load_dataset
 from scannlite.plugin.dual_encoder.images import load_rgb
 from scannlite.plugin.embedders.registry import embed_images, embed_texts
 from scannlite.plugin.embedders.tflite_signature import describe
+from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
 from scannlite.store.workers.boundary import run_in
 from tests.support.tiny_coco import make_tiny_coco
 
@@ -40,6 +41,27 @@ def held_out(coco):
     idx = np.concatenate([idx, np.arange(4)])  # a few more images, all at the tower's input size
     image_files = [str(coco.parent.parent / "train2017" / data.keys[i]) for i in idx]
     return [data.captions[i][0] for i in idx] + QUERIES, image_files
+
+
+def _mediapipe_equals_task_library(tflite_dir, texts, image_files):
+    """The demo towers through MediaPipe (what Python 3.12+ embeds with) and the Task Library: text
+    vectors bit for bit; image vectors bit for bit at the tower's input size, where neither resizes
+    (their resize filters differ: docs/python-versions.md)."""
+    images = [load_rgb(p) for p in image_files]
+    for kind, items in (("text", texts), ("image", images)):
+        model = str(tflite_dir / f"{kind}_embedder.tflite")
+        got = [
+            run_in("device", f"scannlite.plugin.device.runtime:{kind}_embed", model, items, engine=engine)
+            for engine in ("task-library", "mediapipe")
+        ]
+        same = (got[0].view(np.uint32) == got[1].view(np.uint32)).all(axis=1)
+        if kind == "text":
+            assert same.all(), np.flatnonzero(~same)
+        else:
+            at_size = np.array([im.shape[:2] == (40, 40) for im in images])
+            assert at_size.any() and same[at_size].all(), np.flatnonzero(at_size & ~same)
+            cos = np.sum(got[0] * got[1], axis=1) / np.linalg.norm(got[0], axis=1) / np.linalg.norm(got[1], axis=1)
+            assert cos.min() >= 0.98, cos
 
 
 def _parity(keras_text, keras_images, tflite_dir, texts, image_files):
@@ -85,5 +107,7 @@ def test_converted_towers_match_keras(text_tower, coco, held_out, tmp_path_facto
         else:
             assert len(sig["inputs"]) == 1 and sig["inputs"][0][1] == "int32"
         assert describe(out / "image_embedder.tflite")["inputs"][0][1:] == ("float32", [1, 40, 40, 3])
+        if task_library_installed():
+            _mediapipe_equals_task_library(out, texts, image_files)
     assert sizes[True][1] < sizes[False][1] / 3  # int8 image tower
     assert sizes[True][0] < sizes[False][0] / (1.8 if text_tower == "minilm" else 3)

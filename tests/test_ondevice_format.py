@@ -35,6 +35,7 @@ from scannlite.store.bundle.ondevice import (
 )
 from scannlite.store.bundle.ondevice.protos import decode_index_config
 from scannlite.store.bundle.ondevice.sstable import crc32c, mask, snappy_decompress, unmask
+from scannlite.store.bundle.ondevice.tflite_modules import schemas as tflite_schemas
 from tests.support.ondevice_pb import to_spec
 from tests.support.shared_fixtures import tflite_fixture
 
@@ -784,7 +785,8 @@ def test_zip_entries_are_held_to_their_crc(tmp_path):
 
 def _model(inputs, outputs, metadata=None, custom_codes=(), zip_entries=None):
     import flatbuffers
-    from tensorflow_lite_support.metadata import schema_py_generated as s
+
+    s = tflite_schemas()[0]
 
     model = s.ModelT()
     model.version = 3
@@ -828,7 +830,8 @@ def _model(inputs, outputs, metadata=None, custom_codes=(), zip_entries=None):
 
 def _metadata(subgraph, identifier=b"M001"):
     import flatbuffers
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as m
+
+    m = tflite_schemas()[1]
 
     meta = m.ModelMetadataT()
     meta.name, meta.minParserVersion = b"synthetic", b"1.4.0"
@@ -839,7 +842,7 @@ def _metadata(subgraph, identifier=b"M001"):
 
 
 def _tensor_md(name, units=(), files=(), content=None):
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as m
+    m = tflite_schemas()[1]
 
     t = m.TensorMetadataT()
     t.name = name
@@ -850,7 +853,7 @@ def _tensor_md(name, units=(), files=(), content=None):
 
 
 def _unit(kind, options):
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as m
+    m = tflite_schemas()[1]
 
     u = m.ProcessUnitT()
     u.optionsType, u.options = getattr(m.ProcessUnitOptions, kind), options
@@ -858,7 +861,7 @@ def _unit(kind, options):
 
 
 def _file(name, kind):
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as m
+    m = tflite_schemas()[1]
 
     f = m.AssociatedFileT()
     f.name, f.type = name, getattr(m.AssociatedFileType, kind)
@@ -866,8 +869,8 @@ def _file(name, kind):
 
 
 def test_describe_image_searcher_model():
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as m
-    from tensorflow_lite_support.metadata import schema_py_generated as s
+    m = tflite_schemas()[1]
+    s = tflite_schemas()[0]
 
     norm = m.NormalizationOptionsT()
     norm.mean, norm.std = [127.5], [127.5]
@@ -903,8 +906,8 @@ def test_describe_image_searcher_model():
 
 
 def test_describe_bert_and_plain_models():
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as m
-    from tensorflow_lite_support.metadata import schema_py_generated as s
+    m = tflite_schemas()[1]
+    s = tflite_schemas()[0]
 
     bert = m.BertTokenizerOptionsT()
     bert.vocabFile = [_file(b"vocab.txt", "VOCABULARY")]

@@ -140,3 +140,39 @@ def test_mediapipe_embeddings_equal_task_librarys():
         for engine in ("task-library", "mediapipe")
     }
     assert np.array_equal(_bits(got["task-library"]), _bits(got["mediapipe"]))
+
+
+BUNDLE_STEPS = r"""
+import hashlib, sys
+import numpy as np
+from scannlite.store.workers.boundary import run_in
+from tests.support.model_builders import image_model
+
+index = open(sys.argv[1], "rb").read()
+vectors = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+probe = run_in("device", "scannlite.plugin.device.runtime:make_probe_model", vectors)
+w = np.random.default_rng(3).standard_normal((16, 8 * 8 * 3)).astype(np.float32) / 30
+image = run_in("device", "tests.support.model_builders:with_image_metadata", image_model(w, 8, 8, "float32"))
+made = [probe, image] + [run_in("device", "scannlite.plugin.device.runtime:attach_index", m, index) for m in (probe, image)]
+print(" ".join(hashlib.sha256(m).hexdigest() for m in made))
+"""
+
+
+@needs_task_library
+def test_mediapipe_populator_writes_tflite_supports_bytes():
+    """Probe models, image metadata and packed indexes: the same bytes from either populator, so a
+    bundle written on 3.13 is the one 3.11 writes."""
+    out = {}
+    for setting in ("on", "off"):
+        env = dict(os.environ, SCANNLITE_TASK_LIBRARY=setting)
+        done = subprocess.run(
+            [sys.executable, "-c", BUNDLE_STEPS, str(FIXTURES / "regex_index.ldb")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        out[setting] = done.stdout.split()
+    assert len(out["on"]) == 4 and out["on"] == out["off"]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import flatbuffers
 import numpy as np
-from tensorflow_lite_support.metadata import schema_py_generated as fb
+
+from scannlite.store.bundle.ondevice.tflite_modules import schemas
+
+fb = schemas()[0]
 
 
 def _buffer(data=None):
@@ -105,19 +108,23 @@ def text_model_with_inputs(count: int, dim: int = 16, dtype: str = "int32", flex
 
 def with_image_metadata(model: bytes, mean: float = 127.5, std: float = 127.5) -> bytes:
     """Add ImageEmbedder metadata: NormalizationOptions and RGB (device process)."""
-    from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, metadata_writer
+    from scannlite.store.bundle.ondevice import tflite_modules
 
+    metadata_info, _ = tflite_modules.metadata_writers()
+    meta_fb = tflite_modules.schemas()[1]
     inputs = [
         metadata_info.InputImageTensorMd(
             name="image",
             norm_mean=[mean],
             norm_std=[std],
-            color_space_type=metadata_info._metadata_fb.ColorSpaceType.RGB,
-            tensor_type=metadata_info._schema_fb.TensorType.FLOAT32,
+            color_space_type=meta_fb.ColorSpaceType.RGB,
+            tensor_type=fb.TensorType.FLOAT32,
         )
     ]
     outputs = [metadata_info.TensorMd(name="embedding")]
-    writer = metadata_writer.MetadataWriter.create_from_metadata_info(
-        model, general_md=metadata_info.GeneralMd(name="test image embedder"), input_md=inputs, output_md=outputs
+    return tflite_modules.populate(
+        model,
+        general=metadata_info.GeneralMd(name="test image embedder"),
+        inputs=[m.create_metadata() for m in inputs],
+        outputs=[m.create_metadata() for m in outputs],
     )
-    return bytes(writer.populate())
