@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import flatbuffers
 import numpy as np
@@ -83,18 +84,18 @@ def probe_flatbuffer(vectors: np.ndarray, seq_len: int = DEFAULT_SEQ_LEN) -> byt
     n, dim = table.shape
     table = np.concatenate([np.zeros((RESERVED_ROWS, dim), "<f4"), table])
 
-    def buffer(data: bytes | None) -> fb.BufferT:
+    def buffer(data: bytes | None) -> Any:
         buf = fb.BufferT()
         if data is not None:
             buf.data = np.frombuffer(data, dtype=np.uint8)
         return buf
 
-    def tensor(name: str, shape: list[int], dtype: int, buffer_index: int) -> fb.TensorT:
+    def tensor(name: str, shape: list[int], dtype: int, buffer_index: int) -> Any:
         t = fb.TensorT()
         t.name, t.shape, t.type, t.buffer = name, shape, dtype, buffer_index
         return t
 
-    def opcode(builtin: int) -> fb.OperatorCodeT:
+    def opcode(builtin: int) -> Any:
         code = fb.OperatorCodeT()
         # Builtins below 127 are recorded in both fields; older runtimes read the deprecated one.
         code.builtinCode = code.deprecatedBuiltinCode = builtin

@@ -20,6 +20,7 @@ The three routes (docs/stack.md, "Task Library facts for embedders"):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from scannlite.plugin.dual_encoder.words import DELIM_PATTERN
 from scannlite.store.bundle.ondevice import tflite_modules
@@ -30,11 +31,11 @@ metadata_info, writer_utils = tflite_modules.metadata_writers()
 AUTHOR = "scannlite"
 
 
-def _general(name: str, description: str, licenses: str | None) -> metadata_info.GeneralMd:
+def _general(name: str, description: str, licenses: str | None) -> Any:
     return metadata_info.GeneralMd(name=name, version="1", description=description, author=AUTHOR, licenses=licenses)
 
 
-def _output(dim: int) -> metadata_info.TensorMd:
+def _output(dim: int) -> Any:
     return metadata_info.TensorMd(
         name="embedding", description=f"L2-normalised {dim}-d embedding; dot product = cosine similarity."
     )

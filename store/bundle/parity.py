@@ -205,9 +205,10 @@ def verify(
         # Without the Task Library (Python 3.12+) the device process embeds with MediaPipe, whose
         # embedders give the Task Library's vectors bit for bit (docs/python-versions.md).
         with progress.task("embedding with the bundle's own embedder (MediaPipe) in a device process"):
-            for key, items in (("texts", texts), ("images", images)):
-                if items:
-                    embedded[key] = device.embed_bundle(bundle=bundle, **{key: items})
+            if texts:
+                embedded["texts"] = device.embed_bundle(bundle=bundle, texts=texts)
+            if images:
+                embedded["images"] = device.embed_bundle(bundle=bundle, images=images)
         rep.notes.append("the bundle's embedder ran in MediaPipe (tflite-support is not installed)")
     if rt.SCANNLITE in wanted:
         with progress.task("verifying with libscannlite"):
