@@ -107,6 +107,7 @@ def search_probe(probe, queries, **kwargs):
 
 
 @pytest.mark.parametrize("distance", ["dot", "l2"])
+@pytest.mark.task_library
 def test_float_one_leaf_index_matches_numpy(dataset, distance):
     database, queries, probe, meta = dataset
     config = device("scann_config", distance=distance, centroids=np.zeros((1, 16)))
@@ -125,6 +126,7 @@ def test_float_one_leaf_index_matches_numpy(dataset, distance):
 
 
 @pytest.mark.parametrize("distance", ["dot", "l2"])
+@pytest.mark.task_library
 def test_ah_tree_index_matches_numpy_emulation(dataset, distance):
     """UINT8 codes, 4 leaves of which 2 are searched, FLOAT lookup: emulate the device exactly."""
     database, queries, probe, meta = dataset
@@ -158,6 +160,7 @@ def test_ah_tree_index_matches_numpy_emulation(dataset, distance):
     assert_parity(got, brute_force(queries, recon, distance, 10, candidates), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.task_library
 def test_build_index_refuses_bad_input_in_one_line():
     with pytest.raises(WorkerError, match=r"^partition_assignment has 2 entries for 3 metadata items$"):
         device(
@@ -181,6 +184,7 @@ def test_build_index_refuses_bad_input_in_one_line():
         )
 
 
+@pytest.mark.task_library
 def test_build_index_refuses_what_the_device_would_mis_serve():
     config = device("scann_config", distance="dot", centroids=np.zeros((1, 4)))
     with pytest.raises(WorkerError, match=r"^float vectors have dimension 3 but the centroids 4$"):
@@ -207,6 +211,7 @@ def test_build_index_refuses_what_the_device_would_mis_serve():
         )
 
 
+@pytest.mark.task_library
 def test_build_index_copies_python_lists_safely():
     """The binding reads a list of floats through a freed temporary (garbage); we must not."""
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4) + 0.5
@@ -225,6 +230,7 @@ def test_build_index_copies_python_lists_safely():
 # ----------------------------------------------------------------------------- bundles
 
 
+@pytest.mark.task_library
 def test_fixture_searcher_conformance():
     model = fixture_bytes("regex_searcher.tflite")
     (got,) = device("text_search", model, [QUERY], max_results=5, l2_normalize=True)
@@ -242,6 +248,7 @@ def test_fixture_searcher_conformance():
     assert two == got[:2]
 
 
+@pytest.mark.task_library
 def test_attach_keeps_vocab_and_matches_index_file():
     embedder = fixture_bytes("regex_one_embedding_with_metadata.tflite")
     index = fixture_bytes("regex_index.ldb")
@@ -258,6 +265,7 @@ def test_attach_keeps_vocab_and_matches_index_file():
     assert packed[1][0][0] == b"It was a sunny day."
 
 
+@pytest.mark.task_library
 def test_a_bundle_given_by_path_answers_as_its_bytes_do(tmp_path):
     # An export's bundle is checked from its file: the Task Library maps it (file_name) and the
     # reader judges it through a map, so no process holds a copy of a large bundle.
@@ -279,6 +287,7 @@ def test_a_bundle_given_by_path_answers_as_its_bytes_do(tmp_path):
         device("text_embed", str(tmp_path / "text.tflite"), queries)
 
 
+@pytest.mark.task_library
 def test_attach_replaces_an_existing_index():
     searcher = fixture_bytes("regex_searcher.tflite")
     rng = np.random.default_rng(5)
@@ -366,6 +375,7 @@ def tiny_image_model(weights: np.ndarray, height: int, width: int) -> bytes:
     return image_model(weights, height, width, "uint8")
 
 
+@pytest.mark.task_library
 def test_image_embed_search_and_attach():
     rng = np.random.default_rng(9)
     weights = (rng.standard_normal((8, 4 * 4 * 3)) / 255).astype(np.float32)
@@ -397,12 +407,14 @@ def test_image_embed_search_and_attach():
 # ----------------------------------------------------------------------------- crashes
 
 
+@pytest.mark.task_library
 def test_native_crash_becomes_process_failed():
     with pytest.raises(ProcessFailed, match="crashed"):
         run_in("device", "ctypes:string_at", 0)
     assert device("user_info", fixture_bytes("regex_searcher.tflite")) == b"userinfo"  # we live on
 
 
+@pytest.mark.task_library
 def test_searching_without_any_index_is_refused_before_the_library_crashes():
     # tflite-support 0.4.4's ImageSearcher segfaults on a model with no metadata and no index.
     model = tiny_image_model(np.ones((4, 12), np.float32), 2, 2)
@@ -410,6 +422,7 @@ def test_searching_without_any_index_is_refused_before_the_library_crashes():
         device("image_search", model, [np.zeros((2, 2, 3), np.uint8)], max_results=1, l2_normalize=False)
 
 
+@pytest.mark.task_library
 def test_binary_user_info_is_refused_in_one_line():
     embedder = fixture_bytes("regex_one_embedding_with_metadata.tflite")
     config = device("scann_config", distance="dot", centroids=np.zeros((1, 16)))
@@ -426,6 +439,7 @@ def test_binary_user_info_is_refused_in_one_line():
         device("user_info", embedder, index)
 
 
+@pytest.mark.task_library
 def test_task_library_errors_are_one_line():
     embedder = fixture_bytes("regex_one_embedding_with_metadata.tflite")
     with pytest.raises(WorkerError, match=r"^TextSearcher could not load the bundle: .*not an sstable"):

@@ -176,3 +176,39 @@ def test_mediapipe_populator_writes_tflite_supports_bytes():
         assert done.returncode == 0, done.stderr[-3000:]
         out[setting] = done.stdout.split()
     assert len(out["on"]) == 4 and out["on"] == out["off"]
+
+
+# Sizes that take each of the Task Library's resize paths: general up and down, width unchanged,
+# even and odd integer factors, extreme aspect ratios, and the tower's own size.
+SIZES = [
+    (13, 20),
+    (31, 9),
+    (5, 6),
+    (16, 16),
+    (4, 8),
+    (96, 96),
+    (24, 24),
+    (24, 40),
+    (8, 20),
+    (8, 8),
+    (200, 300),
+    (3, 1000),
+]
+
+
+@needs_task_library
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_mediapipe_image_embeddings_equal_task_librarys_at_every_size(dtype):
+    from tests.support.model_builders import image_model
+
+    w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
+    model = image_model(w, 8, 8, dtype)
+    if dtype == "float32":
+        model = run_in("device", "tests.support.model_builders:with_image_metadata", model)
+    images = [np.random.default_rng(i).integers(0, 256, (*s, 3), dtype=np.uint8) for i, s in enumerate(SIZES)]
+    got = [
+        run_in("device", "scannlite.plugin.device.runtime:image_embed", model, images, engine=engine)
+        for engine in ("task-library", "mediapipe")
+    ]
+    same = (_bits(got[0]) == _bits(got[1])).all(axis=1)
+    assert same.all(), [SIZES[i] for i in np.flatnonzero(~same)]

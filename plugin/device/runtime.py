@@ -25,6 +25,7 @@ import numpy as np
 
 # attach_index, scann_config (the store's: the config is pure protobuf) and make_probe_model are
 # re-exported so that every device entry point is "scannlite.plugin.device.runtime:<name>".
+from scannlite.plugin.device import image_resize
 from scannlite.plugin.device.bundle import attach_index
 from scannlite.plugin.device.probe_model import make_probe_model
 from scannlite.plugin.device.tasks import (
@@ -257,6 +258,10 @@ def _embed(kind: str, model, items, l2_normalize: bool, output_index: int | None
         return _task(kind, "Embedder", model, l2_normalize, mediapipe=mediapipe), facts
 
     embedder, facts = _loaded(model, ("Embedder", kind, bool(l2_normalize), mediapipe), load)
+    if mediapipe and kind == "image":
+        # MediaPipe resizes with another filter than the Task Library's: resize as it does first.
+        _, height, width, _ = facts.description["inputs"][0]["shape"]
+        inputs = [np.ascontiguousarray(image_resize.resize(x, height, width)) for x in inputs]
     output_index = facts.output_index if output_index is None else _check_output_index(output_index)
     try:
         results = [embedder.embed(x) for x in inputs]

@@ -158,7 +158,8 @@ class MediaPipeEmbedder:
         if self.kind == "image":
             from mediapipe.tasks.python.vision.core.image import Image, ImageFormat
 
-            x = Image(image_format=ImageFormat.SRGB, data=x)
+            # MediaPipe reads the buffer as laid out in C order; a strided view would be misread.
+            x = Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(x))
         return [np.asarray(e.embedding, dtype=np.float32) for e in self._embedder.embed(x).embeddings]
 
 
