@@ -73,6 +73,7 @@ def _ours(case: dict, **options) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.task_library
 @pytest.mark.parametrize("kind", ["ah", "float"])
 def test_writer_table_equals_the_builders(kind):
     case = _case(kind)
@@ -141,6 +142,7 @@ def test_bad_inputs_are_refused_before_anything_is_written():
         assert out.getvalue() == b""
 
 
+@pytest.mark.task_library
 def test_the_builder_refuses_what_the_writer_refuses():
     """Both take their checks from one place (check_index_inputs)."""
     case = _case("float", seed=5)

@@ -332,6 +332,7 @@ def _odd_encodings() -> list[bytes]:
     ]
 
 
+@pytest.mark.task_library
 def test_protos_match_protobuf_byte_for_byte():
     """One codec in both protobuf implementations, and the same bytes as tflite-support's generated code."""
     specs = _specs()
@@ -465,6 +466,7 @@ def built():
     return cases, dict(zip([("ah", True), ("ah", False), ("float", True), ("float", False)], blobs))
 
 
+@pytest.mark.task_library
 @pytest.mark.parametrize("name", ["ah", "float"])
 def test_builder_output_reads_back(built, name):
     cases, blobs = built
@@ -511,6 +513,7 @@ def test_builder_output_reads_back(built, name):
         assert summary["partition_sizes"]["empty"] == 1
 
 
+@pytest.mark.task_library
 def test_corrupt_snappy_block_is_reported(built):
     _, blobs = built
     data = bytearray(blobs[("ah", True)])

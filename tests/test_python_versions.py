@@ -77,23 +77,42 @@ def test_no_module_needs_tflite_support(tmp_path):
     assert int(done.stdout.split()[-2]) > 50
 
 
-def test_bundle_of_probe_model_without_task_library_is_searched_by_libscannlite(tmp_path, monkeypatch):
-    """MediaPipe's populator packs an index the C searcher reads, in a device process without tflite-support."""
+PROBE_BUNDLE = r"""
+import sys
+import numpy as np
+from scannlite.store.workers.boundary import run_in
+
+index = open(sys.argv[1], "rb").read()
+vectors = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+model = run_in("device", "scannlite.plugin.device.runtime:make_probe_model", vectors)
+open(sys.argv[2], "wb").write(run_in("device", "scannlite.plugin.device.runtime:attach_index", model, index))
+"""
+
+
+def test_bundle_of_probe_model_without_task_library_is_searched_by_libscannlite(tmp_path):
+    """MediaPipe's populator packs an index the C searcher reads, in a device process without tflite-support
+    (a process of its own: device workers stay warm, and this one must not serve other tests)."""
     from scannlite.store.bundle.ondevice import read_bundle
     from scannlite.store.searcher import NativeSearcher
 
-    monkeypatch.setenv("SCANNLITE_TASK_LIBRARY", "off")
     index = (FIXTURES / "regex_index.ldb").read_bytes()
-    vectors = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
-    model = run_in("device", "scannlite.plugin.device.runtime:make_probe_model", vectors)
-    bundle = run_in("device", "scannlite.plugin.device.runtime:attach_index", model, index)
-    assert read_bundle(bundle).index_file == index
     path = tmp_path / "bundle.tflite"
-    path.write_bytes(bundle)
+    env = dict(os.environ, SCANNLITE_TASK_LIBRARY="off")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE_BUNDLE, str(FIXTURES / "regex_index.ldb"), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert read_bundle(path.read_bytes()).index_file == index
+    query = np.random.default_rng(0).standard_normal(16).astype(np.float32)
     with NativeSearcher(str(path)) as s:
-        packed = s.search(vectors[0][:16], 3)
+        packed = s.search(query, 3)
     with NativeSearcher(index) as s:
-        alone = s.search(vectors[0][:16], 3)
+        alone = s.search(query, 3)
     assert list(packed.metadata) == list(alone.metadata) and len(packed.metadata) == 3
 
 

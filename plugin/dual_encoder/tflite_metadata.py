@@ -97,9 +97,11 @@ def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str |
         "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
         licenses,
     )
-    # tflite-support names this method create_input_tesnor_metadata(); MediaPipe has input_md.
+    # tflite-support's create_input_tesnor_metadata() orders the three by the model's inputs;
+    # MediaPipe's input_md is always ids, mask, segment_ids, so it is put in the model's order here.
     if hasattr(bert_inputs, "input_md"):
-        inputs = [m.create_metadata() for m in bert_inputs.input_md]
+        by_tensor = {m.tensor_name: m for m in bert_inputs.input_md}
+        inputs = [by_tensor[name].create_metadata() for name in names]
     else:
         inputs = bert_inputs.create_input_tesnor_metadata()
     return tflite_modules.populate(
