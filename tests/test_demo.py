@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.device]
 
 SCANNLITE = str(Path(sys.executable).with_name("scannlite"))
@@ -32,7 +34,8 @@ def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     text = first.stdout
     assert "trained the dual encoder on OpenMoji" in text and "Task Library vs Keras cosine" in text
-    assert "added 4024" in text and "the Task Library matched scannlite" in text
+    verified = "the Task Library and libscannlite" if task_library_installed() else "libscannlite"
+    assert "added 4024" in text and f"{verified}" in text and "matched scannlite" in text
     for name in ("emoji_text_searcher", "emoji_image_searcher"):
         manifest = json.loads((out / f"{name}.manifest.json").read_text())
         assert manifest["verified"] and manifest["items"] == 4024 and manifest["dim"] == 128

@@ -154,6 +154,13 @@ def _catalog(out: Path, image_embedder: Path, text_embedder: Path, say, progress
     return cat
 
 
+def _verified(manifest: dict) -> str:
+    """Who verified an export: the Task Library and libscannlite on 3.11, libscannlite alone where
+    tflite-support cannot install (docs/python-versions.md)."""
+    names = ["the Task Library" if v.startswith("task-library") else v for v in manifest.get("verified_by") or []]
+    return " and ".join(names) or "the Task Library"
+
+
 def _bundle(cat: Catalog, embedder: Path, out: Path, probe: Path | None, say, progress) -> Path:
     """Export unless the bundle beside its manifest already holds this snapshot and embedder."""
     manifest_path = out.with_suffix(".manifest.json")
@@ -171,7 +178,7 @@ def _bundle(cat: Catalog, embedder: Path, out: Path, probe: Path | None, say, pr
     m = r.manifest
     say(
         f"   exported {out.name}: {m['sizes']['file']:,} bytes, {m['items']} items, {m['leaves']} leaves, "
-        f"{m['leaves_searched']} searched; the Task Library matched scannlite on {m['parity']['queries']} queries"
+        f"{m['leaves_searched']} searched; {_verified(m)} matched scannlite on {m['parity']['queries']} queries"
     )
     return out
 
@@ -222,7 +229,9 @@ def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs:
     text_embedder, image_embedder = _towers(model, out, say)
     cat = _catalog(out, image_embedder, text_embedder, say, progress)
     folder, _, names = _emoji_files(out)
-    _say_step(say, 4, "bundles (each verified by the real Task Library before it is written):")
+    _say_step(
+        say, 4, "bundles (each verified before it is written: libscannlite, and the Task Library where installed):"
+    )
     text_bundle = _bundle(cat, text_embedder, out / "emoji_text_searcher.tflite", None, say, progress)
     image_bundle = _bundle(cat, image_embedder, out / "emoji_image_searcher.tflite", folder, say, progress)
     _say_step(say, 5, "what a phone returns (TextSearcher on the text bundle):")
