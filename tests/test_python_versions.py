@@ -218,6 +218,7 @@ SIZES = [
 @needs_task_library
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_mediapipe_image_embeddings_equal_task_librarys_at_every_size(dtype):
+    """uint8 towers: bit for bit at every size. float32 towers: within a few ulps."""
     from tests.support.model_builders import image_model
 
     w = np.random.default_rng(3).standard_normal((24, 8 * 8 * 3)).astype(np.float32) / 30
@@ -229,5 +230,11 @@ def test_mediapipe_image_embeddings_equal_task_librarys_at_every_size(dtype):
         run_in("device", "scannlite.plugin.device.runtime:image_embed", model, images, engine=engine)
         for engine in ("task-library", "mediapipe")
     ]
-    same = (_bits(got[0]) == _bits(got[1])).all(axis=1)
-    assert same.all(), [SIZES[i] for i in np.flatnonzero(~same)]
+    if dtype == "uint8":
+        same = (_bits(got[0]) == _bits(got[1])).all(axis=1)
+        assert same.all(), [SIZES[i] for i in np.flatnonzero(~same)]
+    else:
+        # A float input is normalised as pixel * (2 / 255) - 1 by MediaPipe and (pixel - 127.5) / 127.5
+        # by the Task Library: the same resize, then values an ulp or two apart (docs/python-versions.md).
+        np.testing.assert_allclose(got[1], got[0], rtol=0, atol=5e-7)
+        assert not np.array_equal(got[0], got[1])  # if this starts to hold, the docs must say so
