@@ -33,7 +33,10 @@ def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
     )
     assert first.returncode == 0, first.stderr[-3000:]
     text = first.stdout
-    assert "trained the dual encoder on OpenMoji" in text and "Task Library vs Keras cosine" in text
+    assert (
+        "trained the dual encoder on OpenMoji" in text
+        and f"{'Task Library' if task_library_installed() else 'MediaPipe'} vs Keras cosine" in text
+    )
     verified = "the Task Library and libscannlite" if task_library_installed() else "libscannlite"
     assert "added 4024" in text and f"{verified}" in text and "matched scannlite" in text
     for name in ("emoji_text_searcher", "emoji_image_searcher"):

@@ -97,7 +97,7 @@ def _towers(model: Path, out: Path, say) -> tuple[Path, Path]:
     _say_step(
         say,
         2,
-        f"converted both towers in {time.perf_counter() - t:.0f} s; Task Library vs Keras cosine "
+        f"converted both towers in {time.perf_counter() - t:.0f} s; {_embedder_runtime()} vs Keras cosine "
         f"text {p.get('text', float('nan')):.6f}, image {p.get('image', float('nan')):.6f}",
     )
     return text, image
@@ -152,6 +152,12 @@ def _catalog(out: Path, image_embedder: Path, text_embedder: Path, say, progress
     r = build(cat, progress=progress)
     say("   " + "\n   ".join(r.lines()))
     return cat
+
+
+def _embedder_runtime() -> str:
+    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+
+    return "Task Library" if task_library_installed() else "MediaPipe"
 
 
 def _verified(manifest: dict) -> str:
