@@ -1,5 +1,6 @@
 """scannlite on Pythons without tflite-support (3.12, 3.13): nothing it imports needs the Task Library,
-MediaPipe's embedders give the Task Library's vectors bit for bit, and the metadata parser version
+MediaPipe's embedders give the Task Library's vectors (bit for bit where measured so: Google's regex model, uint8 image
+towers at every size; within ulps on float32 image towers), and the metadata parser version
 scannlite computes for MediaPipe's populator is the one tflite-support's compiled helper stamps.
 
 The first test runs everywhere: on 3.13 as is, on 3.11 with ``SCANNLITE_TASK_LIBRARY=off`` and the

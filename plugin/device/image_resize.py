@@ -2,8 +2,8 @@
 
 MediaPipe's ImageEmbedder resizes with another filter, so on Python 3.12+ (no tflite-support) an
 image not already at the tower's input size is resized here first and MediaPipe then embeds it
-unresized: the vectors equal the Task Library's bit for bit (tests/test_python_versions.py compares
-the two on every 3.11 run; docs/python-versions.md). The fixed-point rules below were found by
+unresized: for uint8-input towers the vectors then equal the Task Library's bit for bit
+(tests/test_python_versions.py compares the two on every 3.11 run; docs/python-versions.md). The fixed-point rules below were found by
 measurement against the Task Library: 16.16 source steps, 7-bit column and 8-bit row weights,
 2x2 box averages (rounded twice) for even integer factors, nearest pixels for odd ones, and rows
 only where the width is unchanged.

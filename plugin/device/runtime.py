@@ -295,7 +295,7 @@ def text_embed(
 ) -> np.ndarray:
     """TextEmbedder outputs, float32 (len(texts), dim), from output tensor ``output_index``
     (default: the one the searcher reads). ``model`` is the model's bytes or its path.
-    ``engine``: "task-library" or "mediapipe" (same bits, docs/python-versions.md); default the
+    ``engine``: "task-library" or "mediapipe" (within ulps, docs/python-versions.md); default the
     Task Library where tflite-support is installed, else MediaPipe."""
     return _embed("text", model, texts, l2_normalize, output_index, engine)
 

@@ -135,8 +135,8 @@ def _index_source(index) -> tuple[bytes | str | None, tuple]:
 
 class MediaPipeEmbedder:
     """MediaPipe's TextEmbedder or ImageEmbedder behind the Task Library embedder's calls: where
-    tflite-support cannot install (Python 3.12+), it computes the same embeddings bit for bit
-    (docs/python-versions.md). ``embed(x)`` returns one float32 vector per output tensor."""
+    tflite-support cannot install (Python 3.12+), it computes the Task Library's embeddings to within
+    a few ulps (docs/python-versions.md). ``embed(x)`` returns one float32 vector per output tensor."""
 
     def __init__(self, kind: str, model: bytes | str, l2_normalize: bool):
         from mediapipe.tasks.python.core.base_options import BaseOptions

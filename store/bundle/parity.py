@@ -203,7 +203,7 @@ def verify(
                 embedded[key], answers[rt.TASK_LIBRARY][f"real embedder {key[:-1]}"] = got[key]
     elif (texts or images) and bundle is not None:
         # Without the Task Library (Python 3.12+) the device process embeds with MediaPipe, whose
-        # embedders give the Task Library's vectors bit for bit (docs/python-versions.md).
+        # vectors are within ulps of the Task Library's (docs/python-versions.md).
         with progress.task("embedding with the bundle's own embedder (MediaPipe) in a device process"):
             if texts:
                 embedded["texts"] = device.embed_bundle(bundle=bundle, texts=texts)
