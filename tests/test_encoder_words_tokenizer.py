@@ -31,6 +31,7 @@ INPUTS = [
 SEQ_LEN = 12
 
 
+@pytest.mark.task_library
 def test_training_tokenizer_equals_task_library_regex_tokenizer(tmp_path):
     tokens = words.build_vocab(
         ["Red apple red APPLE RED rEd it's dog's 'quoted' caf na ve ber snake_case 42 a c e g i k m o q s"]
