@@ -329,6 +329,7 @@ class _Recording(DeviceProcesses):
         return super().check_bundle(**kwargs)
 
 
+@pytest.mark.task_library
 @pytest.mark.parametrize("index_only", [True, False])
 def test_nothing_that_grows_with_the_catalog_crosses_the_process_boundary(tmp_path, regex_model, index_only):
     """The store writes the index; device workers get paths (the embedder's own bytes aside), so
