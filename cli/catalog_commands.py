@@ -39,7 +39,8 @@ def init(
         None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."
     ),
     leaves_to_search: int | None = typer.Option(
-        None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."
+        None,
+        help="Leaves each query visits (default: the fewest that reach the recall target, --target-recall at build).",
     ),
     dims_per_block: int = typer.Option(1, help="Dimensions per asymmetric-hashing block (1 byte each)."),
     lookup: str = typer.Option("FLOAT", help="Device lookup table type: FLOAT, INT16 or INT8."),
