@@ -32,7 +32,9 @@ def export(
     index_only: bool = typer.Option(
         False, "--index-only", help="Write the bare on-device index for apps that pass index_file."
     ),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the Task Library parity check (not recommended)."),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip the parity check through the Task Library and libscannlite (not recommended)."
+    ),
     device_metadata: str = typer.Option("id", help="What each device result carries: id or metadata."),
     device_metadata_limit: int = typer.Option(DEFAULT_DEVICE_METADATA_LIMIT, help="Largest device metadata in bytes."),
     probe: Path | None = typer.Option(
@@ -152,7 +154,7 @@ def verify(
     catalog: Path | None = typer.Option(None, "--catalog", help="Check against the catalog snapshot it came from."),
     probe: Path | None = typer.Option(None, "--probe", help="Probe texts file or images folder."),
 ):
-    """Re-run export's checks and the Task Library parity test on a bundle.
+    """Re-run export's checks and the parity test on a bundle, through the Task Library and libscannlite.
 
     Example: scannlite bundle verify photos.tflite --catalog photos.catalog
     """
