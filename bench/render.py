@@ -20,8 +20,16 @@ from .results import RESULTS, ResultError, load_dir
 
 # docs/<name>.md <- bench/results/<name>/
 DOCS = ("benchmarks", "scale", "recipe", "quality")
-# Section order of docs/benchmarks.md (`make bench` runs the first five in this order); others follow by name.
-STUDY_ORDER = ("real_recall", "build_recall", "export_latency", "delta_bundles", "warm_queries", "ray_embed")
+# Section order of docs/benchmarks.md (`make bench` runs the first six in this order); others follow by name.
+STUDY_ORDER = (
+    "real_recall",
+    "build_recall",
+    "export_latency",
+    "delta_bundles",
+    "warm_queries",
+    "runtimes",
+    "ray_embed",
+)
 
 
 def _esc(s) -> str:

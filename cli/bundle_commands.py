@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
-from scannlite.cli.common import RichProgress, console, handle_errors, print_json
+from scannlite.cli.common import RichProgress, console, err_console, handle_errors, print_json
 from scannlite.plugin.device.processes import DeviceProcesses
 from scannlite.store.bundle import delta
 from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle.export import DEFAULT_DEVICE_METADATA_LIMIT
 from scannlite.store.bundle.export import export as export_snapshot
+from scannlite.store.bundle.parity import summary_line
+from scannlite.store.bundle.runtimes import default_query_runtime
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput
 
@@ -29,7 +32,9 @@ def export(
     index_only: bool = typer.Option(
         False, "--index-only", help="Write the bare on-device index for apps that pass index_file."
     ),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the Task Library parity check (not recommended)."),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip the parity check through the Task Library and libscannlite (not recommended)."
+    ),
     device_metadata: str = typer.Option("id", help="What each device result carries: id or metadata."),
     device_metadata_limit: int = typer.Option(DEFAULT_DEVICE_METADATA_LIMIT, help="Largest device metadata in bytes."),
     probe: Path | None = typer.Option(
@@ -66,7 +71,7 @@ def export(
     )
     m = r.manifest
     check = (
-        f"verified by the Task Library: {m['parity']['queries']} queries matched"
+        summary_line(m["verified_by"], m["parity"]["queries"], m["parity"]["identical"], m["parity"]["notes"])
         if r.verified
         else "NOT verified (--no-verify)"
     )
@@ -136,6 +141,12 @@ def info(
             f"l2_normalize={'true' if u.get('l2_normalize') else 'false'}",
             highlight=False,
         )
+    if data.get("manifest") is not None:
+        by = data["manifest"].get("verified_by") or []
+        console.print(
+            f"  verified by {', '.join(by)}" if by else "  the manifest records no runtime that verified it",
+            highlight=False,
+        )
 
 
 def verify(
@@ -143,7 +154,7 @@ def verify(
     catalog: Path | None = typer.Option(None, "--catalog", help="Check against the catalog snapshot it came from."),
     probe: Path | None = typer.Option(None, "--probe", help="Probe texts file or images folder."),
 ):
-    """Re-run export's checks and the Task Library parity test on a bundle.
+    """Re-run export's checks and the parity test on a bundle, through the Task Library and libscannlite.
 
     Example: scannlite bundle verify photos.tflite --catalog photos.catalog
     """
@@ -153,8 +164,7 @@ def verify(
             console.print(f"problem: {p}", highlight=False)
         raise typer.Exit(1)
     console.print(
-        f"ok: the Task Library matched scannlite on {rep.queries} queries "
-        f"({rep.exact_order} in exactly the same order, the rest differing only among tied distances)",
+        f"ok: {rep.summary()} ({rep.exact_order} in exactly its order, the rest differing only among tied distances)",
         highlight=False,
     )
 
@@ -163,21 +173,48 @@ def query(
     bundle: Path = typer.Argument(..., help="Bundle (.tflite).", show_default=False),
     text: list[str] | None = typer.Option(None, "--text", help="Query text (repeatable)."),
     image: list[Path] | None = typer.Option(None, "--image", help="Query image file (repeatable)."),
+    vector_file: Path | None = typer.Option(
+        None,
+        "--vector-file",
+        help="Query vectors (.npy, one per row, as the embedder outputs them); scannlite runtime.",
+    ),
     k: int = typer.Option(10, "-k", help="Results per query."),
+    runtime: str | None = typer.Option(
+        None,
+        "--runtime",
+        help="scannlite (libscannlite here, the embedder in a device process) or task-library; "
+        "default scannlite where libscannlite is built.",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
-    """What a phone returns for a text or an image, through the Task Library.
+    """What a phone returns for a text, an image or a vector, through libscannlite or the Task Library.
 
     Example: scannlite bundle query photos.tflite --text "a red apple" -k 5
+
+    Example: scannlite bundle query photos.tflite --image apple.jpg --runtime task-library
     """
-    if not text and not image:
-        raise InvalidInput("give --text or --image")
-    results = bundles.query(bundle, device=DEVICE, texts=text, images=image, k=k)
+    if not text and not image and vector_file is None:
+        raise InvalidInput("give --text, --image or --vector-file")
+    if runtime is None:
+        runtime, note = default_query_runtime()
+        if note:
+            err_console.print(note, highlight=False)
+    vectors = None
+    if vector_file is not None:
+        if not vector_file.is_file():
+            raise InvalidInput(f"cannot read {vector_file}: no such file")
+        try:
+            vectors = np.load(vector_file, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            raise InvalidInput(f"cannot read {vector_file}: not a valid .npy file") from None
+    results = bundles.query(bundle, device=DEVICE, texts=text, images=image, vectors=vectors, k=k, runtime=runtime)
     rows = [[{"metadata": m.decode("utf-8", "replace"), "distance": d} for m, d in row] for row in results]
     if as_json:
         print_json(rows)
         return
-    for label, row in zip(text or [str(p) for p in image], rows):
+    labels = text or [str(p) for p in image or []] or [f"vector {i}" for i in range(len(rows))]
+    for label, row in zip(labels, rows):
         console.print(f"{label}:", highlight=False)
         for rank, hit in enumerate(row, 1):
             console.print(f"  {rank:2d}. {hit['distance']:+.6f}  {hit['metadata']}", highlight=False)

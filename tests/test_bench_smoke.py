@@ -82,6 +82,7 @@ def test_quick_benchmarks_write_tables_results_report_and_curve(tmp_path):
         "Device-equivalent recall@10",
         "Export: snapshot 1",
         "Task Library query latency",
+        "Opening a large index with libscannlite",
         "Targets",
     ):
         assert title in out, f"missing table {title!r} in the printed output"

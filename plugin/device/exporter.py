@@ -119,3 +119,11 @@ def query_bundle(
     if texts:
         return runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize)
     return runtime.image_search(bundle, images, max_results=max_results, l2_normalize=l2_normalize)
+
+
+def embed_bundle(*, bundle: bytes | str, texts: list[str] | None = None, images: list[np.ndarray] | None = None):
+    """``scannlite bundle query --runtime scannlite``: the bundle's embedder's vectors for these
+    inputs (not normalised), exactly those its searcher would search with."""
+    if texts:
+        return runtime.text_embed(bundle, texts)
+    return runtime.image_embed(bundle, images)

@@ -28,3 +28,6 @@ class DeviceProcesses:
 
     def query_bundle(self, **kwargs):
         return run_in("device", f"{_EXPORTER}:query_bundle", **kwargs)
+
+    def embed_bundle(self, **kwargs):
+        return run_in("device", f"{_EXPORTER}:embed_bundle", **kwargs)

@@ -65,3 +65,10 @@ class DeviceSide(Protocol):
     ) -> list[Neighbors]:
         """What a phone's TextSearcher/ImageSearcher returns for these inputs (``bundle`` as bytes,
         or as a path the Task Library maps itself)."""
+
+    def embed_bundle(
+        self, *, bundle: bytes | str | Path, texts: list[str] | None = None, images: list[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """The bundle's own embedder's vectors for these inputs, not normalised (float32, one row
+        each): the Task Library's TextEmbedder/ImageEmbedder, which computes exactly the vector its
+        searcher searches with, for libscannlite to search."""

@@ -1,22 +1,28 @@
-"""Parity: does the real Task Library answer what scannlite's device-equivalent search says?
+"""Parity: do the on-device runtimes answer what scannlite's device-equivalent search says, and
+exactly what each other says?
 
 :func:`verify` is the verification routine, used by ``export`` (before publishing) and
-``bundle verify``, with one rule for choosing probes. Results are compared as
-lists of device metadata (``M_j``) with distances: the same entries in the same order,
-except that entries whose distances tie within ``TIE`` may swap (the device's top-N keeps an
-arbitrary one of tied entries), and distances within ``DIST_TOL``.
+``bundle verify``, with one rule for choosing probes, run through each runtime of
+:mod:`.runtimes` present (the Task Library in a device process, libscannlite here). Each
+runtime's results are compared with the numpy device-equivalent search as lists of device
+metadata (``M_j``) with distances: the same entries in the same order, except that entries
+whose distances tie within ``TIE`` may swap (the device's top-N keeps an arbitrary one of tied
+entries), and distances within ``DIST_TOL``. The runtimes are compared with each other exactly
+(metadata, order, distance bits), since libscannlite reproduces the Task Library's tie order
+(docs/native.md, "Two runtimes").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from scannlite.store.bundle import runtimes as rt
 from scannlite.store.bundle.device_side import DeviceSide
-from scannlite.store.errors import InvalidInput
+from scannlite.store.errors import InvalidInput, ScannliteError
 from scannlite.store.index import device_search
 from scannlite.store.progress import SILENT, Progress
 
@@ -35,11 +41,36 @@ class ParityReport:
     exact_order: int = 0
     problems: list[str] = field(default_factory=list)
     latency_ms: dict | None = None  # Task Library search time: p50, p95, searches
+    verified_by: list[str] = field(default_factory=list)  # runtime labels, e.g. "libscannlite 0.1.0"
+    identical: int = 0  # queries both runtimes answered, and answered identically
+    notes: list[str] = field(default_factory=list)  # one line each: a runtime that was not used, and why
 
     def merge(self, other: ParityReport) -> None:
         self.queries += other.queries
         self.exact_order += other.exact_order
         self.problems += other.problems
+
+    def summary(self) -> str:
+        return summary_line(self.verified_by, self.queries, self.identical, self.notes)
+
+    def to_json(self) -> dict:
+        """What a manifest records of the verification (``verified_by`` beside it)."""
+        return {
+            "queries": self.queries,
+            "exact_order": self.exact_order,
+            "identical": self.identical,
+            "notes": self.notes,
+        }
+
+
+def summary_line(verified_by: list[str], queries: int, identical: int = 0, notes: Sequence[str] = ()) -> str:
+    """One line: which runtimes verified, on how many queries, and whether they agreed."""
+    if not verified_by:
+        return "not verified"
+    line = f"verified by {' and '.join(verified_by)}: {queries} queries matched scannlite's search"
+    if len(verified_by) > 1:
+        line += f", the runtimes' answers identical on {identical}"
+    return line + "".join(f"; {n}" for n in notes)
 
 
 def compare(device: list[Neighbors], server: list[Neighbors], label: str) -> ParityReport:
@@ -129,38 +160,74 @@ def verify(
     leaves: int,
     texts: list[str] | None = None,
     images: list[np.ndarray] | None = None,
+    runtimes: tuple[str, ...] | None = None,
     progress: Progress = SILENT,
 ) -> ParityReport:
-    """Ask the Task Library (through ``device``) and scannlite's device-equivalent search over
-    ``reference`` the same queries, and compare the answers.
+    """Ask each runtime in ``runtimes`` (default: every one present, :func:`.runtimes.available`)
+    and scannlite's device-equivalent search over ``reference`` the same queries; compare each
+    runtime with the reference, and the runtimes with each other exactly.
 
     Probes: ``PROBE_VECTORS`` stored vectors (a fixed-seed sample of the ``count`` items,
     fetched with ``vectors_of(rows)``) plus a perturbed copy of each, searched through a probe
-    embedder; then the bundle's own embedder on ``texts``/``images``."""
+    embedder by the Task Library and directly by libscannlite over ``index``; then the bundle's
+    own embedder on ``texts``/``images`` (its vectors come from the device process: the Task
+    Library's embedder, beside its searcher's answers, or ``device.embed_bundle`` when the Task
+    Library is not among ``runtimes``; libscannlite searches them over ``bundle``)."""
+    wanted = rt.available() if runtimes is None else tuple(runtimes)
+    notes = []
+    if runtimes is None and rt.SCANNLITE not in wanted:
+        notes.append(f"not verified with libscannlite ({rt.native_missing()})")
+    if runtimes is None and rt.TASK_LIBRARY not in wanted:
+        notes.append(f"not verified with the Task Library ({rt.task_library_missing()})")
+    if not wanted:
+        raise ScannliteError(f"no runtime to verify with: {rt.native_missing()}; {rt.task_library_missing()}")
     rows = np.sort(np.random.default_rng(0).choice(count, size=min(PROBE_VECTORS, count), replace=False))
     probes = probe_vectors(vectors_of(rows), seed=1)
     k = min(VERIFY_K, count)
-    with progress.task("verifying with the Task Library in a device process"):
-        answers = device.check_bundle(
-            index=index,
-            probe_vectors=probes,
-            max_results=k,
-            l2_normalize=l2_normalize,
-            bundle=bundle,
-            texts=texts,
-            images=images,
-        )
-    rep = compare(
-        answers["probe"],
-        server_neighbors(reference, labels, normalised(probes, l2_normalize), k, leaves),
-        "probe vector",
-    )
-    rep.latency_ms = answers.get("latency_ms")
-    for key in ("texts", "images"):
-        if key in answers:
-            vecs, dev = answers[key]
-            server = server_neighbors(reference, labels, normalised(vecs, l2_normalize), k, leaves)
-            rep.merge(compare(dev, server, f"real embedder {key[:-1]}"))
+    # runtime -> {"probe vector": answers, "real embedder text": answers, ...}; embedder vectors by kind.
+    answers: dict[str, dict[str, list[Neighbors]]] = {}
+    embedded: dict[str, np.ndarray] = {}
+    rep = ParityReport(notes=notes)
+    if rt.TASK_LIBRARY in wanted:
+        with progress.task("verifying with the Task Library in a device process"):
+            got = device.check_bundle(
+                index=index,
+                probe_vectors=probes,
+                max_results=k,
+                l2_normalize=l2_normalize,
+                bundle=bundle,
+                texts=texts,
+                images=images,
+            )
+        rep.latency_ms = got.get("latency_ms")
+        answers[rt.TASK_LIBRARY] = {"probe vector": got["probe"]}
+        for key in ("texts", "images"):
+            if key in got:
+                embedded[key], answers[rt.TASK_LIBRARY][f"real embedder {key[:-1]}"] = got[key]
+    elif bundle is not None:
+        # Without the Task Library's searcher, the bundle's embedder still gives libscannlite real
+        # queries: the device side's embedder (DeviceSide.embed_bundle), whatever runs it.
+        with progress.task("embedding the probe inputs with the bundle's embedder in a device process"):
+            if texts:
+                embedded["texts"] = device.embed_bundle(bundle=bundle, texts=texts)
+            if images:
+                embedded["images"] = device.embed_bundle(bundle=bundle, images=images)
+    if rt.SCANNLITE in wanted:
+        with progress.task("verifying with libscannlite"):
+            mine = {"probe vector": rt.native_search(index, probes, k, l2_normalize)}
+            for key, vecs in embedded.items():
+                mine[f"real embedder {key[:-1]}"] = rt.native_search(bundle, vecs, k, l2_normalize)
+        answers[rt.SCANNLITE] = mine
+    first, *others = [r for r in (rt.TASK_LIBRARY, rt.SCANNLITE) if r in answers]
+    for what, dev in answers[first].items():
+        queries = probes if what == "probe vector" else embedded[what.split()[-1] + "s"]
+        server = server_neighbors(reference, labels, normalised(queries, l2_normalize), k, leaves)
+        rep.merge(compare(dev, server, what))
+        for other in others:
+            problems = rt.exact_problems(dev, answers[other][what], (first, other), what)
+            rep.problems += problems
+            rep.identical += len(dev) - len(problems)
+    rep.verified_by = [rt.label(r) for r in (rt.TASK_LIBRARY, rt.SCANNLITE) if r in answers]
     return rep
 
 
