@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from contextlib import contextmanager
 
@@ -13,6 +14,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgre
 from rich.text import Text
 
 from scannlite.store.errors import ScannliteError
+from scannlite.store.oserrors import describe as describe_os_error
 from scannlite.store.progress import Progress
 
 console = Console(soft_wrap=True)
@@ -40,6 +42,13 @@ def handle_errors(fn):
             if type(exc).__module__.startswith("scannlite."):
                 fail(str(exc))
             raise
+        except (OSError, sqlite3.Error) as exc:
+            # The last resort for a full disk, a read-only file system or a missing permission
+            # that no write site translated (store/oserrors.py): still one line with the cause.
+            line = describe_os_error(exc)
+            if line is None:
+                raise
+            fail(line)
 
     return wrapper
 

@@ -51,14 +51,17 @@ def replacing(*targets: Path | str) -> Iterator[list[Path]]:
     written before any is renamed, so a failure while writing leaves every target untouched."""
     targets_ = [Path(t) for t in targets]
     tmps = [_temporary_name(t) for t in targets_]
+    from .oserrors import replace_errors  # a full disk or read-only folder: one line naming the target
+
     try:
-        yield tmps
-        for tmp in tmps:
-            fsync_file(tmp)
-        for tmp, target in zip(tmps, targets_):
-            os.replace(tmp, target)
-        for folder in {t.parent for t in targets_}:
-            fsync_dir(folder)
+        with replace_errors(targets_, tmps):
+            yield tmps
+            for tmp in tmps:
+                fsync_file(tmp)
+            for tmp, target in zip(tmps, targets_):
+                os.replace(tmp, target)
+            for folder in {t.parent for t in targets_}:
+                fsync_dir(folder)
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)

@@ -365,6 +365,9 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
     """One transaction: settings, the commit, a new model if any, the new codes, the snapshot."""
     config, live, model, model_id, rows = plan.config, plan.live, work.model, work.model_id, work.rows
     recipe = work.trained.stats.get("recipe") if work.trained is not None else None
+    from .oserrors import codes_floor, require_free
+
+    require_free(cat.path, codes_floor(rows), f"the build's {len(rows)} codes")
     with cat.transaction():
         if plan.config_changed:
             cat.set_setting("index", config.to_json())

@@ -136,7 +136,10 @@ class Catalog:
             conn = cls._connect(db_path)
             conn.execute("SELECT value FROM catalog_config WHERE key = 'format_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
+            from .oserrors import translate  # a full or read-only disk is not a corrupt catalog
+
+            raise translate(exc, db_path, "opening", "nothing was changed") or \
+                NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
         return cls(path, conn, lock_timeout)
 
     @classmethod
@@ -213,13 +216,10 @@ class Catalog:
 
     @contextmanager
     def transaction(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        from .oserrors import sqlite_transaction  # keeps the original error when SQLite already rolled back
+
+        with sqlite_transaction(self.conn, self.path / DB_NAME) as conn:
+            yield conn
 
     def new_commit(self, kind: str, summary: dict) -> int:
         """Record a commit inside the caller's transaction; returns its sequence number."""

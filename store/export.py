@@ -372,6 +372,9 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
                        index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
                        device_metadata_limit=device_metadata_limit, probe=probe, progress=progress,
                        delta_from=delta_from, layout=layout)
+    from .oserrors import export_floor, require_free
+
+    require_free(plan.out.parent, export_floor(plan), f"exporting snapshot {plan.snap.info.version} to {plan.out.name}")
     manifest_path = manifest_path_for(plan.out)
     targets = [plan.out, manifest_path]
     if plan.base is not None:

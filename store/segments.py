@@ -69,11 +69,24 @@ def write_segment(catalog_dir: Path, ids: list[str], vectors: np.ndarray,
         started.append(path)
     table = pa.table({"id": pa.array(ids, type=pa.string()), "embedding": embedding_array(vectors)})
     # Plain encoding for the floats: dictionary encoding only costs time on embeddings.
-    with open(path, "wb") as f:
-        pq.write_table(table, f, compression="zstd", use_dictionary=["id"], row_group_size=READ_ROWS)
-        f.flush()
-        os.fsync(f.fileno())
-    fsync_dir(seg_dir)
+    # Encoded in memory first (one batch: bounded), so its exact size is checked against the
+    # free space before the file is begun (docs/storage-errors.md).
+    encoded = pa.BufferOutputStream()
+    pq.write_table(table, encoded, compression="zstd", use_dictionary=["id"], row_group_size=READ_ROWS)
+    encoded = encoded.getvalue()
+    from .oserrors import require_free, writes
+
+    require_free(seg_dir, encoded.size, f"a new segment of {len(ids):,} rows")
+    try:
+        with writes(rel, "writing segment"):
+            with open(path, "wb") as f:
+                f.write(encoded)
+                f.flush()
+                os.fsync(f.fileno())
+            fsync_dir(seg_dir)
+    except BaseException:
+        path.unlink(missing_ok=True)  # a part-written segment is never left behind
+        raise
     return WrittenSegment(rel, len(ids), path.stat().st_size, sha256_file(path))
 
 
