@@ -87,7 +87,12 @@ def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
     kind, dim, leaves, dpb, cents, books, training = cat.conn.execute(
         "SELECT kind, dim, num_leaves, dims_per_block, centroids, codebooks, training FROM models WHERE model_id = ?",
         (model_id,)).fetchone()
-    return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
+    try:
+        return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
+    except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
+        from .errors import CatalogCorrupt
+
+        raise CatalogCorrupt(f"partition model {model_id} in catalog.db is damaged; run `scannlite check`") from None
 
 
 #: (model, segment row-group reads, catalog directory, dim) -> (read, (leaves, codes, sums)) in order.

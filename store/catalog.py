@@ -135,11 +135,11 @@ class Catalog:
         try:
             conn = cls._connect(db_path)
             conn.execute("SELECT value FROM catalog_config WHERE key = 'format_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # SQLite may quote a damaged file's bytes
             from .oserrors import translate  # a full or read-only disk is not a corrupt catalog
 
             raise translate(exc, db_path, "opening", "nothing was changed") or \
-                NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
+                NotACatalog(f"{path} is not a catalog ({DB_NAME}: {str(exc).strip().splitlines()[0]})") from None
         return cls(path, conn, lock_timeout)
 
     @classmethod
@@ -158,13 +158,13 @@ class Catalog:
             conn = sqlite3.connect(f"file:{quote(str(db_path))}?{flags}", uri=True, isolation_level=None,
                                    check_same_thread=False, timeout=30)
             conn.execute("PRAGMA query_only = 1")
-        except sqlite3.Error as exc:
-            raise NotACatalog(f"cannot open {db_path} read-only: {exc}") from None
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise NotACatalog(f"cannot open {db_path} read-only: {str(exc).strip().splitlines()[0]}") from None
         try:
             return cls(path, conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             conn.close()
-            raise NotACatalog(f"{db_path} is not a readable catalog: {exc}") from None
+            raise NotACatalog(f"{db_path} is not a readable catalog: {str(exc).strip().splitlines()[0]}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -178,8 +178,8 @@ class Catalog:
     def _load_config(self) -> None:
         try:
             rows = dict(self.conn.execute("SELECT key, value FROM catalog_config").fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise NotACatalog(f"{self.path} is not a catalog ({exc})") from None
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise NotACatalog(f"{self.path} is not a catalog ({str(exc).strip().splitlines()[0]})") from None
         try:
             self.settings = {k: json.loads(v) for k, v in rows.items()}
             self.dim: int = self.settings["dim"]

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from .build import items_digest
 from .catalog import Catalog, visible
+from .damage import reports_damage
 from .errors import InvalidInput
 from .progress import SILENT, Progress
 from .segments import SEGMENT_DIR, sha256_file, write_segment
@@ -38,6 +39,7 @@ class CheckReport:
         return not self.problems
 
 
+@reports_damage  # a damaged catalog.db is a problem found, not a traceback
 def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
     rep = CheckReport()
     with cat.reading():
@@ -57,7 +59,7 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
                         if n != rows:
                             rep.problems.append(f"segment {rel} holds {n} rows, {rows} were recorded")
                     except Exception as exc:  # a corrupt footer
-                        rep.problems.append(f"segment {rel} is unreadable: {exc}")
+                        rep.problems.append(f"segment {rel} is unreadable: {str(exc).strip().splitlines()[0]}")
                 advance(1)
         bad_rows = cat.conn.execute(
             "SELECT COUNT(*) FROM items i LEFT JOIN segments s ON s.segment_id = i.segment_id "

@@ -219,7 +219,13 @@ def describe(exc: BaseException) -> str | None:
     when it is a storage failure or names a file, else None (a bug: let it show)."""
     if isinstance(exc, sqlite3.Error):
         words = sqlite_cause(exc)
-        return None if words is None else f"{words} (SQLite: {str(exc).splitlines()[0]}); {NOTHING_COMMITTED}"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if words is not None:
+            return f"{words} (SQLite: {first}); {NOTHING_COMMITTED}"
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.ProgrammingError):
+            # A damaged catalog.db (copied, truncated, overwritten): a finding, not a bug.
+            return f"the catalog database cannot be read (SQLite: {first}); run `scannlite check`"
+        return None
     if not isinstance(exc, OSError):
         return None
     code = storage_errno(exc)

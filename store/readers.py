@@ -100,7 +100,11 @@ def iter_parquet(path: Path, id_column="id", embedding_column="embedding", metad
     columns = [id_column, embedding_column] + ([metadata_column] if metadata_column in names else [])
     first, dim = 0, None
     for batch in _coalesced(_batches(path, dataset, columns, batch_rows), batch_rows):
-        rows = _parquet_rows(batch, first, dim, id_column, embedding_column, metadata_column)
+        try:
+            rows = _parquet_rows(batch, first, dim, id_column, embedding_column, metadata_column)
+        except UnicodeDecodeError as exc:  # a damaged or foreign file: string bytes that are not UTF-8
+            raise InvalidInput(f"cannot read {path}: a text column near row {first} is not valid UTF-8 "
+                               f"({_first_line(exc)})") from None
         dim = rows.vectors.shape[1]
         first += len(rows.ids)
         yield rows
@@ -248,6 +252,8 @@ class _MappedNpy:
     page it touched in the process's RSS until the end)."""
 
     def __init__(self, path: Path):
+        from tokenize import TokenError  # what numpy's header parser raises for some damaged headers
+
         with open(path, "rb") as f:
             try:
                 version = np.lib.format.read_magic(f)
@@ -257,7 +263,7 @@ class _MappedNpy:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
                 else:
                     raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
-            except (ValueError, OSError, EOFError) as exc:
+            except (ValueError, OSError, EOFError, SyntaxError, TokenError) as exc:
                 raise InvalidInput(f"cannot read {path}: not a valid .npy file "
                                    f"({str(exc).splitlines()[0] if str(exc) else 'truncated'})") from None
             if dtype.hasobject:

@@ -97,7 +97,8 @@ def _segment_errors(rel_path: str):
     except FileNotFoundError:
         raise CatalogCorrupt(f"segment file {rel_path} is missing; run `scannlite check`") from None
     except (pa.ArrowInvalid, OSError) as exc:
-        raise CatalogCorrupt(f"segment file {rel_path} is unreadable ({exc}); run `scannlite check`") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CatalogCorrupt(f"segment file {rel_path} is unreadable ({first}); run `scannlite check`") from None
 
 
 def row_group_starts(catalog_dir: Path, rel_path: str) -> np.ndarray:

@@ -38,7 +38,13 @@ _COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, looku
 
 
 def _info(row) -> SnapshotInfo:
-    return SnapshotInfo(*row[:8], json.loads(row[8]))
+    try:
+        build = json.loads(row[8])
+    except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
+        from .errors import CatalogCorrupt
+
+        raise CatalogCorrupt(f"snapshot {row[0]}'s build record in catalog.db is damaged; run `scannlite check`") from None
+    return SnapshotInfo(*row[:8], build)
 
 
 def list_snapshots(cat: Catalog) -> list[SnapshotInfo]:

@@ -121,9 +121,11 @@ def parse_vector(value, dim: int) -> np.ndarray:
 
 
 def parse_npy(data: bytes, dim: int) -> np.ndarray:
+    from tokenize import TokenError  # what numpy's header parser raises for some damaged headers
+
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError):
         raise BadQuery("the uploaded file is not a valid .npy file") from None
     if not np.issubdtype(arr.dtype, np.number):
         raise BadQuery(f"the .npy file holds {arr.dtype}, not numbers")
