@@ -9,6 +9,8 @@ The plugin never writes to a catalog: it opens them with
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scannlite.store.catalog import Catalog, is_catalog_db
+from scannlite.store.errors import CatalogCorrupt
 from scannlite.store.snapshot import LoadedSnapshot, get_snapshot, load_snapshot
 
 
@@ -65,8 +68,17 @@ def open_catalog(cdb: CatalogDb):
     cat = Catalog.open_readonly(cdb.directory, immutable=cdb.immutable)
     try:
         yield cat
+    except DAMAGED_READS as exc:  # a damaged catalog.db: an error page, never a 500 (docs/storage-errors.md)
+        if isinstance(exc, sqlite3.ProgrammingError):
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CatalogCorrupt(f"catalog {cdb.name} cannot be read ({text}); run `scannlite check` on it") from None
     finally:
         cat.close()
+
+
+#: What reading a damaged catalog.db raises besides scannlite's own one-line errors.
+DAMAGED_READS = (sqlite3.DatabaseError, UnicodeDecodeError, json.JSONDecodeError)
 
 
 # ---- snapshots: immutable once published, so loaded ones are kept ---------------------------
