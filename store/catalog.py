@@ -103,11 +103,14 @@ class Catalog:
             raise InvalidInput(f"{path} is already a catalog")
         if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
             raise InvalidInput(f"{path} is not empty; a catalog needs a new or empty directory")
+        from .oserrors import removed_on_failure
+
+        created = [d for d in (path, path / "segments") if not d.exists()]  # removed again if init fails
         path.mkdir(parents=True, exist_ok=True)
         (path / "segments").mkdir(exist_ok=True)
         # Build the database under a temporary name and rename it into place: a crash
         # during init leaves no half-initialised catalog.db behind.
-        with replacing(path / DB_NAME) as (tmp,):
+        with removed_on_failure(created), replacing(path / DB_NAME) as (tmp,):
             conn = sqlite3.connect(tmp, isolation_level=None)
             conn.executescript(schema.DDL)
             settings = {

@@ -283,3 +283,30 @@ def export_floor(plan) -> int:
         if not layout["blocks"].get("compress_metadata"):
             index += sum(len(x) for x in plan.labels)
     return index if plan.index_only else 2 * index + len(plan.model or b"")
+
+
+@contextmanager
+def removed_on_failure(folders: list[Path]):
+    """Remove these (new, still empty) folders again if the block fails: a failed ``init`` leaves
+    nothing behind, so the same command works once the cause is gone."""
+    try:
+        yield
+    except BaseException:
+        for folder in reversed(folders):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty, or already gone: leave it
+        raise
+
+
+@contextmanager
+def unlinked_on_failure(files: list[Path]):
+    """Delete these new, not yet published files if the block (the transaction that would
+    publish them) fails."""
+    try:
+        yield
+    except BaseException:
+        for f in files:
+            Path(f).unlink(missing_ok=True)
+        raise

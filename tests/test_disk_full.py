@@ -21,11 +21,18 @@ from disk_faults import SmallFs, cli, files_under, problems, state, vectors_file
 
 DIM = 16
 BASE_ROWS = 12_000
-ADD_ROWS = 10_000
-#: Bytes left free before each command: from nothing to enough for most of them.
-ADD_LEVELS = [0, 48 << 10, 400 << 10, 900 << 10, 1600 << 10, 6 << 20]
-BUILD_LEVELS = [0, 96 << 10, 700 << 10, 1500 << 10, 6 << 20]
-EXPORT_LEVELS = [0, 200 << 10, 900 << 10, 6 << 20]
+ADD_ROWS = 6_000
+#: Bytes left free before each command: from nothing to enough for most of them. An add of
+#: 6,000 rows writes a 370 kB segment, then about 1 MB of item rows through SQLite's WAL.
+ADD_LEVELS = [0, 48 << 10, 200 << 10, 500 << 10, 900 << 10, 6 << 20]
+EXPORT_LEVELS = [0, 200 << 10, 700 << 10, 6 << 20]
+
+
+def build_levels(count: int) -> list[int]:
+    """Around the full build's codes floor (16 bytes of code and 4 of row per item): below it
+    (refused before the transaction), just above it (the transaction itself fills the disk)."""
+    floor = count * (DIM + 4)
+    return [0, 96 << 10, int(floor * 0.6), int(floor * 1.3), 8 << 20]
 CAUSE_WORDS = ("no space left on device", "not enough space", "file too large", "disk I/O error", "read-only")
 
 
@@ -118,6 +125,18 @@ def attempt(arena: Arena, args: list, level: int, what: str, log: list) -> None:
     assert problems(arena.catalog) == []
 
 
+def test_each_write_fails_whole_at_one_level(arena):
+    """The quick version of the matrices below: add, build --full and export, each once with
+    the disk filled to the point where its main write cannot finish."""
+    log: list = []
+    attempt(arena, ["add", arena.catalog, vectors_file(arena.inputs, ADD_ROWS, DIM, 50)], 500 << 10, "add", log)
+    attempt(arena, ["build", arena.catalog, "--full"], 200 << 10, "build --full", log)
+    attempt(arena, ["export", arena.catalog, "--index-only", "--no-verify", "--out", arena.out / "quick.ldb"],
+            100 << 10, "export --index-only", log)
+    assert [x[2] for x in log if x[2] == "succeeded"] == [], log
+
+
+@pytest.mark.slow
 def test_add_at_every_free_space_level(arena):
     log: list = []
     for i, level in enumerate(ADD_LEVELS):
@@ -129,9 +148,10 @@ def test_add_at_every_free_space_level(arena):
     assert len(failed) >= 3, log  # the levels must actually hit the disk's limit
 
 
+@pytest.mark.slow
 def test_build_full_at_every_free_space_level(arena):
     log: list = []
-    for level in BUILD_LEVELS:
+    for level in build_levels(state(arena.catalog)["count"]):
         before = state(arena.catalog)["snapshots"]
         attempt(arena, ["build", arena.catalog, "--full"], level, "build --full", log)
         assert state(arena.catalog)["snapshots"] == before + 1
@@ -139,6 +159,7 @@ def test_build_full_at_every_free_space_level(arena):
     assert len([x for x in log if x[2] != "succeeded"]) >= 2, log
 
 
+@pytest.mark.slow
 def test_export_index_only_at_every_free_space_level(arena):
     log: list = []
     for i, level in enumerate(EXPORT_LEVELS):
@@ -150,6 +171,38 @@ def test_export_index_only_at_every_free_space_level(arena):
         assert info.code == 0, info.err
     print(*log, sep="\n")
     assert len([x for x in log if x[2] != "succeeded"]) >= 2, log
+
+
+@pytest.mark.slow
+def test_the_other_write_commands_on_a_full_disk(arena):
+    """init, delete, compact, gc, export-parquet, bundle patch, configure: at 0 bytes free and at
+    160 kB (SQLite opens; the writes do not fit), each refuses in one line, keeps everything whole, then works."""
+    log: list = []
+    out = arena.out
+    for n, level in enumerate((0, 160 << 10)):
+        attempt(arena, ["init", arena.root / f"new-{level}", "--dim", DIM], level, "init", log)
+        ids = [f"s0-{i}" for i in range(2000 * n, 2000 * n + 1200)]
+        ids_file = arena.inputs / f"delete-{level}.txt"
+        ids_file.write_text("\n".join(ids))
+        attempt(arena, ["delete", arena.catalog, "--ids-from", ids_file], level, "delete", log)
+        attempt(arena, ["compact", arena.catalog], level, "compact", log)
+        attempt(arena, ["gc", arena.catalog], level, "gc", log)
+        attempt(arena, ["export-parquet", arena.catalog, out / f"snap-{level}.parquet"], level, "export-parquet", log)
+        attempt(arena, ["configure", arena.catalog, "--thumbnails-root", arena.inputs], level, "configure", log)
+    # bundle patch: two exports of the same catalog, the second with a patch from the first
+    assert arena.run("export", arena.catalog, "--index-only", "--no-verify", "--out", out / "p1.ldb").code == 0
+    arena.run("add", arena.catalog, vectors_file(arena.inputs, 300, DIM, 77))
+    assert arena.run("build", arena.catalog).code == 0
+    r = arena.run("export", arena.catalog, "--index-only", "--no-verify", "--out", out / "p2.ldb",
+                  "--delta-from", out / "p1.ldb")
+    assert r.code == 0, r.err
+    patch = next(out.glob("p2.from-*.patch"))
+    for level in (0, 160 << 10):
+        attempt(arena, ["bundle", "patch", out / "p1.ldb", patch, "-o", out / f"patched-{level}.ldb"], level,
+                "bundle patch", log)
+        assert (out / f"patched-{level}.ldb").read_bytes() == (out / "p2.ldb").read_bytes()
+    print(*log, sep="\n")
+    assert len([x for x in log if x[2] != "succeeded"]) >= 8, log
 
 
 def test_export_over_an_existing_bundle_keeps_it_whole(arena):
@@ -262,3 +315,29 @@ def test_cli_last_resort_names_path_and_cause():
     assert describe(sqlite3.OperationalError("database or disk is full")).startswith("no space left on device")
     assert describe(OSError(errno.ENOENT, "No such file or directory", "/d/y")) == "cannot use /d/y: No such file or directory"
     assert describe(OSError("a bug with no file")) is None
+
+
+def test_a_compaction_that_cannot_commit_leaves_no_segment(tmp_path):
+    """Its new segment is written first; when SQLite then finds the disk full (here: the
+    database's page limit, a real SQLITE_FULL), the segment goes again."""
+    from scannlite.store import maintenance
+
+    cat = Catalog.create(tmp_path / "c", 4)
+    for k in range(3):
+        cat.add([f"{k}-{i}" for i in range(200)], np.random.default_rng(k).standard_normal((200, 4)))
+    cat.delete([f"0-{i}" for i in range(100)])
+    before = sorted(p.name for p in (tmp_path / "c" / "segments").iterdir())
+    cat.conn.execute(f"PRAGMA max_page_count = {cat.conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(StorageError, match="^no space left on device while committing to"):
+        maintenance.compact(cat)
+    assert sorted(p.name for p in (tmp_path / "c" / "segments").iterdir()) == before
+    rep = maintenance.check(cat)
+    assert rep.ok and not rep.warnings
+
+
+def test_a_failed_init_leaves_nothing(tmp_path):
+    """Under a file-size limit of 0 the database cannot be written: no folder stays behind."""
+    r = cli("init", tmp_path / "new", "--dim", 4, fsize=0)
+    assert_one_line_error(r, what="init under RLIMIT_FSIZE 0")
+    assert not (tmp_path / "new").exists()
+    assert cli("init", tmp_path / "new", "--dim", 4).code == 0
