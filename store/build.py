@@ -423,6 +423,11 @@ def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, prog
             model = cat.model_summary(model_id)
             return BuildResult(version, False, False, [], count, 0, model["num_leaves"] if model else 0,
                                leaves_to_search, time.perf_counter() - started)
+        if plan.full or plan.last is None or plan.last[2] is None:  # a retrain: refused before training
+            from .oserrors import require_free
+
+            require_free(cat.path, len(plan.live) * (cat.dim // plan.config.dims_per_block + 4),
+                         f"the build's {len(plan.live)} codes")
         work = compute_build(cat, plan, progress, placer)
         return commit_build(cat, plan, work, started, progress)
 

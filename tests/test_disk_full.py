@@ -30,9 +30,9 @@ EXPORT_LEVELS = [0, 200 << 10, 700 << 10, 6 << 20]
 
 def build_levels(count: int) -> list[int]:
     """Around the full build's codes floor (16 bytes of code and 4 of row per item): below it
-    (refused before the transaction), just above it (the transaction itself fills the disk)."""
+    (refused before training), just above it (the transaction itself fills the disk)."""
     floor = count * (DIM + 4)
-    return [0, 96 << 10, int(floor * 0.6), int(floor * 1.3), 8 << 20]
+    return [0, int(floor * 0.6), int(floor * 1.3), 8 << 20]
 CAUSE_WORDS = ("no space left on device", "not enough space", "file too large", "disk I/O error", "read-only")
 
 
