@@ -86,7 +86,8 @@ def storage_errno(exc: BaseException) -> int | None:
     for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in CAUSES:
             return e.errno
-        if isinstance(e, (OSError, sqlite3.Error)) or type(e).__module__.startswith("pyarrow"):
+        # pyarrow's errors, and a device or tensorflow process's (WorkerError: its words only)
+        if isinstance(e, (OSError, sqlite3.Error)) or type(e).__module__.startswith(("pyarrow", "scannlite.")):
             text = str(e).lower()
             for m in re.finditer(r"errno[ :]*(\d+)", text):
                 if int(m.group(1)) in CAUSES:
@@ -245,7 +246,7 @@ def replace_errors(targets: list[Path], tmps: list[Path]):
     file failed (the first target when it cannot tell); the targets are as they were."""
     try:
         yield
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, RuntimeError) as exc:  # RuntimeError: a device process writing the file
         failed = getattr(exc, "filename", None)
         target = next((t for t, tmp in zip(targets, tmps) if failed is not None and Path(failed) == tmp), targets[0])
         err = translate(exc, target, "writing", f"{NOTHING_WRITTEN} ({target.name} is as it was)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -203,6 +204,22 @@ def test_the_other_write_commands_on_a_full_disk(arena):
         assert (out / f"patched-{level}.ldb").read_bytes() == (out / "p2.ldb").read_bytes()
     print(*log, sep="\n")
     assert len([x for x in log if x[2] != "succeeded"]) >= 8, log
+
+
+@pytest.mark.slow
+@pytest.mark.device
+def test_export_of_a_bundle_written_by_the_device_process(arena, fixtures_dir):
+    """The bundle is packed by the Task Library's side in a device process: its ENOSPC comes
+    back as that process's error and still becomes the one line naming the bundle."""
+    model = fixtures_dir / "regex_one_embedding_with_metadata.tflite"
+    args = ["export", arena.catalog, "--embedder", model, "--no-verify", "--out"]
+    log: list = []
+    attempt(arena, [*args, arena.out / "b0.tflite"], 64 << 10, "export", log)
+    floor = int(re.search(r"needs at least ([\d,]+) bytes", log[0][2]).group(1).replace(",", ""))
+    for i, extra in enumerate((48 << 10, 120 << 10), 1):
+        attempt(arena, [*args, arena.out / f"b{i}.tflite"], floor + extra, "export", log)
+    print(*log, sep="\n")
+    assert any("no space left on device while writing" in x[2] and ".tflite" in x[2] for x in log), log
 
 
 def test_export_over_an_existing_bundle_keeps_it_whole(arena):

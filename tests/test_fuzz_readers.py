@@ -5,6 +5,7 @@ native decoder shows as a crash. A sample also goes through the real CLI."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,32 @@ def _query(folder: Path) -> Path:
     if not p.exists():
         np.save(p, np.ones(8, np.float32))
     return p
+
+
+@pytest.mark.slow
+@pytest.mark.device
+def test_damaged_images_through_the_embedding_workers(tmp_path, fixtures_dir):
+    """`add --images` decodes in its warm workers: damaged images are skipped with a reason,
+    the good ones embedded, no worker dies and nothing is printed twice."""
+    from test_datasette_plugin import image_embedder
+
+    model = tmp_path / "image_embedder.tflite"
+    model.write_bytes(image_embedder())
+    (tmp_path / "work").mkdir()
+    _, files = fuzz_readers.cases_for("image", SEED + 2, 60, tmp_path / "work")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for _, path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    cat = tmp_path / "cat"
+    assert cli("init", cat, "--dim", 8).code == 0
+    r = cli("add", cat, "--images", folder, "--embedder", model, "--workers", "2")
+    _assert_clean(r, "add --images")
+    assert r.code == 0, r.err
+    from scannlite.store.catalog import Catalog
+
+    with Catalog.open(cat) as c:
+        added = c.count()
+    m = re.match(r"added (\d+), updated 0, unchanged 0, skipped (\d+) unreadable", r.out)
+    assert m and int(m.group(1)) == added > 0 and int(m.group(2)) > 0, r.out
+    assert added + int(m.group(2)) == len(files), r.out  # every file embedded or skipped with a reason
