@@ -49,10 +49,16 @@ def _limited(fsize: int | None):
     return setup
 
 
-def cli(*args, fsize: int | None = None, timeout: float = 300) -> Run:
-    """The real ``scannlite`` command in a fresh process (optionally under RLIMIT_FSIZE)."""
+#: Runs a command as root without the capabilities that bypass file permissions, so a folder
+#: owned by another user refuses its writes (EACCES) as it would for that user's neighbours.
+WITHOUT_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+def cli(*args, fsize: int | None = None, timeout: float = 300, prefix: list[str] = ()) -> Run:
+    """The real ``scannlite`` command in a fresh process (optionally under RLIMIT_FSIZE, or
+    behind ``prefix`` such as :data:`WITHOUT_DAC`)."""
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
-    p = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env,
+    p = subprocess.run([*prefix, *CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env,
                        preexec_fn=_limited(fsize))
     return Run(p.returncode, p.stdout, p.stderr)
 

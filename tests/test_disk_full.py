@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from scannlite.store.atomic import write_atomically
 from scannlite.store.catalog import Catalog
 from scannlite.store.oserrors import StorageError
 
-from disk_faults import SmallFs, cli, files_under, problems, state, vectors_file
+from disk_faults import WITHOUT_DAC, SmallFs, cli, files_under, problems, state, vectors_file
 
 DIM = 16
 BASE_ROWS = 12_000
@@ -34,7 +35,8 @@ def build_levels(count: int) -> list[int]:
     (refused before training), just above it (the transaction itself fills the disk)."""
     floor = count * (DIM + 4)
     return [0, int(floor * 0.6), int(floor * 1.3), 8 << 20]
-CAUSE_WORDS = ("no space left on device", "not enough space", "file too large", "disk I/O error", "read-only")
+CAUSE_WORDS = ("no space left on device", "not enough space", "file too large", "disk I/O error", "read-only",
+               "permission denied")
 
 
 class Arena:
@@ -247,6 +249,30 @@ def test_read_only_file_system_is_one_line(arena):
         arena.fs.remount(readonly=False)
     assert state(arena.catalog) == before and files_under(arena.root) == files_before
     assert problems(arena.catalog) == []
+
+
+def test_permission_denied_is_one_line(tmp_path):
+    """A catalog owned by another user, written by root without its permission-bypassing
+    capabilities: every write is refused as "permission denied", and the catalog is whole."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop CAP_DAC_OVERRIDE")
+    cat = tmp_path / "theirs"
+    assert cli("init", cat, "--dim", DIM).code == 0
+    assert cli("add", cat, vectors_file(tmp_path, 500, DIM, 1)).code == 0
+    assert cli("build", cat).code == 0
+    before = state(cat)
+    out = tmp_path / "out"
+    out.mkdir()
+    for p in [cat, *cat.rglob("*"), out]:
+        os.chown(p, 65534, 65534)  # nobody
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    for args in (["add", cat, vectors_file(tmp_path, 50, DIM, 2)], ["build", cat, "--full"], ["delete", cat, "s1-1"],
+                 ["export", cat, "--index-only", "--no-verify", "--out", out / "x.ldb"], ["gc", cat]):
+        r = cli(*args, prefix=WITHOUT_DAC)
+        line = assert_one_line_error(r, what=f"{args[0]} without permission")
+        assert "permission denied" in line and (str(cat) in line or str(out) in line), line
+    assert state(cat) == before and problems(cat) == []
+    assert list(out.iterdir()) == []
 
 
 def test_file_size_limit_is_one_line(arena, tmp_path):
