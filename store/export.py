@@ -395,6 +395,13 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
         if plan.base is not None:
             tmps[2].write_bytes(make_delta(plan, payload.read_bytes(), manifest, progress))
         tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-    plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
+    from .oserrors import StorageError
+
+    try:
+        plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
+    except StorageError as exc:  # the files are in place, whole: say so rather than "nothing was committed"
+        raise StorageError(exc.path, exc.cause, "recording the export in",
+                           f"{plan.out.name} and its manifest were written whole, but the catalog does not list "
+                           "the export; run the same export again once there is space", exc.errno) from None
     return ExportResult(plan.out, manifest_path, manifest, manifest["verified"], manifest["parity"] or {},
                         targets[2] if plan.base is not None else None)
