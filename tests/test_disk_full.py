@@ -384,3 +384,20 @@ def test_a_failed_init_leaves_nothing(tmp_path):
     assert_one_line_error(r, what="init under RLIMIT_FSIZE 0")
     assert not (tmp_path / "new").exists()
     assert cli("init", tmp_path / "new", "--dim", 4).code == 0
+
+
+def test_an_export_the_catalog_cannot_record_says_what_was_written(tmp_path):
+    """The one write that is not all or nothing: the bundle is published, then its record in
+    catalog.db is refused (here: the connection made read-only, as a full disk would refuse)."""
+    from scannlite.store.build import build
+    from scannlite.store.export import export
+
+    cat = Catalog.create(tmp_path / "c", 8)
+    cat.add([f"v{i}" for i in range(200)], np.random.default_rng(0).standard_normal((200, 8)))
+    build(cat)
+    cat.conn.execute("PRAGMA query_only = 1")
+    with pytest.raises(StorageError, match=r"while recording the export in .*catalog\.db; x\.ldb and its manifest "
+                                           r"were written whole, but the catalog does not list the export"):
+        export(cat, device=None, out=tmp_path / "x.ldb", embedder=None, index_only=True, verify_bundle=False)
+    assert (tmp_path / "x.ldb").is_file() and (tmp_path / "x.manifest.json").is_file()
+    assert cat.exports() == []
