@@ -208,7 +208,8 @@ class Catalog:
         try:
             yield self.conn
         finally:
-            self.conn.execute("COMMIT")
+            if self.conn.in_transaction:  # SQLite ends it itself after some errors: keep theirs
+                self.conn.execute("COMMIT")
 
     @contextmanager
     def writing(self):

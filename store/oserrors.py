@@ -311,3 +311,15 @@ def unlinked_on_failure(files: list[Path]):
         for f in files:
             Path(f).unlink(missing_ok=True)
         raise
+
+
+def native_io_error(exc: BaseException, folder, doing: str) -> StorageError | None:
+    """A native library's write failure that names no errno ("I/O error"): the file system
+    tells the cause (full, read-only, a file-size limit), else the library's own words."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    code = storage_errno(exc)
+    if code is None and "i/o error" not in text.lower():
+        return None
+    code = code if code is not None else _fs_errno(folder)
+    cause = CAUSES[code] if code is not None else f"cannot write ({text})"
+    return StorageError(folder, cause, doing, NOTHING_COMMITTED, code)

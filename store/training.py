@@ -264,8 +264,14 @@ def built_assets(builder):
     the folder of its assets, removed afterwards."""
     with quiet_native_stderr():
         searcher = builder.build()
-    with tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
-        searcher.serialize(tmp)
+    from .oserrors import native_io_error, writes
+
+    with writes(tempfile.gettempdir(), "making a folder for ScaNN's trained files in"), \
+            tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
+        try:
+            searcher.serialize(tmp)
+        except RuntimeError as exc:  # ScaNN says only "I/O error" when it cannot write (full /tmp, ...)
+            raise native_io_error(exc, tmp, "writing ScaNN's trained files to") or exc from None
         del searcher
         yield Path(tmp)
 

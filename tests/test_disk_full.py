@@ -71,7 +71,8 @@ class Arena:
 def arena(tmp_path_factory):
     base = tmp_path_factory.mktemp("disk")
     fs = SmallFs(base / "mnt", 96 << 20)
-    mounted = fs.mount()
+    # SCANNLITE_TEST_RLIMIT=1 runs the fallback even where a tmpfs could be mounted.
+    mounted = os.environ.get("SCANNLITE_TEST_RLIMIT") != "1" and fs.mount()
     a = Arena(fs if mounted else None, fs.root)
     try:
         inputs = base / "inputs"
@@ -109,7 +110,7 @@ def attempt(arena: Arena, args: list, level: int, what: str, log: list) -> None:
             # its WAL index) says so in one line; and it passes once space is back (below).
             c = arena.run("check", arena.catalog)
             if c.code != 0:
-                assert "no space left on device while opening" in assert_one_line_error(c, what="check on a full disk")
+                assert " while opening " in assert_one_line_error(c, what="check on a full disk")
             else:
                 assert c.out.startswith("ok:"), c.out
             assert files_under(arena.root) == files_before, \
