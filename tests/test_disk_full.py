@@ -402,3 +402,23 @@ def test_an_export_the_catalog_cannot_record_says_what_was_written(tmp_path):
         export(cat, device=None, out=tmp_path / "x.ldb", embedder=None, index_only=True, verify_bundle=False)
     assert (tmp_path / "x.ldb").is_file() and (tmp_path / "x.manifest.json").is_file()
     assert cat.exports() == []
+
+
+def test_a_read_transaction_sqlite_already_ended_keeps_its_error(tmp_path):
+    """As for writes: after an I/O error SQLite may end the read transaction itself; the error
+    that did it is the one reported, not 'cannot commit - no transaction is active'."""
+    cat = Catalog.create(tmp_path / "c", 4)
+    with pytest.raises(ValueError, match="the real cause"):
+        with cat.reading() as conn:
+            conn.execute("COMMIT")
+            raise ValueError("the real cause")
+    with cat.reading():
+        assert cat.count() == 0
+
+
+def test_a_native_io_error_is_named_by_the_file_system(tmp_path):
+    err = oserrors.native_io_error(RuntimeError("Failed to extract SingleMachineFactoryOptions: I/O error"), tmp_path,
+                                   "writing ScaNN's trained files to")
+    assert isinstance(err, StorageError) and str(err).endswith(f"while writing ScaNN's trained files to {tmp_path}; "
+                                                               "nothing was committed")
+    assert oserrors.native_io_error(RuntimeError("bad argument"), tmp_path, "x") is None
