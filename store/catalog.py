@@ -207,6 +207,10 @@ class Catalog:
         self.conn.execute("BEGIN")
         try:
             yield self.conn
+        except sqlite3.OperationalError as exc:  # a large read spills to SQLite's temporary files
+            from .oserrors import READ_OUTCOME, translate
+
+            raise translate(exc, self.path / DB_NAME, "reading", READ_OUTCOME) or exc
         finally:
             if self.conn.in_transaction:  # SQLite ends it itself after some errors: keep theirs
                 self.conn.execute("COMMIT")

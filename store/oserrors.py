@@ -47,6 +47,9 @@ _SQLITE = {
 
 NOTHING_COMMITTED = "nothing was committed"
 NOTHING_WRITTEN = "nothing was written"
+#: A read that fails for space: SQLite sorts and joins large results in temporary files.
+READ_OUTCOME = ("nothing was changed (large reads need room for SQLite's temporary files too: "
+                "$SQLITE_TMPDIR, else $TMPDIR or /var/tmp)")
 
 
 class StorageError(ScannliteError):

@@ -422,3 +422,25 @@ def test_a_native_io_error_is_named_by_the_file_system(tmp_path):
     assert isinstance(err, StorageError) and str(err).endswith(f"while writing ScaNN's trained files to {tmp_path}; "
                                                                "nothing was committed")
     assert oserrors.native_io_error(RuntimeError("bad argument"), tmp_path, "x") is None
+
+
+def test_a_large_read_that_cannot_spill_names_the_catalog(tmp_path):
+    """A sort too large for SQLite's cache spills to a temporary file; under a file-size limit
+    (or a full /var/tmp) that write fails, and the read says so in one line."""
+    import resource
+    import signal
+
+    cat = Catalog.create(tmp_path / "c", 4)
+    cat.add([f"v{i}" for i in range(60_000)], np.random.default_rng(0).standard_normal((60_000, 4)), ["x" * 40] * 60_000)
+    cat.conn.execute("PRAGMA cache_size = 10")
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100 << 10, hard))
+    try:
+        with pytest.raises(StorageError, match=r"^file too large .* while reading .*catalog\.db; nothing was changed"):
+            with cat.reading() as conn:
+                conn.execute("SELECT id FROM items ORDER BY metadata || id DESC").fetchall()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert not cat.conn.in_transaction and cat.count() == 60_000
