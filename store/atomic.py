@@ -51,7 +51,7 @@ def replacing(*targets: Path | str) -> Iterator[list[Path]]:
     written before any is renamed, so a failure while writing leaves every target untouched."""
     targets_ = [Path(t) for t in targets]
     tmps = [_temporary_name(t) for t in targets_]
-    from .oserrors import replace_errors  # a full disk or read-only folder: one line naming the target
+    from scannlite.store.oserrors import replace_errors  # a full disk or read-only folder: one line naming the target
 
     try:
         with replace_errors(targets_, tmps):

@@ -90,7 +90,7 @@ def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
     try:
         return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
     except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
-        from .errors import CatalogCorrupt
+        from scannlite.store.errors import CatalogCorrupt
 
         raise CatalogCorrupt(f"partition model {model_id} in catalog.db is damaged; run `scannlite check`") from None
 
@@ -370,7 +370,7 @@ def commit_build(cat: Catalog, plan: BuildPlan, work: BuildWork, started: float,
     """One transaction: settings, the commit, a new model if any, the new codes, the snapshot."""
     config, live, model, model_id, rows = plan.config, plan.live, work.model, work.model_id, work.rows
     recipe = work.trained.stats.get("recipe") if work.trained is not None else None
-    from .oserrors import codes_floor, require_free
+    from scannlite.store.oserrors import codes_floor, require_free
 
     require_free(cat.path, codes_floor(rows), f"the build's {len(rows)} codes")
     with cat.transaction():
@@ -424,7 +424,7 @@ def build(cat: Catalog, *, full: bool = False, changes: dict | None = None, prog
             return BuildResult(version, False, False, [], count, 0, model["num_leaves"] if model else 0,
                                leaves_to_search, time.perf_counter() - started)
         if plan.full or plan.last is None or plan.last[2] is None:  # a retrain: refused before training
-            from .oserrors import require_free
+            from scannlite.store.oserrors import require_free
 
             require_free(cat.path, len(plan.live) * (cat.dim // plan.config.dims_per_block + 4),
                          f"the build's {len(plan.live)} codes")

@@ -103,7 +103,7 @@ class Catalog:
             raise InvalidInput(f"{path} is already a catalog")
         if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
             raise InvalidInput(f"{path} is not empty; a catalog needs a new or empty directory")
-        from .oserrors import removed_on_failure
+        from scannlite.store.oserrors import removed_on_failure
 
         created = [d for d in (path, path / "segments") if not d.exists()]  # removed again if init fails
         path.mkdir(parents=True, exist_ok=True)
@@ -139,7 +139,7 @@ class Catalog:
             conn = cls._connect(db_path)
             conn.execute("SELECT value FROM catalog_config WHERE key = 'format_version'").fetchone()
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # SQLite may quote a damaged file's bytes
-            from .oserrors import translate  # a full or read-only disk is not a corrupt catalog
+            from scannlite.store.oserrors import translate  # a full or read-only disk is not a corrupt catalog
 
             raise translate(exc, db_path, "opening", "nothing was changed") or \
                 NotACatalog(f"{path} is not a catalog ({DB_NAME}: {str(exc).strip().splitlines()[0]})") from None
@@ -208,7 +208,7 @@ class Catalog:
         try:
             yield self.conn
         except sqlite3.OperationalError as exc:  # a large read spills to SQLite's temporary files
-            from .oserrors import READ_OUTCOME, translate
+            from scannlite.store.oserrors import READ_OUTCOME, translate
 
             raise translate(exc, self.path / DB_NAME, "reading", READ_OUTCOME) or exc
         finally:
@@ -224,7 +224,7 @@ class Catalog:
 
     @contextmanager
     def transaction(self):
-        from .oserrors import sqlite_transaction  # keeps the original error when SQLite already rolled back
+        from scannlite.store.oserrors import sqlite_transaction  # keeps the original error when SQLite already rolled back
 
         with sqlite_transaction(self.conn, self.path / DB_NAME) as conn:
             yield conn

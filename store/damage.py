@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import sys
 
 #: What reading a damaged row raises: SQLite's own errors, bad UTF-8, bad JSON, a NULL or a
 #: value of the wrong type where the schema promised another.
@@ -35,7 +36,7 @@ def reports_damage(check):
 
     @functools.wraps(check)
     def wrapper(cat, *args, **kwargs):
-        from .maintenance import CheckReport
+        CheckReport = sys.modules[check.__module__].CheckReport  # beside check, wherever it lives
 
         found = database_problems(cat.conn)
         if found:

@@ -372,9 +372,9 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
                        index_only=index_only, verify_bundle=verify_bundle, device_metadata=device_metadata,
                        device_metadata_limit=device_metadata_limit, probe=probe, progress=progress,
                        delta_from=delta_from, layout=layout)
-    from .oserrors import export_floor, require_free
+    from scannlite.store.oserrors import export_floor, require_free
 
-    require_free(plan.out.parent, export_floor(plan), f"exporting snapshot {plan.snap.info.version} to {plan.out.name}")
+    require_free(plan.out.parent, export_floor(plan, LAYOUTS), f"exporting snapshot {plan.snap.info.version} to {plan.out.name}")
     manifest_path = manifest_path_for(plan.out)
     targets = [plan.out, manifest_path]
     if plan.base is not None:
@@ -395,7 +395,7 @@ def export(cat: Catalog, *, device: DeviceSide, out: Path, embedder: Path | None
         if plan.base is not None:
             tmps[2].write_bytes(make_delta(plan, payload.read_bytes(), manifest, progress))
         tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-    from .oserrors import StorageError
+    from scannlite.store.oserrors import StorageError
 
     try:
         plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from .build import items_digest
 from .catalog import Catalog, visible
-from .damage import reports_damage
+from scannlite.store.damage import reports_damage
 from .errors import InvalidInput
 from .progress import SILENT, Progress
 from .segments import SEGMENT_DIR, sha256_file, write_segment
@@ -140,7 +140,7 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
             ids = dict(cat.conn.execute("SELECT item, id FROM items")) if keep_items else {}
             new = write_segment(cat.path, [ids[i] for i in keep_items], vectors) if keep_items else None
             advance(max(len(keep_items), 1))
-        from .oserrors import unlinked_on_failure  # a compaction that cannot commit leaves no new segment
+        from scannlite.store.oserrors import unlinked_on_failure  # a compaction that cannot commit leaves no new segment
 
         with unlinked_on_failure([cat.path / new.path] if new is not None else []), cat.transaction():
             seq = cat.new_commit("compact", {"dead_rows": len(dead), "segments_rewritten": len(rewrite)})

@@ -272,13 +272,11 @@ def codes_floor(rows) -> int:
     return 4 * len(rows)
 
 
-def export_floor(plan) -> int:
+def export_floor(plan, layouts: dict) -> int:
     """An export's temporary files at their largest: the index (its leaves' codes or vectors and
     the labels are stored raw by scannlite's writer), plus, for a bundle, the model and a second
     copy of the index packed in it. Zero for what only the builder's (compressing) layout knows."""
-    from .ondevice.layout import LAYOUTS
-
-    layout = LAYOUTS.get(plan.layout)
+    layout = layouts.get(plan.layout)  # the export's LAYOUTS (store/ondevice/layout.py)
     if layout is None:
         index = 0
     else:

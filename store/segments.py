@@ -74,7 +74,7 @@ def write_segment(catalog_dir: Path, ids: list[str], vectors: np.ndarray,
     encoded = pa.BufferOutputStream()
     pq.write_table(table, encoded, compression="zstd", use_dictionary=["id"], row_group_size=READ_ROWS)
     encoded = encoded.getvalue()
-    from .oserrors import require_free, writes
+    from scannlite.store.oserrors import require_free, writes
 
     require_free(seg_dir, encoded.size, f"a new segment of {len(ids):,} rows")
     try:

@@ -41,7 +41,7 @@ def _info(row) -> SnapshotInfo:
     try:
         build = json.loads(row[8])
     except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
-        from .errors import CatalogCorrupt
+        from scannlite.store.errors import CatalogCorrupt
 
         raise CatalogCorrupt(f"snapshot {row[0]}'s build record in catalog.db is damaged; run `scannlite check`") from None
     return SnapshotInfo(*row[:8], build)

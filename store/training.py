@@ -264,7 +264,7 @@ def built_assets(builder):
     the folder of its assets, removed afterwards."""
     with quiet_native_stderr():
         searcher = builder.build()
-    from .oserrors import native_io_error, writes
+    from scannlite.store.oserrors import native_io_error, writes
 
     with writes(tempfile.gettempdir(), "making a folder for ScaNN's trained files in"), \
             tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
