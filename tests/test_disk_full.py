@@ -250,6 +250,7 @@ def test_export_of_a_bundle_written_by_the_device_process(arena, fixtures_dir):
     assert any("no space left on device while writing" in x[2] and ".tflite" in x[2] for x in log), log
 
 
+@pytest.mark.slow
 def test_export_over_an_existing_bundle_keeps_it_whole(arena):
     """Re-exporting to the same path with no space: the old file is untouched."""
     out = arena.out / "same.ldb"
@@ -259,6 +260,7 @@ def test_export_over_an_existing_bundle_keeps_it_whole(arena):
     assert out.is_file() and len(old) > 0
 
 
+@pytest.mark.slow
 def test_read_only_file_system_is_one_line(arena):
     if arena.fs is None:
         pytest.skip("needs a tmpfs to remount read-only (root)")
@@ -280,6 +282,7 @@ def test_read_only_file_system_is_one_line(arena):
     assert problems(arena.catalog) == []
 
 
+@pytest.mark.slow
 def test_permission_denied_is_one_line(tmp_path):
     """A catalog owned by another user, written by root without its permission-bypassing
     capabilities: every write is refused as "permission denied", and the catalog is whole."""
@@ -309,6 +312,7 @@ def test_permission_denied_is_one_line(tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_file_size_limit_is_one_line(arena, tmp_path):
     """The RLIMIT_FSIZE route, on any machine: EFBIG from a segment, then from SQLite."""
     before = state(arena.catalog)

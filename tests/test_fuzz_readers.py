@@ -22,7 +22,14 @@ CASES = 300
 SEED = 2026
 
 
-@pytest.mark.parametrize("reader", sorted(fuzz_readers.READERS))
+#: The reader `make test-quick` fuzzes (a pure-numpy one, seconds); the others are slow.
+QUICK_READER = "npy"
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [pytest.param(r, marks=() if r == QUICK_READER else pytest.mark.slow) for r in sorted(fuzz_readers.READERS)],
+)
 def test_damaged_files_are_read_or_refused_in_one_line(reader, tmp_path):
     if reader in ("bundle", "index"):
         from tests.support.shared_fixtures import require_fixtures
