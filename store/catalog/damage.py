@@ -11,9 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from scannlite.store.errors import one_line
+
+R = TypeVar("R")
 
 #: What reading a damaged row raises: SQLite's own errors, bad UTF-8, bad JSON, a NULL or a
 #: value of the wrong type where the schema promised another.
@@ -29,23 +32,24 @@ def database_problems(conn: sqlite3.Connection, limit: int = 5) -> list[str]:
     return [] if rows == ["ok"] else [f"catalog.db is damaged: {one_line(Exception(r))}" for r in rows]
 
 
-def reports_damage(check):
-    """Wrap ``check(cat, ...)`` so a damaged database is reported in its ``CheckReport``."""
+def reports_damage(report: Callable[..., R]) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Wrap ``check(cat, ...)`` so a damaged database is reported as ``report(problems=[...])``."""
 
-    @functools.wraps(check)
-    def wrapper(cat, *args, **kwargs):
-        CheckReport = sys.modules[check.__module__].CheckReport  # beside check, wherever it lives
+    def decorate(check: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(check)
+        def wrapper(cat, *args, **kwargs) -> R:
+            found = database_problems(cat.conn)
+            if found:
+                return report(problems=found)
+            try:
+                return check(cat, *args, **kwargs)
+            except DAMAGE as exc:
+                if cat.conn.in_transaction:
+                    cat.conn.execute("ROLLBACK")
+                return report(
+                    problems=[f"catalog.db holds a value scannlite cannot read ({type(exc).__name__}: {one_line(exc)})"]
+                )
 
-        found = database_problems(cat.conn)
-        if found:
-            return CheckReport(problems=found)
-        try:
-            return check(cat, *args, **kwargs)
-        except DAMAGE as exc:
-            if cat.conn.in_transaction:
-                cat.conn.execute("ROLLBACK")
-            return CheckReport(
-                problems=[f"catalog.db holds a value scannlite cannot read ({type(exc).__name__}: {one_line(exc)})"]
-            )
+        return wrapper
 
-    return wrapper
+    return decorate

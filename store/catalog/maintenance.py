@@ -43,7 +43,7 @@ class CheckReport:
         return not self.problems
 
 
-@reports_damage  # a damaged catalog.db is a problem found, not a traceback
+@reports_damage(CheckReport)  # a damaged catalog.db is a problem found, not a traceback
 def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
     rep = CheckReport()
     with cat.reading():
