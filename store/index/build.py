@@ -30,6 +30,7 @@ from scannlite.store.index.partition_model import PartitionModel
 from scannlite.store.index.recall_estimate import RecallEstimate
 from scannlite.store.index.stored import items_digest, load_model
 from scannlite.store.index.training import Trained, collect, imbalance, place_here, train_model, training_rows
+from scannlite.store.oserrors import codes_floor, require_free
 from scannlite.store.progress import SILENT, Progress
 
 
@@ -286,6 +287,7 @@ def commit_build(
     """One transaction: settings, the commit, a new model if any, the new codes, the snapshot."""
     config, live, model, model_id, rows = plan.config, plan.live, work.model, work.model_id, work.rows
     recipe = work.trained.stats.get("recipe") if work.trained is not None else None
+    require_free(cat.path, codes_floor(rows), f"the build's {len(rows)} codes")
     with cat.transaction():
         if plan.config_changed:
             cat.set_setting("index", config.to_json())
@@ -391,6 +393,12 @@ def build(
                 model["num_leaves"] if model else 0,
                 leaves_to_search,
                 time.perf_counter() - started,
+            )
+        if plan.full or plan.last is None or plan.last[2] is None:  # a retrain: refused before training
+            require_free(
+                cat.path,
+                len(plan.live) * (cat.dim // plan.config.dims_per_block + 4),
+                f"the build's {len(plan.live)} codes",
             )
         work = compute_build(cat, plan, progress, placer)
         return commit_build(cat, plan, work, started, progress)
