@@ -177,3 +177,36 @@ def test_a_missing_bundle_is_one_line_on_the_page(bert_bundle, tmp_path):
         finally:
             browser.close()
     assert status == "error: cannot fetch " + f"{server.url}/nope.tflite: HTTP 404"
+
+
+def test_datasettes_snapshot_page_links_to_the_page_for_its_text_bundle(bert_bundle, tmp_path):
+    """The plugin serves the page's files and links each exported text bundle to it (?bundle=its download URL)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.datasette_site import DatasetteServer
+
+    db = (bert_bundle.parent.parent / "words.catalog" / "catalog.db").resolve()
+    want = [hit["metadata"] for hit in cli_results(bert_bundle, ["a happy dog"], 10)[0]]
+    with DatasetteServer(db, log=tmp_path / "datasette.log") as server, sync_playwright() as p:
+        name = server.database_names()[str(db)]
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/-/scannlite/{name}/snapshots")
+            link = page.locator("a.web")
+            assert link.count() == 1
+            assert f"bundle=%2F-%2Fscannlite%2F{name}%2Fbundle%2F1" in link.get_attribute("href")
+            link.click()
+            page.wait_for_function("!document.getElementById('query').disabled", timeout=120_000)
+            page.fill("#query", "a happy dog")
+            page.click("button")
+            page.wait_for_function("document.querySelectorAll('#results figure').length > 0")
+            shown = page.eval_on_selector_all("#results figcaption", "els => els.map((e) => e.firstChild.textContent)")
+            # Only the page's own files: not another file of the repository, not a name outside the list.
+            missing = [
+                page.goto(f"{server.url}/-/scannlite/-/web/{n}").status for n in ("pyproject.toml", "search-page/x.js")
+            ]
+        finally:
+            browser.close()
+    assert shown == want
+    assert missing == [404, 404]
