@@ -28,11 +28,17 @@ async function fetchBytes(url) {
  * search(text, k), searchVector(vector, k), close()}.
  */
 export async function load(bundleUrl) {
+  const timings = {};
+  let t = performance.now();
   const bytes = await fetchBytes(bundleUrl);
+  timings.fetchMs = performance.now() - t;
+  t = performance.now();
   const [fileset, index] = await Promise.all([
     FilesetResolver.forTextTasks(new URL("mediapipe/wasm", here).href.replace(/\/$/, "")),
     open(bytes),
   ]);
+  timings.indexMs = performance.now() - t;
+  t = performance.now();
   // The embedder's raw output; the index's USER_INFO says whether to l2-normalise (the Task
   // Library's l2_normalize), which scannlite.wasm does bit for bit as the C library.
   const embedder = await TextEmbedder.createFromOptions(fileset, {
@@ -40,6 +46,7 @@ export async function load(bundleUrl) {
     l2Normalize: false,
     quantize: false,
   });
+  timings.embedderMs = performance.now() - t;
   const info = scannliteUserInfo(index.userInfo);
   const normalize = Boolean(info && info.l2_normalize);
   const embedRaw = (text) => Float32Array.from(embedder.embed(text).embeddings[0].floatEmbedding);
@@ -53,6 +60,7 @@ export async function load(bundleUrl) {
   return {
     info: index.info,
     userInfo: info,
+    timings,
     l2Normalize: normalize,
     embed,
     embedRaw,
