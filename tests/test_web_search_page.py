@@ -85,7 +85,7 @@ def page_results(site: Path, query_string: str, queries: list[str], k: int) -> d
                   const runs = queries.map((q) => {
                     const vector = page.embed(q);
                     const hits = page.searchVector(vector, k);
-                    return { vector: Array.from(vector), ids: hits.map((r) => r.id), distances: hits.map((r) => r.distance),
+                    return { vector: Array.from(vector), raw: Array.from(page.embedRaw(q)), ids: hits.map((r) => r.id), distances: hits.map((r) => r.distance),
                              names: page.search(q, k).map((r) => new TextDecoder().decode(r.metadata)) };
                   });
                   // And the form, as a person uses it.
@@ -210,3 +210,26 @@ def test_datasettes_snapshot_page_links_to_the_page_for_its_text_bundle(bert_bun
             browser.close()
     assert shown == want
     assert missing == [404, 404]
+
+
+def check_demo_page(out: Path, queries: list[str]) -> None:
+    """The demo's search.html on its own text bundle (called by tests/test_demo.py, which makes the bundle):
+    MediaPipe's vectors within 1e-6 of the Task Library's, and scannlite.wasm's results on them the C
+    library's bit for bit. Top 10s are not compared: the vectors differ in the last bits, which can change
+    the leaves searched (docs/web.md)."""
+    from scannlite.plugin.embedders.registry import embed_texts
+
+    assert (out / "search.html").is_file() and (out / "search-page" / "scannlite.wasm").is_file()
+    labels = json.loads((out / "emoji_names.json").read_text())
+    bundle = out / "emoji_text_searcher.tflite"
+    got = page_results(out, "?images=openmoji/&labels=emoji_names.json", queries, 10)
+    assert got["error"] is None and got["l2"] is True
+    assert got["shown"] == [labels[name] for name in got["runs"][0]["names"]]
+    task = embed_texts(bundle, queries)
+    with NativeSearcher(bundle) as native:
+        for run, vector in zip(got["runs"], task):
+            raw = np.asarray(run["raw"], np.float32)
+            assert np.abs(raw - vector).max() < 1e-6
+            r = native.search(np.asarray(run["vector"], np.float32), 10)
+            assert r.ids.tolist() == run["ids"]
+            assert np.asarray(run["distances"], np.float32).tobytes() == r.distances.astype(np.float32).tobytes()
