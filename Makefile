@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick lint bench clean system-deps browser-deps native native-deps wasm-deps wasm
+.PHONY: setup demo test test-quick lint bench clean system-deps browser-deps native native-deps wasm-deps wasm web
 
 setup: system-deps $(STAMP) native
 
@@ -79,6 +79,18 @@ wasm-deps:
 wasm: wasm-deps
 	$(MAKE) -f libscannlite/wasm/Makefile
 
+# The offline search page's parts (docs/web.md): scannlite.wasm, and MediaPipe's TextEmbedder
+# installed by `npm ci` from the npm registry as libscannlite/wasm/page/package-lock.json pins it
+# (never a CDN); `make demo` copies them beside its bundle as demo-output/search.html.
+WEB_PAGE := libscannlite/wasm/page
+WEB_STAMP := $(WEB_PAGE)/node_modules/.ci-done
+$(WEB_STAMP): $(WEB_PAGE)/package.json $(WEB_PAGE)/package-lock.json
+	@command -v npm >/dev/null || { $(call apt_install,npm,the search page installs MediaPipe with npm); }
+	cd $(WEB_PAGE) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+web: wasm $(WEB_STAMP)
+
 .tools/bin/uv:
 	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -91,10 +103,10 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PYTHON_DOWNLOADS=$(UV_DOWNLOADS) $(UV) sync --frozen --all-extras --compile-bytecode --python $(UV_PYTHON_REQUEST)
 	@touch $(STAMP)
 
-demo: setup
+demo: setup web
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup browser-deps native-deps wasm-deps lint
+test: setup browser-deps native-deps wasm-deps web lint
 	$(UV) run --frozen --no-sync pytest -q
 
 # ruff (lint and format) and mypy, configured in pyproject.toml. mypy reads the package as it is

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scannlite.plugin.device.processes import DeviceProcesses
+from scannlite.plugin.integrations import search_page
 from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle.export import export
 from scannlite.store.catalog.catalog import Catalog
@@ -194,7 +195,8 @@ def _draw(
         "<!doctype html><meta charset=utf-8><title>scannlite demo: OpenMoji searched on a phone's terms</title>"
         "<style>body{font-family:sans-serif;margin:2em}.row{display:flex;gap:12px;flex-wrap:wrap}"
         "figure{margin:0;width:110px;text-align:center;font-size:12px}h2{font-size:16px;margin:1.2em 0 .4em}</style>"
-        "<h1>What a phone returns</h1><p>Each query ran through the TFLite Task Library (TextSearcher, or "
+        "<h1>What a phone returns</h1><p><a href='search.html?images=openmoji/&amp;labels=emoji_names.json'>Search the text bundle in this browser, offline</a> "
+        "(search.html, when `make web` built its parts).</p><p>Each query ran through the TFLite Task Library (TextSearcher, or "
         "ImageSearcher for the image query) on the bundles this demo exported. Emoji: OpenMoji, CC-BY-SA-4.0."
         "</p>" + "".join(rows),
         encoding="utf-8",
@@ -212,6 +214,22 @@ def _draw(
     png = out / "contact_sheet.png"
     sheet.save(png)
     return page, png
+
+
+def _search_page(out: Path, text_bundle: Path, folder: Path, names: dict[str, str], say) -> Path | None:
+    """search.html beside the bundle: the text bundle searched in a browser, offline (docs/web.md);
+    skipped with one line when its parts are not built (`make demo` builds them)."""
+    if search_page.missing():
+        say(f"   no search.html: {search_page.missing()[0]} is missing (`make web` builds the page's parts)")
+        return None
+    labels = out / "emoji_names.json"
+    tmp = labels.with_name(labels.name + ".tmp")
+    tmp.write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(labels)
+    page = search_page.write(out)
+    query = f"?bundle={text_bundle.name}&images={folder.name}/&labels={labels.name}"
+    say(f"   search.html{query}: the text bundle searched offline in a browser (serve {out} with any static server)")
+    return page
 
 
 def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs: int | None = None) -> dict:
@@ -241,11 +259,13 @@ def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs:
         + ", ".join(f"{names.get(i, i)} ({d:+.2f})" for i, d in ranked[:4])
     )
     page, png = _draw(out, folder, names, results)
+    web = _search_page(out, text_bundle, folder, names, say)
     _say_step(say, 6, f"drew the results: {page} and {png} ({time.perf_counter() - started:.0f} s in all)")
     return {
         "page": str(page),
         "contact_sheet": str(png),
         "text_bundle": str(text_bundle),
         "image_bundle": str(image_bundle),
+        "search_page": str(web) if web else None,
         "seconds": time.perf_counter() - started,
     }

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 
+from scannlite.plugin.integrations import search_page as web_page
 from scannlite.plugin.integrations.datasette_plugin import thumbnails
 from scannlite.plugin.integrations.datasette_plugin.catalogs import (
     CatalogDb,
@@ -239,6 +240,7 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
                     **{k: export[k] for k in ("name", "sha256", "bytes", "created_at", "verified")},
                     "url": base_path(datasette, cdb.name, f"/bundle/{s.version}"),
                     "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json"),
+                    "page_url": _page_url(datasette, cdb, s.version, export),
                     "patch": None
                     if export["patch"] is None
                     else {
@@ -256,6 +258,25 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
         "changes": changes,
         "recall": _recall_state(chosen),
     }
+
+
+def _page_url(datasette, cdb: CatalogDb, version: int, export: dict) -> str | None:
+    """The offline search page for a text bundle (docs/web.md), when its parts are built (`make web`)."""
+    embedder = (export.get("manifest") or {}).get("embedder")
+    if not isinstance(embedder, dict) or embedder.get("kind") != "text" or web_page.missing():
+        return None
+    bundle = base_path(datasette, cdb.name, f"/bundle/{version}")
+    return datasette.urls.path(f"{PREFIX}/-/web/{web_page.PAGE}") + "?" + urlencode({"bundle": bundle})
+
+
+async def web_page_file(datasette, request):
+    """The search page's own files (search.html, search-page/...), and nothing else from disk."""
+    source = web_page.sources().get(request.url_vars["path"])
+    if source is None or not source.is_file():
+        raise NotFound("no such file of the search page (run `make web` to build its parts)")
+    kind = {".html": "text/html; charset=utf-8", ".mjs": "text/javascript", ".js": "text/javascript"}
+    media = kind.get(source.suffix, "application/wasm" if source.suffix == ".wasm" else "application/json")
+    return Response(await asyncio.to_thread(source.read_bytes), content_type=media)
 
 
 def _recall_at(info) -> float | None:
@@ -339,6 +360,7 @@ async def index(datasette, request):
 
 ROUTES = [
     (rf"^{PREFIX}$", index),
+    (rf"^{PREFIX}/-/web/(?P<path>[\w./-]+)$", web_page_file),
     (rf"^{PREFIX}/(?P<database>[^/]+)$", search_page),
     (rf"^{PREFIX}/(?P<database>[^/]+)/search\.json$", search_api),
     (rf"^{PREFIX}/(?P<database>[^/]+)/snapshots$", snapshots_page),
