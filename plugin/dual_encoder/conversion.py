@@ -24,7 +24,9 @@ TEXT_FILE = "text_embedder.tflite"
 IMAGE_FILE = "image_embedder.tflite"
 
 
-def _convert(fn, trackable, quantize: str | None) -> bytes:
+def convert_function(fn, trackable, quantize: str | None) -> bytes:
+    """A batch-1 ``tf.function`` as builtin-ops TFLite; ``quantize``: None, "dynamic", "float16" or
+    "int8-weights" (weight-only int8, :mod:`.weight_quantization`)."""
     import tensorflow as tf
 
     # Keras 3 variables are not tracked by a Keras model the way tf.Module tracks them, and the
@@ -34,6 +36,10 @@ def _convert(fn, trackable, quantize: str | None) -> bytes:
     holder.variables_to_keep = [getattr(v, "value", v) for v in trackable.variables]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "int8-weights":
+        from scannlite.plugin.dual_encoder.weight_quantization import quantize_weights_int8
+
+        return quantize_weights_int8(converter.convert())
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
@@ -81,7 +87,7 @@ def run_conversion(
         raise EncoderError(f"unknown image quantization {image_mode!r}: use dynamic, float16 or none")
     t0 = time.perf_counter()
     image_bytes = tflite_metadata.image_metadata(
-        _convert(image_fn, image_model, None if image_mode == "none" else image_mode),
+        convert_function(image_fn, image_model, None if image_mode == "none" else image_mode),
         s.embedding_dim,
         s.image_size,
         licenses,
@@ -111,7 +117,10 @@ def run_conversion(
             return {"embedding": text_model(ids, training=False)}
 
         text_bytes = tflite_metadata.regex_text_metadata(
-            _convert(text_fn, text_model, "dynamic" if quantize else None), s.embedding_dim, enc.vocab_path, licenses
+            convert_function(text_fn, text_model, "dynamic" if quantize else None),
+            s.embedding_dim,
+            enc.vocab_path,
+            licenses,
         )
     else:
         spec = [tf.TensorSpec([1, s.minilm_seq_len], tf.int32, name=n) for n in ("ids", "mask", "segment_ids")]
@@ -121,7 +130,7 @@ def run_conversion(
             return {"embedding": text_model({"ids": ids, "mask": mask, "segment_ids": segment_ids}, training=False)}
 
         text_bytes = tflite_metadata.bert_text_metadata(
-            _convert(text_fn, text_model, "float16" if quantize else None), s.embedding_dim, enc.vocab_path
+            convert_function(text_fn, text_model, "float16" if quantize else None), s.embedding_dim, enc.vocab_path
         )
     text_seconds = time.perf_counter() - t0
 
