@@ -20,9 +20,33 @@ DEVICE = DeviceProcesses()
 bundle_app = typer.Typer(help="Inspect, verify and query TFLite Searcher bundles.", no_args_is_help=True)
 
 
+def _model_file(embedder: str | None) -> Path | None:
+    """A .tflite path as given; a name such as ``minilm`` becomes the model file that embedder makes."""
+    if embedder is None or Path(embedder).exists():
+        return None if embedder is None else Path(embedder)
+    from scannlite.plugin.embedders import registry
+
+    name = embedder.partition(":")[0]
+    if name not in {et.name for et in registry.list_embedders()}:
+        return Path(embedder)  # export names the missing file
+    for kind in ("text", "image"):
+        try:
+            made = registry.tflite_file(embedder, kind)
+        except registry.EmbedderKindError:
+            continue
+        if made:
+            return Path(made)
+    raise InvalidInput(f"embedder {embedder} makes no .tflite model to pack an index into")
+
+
 def export(
     catalog: Path = typer.Argument(..., help="Catalog directory.", show_default=False),
-    embedder: Path | None = typer.Option(None, "--embedder", help="The TFLite embedder to pack the index into."),
+    embedder: str | None = typer.Option(
+        None,
+        "--embedder",
+        help="The TFLite embedder to pack the index into: a .tflite file, or a named embedder that makes one "
+        "(e.g. minilm).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output bundle (.tflite), or .ldb with --index-only."),
     version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
     leaves_to_search: int | None = typer.Option(None, help="Leaves the device searches (default: the snapshot's)."),
@@ -53,7 +77,7 @@ def export(
         cat,
         device=DEVICE,
         out=out,
-        embedder=embedder,
+        embedder=_model_file(embedder),
         version=version,
         leaves_to_search=leaves_to_search,
         index_only=index_only,

@@ -260,3 +260,13 @@ def embed_images(
     image_embedder: Any = open_embedder("tflite-image", embedder_path, **options)  # its embed takes progress=
     result = image_embedder.embed([str(p) for p in image_paths], progress=progress)
     return result.vectors, result.keys, result.skipped
+
+
+def tflite_file(value: str | Path, kind: str) -> str | None:
+    """The ``.tflite`` model a bundle of ``value``'s vectors ships with: the file of a ``tflite-*``
+    embedder, the model a named embedder makes (``tflite_file()``, e.g. ``minilm``), else None."""
+    et, path = resolve(value, kind)
+    if et.name == f"tflite-{kind}" and path:
+        return path
+    maker = getattr(et.open(path), "tflite_file", None)
+    return str(maker()) if callable(maker) else None

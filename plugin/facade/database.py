@@ -350,8 +350,8 @@ class Database:
         for kind in ("text", "image"):
             value = self.catalog.settings.get(f"{kind}_embedder")
             if value:
-                et, path = embedders.resolve(value, kind)
-                if et.name == f"tflite-{kind}" and path:
+                path = embedders.tflite_file(value, kind)
+                if path:
                     return path
         raise InvalidInput(
             "name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
