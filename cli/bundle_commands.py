@@ -20,6 +20,11 @@ DEVICE = DeviceProcesses()
 bundle_app = typer.Typer(help="Inspect, verify and query TFLite Searcher bundles.", no_args_is_help=True)
 
 
+def split_line(split: dict) -> str:
+    """``size: model 22.9 MB, index 0.5 MB, metadata 0.1 MB``: what the file's bytes are for."""
+    return "size: " + ", ".join(f"{k} {split[k] / 1e6:.1f} MB" for k in ("model", "index", "metadata"))
+
+
 def _model_file(embedder: str | None) -> Path | None:
     """A .tflite path as given; a name such as ``minilm`` becomes the model file that embedder makes."""
     if embedder is None or Path(embedder).exists():
@@ -99,6 +104,7 @@ def export(
         f"{m['leaves']} leaves, {m['leaves_searched']} searched; {check}",
         highlight=False,
     )
+    console.print("  " + split_line(m["sizes"]["split"]), highlight=False)
     facts = []
     if m.get("recall"):
         facts.append(f"estimated recall@{m['recall']['k']} {m['recall']['at_leaves_searched']:.3f}")
@@ -137,6 +143,7 @@ def info(
         return
     idx = data["index"]
     console.print(f"{data['file']}: {data['kind']}, {data['bytes']:,} bytes", highlight=False)
+    console.print("  " + split_line(data["split"]), highlight=False)
     if "model" in data:
         for i in data["model"]["inputs"]:
             console.print(
