@@ -32,6 +32,7 @@ FLOAT16_PARITY_THRESHOLD = 0.95
 # Weight-only int8 text towers (the demo's default, docs/quality.md): the vectors must stay this
 # close to Keras; retrieval quality is held to its own rule there (at most 0.01 recall lost).
 INT8_WEIGHTS_PARITY_THRESHOLD = 0.99
+TEXT_QUANTIZATIONS = ("int8-weights", "dynamic", "float16", "none")
 
 
 def _run(kind: str, func: str, *args, **kwargs) -> Any:
@@ -173,6 +174,8 @@ def convert(
     again in float16, which must reach :data:`FLOAT16_PARITY_THRESHOLD`; ``fallback`` in the
     result says why, and the converted file is never a silently broken one.
     """
+    if text_quantization not in (None, *TEXT_QUANTIZATIONS):
+        raise EncoderError(f"unknown text quantization {text_quantization!r}: use {', '.join(TEXT_QUANTIZATIONS)}")
     modeldir.read_marker(model_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
