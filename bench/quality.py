@@ -28,6 +28,7 @@ from scannlite.plugin.dual_encoder.recall import ranks, recall_at_k
 from scannlite.plugin.embedders.errors import EncoderError
 from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle.export import export
+from scannlite.store.bundle.manifest import size_split
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index.build import build
 from scannlite.store.workers.boundary import run_in
@@ -245,12 +246,13 @@ def quantization_table(rows: list[dict], demo_manifest: dict | None, command: st
         f"of {LATENCY_IMAGES} captions after warm-up, on this 2-core machine shared with other jobs.",
     ]
     if demo_manifest:
-        sp = demo_manifest["sizes"]["split"]
+        sizes = demo_manifest["sizes"]
+        sp = sizes.get("split") or size_split(sizes["file"], sizes["index"], sizes["floor_metadata"], True)
         t.how.append(
             f"The demo's text bundle (`make demo`, {demo_manifest['items']} emoji, text tower "
             f"{demo_manifest.get('text_quantization', rows[-1]['mode'])}): {demo_manifest['sizes']['file'] / 1e6:.1f} MB = "
             f"model {sp['model'] / 1e6:.1f} MB + index {sp['index'] / 1e6:.2f} MB + metadata {sp['metadata'] / 1e6:.2f} MB"
-            " (90.9 MB with the float32 text tower)."
+            f" ({(sizes['file'] - sp['model'] + rows[0]['text_bytes']) / 1e6:.1f} MB with the float32 text tower)."
         )
     table = results.table_json(t, command)
     base, quant = rows[0]["bundle"], rows[-1]["bundle"]
