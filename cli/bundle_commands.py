@@ -27,21 +27,11 @@ def split_line(split: dict) -> str:
 
 def _model_file(embedder: str | None) -> Path | None:
     """A .tflite path as given; a name such as ``minilm`` becomes the model file that embedder makes."""
-    if embedder is None or Path(embedder).exists():
-        return None if embedder is None else Path(embedder)
-    from scannlite.plugin.embedders import registry
+    if embedder is None:
+        return None
+    from scannlite.plugin.embedders.registry import bundle_model
 
-    name = embedder.partition(":")[0]
-    if name not in {et.name for et in registry.list_embedders()}:
-        return Path(embedder)  # export names the missing file
-    for kind in ("text", "image"):
-        try:
-            made = registry.tflite_file(embedder, kind)
-        except registry.EmbedderKindError:
-            continue
-        if made:
-            return Path(made)
-    raise InvalidInput(f"embedder {embedder} makes no .tflite model to pack an index into")
+    return bundle_model(embedder)
 
 
 def export(
