@@ -254,7 +254,10 @@ def render_quality(doc: dict, runs: list[dict]) -> str:
     for t in r["tables"]:
         lines += table_md(t, r["command"])
     for t in r.get("targets", []):
-        lines += [f"Target (issue 13): {t['target']}: {t['measured']}, {'met' if t['met'] else '**not met**'}.", ""]
+        issue, target = "13", t["target"]
+        if target.startswith("(issue ") and ") " in target:  # a target of another issue names it
+            issue, target = target[len("(issue ") :].split(") ", 1)
+        lines += [f"Target (issue {issue}): {target}: {t['measured']}, {'met' if t['met'] else '**not met**'}.", ""]
     lines += _blocks(r.get("blocks", []))
     lines += _blocks(doc.get("closing", []))
     return "\n".join(lines).rstrip() + "\n"

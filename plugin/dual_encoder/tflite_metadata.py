@@ -70,7 +70,14 @@ def regex_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str 
     return bytes(writer.populate())
 
 
-def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
+def bert_text_metadata(
+    model: bytes,
+    dim: int,
+    vocab_path: Path,
+    licenses: str | None = None,
+    name: str = "scannlite MiniLM text tower",
+    description: str = "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
+) -> bytes:
     names = writer_utils.get_input_tensor_names(bytearray(model))
 
     def find(part: str) -> str:
@@ -89,11 +96,7 @@ def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str |
         find("segment_ids"),
         tokenizer_md=metadata_info.BertTokenizerMd(str(vocab_path)),
     )
-    general = _general(
-        "scannlite MiniLM text tower",
-        "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
-        licenses,
-    )
+    general = _general(name, description, licenses)
     writer = metadata_writer.MetadataWriter.create_from_metadata(
         bytearray(model),
         model_metadata=general.create_metadata(),

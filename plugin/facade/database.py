@@ -322,8 +322,9 @@ class Database:
     ) -> dict:
         """Write a snapshot as a TFLite Searcher bundle verified by the Task Library in a device
         process, or the bare index (``index_only``); returns the manifest, with ``path`` and
-        ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into (default:
-        the catalog's configured TFLite text embedder, else its image embedder)."""
+        ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into, or a named
+        embedder that makes one (``"minilm"``; default: the model of the catalog's configured text
+        embedder, else of its image embedder)."""
         from scannlite.plugin.device.processes import DeviceProcesses
         from scannlite.store.bundle.export import export
 
@@ -333,7 +334,7 @@ class Database:
             self.catalog,
             device=DeviceProcesses(),
             out=Path(out),
-            embedder=Path(embedder) if embedder else None,
+            embedder=_bundle_model(embedder) if embedder else None,
             version=snapshot,
             leaves_to_search=leaves_to_search,
             index_only=index_only,
@@ -350,8 +351,8 @@ class Database:
         for kind in ("text", "image"):
             value = self.catalog.settings.get(f"{kind}_embedder")
             if value:
-                et, path = embedders.resolve(value, kind)
-                if et.name == f"tflite-{kind}" and path:
+                path = embedders.tflite_file(value, kind)
+                if path:
                     return path
         raise InvalidInput(
             "name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
@@ -367,6 +368,12 @@ class Database:
                 f"name a {kind} embedder (embedder=...), or configure one with configure({kind}_embedder=...)"
             )
         return configured
+
+
+def _bundle_model(embedder: str | Path) -> Path:
+    from scannlite.plugin.embedders.registry import bundle_model
+
+    return bundle_model(embedder)
 
 
 def _recall_summary(info) -> dict | None:
