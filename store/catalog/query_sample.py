@@ -116,37 +116,47 @@ def prepare(cat, vecs, texts=None) -> tuple[np.ndarray, list]:
 
 
 def add(cat, vecs, *, texts=None, source: str = "file", capacity: int = CAPACITY) -> SampleAdded:
-    """Offer queries to the sample (reservoir sampling, see the module docstring); one transaction under the
-    writer lock, so a failure leaves the sample as it was."""
+    """Offer queries to the sample (reservoir sampling, see the module docstring)."""
+    return add_stream(cat, [(vecs, texts)], source=source, capacity=capacity)
+
+
+def add_stream(cat, chunks, *, source: str = "file", capacity: int = CAPACITY) -> SampleAdded:
+    """Offer ``(vectors, texts or None)`` chunks to the sample, one chunk in memory at a time; one transaction
+    under the writer lock, so a bad chunk leaves the sample as it was."""
     if source not in SOURCES:
         raise InvalidInput(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
-    arr, texts = prepare(cat, vecs, texts)
     with cat.writing():
         before = seen(cat)
-        rng = np.random.default_rng([before, len(arr)])
+        offered = kept = 0
         now = utcnow()
-        kept = 0
         with cat.transaction():
             cat.conn.execute(DDL)
             filled = cat.conn.execute("SELECT COUNT(*) FROM query_sample").fetchone()[0]
-            for i, (v, t) in enumerate(zip(arr, texts)):
-                n = before + i  # queries offered before this one
-                if filled < capacity:
-                    slot, filled = filled, filled + 1
-                else:
-                    slot = int(rng.integers(0, n + 1))
-                    if slot >= capacity:
-                        continue
-                cat.conn.execute(
-                    "INSERT OR REPLACE INTO query_sample(slot, vector, text, source, added_at) VALUES (?, ?, ?, ?, ?)",
-                    (slot, v.astype("<f4").tobytes(), t, source, now),
-                )
-                kept += 1
-            total = before + len(arr)
+            for vecs, texts in chunks:
+                arr, texts = prepare(cat, vecs, texts)
+                rng = np.random.default_rng([before + offered, len(arr)])
+                for v, t in zip(arr, texts):
+                    n = before + offered  # queries offered before this one
+                    offered += 1
+                    if filled < capacity:
+                        slot, filled = filled, filled + 1
+                    else:
+                        slot = int(rng.integers(0, n + 1))
+                        if slot >= capacity:
+                            continue
+                    cat.conn.execute(
+                        "INSERT OR REPLACE INTO query_sample(slot, vector, text, source, added_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (slot, v.astype("<f4").tobytes(), t, source, now),
+                    )
+                    kept += 1
+            if offered == 0:
+                raise InvalidInput("no queries to add")
+            total = before + offered
             cat.set_setting("query_sample", {"seen": total})
-            cat.new_commit("queries", {"offered": len(arr), "kept": kept})
+            cat.new_commit("queries", {"offered": offered, "kept": kept})
         cat.settings["query_sample"] = {"seen": total}
-        return SampleAdded(len(arr), kept, min(filled, capacity), total, capacity)
+        return SampleAdded(offered, kept, min(filled, capacity), total, capacity)
 
 
 def clear(cat) -> int:
