@@ -260,7 +260,12 @@ def _summarise(steps: list[int], per_query: np.ndarray, k: int, started: float) 
     n = len(share)
     stderr = (share.std(axis=0, ddof=1) / np.sqrt(n)).tolist() if n > 1 else [0.0] * len(steps)
     return RecallEstimate(
-        steps, share.mean(axis=0).tolist(), n, k, time.perf_counter() - started, stderr=[round(e, 4) for e in stderr]
+        steps,
+        (per_query.sum(axis=0) / (n * k)).tolist(),
+        n,
+        k,
+        time.perf_counter() - started,
+        stderr=[round(e, 4) for e in stderr],
     )
 
 
