@@ -97,6 +97,7 @@ def add_queries(
             if not given
             else f"give one source of queries, not both {given[0]} and {given[1]}"
         )
+    chunks: Iterator[tuple[np.ndarray, list | None]]
     if file is not None:
         chunks, source = vector_chunks(Path(file), column), "file"
     elif vectors is not None:
