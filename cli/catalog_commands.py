@@ -356,7 +356,11 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
 
 def queries(
     catalog: Path = CatalogArg,
-    action: str = typer.Argument(..., help="add, list or clear.", show_default=False),
+    action: str = typer.Argument(
+        ...,
+        help="add, list, clear, or record (on/off: the Datasette search page offers the queries it serves).",
+        show_default=False,
+    ),
     file: Path | None = typer.Argument(
         None, help="For add: query vectors, .npy (n, dim) or Parquet (--column).", show_default=False
     ),
@@ -402,8 +406,17 @@ def queries(
     elif action == "clear":
         data = db.clear_queries()
         line = f"cleared the query sample ({data['cleared']} queries)"
+    elif action == "record":
+        if file is None or str(file) not in ("on", "off"):
+            raise InvalidInput("queries record takes on or off")
+        data = db.record_queries(str(file) == "on")
+        line = (
+            "the Datasette search page now records the queries it serves into the sample (texts included)"
+            if data["recording"]
+            else "the Datasette search page no longer records queries"
+        )
     else:
-        raise InvalidInput(f"unknown action {action!r}: use add, list or clear")
+        raise InvalidInput(f"unknown action {action!r}: use add, list, clear or record")
     if as_json:
         print_json(data)
     else:

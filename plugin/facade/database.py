@@ -306,6 +306,12 @@ class Database:
 
         return list_queries(self.catalog, limit)
 
+    def record_queries(self, on: bool) -> dict:
+        """Whether the Datasette search page records the queries it serves into the sample (off by default: it
+        keeps what people typed; docs/queries.md, "Privacy"). Returns the sample's summary."""
+        query_sample.set_recording(self.catalog, on)
+        return query_sample.summary(self.catalog)
+
     def clear_queries(self) -> dict:
         """Empty the query sample: ``{"cleared": n}``."""
         from scannlite.plugin.facade.queries import clear_queries

@@ -25,6 +25,9 @@ from scannlite.store.errors import InvalidInput
 #: recall 0.9) and, at 256-d float32, 1 MB in the database.
 CAPACITY = 1000
 SOURCES = ("file", "text", "image", "datasette")
+#: Catalog setting (``catalog_config``): whether the Datasette search page records the queries it serves. Off
+#: unless the catalog's owner turns it on (``scannlite queries CATALOG record on``): it keeps what people typed.
+RECORD_SETTING = "record_queries"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS query_sample (
@@ -86,7 +89,12 @@ def rows(cat, limit: int | None = None) -> list[dict]:
 
 
 def summary(cat) -> dict:
-    return {"size": size(cat), "seen": seen(cat), "capacity": CAPACITY}
+    return {
+        "size": size(cat),
+        "seen": seen(cat),
+        "capacity": CAPACITY,
+        "recording": bool(cat.settings.get(RECORD_SETTING)),
+    }
 
 
 def prepare(cat, vecs, texts=None) -> tuple[np.ndarray, list]:
@@ -170,6 +178,13 @@ def clear(cat) -> int:
             cat.new_commit("queries", {"cleared": held})
         cat.settings.pop("query_sample", None)
         return held
+
+
+def set_recording(cat, on: bool) -> None:
+    with cat.writing(), cat.transaction():
+        cat.set_setting(RECORD_SETTING, bool(on))
+        cat.new_commit("queries", {"record": bool(on)})
+    cat.settings[RECORD_SETTING] = bool(on)
 
 
 def digest(vecs: np.ndarray) -> str:
