@@ -527,3 +527,7 @@ def test_query_recording_is_off_by_default_and_records_served_queries_when_on(tm
         assert get_json(base + "/search.json?q=the+music+is+great")[0] == 200
         with Catalog.open(path) as cat:
             assert query_sample.size(cat) == 2
+        # The next build states recall for them beside the leave-one-out figure, on the snapshot page too.
+        run_cli("build", path)
+        status, _, body = request(base + "/snapshots")
+        assert status == 200 and 'id="recall-queries"' in body.decode() and "2 queries" in body.decode()

@@ -296,6 +296,9 @@ def _recall_state(info) -> dict | None:
     if est is None:
         return None
     target = info.build.get("recall_target")
+    q = RecallEstimate.from_json(info.build.get("query_recall"))
+    if q is not None and q.ladder != est.ladder:
+        q = None  # made for other partitions: not drawn on this ladder
     return {
         "k": est.k,
         "sample": est.sample,
@@ -304,7 +307,18 @@ def _recall_state(info) -> dict | None:
         "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
         "note": info.build.get("leaves_note"),
         "points": list(zip(est.ladder, est.recall)),
-        "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k),
+        "queries": None
+        if q is None
+        else {
+            "sample": q.sample,
+            "at": q.at(info.leaves_to_search) if info.leaves_to_search else None,
+            "stderr": q.stderr,
+            "points": list(zip(q.ladder, q.recall)),
+            "target_on_them": info.build.get("recall_on") == "queries",
+        },
+        "svg": recall_svg(
+            est.ladder, est.recall, info.leaves_to_search, target, est.k, q.recall if q is not None else None
+        ),
     }
 
 
