@@ -6,7 +6,7 @@ The sample itself (bounded, reservoir-sampled) is :mod:`scannlite.store.catalog.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +81,8 @@ def add_queries(
     *,
     file: str | Path | None = None,
     vectors=None,
-    texts: str | Path | list[str] | None = None,
-    images: str | Path | list | None = None,
+    texts: str | Path | Sequence[str] | None = None,
+    images: str | Path | Sequence | None = None,
     column: str = "embedding",
 ) -> dict:
     """Offer queries to the catalog's sample from exactly one source; returns ``{"offered", "kept", "size",
