@@ -104,7 +104,12 @@ def test_the_reservoir_stays_bounded_and_uniform(tmp_path):
     for lo in range(0, 1000, 100):
         query_sample.add_stream(again, [(marks[lo : lo + 100], None)], capacity=100)
     assert np.array_equal(query_sample.vectors(again), query_sample.vectors(cat))
-    assert query_sample.clear(cat) == 100 and query_sample.summary(cat) == {"size": 0, "seen": 0, "capacity": 1000}
+    assert query_sample.clear(cat) == 100 and query_sample.summary(cat) == {
+        "size": 0,
+        "seen": 0,
+        "capacity": 1000,
+        "recording": False,
+    }
 
 
 def test_bad_queries_add_nothing(tmp_path):
@@ -180,7 +185,7 @@ def test_queries_cli_add_list_clear_and_info(tmp_path):
     listed = json.loads(cli("queries", path, "list", "--json", "--limit", "2").stdout)
     assert listed["size"] == 35 and [q["slot"] for q in listed["queries"]] == [0, 1]
     info = json.loads(cli("info", path, "--json").stdout)
-    assert info["query_sample"] == {"size": 35, "seen": 35, "capacity": query_sample.CAPACITY}
+    assert info["query_sample"] == {"size": 35, "seen": 35, "capacity": query_sample.CAPACITY, "recording": False}
     bad = cli("queries", path, "add", tmp_path / "q.parquet", ok=False)
     assert bad.returncode == 1 and "no 'embedding' column" in bad.stderr and bad.stderr.count("\n") == 1
     assert "cleared the query sample (35 queries)" in cli("queries", path, "clear").stdout
