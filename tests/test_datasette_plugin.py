@@ -515,9 +515,12 @@ def test_query_recording_is_off_by_default_and_records_served_queries_when_on(tm
         with Catalog.open(path) as cat:
             assert query_sample.summary(cat)["size"] == 0 and not query_sample.summary(cat)["recording"]
         run_cli("queries", path, "record", "on")
+        with Catalog.open(path) as cat:
+            head = cat.head_seq
         assert get_json(base + "/search.json?q=a+boring+drama")[0] == 200
         assert get_json(base + "/search.json?vector=" + ",".join(["0.25"] * 16))[0] == 200
         with Catalog.open(path) as cat:
+            assert cat.head_seq == head  # recorded queries make no commit
             rows = query_sample.rows(cat)
             assert [(r["text"], r["source"]) for r in rows] == [("a boring drama", "datasette"), (None, "datasette")]
             stored = query_sample.vectors(cat)

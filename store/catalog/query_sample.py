@@ -130,7 +130,12 @@ def add(cat, vecs, *, texts=None, source: str = "file", capacity: int = CAPACITY
 
 def add_stream(cat, chunks, *, source: str = "file", capacity: int = CAPACITY) -> SampleAdded:
     """Offer ``(vectors, texts or None)`` chunks to the sample, one chunk in memory at a time; one transaction
-    under the writer lock, so a bad chunk leaves the sample as it was."""
+    under the writer lock, so a bad chunk leaves the sample as it was.
+
+    An add from a file or the API is a commit (``kind = 'queries'``): the next ``build`` publishes a snapshot
+    with the recall measured on the new sample. Queries the Datasette page records are not: a commit per served
+    query would grow ``commits`` without bound and make every build publish; they count at the next build that
+    publishes anyway."""
     if source not in SOURCES:
         raise InvalidInput(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     with cat.writing():
@@ -162,7 +167,8 @@ def add_stream(cat, chunks, *, source: str = "file", capacity: int = CAPACITY) -
                 raise InvalidInput("no queries to add")
             total = before + offered
             cat.set_setting("query_sample", {"seen": total})
-            cat.new_commit("queries", {"offered": offered, "kept": kept})
+            if source != "datasette":
+                cat.new_commit("queries", {"offered": offered, "kept": kept})
         cat.settings["query_sample"] = {"seen": total}
         return SampleAdded(offered, kept, min(filled, capacity), total, capacity)
 
