@@ -31,7 +31,7 @@ def main() -> int:
     from rich.console import Console
 
     from scannlite.store.catalog.catalog import Catalog
-    from scannlite.store.index import snapshot
+    from scannlite.store.index import device_search, snapshot
     from scannlite.store.index.build import build
     from scannlite.store.index.config import IndexConfig
     from scannlite.store.index.recall_estimate import Snapshot, estimate_for_queries
@@ -56,9 +56,7 @@ def main() -> int:
             mem = Snapshot.in_memory(index, snap.vectors, lambda rows, s=snap: s.model.decode(s.codes[rows]))
             est = estimate_for_queries(mem, held_short, sample=len(held_short))
             sizes = np.diff(index.offsets)
-            order = __import__("scannlite.store.index.device_search", fromlist=["leaf_order"]).leaf_order(
-                index, held_short.astype(np.float32)
-            )
+            order = device_search.leaf_order(index, held_short.astype(np.float32))
             codes = [float(np.mean(np.cumsum(sizes[order], axis=1)[:, n - 1])) for n in est.ladder]
             runs.append(
                 {
