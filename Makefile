@@ -31,7 +31,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick lint bench clean system-deps browser-deps native native-deps wasm-deps wasm web
+.PHONY: setup demo test test-quick lint bench bench-queries clean system-deps browser-deps native native-deps wasm-deps wasm web
 
 setup: system-deps $(STAMP) native
 
@@ -127,6 +127,13 @@ test-quick: setup wasm-deps
 
 bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all
+
+# Recall for short typed and cross-modal queries with a query sample (docs/queries.md): the full real text set
+# (about 20 minutes of MiniLM the first time) and the demo's captions against its images (needs `make demo`).
+bench-queries: setup
+	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
+	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
+	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .typecheck .mypy_cache .ruff_cache

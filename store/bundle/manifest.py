@@ -166,13 +166,16 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
         "verified_by": rep.verified_by if rep is not None else [],
         "device_latency_ms": rep.latency_ms if rep is not None else None,
         "recall": recall_summary(snap, plan.leaves),
+        "query_recall": recall_summary(snap, plan.leaves, "query_recall"),
+        "recall_on": snap.info.build.get("recall_on"),
         "versions": {"scannlite": _version("scannlite"), "tflite-support": _version("tflite-support")},
     }
 
 
-def recall_summary(snap: LoadedSnapshot, leaves: int) -> dict | None:
-    """The snapshot's recall estimate, with the figure at the leaves this bundle searches."""
-    est = RecallEstimate.from_json(snap.info.build.get("recall"))
+def recall_summary(snap: LoadedSnapshot, leaves: int, key: str = "recall") -> dict | None:
+    """The snapshot's recall estimate (``recall``: leave-one-out, "queries like your items"; ``query_recall``: on
+    the catalog's query sample, "your queries"), with the figure at the leaves this bundle searches."""
+    est = RecallEstimate.from_json(snap.info.build.get(key))
     return None if est is None else {**est.to_json(), "at_leaves_searched": est.at(leaves)}
 
 

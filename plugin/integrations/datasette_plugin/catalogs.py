@@ -3,8 +3,9 @@
 A database is a catalog when it has a ``catalog_config`` table with a ``format_version`` key;
 the catalog directory is the database file's parent (segments are named relative to it).
 
-The plugin never writes to a catalog: it opens them with
-:meth:`scannlite.store.catalog.catalog.Catalog.open_readonly`.
+The plugin opens catalogs with :meth:`scannlite.store.catalog.catalog.Catalog.open_readonly` and writes to
+none, except the one write a catalog's owner may turn on: recording the queries the search page serves into the
+query sample (:func:`.views.record_query`, docs/queries.md).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ thread so that Datasette's event loop keeps serving other requests meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,10 @@ from scannlite.store.index.snapshot import diff, get_snapshot, jsonable_metadata
 
 PREFIX = "/-/scannlite"
 CHANGES_SHOWN = 200
+
+
+#: How long a recorded query waits for the catalog's writer lock before it is skipped (a build holds it for minutes).
+RECORD_LOCK_TIMEOUT = 0.2
 
 
 def base_path(datasette, cdb_name: str, tail: str = "") -> str:
@@ -95,6 +100,7 @@ def run_search(datasette, cdb: CatalogDb, params: SearchParams | None) -> dict:
         started = time.perf_counter()
         hits = search(cat, vector, k=params.k, leaves_to_search=leaves, exact=params.exact, snapshot=snap)[0]
         took = time.perf_counter() - started
+        recorded = record_query(cdb, cat, vector, how)
         root = state["thumbnails_root"]
         results = []
         for rank, hit in enumerate(hits, 1):
@@ -112,9 +118,30 @@ def run_search(datasette, cdb: CatalogDb, params: SearchParams | None) -> dict:
             "leaves_to_search": leaves,
             "search_ms": round(took * 1000, 3),
             "results": results,
+            "recorded": recorded,
         }
     )
     return state
+
+
+def record_query(cdb: CatalogDb, cat, vector, how: dict) -> bool:
+    """Offer a served query to the catalog's query sample when its owner turned recording on
+    (``scannlite queries CATALOG record on``; off by default: it keeps what people typed, see
+    docs/queries.md, "Privacy"). The page's own connection is read-only, so this opens the catalog
+    for one short write; a busy writer or a read-only file skips the query (a sample may miss some)
+    rather than failing the search."""
+    from scannlite.store.catalog import query_sample
+    from scannlite.store.catalog.catalog import Catalog
+
+    if not cat.settings.get(query_sample.RECORD_SETTING) or cdb.immutable:
+        return False
+    try:
+        with Catalog.open(cdb.directory, lock_timeout=RECORD_LOCK_TIMEOUT) as writable:
+            text = how.get("text") if how.get("kind") == "text" else None
+            query_sample.add(writable, vector, texts=[text], source="datasette")
+    except (ScannliteError, OSError, sqlite3.Error):
+        return False
+    return True
 
 
 def _api_payload(cdb: CatalogDb, state: dict) -> dict:
@@ -290,6 +317,9 @@ def _recall_state(info) -> dict | None:
     if est is None:
         return None
     target = info.build.get("recall_target")
+    q = RecallEstimate.from_json(info.build.get("query_recall"))
+    if q is not None and q.ladder != est.ladder:
+        q = None  # made for other partitions: not drawn on this ladder
     return {
         "k": est.k,
         "sample": est.sample,
@@ -298,7 +328,18 @@ def _recall_state(info) -> dict | None:
         "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
         "note": info.build.get("leaves_note"),
         "points": list(zip(est.ladder, est.recall)),
-        "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k),
+        "queries": None
+        if q is None
+        else {
+            "sample": q.sample,
+            "at": q.at(info.leaves_to_search) if info.leaves_to_search else None,
+            "stderr": q.stderr,
+            "points": list(zip(q.ladder, q.recall)),
+            "target_on_them": info.build.get("recall_on") == "queries",
+        },
+        "svg": recall_svg(
+            est.ladder, est.recall, info.leaves_to_search, target, est.k, q.recall if q is not None else None
+        ),
     }
 
 
