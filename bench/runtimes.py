@@ -286,9 +286,10 @@ def run(data, workdir: Path, command: str, say=print) -> Section:
             "`SCANNLITE_BENCH_REAL=full python -m bench.runtimes` uses it."
         )
     section.notes.append(
-        "Opening reads one page per table block (its trailer, holding the compression type and checksum, sits "
-        "just past the block) and nothing else of the codes; NativeSearcher maps the file with MADV_RANDOM while "
-        "opening so that readahead around those pages does not read the whole file, and MADV_NORMAL after."
+        "Opening reads no metadata block and, of each leaf's codes block, only its first entry and restart array "
+        "(two pages) to locate it; every block's trailer (compression type and checksum) is read on first use. "
+        "NativeSearcher maps the file with MADV_RANDOM while opening so that readahead around those pages does "
+        "not read the whole file, and MADV_NORMAL after."
     )
     n = LARGE["quick" if quick else "full"]
     m = open_large(workdir, n, say)

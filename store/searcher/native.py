@@ -186,8 +186,8 @@ class NativeSearcher:
                 if size:
                     # ACCESS_COPY: ctypes needs a writable buffer to take its address; the library only reads.
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-                    # Opening reads the trailer of every block (one page each): without readahead
-                    # around each, a cold open reads those pages, not the file (docs/native.md, Memory).
+                    # Opening reads two pages of every leaf's block: without readahead around
+                    # each, a cold open reads those pages, not the file (docs/native.md, Memory).
                     _advise(self._map, "MADV_RANDOM")
             if self._map is not None:
                 self._array = (ctypes.c_char * size).from_buffer(self._map)
