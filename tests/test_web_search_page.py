@@ -20,7 +20,8 @@ import scannlite
 from scannlite.plugin.integrations import search_page
 from scannlite.store.searcher.native import NativeSearcher
 from scannlite.store.workers.boundary import run_in
-from tests.test_native_wasm import CHROMIUM, CHROMIUM_ARGS, _StaticFolder
+from tests.support.datasette_site import CHROMIUM, CHROMIUM_ARGS
+from tests.support.static_folder import StaticFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNLITE = ROOT / ".venv" / "bin" / "scannlite"
@@ -64,7 +65,7 @@ def page_results(site: Path, query_string: str, queries: list[str], k: int) -> d
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)", pytrace=False)
     outside = []
-    with _StaticFolder(site) as server, sync_playwright() as p:
+    with StaticFolder(site) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
@@ -167,7 +168,7 @@ def test_a_missing_bundle_is_one_line_on_the_page(bert_bundle, tmp_path):
     shutil.copy(bert_bundle, site / "b.tflite")
     from playwright.sync_api import sync_playwright
 
-    with _StaticFolder(site) as server, sync_playwright() as p:
+    with StaticFolder(site) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
