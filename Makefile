@@ -40,7 +40,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick test-py313 test-py312 setup-py313 setup-py312 lint bench clean system-deps browser-deps native native-deps wasm-deps wasm
+.PHONY: setup demo test test-quick test-py313 test-py312 setup-py313 setup-py312 lint bench bench-queries clean system-deps browser-deps native native-deps wasm-deps wasm web
 
 setup: system-deps $(STAMP) native
 
@@ -88,6 +88,18 @@ wasm-deps:
 wasm: wasm-deps
 	$(MAKE) -f libscannlite/wasm/Makefile
 
+# The offline search page's parts (docs/web.md): scannlite.wasm, and MediaPipe's TextEmbedder
+# installed by `npm ci` from the npm registry as libscannlite/wasm/page/package-lock.json pins it
+# (never a CDN); `make demo` copies them beside its bundle as demo-output/search.html.
+WEB_PAGE := libscannlite/wasm/page
+WEB_STAMP := $(WEB_PAGE)/node_modules/.ci-done
+$(WEB_STAMP): $(WEB_PAGE)/package.json $(WEB_PAGE)/package-lock.json
+	@command -v npm >/dev/null || { $(call apt_install,npm,the search page installs MediaPipe with npm); }
+	cd $(WEB_PAGE) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+web: wasm $(WEB_STAMP)
+
 .tools/bin/uv:
 	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -100,10 +112,10 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PYTHON_DOWNLOADS=$(UV_DOWNLOADS) $(UV) sync --frozen --all-extras --compile-bytecode --python $(UV_PYTHON_REQUEST)
 	@touch $(STAMP)
 
-demo: setup
+demo: setup web
 	$(UV) run --frozen --no-sync scannlite demo
 
-test: setup browser-deps native-deps wasm-deps lint
+test: setup browser-deps native-deps wasm-deps web lint
 	$(UV) run --frozen --no-sync pytest -q
 
 # ruff (lint and format) and mypy, configured in pyproject.toml. mypy reads the package as it is
@@ -131,7 +143,7 @@ setup-py$(subst .,,$(1)): system-deps native | $$(UV)
 	UV_PROJECT_ENVIRONMENT=.venv-py$(subst .,,$(1)) UV_PYTHON_DOWNLOADS=$(if $(2),never,automatic) \
 	  $$(UV) sync --frozen --all-extras --compile-bytecode --python $(or $(2),$(1))
 
-test-py$(subst .,,$(1)): setup-py$(subst .,,$(1)) browser-deps native-deps wasm-deps
+test-py$(subst .,,$(1)): setup-py$(subst .,,$(1)) browser-deps native-deps wasm-deps web
 	UV_PROJECT_ENVIRONMENT=.venv-py$(subst .,,$(1)) $$(UV) run --frozen --no-sync pytest -q -p no:cacheprovider
 endef
 $(eval $(call other_python,3.13,$(PYTHON313)))
@@ -139,6 +151,13 @@ $(eval $(call other_python,3.12,$(PYTHON312)))
 
 bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all
+
+# Recall for short typed and cross-modal queries with a query sample (docs/queries.md): the full real text set
+# (about 20 minutes of MiniLM the first time) and the demo's captions against its images (needs `make demo`).
+bench-queries: setup
+	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
+	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
+	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown
 
 clean:
 	rm -rf $(VENV) .venv-py312 .venv-py313 .tools .pytest_cache .typecheck .mypy_cache .ruff_cache

@@ -122,6 +122,15 @@ def time_image_embed(model: bytes, images: list[np.ndarray], *, warmup: int = 3)
     return {"embed": _timed(embedder.embed, tensors, warmup)}
 
 
+def time_text_embed(model: bytes, texts: list[str], *, warmup: int = 3) -> dict:
+    """Seconds per ``TextEmbedder.embed`` (tokenizer included), one text at a time as an app calls it."""
+    from tensorflow_lite_support.python.task.core.base_options import BaseOptions
+    from tensorflow_lite_support.python.task.text.text_embedder import TextEmbedder, TextEmbedderOptions
+
+    embedder = TextEmbedder.create_from_options(TextEmbedderOptions(base_options=BaseOptions(file_content=model)))
+    return {"embed": _timed(embedder.embed, list(texts), warmup)}
+
+
 def _timed(call, items, warmup: int) -> np.ndarray:
     """Seconds per ``call(item)``, each timed alone, after ``warmup`` untimed calls."""
     for x in items[:warmup]:

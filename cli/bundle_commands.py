@@ -23,16 +23,37 @@ DEVICE = DeviceProcesses()
 bundle_app = typer.Typer(help="Inspect, verify and query TFLite Searcher bundles.", no_args_is_help=True)
 
 
+def split_line(split: dict) -> str:
+    """``size: model 22.9 MB, index 0.5 MB, metadata 0.1 MB``: what the file's bytes are for."""
+    return "size: " + ", ".join(f"{k} {split[k] / 1e6:.1f} MB" for k in ("model", "index", "metadata"))
+
+
+def _model_file(embedder: str | None) -> Path | None:
+    """A .tflite path as given; a name such as ``minilm`` becomes the model file that embedder makes."""
+    if embedder is None:
+        return None
+    from scannlite.plugin.embedders.registry import bundle_model
+
+    return bundle_model(embedder)
+
+
 def export(
     catalog: Path = typer.Argument(..., help="Catalog directory.", show_default=False),
-    embedder: Path | None = typer.Option(None, "--embedder", help="The TFLite embedder to pack the index into."),
+    embedder: str | None = typer.Option(
+        None,
+        "--embedder",
+        help="The TFLite embedder to pack the index into: a .tflite file, or a named embedder that makes one "
+        "(e.g. minilm).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output bundle (.tflite), or .ldb with --index-only."),
     version: int | None = typer.Option(None, "--snapshot", help="Snapshot version (default: latest)."),
     leaves_to_search: int | None = typer.Option(None, help="Leaves the device searches (default: the snapshot's)."),
     index_only: bool = typer.Option(
         False, "--index-only", help="Write the bare on-device index for apps that pass index_file."
     ),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the Task Library parity check (not recommended)."),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip the parity check through the Task Library and libscannlite (not recommended)."
+    ),
     device_metadata: str = typer.Option("id", help="What each device result carries: id or metadata."),
     device_metadata_limit: int = typer.Option(DEFAULT_DEVICE_METADATA_LIMIT, help="Largest device metadata in bytes."),
     probe: Path | None = typer.Option(
@@ -56,7 +77,7 @@ def export(
         cat,
         device=DEVICE,
         out=out,
-        embedder=embedder,
+        embedder=_model_file(embedder),
         version=version,
         leaves_to_search=leaves_to_search,
         index_only=index_only,
@@ -78,6 +99,7 @@ def export(
         f"{m['leaves']} leaves, {m['leaves_searched']} searched; {check}",
         highlight=False,
     )
+    console.print("  " + split_line(m["sizes"]["split"]), highlight=False)
     facts = []
     if m.get("recall"):
         facts.append(f"estimated recall@{m['recall']['k']} {m['recall']['at_leaves_searched']:.3f}")
@@ -116,6 +138,7 @@ def info(
         return
     idx = data["index"]
     console.print(f"{data['file']}: {data['kind']}, {data['bytes']:,} bytes", highlight=False)
+    console.print("  " + split_line(data["split"]), highlight=False)
     if "model" in data:
         for i in data["model"]["inputs"]:
             console.print(
@@ -152,7 +175,7 @@ def verify(
     catalog: Path | None = typer.Option(None, "--catalog", help="Check against the catalog snapshot it came from."),
     probe: Path | None = typer.Option(None, "--probe", help="Probe texts file or images folder."),
 ):
-    """Re-run export's checks and the Task Library parity test on a bundle.
+    """Re-run export's checks and the parity test on a bundle, through the Task Library and libscannlite.
 
     Example: scannlite bundle verify photos.tflite --catalog photos.catalog
     """

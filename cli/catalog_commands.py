@@ -1,4 +1,4 @@
-"""Catalog commands: init, add, delete, build, search, info, snapshots, diff, check, compact, gc."""
+"""Catalog commands: init, add, delete, build, search, info, snapshots, diff, check, compact, gc, queries."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def init(
         None, help="k-means leaves (default: about 2 sqrt(N); 1 for small catalogs)."
     ),
     leaves_to_search: int | None = typer.Option(
-        None, help="Leaves each query visits (default: 4, or 1.14% of leaves)."
+        None,
+        help="Leaves each query visits (default: the fewest that reach the recall target, --target-recall at build).",
     ),
     dims_per_block: int = typer.Option(1, help="Dimensions per asymmetric-hashing block (1 byte each)."),
     lookup: str = typer.Option("FLOAT", help="Device lookup table type: FLOAT, INT16 or INT8."),
@@ -332,15 +333,95 @@ def info(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json
             else ""
         )
         console.print(f"  latest snapshot {latest['version']}: {latest['count']} items{extra}", highlight=False)
-        if data["recall"]:
-            r = data["recall"]
+        for key, who in (("recall", "queries like your items"), ("query_recall", "your queries")):
+            r = data.get(key)
+            if not r:
+                continue
+            used = " (the target's)" if data.get("recall_on") == r.get("kind") else ""
             console.print(
-                f"  estimated recall@{r['k']} {r['at_leaves_to_search']:.3f} at {latest['leaves_to_search']} "
-                "leaves; by leaves: " + ", ".join(f"{n}: {v:.2f}" for n, v in zip(r["ladder"], r["recall"])),
+                f"  estimated recall@{r['k']} for {who}{used}: {r['at_leaves_to_search']:.3f} at "
+                f"{latest['leaves_to_search']} leaves, on {r['sample']} queries; by leaves: "
+                + ", ".join(f"{n}: {v:.2f}" for n, v in zip(r["ladder"], r["recall"])),
                 highlight=False,
             )
     else:
         console.print("  no snapshot yet: run `scannlite build`", highlight=False)
+    qs = data["query_sample"]
+    console.print(
+        f"  query sample: {qs['size']} of at most {qs['capacity']} queries kept, {qs['seen']} offered"
+        if qs["seen"]
+        else "  query sample: none (add the queries users send with `scannlite queries CATALOG add FILE`)",
+        highlight=False,
+    )
+
+
+def queries(
+    catalog: Path = CatalogArg,
+    action: str = typer.Argument(
+        ...,
+        help="add, list, clear, or record (on/off: the Datasette search page offers the queries it serves).",
+        show_default=False,
+    ),
+    file: Path | None = typer.Argument(
+        None, help="For add: query vectors, .npy (n, dim) or Parquet (--column).", show_default=False
+    ),
+    texts: Path | None = typer.Option(
+        None,
+        "--texts",
+        help='For add: a file of query texts (one per line, or JSONL with "text"), embedded '
+        "by the catalog's text embedder.",
+    ),
+    images: str | None = typer.Option(
+        None, "--images", help="For add: a folder or glob of query images, embedded by the catalog's image embedder."
+    ),
+    column: str = typer.Option("embedding", "--column", help="For add from Parquet: the column of vectors."),
+    limit: int | None = typer.Option(None, "--limit", min=0, help="For list: show at most this many queries."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """The queries users send: a bounded, reservoir-sampled sample builds state recall for.
+
+    With a sample of at least 200 queries the recall target is met on them (docs/queries.md).
+
+    Example: scannlite queries photos.catalog add --texts typed.txt
+    Example: scannlite queries photos.catalog list
+    """
+    db = Database(_open(catalog))
+    if action == "add":
+        if file is None and texts is None and images is None:
+            raise InvalidInput("queries add needs a FILE of vectors, --texts FILE or --images FOLDER")
+        data = db.add_queries(file=file, texts=texts, images=images, column=column)
+        line = (
+            f"offered {data['offered']} queries, kept {data['kept']}: the sample holds {data['size']} of at most "
+            f"{data['capacity']} ({data['seen']} offered in all)"
+        )
+    elif action == "list":
+        data = db.queries(limit)
+        if not as_json:
+            console.print(
+                f"{data['size']} of at most {data['capacity']} queries kept, {data['seen']} offered", highlight=False
+            )
+            for q in data["queries"]:
+                console.print(f"  {q['slot']:>4}  {q['source']:<9} {q['text'] or ''}", highlight=False)
+            return
+        line = ""
+    elif action == "clear":
+        data = db.clear_queries()
+        line = f"cleared the query sample ({data['cleared']} queries)"
+    elif action == "record":
+        if file is None or str(file) not in ("on", "off"):
+            raise InvalidInput("queries record takes on or off")
+        data = db.record_queries(str(file) == "on")
+        line = (
+            "the Datasette search page now records the queries it serves into the sample (texts included)"
+            if data["recording"]
+            else "the Datasette search page no longer records queries"
+        )
+    else:
+        raise InvalidInput(f"unknown action {action!r}: use add, list, clear or record")
+    if as_json:
+        print_json(data)
+    else:
+        console.print(line, highlight=False)
 
 
 def snapshots(catalog: Path = CatalogArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
@@ -443,7 +524,7 @@ def gc(
     )
 
 
-COMMANDS = [init, add, delete, build, search, info, snapshots, diff, check, compact, gc]
+COMMANDS = [init, add, delete, build, search, info, snapshots, diff, check, compact, gc, queries]
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from contextlib import contextmanager
 
@@ -14,6 +15,7 @@ from rich.progress import Progress as RichProgressBar
 from rich.text import Text
 
 from scannlite.store.errors import ScannliteError
+from scannlite.store.oserrors import describe as describe_os_error
 from scannlite.store.progress import Progress
 
 console = Console(soft_wrap=True)
@@ -36,6 +38,13 @@ def handle_errors(fn):
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted; nothing half-written was published", 130)
+        except (OSError, sqlite3.Error) as exc:
+            # The last resort for a full disk, a read-only file system or a missing permission
+            # that no write site translated (store/oserrors.py): still one line with the cause.
+            line = describe_os_error(exc)
+            if line is None:
+                raise
+            fail(line)
 
     return wrapper
 

@@ -102,6 +102,12 @@ def convert(
     quantize: bool = typer.Option(
         False, "--quantize", help="Dynamic-range int8 weights (MiniLM: float16), about 2-4x smaller files."
     ),
+    text_quantization: str | None = typer.Option(
+        None,
+        "--text-quantization",
+        help="The text tower's weights: int8-weights (weight-only int8, ~4x smaller; what `scannlite demo` ships, "
+        "docs/embedders.md), dynamic, float16 or none. Default: what --quantize picks.",
+    ),
     verify: bool = typer.Option(
         True,
         "--verify/--no-verify",
@@ -118,7 +124,7 @@ def convert(
     """
     from scannlite.plugin.dual_encoder.jobs import convert as run_convert
 
-    result = run_convert(model_dir, out, quantize=quantize, verify=verify)
+    result = run_convert(model_dir, out, quantize=quantize, verify=verify, text_quantization=text_quantization)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from scannlite.store.oserrors import replace_errors
+
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -52,14 +54,15 @@ def replacing(*targets: Path | str) -> Iterator[list[Path]]:
     written before any is renamed, so a failure while writing leaves every target untouched."""
     targets_ = [Path(t) for t in targets]
     tmps = [_temporary_name(t) for t in targets_]
-    try:
-        yield tmps
-        for tmp in tmps:
-            fsync_file(tmp)
-        for tmp, target in zip(tmps, targets_):
-            os.replace(tmp, target)
-        for folder in {t.parent for t in targets_}:
-            fsync_dir(folder)
+    try:  # replace_errors: a full disk or read-only folder is one line naming the target
+        with replace_errors(targets_, tmps):
+            yield tmps
+            for tmp in tmps:
+                fsync_file(tmp)
+            for tmp, target in zip(tmps, targets_):
+                os.replace(tmp, target)
+            for folder in {t.parent for t in targets_}:
+                fsync_dir(folder)
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ PARITY = {
         for row in db.search(np.load(f["queries"]), k=5)
     ],
     "configure": lambda db, f: db.configure(),
+    "queries": lambda db, f: db.queries(),
 }
 ARGS = {
     "info": [],
@@ -31,6 +32,7 @@ ARGS = {
     "diff": ["1", "2"],
     "search": ["--vector-file", "{queries}", "-k", "5"],
     "configure": [],
+    "queries": ["list"],
 }
 # --json commands the Python API does not offer (bundles made elsewhere, training, conversion, the installed
 # embedders: none is an operation on one catalog).
@@ -71,6 +73,7 @@ def catalog(tmp_path_factory):
         db.build()
         db.add(ids=[f"v{i}" for i in range(500, 600)], vectors=x[500:], metadata=[f"item {i}" for i in range(100)])
         db.delete(["v1", "v2"])
+        db.add_queries(x[:40] + 0.1)
         db.build()
     return tmp / "cat", {"queries": str(tmp / "queries.npy")}
 

@@ -501,3 +501,36 @@ def test_embedding_runs_off_the_event_loop(site, monkeypatch):
     assert kinds == ["text"] * 4 + ["vector"] * 2 + ["image"] * 2
     assert took < 3.0, took  # one after another would take 4 s of sleeping alone
     assert max(gaps) < 0.4, max(gaps)  # the loop never stalled for a query's 0.5 s
+
+
+def test_query_recording_is_off_by_default_and_records_served_queries_when_on(tmp_path):
+    """The owner's switch (``scannlite queries CATALOG record on``): off, a served query leaves the sample empty;
+    on, each served text or vector query is offered to it (text kept, source ``datasette``)."""
+    from scannlite.store.catalog import query_sample
+
+    path = build_review_catalog(tmp_path / "cat")
+    with DatasetteServer(path / "catalog.db") as server:
+        base = f"{server.url}/-/scannlite/catalog"
+        assert get_json(base + "/search.json?q=a+funny+film")[0] == 200
+        with Catalog.open(path) as cat:
+            assert query_sample.summary(cat)["size"] == 0 and not query_sample.summary(cat)["recording"]
+        run_cli("queries", path, "record", "on")
+        with Catalog.open(path) as cat:
+            head = cat.head_seq
+        assert get_json(base + "/search.json?q=a+boring+drama")[0] == 200
+        assert get_json(base + "/search.json?vector=" + ",".join(["0.25"] * 16))[0] == 200
+        with Catalog.open(path) as cat:
+            assert cat.head_seq == head  # recorded queries make no commit
+            rows = query_sample.rows(cat)
+            assert [(r["text"], r["source"]) for r in rows] == [("a boring drama", "datasette"), (None, "datasette")]
+            stored = query_sample.vectors(cat)
+        assert np.allclose(stored[1], np.full(16, 0.25) / np.linalg.norm(np.full(16, 0.25)), atol=1e-6)
+        assert np.allclose(stored[0], embed_texts(["a boring drama"])[0], atol=1e-5)
+        run_cli("queries", path, "record", "off")
+        assert get_json(base + "/search.json?q=the+music+is+great")[0] == 200
+        with Catalog.open(path) as cat:
+            assert query_sample.size(cat) == 2
+        # The next build states recall for them beside the leave-one-out figure, on the snapshot page too.
+        run_cli("build", path)
+        status, _, body = request(base + "/snapshots")
+        assert status == 200 and 'id="recall-queries"' in body.decode() and "2 queries" in body.decode()

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from scannlite.plugin.dual_encoder.demo_openmoji import QUERIES
 from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+from tests.support.search_page import check_demo_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.device]
 
@@ -50,8 +52,9 @@ def test_openmoji_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
         manifest = json.loads((out / f"{name}.manifest.json").read_text())
         assert manifest["verified"] and manifest["items"] == added and manifest["dim"] == 128
     page = (out / "index.html").read_text()
-    assert page.count("<section>") == 9 and 'src="openmoji/' in page
+    assert page.count("<section>") == 9 and 'src="openmoji/' in page and "search.html?" in page
     assert (out / "contact_sheet.png").stat().st_size > 10_000
+    check_demo_page(out, QUERIES)  # search.html: the text bundle in Chromium (tests/test_web_search_page.py)
     again = subprocess.run([SCANNLITE, "demo", "--out", str(out)], capture_output=True, text=True, timeout=RERUN)
     assert again.returncode == 0, again.stderr[-3000:]
     for phrase in (

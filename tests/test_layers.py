@@ -122,6 +122,17 @@ def test_the_sub_packages_are_the_readme_s():
     assert named == found, f"only in the README: {sorted(named - found)}; only in the code: {sorted(found - named)}"
 
 
+def test_the_store_s_shared_modules_are_the_readme_s():
+    """The tour's line of modules shared by every job names exactly the store's top-level modules
+    (store/oserrors.py among them); a job's own module belongs in its sub-package."""
+    readme = (ROOT / "README.md").read_text()
+    tour = readme.split("## How it fits together", 1)[1].split("```", 2)[1]
+    line = next(ln for ln in tour.splitlines() if ln.rstrip().endswith("shared by every job"))
+    named = set(re.findall(r"(\w+)\.py", line))
+    found = {p.stem for p in (ROOT / "store").glob("*.py") if p.name != "__init__.py"}
+    assert named == found, f"only in the README: {sorted(named - found)}; only in store/: {sorted(found - named)}"
+
+
 @pytest.mark.parametrize(
     "rel,tree", list(sources("plugin")) + list(sources("cli")), ids=lambda v: v if isinstance(v, str) else ""
 )

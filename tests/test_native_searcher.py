@@ -9,7 +9,9 @@ distance bits and metadata must be identical, ties included.
 
 from __future__ import annotations
 
+import mmap
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -436,3 +438,73 @@ def test_snappy_blocks_decode_to_the_written_bytes(tmp_path):
         assert s.user_info == b"info"
         with pytest.raises(NativeError, match="no item 400"):
             s.metadata(n)
+
+
+_NO_CODES_PROBE = r"""
+import ctypes, mmap, sys
+lib_path, path, allowed = sys.argv[1], sys.argv[2], sys.argv[3]
+data = open(path, "rb").read()
+page = mmap.PAGESIZE
+m = mmap.mmap(-1, (len(data) + page - 1) // page * page)
+m[: len(data)] = data
+buf = (ctypes.c_char * len(m)).from_buffer(m)
+base = ctypes.addressof(buf)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+keep = {int(p) for p in allowed.split(",")}
+hidden = 0
+for p in range(len(m) // page):
+    if p not in keep:
+        assert libc.mprotect(base + p * page, page, 0) == 0  # PROT_NONE: a touch is a SIGSEGV
+        hidden += 1
+lib = ctypes.CDLL(lib_path)
+h = ctypes.c_void_p()
+err = ctypes.create_string_buffer(256)
+status = lib.scannlite_open(ctypes.c_void_p(base), ctypes.c_size_t(len(data)), ctypes.byref(h), err, 256)
+print(status, hidden, err.value.decode())
+lib.scannlite_close(h)
+"""
+
+
+def test_opening_touches_no_codes_or_metadata_page(tmp_path):
+    """Opening reads the footer, the index block and the config block only: every other page
+    of the codes and the metadata is PROT_NONE here, so a touch kills the probe (docs/native.md, Memory)."""
+    rng = np.random.default_rng(3)
+    n, leaves, sub = 20000, 8, 8
+    books = [rng.standard_normal((256, 2)).astype(np.float32) for _ in range(sub)]
+    centroids = rng.standard_normal((leaves, 2 * sub)).astype(np.float32)
+    config = scann_config(distance="dot", centroids=centroids, leaves_to_search=2, codebooks=books, lookup_type="INT8")
+    path = tmp_path / "large.ldb"
+    with open(path, "wb") as f:
+        write_index(
+            f,
+            config=config,
+            database=rng.integers(0, 256, (n, sub), dtype=np.uint8),
+            sizes=np.full(leaves, n // leaves),
+            labels=[b"item %d" % i for i in range(n)],
+            user_info=None,
+        )
+    data = path.read_bytes()
+    table = read_index(data).table
+    page = mmap.PAGESIZE
+    blocks = sorted((b for b in table.blocks if b.kind == "data"), key=lambda b: b.offset)
+    assert len(blocks) > leaves + 10 and all(b.size > 4 * page for b in blocks[:leaves])  # one E_<leaf> each
+
+    def pages(lo, hi):
+        return set(range(lo // page, (hi - 1) // page + 1))
+
+    keep = pages(blocks[-1].offset + blocks[-1].size, len(data))  # index block, metaindex, footer
+    for b in blocks[:leaves]:  # an E_<leaf> is located: its first entry and its restart array
+        keep |= pages(b.offset, b.offset + 16) | pages(b.offset + b.size - 16, b.offset + b.size)
+    keep |= pages(blocks[leaves].offset, blocks[leaves].offset + blocks[leaves].size + 5)  # INDEX_CONFIG
+    keep |= pages(blocks[-1].offset, blocks[-1].offset + blocks[-1].size + 5)  # where USER_INFO would be
+    hidden_codes = sum(len(pages(b.offset + 16, b.offset + b.size - 16) - keep) for b in blocks[:leaves])
+    assert hidden_codes > leaves
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_CODES_PROBE, str(library_path()), str(path), ",".join(map(str, sorted(keep)))],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, f"opening touched a hidden page (exit {out.returncode}): {out.stderr[-300:]}"
+    status, hidden, _ = out.stdout.split(" ", 2)
+    assert status == "0" and int(hidden) > hidden_codes + 20, out.stdout  # the metadata pages hidden too

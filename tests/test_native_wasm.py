@@ -12,20 +12,19 @@ build can match the host bit for bit: docs/web.md.
 from __future__ import annotations
 
 import ctypes
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.datasette_site import CHROMIUM, CHROMIUM_ARGS
 from tests.support.native_vectors import make_vectors
+from tests.support.static_folder import StaticFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "libscannlite"
@@ -33,17 +32,6 @@ WASM_DIR = LIB / "wasm"
 NODE_TEST = WASM_DIR / "test" / "scannlite.test.mjs"
 NODE_OWN_TESTS = 10  # the tests scannlite.test.mjs runs without a manifest
 ALL_LEAVES = 0xFFFFFFFF
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [pytest.mark.usefixtures("fixtures_dir")]  # the vectors and the Node test read Google's fixtures
 
@@ -285,35 +273,6 @@ def test_module_is_small_and_self_contained(built):
     assert b"producers" not in wasm and b"scannlite_search_filtered" in wasm  # stripped, but exports kept
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".mjs": "text/javascript",
-        ".wasm": "application/wasm",
-    }
-
-    def log_message(self, *args):
-        pass
-
-
-class _StaticFolder:
-    """A loopback HTTP server over one folder, serving .mjs as JavaScript and .wasm as wasm."""
-
-    def __init__(self, folder: Path):
-        self.server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder))
-        )
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.browser
 def test_chromium_gives_the_same_lines_from_a_static_folder(built, cases, tmp_path):
     """scannlite.mjs and scannlite.wasm side by side in a static folder, as a demo page serves them."""
@@ -371,7 +330,7 @@ def test_chromium_gives_the_same_lines_from_a_static_folder(built, cases, tmp_pa
       return { out, error, agent: navigator.userAgent };
     }"""
     console = []
-    with _StaticFolder(site) as server, sync_playwright() as p:
+    with StaticFolder(site) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()

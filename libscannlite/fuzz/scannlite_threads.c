@@ -63,8 +63,14 @@ static void *worker(void *arg) {
       for (int32_t i = 0; i < count; i++) {
         uint32_t bits;
         memcpy(&bits, &results[i].distance, sizeof bits);
+        /* Metadata lookups race too: each M_<j> block's trailer is read on its first use. */
+        const uint8_t *meta = NULL;
+        size_t meta_size = 0;
+        scannlite_status ms = scannlite_metadata(j->index, results[i].id, &meta, &meta_size);
+        uint64_t folded = (uint64_t)ms;
+        for (size_t b = 0; ms == SCANNLITE_OK && b < meta_size; b++) folded = folded * 31 + meta[b];
         slot[1 + 2 * i] = results[i].id;
-        slot[2 + 2 * i] = bits;
+        slot[2 + 2 * i] = bits | (folded << 32);
       }
     }
   }

@@ -54,7 +54,10 @@ typedef struct sl_block {
   size_t length;
   uint8_t *owned;
   uint8_t compressed;
-  atomic_uchar checked;     /* its CRC was checked (raw blocks are checked on first use) */
+  /* Nothing of the block is read at open: on first use its trailer (compression type, and
+   * its CRC when checked) is read. 0: untouched, 1: being read by one thread, 2: contents
+   * known, 3: CRC checked too. Fields above `state` are written once, before 2 is stored. */
+  atomic_uchar state;
 } sl_block;
 
 typedef struct sl_table {
@@ -73,6 +76,8 @@ void sl_table_close(sl_table *t);
  * checksum is checked (once) first if `check`; otherwise the caller checks it before reading the value. */
 scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_len, int check, int *found,
                               sl_span *value, size_t *block, sl_err *e);
+/* Read block `block`'s trailer on first use (and check its CRC if `check`): thread-safe. */
+scannlite_status sl_table_block(const sl_table *t, size_t block, int check, sl_err *e);
 scannlite_status sl_table_check_block(const sl_table *t, size_t block, sl_err *e);
 
 /* The index config, as the searcher reads it. */

@@ -1,5 +1,5 @@
 /* The LevelDB table ("SSTable") reader: footer, index block, data blocks, restart points,
- * masked CRC32C, Snappy. Zero copy except Snappy blocks, which are decompressed once at open.
+ * masked CRC32C, Snappy. Zero copy except Snappy blocks, decompressed once, on first use.
  * Layout: LevelDB table_format.md; every length and offset is checked. */
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +15,20 @@ static const char CORRUPT[] = "corrupt on-device ScaNN index";
 
 static uint32_t mask_crc(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
 
-/* Check the stored block at offset/size: bounds, trailer CRC (if check), and compression type. */
-static scannlite_status raw_block(const sl_table *t, uint64_t offset, uint64_t size, int check, const char *what,
-                                  sl_span *raw, uint8_t *ctype, sl_err *e) {
+/* Bounds of the stored block at offset/size (and its trailer) in the table: reads nothing. */
+static scannlite_status block_bounds(const sl_table *t, uint64_t offset, uint64_t size, const char *what, sl_err *e) {
   uint64_t end = t->size - FOOTER_SIZE;
   if (offset > end || size > end - offset || TRAILER_SIZE > end - offset - size)
     return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: %s at offset %llu (size %llu) runs past the end of the table",
                    CORRUPT, what, (unsigned long long)offset, (unsigned long long)size);
+  return SCANNLITE_OK;
+}
+
+/* Check the stored block at offset/size: bounds, trailer CRC (if check), and compression type. */
+static scannlite_status raw_block(const sl_table *t, uint64_t offset, uint64_t size, int check, const char *what,
+                                  sl_span *raw, uint8_t *ctype, sl_err *e) {
+  scannlite_status s = block_bounds(t, offset, size, what, e);
+  if (s) return s;
   raw->p = t->data + offset;
   raw->n = (size_t)size;
   *ctype = raw->p[size];
@@ -38,7 +45,7 @@ static scannlite_status raw_block(const sl_table *t, uint64_t offset, uint64_t s
   return SCANNLITE_OK;
 }
 
-/* Contents of a block read at open: checked, and decompressed into *owned if Snappy. */
+/* Contents of a block: its CRC checked, and decompressed into *owned if Snappy. */
 static scannlite_status read_block(const sl_table *t, uint64_t offset, uint64_t size, const char *what,
                                    sl_span *out, uint8_t **owned, sl_err *e) {
   sl_span raw;
@@ -211,22 +218,10 @@ scannlite_status sl_table_open(sl_table *t, const uint8_t *data, size_t size, sl
       if (s) return s;
       if (i > 0 && b->offset < t->blocks[i - 1].offset + t->blocks[i - 1].size + TRAILER_SIZE)
         return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: data block %zu overlaps or precedes the one before", CORRUPT, i);
-      sl_span raw;
-      uint8_t ctype;
-      s = raw_block(t, b->offset, b->size, 0, "a data block", &raw, &ctype, e);
+      /* Bounds only: the block's trailer is read on first use (sl_table_block), so opening
+       * touches no page of the data blocks (docs/native.md, Memory). */
+      s = block_bounds(t, b->offset, b->size, "a data block", e);
       if (s) return s;
-      b->compressed = ctype;
-      if (ctype == 0) {
-        b->contents = raw.p;
-        b->length = raw.n;
-      } else {
-        sl_span c;
-        s = read_block(t, b->offset, b->size, "a data block", &c, &b->owned, e);
-        if (s) return s;
-        b->contents = c.p;
-        b->length = c.n;
-        atomic_store(&b->checked, 1);
-      }
       i++;
     }
     if (pass == 0) {
@@ -248,15 +243,57 @@ void sl_table_close(sl_table *t) {
   memset(t, 0, sizeof *t);
 }
 
-scannlite_status sl_table_check_block(const sl_table *t, size_t block, sl_err *e) {
+/* The first use of a block: its trailer read, contents located (or Snappy decompressed, its
+ * CRC always checked then, as LevelDB does), published with release order. One thread does
+ * it while others wait; a failure leaves the block untouched, so every later use fails too. */
+static scannlite_status resolve_block(sl_block *b, const sl_table *t, int check, sl_err *e) {
+  for (;;) {
+    unsigned char st = atomic_load_explicit(&b->state, memory_order_acquire);
+    if (st >= 2) return SCANNLITE_OK;
+    if (st == 0 && atomic_compare_exchange_weak_explicit(&b->state, &st, 1, memory_order_acquire,
+                                                          memory_order_relaxed))
+      break;
+  }
+  sl_span raw;
+  uint8_t ctype;
+  scannlite_status s = raw_block(t, b->offset, b->size, check, "a data block", &raw, &ctype, e);
+  if (!s && ctype == 1) {
+    sl_span c;
+    s = read_block(t, b->offset, b->size, "a data block", &c, &b->owned, e);
+    if (!s) {
+      b->contents = c.p;
+      b->length = c.n;
+      check = 1;
+    }
+  } else if (!s) {
+    b->contents = raw.p;
+    b->length = raw.n;
+  }
+  if (s) {
+    atomic_store_explicit(&b->state, 0, memory_order_release);
+    return s;
+  }
+  b->compressed = ctype;
+  atomic_store_explicit(&b->state, check ? 3 : 2, memory_order_release);
+  return SCANNLITE_OK;
+}
+
+scannlite_status sl_table_block(const sl_table *t, size_t block, int check, sl_err *e) {
   sl_block *b = &((sl_table *)t)->blocks[block];
-  if (atomic_load_explicit(&b->checked, memory_order_acquire)) return SCANNLITE_OK;
+  unsigned char st = atomic_load_explicit(&b->state, memory_order_acquire);
+  if (st == 3 || (st == 2 && !check)) return SCANNLITE_OK;
+  if (st < 2) return resolve_block(b, t, check, e);
+  /* Contents known, CRC not yet checked: the check reads only, so threads may race to store 3. */
   sl_span raw;
   uint8_t ctype;
   scannlite_status s = raw_block(t, b->offset, b->size, 1, "a data block", &raw, &ctype, e);
   if (s) return s;
-  atomic_store_explicit(&b->checked, 1, memory_order_release);
+  atomic_store_explicit(&b->state, 3, memory_order_release);
   return SCANNLITE_OK;
+}
+
+scannlite_status sl_table_check_block(const sl_table *t, size_t block, sl_err *e) {
+  return sl_table_block(t, block, 1, e);
 }
 
 scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_len, int check, int *found,
@@ -282,7 +319,7 @@ scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_
   }
   if (lo == t->nblocks || t->blocks[lo].offset != off || t->blocks[lo].size != size)
     return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: the index block points at no data block", CORRUPT);
-  if (check && (s = sl_table_check_block(t, lo, e)) != SCANNLITE_OK) return s;
+  if ((s = sl_table_block(t, lo, check, e)) != SCANNLITE_OK) return s;
   blk db;
   sl_span c = {t->blocks[lo].contents, t->blocks[lo].length};
   s = blk_init(&db, c, "a data block", e);

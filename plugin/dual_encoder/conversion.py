@@ -24,7 +24,9 @@ TEXT_FILE = "text_embedder.tflite"
 IMAGE_FILE = "image_embedder.tflite"
 
 
-def _convert(fn, trackable, quantize: str | None) -> bytes:
+def convert_function(fn, trackable, quantize: str | None) -> bytes:
+    """A batch-1 ``tf.function`` as builtin-ops TFLite; ``quantize``: None, "dynamic", "float16" or
+    "int8-weights" (weight-only int8, :mod:`.weight_quantization`)."""
     import tensorflow as tf
 
     # Keras 3 variables are not tracked by a Keras model the way tf.Module tracks them, and the
@@ -34,6 +36,10 @@ def _convert(fn, trackable, quantize: str | None) -> bytes:
     holder.variables_to_keep = [getattr(v, "value", v) for v in trackable.variables]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "int8-weights":
+        from scannlite.plugin.dual_encoder.weight_quantization import quantize_weights_int8
+
+        return quantize_weights_int8(converter.convert())
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
@@ -52,10 +58,12 @@ def run_conversion(
     quantize: bool = False,
     image_quantization: str | None = None,
     image_only: bool = False,
+    text_quantization: str | None = None,
 ) -> dict:
     """Convert and write the towers; ``image_quantization`` ("dynamic", "float16" or "none")
-    overrides what ``quantize`` picks for the image tower, and ``image_only`` leaves the text
-    tower as it is (the caller's float16 fallback re-converts just the image tower)."""
+    overrides what ``quantize`` picks for the image tower, ``text_quantization`` ("int8-weights",
+    "dynamic", "float16" or "none") what it picks for the text tower, and ``image_only`` leaves the
+    text tower as it is (the caller's float16 fallback re-converts just the image tower)."""
     import tensorflow as tf
 
     from scannlite.plugin.dual_encoder import keras_inference, tflite_metadata
@@ -81,7 +89,7 @@ def run_conversion(
         raise EncoderError(f"unknown image quantization {image_mode!r}: use dynamic, float16 or none")
     t0 = time.perf_counter()
     image_bytes = tflite_metadata.image_metadata(
-        _convert(image_fn, image_model, None if image_mode == "none" else image_mode),
+        convert_function(image_fn, image_model, None if image_mode == "none" else image_mode),
         s.embedding_dim,
         s.image_size,
         licenses,
@@ -103,6 +111,11 @@ def run_conversion(
         }
 
     text_model = enc.text_model
+    default_text = ("float16" if s.text_tower == "minilm" else "dynamic") if quantize else "none"
+    text_mode = text_quantization or default_text
+    if text_mode not in ("int8-weights", "dynamic", "float16", "none"):
+        raise EncoderError(f"unknown text quantization {text_mode!r}: use int8-weights, dynamic, float16 or none")
+    text_q = None if text_mode == "none" else text_mode
     t0 = time.perf_counter()
     if s.text_tower == "words":
 
@@ -111,7 +124,10 @@ def run_conversion(
             return {"embedding": text_model(ids, training=False)}
 
         text_bytes = tflite_metadata.regex_text_metadata(
-            _convert(text_fn, text_model, "dynamic" if quantize else None), s.embedding_dim, enc.vocab_path, licenses
+            convert_function(text_fn, text_model, text_q),
+            s.embedding_dim,
+            enc.vocab_path,
+            licenses,
         )
     else:
         spec = [tf.TensorSpec([1, s.minilm_seq_len], tf.int32, name=n) for n in ("ids", "mask", "segment_ids")]
@@ -121,7 +137,7 @@ def run_conversion(
             return {"embedding": text_model({"ids": ids, "mask": mask, "segment_ids": segment_ids}, training=False)}
 
         text_bytes = tflite_metadata.bert_text_metadata(
-            _convert(text_fn, text_model, "float16" if quantize else None), s.embedding_dim, enc.vocab_path
+            convert_function(text_fn, text_model, text_q), s.embedding_dim, enc.vocab_path
         )
     text_seconds = time.perf_counter() - t0
 
@@ -134,7 +150,7 @@ def run_conversion(
         "text_bytes": len(text_bytes),
         "image_bytes": len(image_bytes),
         "quantized": bool(quantize),
-        "text_quantization": ("float16" if s.text_tower == "minilm" else "dynamic-int8") if quantize else "none",
+        "text_quantization": _QUANT_NAMES.get(text_mode, text_mode),
         "image_quantization": _QUANT_NAMES[image_mode],
         "text_tower": s.text_tower,
         "embedding_dim": s.embedding_dim,

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from scannlite.plugin.device.processes import DeviceProcesses
+from scannlite.plugin.integrations import search_page
 from scannlite.store.bundle import inspection as bundles
 from scannlite.store.bundle.export import export
+from scannlite.store.bundle.ondevice.tflite_modules import embedder_runtime
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.digests import sha256
 from scannlite.store.index.build import build
@@ -49,6 +51,9 @@ IMAGE_TOWER: dict[str, Any] = {
     "epochs": 40,
 }
 TOP = 8
+# The text tower ships in the text bundle: weight-only int8 makes it a quarter of float32's size
+# within the quality rule of docs/quality.md (at most 0.01 recall@10 lost through the bundle).
+TEXT_QUANTIZATION = "int8-weights"
 
 
 def _say_step(say, n: int, text: str) -> None:
@@ -88,16 +93,25 @@ def _towers(model: Path, out: Path, say) -> tuple[Path, Path]:
     towers = out / "towers"
     text, image = towers / "text_embedder.tflite", towers / "image_embedder.tflite"
     marker = model / "scannlite-dual-encoder.json"
-    if text.is_file() and image.is_file() and text.stat().st_mtime >= marker.stat().st_mtime:
+    made_as = towers / "text_quantization.txt"
+    if (
+        text.is_file()
+        and image.is_file()
+        and text.stat().st_mtime >= marker.stat().st_mtime
+        and made_as.is_file()
+        and made_as.read_text().strip() == TEXT_QUANTIZATION
+    ):
         _say_step(say, 2, f"reusing the converted towers in {towers}")
         return text, image
     t = time.perf_counter()
-    r = jobs.convert(model, towers)
+    r = jobs.convert(model, towers, text_quantization=TEXT_QUANTIZATION)
+    made_as.write_text(TEXT_QUANTIZATION + "\n")
     p = r.get("parity", {})
     _say_step(
         say,
         2,
-        f"converted both towers in {time.perf_counter() - t:.0f} s; {_embedder_runtime()} vs Keras cosine "
+        f"converted both towers in {time.perf_counter() - t:.0f} s (text tower {r['text_quantization']}, "
+        f"{r['text_bytes'] / 1e6:.1f} MB); {embedder_runtime()} vs Keras cosine "
         f"text {p.get('text', float('nan')):.6f}, image {p.get('image', float('nan')):.6f}",
     )
     return text, image
@@ -154,12 +168,6 @@ def _catalog(out: Path, image_embedder: Path, text_embedder: Path, say, progress
     return cat
 
 
-def _embedder_runtime() -> str:
-    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
-
-    return "Task Library" if task_library_installed() else "MediaPipe"
-
-
 def _verified(manifest: dict) -> str:
     """Who verified an export: the Task Library and libscannlite on 3.11, libscannlite alone where
     tflite-support cannot install (docs/python-versions.md)."""
@@ -207,7 +215,8 @@ def _draw(
         "<!doctype html><meta charset=utf-8><title>scannlite demo: OpenMoji searched on a phone's terms</title>"
         "<style>body{font-family:sans-serif;margin:2em}.row{display:flex;gap:12px;flex-wrap:wrap}"
         "figure{margin:0;width:110px;text-align:center;font-size:12px}h2{font-size:16px;margin:1.2em 0 .4em}</style>"
-        "<h1>What a phone returns</h1><p>Each query ran through the TFLite Task Library (TextSearcher, or "
+        "<h1>What a phone returns</h1><p><a href='search.html?images=openmoji/&amp;labels=emoji_names.json'>Search the text bundle in this browser, offline</a> "
+        "(search.html, when `make web` built its parts).</p><p>Each query ran through the TFLite Task Library (TextSearcher, or "
         "ImageSearcher for the image query) on the bundles this demo exported. Emoji: OpenMoji, CC-BY-SA-4.0."
         "</p>" + "".join(rows),
         encoding="utf-8",
@@ -225,6 +234,22 @@ def _draw(
     png = out / "contact_sheet.png"
     sheet.save(png)
     return page, png
+
+
+def _search_page(out: Path, text_bundle: Path, folder: Path, names: dict[str, str], say) -> Path | None:
+    """search.html beside the bundle: the text bundle searched in a browser, offline (docs/web.md);
+    skipped with one line when its parts are not built (`make demo` builds them)."""
+    if search_page.missing():
+        say(f"   no search.html: {search_page.missing()[0]} is missing (`make web` builds the page's parts)")
+        return None
+    labels = out / "emoji_names.json"
+    tmp = labels.with_name(labels.name + ".tmp")
+    tmp.write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(labels)
+    page = search_page.write(out)
+    query = f"?bundle={text_bundle.name}&images={folder.name}/&labels={labels.name}"
+    say(f"   search.html{query}: the text bundle searched offline in a browser (serve {out} with any static server)")
+    return page
 
 
 def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs: int | None = None) -> dict:
@@ -256,11 +281,13 @@ def run(out: Path, say=print, progress: Progress = SILENT, console=None, epochs:
         + ", ".join(f"{names.get(i, i)} ({d:+.2f})" for i, d in ranked[:4])
     )
     page, png = _draw(out, folder, names, results)
+    web = _search_page(out, text_bundle, folder, names, say)
     _say_step(say, 6, f"drew the results: {page} and {png} ({time.perf_counter() - started:.0f} s in all)")
     return {
         "page": str(page),
         "contact_sheet": str(png),
         "text_bundle": str(text_bundle),
         "image_bundle": str(image_bundle),
+        "search_page": str(web) if web else None,
         "seconds": time.perf_counter() - started,
     }

@@ -3,6 +3,8 @@
 ``dual-encoder-text`` / ``dual-encoder-image``: a model directory from ``scannlite train``, run with Keras in a
 TensorFlow process (the reference the ``.tflite`` towers are checked against). They live here, beside the model
 they run, so that the core embedders never import the dual encoder (tests/test_layers.py).
+``minilm``: all-MiniLM-L6-v2, the general-purpose sentence embedder, converted once to a Task Library model and
+cached (:mod:`scannlite.plugin.dual_encoder.minilm_embedder`, docs/embedders.md).
 """
 
 from __future__ import annotations
@@ -50,7 +52,16 @@ class DualEncoderEmbedder:
 @hookimpl
 def scannlite_embedders() -> list[EmbedderType]:
     model_dir = (DIRECTORY,)
+    from scannlite.plugin.dual_encoder.minilm_embedder import NAME, MiniLMEmbedder
+
     return [
+        EmbedderType(
+            NAME,
+            "text",
+            "all-MiniLM-L6-v2 sentence embedder (384-d, int8 weights, Task Library; converted once, cached): "
+            "text-to-text search",
+            MiniLMEmbedder,
+        ),
         EmbedderType(
             "dual-encoder-text",
             "text",

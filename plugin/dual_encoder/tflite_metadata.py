@@ -73,7 +73,14 @@ def regex_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str 
     )
 
 
-def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str | None = None) -> bytes:
+def bert_text_metadata(
+    model: bytes,
+    dim: int,
+    vocab_path: Path,
+    licenses: str | None = None,
+    name: str = "scannlite MiniLM text tower",
+    description: str = "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
+) -> bytes:
     names = writer_utils.get_input_tensor_names(bytearray(model))
 
     def find(part: str) -> str:
@@ -92,11 +99,7 @@ def bert_text_metadata(model: bytes, dim: int, vocab_path: Path, licenses: str |
         find("segment_ids"),
         tokenizer_md=metadata_info.BertTokenizerMd(str(vocab_path)),
     )
-    general = _general(
-        "scannlite MiniLM text tower",
-        "all-MiniLM-L6-v2 (mean pooling) + projection of a scannlite dual encoder.",
-        licenses,
-    )
+    general = _general(name, description, licenses)
     # tflite-support's create_input_tesnor_metadata() orders the three by the model's inputs;
     # MediaPipe's input_md is always ids, mask, segment_ids, so it is put in the model's order here.
     if hasattr(bert_inputs, "input_md"):

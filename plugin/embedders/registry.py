@@ -260,3 +260,29 @@ def embed_images(
     image_embedder: Any = open_embedder("tflite-image", embedder_path, **options)  # its embed takes progress=
     result = image_embedder.embed([str(p) for p in image_paths], progress=progress)
     return result.vectors, result.keys, result.skipped
+
+
+def tflite_file(value: str | Path, kind: str) -> str | None:
+    """The ``.tflite`` model a bundle of ``value``'s vectors ships with: the file of a ``tflite-*``
+    embedder, the model a named embedder makes (``tflite_file()``, e.g. ``minilm``), else None."""
+    et, path = resolve(value, kind)
+    if et.name == f"tflite-{kind}" and path:
+        return path
+    maker = getattr(et.open(path), "tflite_file", None)
+    return str(maker()) if callable(maker) else None
+
+
+def bundle_model(value: str | Path) -> Path:
+    """What ``export --embedder VALUE`` packs the index into: a file as given, or the ``.tflite``
+    model a named embedder makes (``minilm``). An unknown name stays a path, so export names the
+    missing file."""
+    if Path(value).exists() or str(value).partition(":")[0] not in {et.name for et in list_embedders()}:
+        return Path(value)
+    for kind in ("text", "image"):
+        try:
+            made = tflite_file(value, kind)
+        except EmbedderKindError:
+            continue
+        if made:
+            return Path(made)
+    raise EmbedderError(f"embedder {value} makes no .tflite model to pack an index into")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scannlite.store.catalog import query_sample
 from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
 from scannlite.store.catalog.readers import metadata_text
 from scannlite.store.errors import InvalidInput
@@ -133,6 +134,9 @@ class Database:
                 "model": cat.model_summary(latest.model_id) if latest else None,
                 "segments": cat.segment_count(),
                 "recall": _recall_summary(latest),
+                "query_recall": _recall_summary(latest, "query_recall"),
+                "recall_on": (latest.build.get("recall_on") if latest else None),
+                "query_sample": query_sample.summary(cat),
                 **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
             }
 
@@ -271,8 +275,48 @@ class Database:
             "leaves_to_search": r.leaves_to_search,
             "seconds": r.seconds,
             "recall": r.recall.at(r.leaves_to_search) if r.recall is not None and r.leaves_to_search else None,
+            "query_recall": (
+                r.query_recall.at(r.leaves_to_search) if r.query_recall is not None and r.leaves_to_search else None
+            ),
             "lines": r.lines(),
         }
+
+    # ---- the query sample ------------------------------------------------------------------
+    def add_queries(
+        self,
+        vectors=None,
+        *,
+        file: str | Path | None = None,
+        texts: str | Path | Sequence[str] | None = None,
+        images: str | Path | Sequence | None = None,
+        column: str = "embedding",
+    ) -> dict:
+        """Offer the queries users send to the catalog's query sample (bounded, reservoir-sampled; builds then
+        state recall for them: docs/queries.md): vectors, a ``.npy``/Parquet ``file``, or ``texts``/``images``
+        embedded by the catalog's configured embedders. Returns ``{"offered", "kept", "size", "seen",
+        "capacity"}``, as ``scannlite queries CATALOG add`` prints."""
+        from scannlite.plugin.facade.queries import add_queries
+
+        return add_queries(self.catalog, file=file, vectors=vectors, texts=texts, images=images, column=column)
+
+    def queries(self, limit: int | None = None) -> dict:
+        """The query sample: ``{"size", "seen", "capacity", "queries": [{"slot", "text", "source", "added_at"}]}``
+        (what ``scannlite queries CATALOG list --json`` prints)."""
+        from scannlite.plugin.facade.queries import list_queries
+
+        return list_queries(self.catalog, limit)
+
+    def record_queries(self, on: bool) -> dict:
+        """Whether the Datasette search page records the queries it serves into the sample (off by default: it
+        keeps what people typed; docs/queries.md, "Privacy"). Returns the sample's summary."""
+        query_sample.set_recording(self.catalog, on)
+        return query_sample.summary(self.catalog)
+
+    def clear_queries(self) -> dict:
+        """Empty the query sample: ``{"cleared": n}``."""
+        from scannlite.plugin.facade.queries import clear_queries
+
+        return clear_queries(self.catalog)
 
     # ---- reading --------------------------------------------------------------------------
     def search(
@@ -322,8 +366,9 @@ class Database:
     ) -> dict:
         """Write a snapshot as a TFLite Searcher bundle verified by the Task Library in a device
         process, or the bare index (``index_only``); returns the manifest, with ``path`` and
-        ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into (default:
-        the catalog's configured TFLite text embedder, else its image embedder)."""
+        ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into, or a named
+        embedder that makes one (``"minilm"``; default: the model of the catalog's configured text
+        embedder, else of its image embedder)."""
         from scannlite.plugin.device.processes import DeviceProcesses
         from scannlite.store.bundle.export import export
 
@@ -333,7 +378,7 @@ class Database:
             self.catalog,
             device=DeviceProcesses(),
             out=Path(out),
-            embedder=Path(embedder) if embedder else None,
+            embedder=_bundle_model(embedder) if embedder else None,
             version=snapshot,
             leaves_to_search=leaves_to_search,
             index_only=index_only,
@@ -350,8 +395,8 @@ class Database:
         for kind in ("text", "image"):
             value = self.catalog.settings.get(f"{kind}_embedder")
             if value:
-                et, path = embedders.resolve(value, kind)
-                if et.name == f"tflite-{kind}" and path:
+                path = embedders.tflite_file(value, kind)
+                if path:
                     return path
         raise InvalidInput(
             "name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
@@ -369,11 +414,18 @@ class Database:
         return configured
 
 
-def _recall_summary(info) -> dict | None:
-    """A snapshot's recall estimate, with the figure at its leaves_to_search."""
+def _bundle_model(embedder: str | Path) -> Path:
+    from scannlite.plugin.embedders.registry import bundle_model
+
+    return bundle_model(embedder)
+
+
+def _recall_summary(info, key: str = "recall") -> dict | None:
+    """A snapshot's recall estimate (``recall``: leave-one-out; ``query_recall``: on the query sample), with the
+    figure at its leaves_to_search."""
     from scannlite.store.index.recall_estimate import RecallEstimate
 
-    est = RecallEstimate.from_json(info.build.get("recall")) if info else None
+    est = RecallEstimate.from_json(info.build.get(key)) if info else None
     if est is None:
         return None
     return {

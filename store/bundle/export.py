@@ -28,6 +28,7 @@ from scannlite.store.bundle.ondevice.layout import DEFAULT_LAYOUT, LAYOUTS, slot
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import InvalidInput, ScannliteError
 from scannlite.store.index.snapshot import LoadedSnapshot, load_snapshot, metadata_of
+from scannlite.store.oserrors import StorageError, export_floor, require_free
 from scannlite.store.progress import SILENT, Progress
 
 DEFAULT_DEVICE_METADATA_LIMIT = 4096
@@ -312,6 +313,9 @@ def export(
         delta_from=delta_from,
         layout=layout,
     )
+    require_free(
+        plan.out.parent, export_floor(plan, LAYOUTS), f"exporting snapshot {plan.snap.info.version} to {plan.out.name}"
+    )
     manifest_path = manifest_path_for(plan.out)
     targets = [plan.out, manifest_path]
     if plan.base is not None:
@@ -335,7 +339,17 @@ def export(
         if plan.base is not None:
             tmps[2].write_bytes(make_delta(plan, payload.read_bytes(), manifest, progress))
         tmps[1].write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-    plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
+    try:
+        plan.cat.record_export(plan.snap.info.version, plan.out, manifest["sha256"]["file"], manifest)
+    except StorageError as exc:  # the files are in place, whole: say so rather than "nothing was committed"
+        raise StorageError(
+            exc.path,
+            exc.cause,
+            "recording the export in",
+            f"{plan.out.name} and its manifest were written whole, but the catalog does not list "
+            "the export; run the same export again once there is space",
+            exc.errno,
+        ) from None
     return ExportResult(
         plan.out,
         manifest_path,

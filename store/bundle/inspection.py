@@ -154,13 +154,17 @@ def l2_normalize_of(b: OpenedBundle) -> bool:
 
 
 def info(path: Path) -> dict:
+    from scannlite.store.bundle.manifest import size_split
+
     with open_bundle(path) as b:
+        summary = b.index.summary()
         out = {
             "file": str(b.path),
             "bytes": len(b.data),
             "sha256": b.sha256,
             "kind": "bundle" if b.is_model else "index",
-            "index": b.index.summary(),
+            "index": summary,
+            "split": size_split(len(b.data), len(b.index_bytes), summary["bytes"]["metadata"], b.is_model),
             "user_info": b.user_info,
             "manifest": b.manifest,
         }

@@ -94,6 +94,17 @@ def file_facts(path: Path) -> tuple[int, str]:
     return path.stat().st_size, sha256_file(path)
 
 
+def size_split(file_bytes: int, index_bytes: int, metadata_bytes: int, is_model: bool) -> dict:
+    """What a bundle's bytes are for: ``model`` (the embedder and its packed tokenizer files),
+    ``index`` (partitions, codes, config) and ``metadata`` (the per-item results' payload
+    inside the index). Why: users see what they ship to a phone and which part to shrink."""
+    return {
+        "model": file_bytes - index_bytes if is_model else 0,
+        "index": index_bytes - metadata_bytes,
+        "metadata": metadata_bytes,
+    }
+
+
 def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.ParityReport | None) -> dict:
     cat, snap, m = plan.cat, plan.snap, plan.snap.model
     index_size, index_sha = file_facts(index)
@@ -136,6 +147,7 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
             "index": index_size,
             "floor": sum(floor.values()),
             **{f"floor_{k}": v for k, v in floor.items()},
+            "split": size_split(file_size, index_size, floor["metadata"], not plan.index_only),
         },
         "sha256": {"file": file_sha, "index": index_sha},
         "index_file_name": None if plan.index_only else INDEX_NAME,
@@ -154,13 +166,16 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
         "verified_by": rep.verified_by if rep is not None else [],
         "device_latency_ms": rep.latency_ms if rep is not None else None,
         "recall": recall_summary(snap, plan.leaves),
+        "query_recall": recall_summary(snap, plan.leaves, "query_recall"),
+        "recall_on": snap.info.build.get("recall_on"),
         "versions": {"scannlite": _version("scannlite"), "tflite-support": _version("tflite-support")},
     }
 
 
-def recall_summary(snap: LoadedSnapshot, leaves: int) -> dict | None:
-    """The snapshot's recall estimate, with the figure at the leaves this bundle searches."""
-    est = RecallEstimate.from_json(snap.info.build.get("recall"))
+def recall_summary(snap: LoadedSnapshot, leaves: int, key: str = "recall") -> dict | None:
+    """The snapshot's recall estimate (``recall``: leave-one-out, "queries like your items"; ``query_recall``: on
+    the catalog's query sample, "your queries"), with the figure at the leaves this bundle searches."""
+    est = RecallEstimate.from_json(snap.info.build.get(key))
     return None if est is None else {**est.to_json(), "at_leaves_searched": est.at(leaves)}
 
 

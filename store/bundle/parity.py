@@ -22,6 +22,7 @@ import numpy as np
 
 from scannlite.store.bundle import runtimes as rt
 from scannlite.store.bundle.device_side import DeviceSide
+from scannlite.store.bundle.ondevice.tflite_modules import embedder_runtime, task_library_installed
 from scannlite.store.errors import InvalidInput, ScannliteError
 from scannlite.store.index import device_search
 from scannlite.store.progress import SILENT, Progress
@@ -170,12 +171,15 @@ def verify(
     Probes: ``PROBE_VECTORS`` stored vectors (a fixed-seed sample of the ``count`` items,
     fetched with ``vectors_of(rows)``) plus a perturbed copy of each, searched through a probe
     embedder by the Task Library and directly by libscannlite over ``index``; then the bundle's
-    own embedder on ``texts``/``images`` (its vectors come from the Task Library's embedder, in
-    the device process, and libscannlite searches them over ``bundle``)."""
+    own embedder on ``texts``/``images`` (its vectors come from the device process: the Task
+    Library's embedder, beside its searcher's answers, or ``device.embed_bundle`` when the Task
+    Library is not among ``runtimes``; libscannlite searches them over ``bundle``)."""
     wanted = rt.available() if runtimes is None else tuple(runtimes)
     notes = []
     if runtimes is None and rt.SCANNLITE not in wanted:
         notes.append(f"not verified with libscannlite ({rt.native_missing()})")
+    if runtimes is None and rt.TASK_LIBRARY not in wanted:
+        notes.append(f"not verified with the Task Library ({rt.task_library_missing()})")
     if not wanted:
         raise ScannliteError(f"no runtime to verify with: {rt.native_missing()}; {rt.task_library_missing()}")
     rows = np.sort(np.random.default_rng(0).choice(count, size=min(PROBE_VECTORS, count), replace=False))
@@ -201,15 +205,17 @@ def verify(
         for key in ("texts", "images"):
             if key in got:
                 embedded[key], answers[rt.TASK_LIBRARY][f"real embedder {key[:-1]}"] = got[key]
-    elif (texts or images) and bundle is not None:
-        # Without the Task Library (Python 3.12+) the device process embeds with MediaPipe, whose
-        # vectors are within ulps of the Task Library's (docs/python-versions.md).
-        with progress.task("embedding with the bundle's own embedder (MediaPipe) in a device process"):
+    elif bundle is not None:
+        # Without the Task Library's searcher, the bundle's embedder still gives libscannlite real
+        # queries: the device side's embedder (DeviceSide.embed_bundle): the Task Library's where
+        # tflite-support is installed, else MediaPipe's, within ulps of it (docs/python-versions.md).
+        with progress.task(f"embedding the probe inputs with the bundle's embedder ({embedder_runtime()})"):
             if texts:
                 embedded["texts"] = device.embed_bundle(bundle=bundle, texts=texts)
             if images:
                 embedded["images"] = device.embed_bundle(bundle=bundle, images=images)
-        rep.notes.append("the bundle's embedder ran in MediaPipe (tflite-support is not installed)")
+        if (texts or images) and not task_library_installed():
+            rep.notes.append("the bundle's embedder ran in MediaPipe (tflite-support is not installed)")
     if rt.SCANNLITE in wanted:
         with progress.task("verifying with libscannlite"):
             mine = {"probe vector": rt.native_search(index, probes, k, l2_normalize)}

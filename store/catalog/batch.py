@@ -71,17 +71,20 @@ def validate(
         raise InvalidInput(f"embeddings have {vectors.shape[1]} dimensions, the catalog has {dim}")
     if not np.issubdtype(vectors.dtype, np.number) or np.iscomplexobj(vectors):
         raise InvalidInput(f"embeddings must be real numbers, got dtype {vectors.dtype}")
-    as64 = vectors.astype(np.float64, copy=False)
+    with np.errstate(all="ignore"):  # what the cast makes of bad values is checked just below, in words
+        as64 = vectors.astype(np.float64, copy=False)
     bad = ~np.isfinite(as64).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))
         raise InvalidInput(f"{_where(i, ids, first_row)}: embedding contains NaN or infinity")
-    out = as64.astype(np.float32)
+    with np.errstate(over="ignore"):
+        out = as64.astype(np.float32)
     if not np.isfinite(out).all():
         i = int(np.argmax(~np.isfinite(out).all(axis=1)))
         raise InvalidInput(f"{_where(i, ids, first_row)}: embedding overflows float32")
     if normalize:
-        norms = np.linalg.norm(as64, axis=1)
+        with np.errstate(over="ignore", under="ignore"):
+            norms = np.linalg.norm(as64, axis=1)
         zero = norms == 0
         if zero.any():
             i = int(np.argmax(zero))

@@ -26,8 +26,9 @@ from scannlite.store.catalog.locking import writer_lock
 from scannlite.store.catalog.readers import BATCH_ROWS, iter_rows
 from scannlite.store.catalog.segments import RowGroupRead
 from scannlite.store.catalog.sql import execute_in
-from scannlite.store.errors import InvalidInput, NotACatalog
+from scannlite.store.errors import InvalidInput, NotACatalog, one_line
 from scannlite.store.index.config import IndexConfig
+from scannlite.store.oserrors import READ_OUTCOME, sqlite_transaction, translate
 from scannlite.store.vocabulary import Distance
 
 
@@ -87,8 +88,11 @@ class Catalog:
         try:
             conn = cls._connect(db_path)
             conn.execute("SELECT value FROM catalog_config WHERE key = 'format_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise NotACatalog(f"{path} is not a catalog ({DB_NAME}: {exc})") from None
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # SQLite may quote a damaged file's bytes
+            # a full or read-only disk is not a corrupt catalog
+            raise translate(exc, db_path, "opening", "nothing was changed") or NotACatalog(
+                f"{path} is not a catalog ({DB_NAME}: {one_line(exc)})"
+            ) from None
         return cls(path, conn, lock_timeout)
 
     @classmethod
@@ -112,13 +116,13 @@ class Catalog:
                 timeout=30,
             )
             conn.execute("PRAGMA query_only = 1")
-        except sqlite3.Error as exc:
-            raise NotACatalog(f"cannot open {db_path} read-only: {exc}") from None
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise NotACatalog(f"cannot open {db_path} read-only: {one_line(exc)}") from None
         try:
             return cls(path, conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             conn.close()
-            raise NotACatalog(f"{db_path} is not a readable catalog: {exc}") from None
+            raise NotACatalog(f"{db_path} is not a readable catalog: {one_line(exc)}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -132,8 +136,8 @@ class Catalog:
     def _load_config(self) -> None:
         try:
             rows = dict(self.conn.execute("SELECT key, value FROM catalog_config").fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise NotACatalog(f"{self.path} is not a catalog ({exc})") from None
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise NotACatalog(f"{self.path} is not a catalog ({one_line(exc)})") from None
         try:
             self.settings = {k: json.loads(v) for k, v in rows.items()}
             self.dim: int = self.settings["dim"]
@@ -160,8 +164,11 @@ class Catalog:
         self.conn.execute("BEGIN")
         try:
             yield self.conn
+        except sqlite3.OperationalError as exc:  # a large read spills to SQLite's temporary files
+            raise translate(exc, self.path / DB_NAME, "reading", READ_OUTCOME) or exc
         finally:
-            self.conn.execute("COMMIT")
+            if self.conn.in_transaction:  # SQLite ends it itself after some errors: keep theirs
+                self.conn.execute("COMMIT")
 
     @contextmanager
     def writing(self):
@@ -172,13 +179,10 @@ class Catalog:
 
     @contextmanager
     def transaction(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        """One write transaction; a storage failure is a one-line StorageError (docs/storage-errors.md)."""
+        # sqlite_transaction keeps the original error when SQLite already rolled back itself
+        with sqlite_transaction(self.conn, self.path / DB_NAME) as conn:
+            yield conn
 
     def new_commit(self, kind: str, summary: dict) -> int:
         """Record a commit inside the caller's transaction; returns its sequence number."""

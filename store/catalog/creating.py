@@ -15,6 +15,7 @@ from scannlite.store.atomic import replacing
 from scannlite.store.catalog import schema
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index.config import IndexConfig
+from scannlite.store.oserrors import removed_on_failure
 from scannlite.store.vocabulary import Distance
 
 DB_NAME = "catalog.db"
@@ -56,11 +57,12 @@ def initialize(
         raise InvalidInput(f"{path} is already a catalog")
     if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
         raise InvalidInput(f"{path} is not empty; a catalog needs a new or empty directory")
+    created = [d for d in (path, path / "segments") if not d.exists()]  # removed again if init fails
     path.mkdir(parents=True, exist_ok=True)
     (path / "segments").mkdir(exist_ok=True)
     # Build the database under a temporary name and rename it into place: a crash
     # during init leaves no half-initialised catalog.db behind.
-    with replacing(path / DB_NAME) as (tmp,):
+    with removed_on_failure(created), replacing(path / DB_NAME) as (tmp,):
         conn = sqlite3.connect(tmp, isolation_level=None)
         conn.executescript(schema.DDL)
         settings = {

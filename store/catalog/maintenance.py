@@ -20,11 +20,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from scannlite.store.catalog.catalog import Catalog, visible
+from scannlite.store.catalog.damage import reports_damage
 from scannlite.store.catalog.segments import SEGMENT_DIR, write_segment
 from scannlite.store.catalog.sql import execute_in
 from scannlite.store.digests import sha256_file
-from scannlite.store.errors import InvalidInput
+from scannlite.store.errors import InvalidInput, one_line
 from scannlite.store.index.stored import items_digest
+from scannlite.store.oserrors import unlinked_on_failure
 from scannlite.store.progress import SILENT, Progress
 
 SMALL_SEGMENT_ROWS = 4096
@@ -41,6 +43,7 @@ class CheckReport:
         return not self.problems
 
 
+@reports_damage(CheckReport)  # a damaged catalog.db is a problem found, not a traceback
 def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
     rep = CheckReport()
     with cat.reading():
@@ -60,7 +63,7 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
                         if n != rows:
                             rep.problems.append(f"segment {rel} holds {n} rows, {rows} were recorded")
                     except Exception as exc:  # a corrupt footer
-                        rep.problems.append(f"segment {rel} is unreadable: {exc}")
+                        rep.problems.append(f"segment {rel} is unreadable: {one_line(exc)}")
                 advance(1)
         bad_rows = cat.conn.execute(
             "SELECT COUNT(*) FROM items i LEFT JOIN segments s ON s.segment_id = i.segment_id "
@@ -160,7 +163,8 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
             ids = dict(cat.conn.execute("SELECT item, id FROM items")) if keep_items else {}
             new = write_segment(cat.path, [ids[i] for i in keep_items], vectors) if keep_items else None
             advance(max(len(keep_items), 1))
-        with cat.transaction():
+        # a compaction that cannot commit leaves no new segment
+        with unlinked_on_failure([cat.path / new.path] if new is not None else []), cat.transaction():
             seq = cat.new_commit("compact", {"dead_rows": len(dead), "segments_rewritten": len(rewrite)})
             if new is not None:
                 seg_id = cat.conn.execute(

@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 import pyarrow as pa
@@ -107,7 +108,12 @@ def iter_parquet(
     columns = [id_column, embedding_column] + ([metadata_column] if metadata_column in names else [])
     first, dim = 0, None
     for batch in _coalesced(_batches(path, dataset, columns, batch_rows), batch_rows):
-        rows = _parquet_rows(batch, first, dim, id_column, embedding_column, metadata_column)
+        try:
+            rows = _parquet_rows(batch, first, dim, id_column, embedding_column, metadata_column)
+        except UnicodeDecodeError as exc:  # a damaged or foreign file: string bytes that are not UTF-8
+            raise InvalidInput(
+                f"cannot read {path}: a text column near row {first} is not valid UTF-8 ({_first_line(exc)})"
+            ) from None
         dim = rows.vectors.shape[1]
         first += len(rows.ids)
         yield rows
@@ -270,7 +276,8 @@ class _MappedNpy:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
                 else:
                     raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
-            except (ValueError, OSError, EOFError) as exc:
+            # SyntaxError, TokenError: what numpy's header parser raises for some damaged headers
+            except (ValueError, OSError, EOFError, SyntaxError, TokenError) as exc:
                 raise InvalidInput(
                     f"cannot read {path}: not a valid .npy file "
                     f"({str(exc).splitlines()[0] if str(exc) else 'truncated'})"

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 
 from scannlite.store.atomic import fsync_dir
 from scannlite.store.digests import sha256_file
-from scannlite.store.errors import CatalogCorrupt
+from scannlite.store.errors import CatalogCorrupt, one_line
+from scannlite.store.oserrors import require_free, writes
 
 SEGMENT_DIR = "segments"
 #: Rows per Parquet row group (8 MB at 128-d). Vectors are read back a row group at a time
@@ -62,11 +63,22 @@ def write_segment(
         started.append(path)
     table = pa.table({"id": pa.array(ids, type=pa.string()), "embedding": embedding_array(vectors)})
     # Plain encoding for the floats: dictionary encoding only costs time on embeddings.
-    with open(path, "wb") as f:
-        pq.write_table(table, f, compression="zstd", use_dictionary=["id"], row_group_size=READ_ROWS)
-        f.flush()
-        os.fsync(f.fileno())
-    fsync_dir(seg_dir)
+    # Encoded in memory first (one batch: bounded), so its exact size is checked against the
+    # free space before the file is begun (docs/storage-errors.md).
+    encoded = pa.BufferOutputStream()
+    pq.write_table(table, encoded, compression="zstd", use_dictionary=["id"], row_group_size=READ_ROWS)
+    encoded = encoded.getvalue()
+    require_free(seg_dir, encoded.size, f"a new segment of {len(ids):,} rows")
+    try:
+        with writes(rel, "writing segment"):
+            with open(path, "wb") as f:
+                f.write(encoded)
+                f.flush()
+                os.fsync(f.fileno())
+            fsync_dir(seg_dir)
+    except BaseException:
+        path.unlink(missing_ok=True)  # a part-written segment is never left behind
+        raise
     return WrittenSegment(rel, len(ids), path.stat().st_size, sha256_file(path))
 
 
@@ -77,7 +89,9 @@ def _segment_errors(rel_path: str):
     except FileNotFoundError:
         raise CatalogCorrupt(f"segment file {rel_path} is missing; run `scannlite check`") from None
     except (pa.ArrowInvalid, OSError) as exc:
-        raise CatalogCorrupt(f"segment file {rel_path} is unreadable ({exc}); run `scannlite check`") from None
+        raise CatalogCorrupt(
+            f"segment file {rel_path} is unreadable ({one_line(exc)}); run `scannlite check`"
+        ) from None
 
 
 def row_group_starts(catalog_dir: Path, rel_path: str) -> np.ndarray:

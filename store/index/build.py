@@ -23,13 +23,14 @@ import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog, utcnow
 from scannlite.store.catalog.segments import RowGroupRead
-from scannlite.store.index.build_recall import choose_leaves, recall_for_build
+from scannlite.store.index.build_recall import choose_leaves, recall_for_build, target_estimate
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.health import assess
 from scannlite.store.index.partition_model import PartitionModel
 from scannlite.store.index.recall_estimate import RecallEstimate
 from scannlite.store.index.stored import items_digest, load_model
 from scannlite.store.index.training import Trained, collect, imbalance, place_here, train_model, training_rows
+from scannlite.store.oserrors import codes_floor, require_free
 from scannlite.store.progress import SILENT, Progress
 
 
@@ -49,6 +50,13 @@ class BuildResult:
     recall: RecallEstimate | None = None
     leaves_note: str | None = None  # why leaves_to_search is what it is, when it is not plain
     lookup_type: str = "FLOAT"
+    query_recall: RecallEstimate | None = None  # measured on the catalog's query sample, when it has one
+
+    @property
+    def stated_recall(self) -> float | None:
+        """Recall at the leaves searched, on the estimate the target was met on (the query sample's when it counts)."""
+        chosen, _ = target_estimate(self.recall, self.query_recall)
+        return chosen.at(self.leaves_to_search) if chosen is not None and self.leaves_to_search else None
 
     def lines(self) -> list[str]:
         if not self.published:
@@ -68,8 +76,23 @@ class BuildResult:
             )
             out.append(
                 f"  recall@{r.k} {r.at(self.leaves_to_search):.3f} at {self.leaves_to_search} of "
-                f"{self.num_leaves} leaves ({how})"
+                f"{self.num_leaves} leaves for queries like your items ({how})"
             )
+            q = self.query_recall
+            if q is not None:
+                at = q.at(self.leaves_to_search)
+                err = (
+                    q.stderr[q.ladder.index(max(n for n in q.ladder if n <= self.leaves_to_search))] if q.stderr else 0
+                )
+                qhow = (
+                    f"reused from snapshot {q.reused_from}"
+                    if q.reused_from is not None
+                    else f"measured in {q.seconds:.1f} s"
+                )
+                out.append(
+                    f"  recall@{q.k} {at:.3f} ± {err:.3f} at {self.leaves_to_search} leaves for your queries "
+                    f"({q.sample} sampled, {qhow})"
+                )
             if self.lookup_type != "FLOAT":
                 # The estimate ranks codes as FLOAT tables do; fixed-point tables round every
                 # entry, which loses a little more (docs/benchmarks.md: INT8 against FLOAT).
@@ -124,6 +147,7 @@ class BuildWork:
     trained: Trained | None  # when the partitions were retrained
     rows: Any  # PlacedRows, or a list of (model_id, item, leaf, code, trained) for the codes table
     recall: RecallEstimate | None = None
+    query_recall: RecallEstimate | None = None
 
 
 def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None) -> BuildPlan:
@@ -276,7 +300,7 @@ def compute_build(
         work = _incremental(cat, plan, model_id, progress)
         if work.retrain:
             work = _retrain(cat, plan, work.reasons, work.health, progress, placer)
-    work.recall = recall_for_build(cat, plan, work, progress)
+    work.recall, work.query_recall = recall_for_build(cat, plan, work, progress)
     return work
 
 
@@ -286,6 +310,7 @@ def commit_build(
     """One transaction: settings, the commit, a new model if any, the new codes, the snapshot."""
     config, live, model, model_id, rows = plan.config, plan.live, work.model, work.model_id, work.rows
     recipe = work.trained.stats.get("recipe") if work.trained is not None else None
+    require_free(cat.path, codes_floor(rows), f"the build's {len(rows)} codes")
     with cat.transaction():
         if plan.config_changed:
             cat.set_setting("index", config.to_json())
@@ -312,9 +337,9 @@ def commit_build(
         with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
             cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
             advance(max(len(rows), 1))
-        leaves_to_search, note = (
-            choose_leaves(config, model.num_leaves, work.recall) if model is not None else (None, None)
-        )
+        on, sample_note = target_estimate(work.recall, work.query_recall)
+        leaves_to_search, note = choose_leaves(config, model.num_leaves, on) if model is not None else (None, None)
+        note = "; ".join(n for n in (note, sample_note) if n) or None
         version = (plan.last[0] + 1) if plan.last is not None else 1
         build_info = {
             "retrained": work.retrain,
@@ -324,6 +349,8 @@ def commit_build(
             "recipe": recipe,
             "seconds": round(time.perf_counter() - started, 3),
             "recall": work.recall.to_json() if work.recall is not None else None,
+            "query_recall": work.query_recall.to_json() if work.query_recall is not None else None,
+            "recall_on": on.kind if on is not None else None,
             "leaves_note": note,
             "recall_target": config.recall_target if config.leaves_to_search is None else None,
         }
@@ -357,6 +384,7 @@ def commit_build(
         work.recall,
         note,
         config.lookup_type,
+        work.query_recall,
     )
 
 
@@ -391,6 +419,12 @@ def build(
                 model["num_leaves"] if model else 0,
                 leaves_to_search,
                 time.perf_counter() - started,
+            )
+        if plan.full or plan.last is None or plan.last[2] is None:  # a retrain: refused before training
+            require_free(
+                cat.path,
+                len(plan.live) * (cat.dim // plan.config.dims_per_block + 4),
+                f"the build's {len(plan.live)} codes",
             )
         work = compute_build(cat, plan, progress, placer)
         return commit_build(cat, plan, work, started, progress)

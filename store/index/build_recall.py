@@ -2,6 +2,10 @@
 
 A build estimates recall@10 on the catalog's own vectors (:mod:`.recall_estimate`), or keeps the previous estimate
 when little changed since, and searches the fewest leaves that reach the catalog's target (docs/benchmarks.md).
+When the catalog has a query sample (:mod:`scannlite.store.catalog.query_sample`) it also measures recall on those
+queries, and the target is met on them once there are at least :data:`MIN_QUERIES_FOR_TARGET`: people's queries are
+often unlike the catalog's items (short texts, another modality), and the leave-one-out figure then overstates what
+they get (docs/queries.md).
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scannlite.store.catalog import query_sample
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index.config import IndexConfig
-from scannlite.store.index.recall_estimate import RecallEstimate
+from scannlite.store.index.recall_estimate import RecallEstimate, estimate_for_queries
 from scannlite.store.index.recall_estimate import estimate as estimate_recall
 from scannlite.store.index.stored import catalog_snapshot, coded_rows, unseen_at_training
 from scannlite.store.progress import Progress
@@ -27,27 +32,41 @@ if TYPE_CHECKING:
 #: leaves move recall by well under the estimate's own standard error (about 0.01).
 REUSE_ESTIMATE_BELOW = 0.05
 
+#: Sampled queries the recall target needs before it is met on them rather than on the catalog's own items: at 200
+#: the standard error of recall near 0.9 is about 0.01-0.02 (one draw per query), below the gaps the sample exists
+#: to correct (docs/queries.md).
+MIN_QUERIES_FOR_TARGET = 200
 
-def recall_for_build(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress) -> RecallEstimate | None:
-    """The new snapshot's recall estimate, or the previous one when little changed."""
+
+def recall_for_build(
+    cat: Catalog, plan: BuildPlan, work: BuildWork, progress: Progress
+) -> tuple[RecallEstimate | None, RecallEstimate | None]:
+    """The new snapshot's recall estimates, leave-one-out and on the query sample (None when there is no sample),
+    each the previous snapshot's when little changed (and, for the sample's, the sample is the same)."""
     model, live = work.model, plan.live
     if model is None or plan.config.recall_sample == 0:
-        return None
+        return None, None
+    sample_vectors = query_sample.vectors(cat)
+    digest = query_sample.digest(sample_vectors) if len(sample_vectors) else None
+    own = ours = None
     if work.trained is None and plan.last is not None:
-        previous = json.loads(
+        build_info = json.loads(
             cat.conn.execute("SELECT build FROM snapshots WHERE version = ?", (plan.last[0],)).fetchone()[0]
-        ).get("recall")
+        )
         deleted = plan.last[3] + len(work.rows) - len(live)
-        drift = (previous or {}).get("drift", 0) + len(work.rows) + max(deleted, 0)
-        if (
-            previous
-            and previous.get("sample") == min(plan.config.recall_sample, len(live))
-            and drift <= REUSE_ESTIMATE_BELOW * len(live)
-        ):
-            kept = RecallEstimate.from_json(previous)
-            kept.reused_from = kept.reused_from or plan.last[0]
-            kept.drift = drift
-            return kept
+        own = _reused(
+            build_info.get("recall"), plan, len(work.rows) + max(deleted, 0), min(plan.config.recall_sample, len(live))
+        )
+        previous_queries = build_info.get("query_recall")
+        if digest is not None and previous_queries and previous_queries.get("sample_digest") == digest:
+            ours = _reused(
+                previous_queries,
+                plan,
+                len(work.rows) + max(deleted, 0),
+                min(plan.config.recall_sample, len(sample_vectors)),
+            )
+        if own is not None and (digest is None or ours is not None):
+            return own, ours
     if work.trained is not None:
         items, leaves, codes = live, work.trained.leaves, work.trained.codes
         unseen_items = live[~work.rows.sampled]
@@ -67,10 +86,47 @@ def recall_for_build(cat: Catalog, plan: BuildPlan, work: BuildWork, progress: P
     # where queries drawn from the rest matched held-out queries (docs/benchmarks.md). The rest
     # means the items live at training but left out of its sample, a uniform draw like the
     # sample itself: items added since may differ from the catalog the build is judged on.
-    with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
-        return estimate_recall(
-            catalog_snapshot(cat, model, items, leaves, codes, unseen_items), sample=plan.config.recall_sample
+    snap = catalog_snapshot(cat, model, items, leaves, codes, unseen_items)
+    if own is None:
+        with progress.task(f"estimating recall on {min(plan.config.recall_sample, len(live))} of the vectors"):
+            own = estimate_recall(snap, sample=plan.config.recall_sample)
+    if digest is not None and ours is None:
+        with progress.task(
+            f"estimating recall on {min(plan.config.recall_sample, len(sample_vectors))} sampled queries"
+        ):
+            ours = estimate_for_queries(snap, sample_vectors, sample=plan.config.recall_sample)
+        if ours is not None:
+            ours.sample_digest = digest
+    return own, ours
+
+
+def _reused(previous: dict | None, plan: BuildPlan, changed: int, sample: int) -> RecallEstimate | None:
+    """A previous estimate, when it was made on ``sample`` queries and the items added and removed since stay under
+    :data:`REUSE_ESTIMATE_BELOW` of the catalog."""
+    if not previous or previous.get("sample") != sample or plan.last is None:
+        return None
+    drift = previous.get("drift", 0) + changed
+    if drift > REUSE_ESTIMATE_BELOW * len(plan.live):
+        return None
+    kept = RecallEstimate.from_json(previous)
+    kept.reused_from = kept.reused_from or plan.last[0]
+    kept.drift = drift
+    return kept
+
+
+def target_estimate(
+    recall: RecallEstimate | None, queries: RecallEstimate | None
+) -> tuple[RecallEstimate | None, str | None]:
+    """The estimate the recall target is met on: the query sample's when it has at least
+    :data:`MIN_QUERIES_FOR_TARGET` queries, else leave-one-out; and a note when a sample was too small."""
+    if queries is not None and queries.sample >= MIN_QUERIES_FOR_TARGET:
+        return queries, None
+    if queries is not None:
+        return recall, (
+            f"the query sample's {queries.sample} queries are fewer than {MIN_QUERIES_FOR_TARGET}: "
+            "the recall target is met on the catalog's own items"
         )
+    return recall, None
 
 
 def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate | None) -> tuple[int, str | None]:

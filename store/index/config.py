@@ -56,6 +56,9 @@ class IndexConfig:
         (:mod:`scannlite.store.index.recall_estimate`) and searches the smallest of those that
         reaches the target, up to ``max_leaves_to_search``: the partitions, not the codes, lose
         recall, so a fixed number of leaves would ship whatever recall the data gives (docs/design-figures.md).
+        When the catalog has a query sample of at least 200 queries (``scannlite queries CATALOG add``), the
+        target is met on the recall measured for those queries instead: short typed or cross-modal queries
+        can need several times the leaves the catalog's own items do (docs/queries.md).
         ``None``: no target, the old fixed rule (4 leaves or 1.14% of them).
     max_leaves_to_search:
         The most leaves ``recall_target`` may choose. Default 64. Device cost grows linearly
@@ -64,7 +67,8 @@ class IndexConfig:
     recall_sample:
         Catalog items the recall estimate queries with (leave-one-out). Default 500, for a
         standard error near 0.01 at recall 0.9; the estimate's cost grows linearly with it.
-        0 turns the estimate off (and with it ``recall_target``).
+        The estimate on the query sample uses at most this many of its queries. 0 turns both estimates off
+        (and with them ``recall_target``).
     dims_per_block:
         Vector dimensions per asymmetric-hashing block; each block costs one byte per vector
         (256 centres, ScaNN ``lut256``). Default 1, as in Google's COCO example: 128 bytes per

@@ -60,6 +60,9 @@ class RecallEstimate:
     seconds: float
     reused_from: int | None = None  # the snapshot whose estimate this build reused
     drift: int = 0  # items added or removed since the estimate was made
+    kind: str = "leave-one-out"  # or "queries": measured on the catalog's query sample
+    stderr: list[float] | None = None  # standard error of each recall figure, over the queries
+    sample_digest: str | None = None  # for "queries": which sample it was measured on
 
     def at(self, leaves: int) -> float | None:
         """Recall at ``leaves``: exact on the ladder, else the nearest ladder value below."""
@@ -74,7 +77,10 @@ class RecallEstimate:
 
     @classmethod
     def from_json(cls, data: dict | None) -> RecallEstimate | None:
-        return cls(**data) if data else None
+        if not data:
+            return None
+        known = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 def ladder(num_leaves: int) -> list[int]:
@@ -214,16 +220,61 @@ def estimate(
     items for a leave-one-out top-k. The queries are drawn from ``snap.unseen`` when it holds
     ``sample`` rows."""
     started = time.perf_counter()
-    index = snap.index
-    n = index.size
+    n = snap.index.size
     if n <= k:
         return None
     k = min(k, n - 1)
-    top = max(k, min(top, n - 1))
     unseen = snap.unseen
     pool = np.arange(n) if unseen is None or len(unseen) < min(sample, n) else np.asarray(unseen, np.int64)
     rows = np.sort(np.random.default_rng(seed).choice(pool, size=min(sample, len(pool)), replace=False))
     queries = np.asarray(snap.vectors(rows), dtype=np.float32)
+    steps, per_query = _measure(snap, rows, queries, k, top)
+    return _summarise(steps, per_query, k, started)
+
+
+def estimate_for_queries(
+    snap: Snapshot, queries: np.ndarray, *, sample: int = DEFAULT_SAMPLE, k: int = K, seed: int = 0, top: int = TOP
+) -> RecallEstimate | None:
+    """The same estimate for outside queries (a catalog's query sample): each query's answer at
+    ``L`` leaves against its ``k`` nearest items by exact search over the whole snapshot, nothing
+    left out (a user's query is no catalog item). At most ``sample`` of them, drawn with ``seed``.
+    None when the snapshot holds fewer than ``k`` items or there are no queries."""
+    started = time.perf_counter()
+    n = snap.index.size
+    queries = np.asarray(queries, dtype=np.float32)
+    if n < k or len(queries) == 0:
+        return None
+    if len(queries) > sample:
+        queries = queries[np.sort(np.random.default_rng(seed).choice(len(queries), size=sample, replace=False))]
+    rows = np.full(len(queries), -1, np.int64)  # no row is the query's own
+    steps, per_query = _measure(snap, rows, queries, k, top)
+    est = _summarise(steps, per_query, k, started)
+    est.kind = "queries"
+    return est
+
+
+def _summarise(steps: list[int], per_query: np.ndarray, k: int, started: float) -> RecallEstimate:
+    """Mean recall per ladder step and its standard error over the queries (each query's
+    recall is one draw: its k answers are not independent)."""
+    share = per_query / k
+    n = len(share)
+    stderr = (share.std(axis=0, ddof=1) / np.sqrt(n)).tolist() if n > 1 else [0.0] * len(steps)
+    return RecallEstimate(
+        steps,
+        (per_query.sum(axis=0) / (n * k)).tolist(),
+        n,
+        k,
+        time.perf_counter() - started,
+        stderr=[round(e, 4) for e in stderr],
+    )
+
+
+def _measure(snap: Snapshot, rows: np.ndarray, queries: np.ndarray, k: int, top: int) -> tuple[list[int], np.ndarray]:
+    """(ladder, (Q, steps) right answers per query): ``rows[i]`` is query i's own row, left
+    out of its truth and its answers, or -1 for a query that is no row."""
+    index = snap.index
+    n = index.size
+    top = max(k, min(top, n - 1 if (rows >= 0).any() else n))
     kth = exact_kth_distance(snap.chunks(), rows, queries, index.distance, k)
     best_r, best_d = nearest_codes(snap, rows, queries, top)
     steps = ladder(index.num_leaves)
@@ -254,13 +305,12 @@ def estimate(
         if len(wanted)
         else np.zeros((0, queries.shape[1]), np.float32)
     )
-    hits = np.zeros(len(steps))
+    hits = np.zeros((len(rows), len(steps)))
     for qi, per_step in enumerate(answers):
         # A hit is an answer at least as near (exactly) as the k-th true neighbour: with
         # ties (duplicate vectors) any of the tied items is a right answer.
         bound = kth[qi] + TIE * max(1.0, abs(float(kth[qi])))
         for si, got in enumerate(per_step):
             vecs = stored[np.searchsorted(wanted, got)]
-            hits[si] += int((_scores(queries[qi : qi + 1], vecs, index.distance)[0] <= bound).sum())
-    recall = (hits / (len(rows) * k)).tolist()
-    return RecallEstimate(steps, recall, len(rows), k, time.perf_counter() - started)
+            hits[qi, si] = int((_scores(queries[qi : qi + 1], vecs, index.distance)[0] <= bound).sum())
+    return steps, hits

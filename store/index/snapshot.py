@@ -10,7 +10,7 @@ import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog, visible
 from scannlite.store.catalog.sql import select_in
-from scannlite.store.errors import InvalidInput, UnknownSnapshot
+from scannlite.store.errors import CatalogCorrupt, InvalidInput, UnknownSnapshot
 from scannlite.store.index import device_search
 from scannlite.store.index.partition_model import PartitionModel
 from scannlite.store.index.stored import load_model
@@ -50,9 +50,13 @@ _COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, looku
 
 def _info(row) -> SnapshotInfo:
     version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build = row
-    return SnapshotInfo(
-        version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, json.loads(build)
-    )
+    try:
+        build = json.loads(build)
+    except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
+        raise CatalogCorrupt(
+            f"snapshot {version}'s build record in catalog.db is damaged; run `scannlite check`"
+        ) from None
+    return SnapshotInfo(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build)
 
 
 def list_snapshots(cat: Catalog) -> list[SnapshotInfo]:

@@ -12,6 +12,7 @@ import json
 import numpy as np
 
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.errors import CatalogCorrupt
 from scannlite.store.index.device_search import DeviceIndex
 from scannlite.store.index.partition_model import PartitionModel
 from scannlite.store.index.recall_estimate import Snapshot
@@ -26,7 +27,10 @@ def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
         "SELECT kind, dim, num_leaves, dims_per_block, centroids, codebooks, training FROM models WHERE model_id = ?",
         (model_id,),
     ).fetchone()
-    return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
+    try:
+        return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
+    except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
+        raise CatalogCorrupt(f"partition model {model_id} in catalog.db is damaged; run `scannlite check`") from None
 
 
 def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:

@@ -26,6 +26,7 @@ import numpy as np
 from scannlite.store.catalog.segments import RowGroupRead
 from scannlite.store.index.config import FLOAT_INDEX_BELOW, IndexConfig
 from scannlite.store.index.partition_model import PartitionModel, subspace_widths
+from scannlite.store.oserrors import native_io_error, writes
 from scannlite.store.vocabulary import Distance
 
 #: Rows placed (assigned and encoded) per chunk: 8,192 x 128-d is 8 MiB of float64 per step.
@@ -290,8 +291,14 @@ def built_assets(builder):
     the folder of its assets, removed afterwards."""
     with quiet_native_stderr():
         searcher = builder.build()
-    with tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp:
-        searcher.serialize(tmp)
+    with (
+        writes(tempfile.gettempdir(), "making a folder for ScaNN's trained files in"),
+        tempfile.TemporaryDirectory(prefix="scannlite-scann-") as tmp,
+    ):
+        try:
+            searcher.serialize(tmp)
+        except RuntimeError as exc:  # ScaNN says only "I/O error" when it cannot write (full /tmp, ...)
+            raise native_io_error(exc, tmp, "writing ScaNN's trained files to") or exc from None
         del searcher
         yield Path(tmp)
 

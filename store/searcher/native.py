@@ -155,6 +155,11 @@ class SearchResult:
     metadata: list[bytes]
 
 
+def _advise(mapping: mmap.mmap, advice: str) -> None:
+    if hasattr(mmap, advice):
+        mapping.madvise(getattr(mmap, advice))
+
+
 def _vector(query, dim: int | None = None) -> np.ndarray:
     q = np.ascontiguousarray(query, dtype=np.float32)
     if q.ndim != 1:
@@ -181,6 +186,9 @@ class NativeSearcher:
                 if size:
                     # ACCESS_COPY: ctypes needs a writable buffer to take its address; the library only reads.
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+                    # Opening reads two pages of every leaf's block: without readahead around
+                    # each, a cold open reads those pages, not the file (docs/native.md, Memory).
+                    _advise(self._map, "MADV_RANDOM")
             if self._map is not None:
                 self._array = (ctypes.c_char * size).from_buffer(self._map)
                 pointer = ctypes.addressof(self._array)
@@ -193,6 +201,8 @@ class NativeSearcher:
             pointer = ctypes.cast(ctypes.c_char_p(self._data), ctypes.c_void_p).value if size else None
         err = ctypes.create_string_buffer(_ERR_SIZE)
         status = self._lib.scannlite_open(pointer, size, ctypes.byref(self._handle), err, _ERR_SIZE)
+        if self._map is not None:
+            _advise(self._map, "MADV_NORMAL")  # searches read whole leaves: readahead helps again
         if status:
             self._release()
             raise NativeError(f"{self.name}: {err.value.decode('utf-8', 'replace')}", status)

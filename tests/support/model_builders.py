@@ -128,3 +128,47 @@ def with_image_metadata(model: bytes, mean: float = 127.5, std: float = 127.5) -
         inputs=[m.create_metadata() for m in inputs],
         outputs=[m.create_metadata() for m in outputs],
     )
+
+
+def bert_text_model(table: np.ndarray, seq_len: int = 16) -> bytes:
+    """A BERT-route text tower: int32 ``ids``, ``mask``, ``segment_ids`` [1, L] -> the mean of
+    ``table``'s rows for the ids (padding included) -> [1, D]; no metadata (add a BertTokenizer
+    unit with ``plugin.dual_encoder.tflite_metadata.bert_text_metadata``)."""
+    table = np.ascontiguousarray(table, "<f4")
+    vocab, dim = table.shape
+    gather = fb.GatherOptionsT()
+    gather.axis = 0
+    mean = fb.ReducerOptionsT()
+    mean.keepDims = False
+    graph = fb.SubGraphT()
+    graph.tensors = [
+        _tensor("ids", [1, seq_len], fb.TensorType.INT32, 0),
+        _tensor("mask", [1, seq_len], fb.TensorType.INT32, 0),
+        _tensor("segment_ids", [1, seq_len], fb.TensorType.INT32, 0),
+        _tensor("table", [vocab, dim], fb.TensorType.FLOAT32, 1),
+        _tensor("rows", [1, seq_len, dim], fb.TensorType.FLOAT32, 0),
+        _tensor("axis", [1], fb.TensorType.INT32, 2),
+        _tensor("embedding", [1, dim], fb.TensorType.FLOAT32, 0),
+    ]
+    graph.operators = [
+        _operator(0, [3, 0], [4], fb.BuiltinOptions.GatherOptions, gather),
+        _operator(1, [4, 5], [6], fb.BuiltinOptions.ReducerOptions, mean),
+    ]
+    graph.inputs, graph.outputs = [0, 1, 2], [6]
+    codes = [_opcode(fb.BuiltinOperator.GATHER), _opcode(fb.BuiltinOperator.MEAN)]
+    return _finish(graph, codes, [_buffer(), _buffer(table.tobytes()), _buffer(np.array([1], "<i4").tobytes())])
+
+
+def write_bert_text_tower(path: str, vocab_path: str, words: list[str], dim: int, seed: int) -> None:
+    """``bert_text_model`` over a WordPiece vocabulary of ``words`` (plus BERT's special tokens and
+    single letters), with its BertTokenizer metadata; run in a TensorFlow worker (the metadata
+    writers import TensorFlow)."""
+    from pathlib import Path
+
+    from scannlite.plugin.dual_encoder.tflite_metadata import bert_text_metadata
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *letters, *(f"##{c}" for c in letters)]
+    Path(vocab_path).write_text("\n".join(vocab) + "\n")
+    table = np.random.default_rng(seed).standard_normal((len(vocab), dim)).astype(np.float32)
+    Path(path).write_bytes(bert_text_metadata(bert_text_model(table), dim, Path(vocab_path)))

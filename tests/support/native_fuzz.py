@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from scannlite.plugin.device import tflite_zip
-from scannlite.store.bundle.ondevice import sstable
+from scannlite.store.bundle.ondevice import sstable, sstable_writer
 
 FOOTER = sstable.FOOTER_SIZE
 #: Values a length, count or offset field is set to: the edges where parsers go wrong.
@@ -60,7 +60,7 @@ FULL_RATE_BYTES = 1 << 18
 
 
 def varint(value: int) -> bytes:
-    return sstable._varint(value)
+    return sstable_writer._varint(value)
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -144,10 +144,10 @@ def assemble(blocks: list[tuple[bytes, bytes, int]], index_entries=None, meta: b
     for sep, stored, ctype in blocks:
         real_index.append((sep, varint(len(out)) + varint(len(stored))))
         out += stored_block(stored, ctype)
-    meta_contents = sstable.encode_block([]) if meta is None else meta
+    meta_contents = sstable_writer.encode_block([]) if meta is None else meta
     meta_handle = varint(len(out)) + varint(len(meta_contents))
     out += stored_block(meta_contents)
-    index_contents = sstable.encode_block(
+    index_contents = sstable_writer.encode_block(
         index_entries if index_entries is not None else real_index, restart_interval=1
     )
     index_handle = varint(len(out)) + varint(len(index_contents))
@@ -171,7 +171,7 @@ def table_from_entries(entries: list[tuple[bytes, bytes]], cut: int = 4096, comp
         blocks.append(group)
     out = []
     for group in blocks:
-        contents = sstable.encode_block(group)
+        contents = sstable_writer.encode_block(group)
         ctype = 0
         if compress:
             packed = sstable._SNAPPY.compress(contents, asbytes=True)
@@ -568,7 +568,7 @@ def apply_splices(data: bytes, splices: list[Splice]) -> bytes:
 def _tail(t: TableLayout, meta_offset: int, index_entries: list[tuple[bytes, bytes]]) -> bytes:
     """Metaindex, index block and footer for a table whose metaindex starts at ``meta_offset``."""
     meta = t.contents(t.meta)
-    index = sstable.encode_block(index_entries, restart_interval=1)
+    index = sstable_writer.encode_block(index_entries, restart_interval=1)
     index_offset = meta_offset + len(meta) + sstable.TRAILER_SIZE
     handles = varint(meta_offset) + varint(len(meta)) + varint(index_offset) + varint(len(index))
     return (
@@ -707,7 +707,7 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                     new = varint(int(rng.choice([*BOUNDARY, v + 1, max(v - 1, 0), v * 2])))
                 entries = list(config_entries)
                 entries[config_at] = (b"INDEX_CONFIG", value[:pos] + new + value[pos + width :])
-                out.append(("ldb-index-config", replace_block(t, config_block, sstable.encode_block(entries))))
+                out.append(("ldb-index-config", replace_block(t, config_block, sstable_writer.encode_block(entries))))
             elif choice == 6:  # keys: drop one, duplicate one, swap two, add strays, or drop a vital one
                 what = int(rng.integers(5))
                 if what == 4:
@@ -734,7 +734,9 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                 out.append(
                     (
                         "ldb-keys",
-                        replace_block(t, bi, sstable.encode_block(entries), separator=max(k for k, _ in entries)),
+                        replace_block(
+                            t, bi, sstable_writer.encode_block(entries), separator=max(k for k, _ in entries)
+                        ),
                     )
                 )
             else:  # a value resized: one byte short or long, emptied, halved, doubled
@@ -742,7 +744,7 @@ def ldb_rebuilt(data: bytes, rng, n: int) -> list[tuple[str, list[Splice]]]:
                 j = int(rng.integers(len(entries)))
                 k, v = entries[j]
                 entries[j] = (k, [v[:-1], v + b"\x00", b"", v[: len(v) // 2], v * 2][int(rng.integers(5))])
-                contents, ctype = sstable.encode_block(entries), 0
+                contents, ctype = sstable_writer.encode_block(entries), 0
                 if rng.integers(2):
                     packed = sstable._SNAPPY.compress(contents, asbytes=True)
                     if len(packed) < len(contents) - len(contents) // 8:

@@ -34,7 +34,7 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
     from keras import layers, ops
 
     from scannlite.plugin.dual_encoder import words
-    from scannlite.plugin.dual_encoder.conversion import _convert
+    from scannlite.plugin.dual_encoder.conversion import convert_function
     from scannlite.plugin.dual_encoder.tflite_metadata import regex_text_metadata
 
     size = len(vocab_tokens)
@@ -51,7 +51,7 @@ def build_words_probe(out_path: str, vocab_tokens: list[str], seq_len: int) -> s
     def fn(ids):
         return {"embedding": model(ids, training=False)}
 
-    Path(out_path).write_bytes(regex_text_metadata(_convert(fn, model, None), size, vocab_path))
+    Path(out_path).write_bytes(regex_text_metadata(convert_function(fn, model, None), size, vocab_path))
     return out_path
 
 

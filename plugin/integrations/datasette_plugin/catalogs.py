@@ -3,13 +3,16 @@
 A database is a catalog when it has a ``catalog_config`` table with a ``format_version`` key;
 the catalog directory is the database file's parent (segments are named relative to it).
 
-The plugin never writes to a catalog: it opens them with
-:meth:`scannlite.store.catalog.catalog.Catalog.open_readonly`.
+The plugin opens catalogs with :meth:`scannlite.store.catalog.catalog.Catalog.open_readonly` and writes to
+none, except the one write a catalog's owner may turn on: recording the queries the search page serves into the
+query sample (:func:`.views.record_query`, docs/queries.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scannlite.store.catalog.catalog import Catalog, is_catalog_db
+from scannlite.store.errors import CatalogCorrupt, one_line
 from scannlite.store.index.snapshot import LoadedSnapshot, get_snapshot, load_snapshot
 
 
@@ -66,8 +70,18 @@ def open_catalog(cdb: CatalogDb):
     cat = Catalog.open_readonly(cdb.directory, immutable=cdb.immutable)
     try:
         yield cat
+    except DAMAGED_READS as exc:  # a damaged catalog.db: an error page, never a 500 (docs/storage-errors.md)
+        if isinstance(exc, sqlite3.ProgrammingError):
+            raise
+        raise CatalogCorrupt(
+            f"catalog {cdb.name} cannot be read ({one_line(exc)}); run `scannlite check` on it"
+        ) from None
     finally:
         cat.close()
+
+
+#: What reading a damaged catalog.db raises besides scannlite's own one-line errors.
+DAMAGED_READS = (sqlite3.DatabaseError, UnicodeDecodeError, json.JSONDecodeError)
 
 
 # ---- snapshots: immutable once published, so loaded ones are kept ---------------------------

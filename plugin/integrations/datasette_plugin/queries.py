@@ -18,6 +18,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np
@@ -135,7 +136,7 @@ def parse_vector(value, dim: int) -> np.ndarray:
 def parse_npy(data: bytes, dim: int) -> np.ndarray:
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError):  # TokenError, SyntaxError: damaged headers
         raise BadQuery("the uploaded file is not a valid .npy file") from None
     if not np.issubdtype(arr.dtype, np.number):
         raise BadQuery(f"the .npy file holds {arr.dtype}, not numbers")

@@ -12,8 +12,16 @@ import math
 WIDTH, HEIGHT, PAD = 420, 220, 40
 
 
-def recall_svg(ladder: list[int], recall: list[float], chosen: int | None, target: float | None, k: int) -> str:
-    """Recall@k (0..1, y) against leaves searched (log2 scale, x); the chosen leaves marked."""
+def recall_svg(
+    ladder: list[int],
+    recall: list[float],
+    chosen: int | None,
+    target: float | None,
+    k: int,
+    queries: list[float] | None = None,
+) -> str:
+    """Recall@k (0..1, y) against leaves searched (log2 scale, x); the chosen leaves marked. ``queries``: the
+    same ladder measured on the catalog's query sample, drawn as a second (green) line."""
     top = max(math.log2(max(ladder)), 1.0)
 
     def x(leaves: float) -> float:
@@ -40,6 +48,17 @@ def recall_svg(ladder: list[int], recall: list[float], chosen: int | None, targe
             f'stroke="#c60" stroke-dasharray="4 3"/>'
         )
     parts.append(f'<polyline points="{points}" fill="none" stroke="#0366d6" stroke-width="2"/>')
+    if queries is not None:
+        qpoints = " ".join(f"{x(n):.1f},{y(r):.1f}" for n, r in zip(ladder, queries))
+        parts.append(
+            f'<polyline class="queries" points="{qpoints}" fill="none" stroke="#2a7" stroke-width="2" '
+            'stroke-dasharray="6 3"/>'
+        )
+        for n, r in zip(ladder, queries):
+            parts.append(
+                f'<circle cx="{x(n):.1f}" cy="{y(r):.1f}" r="3" fill="#2a7"><title>{n} leaves: recall {r:.3f} '
+                "for your queries</title></circle>"
+            )
     for n, r in zip(ladder, recall):
         mark = 'r="5" fill="#c60"' if n == chosen else 'r="3" fill="#0366d6"'
         parts.append(

@@ -4,6 +4,7 @@ thread so that Datasette's event loop keeps serving other requests meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from urllib.parse import urlencode
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 
+from scannlite.plugin.integrations import search_page as web_page
 from scannlite.plugin.integrations.datasette_plugin import thumbnails
 from scannlite.plugin.integrations.datasette_plugin.catalogs import (
     CatalogDb,
@@ -31,6 +33,10 @@ from scannlite.store.index.snapshot import diff, get_snapshot, jsonable_metadata
 
 PREFIX = "/-/scannlite"
 CHANGES_SHOWN = 200
+
+
+#: How long a recorded query waits for the catalog's writer lock before it is skipped (a build holds it for minutes).
+RECORD_LOCK_TIMEOUT = 0.2
 
 
 def base_path(datasette, cdb_name: str, tail: str = "") -> str:
@@ -94,6 +100,7 @@ def run_search(datasette, cdb: CatalogDb, params: SearchParams | None) -> dict:
         started = time.perf_counter()
         hits = search(cat, vector, k=params.k, leaves_to_search=leaves, exact=params.exact, snapshot=snap)[0]
         took = time.perf_counter() - started
+        recorded = record_query(cdb, cat, vector, how)
         root = state["thumbnails_root"]
         results = []
         for rank, hit in enumerate(hits, 1):
@@ -111,9 +118,30 @@ def run_search(datasette, cdb: CatalogDb, params: SearchParams | None) -> dict:
             "leaves_to_search": leaves,
             "search_ms": round(took * 1000, 3),
             "results": results,
+            "recorded": recorded,
         }
     )
     return state
+
+
+def record_query(cdb: CatalogDb, cat, vector, how: dict) -> bool:
+    """Offer a served query to the catalog's query sample when its owner turned recording on
+    (``scannlite queries CATALOG record on``; off by default: it keeps what people typed, see
+    docs/queries.md, "Privacy"). The page's own connection is read-only, so this opens the catalog
+    for one short write; a busy writer or a read-only file skips the query (a sample may miss some)
+    rather than failing the search."""
+    from scannlite.store.catalog import query_sample
+    from scannlite.store.catalog.catalog import Catalog
+
+    if not cat.settings.get(query_sample.RECORD_SETTING) or cdb.immutable:
+        return False
+    try:
+        with Catalog.open(cdb.directory, lock_timeout=RECORD_LOCK_TIMEOUT) as writable:
+            text = how.get("text") if how.get("kind") == "text" else None
+            query_sample.add(writable, vector, texts=[text], source="datasette")
+    except (ScannliteError, OSError, sqlite3.Error):
+        return False
+    return True
 
 
 def _api_payload(cdb: CatalogDb, state: dict) -> dict:
@@ -239,6 +267,7 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
                     **{k: export[k] for k in ("name", "sha256", "bytes", "created_at", "verified")},
                     "url": base_path(datasette, cdb.name, f"/bundle/{s.version}"),
                     "manifest_url": base_path(datasette, cdb.name, f"/bundle/{s.version}/manifest.json"),
+                    "page_url": _page_url(datasette, cdb, s.version, export),
                     "patch": None
                     if export["patch"] is None
                     else {
@@ -258,6 +287,25 @@ def snapshots_state(datasette, cdb: CatalogDb, version: int | None) -> dict:
     }
 
 
+def _page_url(datasette, cdb: CatalogDb, version: int, export: dict) -> str | None:
+    """The offline search page for a text bundle (docs/web.md), when its parts are built (`make web`)."""
+    embedder = (export.get("manifest") or {}).get("embedder")
+    if not isinstance(embedder, dict) or embedder.get("kind") != "text" or web_page.missing():
+        return None
+    bundle = base_path(datasette, cdb.name, f"/bundle/{version}")
+    return datasette.urls.path(f"{PREFIX}/-/web/{web_page.PAGE}") + "?" + urlencode({"bundle": bundle})
+
+
+async def web_page_file(datasette, request):
+    """The search page's own files (search.html, search-page/...), and nothing else from disk."""
+    source = web_page.sources().get(request.url_vars["path"])
+    if source is None or not source.is_file():
+        raise NotFound("no such file of the search page (run `make web` to build its parts)")
+    kind = {".html": "text/html; charset=utf-8", ".mjs": "text/javascript", ".js": "text/javascript"}
+    media = kind.get(source.suffix, "application/wasm" if source.suffix == ".wasm" else "application/json")
+    return Response(await asyncio.to_thread(source.read_bytes), content_type=media)
+
+
 def _recall_at(info) -> float | None:
     est = RecallEstimate.from_json(info.build.get("recall"))
     return est.at(info.leaves_to_search) if est is not None and info.leaves_to_search else None
@@ -269,6 +317,9 @@ def _recall_state(info) -> dict | None:
     if est is None:
         return None
     target = info.build.get("recall_target")
+    q = RecallEstimate.from_json(info.build.get("query_recall"))
+    if q is not None and q.ladder != est.ladder:
+        q = None  # made for other partitions: not drawn on this ladder
     return {
         "k": est.k,
         "sample": est.sample,
@@ -277,7 +328,18 @@ def _recall_state(info) -> dict | None:
         "at": est.at(info.leaves_to_search) if info.leaves_to_search else None,
         "note": info.build.get("leaves_note"),
         "points": list(zip(est.ladder, est.recall)),
-        "svg": recall_svg(est.ladder, est.recall, info.leaves_to_search, target, est.k),
+        "queries": None
+        if q is None
+        else {
+            "sample": q.sample,
+            "at": q.at(info.leaves_to_search) if info.leaves_to_search else None,
+            "stderr": q.stderr,
+            "points": list(zip(q.ladder, q.recall)),
+            "target_on_them": info.build.get("recall_on") == "queries",
+        },
+        "svg": recall_svg(
+            est.ladder, est.recall, info.leaves_to_search, target, est.k, q.recall if q is not None else None
+        ),
     }
 
 
@@ -339,6 +401,7 @@ async def index(datasette, request):
 
 ROUTES = [
     (rf"^{PREFIX}$", index),
+    (rf"^{PREFIX}/-/web/(?P<path>[\w./-]+)$", web_page_file),
     (rf"^{PREFIX}/(?P<database>[^/]+)$", search_page),
     (rf"^{PREFIX}/(?P<database>[^/]+)/search\.json$", search_api),
     (rf"^{PREFIX}/(?P<database>[^/]+)/snapshots$", snapshots_page),

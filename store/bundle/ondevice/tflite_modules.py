@@ -36,6 +36,12 @@ def task_library_installed() -> bool:
     return True
 
 
+def embedder_runtime() -> str:
+    """Which runtime embeds with a bundle's ``.tflite`` model here: the Task Library where it is
+    installed, else MediaPipe (docs/python-versions.md)."""
+    return "Task Library" if task_library_installed() else "MediaPipe"
+
+
 def _mediapipe_file_module(relative: str, name: str) -> types.ModuleType:
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:

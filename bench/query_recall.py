@@ -1,0 +1,308 @@
+"""Recall for the queries people send (issue 27): short typed queries against a catalog of whole sentences.
+
+Real text (:mod:`bench.real_text`, MiniLM, 384-d): the catalog's sentences, and held-out sentences as queries,
+whole and cut to their first :data:`WORDS` words (what people type). The held-out queries are split in two: the
+first half, short, is the catalog's query sample (``scannlite queries CATALOG add``), the second half is only
+measured. Two builds of one catalog with default settings: without the sample (today's leave-one-out estimate
+and target) and with it (the estimate on the sample, and the target met on it). At every ladder value: the
+estimates, and recall measured on the held-out halves by the device-equivalent search
+(``snapshot.search(..., leaves_to_search=L)``) against exact search (``exact=True``): the share of the exact
+top-10 ids found.
+
+``python -m bench.query_recall [--spec stdlib|full] [--quick]``: ``stdlib`` (default) is the standard library's
+sentences (about 12,000 in the catalog, minutes to embed here), ``full`` the 120,000-sentence set
+(:data:`bench.real_text.FULL`, about 20 minutes of MiniLM on 2 cores); ``--quick`` the cached 5,000 + 100 smoke
+set. Writes ``bench/results/benchmarks/query_recall.json`` (not with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import block_tensorflow, results
+
+block_tensorflow()
+
+WORDS = 4
+K = 10
+SPECS = {
+    "quick": dict(name="quick", roots=("stdlib",), catalog=5_000, min_catalog=5_000, queries=100),
+    "stdlib": dict(name="queries-stdlib", roots=("stdlib",), catalog=12_000, min_catalog=6_000, queries=1_000),
+    "full": dict(name="full"),
+}
+
+
+def short(text: str, words: int = WORDS) -> str:
+    return " ".join(text.split()[:words])
+
+
+def embed(texts: list[str], console) -> np.ndarray:
+    """MiniLM vectors of ``texts`` as :mod:`bench.real_text` makes them (cached by the texts' hash)."""
+    from .real_text import PART, QUICK, _embed, cache_root
+
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = cache_root() / f"short-{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    work = cache_root() / f"work-short-{key}"
+    _embed(texts, QUICK, work, console)
+    order = np.load(work / "order.npy")
+    out = np.zeros((len(texts), 384), np.float32)
+    for p, start in enumerate(range(0, len(texts), PART)):
+        out[order[start : start + PART]] = np.load(work / f"part-{p:05d}.npy")
+    np.save(path, out)
+    return out
+
+
+def measured(cat, queries: np.ndarray, ladder: list[int]) -> list[float]:
+    """Recall@10 of the device-equivalent search at each leaves value: share of the exact top-10 ids found."""
+    from scannlite.store.index import snapshot
+
+    snap = snapshot.load_snapshot(cat)
+    truth = [{h["id"] for h in row} for row in snapshot.search(cat, queries, k=K, exact=True, snapshot=snap)]
+    out = []
+    for leaves in ladder:
+        got = snapshot.search(cat, queries, k=K, leaves_to_search=leaves, snapshot=snap)
+        out.append(float(np.mean([len(t & {h["id"] for h in row}) / K for t, row in zip(truth, got)])))
+    return out
+
+
+def run(spec_name: str, console) -> dict:
+    from scannlite.store.catalog import query_sample
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.build import build
+
+    from .real_text import Spec, load
+
+    spec = Spec(**SPECS[spec_name])
+    real = load(spec, console=console)
+    half = len(real.query_texts) // 2
+    short_texts = [short(t) for t in real.query_texts]
+    t0 = time.perf_counter()
+    short_vectors = embed(short_texts, console)
+    embed_short_s = time.perf_counter() - t0
+    sample, held_whole, held_short = short_vectors[:half], real.query_vectors[half:], short_vectors[half:]
+    with tempfile.TemporaryDirectory(prefix="scannlite-query-recall-") as tmp:
+        cat = Catalog.create(Path(tmp) / "c", real.vectors.shape[1])
+        cat.add(real.ids, real.vectors)
+        t0 = time.perf_counter()
+        plain = build(cat)
+        build_s = time.perf_counter() - t0
+        ladder = plain.recall.ladder
+        whole_m = measured(cat, held_whole, ladder)
+        short_m = measured(cat, held_short, ladder)
+        query_sample.add(cat, sample, texts=short_texts[:half])
+        with_sample = build(cat)
+        q = with_sample.query_recall
+        short_after = measured(cat, held_short, ladder)  # same partitions: the same figures, checked
+        cat.close()
+    rows = []
+    for i, leaves in enumerate(ladder):
+        rows.append(
+            {
+                "leaves": leaves,
+                "loo_estimate": round(plain.recall.recall[i], 4),
+                "sample_estimate": round(q.recall[i], 4),
+                "sample_stderr": q.stderr[i],
+                "measured_whole": round(whole_m[i], 4),
+                "measured_short": round(short_m[i], 4),
+                "gap_sample_vs_short": round(q.recall[i] - short_m[i], 4),
+                "gap_loo_vs_short": round(plain.recall.recall[i] - short_m[i], 4),
+            }
+        )
+    chosen = with_sample.leaves_to_search
+    return {
+        "spec": spec_name,
+        "catalog": len(real.ids),
+        "dim": int(real.vectors.shape[1]),
+        "num_leaves": plain.num_leaves,
+        "sample": int(q.sample),
+        "held_out": len(held_short),
+        "words": WORDS,
+        "rows": rows,
+        "without_sample": {
+            "leaves_to_search": plain.leaves_to_search,
+            "stated": round(plain.recall.at(plain.leaves_to_search), 4),
+            "measured_whole": round(whole_m[ladder.index(plain.leaves_to_search)], 4),
+            "measured_short": round(short_m[ladder.index(plain.leaves_to_search)], 4),
+        },
+        "with_sample": {
+            "leaves_to_search": chosen,
+            "stated": round(q.at(chosen), 4),
+            "measured_short": round(short_after[ladder.index(chosen)], 4),
+            "recall_on": "queries" if q.sample >= 200 else "leave-one-out",
+        },
+        "max_abs_gap_sample": round(max(abs(r["gap_sample_vs_short"]) for r in rows), 4),
+        "full_build_seconds": round(build_s, 2),
+        "loo_estimate_seconds": round(plain.recall.seconds, 2),
+        "sample_estimate_seconds": round(q.seconds, 2),
+        "sample_estimate_share_of_build": round(q.seconds / build_s, 3),
+        "embed_short_seconds": round(embed_short_s, 1),
+        "examples": [[real.query_texts[half + i], short_texts[half + i]] for i in range(3)],
+    }
+
+
+def run_cross(demo: Path, console, sample_size: int = 500, held_out: int = 400) -> dict:
+    """(b) Cross-modal: the demo's captions, embedded by its text tower, against its image catalog (OpenMoji:
+    4,024 emoji, 64 leaves forced as the demo does). Captions are shuffled (seed 0): the first ``sample_size`` are
+    the query sample (added through the configured text embedder), the next ``held_out`` are only measured."""
+    import shutil
+
+    from scannlite.plugin.facade.database import Database
+    from scannlite.plugin.facade.search import embed_queries
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index.build import build
+
+    captions = [json.loads(line)["metadata"] for line in (demo / "openmoji-captions.jsonl").open() if line.strip()]
+    order = np.random.default_rng(0).permutation(len(captions))
+    sample_texts = [captions[i] for i in order[:sample_size]]
+    held_texts = [captions[i] for i in order[sample_size : sample_size + held_out]]
+    with tempfile.TemporaryDirectory(prefix="scannlite-query-recall-x-") as tmp:
+        path = Path(tmp) / "emoji.catalog"
+        shutil.copytree(demo / "emoji.catalog", path)
+        (path / ".lock").unlink(missing_ok=True)
+        cat = Catalog.open(path)
+        db = Database(cat)
+        db.configure(text_embedder=demo / "towers" / "text_embedder.tflite")
+        plain = build(cat, full=True, changes={"recall_target": 0.9, "num_leaves": 64})
+        ladder = plain.recall.ladder
+        held = embed_queries(cat, "text", held_texts)
+        held_m = measured(cat, held, ladder)
+        t0 = time.perf_counter()
+        db.add_queries(texts=sample_texts)
+        add_s = time.perf_counter() - t0
+        with_sample = build(cat)
+        q = with_sample.query_recall
+        cat.close()
+    rows = [
+        {
+            "leaves": leaves,
+            "loo_estimate": round(plain.recall.recall[i], 4),
+            "sample_estimate": round(q.recall[i], 4),
+            "sample_stderr": q.stderr[i],
+            "measured_captions": round(held_m[i], 4),
+            "gap_sample_vs_measured": round(q.recall[i] - held_m[i], 4),
+            "gap_loo_vs_measured": round(plain.recall.recall[i] - held_m[i], 4),
+        }
+        for i, leaves in enumerate(ladder)
+    ]
+    return {
+        "catalog": "OpenMoji 17.0 (make demo): 4,024 emoji images, 128-d image tower; 64 leaves forced",
+        "num_leaves": plain.num_leaves,
+        "sample": int(q.sample),
+        "held_out": len(held_texts),
+        "rows": rows,
+        "without_sample": {"leaves_to_search": plain.leaves_to_search},
+        "with_sample": {"leaves_to_search": with_sample.leaves_to_search, "stated": q.at(with_sample.leaves_to_search)},
+        "max_abs_gap_sample": round(max(abs(r["gap_sample_vs_measured"]) for r in rows), 4),
+        "max_abs_gap_loo": round(max(abs(r["gap_loo_vs_measured"]) for r in rows), 4),
+        "queries_add_seconds": round(add_s, 1),
+        "note": "OpenMoji is small (4,024 images, 64 leaves of about 63 each): the figures show the direction and size of the gap on the demo, not what a large image catalog gives",
+    }
+
+
+def markdown(real: dict | None, cross: dict | None) -> str:
+    """The tables docs/queries.md shows, from the two results files."""
+    out = []
+    if real:
+        out += [
+            f"**(a) Short typed queries, real text** (`{real['command']}`, {real['date']}): {real['catalog']:,} "
+            f"sentences, {real['dim']}-d MiniLM, {real['num_leaves']} leaves (default settings); the sample: "
+            f"{real['sample']} held-out sentences cut to their first {real['words']} words; measured on "
+            f"{real['held_out']} other held-out sentences, whole and cut the same way.",
+            "",
+            "| leaves | leave-one-out estimate | sample estimate (± s.e.) | measured, whole sentences "
+            "| measured, short queries | sample - measured |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        out += [
+            f"| {r['leaves']} | {r['loo_estimate']:.3f} | {r['sample_estimate']:.3f} ± {r['sample_stderr']:.3f} "
+            f"| {r['measured_whole']:.3f} | {r['measured_short']:.3f} | {r['gap_sample_vs_short']:+.3f} |"
+            for r in real["rows"]
+        ]
+        w, s = real["without_sample"], real["with_sample"]
+        out += [
+            "",
+            f"Without the sample the build searched {w['leaves_to_search']} leaves and stated {w['stated']:.3f}; "
+            f"held-out short queries got {w['measured_short']:.3f} there (whole sentences "
+            f"{w['measured_whole']:.3f}). With it the target was met on the sample: {s['leaves_to_search']} leaves, "
+            f"stated {s['stated']:.3f}, measured on held-out short queries {s['measured_short']:.3f}. Largest gap "
+            f"between the sample's estimate and held-out short queries: {real['max_abs_gap_sample']:.3f}. The "
+            f"sample's estimate took {real['sample_estimate_seconds']:.1f} s, "
+            f"{100 * real['sample_estimate_share_of_build']:.1f}% of the {real['full_build_seconds']:.1f} s full "
+            "build.",
+            "",
+        ]
+    if cross:
+        out += [
+            f"**(b) Captions against images** (`{cross['command']}`, {cross['date']}): {cross['catalog']}; the "
+            f"sample: {cross['sample']} captions added through the catalog's text tower; measured on "
+            f"{cross['held_out']} other captions. {cross['note']}.",
+            "",
+            "| leaves | leave-one-out estimate | sample estimate (± s.e.) | measured, captions | sample - measured |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        out += [
+            f"| {r['leaves']} | {r['loo_estimate']:.3f} | {r['sample_estimate']:.3f} ± {r['sample_stderr']:.3f} "
+            f"| {r['measured_captions']:.3f} | {r['gap_sample_vs_measured']:+.3f} |"
+            for r in cross["rows"]
+        ]
+        out += [
+            "",
+            f"Without the sample the build searched {cross['without_sample']['leaves_to_search']} leaves; with it "
+            f"{cross['with_sample']['leaves_to_search']} (stated {cross['with_sample']['stated']:.3f}). Largest "
+            f"gap: {cross['max_abs_gap_sample']:.3f} for the sample's estimate, {cross['max_abs_gap_loo']:.3f} for "
+            "leave-one-out.",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", choices=("stdlib", "full"), default="stdlib")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cross", type=Path, help="(b) only: the demo's outputs folder (emoji.catalog, towers/, captions)")
+    ap.add_argument("--out", type=Path, default=results.RESULTS / "raw" / "query_recall.json")
+    ap.add_argument("--markdown", action="store_true", help="print docs/queries.md's tables from the results files")
+    args = ap.parse_args(argv)
+    if args.markdown:
+        found = [args.out.with_name(n) for n in ("query_recall.json", "query_recall_cross.json")]
+        print(markdown(*(json.loads(p.read_text()) if p.is_file() else None for p in found)))
+        return 0
+    console = Console(stderr=True, highlight=False)
+    started = datetime.now(UTC)
+    if args.cross:
+        out = run_cross(args.cross, console)
+        args.out = args.out.with_name("query_recall_cross.json")
+    else:
+        out = run("quick" if args.quick else args.spec, console)
+    machine, versions = results.machine_facts()
+    out.update(
+        {
+            "command": "python -m bench.query_recall"
+            + (f" --cross {args.cross}" if args.cross else " --quick" if args.quick else f" --spec {args.spec}"),
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine,
+            "versions": versions,
+        }
+    )
+    print(json.dumps(out, indent=1))
+    if not args.quick:
+        results.write(args.out, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
