@@ -19,6 +19,9 @@ pytestmark = pytest.mark.slow
 
 WRITER = Path(__file__).parent / "support" / "crash_writer.py"
 KILLS = 24
+# Rounds go on past KILLS (up to MAX_ROUNDS) until the writer was acknowledged at least this many
+# adds and one build, so a loaded machine, where each write takes longer, still tests them.
+ENOUGH_ADDS, MAX_ROUNDS = 24, 96
 
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path):
@@ -28,19 +31,30 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path):
     acked_rows: dict[str, int] = {}
     deleted: dict[str, int] = {}
     builds = []
-    for round_ in range(KILLS):
+    round_ = -1
+    while (round_ := round_ + 1) < KILLS or ((len(acked_rows) < ENOUGH_ADDS or not builds) and round_ < MAX_ROUNDS):
         proc = subprocess.Popen(
             [sys.executable, str(WRITER), str(path), str(round_)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        # Kill anywhere: during imports, ScaNN training, Parquet writing or a SQLite commit.
-        time.sleep(float(rng.uniform(0.3, 3.0)))
+        # Kill anywhere: every fourth round during imports or opening the catalog, the others at a
+        # random moment after the writer says it is ready (ScaNN training, Parquet writing or a
+        # SQLite commit). Timed from READY, not from the start: on a loaded machine the imports
+        # alone can outlast any fixed delay, and then no write would ever be tested.
+        assert proc.stdout is not None
+        if round_ % 4 == 0:
+            time.sleep(float(rng.uniform(0.05, 1.0)))
+        else:
+            assert proc.stdout.readline() == "READY\n"
+            time.sleep(float(rng.uniform(0.05, 3.0)))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         assert proc.returncode == -signal.SIGKILL
         for line in out.splitlines():
+            if line == "READY":
+                continue
             kind, *rest = line.split()
             if kind == "ADD":
                 acked_rows[rest[0]] = int(rest[1])
@@ -60,7 +74,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path):
             # only remove rows, an add only add them, so these bounds are exact.
             assert n - (n // 4) <= present <= n if batch not in deleted else present == n - gone, (batch, present, n)
         cat.close()
-    assert len(acked_rows) > KILLS and builds, "the writer never got far enough to test anything"
+    assert len(acked_rows) >= ENOUGH_ADDS and builds, f"the writer never got far enough in {round_} rounds"
     cat = Catalog.open(path)
     if builds:
         latest = snapshot.get_snapshot(cat)

@@ -12,6 +12,7 @@ from scannlite.store.index.build import build
 def main(path: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     cat = Catalog.open(path)
+    print("READY", flush=True)
     for step in range(1000):
         batch = f"s{seed}-{step}"
         ids = [f"{batch}-{i}" for i in range(int(rng.integers(50, 400)))]
