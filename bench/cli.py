@@ -14,6 +14,7 @@ import argparse
 import importlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -83,6 +84,16 @@ def save_results(folder: Path | None, output: Path | None, runs: list[dict], con
 
 def run_sections(argv, names: list[str]) -> int:
     args = parse(argv)
+    from scannlite.store.bundle.ondevice.tflite_modules import task_library_installed
+
+    if not task_library_installed():
+        # The studies time and check the Task Library as the reference device (docs/benchmarks.md).
+        print(
+            "error: the benchmarks measure the Task Library beside libscannlite, and tflite-support is not "
+            "installed on this Python (wheels for 3.11 only): run them in the 3.11 environment (make bench)",
+            file=sys.stderr,
+        )
+        return 2
     if args.quick and args.output and not args.results:
         args.results = (args.workdir or args.output.parent) / "results"
     setup = pick(args.quick)

@@ -19,7 +19,7 @@ import pytest
 
 from bench import run_all
 
-pytestmark = [pytest.mark.slow, pytest.mark.device]
+pytestmark = [pytest.mark.slow, pytest.mark.device, pytest.mark.task_library]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -239,3 +239,20 @@ def test_mediapipe_image_embeddings_equal_task_librarys_at_every_size(dtype):
         # by the Task Library: the same resize, then values an ulp or two apart (docs/python-versions.md).
         np.testing.assert_allclose(got[1], got[0], rtol=0, atol=5e-7)
         assert not np.array_equal(got[0], got[1])  # if this starts to hold, the docs must say so
+
+
+def test_the_benchmarks_refuse_in_one_line_without_the_task_library(tmp_path):
+    """`make bench` times the Task Library as the reference device: where tflite-support cannot install
+    the benchmarks say so in one line and exit non-zero before making any data."""
+    env = dict(os.environ, SCANNLITE_TASK_LIBRARY="off", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run_all", "--quick", "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "tflite-support is not installed" in proc.stderr
+    assert not (tmp_path / "work").exists()
