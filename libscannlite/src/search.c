@@ -169,14 +169,22 @@ static uint32_t effective_leaves(const scannlite_index *ix, uint32_t leaves) {
   return leaves < L ? leaves : L;
 }
 
-static size_t cand_cap(const scannlite_index *ix, int32_t k) {
-  /* 2k as the Task Library's vector grows to; never more than the items + 1 (the same results). */
+/* The top-k buffer: 2k as the Task Library's vector grows to, or the items + 1 if fewer (the
+ * same results: never reached). A k beyond what the leaves' blocks could hold uncompressed
+ * counts the items first (locating every leaf), so a huge k allocates no huge buffer. */
+static scannlite_status cand_cap(const scannlite_index *ix, int32_t k, size_t *out, sl_err *e) {
   uint64_t cap = 2 * (uint64_t)k;
-  if (cap > ix->max_items + 1) cap = ix->max_items + 1; /* then never reached: no k-sized buffer for a huge k */
-  return (size_t)cap;
+  if (cap > ix->raw_items + 1) {
+    uint64_t n;
+    scannlite_status s = sl_count_items(ix, &n, e);
+    if (s) return s;
+    if (cap > n + 1) cap = n + 1;
+  }
+  *out = (size_t)cap;
+  return SCANNLITE_OK;
 }
 
-static plan make_plan(const scannlite_index *ix, int32_t k) {
+static plan make_plan(const scannlite_index *ix, size_t cands) {
   plan p;
   size_t lut_entries = ix->config.has_ah ? (size_t)ix->config.num_subspaces * ix->config.num_codes + 256 : 0;
   p.pairs = (size_t)ix->info.num_leaves * sizeof(leafd);
@@ -184,15 +192,16 @@ static plan make_plan(const scannlite_index *ix, int32_t k) {
   p.qlut = ix->info.lookup == SCANNLITE_LOOKUP_INT16 || ix->info.lookup == SCANNLITE_LOOKUP_INT8
                ? lut_entries * sizeof(uint16_t)
                : 0;
-  p.cands = cand_cap(ix, k) * sizeof(cand);
+  p.cands = cands * sizeof(cand);
   return p;
 }
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t scannlite_scratch_size(const scannlite_index *index, int32_t k) {
-  if (index == NULL || k <= 0) return 0;
-  plan p = make_plan(index, k);
+  size_t cap;
+  if (index == NULL || k <= 0 || cand_cap(index, k, &cap, NULL)) return 0;
+  plan p = make_plan(index, cap);
   return round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
 }
 
@@ -452,7 +461,10 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
     if (!isfinite(query[i]))
       return sl_fail(e, SCANNLITE_ERROR_ARGUMENT, "the query holds a NaN or infinite value at dimension %zu", i);
   uint32_t n = filtered && leaves == UINT32_MAX ? ix->info.num_leaves : effective_leaves(ix, leaves);
-  plan p = make_plan(ix, k);
+  size_t cap;
+  scannlite_status s = cand_cap(ix, k, &cap, e);
+  if (s) return s;
+  plan p = make_plan(ix, cap);
   size_t total = round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
   if (filtered && allow_count > (SIZE_MAX - total - 16) / sizeof(uint64_t))
     return sl_fail(e, SCANNLITE_ERROR_MEMORY, "an allow list of %zu ordinals does not fit in memory", allow_count);
@@ -463,7 +475,7 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
   float *lut = (float *)(scratch + round16(p.pairs));
   uint16_t *qlut = (uint16_t *)(scratch + round16(p.pairs) + round16(p.lut));
   topn t = {(cand *)(scratch + round16(p.pairs) + round16(p.lut) + round16(p.qlut)), 0, (size_t)k, 0, {FLT_MAX, 0}};
-  t.cap = cand_cap(ix, k);
+  t.cap = cap;
   uint64_t *allowed = (uint64_t *)(scratch + total);
   size_t nallowed = 0;
   if (filtered && allow_count) {
@@ -472,7 +484,6 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
     for (size_t i = 0; i < allow_count; i++)
       if (i == 0 || allowed[i] != allowed[nallowed - 1]) allowed[nallowed++] = allowed[i];
   }
-  scannlite_status s = SCANNLITE_OK;
   choose_leaves(ix, query, n, pairs);
   scorer sc;
   prepare(&sc, ix, query, lut, qlut);
@@ -480,6 +491,7 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
   size_t row = ah ? ix->config.num_subspaces : (size_t)ix->config.embedding_dim * 4;
   for (uint32_t j = 0; j < n; j++) {
     const sl_leaf *leaf = &ix->leaves[pairs[j].leaf];
+    if ((s = sl_leaf_locate(ix, (uint32_t)pairs[j].leaf, e))) break;
     if ((s = sl_table_check_block(&ix->table, leaf->block, e))) break;
     size_t items = (size_t)leaf->items;
     if (!filtered) {
