@@ -1,5 +1,6 @@
-/* Opening an index: the bundle or bare table, its config, the E_<leaf> values (located, not
- * read), USER_INFO, and the norms the searcher precomputes. See docs/native.md. */
+/* Opening an index: the bundle or bare table, its config, the block of each E_<leaf> (from the
+ * index block: the leaves are located on first use), USER_INFO, and the norms the searcher
+ * precomputes. See docs/native.md, Memory. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
