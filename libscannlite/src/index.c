@@ -115,6 +115,16 @@ static scannlite_status open_index(scannlite_index *ix, const uint8_t *data, siz
     for (uint32_t s2 = 0; s2 < c->num_subspaces; s2++)
       sl_rowwise_squared_norms(c->codebooks + c->codebook_at[s2], c->num_codes, c->sub_dim[s2],
                                ix->code_norms + (size_t)s2 * c->num_codes);
+    /* Transposed, so the lookup table is computed for all codes side by side (search.c). */
+    ix->books_t = malloc(((size_t)c->ah_dims * c->num_codes + 1) * sizeof(float));
+    if (!ix->books_t) return sl_fail(e, SCANNLITE_ERROR_MEMORY, "out of memory for the transposed codebooks");
+    for (uint32_t s2 = 0; s2 < c->num_subspaces; s2++) {
+      const float *book = c->codebooks + c->codebook_at[s2];
+      float *bt = ix->books_t + c->codebook_at[s2];
+      size_t d = c->sub_dim[s2], K = c->num_codes;
+      for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < d; j++) bt[j * K + k] = book[k * d + j];
+    }
   }
   return SCANNLITE_OK;
 }
@@ -195,6 +205,7 @@ void scannlite_close(scannlite_index *ix) {
   free(ix->leaves);
   free(ix->leaf_norms);
   free(ix->code_norms);
+  free(ix->books_t);
   free(ix);
 }
 

@@ -134,6 +134,7 @@ struct scannlite_index {
   int has_user_info;
   float *leaf_norms;   /* squared norms of the centroids, Eigen's order */
   float *code_norms;   /* squared norms of the codebook entries, Eigen's order, S x K */
+  float *books_t;      /* the codebooks transposed: subspace s is sub_dim[s] x K at codebook_at[s] */
   size_t row;          /* bytes per item */
   uint64_t raw_items;  /* the items the leaves' blocks could hold uncompressed (bytes / row, a bound) */
   _Atomic uint64_t size; /* items in all leaves, once counted (counted = 1, release) */

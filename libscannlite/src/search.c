@@ -265,28 +265,38 @@ static inline uint32_t trunc_cast(float v) {
   return (uint32_t)i;
 }
 
-static void build_lut(const scannlite_index *ix, const float *q, float *lut) {
+/* Every code's entry of one subspace side by side: entry k's own sum runs over j in the
+ * device's order (a float from 0, one product added per dimension), so the lanes a compiler
+ * makes of k give the same bits as one entry at a time. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SL_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define SL_VECTORIZE
+#endif
+
+SL_VECTORIZE static void lut_dot(const float *restrict bt, const float *restrict qs, size_t d, size_t K, float *restrict dot) {
+  for (size_t k = 0; k < K; k++) dot[k] = 0.0f;
+  for (size_t j = 0; j < d; j++) {
+    const float *restrict col = bt + j * K;
+    float qj = qs[j];
+    for (size_t k = 0; k < K; k++) dot[k] = dot[k] + col[k] * qj;
+  }
+}
+
+SL_VECTORIZE static void build_lut(const scannlite_index *ix, const float *q, float *lut) {
   const sl_config *c = &ix->config;
   size_t K = c->num_codes;
   for (uint32_t s = 0; s < c->num_subspaces; s++) {
     size_t d = c->sub_dim[s];
     const float *qs = q + c->sub_start[s];
-    const float *book = c->codebooks + c->codebook_at[s];
-    float *out = lut + (size_t)s * K;
+    float *restrict out = lut + (size_t)s * K;
+    lut_dot(ix->books_t + c->codebook_at[s], qs, d, K, out);
     if (c->ah_distance == 1) {
-      for (size_t k = 0; k < K; k++) {
-        float dot = 0.0f;
-        for (size_t j = 0; j < d; j++) dot = dot + book[k * d + j] * qs[j];
-        out[k] = 0.0f + dot * -1.0f;
-      }
+      for (size_t k = 0; k < K; k++) out[k] = 0.0f + out[k] * -1.0f;
     } else {
       float qn = sl_redux_squared_norm(qs, d);
-      const float *cn = ix->code_norms + (size_t)s * K;
-      for (size_t k = 0; k < K; k++) {
-        float dot = 0.0f;
-        for (size_t j = 0; j < d; j++) dot = dot + book[k * d + j] * qs[j];
-        out[k] = (qn + cn[k]) - (0.0f + dot * 2.0f);
-      }
+      const float *restrict cn = ix->code_norms + (size_t)s * K;
+      for (size_t k = 0; k < K; k++) out[k] = (qn + cn[k]) - (0.0f + out[k] * 2.0f);
     }
   }
   memset(lut + (size_t)c->num_subspaces * K, 0, 256 * sizeof(float));
