@@ -312,6 +312,48 @@ typedef struct scorer {
   size_t S, K, cpb;
 } scorer;
 
+/* The table's min and max (1 if it holds a NaN): eight lanes, each keeping its first of equal
+ * values, then the lanes combined. Only a zero's sign can differ from one scan in order, and
+ * a zero bound gives the same entries, scale and sums (a distance's zero is +0 either way). */
+SL_VECTORIZE static int table_range(const float *restrict lut, size_t n, float *lo_out, float *hi_out) {
+  float lo[8], hi[8];
+  int nan[8];
+  for (int l = 0; l < 8; l++) {
+    lo[l] = hi[l] = lut[0];
+    nan[l] = 0;
+  }
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      float v = lut[i + (size_t)l];
+      lo[l] = v < lo[l] ? v : lo[l];
+      hi[l] = v > hi[l] ? v : hi[l];
+      nan[l] |= v != v;
+    }
+  for (; i < n; i++) {
+    float v = lut[i];
+    lo[0] = v < lo[0] ? v : lo[0];
+    hi[0] = v > hi[0] ? v : hi[0];
+    nan[0] |= v != v;
+  }
+  for (int l = 1; l < 8; l++) {
+    lo[0] = lo[l] < lo[0] ? lo[l] : lo[0];
+    hi[0] = hi[l] > hi[0] ? hi[l] : hi[0];
+    nan[0] |= nan[l];
+  }
+  *lo_out = lo[0];
+  *hi_out = hi[0];
+  return nan[0] | (lut[0] != lut[0]);
+}
+
+SL_VECTORIZE static void quantize(const float *restrict lut, size_t n, float lo, float scale, int int8,
+                                  uint16_t *restrict qlut) {
+  if (int8)
+    for (size_t i = 0; i < n; i++) qlut[i] = (uint8_t)(int32_t)(scale * (lut[i] - lo));
+  else
+    for (size_t i = 0; i < n; i++) qlut[i] = (uint16_t)(int32_t)(scale * (lut[i] - lo));
+}
+
 static void prepare(scorer *sc, const scannlite_index *ix, const float *q, float *lut, uint16_t *qlut) {
   memset(sc, 0, sizeof *sc);
   sc->ix = ix;
@@ -327,23 +369,15 @@ static void prepare(scorer *sc, const scannlite_index *ix, const float *q, float
   sc->lut = lut;
   if (ix->info.lookup == SCANNLITE_LOOKUP_FLOAT) return;
   size_t n = sc->S * sc->K;
-  float lo = lut[0], hi = lut[0];
-  int nan = lut[0] != lut[0];
-  for (size_t i = 1; i < n; i++) {
-    if (lut[i] < lo) lo = lut[i];
-    if (lut[i] > hi) hi = lut[i];
-    nan |= lut[i] != lut[i];
-  }
+  float lo, hi;
+  int nan = table_range(lut, n, &lo, &hi);
   float top = ix->info.lookup == SCANNLITE_LOOKUP_INT8 ? 255.0f : 2047.0f;
   float range = hi - lo, eps = FLT_EPSILON;
   float scale = top / ((range < eps) ? eps : range);
   int int8 = ix->info.lookup == SCANNLITE_LOOKUP_INT8;
   if (!nan && isfinite(lo) && isfinite(hi) && isfinite(scale) && scale >= 0.0f && scale * range <= 65536.0f) {
     /* Every scaled entry lies in [0, top + rounding]: the plain cast is the device's. */
-    if (int8)
-      for (size_t i = 0; i < n; i++) qlut[i] = (uint8_t)(int32_t)(scale * (lut[i] - lo));
-    else
-      for (size_t i = 0; i < n; i++) qlut[i] = (uint16_t)(int32_t)(scale * (lut[i] - lo));
+    quantize(lut, n, lo, scale, int8, qlut);
   } else {
     for (size_t i = 0; i < n; i++) {
       uint32_t v = trunc_cast(scale * (lut[i] - lo));
