@@ -147,7 +147,7 @@ import ctypes, json, mmap, os, sys, time
 import numpy as np
 from scannlite.store.searcher import NativeSearcher
 
-path, searches = sys.argv[1], int(sys.argv[2])
+path, searches, readahead = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 size = os.path.getsize(path)
 fd = os.open(path, os.O_RDONLY)
 os.fsync(fd)
@@ -185,7 +185,7 @@ def in_page_cache():
 before = status("VmRSS")
 cached_before = in_page_cache()
 t = time.perf_counter()
-s = NativeSearcher(path)
+s = NativeSearcher(path, readahead=readahead)
 open_ms = (time.perf_counter() - t) * 1000
 after_open = {"mapped": mapped_rss(), "cached": in_page_cache(), "rss": status("VmRSS")}
 rng = np.random.default_rng(5)
@@ -206,6 +206,16 @@ print(json.dumps({"size": size, "before_rss": before, "cached_before": cached_be
 """
 
 
+def _probe(path: Path, readahead: bool) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path), str(SEARCHES), "1" if readahead else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
 def open_large(workdir: Path, n: int, say) -> dict:
     path = workdir / f"large-{n}.ldb"
     say(f"writing a {n:,}-item index (the export's index writer, synthetic codes)")
@@ -214,12 +224,11 @@ def open_large(workdir: Path, n: int, say) -> dict:
     write_s = time.perf_counter() - t0
     say("opening it in a fresh process, the file dropped from the page cache first")
     try:
-        out = subprocess.run(
-            [sys.executable, "-c", PROBE, str(path), str(SEARCHES)], capture_output=True, text=True, check=True
-        ).stdout
+        m = _probe(path, True)
+        say("again with readahead off (MADV_RANDOM kept)")
+        m["no_readahead"] = _probe(path, False)
     finally:
         path.unlink(missing_ok=True)
-    m = json.loads(out)
     m["write_s"], m["items"] = write_s, n
     m["visited_leaves"], m["visited_bytes"] = visited_codes(n, SEARCHES)
     return m
@@ -334,6 +343,15 @@ def _large_table(section: Section, n: int, m: dict) -> None:
         f"{_mib(b['rss'])} (VmHWM {_mib(b['hwm'])})",
     )
     t2.add("open again (the file now in the page cache)", f"{m['warm_open_ms']:.2f} ms", "", "", "")
+    nr = m["no_readahead"]
+    nb = nr["after"]
+    t2.add(
+        f"readahead off (`NativeSearcher(path, readahead=False)`, a fresh process, cold): open, then {SEARCHES} searches",
+        f"{nr['open_ms']:.2f} ms; {nr['search_ms']:.3f} ms per search",
+        _mib(nb["cached"]),
+        _mib(nb["mapped"]),
+        f"{_mib(nb['rss'])} (VmHWM {_mib(nb['hwm'])})",
+    )
     t2.how += [
         f"Index: `bench.runtimes.write_large` ({n:,} rows of random uint8 codes, {info['num_subspaces']} subspaces, "
         "INT8 lookup, random centroids and codebooks, labels `item N`), written by the export's index writer in "

@@ -180,10 +180,13 @@ class NativeSearcher:
 
     ``source``: a path (mapped read-only for the searcher's lifetime) or a bytes-like buffer
     (``bytes`` is used in place; anything else is copied once, so it cannot change under the
-    searcher). Use as a context manager or call :meth:`close`.
+    searcher). Use as a context manager or call :meth:`close`. ``readahead=False`` keeps a
+    mapped file's ``MADV_RANDOM`` after opening, so the kernel reads only the pages searches
+    touch, not their neighbours: fewer resident pages for slower first visits of a leaf
+    (docs/native.md, Memory).
     """
 
-    def __init__(self, source) -> None:
+    def __init__(self, source, *, readahead: bool = True) -> None:
         self._lib = _lib()
         self._handle = ctypes.c_void_p()
         self._map = self._array = None
@@ -210,7 +213,7 @@ class NativeSearcher:
             pointer = ctypes.cast(ctypes.c_char_p(self._data), ctypes.c_void_p).value if size else None
         err = ctypes.create_string_buffer(_ERR_SIZE)
         status = self._lib.scannlite_open(pointer, size, ctypes.byref(self._handle), err, _ERR_SIZE)
-        if self._map is not None:
+        if self._map is not None and readahead:
             _advise(self._map, "MADV_NORMAL")  # searches read whole leaves: readahead helps again
         if status:
             self._release()
