@@ -127,7 +127,9 @@ SCANNLITE_API scannlite_status scannlite_search_filtered(const scannlite_index *
                                                          scannlite_result *results, int32_t *count,
                                                          char *err, size_t err_size);
 
-/* Bytes of scratch one search with this k allocates (documented bound, for apps that budget). */
+/* Bytes of scratch one search with this k allocates (documented bound, for apps that budget).
+ * A k larger than the leaves' blocks could hold uncompressed counts the items first, as
+ * scannlite_get_info does (0 if that fails). */
 SCANNLITE_API size_t scannlite_scratch_size(const scannlite_index *index, int32_t k);
 
 /* Metadata bytes of item `id` (a view, valid until scannlite_close). */
