@@ -342,6 +342,26 @@ def test_a_corrupted_codes_block_fails_its_checksum_on_first_use(vectors, tmp_pa
             s.search(_queries(v)[0], 3)
 
 
+def test_a_damaged_leaf_opens_and_fails_every_use_the_same_way(vectors):
+    """Opening does not locate the leaves: a leaf whose block's restart array is damaged opens,
+    then every search visiting it, and counting the items, fails with the same line."""
+    v = next(x for x in vectors if x["name"] == "float_l2_one")
+    data = bytearray(open(v["path"], "rb").read())
+    ix = read_index(bytes(data))
+    block = next(b for b in ix.table.blocks if b.kind == "data" and b.size > 20000)  # E_0's block
+    data[block.offset + block.size - 4 : block.offset + block.size] = (10**6).to_bytes(4, "little")
+    with NativeSearcher(bytes(data)) as s:
+        messages = set()
+        for _ in range(3):
+            with pytest.raises(NativeError, match="restart points") as e:
+                s.search(_queries(v)[0], 3, leaves=s.info_without_size["num_leaves"])
+            messages.add(str(e.value))
+            with pytest.raises(NativeError, match="restart points") as e:
+                _ = s.size
+            messages.add(str(e.value))
+        assert len(messages) == 1, messages
+
+
 @pytest.mark.device
 @pytest.mark.slow
 @pytest.mark.parametrize("distance, lookup, dpb", [("dot", "INT8", 2), ("l2", "FLOAT", 1), ("dot", "INT16", 1)])
@@ -461,14 +481,17 @@ lib = ctypes.CDLL(lib_path)
 h = ctypes.c_void_p()
 err = ctypes.create_string_buffer(256)
 status = lib.scannlite_open(ctypes.c_void_p(base), ctypes.c_size_t(len(data)), ctypes.byref(h), err, 256)
+info = (ctypes.c_uint64 * 5)()  # scannlite_info: 40 bytes; peeking reads no data block either
+assert status != 0 or lib.scannlite_peek_info(h, info) == 0
 print(status, hidden, err.value.decode())
 lib.scannlite_close(h)
 """
 
 
-def test_opening_touches_no_codes_or_metadata_page(tmp_path):
-    """Opening reads the footer, the index block and the config block only: every other page
-    of the codes and the metadata is PROT_NONE here, so a touch kills the probe (docs/native.md, Memory)."""
+def test_opening_touches_no_data_block_but_the_config(tmp_path):
+    """Opening reads the footer, the metaindex and index blocks and the config's block only:
+    every page of every other data block (codes and metadata) is PROT_NONE here, so a touch
+    kills the probe; the leaves are located on first use (docs/native.md, Memory)."""
     rng = np.random.default_rng(3)
     n, leaves, sub = 20000, 8, 8
     books = [rng.standard_normal((256, 2)).astype(np.float32) for _ in range(sub)]
@@ -493,13 +516,15 @@ def test_opening_touches_no_codes_or_metadata_page(tmp_path):
     def pages(lo, hi):
         return set(range(lo // page, (hi - 1) // page + 1))
 
-    keep = pages(blocks[-1].offset + blocks[-1].size, len(data))  # index block, metaindex, footer
-    for b in blocks[:leaves]:  # an E_<leaf> is located: its first entry and its restart array
-        keep |= pages(b.offset, b.offset + 16) | pages(b.offset + b.size - 16, b.offset + b.size)
-    keep |= pages(blocks[leaves].offset, blocks[leaves].offset + blocks[leaves].size + 5)  # INDEX_CONFIG
-    keep |= pages(blocks[-1].offset, blocks[-1].offset + blocks[-1].size + 5)  # where USER_INFO would be
-    hidden_codes = sum(len(pages(b.offset + 16, b.offset + b.size - 16) - keep) for b in blocks[:leaves])
-    assert hidden_codes > leaves
+    keep = pages(blocks[-1].offset + blocks[-1].size + 5, len(data))  # index block, metaindex, footer
+    config_block = blocks[leaves]
+    keep |= pages(config_block.offset, config_block.offset + config_block.size + 5)  # INDEX_CONFIG
+    data_pages = set().union(*(pages(b.offset, b.offset + b.size + 5) for b in blocks))
+    hidden_data = len(data_pages - keep)
+    # Every page of the data blocks but those the config's block shares is hidden.
+    assert hidden_data >= len(data_pages) - len(
+        pages(config_block.offset - page, config_block.offset + config_block.size + page)
+    )
     out = subprocess.run(
         [sys.executable, "-c", _NO_CODES_PROBE, str(library_path()), str(path), ",".join(map(str, sorted(keep)))],
         capture_output=True,
@@ -507,4 +532,8 @@ def test_opening_touches_no_codes_or_metadata_page(tmp_path):
     )
     assert out.returncode == 0, f"opening touched a hidden page (exit {out.returncode}): {out.stderr[-300:]}"
     status, hidden, _ = out.stdout.split(" ", 2)
-    assert status == "0" and int(hidden) > hidden_codes + 20, out.stdout  # the metadata pages hidden too
+    assert status == "0" and int(hidden) >= hidden_data, out.stdout
+    # The leaves are located on first use: with their pages readable, the same bytes search.
+    with NativeSearcher(data) as s:
+        assert s.info["size"] == n
+        assert len(s.search(rng.standard_normal(2 * sub), 5).ids) == 5

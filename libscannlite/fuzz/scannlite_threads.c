@@ -32,6 +32,8 @@ typedef struct {
   uint64_t *out;
   size_t out_len;
   int failed;
+  int id;
+  uint64_t items; /* scannlite_count_items, from odd threads */
 } job;
 
 static const int32_t KS[] = {1, 5, MAX_K};
@@ -46,6 +48,7 @@ static void *worker(void *arg) {
   for (size_t a = 0; a < 64; a++) allow[a] = 3 * a;
   char err[256];
   pthread_barrier_wait(j->start);
+  if (j->id % 2 && scannlite_count_items(j->index, &j->items, err, sizeof err) != SCANNLITE_OK) j->items = UINT64_MAX;
   for (size_t q = 0; q < j->nq; q++) {
     for (int s = 0; s < SETTINGS; s++) {
       int32_t count = 0;
@@ -117,7 +120,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     scannlite_info info;
-    scannlite_get_info(index, &info);
+    scannlite_peek_info(index, &info); /* reads nothing: the threads' first uses locate the leaves */
     size_t dim = info.dimension, nq = dim ? qsize / (dim * sizeof(float)) : 0;
     if (nq == 0 || qsize % (dim * sizeof(float)) != 0) {
       fprintf(stderr, "error: %s does not hold whole %zu-float queries\n", argv[a + 1], dim);
@@ -132,7 +135,7 @@ int main(int argc, char **argv) {
     pthread_t tids[THREADS];
     size_t out_len = nq * SETTINGS * SLOTS;
     for (int t = 0; t < THREADS; t++) {
-      jobs[t] = (job){index, queries, nq, dim, &start, calloc(out_len, sizeof(uint64_t)), out_len, 0};
+      jobs[t] = (job){index, queries, nq, dim, &start, calloc(out_len, sizeof(uint64_t)), out_len, 0, t, 0};
       if (jobs[t].out == NULL || pthread_create(&tids[t], NULL, worker, &jobs[t]) != 0) {
         fprintf(stderr, "error: cannot start thread %d\n", t);
         return 2;
@@ -142,6 +145,15 @@ int main(int argc, char **argv) {
     for (int t = 1; t < THREADS; t++) {
       if (memcmp(jobs[t].out, jobs[0].out, out_len * sizeof(uint64_t)) != 0) {
         fprintf(stderr, "error: %s: thread %d's results differ from thread 0's\n", argv[a], t);
+        return 1;
+      }
+    }
+    scannlite_info counted;
+    if (scannlite_get_info(index, &counted) != SCANNLITE_OK) counted.size = UINT64_MAX - 1;
+    for (int t = 1; t < THREADS; t += 2) {
+      if (jobs[t].items != counted.size) {
+        fprintf(stderr, "error: %s: thread %d counted %llu items, get_info %llu\n", argv[a], t,
+                (unsigned long long)jobs[t].items, (unsigned long long)counted.size);
         return 1;
       }
     }

@@ -5,8 +5,9 @@
  * A bundle is a .tflite embedder whose metadata packs an on-device ScaNN index (a LevelDB
  * table, ".ldb"); a bare .ldb is accepted too. The library never reads files itself: the
  * caller hands it memory (usually a read-only mmap of the file) that must stay valid and
- * unchanged until scannlite_close. Opening reads the table's headers, config and block
- * index, not the codes or vectors (zero copy); see docs/native.md for what it allocates.
+ * unchanged until scannlite_close. Opening reads the table's footer, block index and the
+ * config's block, no other data block: not the codes, vectors or metadata (zero copy); see
+ * docs/native.md for what it allocates and reads.
  *
  * Results are bit-identical to the Task Library's: the same leaves, lookup-table arithmetic
  * (FLOAT, INT16, INT8), sums, distances, tie order and metadata bytes.
@@ -88,7 +89,17 @@ SCANNLITE_API scannlite_status scannlite_open(const void *data, size_t size, sca
                                               char *err, size_t err_size);
 SCANNLITE_API void scannlite_close(scannlite_index *index);
 
+/* The index's description. Opening reads no data block, so the item count (info.size) is not
+ * known until every leaf is located: the first call locates them (each E_<leaf> block's
+ * trailer, restart array and first entry: about two pages a leaf), later calls read nothing.
+ * It fails (FORMAT) where a leaf's block is damaged, as every search visiting that leaf will. */
 SCANNLITE_API scannlite_status scannlite_get_info(const scannlite_index *index, scannlite_info *out);
+/* scannlite_get_info without counting: reads nothing; info.size is 0 until the items have
+ * been counted (by scannlite_get_info, scannlite_count_items or a search with a huge k). */
+SCANNLITE_API scannlite_status scannlite_peek_info(const scannlite_index *index, scannlite_info *out);
+/* The items in the index (info.size), counting them as scannlite_get_info does, with a message. */
+SCANNLITE_API scannlite_status scannlite_count_items(const scannlite_index *index, uint64_t *size, char *err,
+                                                     size_t err_size);
 /* USER_INFO bytes ("" when the key is absent), a view valid until scannlite_close. */
 SCANNLITE_API scannlite_status scannlite_user_info(const scannlite_index *index, const uint8_t **data,
                                                    size_t *size);
@@ -116,7 +127,9 @@ SCANNLITE_API scannlite_status scannlite_search_filtered(const scannlite_index *
                                                          scannlite_result *results, int32_t *count,
                                                          char *err, size_t err_size);
 
-/* Bytes of scratch one search with this k allocates (documented bound, for apps that budget). */
+/* Bytes of scratch one search with this k allocates (documented bound, for apps that budget).
+ * A k larger than the leaves' blocks could hold uncompressed counts the items first, as
+ * scannlite_get_info does (0 if that fails). */
 SCANNLITE_API size_t scannlite_scratch_size(const scannlite_index *index, int32_t k);
 
 /* Metadata bytes of item `id` (a view, valid until scannlite_close). */

@@ -171,7 +171,10 @@ static scannlite_status zip_entry(const uint8_t *data, size_t size, sl_span name
 }
 
 scannlite_status sl_bundle_index(const uint8_t *data, size_t size, int *is_model, sl_span *ldb, sl_err *e) {
-  *is_model = size >= 8 && memcmp(data + 4, "TFL3", 4) == 0;
+  /* A bare table ends with the SSTable magic (a bundle with its zip's end record): then its
+   * first page, a data block, is not read to look for TFLite's file identifier. */
+  static const uint8_t magic[8] = {0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb};
+  *is_model = size >= 8 && !(size >= 48 && memcmp(data + size - 8, magic, 8) == 0) && memcmp(data + 4, "TFL3", 4) == 0;
   if (!*is_model) return SCANNLITE_OK;
   fb b = {data, size};
   long long root = fb_deref(&b, 0);

@@ -105,9 +105,13 @@ int main(int argc, char **argv) {
     return fail("%s: %s", argv[2], err);
   }
   scannlite_info in;
-  scannlite_get_info(ix, &in);
+  scannlite_peek_info(ix, &in); /* reads nothing: the items are counted for `info` only */
   int rc = 0;
   if (info) {
+    if (scannlite_count_items(ix, &in.size, err, sizeof err) != SCANNLITE_OK) {
+      rc = fail("%s: %s", argv[2], err);
+      goto done;
+    }
     static const char *lookups[] = {"FLOAT", "INT16", "INT8"};
     printf("dimension %u\nsize %" PRIu64 "\nnum_leaves %u\nleaves_to_search %u\ndistance %s\nlookup %s\nnum_subspaces %u\n",
            in.dimension, in.size, in.num_leaves, in.leaves_to_search, in.distance == SCANNLITE_DOT_PRODUCT ? "dot" : "l2",
@@ -169,8 +173,13 @@ int main(int argc, char **argv) {
       fclose(f);
     }
   }
-  /* A search returns at most min(k, size) results. */
-  size_t room = (uint64_t)k < in.size ? (size_t)k : (size_t)in.size;
+  /* A search returns at most min(k, size) results: the items are counted (every leaf
+   * located) only for a k too large to allocate as it is. */
+  size_t room = (size_t)k;
+  if (!rc && k > 65536) {
+    if (scannlite_count_items(ix, &in.size, err, sizeof err) != SCANNLITE_OK) rc = fail("%s%s", err, "");
+    else if ((uint64_t)k > in.size) room = (size_t)in.size;
+  }
   scannlite_result *res = rc ? NULL : malloc((room ? room : 1) * sizeof *res);
   if (!rc && res == NULL) rc = fail("out of memory for %s results%s", argv[4], "");
   size_t nq = rc ? 0 : qsize / row;

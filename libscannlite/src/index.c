@@ -1,5 +1,6 @@
-/* Opening an index: the bundle or bare table, its config, the E_<leaf> values (located, not
- * read), USER_INFO, and the norms the searcher precomputes. See docs/native.md. */
+/* Opening an index: the bundle or bare table, its config, the block of each E_<leaf> (from the
+ * index block: the leaves are located on first use), USER_INFO, and the norms the searcher
+ * precomputes. See docs/native.md, Memory. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,26 +81,24 @@ static scannlite_status open_index(scannlite_index *ix, const uint8_t *data, siz
   if (c->num_offsets < L)
     return sl_fail(e, SCANNLITE_ERROR_FORMAT, "global_partition_offsets has %zu entries for %u partitions", c->num_offsets, L);
 
-  /* The leaves: located now, their blocks' checksums checked on first use. */
+  /* The leaves: only the block the index block names for each E_<leaf>, which reads no data
+   * block; each entry is located on first use (sl_leaf_locate), its block's CRC checked then. */
   if (L) {
     ix->leaves = calloc(L, sizeof *ix->leaves);
     if (!ix->leaves) return sl_fail(e, SCANNLITE_ERROR_MEMORY, "out of memory for %u leaves", L);
   }
-  size_t row = c->has_indexer ? c->embedding_dim : (size_t)c->embedding_dim * 4;
+  ix->row = c->has_indexer ? c->embedding_dim : (size_t)c->embedding_dim * 4;
+  size_t last_block = SIZE_MAX;
   for (uint32_t p = 0; p < L; p++) {
     char key[32];
     int kl = snprintf(key, sizeof key, "E_%u", p);
-    /* Locate without reading the block: a seek through the index block only. */
-    if ((s = sl_table_get(&ix->table, (const uint8_t *)key, (size_t)kl, 0, &found, &v, &block, e))) return s;
+    if ((s = sl_table_find_block(&ix->table, (const uint8_t *)key, (size_t)kl, &found, &block, e))) return s;
     if (!found) return sl_fail(e, SCANNLITE_ERROR_FORMAT, "corrupt on-device ScaNN index: missing key E_%u", p);
-    ix->leaves[p].data = v.p;
-    ix->leaves[p].length = v.n;
     ix->leaves[p].block = block;
-    ix->leaves[p].items = v.n / row;
     ix->leaves[p].first_id = c->offsets[p];
-    ix->max_items += ix->leaves[p].items;
+    if (block != last_block) ix->raw_items += ix->table.blocks[block].size / ix->row;
+    last_block = block;
   }
-  ix->info.size = ix->max_items;
   if ((s = sl_table_get(&ix->table, (const uint8_t *)"USER_INFO", 9, 1, &found, &ix->user_info, &ix->user_info_block, e)))
     return s;
   ix->has_user_info = found;
@@ -116,7 +115,66 @@ static scannlite_status open_index(scannlite_index *ix, const uint8_t *data, siz
     for (uint32_t s2 = 0; s2 < c->num_subspaces; s2++)
       sl_rowwise_squared_norms(c->codebooks + c->codebook_at[s2], c->num_codes, c->sub_dim[s2],
                                ix->code_norms + (size_t)s2 * c->num_codes);
+    /* Transposed, so the lookup table is computed for all codes side by side (search.c). */
+    ix->books_t = malloc(((size_t)c->ah_dims * c->num_codes + 1) * sizeof(float));
+    if (!ix->books_t) return sl_fail(e, SCANNLITE_ERROR_MEMORY, "out of memory for the transposed codebooks");
+    for (uint32_t s2 = 0; s2 < c->num_subspaces; s2++) {
+      const float *book = c->codebooks + c->codebook_at[s2];
+      float *bt = ix->books_t + c->codebook_at[s2];
+      size_t d = c->sub_dim[s2], K = c->num_codes;
+      for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < d; j++) bt[j * K + k] = book[k * d + j];
+    }
   }
+  return SCANNLITE_OK;
+}
+
+scannlite_status sl_leaf_locate(const scannlite_index *ix, uint32_t p, sl_err *e) {
+  sl_leaf *leaf = &((scannlite_index *)ix)->leaves[p];
+  for (;;) {
+    unsigned char st = atomic_load_explicit(&leaf->state, memory_order_acquire);
+    if (st == 2) return SCANNLITE_OK;
+    if (st == 0 && atomic_compare_exchange_weak_explicit(&leaf->state, &st, 1, memory_order_acquire,
+                                                          memory_order_relaxed))
+      break;
+  }
+  char key[32];
+  int kl = snprintf(key, sizeof key, "E_%u", p);
+  int found;
+  sl_span v;
+  size_t block;
+  /* The block's trailer is read here; its CRC when a search first reads the codes. */
+  scannlite_status s = sl_table_get(&ix->table, (const uint8_t *)key, (size_t)kl, 0, &found, &v, &block, e);
+  if (!s && !found) s = sl_fail(e, SCANNLITE_ERROR_FORMAT, "corrupt on-device ScaNN index: missing key E_%u", p);
+  if (!s && block != leaf->block)
+    s = sl_fail(e, SCANNLITE_ERROR_FORMAT, "corrupt on-device ScaNN index: E_%u is not in the block the index names", p);
+  if (s) {
+    atomic_store_explicit(&leaf->state, 0, memory_order_release);
+    return s;
+  }
+  leaf->data = v.p;
+  leaf->length = v.n;
+  leaf->items = v.n / ix->row;
+  atomic_store_explicit(&leaf->state, 2, memory_order_release);
+  return SCANNLITE_OK;
+}
+
+scannlite_status sl_count_items(const scannlite_index *ix, uint64_t *size, sl_err *e) {
+  scannlite_index *mix = (scannlite_index *)ix;
+  if (atomic_load_explicit(&mix->counted, memory_order_acquire)) {
+    *size = atomic_load_explicit(&mix->size, memory_order_relaxed);
+    return SCANNLITE_OK;
+  }
+  uint64_t n = 0;
+  for (uint32_t p = 0; p < ix->info.num_leaves; p++) {
+    scannlite_status s = sl_leaf_locate(ix, p, e);
+    if (s) return s;
+    n += ix->leaves[p].items;
+  }
+  /* Threads counting at once store the same number. */
+  atomic_store_explicit(&mix->size, n, memory_order_relaxed);
+  atomic_store_explicit(&mix->counted, 1, memory_order_release);
+  *size = n;
   return SCANNLITE_OK;
 }
 
@@ -147,12 +205,32 @@ void scannlite_close(scannlite_index *ix) {
   free(ix->leaves);
   free(ix->leaf_norms);
   free(ix->code_norms);
+  free(ix->books_t);
   free(ix);
+}
+
+scannlite_status scannlite_peek_info(const scannlite_index *index, scannlite_info *out) {
+  if (index == NULL || out == NULL) return SCANNLITE_ERROR_ARGUMENT;
+  *out = index->info;
+  out->size = atomic_load_explicit(&((scannlite_index *)index)->counted, memory_order_acquire)
+                  ? atomic_load_explicit(&((scannlite_index *)index)->size, memory_order_relaxed)
+                  : 0;
+  return SCANNLITE_OK;
+}
+
+scannlite_status scannlite_count_items(const scannlite_index *index, uint64_t *size, char *err, size_t err_size) {
+  sl_err e = {err, err_size};
+  if (index == NULL || size == NULL) return sl_fail(&e, SCANNLITE_ERROR_ARGUMENT, "a NULL index or size");
+  return sl_count_items(index, size, &e);
 }
 
 scannlite_status scannlite_get_info(const scannlite_index *index, scannlite_info *out) {
   if (index == NULL || out == NULL) return SCANNLITE_ERROR_ARGUMENT;
+  uint64_t n;
+  scannlite_status s = sl_count_items(index, &n, NULL);
+  if (s) return s;
   *out = index->info;
+  out->size = n;
   return SCANNLITE_OK;
 }
 

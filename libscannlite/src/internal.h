@@ -72,6 +72,10 @@ typedef struct sl_table {
 
 scannlite_status sl_table_open(sl_table *t, const uint8_t *data, size_t size, sl_err *e);
 void sl_table_close(sl_table *t);
+/* The data block that would hold `key`, from the index block alone (reads no data block):
+ * *found = 0 if the key sorts past every block. */
+scannlite_status sl_table_find_block(const sl_table *t, const uint8_t *key, size_t key_len, int *found, size_t *block,
+                                     sl_err *e);
 /* Find `key`: *found = 0 if absent; else the value and the block that holds it. The block's
  * checksum is checked (once) first if `check`; otherwise the caller checks it before reading the value. */
 scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_len, int check, int *found,
@@ -107,12 +111,17 @@ void sl_config_free(sl_config *c);
 /* The packed index of a bundle: found = 0 if the data is not a TFLite model. */
 scannlite_status sl_bundle_index(const uint8_t *data, size_t size, int *is_model, sl_span *ldb, sl_err *e);
 
+/* A leaf: opening only names the block the index block says holds E_p; the entry itself is
+ * located (that block's trailer, restart array and entry read) on first use. */
 typedef struct sl_leaf {
   const uint8_t *data; /* E_p: codes or float vectors */
   size_t length;
-  size_t block;
+  size_t block;        /* set at open, from the index block */
   uint64_t items;      /* rows in the leaf */
   uint64_t first_id;   /* global_partition_offsets[p] */
+  /* 0: not located, 1: being located by one thread, 2: located. data, length and items are
+   * written once, before 2 is stored (release); a failure stores 0 again. */
+  atomic_uchar state;
 } sl_leaf;
 
 struct scannlite_index {
@@ -125,9 +134,18 @@ struct scannlite_index {
   int has_user_info;
   float *leaf_norms;   /* squared norms of the centroids, Eigen's order */
   float *code_norms;   /* squared norms of the codebook entries, Eigen's order, S x K */
-  uint64_t max_items;  /* items in all leaves */
+  float *books_t;      /* the codebooks transposed: subspace s is sub_dim[s] x K at codebook_at[s] */
+  size_t row;          /* bytes per item */
+  uint64_t raw_items;  /* the items the leaves' blocks could hold uncompressed (bytes / row, a bound) */
+  _Atomic uint64_t size; /* items in all leaves, once counted (counted = 1, release) */
+  atomic_uchar counted;
   uint32_t chunks_per_block;
 };
+
+/* Locate leaf p's entry on its first use (thread-safe); a failure repeats on every use. */
+scannlite_status sl_leaf_locate(const scannlite_index *ix, uint32_t p, sl_err *e);
+/* The items in all leaves (locating every leaf the first time). */
+scannlite_status sl_count_items(const scannlite_index *ix, uint64_t *size, sl_err *e);
 
 /* Eigen-order arithmetic (search.c). */
 void sl_rowwise_squared_norms(const float *m, size_t rows, size_t cols, float *out);

@@ -169,14 +169,22 @@ static uint32_t effective_leaves(const scannlite_index *ix, uint32_t leaves) {
   return leaves < L ? leaves : L;
 }
 
-static size_t cand_cap(const scannlite_index *ix, int32_t k) {
-  /* 2k as the Task Library's vector grows to; never more than the items + 1 (the same results). */
+/* The top-k buffer: 2k as the Task Library's vector grows to, or the items + 1 if fewer (the
+ * same results: never reached). A k beyond what the leaves' blocks could hold uncompressed
+ * counts the items first (locating every leaf), so a huge k allocates no huge buffer. */
+static scannlite_status cand_cap(const scannlite_index *ix, int32_t k, size_t *out, sl_err *e) {
   uint64_t cap = 2 * (uint64_t)k;
-  if (cap > ix->max_items + 1) cap = ix->max_items + 1; /* then never reached: no k-sized buffer for a huge k */
-  return (size_t)cap;
+  if (cap > ix->raw_items + 1) {
+    uint64_t n;
+    scannlite_status s = sl_count_items(ix, &n, e);
+    if (s) return s;
+    if (cap > n + 1) cap = n + 1;
+  }
+  *out = (size_t)cap;
+  return SCANNLITE_OK;
 }
 
-static plan make_plan(const scannlite_index *ix, int32_t k) {
+static plan make_plan(const scannlite_index *ix, size_t cands) {
   plan p;
   size_t lut_entries = ix->config.has_ah ? (size_t)ix->config.num_subspaces * ix->config.num_codes + 256 : 0;
   p.pairs = (size_t)ix->info.num_leaves * sizeof(leafd);
@@ -184,15 +192,16 @@ static plan make_plan(const scannlite_index *ix, int32_t k) {
   p.qlut = ix->info.lookup == SCANNLITE_LOOKUP_INT16 || ix->info.lookup == SCANNLITE_LOOKUP_INT8
                ? lut_entries * sizeof(uint16_t)
                : 0;
-  p.cands = cand_cap(ix, k) * sizeof(cand);
+  p.cands = cands * sizeof(cand);
   return p;
 }
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t scannlite_scratch_size(const scannlite_index *index, int32_t k) {
-  if (index == NULL || k <= 0) return 0;
-  plan p = make_plan(index, k);
+  size_t cap;
+  if (index == NULL || k <= 0 || cand_cap(index, k, &cap, NULL)) return 0;
+  plan p = make_plan(index, cap);
   return round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
 }
 
@@ -256,28 +265,38 @@ static inline uint32_t trunc_cast(float v) {
   return (uint32_t)i;
 }
 
-static void build_lut(const scannlite_index *ix, const float *q, float *lut) {
+/* Every code's entry of one subspace side by side: entry k's own sum runs over j in the
+ * device's order (a float from 0, one product added per dimension), so the lanes a compiler
+ * makes of k give the same bits as one entry at a time. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SL_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define SL_VECTORIZE
+#endif
+
+SL_VECTORIZE static void lut_dot(const float *restrict bt, const float *restrict qs, size_t d, size_t K, float *restrict dot) {
+  for (size_t k = 0; k < K; k++) dot[k] = 0.0f;
+  for (size_t j = 0; j < d; j++) {
+    const float *restrict col = bt + j * K;
+    float qj = qs[j];
+    for (size_t k = 0; k < K; k++) dot[k] = dot[k] + col[k] * qj;
+  }
+}
+
+SL_VECTORIZE static void build_lut(const scannlite_index *ix, const float *q, float *lut) {
   const sl_config *c = &ix->config;
   size_t K = c->num_codes;
   for (uint32_t s = 0; s < c->num_subspaces; s++) {
     size_t d = c->sub_dim[s];
     const float *qs = q + c->sub_start[s];
-    const float *book = c->codebooks + c->codebook_at[s];
-    float *out = lut + (size_t)s * K;
+    float *restrict out = lut + (size_t)s * K;
+    lut_dot(ix->books_t + c->codebook_at[s], qs, d, K, out);
     if (c->ah_distance == 1) {
-      for (size_t k = 0; k < K; k++) {
-        float dot = 0.0f;
-        for (size_t j = 0; j < d; j++) dot = dot + book[k * d + j] * qs[j];
-        out[k] = 0.0f + dot * -1.0f;
-      }
+      for (size_t k = 0; k < K; k++) out[k] = 0.0f + out[k] * -1.0f;
     } else {
       float qn = sl_redux_squared_norm(qs, d);
-      const float *cn = ix->code_norms + (size_t)s * K;
-      for (size_t k = 0; k < K; k++) {
-        float dot = 0.0f;
-        for (size_t j = 0; j < d; j++) dot = dot + book[k * d + j] * qs[j];
-        out[k] = (qn + cn[k]) - (0.0f + dot * 2.0f);
-      }
+      const float *restrict cn = ix->code_norms + (size_t)s * K;
+      for (size_t k = 0; k < K; k++) out[k] = (qn + cn[k]) - (0.0f + out[k] * 2.0f);
     }
   }
   memset(lut + (size_t)c->num_subspaces * K, 0, 256 * sizeof(float));
@@ -292,6 +311,48 @@ typedef struct scorer {
   float qn;
   size_t S, K, cpb;
 } scorer;
+
+/* The table's min and max (1 if it holds a NaN): eight lanes, each keeping its first of equal
+ * values, then the lanes combined. Only a zero's sign can differ from one scan in order, and
+ * a zero bound gives the same entries, scale and sums (a distance's zero is +0 either way). */
+SL_VECTORIZE static int table_range(const float *restrict lut, size_t n, float *lo_out, float *hi_out) {
+  float lo[8], hi[8];
+  int nan[8];
+  for (int l = 0; l < 8; l++) {
+    lo[l] = hi[l] = lut[0];
+    nan[l] = 0;
+  }
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      float v = lut[i + (size_t)l];
+      lo[l] = v < lo[l] ? v : lo[l];
+      hi[l] = v > hi[l] ? v : hi[l];
+      nan[l] |= v != v;
+    }
+  for (; i < n; i++) {
+    float v = lut[i];
+    lo[0] = v < lo[0] ? v : lo[0];
+    hi[0] = v > hi[0] ? v : hi[0];
+    nan[0] |= v != v;
+  }
+  for (int l = 1; l < 8; l++) {
+    lo[0] = lo[l] < lo[0] ? lo[l] : lo[0];
+    hi[0] = hi[l] > hi[0] ? hi[l] : hi[0];
+    nan[0] |= nan[l];
+  }
+  *lo_out = lo[0];
+  *hi_out = hi[0];
+  return nan[0] | (lut[0] != lut[0]);
+}
+
+SL_VECTORIZE static void quantize(const float *restrict lut, size_t n, float lo, float scale, int int8,
+                                  uint16_t *restrict qlut) {
+  if (int8)
+    for (size_t i = 0; i < n; i++) qlut[i] = (uint8_t)(int32_t)(scale * (lut[i] - lo));
+  else
+    for (size_t i = 0; i < n; i++) qlut[i] = (uint16_t)(int32_t)(scale * (lut[i] - lo));
+}
 
 static void prepare(scorer *sc, const scannlite_index *ix, const float *q, float *lut, uint16_t *qlut) {
   memset(sc, 0, sizeof *sc);
@@ -308,23 +369,15 @@ static void prepare(scorer *sc, const scannlite_index *ix, const float *q, float
   sc->lut = lut;
   if (ix->info.lookup == SCANNLITE_LOOKUP_FLOAT) return;
   size_t n = sc->S * sc->K;
-  float lo = lut[0], hi = lut[0];
-  int nan = lut[0] != lut[0];
-  for (size_t i = 1; i < n; i++) {
-    if (lut[i] < lo) lo = lut[i];
-    if (lut[i] > hi) hi = lut[i];
-    nan |= lut[i] != lut[i];
-  }
+  float lo, hi;
+  int nan = table_range(lut, n, &lo, &hi);
   float top = ix->info.lookup == SCANNLITE_LOOKUP_INT8 ? 255.0f : 2047.0f;
   float range = hi - lo, eps = FLT_EPSILON;
   float scale = top / ((range < eps) ? eps : range);
   int int8 = ix->info.lookup == SCANNLITE_LOOKUP_INT8;
   if (!nan && isfinite(lo) && isfinite(hi) && isfinite(scale) && scale >= 0.0f && scale * range <= 65536.0f) {
     /* Every scaled entry lies in [0, top + rounding]: the plain cast is the device's. */
-    if (int8)
-      for (size_t i = 0; i < n; i++) qlut[i] = (uint8_t)(int32_t)(scale * (lut[i] - lo));
-    else
-      for (size_t i = 0; i < n; i++) qlut[i] = (uint16_t)(int32_t)(scale * (lut[i] - lo));
+    quantize(lut, n, lo, scale, int8, qlut);
   } else {
     for (size_t i = 0; i < n; i++) {
       uint32_t v = trunc_cast(scale * (lut[i] - lo));
@@ -452,7 +505,10 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
     if (!isfinite(query[i]))
       return sl_fail(e, SCANNLITE_ERROR_ARGUMENT, "the query holds a NaN or infinite value at dimension %zu", i);
   uint32_t n = filtered && leaves == UINT32_MAX ? ix->info.num_leaves : effective_leaves(ix, leaves);
-  plan p = make_plan(ix, k);
+  size_t cap;
+  scannlite_status s = cand_cap(ix, k, &cap, e);
+  if (s) return s;
+  plan p = make_plan(ix, cap);
   size_t total = round16(p.pairs) + round16(p.lut) + round16(p.qlut) + round16(p.cands);
   if (filtered && allow_count > (SIZE_MAX - total - 16) / sizeof(uint64_t))
     return sl_fail(e, SCANNLITE_ERROR_MEMORY, "an allow list of %zu ordinals does not fit in memory", allow_count);
@@ -463,7 +519,7 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
   float *lut = (float *)(scratch + round16(p.pairs));
   uint16_t *qlut = (uint16_t *)(scratch + round16(p.pairs) + round16(p.lut));
   topn t = {(cand *)(scratch + round16(p.pairs) + round16(p.lut) + round16(p.qlut)), 0, (size_t)k, 0, {FLT_MAX, 0}};
-  t.cap = cand_cap(ix, k);
+  t.cap = cap;
   uint64_t *allowed = (uint64_t *)(scratch + total);
   size_t nallowed = 0;
   if (filtered && allow_count) {
@@ -472,7 +528,6 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
     for (size_t i = 0; i < allow_count; i++)
       if (i == 0 || allowed[i] != allowed[nallowed - 1]) allowed[nallowed++] = allowed[i];
   }
-  scannlite_status s = SCANNLITE_OK;
   choose_leaves(ix, query, n, pairs);
   scorer sc;
   prepare(&sc, ix, query, lut, qlut);
@@ -480,6 +535,7 @@ static scannlite_status run(const scannlite_index *ix, const float *query, size_
   size_t row = ah ? ix->config.num_subspaces : (size_t)ix->config.embedding_dim * 4;
   for (uint32_t j = 0; j < n; j++) {
     const sl_leaf *leaf = &ix->leaves[pairs[j].leaf];
+    if ((s = sl_leaf_locate(ix, (uint32_t)pairs[j].leaf, e))) break;
     if ((s = sl_table_check_block(&ix->table, leaf->block, e))) break;
     size_t items = (size_t)leaf->items;
     if (!filtered) {

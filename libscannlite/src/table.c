@@ -296,8 +296,8 @@ scannlite_status sl_table_check_block(const sl_table *t, size_t block, sl_err *e
   return sl_table_block(t, block, 1, e);
 }
 
-scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_len, int check, int *found,
-                              sl_span *value, size_t *block, sl_err *e) {
+scannlite_status sl_table_find_block(const sl_table *t, const uint8_t *key, size_t key_len, int *found, size_t *block,
+                                     sl_err *e) {
   *found = 0;
   blk ib;
   scannlite_status s = blk_init(&ib, t->index, "the index block", e);
@@ -319,8 +319,22 @@ scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_
   }
   if (lo == t->nblocks || t->blocks[lo].offset != off || t->blocks[lo].size != size)
     return sl_fail(e, SCANNLITE_ERROR_FORMAT, "%s: the index block points at no data block", CORRUPT);
+  *found = 1;
+  *block = lo;
+  return SCANNLITE_OK;
+}
+
+scannlite_status sl_table_get(const sl_table *t, const uint8_t *key, size_t key_len, int check, int *found,
+                              sl_span *value, size_t *block, sl_err *e) {
+  size_t lo;
+  int f;
+  scannlite_status s = sl_table_find_block(t, key, key_len, &f, &lo, e);
+  *found = 0;
+  if (s || !f) return s;
   if ((s = sl_table_block(t, lo, check, e)) != SCANNLITE_OK) return s;
   blk db;
+  uint8_t kbuf[MAX_KEY];
+  size_t klen;
   sl_span c = {t->blocks[lo].contents, t->blocks[lo].length};
   s = blk_init(&db, c, "a data block", e);
   if (s) return s;

@@ -11,9 +11,10 @@ algorithm step by step (tensorflow/tflite-support ``scann_ondevice/cc/core/`` an
    ``-c_sk.q_s``; squared L2: ``(|q_s|^2 + |c_sk|^2) - 2 c_sk.q_s``.
 3. **Fixed point** (INT8 / INT16 lookup): one min/max over the whole table, scale
    ``M / max(max - min, eps)`` with M = 255 or 2047, and a *truncating* cast.
-4. **Sum** over subspaces in blocks of 32: float sums in order within a block, added to the
-   output block by block; integer sums dequantized per block as
-   ``scale * sum + n_block * (min + scale / 2)`` with ``scale = (max - min) / M``.
+4. **Sum** over subspaces in blocks of 32 (256 for an INT8 table of 16 codes): float sums in
+   order within a block, added to the output block by block; integer sums wrap in 16 bits and
+   are dequantized per block as ``scale * sum + n_block * (min + scale / 2)`` with
+   ``scale = (max - min) / M`` (docs/native.md, "Arithmetic", step 4).
 5. **Top-k** by distance (ascending; dot distances are negative dot products).
 
 Float indexes (tiny catalogs) are scored like the device's linear search:
@@ -30,6 +31,8 @@ import numpy as np
 from scannlite.store.vocabulary import Distance
 
 CHUNKS_PER_BLOCK = 32
+#: The device's INT8 kernel for 16-code tables sums this many subspaces per block.
+INT8_16_CODES_PER_BLOCK = 256
 MAX_QUANTIZED = {"INT8": 255, "INT16": (1 << 16) // CHUNKS_PER_BLOCK - 1}
 F32 = np.float32
 
@@ -174,25 +177,33 @@ def quantize_table(lut: np.ndarray, lookup_type: str):
     return t.astype(np.uint8 if lookup_type == "INT8" else np.uint16), lo, hi
 
 
+def chunks_per_block(lookup_type: str, num_codes: int) -> int:
+    """Subspaces the device sums per block: 256 for INT8 over 16 codes, else 32
+    (``index_table_sum.h``; docs/native.md, "Arithmetic")."""
+    return INT8_16_CODES_PER_BLOCK if lookup_type == "INT8" and num_codes == 16 else CHUNKS_PER_BLOCK
+
+
 def ah_distances(index: DeviceIndex, table, codes: np.ndarray) -> np.ndarray:
     """Distances of the coded points to the query whose (possibly quantized) table is given."""
     s = codes.shape[1]
+    per_block = chunks_per_block(index.lookup_type, (table[0] if isinstance(table, tuple) else table).shape[1])
     gathered = (
         table[0][np.arange(s)[None, :], codes] if isinstance(table, tuple) else table[np.arange(s)[None, :], codes]
     )
     out = np.zeros(len(codes), dtype=F32)
     if index.lookup_type == "FLOAT":
-        for b in range(0, s, CHUNKS_PER_BLOCK):
-            block = np.cumsum(gathered[:, b : b + CHUNKS_PER_BLOCK], axis=1, dtype=F32)[:, -1]
+        for b in range(0, s, per_block):
+            block = np.cumsum(gathered[:, b : b + per_block], axis=1, dtype=F32)[:, -1]
             out = out + block
         return out
     qtable, lo, hi = table
     top = MAX_QUANTIZED[index.lookup_type]
     dq_scale = F32(F32(hi - lo) / F32(top))
     dq_offset_1 = F32(lo + dq_scale / F32(2))
-    for b in range(0, s, CHUNKS_PER_BLOCK):
-        width = min(CHUNKS_PER_BLOCK, s - b)
-        acc = gathered[:, b : b + width].sum(axis=1, dtype=np.int64).astype(F32)
+    for b in range(0, s, per_block):
+        width = min(per_block, s - b)
+        # The device's block sum is a uint16: it wraps.
+        acc = (gathered[:, b : b + width].sum(axis=1, dtype=np.int64) & 0xFFFF).astype(F32)
         out = out + (dq_scale * acc + F32(F32(width) * dq_offset_1))
     return out
 

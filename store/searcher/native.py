@@ -111,6 +111,8 @@ def _lib():
     lib.scannlite_close.argtypes = (ctypes.c_void_p,)
     lib.scannlite_close.restype = None
     lib.scannlite_get_info.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Info))
+    lib.scannlite_peek_info.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Info))
+    lib.scannlite_count_items.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), *c_err)
     lib.scannlite_user_info.argtypes = (
         ctypes.c_void_p,
         ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
@@ -136,6 +138,8 @@ def _lib():
     for fn in (
         lib.scannlite_open,
         lib.scannlite_get_info,
+        lib.scannlite_peek_info,
+        lib.scannlite_count_items,
         lib.scannlite_user_info,
         lib.scannlite_search,
         lib.scannlite_search_filtered,
@@ -155,6 +159,10 @@ class SearchResult:
     metadata: list[bytes]
 
 
+#: Above this k, a search's result buffer is sized by the item count rather than k.
+_COUNT_ABOVE_K = 1 << 16
+
+
 def _advise(mapping: mmap.mmap, advice: str) -> None:
     if hasattr(mmap, advice):
         mapping.madvise(getattr(mmap, advice))
@@ -172,10 +180,13 @@ class NativeSearcher:
 
     ``source``: a path (mapped read-only for the searcher's lifetime) or a bytes-like buffer
     (``bytes`` is used in place; anything else is copied once, so it cannot change under the
-    searcher). Use as a context manager or call :meth:`close`.
+    searcher). Use as a context manager or call :meth:`close`. ``readahead=False`` keeps a
+    mapped file's ``MADV_RANDOM`` after opening, so the kernel reads only the pages searches
+    touch, not their neighbours: fewer resident pages for slower first visits of a leaf
+    (docs/native.md, Memory).
     """
 
-    def __init__(self, source) -> None:
+    def __init__(self, source, *, readahead: bool = True) -> None:
         self._lib = _lib()
         self._handle = ctypes.c_void_p()
         self._map = self._array = None
@@ -186,8 +197,9 @@ class NativeSearcher:
                 if size:
                     # ACCESS_COPY: ctypes needs a writable buffer to take its address; the library only reads.
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-                    # Opening reads two pages of every leaf's block: without readahead around
-                    # each, a cold open reads those pages, not the file (docs/native.md, Memory).
+                    # Opening reads a few scattered pages (the footer, the block index, the
+                    # config's block): without readahead around each, a cold open reads those
+                    # pages, not their neighbours (docs/native.md, Memory).
                     _advise(self._map, "MADV_RANDOM")
             if self._map is not None:
                 self._array = (ctypes.c_char * size).from_buffer(self._map)
@@ -201,22 +213,47 @@ class NativeSearcher:
             pointer = ctypes.cast(ctypes.c_char_p(self._data), ctypes.c_void_p).value if size else None
         err = ctypes.create_string_buffer(_ERR_SIZE)
         status = self._lib.scannlite_open(pointer, size, ctypes.byref(self._handle), err, _ERR_SIZE)
-        if self._map is not None:
+        if self._map is not None and readahead:
             _advise(self._map, "MADV_NORMAL")  # searches read whole leaves: readahead helps again
         if status:
             self._release()
             raise NativeError(f"{self.name}: {err.value.decode('utf-8', 'replace')}", status)
         raw = _Info()
-        self._lib.scannlite_get_info(self._handle, ctypes.byref(raw))
-        self.info = {
+        self._lib.scannlite_peek_info(self._handle, ctypes.byref(raw))
+        self.dimension = int(raw.dimension)
+        self._size: int | None = None
+        self._info = {
             "dimension": raw.dimension,
-            "size": raw.size,
             "num_leaves": raw.num_leaves,
             "leaves_to_search": raw.leaves_to_search,
             "distance": "dot" if raw.distance == 1 else "l2",
             "lookup": _LOOKUPS.get(raw.lookup, str(raw.lookup)),
             "num_subspaces": raw.num_subspaces,
         }
+
+    @property
+    def info(self) -> dict:
+        """``dimension``, ``size``, ``num_leaves``, ``leaves_to_search``, ``distance``, ``lookup``,
+        ``num_subspaces``. ``size`` counts the items on first access, which locates every leaf
+        (about two pages each): opening does not (docs/native.md, Memory)."""
+        return {**self._info, "size": self.size}
+
+    @property
+    def info_without_size(self) -> dict:
+        """:attr:`info` without ``size``: known at open, reads nothing."""
+        return dict(self._info)
+
+    @property
+    def size(self) -> int:
+        """The items in the index (counted once, on first use)."""
+        if self._size is None:
+            n = ctypes.c_uint64()
+            err = ctypes.create_string_buffer(_ERR_SIZE)
+            status = self._lib.scannlite_count_items(self._open_handle(), ctypes.byref(n), err, _ERR_SIZE)
+            if status:
+                raise NativeError(f"{self.name}: {err.value.decode('utf-8', 'replace')}", status)
+            self._size = int(n.value)
+        return self._size
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -299,8 +336,10 @@ class NativeSearcher:
             isinstance(leaves, bool) or not isinstance(leaves, (int, np.integer)) or not 0 <= leaves < 2**32
         ):
             raise NativeError(f"leaves must be an integer in [0, 2**32), got {leaves!r}", 1)
-        # At most min(k, size) results come back: a huge k allocates no more than the index holds.
-        results = np.empty(max(1, min(int(k), int(self.info["size"]))), dtype=_RESULT)
+        # At most min(k, size) results come back: a huge k allocates no more than the index
+        # holds (counting the items only for such a k: opening did not).
+        bound = int(k) if self._size is None and k <= _COUNT_ABOVE_K else min(int(k), self.size)
+        results = np.empty(max(1, bound), dtype=_RESULT)
         count = ctypes.c_int32()
         err = ctypes.create_string_buffer(_ERR_SIZE)
         if allow is None:

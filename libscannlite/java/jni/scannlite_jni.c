@@ -69,9 +69,10 @@ JNIEXPORT void JNICALL Java_dev_scannlite_Searcher_nativeClose(JNIEnv *env, jcla
 JNIEXPORT jlongArray JNICALL Java_dev_scannlite_Searcher_nativeInfo(JNIEnv *env, jclass cls, jlong handle) {
   (void)cls;
   scannlite_info info;
-  scannlite_status st = scannlite_get_info(index_of(handle), &info);
+  /* Reads nothing: the item count (info.size, 0 here until counted) is nativeCount's. */
+  scannlite_status st = scannlite_peek_info(index_of(handle), &info);
   if (st != SCANNLITE_OK) {
-    throw_status(env, st, "scannlite_get_info failed");
+    throw_status(env, st, "scannlite_peek_info failed");
     return NULL;
   }
   jlong values[7] = {(jlong)info.dimension, (jlong)info.size, (jlong)info.num_leaves,
@@ -80,6 +81,18 @@ JNIEXPORT jlongArray JNICALL Java_dev_scannlite_Searcher_nativeInfo(JNIEnv *env,
   jlongArray out = (*env)->NewLongArray(env, 7);
   if (out != NULL) (*env)->SetLongArrayRegion(env, out, 0, 7, values);
   return out;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_scannlite_Searcher_nativeCount(JNIEnv *env, jclass cls, jlong handle) {
+  (void)cls;
+  char err[256];
+  uint64_t n = 0;
+  scannlite_status st = scannlite_count_items(index_of(handle), &n, err, sizeof err);
+  if (st != SCANNLITE_OK) {
+    throw_status(env, st, err);
+    return 0;
+  }
+  return (jlong)n;
 }
 
 static jbyteArray byte_array(JNIEnv *env, const uint8_t *data, size_t size) {

@@ -41,11 +41,14 @@ public final class Searcher implements AutoCloseable {
     public static final int LOOKUP_INT8 = 2;
     public static final int LOOKUP_NONE = -1;
 
+    /** Above this k, a search's result arrays are sized by the item count rather than by k. */
+    private static final int COUNT_ABOVE_K = 1 << 16;
+
     private final ByteBuffer buffer; // kept alive: the native index reads it in place
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private long handle;
     private final int dimension;
-    private final long size;
+    private volatile long size = -1; // counted on first use: opening locates no leaf
     private final int numLeaves;
     private final int leavesToSearch;
     private final int distance;
@@ -57,7 +60,6 @@ public final class Searcher implements AutoCloseable {
         this.handle = handle;
         long[] info = nativeInfo(handle);
         this.dimension = (int) info[0];
-        this.size = info[1];
         this.numLeaves = (int) info[2];
         this.leavesToSearch = (int) info[3];
         this.distance = (int) info[4];
@@ -130,8 +132,12 @@ public final class Searcher implements AutoCloseable {
         lock.readLock().lock();
         try {
             long h = openHandle();
-            // At most size results (or allow.length) exist: a huge k must not allocate hugely here.
-            long bound = allow == null ? size : Math.min(size, allow.length);
+            // At most size results (or allow.length) exist: a huge k must not allocate hugely
+            // here, so only such a k counts the items (which locates every leaf).
+            long bound = allow == null ? k : Math.min(k, allow.length);
+            if (bound > COUNT_ABOVE_K) {
+                bound = Math.min(bound, size());
+            }
             int capacity = k <= 0 ? k : (int) Math.max(1, Math.min(k, bound));
             int n0 = Math.max(capacity, 0);
             long[] ids = new long[n0];
@@ -175,9 +181,25 @@ public final class Searcher implements AutoCloseable {
         return dimension;
     }
 
-    /** Items in the index. */
+    /**
+     * Items in the index. Opening reads no leaf, so the first call counts them: it locates every
+     * leaf in its block (about two pages of the file each); later calls read nothing.
+     *
+     * @throws ScannliteException if a leaf's block is damaged (as searches visiting it fail)
+     */
     public long size() {
-        return size;
+        long n = size;
+        if (n >= 0) {
+            return n;
+        }
+        lock.readLock().lock();
+        try {
+            n = nativeCount(openHandle());
+        } finally {
+            lock.readLock().unlock();
+        }
+        size = n;
+        return n;
     }
 
     public int numLeaves() {
@@ -248,6 +270,8 @@ public final class Searcher implements AutoCloseable {
     private static native void nativeClose(long handle);
 
     private static native long[] nativeInfo(long handle);
+
+    private static native long nativeCount(long handle);
 
     private static native byte[] nativeUserInfo(long handle);
 
