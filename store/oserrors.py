@@ -172,40 +172,6 @@ def writes(path, doing: str = "writing", outcome: str = NOTHING_COMMITTED):
         raise err from exc
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    # After SQLITE_FULL or an I/O error SQLite may have rolled the transaction back itself;
-    # a ROLLBACK then fails ("no transaction is active") and would hide the real error.
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the original error is the one worth reporting; SQLite undoes the rest on close
-
-
-@contextmanager
-def sqlite_transaction(conn: sqlite3.Connection, db_path):
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error, which is re-raised as it
-    was (never replaced by a failing ROLLBACK); a storage failure becomes a :class:`StorageError`
-    naming ``db_path``."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            _rollback(conn)
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-    except sqlite3.Error as exc:
-        err = translate(exc, db_path, "committing to")
-        if err is None:
-            raise
-        raise err from exc
-
-
 def free_bytes(folder) -> int:
     return shutil.disk_usage(folder).free
 

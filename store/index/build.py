@@ -12,7 +12,6 @@ the snapshot's codes; never the catalog's float vectors (tests/test_build_memory
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from scannlite.store.catalog.catalog import Catalog, utcnow
+from scannlite.store.catalog import index_rows, item_rows
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.segments import RowGroupRead
 from scannlite.store.index.build_recall import choose_leaves, recall_for_build, target_estimate
 from scannlite.store.index.config import IndexConfig
@@ -154,14 +154,8 @@ def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None)
     config = cat.index_config.replace(**changes) if changes else cat.index_config
     if changes and changes.get("recall_target") is not None and changes.get("leaves_to_search") is None:
         config = dataclasses.replace(config, leaves_to_search=None)  # a new target replaces a fixed number
-    last = cat.conn.execute(
-        "SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
-        "FROM snapshots ORDER BY version DESC LIMIT 1"
-    ).fetchone()
-    live = np.fromiter(
-        (r[0] for r in cat.conn.execute("SELECT item FROM items WHERE removed_seq IS NULL ORDER BY item")),
-        dtype=np.int64,
-    )
+    last = index_rows.newest_snapshot_head(cat)
+    live = np.fromiter(item_rows.live_items(cat), dtype=np.int64)
     return BuildPlan(config, config != cat.index_config, cat.head_seq, last, live, full)
 
 
@@ -173,36 +167,14 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
     # into Python would cost more than the build itself.
     coded_sizes = np.zeros(model.num_leaves, np.int64)
     trained_live = 0
-    for leaf, count, trained in cat.conn.execute(
-        "SELECT c.leaf, COUNT(*), SUM(c.trained > 0) FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL GROUP BY c.leaf",
-        (model_id,),
-    ):
+    for leaf, count, trained in index_rows.live_codes_per_leaf(cat, model_id):
         coded_sizes[leaf] = count
         trained_live += trained
     # Every item live at the last snapshot was coded by its model, so what is new is what was
     # added since; the count check guards that reasoning, and the exact query stands behind it.
-    new_items = np.fromiter(
-        (
-            r[0]
-            for r in cat.conn.execute(
-                "SELECT item FROM items WHERE removed_seq IS NULL AND added_seq > ? ORDER BY item", (plan.last[1],)
-            )
-        ),
-        dtype=np.int64,
-    )
+    new_items = np.fromiter(item_rows.live_items_added_after(cat, plan.last[1]), dtype=np.int64)
     if int(coded_sizes.sum()) + len(new_items) != len(live):
-        new_items = np.fromiter(
-            (
-                r[0]
-                for r in cat.conn.execute(
-                    "SELECT item FROM items i WHERE removed_seq IS NULL AND NOT EXISTS "
-                    "(SELECT 1 FROM codes c WHERE c.model_id = ? AND c.item = i.item) ORDER BY item",
-                    (model_id,),
-                )
-            ),
-            dtype=np.int64,
-        )
+        new_items = np.fromiter(item_rows.live_items_without_codes(cat, model_id), dtype=np.int64)
     with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
         vectors = cat.vectors_for(new_items)
         new_leaves = model.assign(vectors) if len(new_items) else np.zeros(0, np.int32)
@@ -317,25 +289,20 @@ def commit_build(
             cat.index_config = config
         seq = cat.new_commit("build", {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows)})
         if work.trained is not None:
-            cur = cat.conn.execute(
-                "INSERT INTO models(created_seq, kind, dim, num_leaves, dims_per_block, centroids, codebooks, "
-                "trained_items, training) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    model.kind,
-                    cat.dim,
-                    model.num_leaves,
-                    model.dims_per_block,
-                    model.centroid_blob(),
-                    model.codebook_blob(),
-                    len(live),
-                    json.dumps(work.trained.stats, sort_keys=True),
-                ),
+            model_id = index_rows.insert_model(
+                cat,
+                seq,
+                kind=model.kind,
+                num_leaves=model.num_leaves,
+                dims_per_block=model.dims_per_block,
+                centroids=model.centroid_blob(),
+                codebooks=model.codebook_blob(),
+                trained_items=len(live),
+                training=work.trained.stats,
             )
-            model_id = cur.lastrowid
             rows = dataclasses.replace(rows, model_id=model_id)
         with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
-            cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
+            index_rows.insert_codes(cat, rows)
             advance(max(len(rows), 1))
         on, sample_note = target_estimate(work.recall, work.query_recall)
         leaves_to_search, note = choose_leaves(config, model.num_leaves, on) if model is not None else (None, None)
@@ -354,20 +321,16 @@ def commit_build(
             "leaves_note": note,
             "recall_target": config.recall_target if config.leaves_to_search is None else None,
         }
-        cat.conn.execute(
-            "INSERT INTO snapshots(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, "
-            "created_at, build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                version,
-                seq,
-                model_id,
-                len(live),
-                items_digest(live),
-                leaves_to_search,
-                config.lookup_type if model is not None else None,
-                utcnow(),
-                json.dumps(build_info, sort_keys=True),
-            ),
+        index_rows.insert_snapshot(
+            cat,
+            version=version,
+            seq=seq,
+            model_id=model_id,
+            count=len(live),
+            items_digest=items_digest(live),
+            leaves_to_search=leaves_to_search,
+            lookup_type=config.lookup_type if model is not None else None,
+            build=build_info,
         )
     return BuildResult(
         version,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scannlite.store.catalog import query_sample
+from scannlite.store.catalog import index_rows, query_sample
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.recall_estimate import RecallEstimate, estimate_for_queries
@@ -50,9 +50,7 @@ def recall_for_build(
     digest = query_sample.digest(sample_vectors) if len(sample_vectors) else None
     own = ours = None
     if work.trained is None and plan.last is not None:
-        build_info = json.loads(
-            cat.conn.execute("SELECT build FROM snapshots WHERE version = ?", (plan.last[0],)).fetchone()[0]
-        )
+        build_info = json.loads(index_rows.build_record(cat, plan.last[0]))
         deleted = plan.last[3] + len(work.rows) - len(live)
         own = _reused(
             build_info.get("recall"), plan, len(work.rows) + max(deleted, 0), min(plan.config.recall_sample, len(live))
