@@ -114,6 +114,20 @@ def test_the_core_never_uses_the_dual_encoder(rel, tree):
     assert not refs, f"{rel} names the dual encoder's code: {refs}"
 
 
+#: Lines a module of store/ or plugin/ may have (issue 25): a longer one holds more than one job; split it by job.
+MAX_LINES = 400
+
+
+@pytest.mark.parametrize("layer", ["store", "plugin"])
+def test_no_module_is_longer_than_the_limit(layer):
+    long = {
+        p.relative_to(ROOT).as_posix(): n
+        for p in sorted((ROOT / layer).rglob("*.py"))
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"over {MAX_LINES} lines: {long}; split each by job into modules named for it"
+
+
 def test_the_sub_packages_are_the_readme_s():
     """The README's tour names every sub-package, indented under its layer, and nothing that is not one."""
     readme = (ROOT / "README.md").read_text()
