@@ -83,7 +83,7 @@ class NotEnoughSpace(StorageError):
         self.path, self.cause, self.errno, self.committed = Path(folder), "no space left on device", errno.ENOSPC, False
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

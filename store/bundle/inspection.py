@@ -96,6 +96,8 @@ def _index_as_device(b: OpenedBundle) -> tuple[device_search.DeviceIndex, int, C
     index = b.index
     part, ah = index.partitioner, index.asymmetric_hashing
     dim = index.query_dim
+    if dim is None:  # an index with neither codes nor float vectors (static_problems reports it first)
+        raise InvalidInput(f"{b.path.name}: the index does not state the width of its vectors")
     centroids = (
         part.centroids.astype(np.float32) if part is not None and part.num_leaves else np.zeros((1, dim), np.float32)
     )
@@ -202,8 +204,8 @@ def _verify(
         reference, count, vectors_of = _index_as_device(b)
         labels = [m or b"" for m in b.index.metadata]
         # Only the probe texts' labels are kept decoded: all of them would be millions of strings.
-        texts = (m.decode("utf-8", "ignore") for m in labels)
-        nonblank = np.flatnonzero(np.fromiter((bool(t.strip()) for t in texts), bool, len(labels)))
+        decoded = (m.decode("utf-8", "ignore") for m in labels)
+        nonblank = np.flatnonzero(np.fromiter((bool(t.strip()) for t in decoded), bool, len(labels)))
         candidates = [
             labels[i].decode("utf-8", "ignore") for i in parity.evenly(nonblank.tolist(), parity.PROBE_INPUTS)
         ]

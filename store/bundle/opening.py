@@ -63,7 +63,8 @@ class OpenedBundle:
         self.close()
 
     def close(self) -> None:
-        self.index = self.index_bytes = self.data = None  # the map's views, then the map
+        # The map's views, then the map: a closed bundle holds nothing of the file (and is used no more).
+        self.index = self.index_bytes = self.data = None  # type: ignore[assignment]
         if self._closing is not None:
             self._closing.close()
 

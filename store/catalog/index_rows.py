@@ -43,7 +43,7 @@ def insert_model(
     *,
     kind: str,
     num_leaves: int,
-    dims_per_block: int,
+    dims_per_block: int | None,
     centroids: bytes,
     codebooks: bytes | None,
     trained_items: int,

@@ -159,9 +159,11 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
             return {"dead_rows": 0, "segments_rewritten": 0, "seq": None}
         keep_items = [i for s in rewrite for i in sorted(per_seg.get(s[0], []))]
         with progress.task(f"rewriting {len(rewrite)} segments", total=max(len(keep_items), 1)) as advance:
-            vectors = cat.vectors_for(np.asarray(keep_items, dtype=np.int64)) if keep_items else None
-            ids = dict(cat._conn.execute("SELECT item, id FROM items")) if keep_items else {}
-            new = write_segment(cat.path, [ids[i] for i in keep_items], vectors) if keep_items else None
+            new = None
+            if keep_items:
+                vectors = cat.vectors_for(np.asarray(keep_items, dtype=np.int64))
+                ids = dict(cat._conn.execute("SELECT item, id FROM items"))
+                new = write_segment(cat.path, [ids[i] for i in keep_items], vectors)
             advance(max(len(keep_items), 1))
         # a compaction that cannot commit leaves no new segment
         with unlinked_on_failure([cat.path / new.path] if new is not None else []), cat.transaction():

@@ -78,8 +78,9 @@ def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None)
     return BuildPlan(config, config != cat.index_config, cat.head_seq, last, live, full)
 
 
-def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progress) -> BuildWork:
-    """Assign and encode what is new with the existing model, then ask the health policy."""
+def _incremental(cat: Catalog, plan: BuildPlan, last_seq: int, model_id: int, progress: Progress) -> BuildWork:
+    """Assign and encode what is new since the last snapshot (commit ``last_seq``) with its model, then ask the
+    health policy."""
     live = plan.live
     model, baseline = load_model(cat, model_id)
     # SQLite counts and finds what changed: at millions of items, carrying every coded row
@@ -91,7 +92,7 @@ def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progres
         trained_live += trained
     # Every item live at the last snapshot was coded by its model, so what is new is what was
     # added since; the count check guards that reasoning, and the exact query stands behind it.
-    new_items = np.fromiter(item_rows.live_items_added_after(cat, plan.last[1]), dtype=np.int64)
+    new_items = np.fromiter(item_rows.live_items_added_after(cat, last_seq), dtype=np.int64)
     if int(coded_sizes.sum()) + len(new_items) != len(live):
         new_items = np.fromiter(item_rows.live_items_without_codes(cat, model_id), dtype=np.int64)
     with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
@@ -180,15 +181,15 @@ def compute_build(
 ) -> BuildWork:
     """Incremental unless there is no model yet, ``--full`` was given, or the health policy
     asks for retraining (then the incremental work is thrown away and every vector retrained)."""
-    model_id = plan.last[2] if plan.last is not None else None
+    last = plan.last
     if len(plan.live) == 0:
         return BuildWork(False, [], {}, None, None, None, [])
-    if model_id is None or plan.full:
+    if last is None or last[2] is None or plan.full:
         work = _retrain(
             cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress, placer
         )
     else:
-        work = _incremental(cat, plan, model_id, progress)
+        work = _incremental(cat, plan, last[1], last[2], progress)
         if work.retrain:
             work = _retrain(cat, plan, work.reasons, work.health, progress, placer)
     work.recall, work.query_recall = recall_for_build(cat, plan, work, progress)
@@ -208,14 +209,15 @@ def commit_build(
             cat.index_config = config
         seq = cat.new_commit("build", {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows)})
         if work.trained is not None:
+            trained = work.trained.model  # the model a retrain made (work.model)
             model_id = index_rows.insert_model(
                 cat,
                 seq,
-                kind=model.kind,
-                num_leaves=model.num_leaves,
-                dims_per_block=model.dims_per_block,
-                centroids=model.centroid_blob(),
-                codebooks=model.codebook_blob(),
+                kind=trained.kind,
+                num_leaves=trained.num_leaves,
+                dims_per_block=trained.dims_per_block,
+                centroids=trained.centroid_blob(),
+                codebooks=trained.codebook_blob(),
                 trained_items=len(live),
                 training=work.trained.stats,
             )
@@ -288,7 +290,7 @@ def build(
     started = time.perf_counter()
     with cat.writing():
         plan = plan_build(cat, full=full, changes=changes)
-        if plan.up_to_date:
+        if plan.last is not None and plan.up_to_date:
             version, _, model_id, count, leaves_to_search, _ = plan.last
             model = cat.model_summary(model_id)
             return BuildResult(

@@ -69,8 +69,10 @@ def recall_for_build(
         items, leaves, codes = live, work.trained.leaves, work.trained.codes
         unseen_items = live[~work.rows.sampled]
     else:
-        unseen_items = unseen_at_training(cat, work.model_id)
-        items, leaves, codes = coded_rows(cat, work.model_id, with_codes=model.kind == "ah")
+        model_id = work.model_id
+        assert model_id is not None  # an incremental build keeps the last snapshot's model
+        unseen_items = unseen_at_training(cat, model_id)
+        items, leaves, codes = coded_rows(cat, model_id, with_codes=model.kind == "ah")
         new = work.rows
         if new:
             items = np.concatenate([items, np.asarray([r[1] for r in new], dtype=np.int64)])
@@ -107,6 +109,8 @@ def _reused(previous: dict | None, plan: BuildPlan, changed: int, sample: int) -
     if drift > REUSE_ESTIMATE_BELOW * len(plan.live):
         return None
     kept = RecallEstimate.from_json(previous)
+    if kept is None:
+        return None
     kept.reused_from = kept.reused_from or plan.last[0]
     kept.drift = drift
     return kept

@@ -94,10 +94,17 @@ class LoadedSnapshot:
     def count(self) -> int:
         return len(self.items)
 
+    @property
+    def partitions(self) -> PartitionModel:
+        """The partition model; only a snapshot without items has none (callers check :attr:`count` first)."""
+        if self.model is None:
+            raise InvalidInput(f"snapshot {self.info.version} holds no items, so it has no partitions to search")
+        return self.model
+
     def device_index(self, lookup_type: str | None = None) -> device_search.DeviceIndex:
         """The index to search, made once per lookup type: a long-lived process (Datasette)
         searching the same snapshot keeps its stacked codebooks between queries."""
-        m = self.model
+        m = self.partitions
         lookup = lookup_type or self.info.lookup_type or "FLOAT"
         key = (lookup, id(self.codes), id(self.vectors))
         if key not in self._indexes:
