@@ -48,7 +48,7 @@ class Catalog:
 
     def __init__(self, path: Path, conn: sqlite3.Connection, lock_timeout: float | None = None):
         self.path = Path(path)
-        self._conn = conn
+        self._conn = conn  # SQL runs only in store/catalog/'s modules (tests/test_layers.py)
         self.lock_timeout = lock_timeout
         self._load_config()
 
