@@ -25,6 +25,8 @@ SQL_HOME = "store/catalog/"
 #: A sqlite3 connection's methods that run SQL, and the names a catalog keeps its connection under.
 RUNS_SQL = {"execute", "executemany", "executescript"}
 CONNECTION = {"conn", "_conn"}
+#: The catalog's SQL helpers: they take a connection, so nothing outside the catalog has one to give them.
+CATALOG_SQL = "scannlite.store.catalog.sql"
 FUNC_REF = re.compile(r"^scannlite\.(plugin|cli)(\.\w+)*(:\w+)?$")
 
 
@@ -170,7 +172,12 @@ def sql_uses(tree: ast.AST, package: str) -> list[str]:
             and node.func.value.id == "sqlite3"
         ):
             found.append(f"line {node.lineno} opens a SQLite connection")
-    found += [f"imports {m}" for m in imported_modules(tree, package) if m == "scannlite.store.catalog.sql"]
+    modules = imported_modules(tree, package)
+    for node in ast.walk(tree):  # `from scannlite.store.catalog import sql` names the module as a member
+        if isinstance(node, ast.ImportFrom):
+            base = next(iter(imported_modules(ast.Module(body=[node], type_ignores=[]), package)))
+            modules.update(f"{base}.{alias.name}" for alias in node.names)
+    found += [f"imports {m}" for m in sorted(modules) if m == CATALOG_SQL]
     return found
 
 
@@ -204,5 +211,6 @@ def test_the_checks_catch_what_they_look_for():
     )
     uses = sql_uses(sneaky, "scannlite.store.index")
     assert len(uses) == 4, uses
+    assert sql_uses(ast.parse("from ..catalog import sql\n"), "scannlite.store.index") == [f"imports {CATALOG_SQL}"]
     assert not sql_uses(ast.parse("cat.snapshot_rows()\nwith cat.transaction():\n    pass\n"), "scannlite.store")
     assert not SQL.match("create") and SQL.match("COMMIT") and SQL.match("select id from items")
