@@ -138,6 +138,7 @@ def add(
     if images is not None:
         rep = ingest.add_images(cat, images, embedder, metadata_file, progress=RichProgress(), workers=workers)
     else:
+        assert texts is not None  # exactly one of FILE, --images and --texts (checked above)
         rep = ingest.add_texts(cat, texts, embedder, progress=RichProgress(), workers=workers)
     console.print(rep.line() + "; run `scannlite build` to publish a snapshot", highlight=False)
     for name, why in rep.skipped[:20]:

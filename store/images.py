@@ -66,7 +66,7 @@ def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
             im = Image.open(opened)
     except Image.DecompressionBombError:
         raise ImageSkipped(
-            f"too large (over Pillow's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
+            f"too large (over Pillow's decompression-bomb limit of {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels)"
         ) from None
     except Image.UnidentifiedImageError:  # its message names a path or a BytesIO: say what it means
         raise ImageSkipped("not an image Pillow can read (unknown image format)") from None

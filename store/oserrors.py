@@ -83,7 +83,7 @@ class NotEnoughSpace(StorageError):
         self.path, self.cause, self.errno, self.committed = Path(folder), "no space left on device", errno.ENOSPC, False
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -168,40 +168,6 @@ def writes(path, doing: str = "writing", outcome: str = NOTHING_COMMITTED):
     except (OSError, sqlite3.Error) as exc:
         err = translate(exc, path, doing, outcome)
         if err is None or err is exc:
-            raise
-        raise err from exc
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    # After SQLITE_FULL or an I/O error SQLite may have rolled the transaction back itself;
-    # a ROLLBACK then fails ("no transaction is active") and would hide the real error.
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the original error is the one worth reporting; SQLite undoes the rest on close
-
-
-@contextmanager
-def sqlite_transaction(conn: sqlite3.Connection, db_path):
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error, which is re-raised as it
-    was (never replaced by a failing ROLLBACK); a storage failure becomes a :class:`StorageError`
-    naming ``db_path``."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            _rollback(conn)
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-    except sqlite3.Error as exc:
-        err = translate(exc, db_path, "committing to")
-        if err is None:
             raise
         raise err from exc
 

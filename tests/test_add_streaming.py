@@ -21,7 +21,7 @@ N, DIM = 50, 8
 
 def contents(cat: Catalog) -> dict:
     """Every live item: id -> (metadata, vector), read back from the catalog."""
-    rows = cat.conn.execute("SELECT id, item, metadata FROM items WHERE removed_seq IS NULL ORDER BY id").fetchall()
+    rows = cat._conn.execute("SELECT id, item, metadata FROM items WHERE removed_seq IS NULL ORDER BY id").fetchall()
     vectors = cat.vectors_for(np.asarray([r[1] for r in rows]))
     return {r[0]: (r[2], vectors[i].tolist()) for i, r in enumerate(rows)}
 
@@ -76,9 +76,9 @@ def test_streamed_equals_whole(tmp_path, rng, fmt):
     assert streamed.head_seq == whole.head_seq == r.seq  # one commit, however many chunks
     # Arrow's batches end at row groups and are coalesced into chunks of exactly 7 rows.
     assert segment_files(streamed) >= -(-N // 7) and segment_files(whole) == 1
-    sizes = [row[0] for row in streamed.conn.execute("SELECT rows FROM segments")]
+    sizes = [row[0] for row in streamed._conn.execute("SELECT rows FROM segments")]
     assert max(sizes) == 7 and sum(sizes) == N
-    summary = json.loads(streamed.conn.execute("SELECT summary FROM commits WHERE seq = ?", (r.seq,)).fetchone()[0])
+    summary = json.loads(streamed._conn.execute("SELECT summary FROM commits WHERE seq = ?", (r.seq,)).fetchone()[0])
     assert summary["added"] == N and len(summary["segments"]) == segment_files(streamed)
 
 

@@ -71,7 +71,7 @@ def test_every_mutation_agrees_with_oracle(tmp_path, data, rng):
         step()
         r = build(cat)
         snap = snapshot.load_snapshot(cat)
-        live = {row[0] for row in cat.conn.execute("SELECT id FROM items WHERE removed_seq IS NULL")}
+        live = {row[0] for row in cat._conn.execute("SELECT id FROM items WHERE removed_seq IS NULL")}
         assert set(snap.ids) == live and snap.count == r.count
         # exact search is the oracle itself, over the snapshot's stored vectors
         exact = snapshot.search(cat, queries, k=10, exact=True)
@@ -123,7 +123,7 @@ def test_small_catalogs_get_one_leaf_then_a_float_index(tmp_path, rng):
     cat.add(ids_for("x", 100), rng.standard_normal((100, 8)))
     r = build(cat)
     assert r.num_leaves == 1
-    model = cat.conn.execute("SELECT kind FROM models").fetchone()[0]
+    model = cat._conn.execute("SELECT kind FROM models").fetchone()[0]
     assert model == "float"  # too few vectors for 256 hashing centres: exact float index
     q = rng.standard_normal((5, 8))
     assert [[h["id"] for h in row] for row in snapshot.search(cat, q, k=5)] == [
@@ -132,7 +132,7 @@ def test_small_catalogs_get_one_leaf_then_a_float_index(tmp_path, rng):
     cat.add(ids_for("y", 400), rng.standard_normal((400, 8)))
     r = build(cat)
     assert r.retrained and "hashed index" in r.reasons[0]
-    assert cat.conn.execute("SELECT kind, num_leaves FROM models ORDER BY model_id DESC").fetchone() == ("ah", 1)
+    assert cat._conn.execute("SELECT kind, num_leaves FROM models ORDER BY model_id DESC").fetchone() == ("ah", 1)
 
 
 def test_nothing_changed_publishes_nothing_and_empty_catalog_builds(tmp_path, rng):

@@ -67,7 +67,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path):
         assert report.ok, report.problems
         for batch, n in acked_rows.items():
             gone = deleted.get(batch, 0)
-            present = cat.conn.execute(
+            present = cat._conn.execute(
                 "SELECT COUNT(*) FROM items WHERE removed_seq IS NULL AND id LIKE ?", (f"{batch}-%",)
             ).fetchone()[0]
             # A write may have committed just before the kill, unacknowledged: a delete can

@@ -48,7 +48,7 @@ def site(tmp_path_factory):
     with Catalog.create(good, 8) as cat:
         cat.add([f"v{i}" for i in range(300)], rng.standard_normal((300, 8)), [f"item {i}" for i in range(300)])
         build(cat)
-        cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cat._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     pristine = (good / "catalog.db").read_bytes()
     damaged = []
     for i, (what, bad) in enumerate(mutations(pristine, np.random.default_rng(31), 400)):

@@ -392,7 +392,7 @@ def test_plugin_connections_are_read_only(site):
     with open_catalog(cdb) as cat:
         assert cat.count() >= 2
         with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
-            cat.conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (99, 'x', 'now', '{}')")
+            cat._conn.execute("INSERT INTO commits(seq, kind, created_at, summary) VALUES (99, 'x', 'now', '{}')")
 
 
 def test_the_datasette_process_loads_neither_tensorflow_nor_the_task_library(site):

@@ -354,10 +354,10 @@ def test_a_transaction_sqlite_already_rolled_back_keeps_its_error(tmp_path):
     'cannot rollback - no transaction is active'. Here the body ends the transaction itself."""
     cat = Catalog.create(tmp_path / "c", 4)
     with pytest.raises(ValueError, match="the real cause"):
-        with cat.transaction() as conn:
-            conn.execute("ROLLBACK")
+        with cat.transaction():
+            cat._conn.execute("ROLLBACK")
             raise ValueError("the real cause")
-    assert not cat.conn.in_transaction
+    assert not cat._conn.in_transaction
     with cat.transaction():  # still usable
         cat.new_commit("test", {})
 
@@ -367,11 +367,11 @@ def test_sqlite_full_becomes_a_storage_error(tmp_path):
     naming catalog.db, and the catalog as it was."""
     cat = Catalog.create(tmp_path / "c", 4)
     head = cat.head_seq
-    pages = cat.conn.execute("PRAGMA page_count").fetchone()[0]
-    cat.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    pages = cat._conn.execute("PRAGMA page_count").fetchone()[0]
+    cat._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     with pytest.raises(StorageError, match=r"^no space left on device while committing to .*catalog\.db; nothing"):
         cat.add([f"x{i}" for i in range(3000)], np.ones((3000, 4)), [("m" * 200)] * 3000)
-    assert not cat.conn.in_transaction and cat.head_seq == head
+    assert not cat._conn.in_transaction and cat.head_seq == head
     assert list((tmp_path / "c" / "segments").iterdir()) == []  # the segment written first is gone
 
 
@@ -427,7 +427,7 @@ def test_a_compaction_that_cannot_commit_leaves_no_segment(tmp_path):
         cat.add([f"{k}-{i}" for i in range(200)], np.random.default_rng(k).standard_normal((200, 4)))
     cat.delete([f"0-{i}" for i in range(100)])
     before = sorted(p.name for p in (tmp_path / "c" / "segments").iterdir())
-    cat.conn.execute(f"PRAGMA max_page_count = {cat.conn.execute('PRAGMA page_count').fetchone()[0]}")
+    cat._conn.execute(f"PRAGMA max_page_count = {cat._conn.execute('PRAGMA page_count').fetchone()[0]}")
     with pytest.raises(StorageError, match="^no space left on device while committing to"):
         maintenance.compact(cat)
     assert sorted(p.name for p in (tmp_path / "c" / "segments").iterdir()) == before
@@ -452,7 +452,7 @@ def test_an_export_the_catalog_cannot_record_says_what_was_written(tmp_path):
     cat = Catalog.create(tmp_path / "c", 8)
     cat.add([f"v{i}" for i in range(200)], np.random.default_rng(0).standard_normal((200, 8)))
     build(cat)
-    cat.conn.execute("PRAGMA query_only = 1")
+    cat._conn.execute("PRAGMA query_only = 1")
     with pytest.raises(
         StorageError,
         match=r"while recording the export in .*catalog\.db; x\.ldb and its manifest "
@@ -468,8 +468,8 @@ def test_a_read_transaction_sqlite_already_ended_keeps_its_error(tmp_path):
     that did it is the one reported, not 'cannot commit - no transaction is active'."""
     cat = Catalog.create(tmp_path / "c", 4)
     with pytest.raises(ValueError, match="the real cause"):
-        with cat.reading() as conn:
-            conn.execute("COMMIT")
+        with cat.reading():
+            cat._conn.execute("COMMIT")
             raise ValueError("the real cause")
     with cat.reading():
         assert cat.count() == 0
@@ -497,15 +497,15 @@ def test_a_large_read_that_cannot_spill_names_the_catalog(tmp_path):
     cat.add(
         [f"v{i}" for i in range(60_000)], np.random.default_rng(0).standard_normal((60_000, 4)), ["x" * 40] * 60_000
     )
-    cat.conn.execute("PRAGMA cache_size = 10")
+    cat._conn.execute("PRAGMA cache_size = 10")
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (100 << 10, hard))
     try:
         with pytest.raises(StorageError, match=r"^file too large .* while reading .*catalog\.db; nothing was changed"):
-            with cat.reading() as conn:
-                conn.execute("SELECT id FROM items ORDER BY metadata || id DESC").fetchall()
+            with cat.reading():
+                cat._conn.execute("SELECT id FROM items ORDER BY metadata || id DESC").fetchall()
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)
-    assert not cat.conn.in_transaction and cat.count() == 60_000
+    assert not cat._conn.in_transaction and cat.count() == 60_000

@@ -37,7 +37,7 @@ def cat16(tmp_path):
 
 def settings(path):
     with Catalog.open(path) as cat:
-        return dict(cat.conn.execute("SELECT key, value FROM catalog_config"))
+        return dict(cat._conn.execute("SELECT key, value FROM catalog_config"))
 
 
 def test_settings_are_stored_absolute_and_shown_by_info(cat16, tmp_path, fixtures_dir):

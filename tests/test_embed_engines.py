@@ -47,7 +47,7 @@ def shards(path: Path) -> dict:
 
 
 def catalog_rows(cat: Catalog) -> dict:
-    rows = cat.conn.execute("SELECT id, item, metadata, source_hash FROM items WHERE removed_seq IS NULL").fetchall()
+    rows = cat._conn.execute("SELECT id, item, metadata, source_hash FROM items WHERE removed_seq IS NULL").fetchall()
     vectors = cat.vectors_for(np.asarray([r[1] for r in rows]))
     return {r[0]: (vectors[n].astype(np.float32).tobytes(), r[2], r[3]) for n, r in enumerate(rows)}
 

@@ -196,7 +196,7 @@ def test_same_snapshot_exports_byte_identical_files(tmp_path, regex_model):
         "searches"
     )
     assert again == before
-    assert cat.conn.execute("SELECT COUNT(*) FROM exports WHERE version = 1").fetchone()[0] == 2
+    assert cat._conn.execute("SELECT COUNT(*) FROM exports WHERE version = 1").fetchone()[0] == 2
 
 
 def test_device_metadata_modes_and_limit(tmp_path, regex_model):

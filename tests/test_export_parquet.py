@@ -34,7 +34,7 @@ def snapshot_rows(cat: Catalog, version=None) -> dict[str, tuple[np.ndarray, obj
 
 
 def live_rows(cat: Catalog) -> dict[str, tuple[np.ndarray, object]]:
-    rows = cat.conn.execute("SELECT id, item, metadata FROM items WHERE removed_seq IS NULL ORDER BY item").fetchall()
+    rows = cat._conn.execute("SELECT id, item, metadata FROM items WHERE removed_seq IS NULL ORDER BY item").fetchall()
     vectors = cat.vectors_for(np.asarray([r[1] for r in rows]))
     return {r[0]: (vectors[j], r[2]) for j, r in enumerate(rows)}
 

@@ -24,7 +24,7 @@ def segment_files(cat):
 
 def test_check_passes_then_finds_each_kind_of_damage(cat, tmp_path):
     assert check(cat).ok
-    seg = cat.path / cat.conn.execute("SELECT path FROM segments LIMIT 1").fetchone()[0]
+    seg = cat.path / cat._conn.execute("SELECT path FROM segments LIMIT 1").fetchone()[0]
     data = bytearray(seg.read_bytes())
     data[len(data) // 2] ^= 0xFF
     seg.write_bytes(bytes(data))
@@ -34,10 +34,10 @@ def test_check_passes_then_finds_each_kind_of_damage(cat, tmp_path):
 
 
 def test_check_finds_missing_codes_and_wrong_counts(cat):
-    cat.conn.execute("DELETE FROM codes WHERE item = (SELECT MIN(item) FROM codes)")
+    cat._conn.execute("DELETE FROM codes WHERE item = (SELECT MIN(item) FROM codes)")
     problems = check(cat).problems
     assert any("have no code" in p for p in problems)
-    cat.conn.execute("UPDATE snapshots SET count = count + 1")
+    cat._conn.execute("UPDATE snapshots SET count = count + 1")
     assert any("records 601 items but 600 are visible" in p for p in check(cat).problems)
 
 
@@ -57,7 +57,7 @@ def test_compact_and_gc_reclaim_without_changing_results(cat, rng):
     assert gc(cat, keep=1)["dropped_snapshots"] == [1]
     r = compact(cat)
     assert r["dead_rows"] == 250 and r["segments_rewritten"] >= 1
-    assert cat.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 450
+    assert cat._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 450
     assert check(cat).ok and check(cat).warnings  # the old segment files are now unreferenced
     g = gc(cat)
     assert g["files_removed"] >= 1 and len(segment_files(cat)) < len(files_before) + 1

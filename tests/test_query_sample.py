@@ -128,7 +128,7 @@ def test_bad_queries_add_nothing(tmp_path):
 
 def test_a_catalog_from_before_the_sample_reads_as_empty(tmp_path):
     cat = Catalog.create(tmp_path / "c", 4)
-    cat.conn.execute("DROP TABLE IF EXISTS query_sample")
+    cat._conn.execute("DROP TABLE IF EXISTS query_sample")
     assert query_sample.summary(cat)["size"] == 0 and query_sample.vectors(cat).shape == (0, 4)
     query_sample.add(cat, np.ones((2, 4)))  # the first add creates the table
     assert query_sample.size(cat) == 2

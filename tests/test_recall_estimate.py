@@ -89,7 +89,7 @@ def test_queries_come_from_vectors_the_partitions_were_not_trained_on(tmp_path):
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     live = np.sort(snap.items)
     marks = dict(
-        cat.conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall()
+        cat._conn.execute("SELECT item, trained FROM codes WHERE model_id = ?", (snap.info.model_id,)).fetchall()
     )
     sampled = live[training_rows(5000, 1000)]
     assert sorted(i for i, t in marks.items() if t == 2) == sampled.tolist()
@@ -109,7 +109,7 @@ def test_queries_come_from_vectors_the_partitions_were_not_trained_on(tmp_path):
     after = set(unseen_at_training(cat, snap.info.model_id).tolist())
     now = snapshot.load_snapshot(cat)
     live_unseen = set(np.setdiff1d(now.items, sampled).tolist())
-    added = {i for (i,) in cat.conn.execute("SELECT item FROM codes WHERE trained = 0")}
+    added = {i for (i,) in cat._conn.execute("SELECT item FROM codes WHERE trained = 0")}
     assert len(added) == 400 and not added & after
     assert live_unseen - added <= after and len(live_unseen - added) < 4000
 

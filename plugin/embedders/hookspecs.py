@@ -64,7 +64,9 @@ class Embedder(Protocol):
 
     kind: str
     path: str
-    dim: int | None
+
+    @property
+    def dim(self) -> int | None: ...  # read-only here, so an embedder that always knows it may say ``dim: int``
 
     def embed(self, items: Sequence[str] | None = None) -> Embedded: ...
 
@@ -91,6 +93,7 @@ class EmbedderSpecs:
     @hookspec
     def scannlite_embedders(self) -> list[EmbedderType]:
         """Return the embedder types this plugin provides."""
+        raise NotImplementedError  # a hook specification: pluggy calls the plugins' implementations, never this
 
 
 class EmbedderError(InvalidInput, ValueError):

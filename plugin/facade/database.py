@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from scannlite.plugin.facade import records as records_in
+from scannlite.plugin.facade import reports
 from scannlite.store.catalog import query_sample
 from scannlite.store.catalog.catalog import DEFAULT_METADATA_LIMIT, Catalog
-from scannlite.store.catalog.readers import metadata_text
 from scannlite.store.errors import InvalidInput
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.progress import SILENT, Progress
@@ -56,13 +57,6 @@ def create(
     """Create a catalog (``index``: :class:`~scannlite.store.index.config.IndexConfig` settings,
     e.g. ``num_leaves=64, leaves_to_search=4``) and open it."""
     return Database(Catalog.create(path, dim, distance, normalize, metadata_type, metadata_limit, IndexConfig(**index)))
-
-
-def _vector_of(record: Mapping, n: int):
-    for key in ("vector", "embedding"):
-        if key in record:
-            return record[key]
-    raise InvalidInput(f'record {n} has no "vector" (or "embedding")')
 
 
 class Database:
@@ -112,33 +106,7 @@ class Database:
 
         ``scannlite info --json`` prints this dict: the CLI calls this method, so the two cannot differ.
         """
-        from scannlite.store.index.snapshot import list_snapshots
-
-        cat = self.catalog
-        with cat.reading():
-            snaps = list_snapshots(cat)
-            latest = snaps[-1] if snaps else None
-            return {
-                "path": str(cat.path),
-                "dim": cat.dim,
-                "distance": cat.distance,
-                "normalize": cat.normalize,
-                "metadata_type": cat.metadata_type,
-                "metadata_limit": cat.metadata_limit,
-                "count": cat.count(),
-                "snapshot": latest.version if latest else None,
-                "snapshot_count": latest.count if latest else None,
-                "snapshots": len(snaps),
-                "head_commit": cat.head_seq,
-                "index": cat.index_config.to_json(),
-                "model": cat.model_summary(latest.model_id) if latest else None,
-                "segments": cat.segment_count(),
-                "recall": _recall_summary(latest),
-                "query_recall": _recall_summary(latest, "query_recall"),
-                "recall_on": (latest.build.get("recall_on") if latest else None),
-                "query_sample": query_sample.summary(cat),
-                **{key: cat.settings.get(key) for key in ("text_embedder", "image_embedder", "thumbnails_root")},
-            }
+        return reports.catalog_info(self.catalog)
 
     def snapshots(self) -> list[dict]:
         """Every snapshot, oldest first (what ``scannlite snapshots --json`` prints)."""
@@ -184,26 +152,12 @@ class Database:
         """Upsert by id, from ``records`` (dicts with ``id``, ``vector`` or ``embedding``, and
         optionally ``metadata``: text, bytes, or anything JSON) or from ``ids``/``vectors``/``metadata``.
         Returns ``{"added", "updated", "unchanged", "seq"}`` (the commit, None if nothing changed)."""
-        if records is not None:
-            if ids is not None or vectors is not None or metadata is not None:
-                raise InvalidInput("give records, or ids and vectors, not both")
-            records = list(records)
-            if not records:
-                raise InvalidInput("no records to add")
-            ids = [r["id"] if "id" in r else _missing_id(n) for n, r in enumerate(records)]
-            vectors = [_vector_of(r, n) for n, r in enumerate(records)]
-            metadata = [r.get("metadata") for r in records]
-        if ids is None or vectors is None:
-            raise InvalidInput("give records, or ids and vectors")
-        if metadata is not None:
-            metadata = [m if isinstance(m, (bytes, bytearray)) else metadata_text(m) for m in metadata]
-        r = self.catalog.add(list(ids), np.asarray(vectors), metadata)
-        return {"added": r.added, "updated": r.updated, "unchanged": r.unchanged, "seq": r.seq}
+        ids, vectors, metadata = records_in.columns_of(records, ids, vectors, metadata)
+        return records_in.add_report(self.catalog.add(ids, np.asarray(vectors), metadata))
 
     def add_file(self, path: str | Path, **columns) -> dict:
         """Upsert from Parquet, ``.npy`` (with ``ids_path=``) or JSONL, as ``scannlite add FILE``."""
-        r = self.catalog.add_file(path, **columns)
-        return {"added": r.added, "updated": r.updated, "unchanged": r.unchanged, "seq": r.seq}
+        return records_in.add_report(self.catalog.add_file(path, **columns))
 
     def add_texts(
         self,
@@ -222,13 +176,9 @@ class Database:
         if isinstance(texts, (str, Path)):
             rep = ingest.add_texts(self.catalog, Path(texts), embedder, self.progress, workers)
         else:
-            pairs = list(texts.items()) if isinstance(texts, Mapping) else [(str(n), t) for n, t in enumerate(texts, 1)]
-            if metadata is not None and len(metadata) != len(pairs):
-                raise InvalidInput(f"{len(metadata)} metadata values for {len(pairs)} texts")
-            meta = [t for _, t in pairs] if metadata is None else [metadata_text(m) for m in metadata]
-            rows = [(i, t, m) for (i, t), m in zip(pairs, meta)]
+            rows = records_in.text_rows(texts, metadata)
             rep = ingest.add_text_rows(self.catalog, rows, embedder, self.progress, workers)
-        return _report(rep)
+        return records_in.ingest_report(rep)
 
     def add_images(
         self,
@@ -250,7 +200,7 @@ class Database:
             self.progress,
             workers,
         )
-        return _report(rep)
+        return records_in.ingest_report(rep)
 
     def delete(self, ids: Iterable[str] | str) -> dict:
         r = self.catalog.delete([ids] if isinstance(ids, str) else list(ids))
@@ -263,23 +213,7 @@ class Database:
 
         if "target_recall" in changes:
             changes["recall_target"] = changes.pop("target_recall")
-        r = build(self.catalog, full=full, changes=changes or None, progress=self.progress)
-        return {
-            "snapshot": r.version,
-            "published": r.published,
-            "retrained": r.retrained,
-            "reasons": r.reasons,
-            "count": r.count,
-            "encoded": r.encoded,
-            "num_leaves": r.num_leaves,
-            "leaves_to_search": r.leaves_to_search,
-            "seconds": r.seconds,
-            "recall": r.recall.at(r.leaves_to_search) if r.recall is not None and r.leaves_to_search else None,
-            "query_recall": (
-                r.query_recall.at(r.leaves_to_search) if r.query_recall is not None and r.leaves_to_search else None
-            ),
-            "lines": r.lines(),
-        }
+        return reports.build_report(build(self.catalog, full=full, changes=changes or None, progress=self.progress))
 
     # ---- the query sample ------------------------------------------------------------------
     def add_queries(
@@ -369,40 +303,21 @@ class Database:
         ``manifest_path``. ``embedder`` is the ``.tflite`` model to pack the index into, or a named
         embedder that makes one (``"minilm"``; default: the model of the catalog's configured text
         embedder, else of its image embedder)."""
-        from scannlite.plugin.device.processes import DeviceProcesses
-        from scannlite.store.bundle.export import export
+        from scannlite.plugin.facade.exporting import export_snapshot
 
-        if embedder is None and not index_only:
-            embedder = self._tflite_embedder()
-        r = export(
+        return export_snapshot(
             self.catalog,
-            device=DeviceProcesses(),
-            out=Path(out),
-            embedder=_bundle_model(embedder) if embedder else None,
-            version=snapshot,
+            out,
+            embedder=embedder,
+            snapshot=snapshot,
             leaves_to_search=leaves_to_search,
             index_only=index_only,
-            verify_bundle=verify,
-            probe=Path(probe) if probe else None,
+            verify=verify,
+            probe=probe,
             progress=self.progress,
         )
-        return {**r.manifest, "path": str(r.path), "manifest_path": str(r.manifest_path)}
 
     # ---- helpers --------------------------------------------------------------------------
-    def _tflite_embedder(self) -> str:
-        from scannlite.plugin.embedders import registry as embedders
-
-        for kind in ("text", "image"):
-            value = self.catalog.settings.get(f"{kind}_embedder")
-            if value:
-                path = embedders.tflite_file(value, kind)
-                if path:
-                    return path
-        raise InvalidInput(
-            "name the .tflite embedder to pack the index into (embedder=...); the catalog has no "
-            "TFLite embedder configured"
-        )
-
     def _embedder(self, embedder, kind: str):
         if embedder is not None:
             return embedder
@@ -412,38 +327,3 @@ class Database:
                 f"name a {kind} embedder (embedder=...), or configure one with configure({kind}_embedder=...)"
             )
         return configured
-
-
-def _bundle_model(embedder: str | Path) -> Path:
-    from scannlite.plugin.embedders.registry import bundle_model
-
-    return bundle_model(embedder)
-
-
-def _recall_summary(info, key: str = "recall") -> dict | None:
-    """A snapshot's recall estimate (``recall``: leave-one-out; ``query_recall``: on the query sample), with the
-    figure at its leaves_to_search."""
-    from scannlite.store.index.recall_estimate import RecallEstimate
-
-    est = RecallEstimate.from_json(info.build.get(key)) if info else None
-    if est is None:
-        return None
-    return {
-        **est.to_json(),
-        "leaves_to_search": info.leaves_to_search,
-        "at_leaves_to_search": est.at(info.leaves_to_search),
-        "leaves_note": info.build.get("leaves_note"),
-    }
-
-
-def _missing_id(n: int):
-    raise InvalidInput(f'record {n} has no "id"')
-
-
-def _report(rep) -> dict:
-    return {
-        "added": rep.added,
-        "updated": rep.updated,
-        "unchanged": rep.unchanged,
-        "skipped": [list(s) for s in rep.skipped],
-    }

@@ -119,7 +119,7 @@ def add_queries(
             _, found = find_images(str(images))
             items = [str(p) for p in found]
         else:
-            items = list(images)
+            items = list(images or [])
         if not items:
             raise InvalidInput("no images to add")
         chunks, source = _embedded(cat, "image", items, False), "image"

@@ -175,7 +175,8 @@ def query_vectors(
         texts = [texts]
     if isinstance(images, (str, Path, bytes, bytearray, memoryview)):
         images = [images]
-    items = list(texts if texts is not None else images)
+    chosen = texts if texts is not None else images
+    items = list(chosen) if chosen is not None else []
     if not items:
         raise QueryError(f"give at least one {given[0]} to search for")
     return embed_queries(cat, given[0], items)

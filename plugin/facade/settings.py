@@ -11,7 +11,7 @@ change: they commit no new catalog version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import cast
 
@@ -41,7 +41,7 @@ def checked_folder(path: str | Path, names: dict[str, str] = KEYWORDS) -> str:
 
 
 def configure(
-    cat: Catalog, values: dict[str, object], unset: Iterable[str] = (), names: dict[str, str] = KEYWORDS
+    cat: Catalog, values: Mapping[str, object], unset: Iterable[str] = (), names: dict[str, str] = KEYWORDS
 ) -> dict[str, str | None]:
     """Check and record ``values`` (setting -> embedder or folder; None leaves a setting as it
     is), forget the settings in ``unset``, all in one transaction; return every setting."""

@@ -128,6 +128,8 @@ def _tflite_image_embedder(embedder: str | Path) -> tuple[str, int]:
     et, model, emb = embedders.open_for(embedder, "image", {"text": "scannlite embed takes image embedders"})
     if et.name != "tflite-image":
         raise InvalidInput(f"scannlite embed runs TFLite image embedders (.tflite); {embedder} is {et.name}")
+    if emb.dim is None:  # a TFLite image embedder's output width is read from the model
+        raise InvalidInput(f"{embedder} does not state the width of its vectors")
     return model, int(emb.dim)
 
 

@@ -167,7 +167,11 @@ def apply_patch(
         if isinstance(error, zstandard.ZstdError):
             raise InvalidInput(f"{patch_name} is corrupt or truncated: zstd says {str(error).strip()}") from None
         raise error
-    if len(result) != manifest["result"]["bytes"] or blake3_hex(result) != manifest["result"]["blake3"]:
+    if (
+        result is None
+        or len(result) != manifest["result"]["bytes"]
+        or blake3_hex(result) != manifest["result"]["blake3"]
+    ):
         raise InvalidInput(f"{patch_name} is corrupt: the patched bundle's BLAKE3 differs from the patch manifest's")
     return result, manifest
 

@@ -72,6 +72,13 @@ class ExportPlan:
     ids_moved_from_leaf: int | None = None  # first leaf whose ids differ from the base's
     base: DeltaBase | None = None
 
+    @property
+    def embedder_bytes(self) -> bytes:
+        """The embedder the index is packed into; an index-only export has none (check :attr:`index_only`)."""
+        if self.model is None:
+            raise InvalidInput("an index-only export has no embedder")
+        return self.model
+
 
 def device_labels(cat: Catalog, snap: LoadedSnapshot, mode: str, limit: int) -> list[bytes]:
     """What each result carries on the device (``M_j``): the id, or the item's metadata."""
@@ -118,7 +125,7 @@ def user_info(cat: Catalog, snap: LoadedSnapshot, leaves: int, mode: str) -> byt
 
 def builder_arrays(snap: LoadedSnapshot) -> dict:
     """What tflite-support's builder takes besides the config: flat databases, the leaf of each row."""
-    m = snap.model
+    m = snap.partitions
     arrays: dict[str, Any] = {"partition_assignment": snap.leaves.astype(np.uint32)}
     if m.kind == "ah":
         arrays.update(embedding_dim=m.num_subspaces, hashed_database=np.ascontiguousarray(snap.codes).reshape(-1))
@@ -168,17 +175,20 @@ def plan_export(
     if snap.count == 0:
         raise InvalidInput(f"snapshot {snap.info.version} is empty; there is nothing to search on a device")
     leaves = leaves_to_search if leaves_to_search is not None else snap.info.leaves_to_search
-    if not 1 <= leaves <= snap.model.num_leaves:
-        raise InvalidInput(f"--leaves-to-search must be between 1 and {snap.model.num_leaves}, got {leaves}")
+    if leaves is None or not 1 <= leaves <= snap.partitions.num_leaves:
+        raise InvalidInput(f"--leaves-to-search must be between 1 and {snap.partitions.num_leaves}, got {leaves}")
     labels = device_labels(cat, snap, device_metadata, device_metadata_limit)
-    base = delta_base(cat, snap, delta_from, index_only) if delta_from is not None else None
-    if base is not None and Path(delta_from).resolve() == out.resolve():
-        raise InvalidInput(f"--delta-from {Path(delta_from).name} is the output; export to another --out")
+    base = None
+    if delta_from is not None:
+        base = delta_base(cat, snap, delta_from, index_only)
+        if base is not None and Path(delta_from).resolve() == out.resolve():
+            raise InvalidInput(f"--delta-from {Path(delta_from).name} is the output; export to another --out")
     offsets = moved = None
-    if LAYOUTS[layout] is not None:
+    spec = LAYOUTS[layout]
+    if spec is not None:
         sizes = np.diff(snap.offsets).astype(int).tolist()
-        keep = base.offsets if base is not None and not base.retrained and LAYOUTS[layout]["slots"] else None
-        offsets, moved = slotted_offsets(sizes, keep, slack=LAYOUTS[layout]["slots"])
+        keep = base.offsets if base is not None and not base.retrained and spec["slots"] else None
+        offsets, moved = slotted_offsets(sizes, keep, slack=spec["slots"])
     texts = images = None
     if verify_bundle and not index_only and facts is not None:
         texts, images = parity.probe_inputs(
@@ -214,7 +224,7 @@ def plan_export(
 def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress: Progress = SILENT) -> None:
     """The on-device index, streamed to ``path`` by scannlite's writer from the snapshot's own
     leaves and codes (layout "builder": tflite-support's builder in a device process)."""
-    snap, m = plan.snap, plan.snap.model
+    snap, m = plan.snap, plan.snap.partitions
     try:
         config = scann_config(
             distance=plan.cat.distance,
@@ -224,7 +234,8 @@ def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress:
             lookup_type=snap.info.lookup_type or "FLOAT",
         )
         with progress.task(f"writing the on-device index ({snap.count} items, {m.num_leaves} leaves)"):
-            if LAYOUTS[plan.layout] is None:
+            spec = LAYOUTS[plan.layout]
+            if spec is None:
                 path.write_bytes(
                     device.builder_index(
                         serialized_config=config, metadata=plan.labels, user_info=plan.user_info, **builder_arrays(snap)
@@ -232,6 +243,8 @@ def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress:
                 )
                 return
             database = snap.codes if m.kind == "ah" else np.asarray(snap.vectors, dtype=np.float32)
+            if database is None:
+                raise ValueError("its codes were not loaded")
             with open(path, "wb") as f:
                 write_index(
                     f,
@@ -241,7 +254,7 @@ def write_index_file(plan: ExportPlan, path: Path, device: DeviceSide, progress:
                     labels=plan.labels,
                     user_info=plan.user_info,
                     offsets=plan.offsets,
-                    **LAYOUTS[plan.layout]["blocks"],
+                    **spec["blocks"],
                 )
     except ValueError as exc:  # a snapshot the device would mis-serve (codes beyond a codebook...)
         raise ScannliteError(f"cannot write the on-device index of snapshot {snap.info.version}: {exc}") from None
@@ -329,7 +342,9 @@ def export(
         write_index_file(plan, index, device, progress)
         if not plan.index_only:
             with progress.task("packing the index into the embedder in a device process"):
-                device.write_bundle(model=plan.model, index=str(index), index_name=INDEX_NAME, out=str(payload))
+                device.write_bundle(
+                    model=plan.embedder_bytes, index=str(index), index_name=INDEX_NAME, out=str(payload)
+                )
         rep = (
             verify_export(plan, device, index, None if plan.index_only else payload, progress)
             if verify_bundle

@@ -106,7 +106,7 @@ def size_split(file_bytes: int, index_bytes: int, metadata_bytes: int, is_model:
 
 
 def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.ParityReport | None) -> dict:
-    cat, snap, m = plan.cat, plan.snap, plan.snap.model
+    cat, snap, m = plan.cat, plan.snap, plan.snap.partitions
     index_size, index_sha = file_facts(index)
     file_size, file_sha = (index_size, index_sha) if payload == index else file_facts(payload)
     floor = {
@@ -114,7 +114,7 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
         "centroids": int(m.centroids.nbytes),
         "codebooks": int(sum(b.nbytes for b in m.codebooks)) if m.codebooks else 0,
         "metadata": int(sum(len(x) for x in plan.labels)),
-        "model": 0 if plan.index_only else len(plan.model),
+        "model": 0 if plan.index_only else len(plan.embedder_bytes),
     }
     facts = plan.facts
     return {
@@ -140,7 +140,7 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
             "kind": facts.kind,
             "route": facts.route,
             "output_dim": facts.output_dim,
-            "sha256": sha256(plan.model),
+            "sha256": sha256(plan.embedder_bytes),
         },
         "sizes": {
             "file": file_size,
@@ -157,7 +157,7 @@ def manifest_for(plan: ExportPlan, index: Path, payload: Path, rep: parity.Parit
             "partition_offsets": "builder"
             if plan.offsets is None
             else "slotted"
-            if LAYOUTS[plan.layout]["slots"]
+            if (LAYOUTS[plan.layout] or {}).get("slots")
             else "dense",
             "writer": "tflite-support index_builder" if plan.offsets is None else "scannlite",
         },
@@ -184,6 +184,8 @@ def make_delta(plan: ExportPlan, payload: bytes, manifest: dict, progress: Progr
     from scannlite.store.bundle.delta import make_patch, patch_path_for
 
     base = plan.base
+    if base is None:
+        raise ValueError("a patch needs the export's base (--delta-from)")
     name = patch_path_for(plan.out, base.sha256).name
     with progress.task(f"making the patch from {base.path.name} (zstd patch-from)"):
         patch, entry = make_patch(

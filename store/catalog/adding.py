@@ -61,8 +61,8 @@ def add_stream(cat: Catalog, batches: Iterable[Batch]) -> AddResult:
                 if not segments:
                     raise _NothingChanged
                 if count > 1:
-                    cat.conn.execute("DELETE FROM add_seen")  # a failed add's rows roll back instead
-                cat.conn.execute(
+                    cat._conn.execute("DELETE FROM add_seen")  # a failed add's rows roll back instead
+                cat._conn.execute(
                     "UPDATE commits SET summary = ? WHERE seq = ?",
                     (
                         json.dumps(
@@ -77,7 +77,7 @@ def add_stream(cat: Catalog, batches: Iterable[Batch]) -> AddResult:
         except BaseException:
             # Never referenced, since the transaction rolled back; unless the interruption
             # came just after COMMIT, when they belong to a committed add and must stay.
-            if seq is None or cat.conn.execute("SELECT 1 FROM commits WHERE seq = ?", (seq,)).fetchone() is None:
+            if seq is None or cat._conn.execute("SELECT 1 FROM commits WHERE seq = ?", (seq,)).fetchone() is None:
                 for path in written:
                     path.unlink(missing_ok=True)
             raise
@@ -89,12 +89,12 @@ def _check_seen(cat: Catalog, before: Batch, batch: Batch) -> None:
     not that copy changed anything. The ids go into a temp table, empty between adds (a
     failed add's rows roll back with it), filled one batch behind, so a one-batch add never
     touches it."""
-    cat.conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
-    cat.conn.executemany(
+    cat._conn.execute("CREATE TEMP TABLE IF NOT EXISTS add_seen(id TEXT PRIMARY KEY, row INTEGER)")
+    cat._conn.executemany(
         "INSERT INTO add_seen(id, row) VALUES (?, ?)",
         ((ident, before.first_row + i) for i, ident in enumerate(before.ids)),
     )
-    found = next(select_in(cat.conn, "SELECT id, row FROM add_seen WHERE id IN ({marks})", batch.ids), None)
+    found = next(select_in(cat._conn, "SELECT id, row FROM add_seen WHERE id IN ({marks})", batch.ids), None)
     if found is not None:
         row = batch.first_row + batch.ids.index(found[0])
         raise InvalidInput(f"id {found[0]!r} appears twice in the input (rows {found[1]} and {row})")
@@ -115,13 +115,13 @@ def _add_one(cat: Catalog, batch: Batch, seq: int, written: list[Path]) -> tuple
     if not keep:
         return 0, 0, len(batch), None
     seg = write_segment(cat.path, [batch.ids[i] for i in keep], batch.vectors[keep], written)
-    cur = cat.conn.execute(
+    cur = cat._conn.execute(
         "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
         (seg.path, seg.rows, seg.bytes, seg.sha256, seq),
     )
     segment_id = cur.lastrowid
-    execute_in(cat.conn, "UPDATE items SET removed_seq = ? WHERE item IN ({marks})", replaced, before=[seq])
-    cat.conn.executemany(
+    execute_in(cat._conn, "UPDATE items SET removed_seq = ? WHERE item IN ({marks})", replaced, before=[seq])
+    cat._conn.executemany(
         "INSERT INTO items(id, metadata, content_hash, source_hash, segment_id, segment_row, added_seq) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
@@ -142,6 +142,6 @@ def _add_one(cat: Catalog, batch: Batch, seq: int, written: list[Path]) -> tuple
 
 def live_rows(cat: Catalog, ids: list[str]) -> dict[str, tuple[int, str]]:
     rows = select_in(
-        cat.conn, "SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", ids
+        cat._conn, "SELECT id, item, content_hash FROM items WHERE removed_seq IS NULL AND id IN ({marks})", ids
     )
     return {ident: (item, h) for ident, item, h in rows}

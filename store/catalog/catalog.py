@@ -25,10 +25,10 @@ from scannlite.store.catalog.creating import DB_NAME, DEFAULT_METADATA_LIMIT, ut
 from scannlite.store.catalog.locking import writer_lock
 from scannlite.store.catalog.readers import BATCH_ROWS, iter_rows
 from scannlite.store.catalog.segments import RowGroupRead
-from scannlite.store.catalog.sql import execute_in
+from scannlite.store.catalog.sql import execute_in, sqlite_transaction
 from scannlite.store.errors import InvalidInput, NotACatalog, one_line
 from scannlite.store.index.config import IndexConfig
-from scannlite.store.oserrors import READ_OUTCOME, sqlite_transaction, translate
+from scannlite.store.oserrors import READ_OUTCOME, translate
 from scannlite.store.vocabulary import Distance
 
 
@@ -48,7 +48,7 @@ class Catalog:
 
     def __init__(self, path: Path, conn: sqlite3.Connection, lock_timeout: float | None = None):
         self.path = Path(path)
-        self.conn = conn
+        self._conn = conn  # SQL runs only in store/catalog/'s modules (tests/test_layers.py)
         self.lock_timeout = lock_timeout
         self._load_config()
 
@@ -125,7 +125,7 @@ class Catalog:
             raise NotACatalog(f"{db_path} is not a readable catalog: {one_line(exc)}") from None
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def __enter__(self):
         return self
@@ -135,7 +135,7 @@ class Catalog:
 
     def _load_config(self) -> None:
         try:
-            rows = dict(self.conn.execute("SELECT key, value FROM catalog_config").fetchall())
+            rows = dict(self._conn.execute("SELECT key, value FROM catalog_config").fetchall())
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise NotACatalog(f"{self.path} is not a catalog ({one_line(exc)})") from None
         try:
@@ -158,17 +158,17 @@ class Catalog:
     @contextmanager
     def reading(self):
         """One consistent view of the catalog (a WAL read transaction)."""
-        if self.conn.in_transaction:
-            yield self.conn
+        if self._conn.in_transaction:
+            yield
             return
-        self.conn.execute("BEGIN")
+        self._conn.execute("BEGIN")
         try:
-            yield self.conn
+            yield
         except sqlite3.OperationalError as exc:  # a large read spills to SQLite's temporary files
             raise translate(exc, self.path / DB_NAME, "reading", READ_OUTCOME) or exc
         finally:
-            if self.conn.in_transaction:  # SQLite ends it itself after some errors: keep theirs
-                self.conn.execute("COMMIT")
+            if self._conn.in_transaction:  # SQLite ends it itself after some errors: keep theirs
+                self._conn.execute("COMMIT")
 
     @contextmanager
     def writing(self):
@@ -181,24 +181,24 @@ class Catalog:
     def transaction(self):
         """One write transaction; a storage failure is a one-line StorageError (docs/storage-errors.md)."""
         # sqlite_transaction keeps the original error when SQLite already rolled back itself
-        with sqlite_transaction(self.conn, self.path / DB_NAME) as conn:
-            yield conn
+        with sqlite_transaction(self._conn, self.path / DB_NAME):
+            yield
 
     def new_commit(self, kind: str, summary: dict) -> int:
         """Record a commit inside the caller's transaction; returns its sequence number."""
-        seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM commits").fetchone()[0]
-        self.conn.execute(
+        seq = self._conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM commits").fetchone()[0]
+        self._conn.execute(
             "INSERT INTO commits(seq, kind, created_at, summary) VALUES (?, ?, ?, ?)",
             (seq, kind, utcnow(), json.dumps(summary, sort_keys=True)),
         )
         return seq
 
     def set_setting(self, key: str, value) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO catalog_config(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        self._conn.execute("INSERT OR REPLACE INTO catalog_config(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     @property
     def head_seq(self) -> int:
-        return self.conn.execute("SELECT MAX(seq) FROM commits").fetchone()[0]
+        return self._conn.execute("SELECT MAX(seq) FROM commits").fetchone()[0]
 
     # ---- writes --------------------------------------------------------------------------
     def make_batch(self, ids, vectors, metadata=None, source_hashes=None, first_row: int = 0) -> Batch:
@@ -261,17 +261,17 @@ class Catalog:
             items = [existing[i][0] for i in ids]
             with self.transaction():
                 seq = self.new_commit("delete", {"deleted": len(items)})
-                execute_in(self.conn, "UPDATE items SET removed_seq = ? WHERE item IN ({marks})", items, before=[seq])
+                execute_in(self._conn, "UPDATE items SET removed_seq = ? WHERE item IN ({marks})", items, before=[seq])
             return DeleteResult(len(items), seq)
 
     # ---- reads ---------------------------------------------------------------------------
     def count(self, seq: int | None = None) -> int:
         if seq is None:
-            return self.conn.execute("SELECT COUNT(*) FROM items WHERE removed_seq IS NULL").fetchone()[0]
-        return self.conn.execute(f"SELECT COUNT(*) FROM items WHERE {visible()}", {"seq": seq}).fetchone()[0]
+            return self._conn.execute("SELECT COUNT(*) FROM items WHERE removed_seq IS NULL").fetchone()[0]
+        return self._conn.execute(f"SELECT COUNT(*) FROM items WHERE {visible()}", {"seq": seq}).fetchone()[0]
 
     def get(self, ident: str) -> dict | None:
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT item, id, metadata, content_hash, added_seq FROM items WHERE removed_seq IS NULL AND id = ?",
             (ident,),
         ).fetchone()
@@ -282,7 +282,9 @@ class Catalog:
     def live_source_hashes(self) -> dict[str, str]:
         """id -> source file hash of live items ingested from files (to skip unchanged files)."""
         return dict(
-            self.conn.execute("SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL")
+            self._conn.execute(
+                "SELECT id, source_hash FROM items WHERE removed_seq IS NULL AND source_hash IS NOT NULL"
+            )
         )
 
     def vectors_for(self, items: np.ndarray) -> np.ndarray:
@@ -315,25 +317,25 @@ class Catalog:
         """kind, num_leaves, dims_per_block and trained_items of a partition model."""
         if model_id is None:
             return None
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT kind, num_leaves, dims_per_block, trained_items FROM models WHERE model_id = ?", (model_id,)
         ).fetchone()
         return dict(zip(("kind", "num_leaves", "dims_per_block", "trained_items"), row)) if row else None
 
     def segment_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
 
     def unset_setting(self, key: str) -> None:
-        self.conn.execute("DELETE FROM catalog_config WHERE key = ?", (key,))
+        self._conn.execute("DELETE FROM catalog_config WHERE key = ?", (key,))
 
     def ids_at(self, seq: int) -> list[str]:
         """Ids of the items visible at commit ``seq``, sorted."""
-        return [r[0] for r in self.conn.execute(f"SELECT id FROM items WHERE {visible()} ORDER BY id", {"seq": seq})]
+        return [r[0] for r in self._conn.execute(f"SELECT id FROM items WHERE {visible()} ORDER BY id", {"seq": seq})]
 
     def exports(self) -> list[dict]:
         """Recorded exports, newest first (empty for a catalog from before the exports table)."""
         try:
-            rows = self.conn.execute(
+            rows = self._conn.execute(
                 "SELECT export_id, version, path, sha256, manifest, created_at FROM exports ORDER BY export_id DESC"
             ).fetchall()
         except sqlite3.OperationalError:
@@ -360,10 +362,10 @@ class Catalog:
         """Remember a published bundle; False when gc forgot the snapshot meanwhile (the
         bundle itself is still valid, there is just nothing to attach it to)."""
         with self.writing():
-            if self.conn.execute("SELECT 1 FROM snapshots WHERE version = ?", (version,)).fetchone() is None:
+            if self._conn.execute("SELECT 1 FROM snapshots WHERE version = ?", (version,)).fetchone() is None:
                 return False
             with self.transaction():
-                self.conn.execute(
+                self._conn.execute(
                     "INSERT INTO exports(version, path, sha256, manifest, created_at) VALUES (?, ?, ?, ?, ?)",
                     (version, str(Path(path).resolve()), sha256, json.dumps(manifest, sort_keys=True), utcnow()),
                 )

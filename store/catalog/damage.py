@@ -38,14 +38,14 @@ def reports_damage(report: Callable[..., R]) -> Callable[[Callable[..., R]], Cal
     def decorate(check: Callable[..., R]) -> Callable[..., R]:
         @functools.wraps(check)
         def wrapper(cat, *args, **kwargs) -> R:
-            found = database_problems(cat.conn)
+            found = database_problems(cat._conn)
             if found:
                 return report(problems=found)
             try:
                 return check(cat, *args, **kwargs)
             except DAMAGE as exc:
-                if cat.conn.in_transaction:
-                    cat.conn.execute("ROLLBACK")
+                if cat._conn.in_transaction:
+                    cat._conn.execute("ROLLBACK")
                 return report(
                     problems=[f"catalog.db holds a value scannlite cannot read ({type(exc).__name__}: {one_line(exc)})"]
                 )

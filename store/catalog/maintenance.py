@@ -47,7 +47,7 @@ class CheckReport:
 def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
     rep = CheckReport()
     with cat.reading():
-        segs = cat.conn.execute("SELECT segment_id, path, rows, bytes, sha256 FROM segments").fetchall()
+        segs = cat._conn.execute("SELECT segment_id, path, rows, bytes, sha256 FROM segments").fetchall()
         with progress.task("checking segment files", total=max(len(segs), 1)) as advance:
             for _seg_id, rel, rows, size, digest in segs:
                 path = cat.path / rel
@@ -65,21 +65,21 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
                     except Exception as exc:  # a corrupt footer
                         rep.problems.append(f"segment {rel} is unreadable: {one_line(exc)}")
                 advance(1)
-        bad_rows = cat.conn.execute(
+        bad_rows = cat._conn.execute(
             "SELECT COUNT(*) FROM items i LEFT JOIN segments s ON s.segment_id = i.segment_id "
             "WHERE s.segment_id IS NULL OR i.segment_row < 0 OR i.segment_row >= s.rows"
         ).fetchone()[0]
         if bad_rows:
             rep.problems.append(f"{bad_rows} item rows point outside their segments")
-        dup = cat.conn.execute(
+        dup = cat._conn.execute(
             "SELECT id FROM items WHERE removed_seq IS NULL GROUP BY id HAVING COUNT(*) > 1 LIMIT 1"
         ).fetchone()
         if dup:
             rep.problems.append(f"id {dup[0]!r} is live twice")
-        snaps = cat.conn.execute("SELECT version, seq, model_id, count, items_digest FROM snapshots").fetchall()
+        snaps = cat._conn.execute("SELECT version, seq, model_id, count, items_digest FROM snapshots").fetchall()
         for version, seq, model_id, count, digest in snaps:
             items = np.fromiter(
-                (r[0] for r in cat.conn.execute(f"SELECT item FROM items WHERE {visible()}", {"seq": seq})),
+                (r[0] for r in cat._conn.execute(f"SELECT item FROM items WHERE {visible()}", {"seq": seq})),
                 dtype=np.int64,
             )
             if len(items) != count:
@@ -87,7 +87,7 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
             elif items_digest(items) != digest:
                 rep.problems.append(f"snapshot {version}'s items differ from the recorded digest")
             if model_id is not None:
-                coded = cat.conn.execute(
+                coded = cat._conn.execute(
                     f"SELECT COUNT(*) FROM items JOIN codes c ON c.item = items.item AND c.model_id = :m WHERE {visible()}",
                     {"m": model_id, "seq": seq},
                 ).fetchone()[0]
@@ -111,7 +111,7 @@ def check(cat: Catalog, progress: Progress = SILENT) -> CheckReport:
 
 
 def _check_model(cat: Catalog, model_id: int, rep: CheckReport) -> None:
-    row = cat.conn.execute(
+    row = cat._conn.execute(
         "SELECT kind, dim, num_leaves, dims_per_block, length(centroids), length(codebooks) "
         "FROM models WHERE model_id = ?",
         (model_id,),
@@ -126,7 +126,7 @@ def _check_model(cat: Catalog, model_id: int, rep: CheckReport) -> None:
         if bbytes != 4 * 256 * dim:
             rep.problems.append(f"model {model_id}: codebook blob has {bbytes} bytes, expected {4 * 256 * dim}")
         subspaces = -(-dim // dpb)
-        wrong = cat.conn.execute(
+        wrong = cat._conn.execute(
             "SELECT COUNT(*) FROM codes WHERE model_id = ? AND (length(code) != ? OR leaf < 0 OR leaf >= ?)",
             (model_id, subspaces, leaves),
         ).fetchone()[0]
@@ -135,7 +135,7 @@ def _check_model(cat: Catalog, model_id: int, rep: CheckReport) -> None:
 
 
 def _kept_seqs(cat: Catalog) -> list[int]:
-    return [r[0] for r in cat.conn.execute("SELECT seq FROM snapshots")]
+    return [r[0] for r in cat._conn.execute("SELECT seq FROM snapshots")]
 
 
 def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
@@ -144,14 +144,14 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
         seen_by_snapshot = " OR ".join(f"(added_seq <= {s} AND removed_seq > {s})" for s in seqs) or "0"
         dead = [
             r[0]
-            for r in cat.conn.execute(
+            for r in cat._conn.execute(
                 f"SELECT item FROM items WHERE removed_seq IS NOT NULL AND NOT ({seen_by_snapshot})"
             )
         ]
-        segs = cat.conn.execute("SELECT segment_id, path, rows FROM segments").fetchall()
+        segs = cat._conn.execute("SELECT segment_id, path, rows FROM segments").fetchall()
         dead_set = set(dead)
         per_seg: dict[int, list[int]] = {}
-        for item, seg in cat.conn.execute("SELECT item, segment_id FROM items"):
+        for item, seg in cat._conn.execute("SELECT item, segment_id FROM items"):
             if item not in dead_set:
                 per_seg.setdefault(seg, []).append(item)
         rewrite = [s for s in segs if len(per_seg.get(s[0], [])) < s[2] or s[2] < SMALL_SEGMENT_ROWS]
@@ -159,26 +159,28 @@ def compact(cat: Catalog, progress: Progress = SILENT) -> dict:
             return {"dead_rows": 0, "segments_rewritten": 0, "seq": None}
         keep_items = [i for s in rewrite for i in sorted(per_seg.get(s[0], []))]
         with progress.task(f"rewriting {len(rewrite)} segments", total=max(len(keep_items), 1)) as advance:
-            vectors = cat.vectors_for(np.asarray(keep_items, dtype=np.int64)) if keep_items else None
-            ids = dict(cat.conn.execute("SELECT item, id FROM items")) if keep_items else {}
-            new = write_segment(cat.path, [ids[i] for i in keep_items], vectors) if keep_items else None
+            new = None
+            if keep_items:
+                vectors = cat.vectors_for(np.asarray(keep_items, dtype=np.int64))
+                ids = dict(cat._conn.execute("SELECT item, id FROM items"))
+                new = write_segment(cat.path, [ids[i] for i in keep_items], vectors)
             advance(max(len(keep_items), 1))
         # a compaction that cannot commit leaves no new segment
         with unlinked_on_failure([cat.path / new.path] if new is not None else []), cat.transaction():
             seq = cat.new_commit("compact", {"dead_rows": len(dead), "segments_rewritten": len(rewrite)})
             if new is not None:
-                seg_id = cat.conn.execute(
+                seg_id = cat._conn.execute(
                     "INSERT INTO segments(path, rows, bytes, sha256, created_seq) VALUES (?, ?, ?, ?, ?)",
                     (new.path, new.rows, new.bytes, new.sha256, seq),
                 ).lastrowid
-                cat.conn.executemany(
+                cat._conn.executemany(
                     "UPDATE items SET segment_id = ?, segment_row = ? WHERE item = ?",
                     [(seg_id, row, item) for row, item in enumerate(keep_items)],
                 )
-            execute_in(cat.conn, "DELETE FROM codes WHERE item IN ({marks})", dead)
-            execute_in(cat.conn, "DELETE FROM items WHERE item IN ({marks})", dead)
+            execute_in(cat._conn, "DELETE FROM codes WHERE item IN ({marks})", dead)
+            execute_in(cat._conn, "DELETE FROM items WHERE item IN ({marks})", dead)
             for seg_id, _, _ in rewrite:
-                cat.conn.execute("DELETE FROM segments WHERE segment_id = ?", (seg_id,))
+                cat._conn.execute("DELETE FROM segments WHERE segment_id = ?", (seg_id,))
         return {"dead_rows": len(dead), "segments_rewritten": len(rewrite), "seq": seq, "rows_kept": len(keep_items)}
 
 
@@ -191,21 +193,21 @@ def gc(cat: Catalog, keep: int | None = None) -> dict:
             if keep is not None:
                 dropped_snapshots = [
                     r[0]
-                    for r in cat.conn.execute(
+                    for r in cat._conn.execute(
                         "SELECT version FROM snapshots ORDER BY version DESC LIMIT -1 OFFSET ?", (keep,)
                     )
                 ]
                 for v in dropped_snapshots:
-                    cat.conn.execute("DELETE FROM exports WHERE version = ?", (v,))
-                    cat.conn.execute("DELETE FROM snapshots WHERE version = ?", (v,))
-            used = {r[0] for r in cat.conn.execute("SELECT model_id FROM snapshots WHERE model_id IS NOT NULL")}
-            unused = [r[0] for r in cat.conn.execute("SELECT model_id FROM models") if r[0] not in used]
+                    cat._conn.execute("DELETE FROM exports WHERE version = ?", (v,))
+                    cat._conn.execute("DELETE FROM snapshots WHERE version = ?", (v,))
+            used = {r[0] for r in cat._conn.execute("SELECT model_id FROM snapshots WHERE model_id IS NOT NULL")}
+            unused = [r[0] for r in cat._conn.execute("SELECT model_id FROM models") if r[0] not in used]
             for m in unused:
-                cat.conn.execute("DELETE FROM codes WHERE model_id = ?", (m,))
-                cat.conn.execute("DELETE FROM models WHERE model_id = ?", (m,))
+                cat._conn.execute("DELETE FROM codes WHERE model_id = ?", (m,))
+                cat._conn.execute("DELETE FROM models WHERE model_id = ?", (m,))
             if dropped_snapshots or unused:
                 cat.new_commit("gc", {"dropped_snapshots": dropped_snapshots, "dropped_models": unused})
-        referenced = {r[0] for r in cat.conn.execute("SELECT path FROM segments")}
+        referenced = {r[0] for r in cat._conn.execute("SELECT path FROM segments")}
         removed = []
         for path in sorted((cat.path / SEGMENT_DIR).glob("*")):
             rel = f"{SEGMENT_DIR}/{path.name}"

@@ -61,16 +61,16 @@ def seen(cat) -> int:
 
 
 def size(cat) -> int:
-    if not _has_table(cat.conn):
+    if not _has_table(cat._conn):
         return 0
-    return cat.conn.execute("SELECT COUNT(*) FROM query_sample").fetchone()[0]
+    return cat._conn.execute("SELECT COUNT(*) FROM query_sample").fetchone()[0]
 
 
 def vectors(cat) -> np.ndarray:
     """(S, dim) float32 vectors of the sample, by slot; (0, dim) for none."""
-    if not _has_table(cat.conn):
+    if not _has_table(cat._conn):
         return np.zeros((0, cat.dim), np.float32)
-    blobs = [r[0] for r in cat.conn.execute("SELECT vector FROM query_sample ORDER BY slot")]
+    blobs = [r[0] for r in cat._conn.execute("SELECT vector FROM query_sample ORDER BY slot")]
     if not blobs:
         return np.zeros((0, cat.dim), np.float32)
     return np.frombuffer(b"".join(blobs), "<f4").reshape(len(blobs), cat.dim).astype(np.float32)
@@ -78,14 +78,14 @@ def vectors(cat) -> np.ndarray:
 
 def rows(cat, limit: int | None = None) -> list[dict]:
     """``{"slot", "text", "source", "added_at"}`` of the sample, by slot."""
-    if not _has_table(cat.conn):
+    if not _has_table(cat._conn):
         return []
     sql = "SELECT slot, text, source, added_at FROM query_sample ORDER BY slot"
     params: tuple = ()
     if limit is not None:
         sql += " LIMIT ?"
         params = (int(limit),)
-    return [dict(zip(("slot", "text", "source", "added_at"), r)) for r in cat.conn.execute(sql, params)]
+    return [dict(zip(("slot", "text", "source", "added_at"), r)) for r in cat._conn.execute(sql, params)]
 
 
 def summary(cat) -> dict:
@@ -143,8 +143,8 @@ def add_stream(cat, chunks, *, source: str = "file", capacity: int = CAPACITY) -
         offered = kept = 0
         now = utcnow()
         with cat.transaction():
-            cat.conn.execute(DDL)
-            filled = cat.conn.execute("SELECT COUNT(*) FROM query_sample").fetchone()[0]
+            cat._conn.execute(DDL)
+            filled = cat._conn.execute("SELECT COUNT(*) FROM query_sample").fetchone()[0]
             for vecs, texts in chunks:
                 arr, texts = prepare(cat, vecs, texts)
                 rng = np.random.default_rng([before + offered, len(arr)])
@@ -157,7 +157,7 @@ def add_stream(cat, chunks, *, source: str = "file", capacity: int = CAPACITY) -
                         slot = int(rng.integers(0, n + 1))
                         if slot >= capacity:
                             continue
-                    cat.conn.execute(
+                    cat._conn.execute(
                         "INSERT OR REPLACE INTO query_sample(slot, vector, text, source, added_at) "
                         "VALUES (?, ?, ?, ?, ?)",
                         (slot, v.astype("<f4").tobytes(), t, source, now),
@@ -178,8 +178,8 @@ def clear(cat) -> int:
     with cat.writing():
         held = size(cat)
         with cat.transaction():
-            if _has_table(cat.conn):
-                cat.conn.execute("DELETE FROM query_sample")
+            if _has_table(cat._conn):
+                cat._conn.execute("DELETE FROM query_sample")
             cat.unset_setting("query_sample")
             cat.new_commit("queries", {"cleared": held})
         cat.settings.pop("query_sample", None)

@@ -25,7 +25,7 @@ def vector_reads(cat: Catalog, items: np.ndarray) -> Iterator[RowGroupRead]:
     wanted = np.asarray(items, dtype=np.int64)
     if len(wanted) == 0:
         return
-    paths = dict(cat.conn.execute("SELECT segment_id, path FROM segments"))
+    paths = dict(cat._conn.execute("SELECT segment_id, path FROM segments"))
     found = 0
     for seg, rows in _stored_rows(cat, wanted):
         starts = row_group_starts(cat.path, paths[seg])
@@ -43,12 +43,12 @@ def _stored_rows(cat: Catalog, wanted: np.ndarray) -> Iterator[tuple[int, np.nda
     by item when they are few (up to 4,096, or a sixteenth of the catalog), else read segment
     by segment from the index on (segment_id, segment_row) and filtered."""
     few = len(wanted) <= 4096 or 16 * len(wanted) <= (
-        cat.conn.execute("SELECT MAX(item) FROM items").fetchone()[0] or 0
+        cat._conn.execute("SELECT MAX(item) FROM items").fetchone()[0] or 0
     )
     if few:
         found = list(
             select_in(
-                cat.conn,
+                cat._conn,
                 "SELECT segment_id, segment_row, item FROM items WHERE item IN ({marks})",
                 [int(x) for x in wanted],
             )
@@ -61,9 +61,9 @@ def _stored_rows(cat: Catalog, wanted: np.ndarray) -> Iterator[tuple[int, np.nda
         for part in np.split(arr, bounds):
             yield int(part[0, 0]), part[:, 1:]
         return
-    for (seg,) in cat.conn.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall():
+    for (seg,) in cat._conn.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall():
         rows = np.asarray(
-            cat.conn.execute(
+            cat._conn.execute(
                 "SELECT segment_row, item FROM items WHERE segment_id = ? ORDER BY segment_row", (seg,)
             ).fetchall(),
             dtype=np.int64,

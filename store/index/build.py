@@ -12,18 +12,19 @@ the snapshot's codes; never the catalog's float vectors (tests/test_build_memory
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scannlite.store.catalog.catalog import Catalog, utcnow
+from scannlite.store.catalog import index_rows, item_rows
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.segments import RowGroupRead
 from scannlite.store.index.build_recall import choose_leaves, recall_for_build, target_estimate
+from scannlite.store.index.build_result import BuildResult
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.health import assess
 from scannlite.store.index.partition_model import PartitionModel
@@ -32,88 +33,6 @@ from scannlite.store.index.stored import items_digest, load_model
 from scannlite.store.index.training import Trained, collect, imbalance, place_here, train_model, training_rows
 from scannlite.store.oserrors import codes_floor, require_free
 from scannlite.store.progress import SILENT, Progress
-
-
-@dataclass
-class BuildResult:
-    version: int
-    published: bool
-    retrained: bool
-    reasons: list[str]
-    count: int
-    encoded: int  # vectors assigned and encoded by this build
-    num_leaves: int
-    leaves_to_search: int | None
-    seconds: float
-    health: dict = field(default_factory=dict)
-    recipe: str | None = None
-    recall: RecallEstimate | None = None
-    leaves_note: str | None = None  # why leaves_to_search is what it is, when it is not plain
-    lookup_type: str = "FLOAT"
-    query_recall: RecallEstimate | None = None  # measured on the catalog's query sample, when it has one
-
-    @property
-    def stated_recall(self) -> float | None:
-        """Recall at the leaves searched, on the estimate the target was met on (the query sample's when it counts)."""
-        chosen, _ = target_estimate(self.recall, self.query_recall)
-        return chosen.at(self.leaves_to_search) if chosen is not None and self.leaves_to_search else None
-
-    def lines(self) -> list[str]:
-        if not self.published:
-            return [f"snapshot {self.version} is up to date ({self.count} items); nothing to build"]
-        what = "retrained the partitions" if self.retrained else "incremental build"
-        out = [
-            f"snapshot {self.version}: {self.count} items, {self.num_leaves} leaves"
-            + (f", {self.leaves_to_search} searched" if self.leaves_to_search else "")
-            + f" ({what}, {self.encoded} vectors encoded, {self.seconds:.1f} s)"
-        ]
-        if self.recall is not None and self.leaves_to_search:
-            r = self.recall
-            how = (
-                f"reused from snapshot {r.reused_from}, little changed since"
-                if r.reused_from is not None
-                else f"estimated on {r.sample} of its vectors in {r.seconds:.1f} s"
-            )
-            out.append(
-                f"  recall@{r.k} {r.at(self.leaves_to_search):.3f} at {self.leaves_to_search} of "
-                f"{self.num_leaves} leaves for queries like your items ({how})"
-            )
-            q = self.query_recall
-            if q is not None:
-                at = q.at(self.leaves_to_search)
-                err = (
-                    q.stderr[q.ladder.index(max(n for n in q.ladder if n <= self.leaves_to_search))] if q.stderr else 0
-                )
-                qhow = (
-                    f"reused from snapshot {q.reused_from}"
-                    if q.reused_from is not None
-                    else f"measured in {q.seconds:.1f} s"
-                )
-                out.append(
-                    f"  recall@{q.k} {at:.3f} ± {err:.3f} at {self.leaves_to_search} leaves for your queries "
-                    f"({q.sample} sampled, {qhow})"
-                )
-            if self.lookup_type != "FLOAT":
-                # The estimate ranks codes as FLOAT tables do; fixed-point tables round every
-                # entry, which loses a little more (docs/benchmarks.md: INT8 against FLOAT).
-                out.append(
-                    f"  (estimated with FLOAT lookup tables; this snapshot's {self.lookup_type} tables "
-                    "give somewhat less)"
-                )
-        if self.leaves_note:
-            out.append(f"  {self.leaves_note}")
-        if self.retrained:
-            out += [f"  why: {r}" for r in self.reasons]
-            if self.recipe:
-                out.append(f"  recipe: {self.recipe}")
-        elif self.count:
-            h = self.health
-            out.append(
-                f"  why not retrain: {h.get('untrained', 0)} of {h.get('live', 0)} vectors added since "
-                f"training, imbalance {h.get('imbalance', 1.0):.2f}; every health check passed"
-            )
-        return out
-
 
 #: (model, segment row-group reads, catalog directory, dim) -> (read, (leaves, codes, sums)) in order.
 Placer = Callable[[PartitionModel, Iterable[RowGroupRead], Path, int], Iterable[tuple[RowGroupRead, tuple]]]
@@ -154,55 +73,28 @@ def plan_build(cat: Catalog, *, full: bool = False, changes: dict | None = None)
     config = cat.index_config.replace(**changes) if changes else cat.index_config
     if changes and changes.get("recall_target") is not None and changes.get("leaves_to_search") is None:
         config = dataclasses.replace(config, leaves_to_search=None)  # a new target replaces a fixed number
-    last = cat.conn.execute(
-        "SELECT version, seq, model_id, count, leaves_to_search, lookup_type "
-        "FROM snapshots ORDER BY version DESC LIMIT 1"
-    ).fetchone()
-    live = np.fromiter(
-        (r[0] for r in cat.conn.execute("SELECT item FROM items WHERE removed_seq IS NULL ORDER BY item")),
-        dtype=np.int64,
-    )
+    last = index_rows.newest_snapshot_head(cat)
+    live = np.fromiter(item_rows.live_items(cat), dtype=np.int64)
     return BuildPlan(config, config != cat.index_config, cat.head_seq, last, live, full)
 
 
-def _incremental(cat: Catalog, plan: BuildPlan, model_id: int, progress: Progress) -> BuildWork:
-    """Assign and encode what is new with the existing model, then ask the health policy."""
+def _incremental(cat: Catalog, plan: BuildPlan, last_seq: int, model_id: int, progress: Progress) -> BuildWork:
+    """Assign and encode what is new since the last snapshot (commit ``last_seq``) with its model, then ask the
+    health policy."""
     live = plan.live
     model, baseline = load_model(cat, model_id)
     # SQLite counts and finds what changed: at millions of items, carrying every coded row
     # into Python would cost more than the build itself.
     coded_sizes = np.zeros(model.num_leaves, np.int64)
     trained_live = 0
-    for leaf, count, trained in cat.conn.execute(
-        "SELECT c.leaf, COUNT(*), SUM(c.trained > 0) FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL GROUP BY c.leaf",
-        (model_id,),
-    ):
+    for leaf, count, trained in index_rows.live_codes_per_leaf(cat, model_id):
         coded_sizes[leaf] = count
         trained_live += trained
     # Every item live at the last snapshot was coded by its model, so what is new is what was
     # added since; the count check guards that reasoning, and the exact query stands behind it.
-    new_items = np.fromiter(
-        (
-            r[0]
-            for r in cat.conn.execute(
-                "SELECT item FROM items WHERE removed_seq IS NULL AND added_seq > ? ORDER BY item", (plan.last[1],)
-            )
-        ),
-        dtype=np.int64,
-    )
+    new_items = np.fromiter(item_rows.live_items_added_after(cat, last_seq), dtype=np.int64)
     if int(coded_sizes.sum()) + len(new_items) != len(live):
-        new_items = np.fromiter(
-            (
-                r[0]
-                for r in cat.conn.execute(
-                    "SELECT item FROM items i WHERE removed_seq IS NULL AND NOT EXISTS "
-                    "(SELECT 1 FROM codes c WHERE c.model_id = ? AND c.item = i.item) ORDER BY item",
-                    (model_id,),
-                )
-            ),
-            dtype=np.int64,
-        )
+        new_items = np.fromiter(item_rows.live_items_without_codes(cat, model_id), dtype=np.int64)
     with progress.task(f"encoding {len(new_items)} new vectors", total=max(len(new_items), 1)) as advance:
         vectors = cat.vectors_for(new_items)
         new_leaves = model.assign(vectors) if len(new_items) else np.zeros(0, np.int32)
@@ -289,15 +181,15 @@ def compute_build(
 ) -> BuildWork:
     """Incremental unless there is no model yet, ``--full`` was given, or the health policy
     asks for retraining (then the incremental work is thrown away and every vector retrained)."""
-    model_id = plan.last[2] if plan.last is not None else None
+    last = plan.last
     if len(plan.live) == 0:
         return BuildWork(False, [], {}, None, None, None, [])
-    if model_id is None or plan.full:
+    if last is None or last[2] is None or plan.full:
         work = _retrain(
             cat, plan, ["--full was given" if plan.full else "no partition model yet"], {}, progress, placer
         )
     else:
-        work = _incremental(cat, plan, model_id, progress)
+        work = _incremental(cat, plan, last[1], last[2], progress)
         if work.retrain:
             work = _retrain(cat, plan, work.reasons, work.health, progress, placer)
     work.recall, work.query_recall = recall_for_build(cat, plan, work, progress)
@@ -317,25 +209,21 @@ def commit_build(
             cat.index_config = config
         seq = cat.new_commit("build", {"retrained": work.retrain, "reasons": work.reasons, "encoded": len(rows)})
         if work.trained is not None:
-            cur = cat.conn.execute(
-                "INSERT INTO models(created_seq, kind, dim, num_leaves, dims_per_block, centroids, codebooks, "
-                "trained_items, training) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    model.kind,
-                    cat.dim,
-                    model.num_leaves,
-                    model.dims_per_block,
-                    model.centroid_blob(),
-                    model.codebook_blob(),
-                    len(live),
-                    json.dumps(work.trained.stats, sort_keys=True),
-                ),
+            trained = work.trained.model  # the model a retrain made (work.model)
+            model_id = index_rows.insert_model(
+                cat,
+                seq,
+                kind=trained.kind,
+                num_leaves=trained.num_leaves,
+                dims_per_block=trained.dims_per_block,
+                centroids=trained.centroid_blob(),
+                codebooks=trained.codebook_blob(),
+                trained_items=len(live),
+                training=work.trained.stats,
             )
-            model_id = cur.lastrowid
             rows = dataclasses.replace(rows, model_id=model_id)
         with progress.task(f"writing {len(rows)} codes", total=max(len(rows), 1)) as advance:
-            cat.conn.executemany("INSERT INTO codes(model_id, item, leaf, code, trained) VALUES (?, ?, ?, ?, ?)", rows)
+            index_rows.insert_codes(cat, rows)
             advance(max(len(rows), 1))
         on, sample_note = target_estimate(work.recall, work.query_recall)
         leaves_to_search, note = choose_leaves(config, model.num_leaves, on) if model is not None else (None, None)
@@ -354,20 +242,16 @@ def commit_build(
             "leaves_note": note,
             "recall_target": config.recall_target if config.leaves_to_search is None else None,
         }
-        cat.conn.execute(
-            "INSERT INTO snapshots(version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, "
-            "created_at, build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                version,
-                seq,
-                model_id,
-                len(live),
-                items_digest(live),
-                leaves_to_search,
-                config.lookup_type if model is not None else None,
-                utcnow(),
-                json.dumps(build_info, sort_keys=True),
-            ),
+        index_rows.insert_snapshot(
+            cat,
+            version=version,
+            seq=seq,
+            model_id=model_id,
+            count=len(live),
+            items_digest=items_digest(live),
+            leaves_to_search=leaves_to_search,
+            lookup_type=config.lookup_type if model is not None else None,
+            build=build_info,
         )
     return BuildResult(
         version,
@@ -406,7 +290,7 @@ def build(
     started = time.perf_counter()
     with cat.writing():
         plan = plan_build(cat, full=full, changes=changes)
-        if plan.up_to_date:
+        if plan.last is not None and plan.up_to_date:
             version, _, model_id, count, leaves_to_search, _ = plan.last
             model = cat.model_summary(model_id)
             return BuildResult(

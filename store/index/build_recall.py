@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scannlite.store.catalog import query_sample
+from scannlite.store.catalog import index_rows, query_sample
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.recall_estimate import RecallEstimate, estimate_for_queries
@@ -50,9 +50,7 @@ def recall_for_build(
     digest = query_sample.digest(sample_vectors) if len(sample_vectors) else None
     own = ours = None
     if work.trained is None and plan.last is not None:
-        build_info = json.loads(
-            cat.conn.execute("SELECT build FROM snapshots WHERE version = ?", (plan.last[0],)).fetchone()[0]
-        )
+        build_info = json.loads(index_rows.build_record(cat, plan.last[0]))
         deleted = plan.last[3] + len(work.rows) - len(live)
         own = _reused(
             build_info.get("recall"), plan, len(work.rows) + max(deleted, 0), min(plan.config.recall_sample, len(live))
@@ -71,8 +69,10 @@ def recall_for_build(
         items, leaves, codes = live, work.trained.leaves, work.trained.codes
         unseen_items = live[~work.rows.sampled]
     else:
-        unseen_items = unseen_at_training(cat, work.model_id)
-        items, leaves, codes = coded_rows(cat, work.model_id, with_codes=model.kind == "ah")
+        model_id = work.model_id
+        assert model_id is not None  # an incremental build keeps the last snapshot's model
+        unseen_items = unseen_at_training(cat, model_id)
+        items, leaves, codes = coded_rows(cat, model_id, with_codes=model.kind == "ah")
         new = work.rows
         if new:
             items = np.concatenate([items, np.asarray([r[1] for r in new], dtype=np.int64)])
@@ -109,6 +109,8 @@ def _reused(previous: dict | None, plan: BuildPlan, changed: int, sample: int) -
     if drift > REUSE_ESTIMATE_BELOW * len(plan.live):
         return None
     kept = RecallEstimate.from_json(previous)
+    if kept is None:
+        return None
     kept.reused_from = kept.reused_from or plan.last[0]
     kept.drift = drift
     return kept

@@ -209,6 +209,7 @@ def ah_distances(index: DeviceIndex, table, codes: np.ndarray) -> np.ndarray:
 
 
 def float_distances(index: DeviceIndex, q: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+    assert index.vectors is not None  # a float index keeps its vectors (DeviceIndex)
     x = index.vectors[rows]
     dots = (x.astype(np.float64) @ q.astype(np.float64)).astype(F32)
     if index.distance == "dot":
@@ -237,6 +238,7 @@ def search(index: DeviceIndex, queries: np.ndarray, k: int, leaves_to_search: in
         else:
             lut = lookup_table(index, q)
             table = lut if index.lookup_type == "FLOAT" else quantize_table(lut, index.lookup_type)
+            assert index.codes is not None  # an AH index keeps its codes (DeviceIndex)
             d = ah_distances(index, table, index.codes[cand])
         take = min(k, len(cand))
         order = np.lexsort((cand, d))[:take]

@@ -89,6 +89,7 @@ class PartitionModel:
         return codes
 
     def _sorted_entries(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self.codebooks is not None
         values = self.codebooks[s][:, 0].astype(np.float64)
         order = np.argsort(values, kind="stable").astype(np.uint8)
         v = values[order]
@@ -130,6 +131,8 @@ class PartitionModel:
         cents = np.frombuffer(centroids, dtype="<f4").reshape(num_leaves, dim).astype(np.float32)
         books = None
         if kind == "ah":
+            if codebooks is None or dims_per_block is None:
+                raise ValueError("an asymmetric-hashing model without codebooks")
             flat = np.frombuffer(codebooks, dtype="<f4")
             books, pos = [], 0
             for w in subspace_widths(dim, dims_per_block):

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scannlite.store.catalog.catalog import Catalog, visible
-from scannlite.store.catalog.sql import select_in
+from scannlite.store.catalog import index_rows, item_rows
+from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import CatalogCorrupt, InvalidInput, UnknownSnapshot
 from scannlite.store.index import device_search
 from scannlite.store.index.partition_model import PartitionModel
@@ -45,9 +45,6 @@ class SnapshotInfo:
         }
 
 
-_COLUMNS = "version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build"
-
-
 def _info(row) -> SnapshotInfo:
     version, seq, model_id, count, items_digest, leaves_to_search, lookup_type, created_at, build = row
     try:
@@ -60,18 +57,17 @@ def _info(row) -> SnapshotInfo:
 
 
 def list_snapshots(cat: Catalog) -> list[SnapshotInfo]:
-    return [_info(r) for r in cat.conn.execute(f"SELECT {_COLUMNS} FROM snapshots ORDER BY version")]
+    return [_info(r) for r in index_rows.snapshot_rows(cat)]
 
 
 def get_snapshot(cat: Catalog, version: int | None = None) -> SnapshotInfo:
+    row = index_rows.snapshot_row(cat, version)
     if version is None:
-        row = cat.conn.execute(f"SELECT {_COLUMNS} FROM snapshots ORDER BY version DESC LIMIT 1").fetchone()
         if row is None:
             raise UnknownSnapshot(f"catalog {cat.path} has no snapshot yet; run `scannlite build`")
         return _info(row)
-    row = cat.conn.execute(f"SELECT {_COLUMNS} FROM snapshots WHERE version = ?", (version,)).fetchone()
     if row is None:
-        have = [r[0] for r in cat.conn.execute("SELECT version FROM snapshots ORDER BY version")]
+        have = index_rows.snapshot_versions(cat)
         listing = f" (snapshots: {', '.join(map(str, have[-10:]))})" if have else " (there are none yet)"
         raise UnknownSnapshot(f"catalog {cat.path} has no snapshot {version}{listing}")
     return _info(row)
@@ -98,10 +94,17 @@ class LoadedSnapshot:
     def count(self) -> int:
         return len(self.items)
 
+    @property
+    def partitions(self) -> PartitionModel:
+        """The partition model; only a snapshot without items has none (callers check :attr:`count` first)."""
+        if self.model is None:
+            raise InvalidInput(f"snapshot {self.info.version} holds no items, so it has no partitions to search")
+        return self.model
+
     def device_index(self, lookup_type: str | None = None) -> device_search.DeviceIndex:
         """The index to search, made once per lookup type: a long-lived process (Datasette)
         searching the same snapshot keeps its stacked codebooks between queries."""
-        m = self.model
+        m = self.partitions
         lookup = lookup_type or self.info.lookup_type or "FLOAT"
         key = (lookup, id(self.codes), id(self.vectors))
         if key not in self._indexes:
@@ -134,17 +137,12 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
             )
             return snap
         model, _ = load_model(cat, info.model_id)
-        cur = cat.conn.execute(
-            f"SELECT i.item, i.id, c.leaf, c.code FROM items i JOIN codes c ON c.item = i.item AND c.model_id = :m "
-            f"WHERE {visible(alias='i')} ORDER BY c.leaf, i.item",
-            {"m": info.model_id, "seq": info.seq},
-        )
         # Read in batches straight into arrays: millions of row tuples at once cost gigabytes.
         items_parts: list[np.ndarray] = []
         leaves_parts: list[np.ndarray] = []
         code_parts: list[np.ndarray] = []
         ids: list[str] = []
-        while rows := cur.fetchmany(65_536):
+        for rows in index_rows.snapshot_code_batches(cat, info.model_id, info.seq, 65_536):
             items_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
             ids.extend(r[1] for r in rows)
             leaves_parts.append(np.fromiter((r[2] for r in rows), dtype=np.int32, count=len(rows)))
@@ -166,9 +164,7 @@ def load_snapshot(cat: Catalog, version: int | None = None, *, with_vectors: boo
 
 
 def metadata_of(cat: Catalog, items) -> dict[int, object]:
-    return dict(
-        select_in(cat.conn, "SELECT item, metadata FROM items WHERE item IN ({marks})", [int(i) for i in items])
-    )
+    return item_rows.metadata_of(cat, [int(i) for i in items])
 
 
 def jsonable_metadata(value):
@@ -262,8 +258,8 @@ def diff(cat: Catalog, v1: int, v2: int) -> dict:
     """Ids added, removed and changed (same id, new vector or metadata) from v1 to v2."""
     with cat.reading():
         a, b = get_snapshot(cat, v1), get_snapshot(cat, v2)
-        old = dict(cat.conn.execute(f"SELECT id, item FROM items WHERE {visible()}", {"seq": a.seq}).fetchall())
-        new = dict(cat.conn.execute(f"SELECT id, item FROM items WHERE {visible()}", {"seq": b.seq}).fetchall())
+        old = item_rows.items_by_id_at(cat, a.seq)
+        new = item_rows.items_by_id_at(cat, b.seq)
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     changed = sorted(i for i in set(old) & set(new) if old[i] != new[i])

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from scannlite.store.catalog import index_rows
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.errors import CatalogCorrupt
 from scannlite.store.index.device_search import DeviceIndex
@@ -23,10 +24,7 @@ def items_digest(items: np.ndarray) -> str:
 
 
 def load_model(cat: Catalog, model_id: int) -> tuple[PartitionModel, dict]:
-    kind, dim, leaves, dpb, cents, books, training = cat.conn.execute(
-        "SELECT kind, dim, num_leaves, dims_per_block, centroids, codebooks, training FROM models WHERE model_id = ?",
-        (model_id,),
-    ).fetchone()
+    kind, dim, leaves, dpb, cents, books, training = index_rows.model_row(cat, model_id)
     try:
         return PartitionModel.from_blobs(kind, dim, leaves, dpb, cents, books), json.loads(training)
     except (TypeError, ValueError):  # a damaged catalog.db: one line, not a traceback
@@ -37,20 +35,9 @@ def unseen_at_training(cat: Catalog, model_id: int) -> np.ndarray | None:
     """Items live when the model was trained but left out of its training sample (``trained =
     1``; the sample is 2). None for a model whose codes do not say (written before the sample
     was marked, or a float index, which trains nothing)."""
-    if (
-        cat.conn.execute("SELECT 1 FROM codes WHERE model_id = ? AND trained = 2 LIMIT 1", (model_id,)).fetchone()
-        is None
-    ):
+    if not index_rows.marks_training_sample(cat, model_id):
         return None
-    return np.fromiter(
-        (
-            r[0]
-            for r in cat.conn.execute(
-                "SELECT item FROM codes WHERE model_id = ? AND trained = 1 ORDER BY item", (model_id,)
-            )
-        ),
-        np.int64,
-    )
+    return np.fromiter(index_rows.items_left_out_of_training(cat, model_id), np.int64)
 
 
 def catalog_snapshot(
@@ -94,13 +81,8 @@ def catalog_snapshot(
 def coded_rows(cat: Catalog, model_id: int, *, with_codes: bool, batch: int = 65_536):
     """(items, leaves, codes or None) of the live items a model coded, read in batches
     straight into arrays: a million Python row tuples would cost about as much as the vectors."""
-    cur = cat.conn.execute(
-        "SELECT c.item, c.leaf" + (", c.code" if with_codes else "") + " FROM codes c JOIN items i ON i.item = c.item "
-        "WHERE c.model_id = ? AND i.removed_seq IS NULL ORDER BY c.item",
-        (model_id,),
-    )
     items, leaves, codes = [], [], []
-    while rows := cur.fetchmany(batch):
+    for rows in index_rows.live_code_batches(cat, model_id, with_codes=with_codes, batch=batch):
         items.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
         leaves.append(np.fromiter((r[1] for r in rows), np.int32, len(rows)))
         if with_codes:

@@ -92,6 +92,10 @@ class _Worker:
             stderr=self.log,
             env=env,
         )
+        # stdin=PIPE and stdout=PIPE: Popen always makes both pipes.
+        if self.proc.stdin is None or self.proc.stdout is None:
+            raise RuntimeError(f"the {kind} process started without its pipes")
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         _STATS[kind] += 1
 
     @property
@@ -103,15 +107,15 @@ class _Worker:
         self.log_start = os.fstat(self.log.fileno()).st_size  # this call's output starts here
         payload = pickle.dumps((func, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            _write_message(self.proc.stdin, payload)
+            _write_message(self.stdin, payload)
             del payload
             # The answer comes in one write when the work is done: wait for its first byte
             # (no timer thread per call: a warm call costs microseconds, not a thread start).
-            if timeout and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            if timeout and not select.select([self.stdout], [], [], timeout)[0]:
                 self.proc.kill()
                 raise self._died(name, timeout)
-            (size,) = HEADER.unpack(_read_exact(self.proc.stdout, HEADER.size))
-            ok, result = pickle.loads(_read_exact(self.proc.stdout, size))
+            (size,) = HEADER.unpack(_read_exact(self.stdout, HEADER.size))
+            ok, result = pickle.loads(_read_exact(self.stdout, size))
         except (EOFError, OSError):  # BrokenPipeError is an OSError
             raise self._died(name, None) from None
         if not ok:
@@ -139,7 +143,7 @@ class _Worker:
         )
 
     def close(self) -> None:
-        for stream in (self.proc.stdin, self.proc.stdout):
+        for stream in (self.stdin, self.stdout):
             try:
                 stream.close()
             except OSError:

@@ -145,7 +145,7 @@ def state(catalog: Path) -> dict:
         return {
             "head": cat.head_seq,
             "count": cat.count(),
-            "snapshots": cat.conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0],
+            "snapshots": cat._conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0],
             "exports": len(cat.exports()),
             "segments": cat.segment_count(),
         }

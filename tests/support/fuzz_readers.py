@@ -176,9 +176,9 @@ class Segment(Reader):
         self.cat = Catalog.create(self.work / "segcat", 8)
         self.vectors = np.random.default_rng(2).standard_normal((500, 8)).astype(np.float32)
         self.cat.add([f"r{i}" for i in range(500)], self.vectors)
-        self.items = np.asarray([r[0] for r in self.cat.conn.execute("SELECT item FROM items ORDER BY item")])
+        self.items = np.asarray([r[0] for r in self.cat._conn.execute("SELECT item FROM items ORDER BY item")])
         self.stored = self.cat.vectors_for(self.items)
-        self.seg = self.cat.path / self.cat.conn.execute("SELECT path FROM segments").fetchone()[0]
+        self.seg = self.cat.path / self.cat._conn.execute("SELECT path FROM segments").fetchone()[0]
         self.pristine_bytes = self.seg.read_bytes()
         return self.pristine_bytes
 
@@ -209,7 +209,7 @@ class CatalogDb(Reader):
                 [f"row {i}" for i in range(400)],
             )
             build(cat)
-            cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cat._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.src = src
         return (src / "catalog.db").read_bytes()
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from datasette import hookimpl
 
 from scannlite.plugin.integrations.datasette_plugin.catalogs import catalog_db, catalog_dbs
-from scannlite.plugin.integrations.datasette_plugin.views import PREFIX, ROUTES, base_path
+from scannlite.plugin.integrations.datasette_plugin.urls import PREFIX, base_path
+from scannlite.plugin.integrations.datasette_plugin.views import ROUTES
 
 
 @hookimpl

@@ -369,7 +369,7 @@ def _bundle_from(data: bytes, model):
     return Bundle(
         index_name,
         index_output,
-        files.get(index_name),
+        files.get(index_name) if index_name is not None else None,
         files,
         associated,
         has_metadata,

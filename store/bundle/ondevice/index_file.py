@@ -337,7 +337,9 @@ def read_index(data: bytes, *, verify_checksums: bool = True, release=None) -> O
     get = table.get
     index.metadata.extend(get(b"M_%d" % j) for j in index.row_ids())
     for r in [r for r, m in enumerate(index.metadata) if m.__class__ is memoryview]:  # labels of 64 KiB or more
-        index.metadata[r] = bytes(index.metadata[r])
+        label = index.metadata[r]
+        if label is not None:
+            index.metadata[r] = bytes(label)
     unused = [b"M_%d" % j for j in _outside(index, np.frombuffer(meta_ids, dtype=np.int64))]
     index.extra_keys.extend(sorted(extra + unused))  # table order
     return index

@@ -72,7 +72,7 @@ def slotted_offsets(
     offsets: list[int] = []
     moved: int | None = 0 if previous is None else None
     for p, _size in enumerate(sizes):
-        if moved is None:
+        if moved is None and previous is not None:  # moved starts as None only with previous
             if p == 0 or offsets[p - 1] + sizes[p - 1] <= previous[p]:
                 offsets.append(previous[p])
                 continue
