@@ -118,6 +118,8 @@ def query_bundle(
     """``scannlite bundle query``: what a phone returns for these inputs."""
     if texts:
         return runtime.text_search(bundle, texts, max_results=max_results, l2_normalize=l2_normalize)
+    if not images:
+        raise ValueError("nothing to query: give texts or images")
     return runtime.image_search(bundle, images, max_results=max_results, l2_normalize=l2_normalize)
 
 
@@ -126,4 +128,6 @@ def embed_bundle(*, bundle: bytes | str, texts: list[str] | None = None, images:
     inputs (not normalised), exactly those its searcher would search with."""
     if texts:
         return runtime.text_embed(bundle, texts)
+    if not images:
+        raise ValueError("nothing to embed: give texts or images")
     return runtime.image_embed(bundle, images)

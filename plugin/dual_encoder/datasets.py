@@ -47,6 +47,8 @@ def load_dataset(spec: str, image_size: int) -> PairSet:
     if kind == "openmoji":
         images, captions, stems, held_out, skipped = openmoji.load(image_size)
         return PairSet("openmoji", images, [[c] for c in captions], stems, held_out, skipped, openmoji.LICENSE)
+    if path is None:
+        raise EncoderError(f"dataset {spec!r} names no COCO annotations path")
     images, captions, files, held_out, skipped = coco.load(path, image_size)
     if held_out.all() or not held_out.any():
         # A tiny set can land entirely on one side of the hash split: hold out one image.

@@ -17,6 +17,7 @@ import numpy as np
 from scannlite.plugin.dual_encoder import modeldir, towers, words
 from scannlite.plugin.dual_encoder.images import resize_square
 from scannlite.plugin.dual_encoder.settings import TrainSettings
+from scannlite.plugin.embedders.errors import EncoderError
 
 
 @dataclass
@@ -58,6 +59,8 @@ def text_features(enc: LoadedEncoder, texts: list[str]):
     """The device-format inputs for ``texts``: what the Task Library would put in the tensors."""
     s = enc.settings
     if s.text_tower == "words":
+        if enc.vocab is None:
+            raise EncoderError("the words text tower was saved without its vocabulary")
         return words.encode(texts, enc.vocab, s.words_seq_len)
     from scannlite.plugin.dual_encoder.wordpiece import encode
 

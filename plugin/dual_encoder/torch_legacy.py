@@ -50,6 +50,8 @@ class _TensorRef:
 
     def array(self) -> np.ndarray:
         data = self.storage.data
+        if data is None:
+            raise EncoderError("tensor storage missing from the checkpoint")
         need = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride)) + 1 if all(self.shape) else 0
         if need > len(data):
             raise EncoderError("tensor extends past its storage")

@@ -145,6 +145,8 @@ def probe_inputs(kind: str | None, input_shape: list[int] | None, candidates: li
 
     if probe is not None:
         return None, load_probe_images(Path(probe), PROBE_INPUTS)
+    if input_shape is None or len(input_shape) < 3:
+        raise InvalidInput(f"the image embedder's input has no height and width (shape {input_shape})")
     return None, synthetic_images(PROBE_INPUTS, input_shape[1], input_shape[2])
 
 
@@ -220,7 +222,8 @@ def verify(
         with progress.task("verifying with libscannlite"):
             mine = {"probe vector": rt.native_search(index, probes, k, l2_normalize)}
             for key, vecs in embedded.items():
-                mine[f"real embedder {key[:-1]}"] = rt.native_search(bundle, vecs, k, l2_normalize)
+                if bundle is not None:  # embedded is filled only from a bundle's own embedder
+                    mine[f"real embedder {key[:-1]}"] = rt.native_search(bundle, vecs, k, l2_normalize)
         answers[rt.SCANNLITE] = mine
     first, *others = [r for r in (rt.TASK_LIBRARY, rt.SCANNLITE) if r in answers]
     for what, dev in answers[first].items():
