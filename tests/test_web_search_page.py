@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from tests.support.search_page import page_results
 from tests.support.static_folder import StaticFolder
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNLITE = ROOT / ".venv" / "bin" / "scannlite"
+SCANNLITE = Path(sys.executable).with_name("scannlite")  # the environment running the tests (.venv or .venv-py313)
 
 pytestmark = [pytest.mark.browser, pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
 
