@@ -25,7 +25,6 @@ from tests.support.datasette_site import CHROMIUM, CHROMIUM_ARGS
 from tests.support.search_page import page_results
 from tests.support.static_folder import StaticFolder
 
-ROOT = Path(__file__).resolve().parents[1]
 SCANNLITE = Path(sys.executable).with_name("scannlite")  # the environment running the tests (.venv or .venv-py313)
 
 pytestmark = [pytest.mark.browser, pytest.mark.tensorflow, pytest.mark.device, pytest.mark.slow]
