@@ -8,6 +8,10 @@ centroids byte for byte, with or without a query sample, and each knob must chan
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -161,3 +165,24 @@ def test_training_on_queries_trains_the_tree_on_sample_rows_and_estimates_on_the
     assert not again.retrained
     assert again.query_recall.sample == len(query_training.for_estimate(query_sample.vectors(cat), True))
     cat.close()
+
+
+@pytest.mark.slow
+def test_build_sets_both_knobs_from_the_command_line_and_a_bad_share_is_one_line(tmp_path):
+    path = tmp_path / "c"
+    with Catalog.create(path, DIM) as cat:
+        cat.add(ids_for("v", N), VECTORS)
+        query_sample.add(cat, far_queries(300))
+    scannlite = str(Path(sys.executable).parent / "scannlite")
+    args = [scannlite, "build", str(path), "--num-leaves", str(LEAVES), "--no-spherical", "--train-on-queries", "0.25"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    with Catalog.open(path) as cat:
+        config = cat.index_config
+        model, stats = load_model(cat, snapshot.load_snapshot(cat).info.model_id)
+    assert config.spherical is False and config.train_on_queries == 0.25
+    assert stats["tree_queries"] > 0 and "spherical" not in stats["recipe"]
+    assert np.linalg.norm(model.centroids.astype(np.float64), axis=1).max() < 1 - 1e-3
+    bad = subprocess.run([scannlite, "build", str(path), "--train-on-queries", "1.5"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "train_on_queries must be between 0 and 0.9" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
