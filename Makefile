@@ -153,11 +153,13 @@ bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all
 
 # Recall for short typed and cross-modal queries with a query sample (docs/queries.md): the full real text set
-# (about 20 minutes of MiniLM the first time) and the demo's captions against its images (needs `make demo`).
+# (about 20 minutes of MiniLM the first time) and the demo's captions against its images (needs `make demo`), the
+# partitions' knobs on the 12,000-sentence set (about 15 minutes), then docs/queries.md's tables written from them.
 bench-queries: setup
 	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
 	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
-	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown
+	$(UV) run --frozen --no-sync python -m bench.query_knobs
+	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
 
 clean:
 	rm -rf $(VENV) .venv-py312 .venv-py313 .tools .pytest_cache .typecheck .mypy_cache .ruff_cache

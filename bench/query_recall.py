@@ -267,6 +267,140 @@ def markdown(real: dict | None, cross: dict | None) -> str:
     return "\n".join(out)
 
 
+def _codes(x) -> str:
+    return "not reached" if x is None else f"{x:,}"
+
+
+def _share(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _range(pair, fmt: str = "{:.3f}") -> str:
+    return "" if not pair else f" [{fmt.format(pair[0])}, {fmt.format(pair[1])}]"
+
+
+def knobs_markdown(knobs: dict | None) -> str:
+    """docs/queries.md's "Partitions for such queries" tables, from bench/results/raw/query_knobs.json (short typed
+    queries, whole sentences beside them) or query_knobs_cross.json (captions against images)."""
+    if not knobs:
+        return ""
+    runs = knobs["runs"]
+    budgets = [str(b) for b in knobs["budgets"]]
+    mid = budgets[1]
+    target = knobs["target"]
+    cross = knobs.get("set") == "captions against images"
+    what = "caption" if cross else "short"
+    whole = any(r.get("codes_for_0.90_whole") is not None for r in runs)
+    if cross:
+        head = (
+            f"**Partitions for captions against images** (`{knobs['command']}`, {knobs['date']}): {knobs['note']}; "
+            f"the same {knobs['sample']}-caption sample as (b), otherwise the demo's settings. Recall@10 of the "
+            f"{knobs['held_out']} held-out captions"
+        )
+    else:
+        head = (
+            f"**Partitions for short typed queries** (`{knobs['command']}`, {knobs['date']}): the same "
+            f"{knobs['catalog']:,} sentences and {knobs['sample']}-query short sample as (a), otherwise default "
+            f"settings. Recall@10 of the {knobs['held_out']} held-out short (and whole) queries"
+        )
+    out = [
+        head + " by the sample estimate's definition, against the codes the leaves searched hold on average for "
+        f"those queries (what a phone scans; codes for {target:.2f} and recall at a fixed number of codes are "
+        f"interpolated linearly between ladder steps). Each variant was built {knobs['orders']} times, the items "
+        "added in another order each time (another draw of k-means++): the mean over those builds, [lowest, "
+        'highest] build, and ± the queries\' standard error. "sample est. error": the largest |sample estimate - '
+        "held-out recall| over the ladder and the builds, with the queries the estimate used (with "
+        f'`train_on_queries` only the half of the sample the tree did not train on). "build chose": the leaves '
+        f"the {target:.2f} target chose on the sample in each build (cap 64), and the held-out {what} queries' "
+        "recall there, lowest to highest.",
+        "",
+        f"| variant | leaves | tree's query points | codes for {target:.2f}, {what} | "
+        + " | ".join(f"{what} at {int(b):,} codes" for b in budgets)
+        + (f" | codes for {target:.2f}, whole | whole at {int(mid):,} codes" if whole else "")
+        + f" | sample est. error (queries) | build chose: leaves; held-out {what} there |",
+        "| --- " * (6 + len(budgets) + (2 if whole else 0)) + "|",
+    ]
+    for r in runs:
+        cells = []
+        for b in budgets:
+            v = r["recall_short_at_codes"][b]
+            cell = _share(v) + _range(r["recall_short_range_at_codes"][b]) if v is not None else "-"
+            if b == mid and v is not None:
+                cell += f" ± {r['recall_short_stderr_at_codes'][b]:.3f}"
+            cells.append(cell)
+        chosen = r["chosen"]
+        held = [c[3] for c in chosen]
+        out.append(
+            f"| {r['label']} | {r['num_leaves']} | {r['tree_queries']:,} | {_codes(r['codes_for_0.90_short'])}"
+            + _range(r.get("codes_for_0.90_short_range"), "{:,}")
+            + " | "
+            + " | ".join(cells)
+            + (f" | {_codes(r['codes_for_0.90_whole'])} | {_share(r['recall_whole_at_codes'][mid])}" if whole else "")
+            + f" | {r['max_abs_gap_sample']:.3f} ({r['sample_estimate_queries']}) "
+            f"| {', '.join(str(c[0]) for c in chosen)}; {min(held):.3f}-{max(held):.3f} |"
+        )
+    base = runs[0]
+    reached = [r for r in runs if r["codes_for_0.90_short"] is not None]
+    if reached and base["codes_for_0.90_short"] is not None:
+        best = min(reached, key=lambda r: r["codes_for_0.90_short"])
+        ratio = best["codes_for_0.90_short"] / base["codes_for_0.90_short"]
+        out += [
+            "",
+            f"Fewest codes for {target:.2f} on held-out {what} queries, on average over the builds: {best['label']}, "
+            f"{best['codes_for_0.90_short']:,} codes, {ratio:.2f} times the default's "
+            f"{base['codes_for_0.90_short']:,}.",
+        ]
+    b0, b0_range = base["recall_short_at_codes"][mid], base["recall_short_range_at_codes"][mid]
+    if b0 is not None and b0_range:
+        above, below = [], []
+        for r in runs[1:]:
+            v, e, rng = (
+                r["recall_short_at_codes"][mid],
+                r["recall_short_stderr_at_codes"][mid],
+                r["recall_short_range_at_codes"][mid],
+            )
+            if v is None or not rng:
+                continue
+            d = v - b0
+            limit = 2 * (e**2 + base["recall_short_stderr_at_codes"][mid] ** 2) ** 0.5
+            if d > limit and rng[0] > b0_range[1]:
+                above.append(f"{r['label']} ({d:+.3f})")
+            elif -d > limit and rng[1] < b0_range[0]:
+                below.append(f"{r['label']} ({d:+.3f})")
+        out += [
+            "",
+            f"A clear difference at {int(mid):,} codes (the mean beyond twice the combined standard error of the "
+            "queries, and every build of the variant beyond every build of the default): above the default, "
+            f"{'; '.join(above) or 'none'}; below it, {'; '.join(below) or 'none'}.",
+        ]
+    return "\n".join(out + [""])
+
+
+BEGIN = "<!-- begin: written by python -m bench.query_recall --markdown --write; do not edit by hand -->"
+END = "<!-- end: written by python -m bench.query_recall --markdown --write -->"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
+
+
+def written_doc(doc: str, tables: str) -> str:
+    """``doc`` with the text between :data:`BEGIN` and :data:`END` replaced by ``tables``."""
+    if doc.count(BEGIN) != 1 or doc.count(END) != 1 or doc.index(BEGIN) > doc.index(END):
+        raise SystemExit(f"error: {DOC} needs one {BEGIN!r} line before one {END!r} line")
+    head, rest = doc.split(BEGIN)
+    _, tail = rest.split(END)
+    return f"{head}{BEGIN}\n\n{tables.strip()}\n\n{END}{tail}"
+
+
+def all_markdown(folder: Path) -> str:
+    """Every measured table of docs/queries.md from the results files in ``folder``."""
+    names = ("query_recall.json", "query_recall_cross.json", "query_knobs.json", "query_knobs_cross.json")
+    real, cross, knobs, knobs_cross = (
+        json.loads(p.read_text()) if p.is_file() else None for p in (folder / n for n in names)
+    )
+    return "\n".join(
+        part for part in (markdown(real, cross), knobs_markdown(knobs), knobs_markdown(knobs_cross)) if part
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -276,10 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cross", type=Path, help="(b) only: the demo's outputs folder (emoji.catalog, towers/, captions)")
     ap.add_argument("--out", type=Path, default=results.RESULTS / "raw" / "query_recall.json")
     ap.add_argument("--markdown", action="store_true", help="print docs/queries.md's tables from the results files")
+    ap.add_argument("--write", action="store_true", help="with --markdown: write them into docs/queries.md")
     args = ap.parse_args(argv)
     if args.markdown:
-        found = [args.out.with_name(n) for n in ("query_recall.json", "query_recall_cross.json")]
-        print(markdown(*(json.loads(p.read_text()) if p.is_file() else None for p in found)))
+        tables = all_markdown(args.out.parent)
+        if args.write:
+            DOC.write_text(written_doc(DOC.read_text(), tables))
+        else:
+            print(tables)
         return 0
     console = Console(stderr=True, highlight=False)
     started = datetime.now(UTC)

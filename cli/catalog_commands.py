@@ -183,6 +183,17 @@ def build(
     max_leaves_to_search: int | None = typer.Option(None, help="Set the most leaves a recall target may choose."),
     dims_per_block: int | None = typer.Option(None, help="Set dimensions per hashing block (forces a retrain)."),
     lookup: str | None = typer.Option(None, help="Set the device lookup type: FLOAT, INT16 or INT8."),
+    train_on_queries: float | None = typer.Option(
+        None,
+        help="Set the share of the tree's training points drawn from the query sample (0 to 0.9; takes "
+        "effect at the next retrain, e.g. with --full; docs/queries.md).",
+    ),
+    spherical: bool | None = typer.Option(
+        None,
+        "--spherical/--no-spherical",
+        help="Train the tree with spherical k-means or plain k-means (default: spherical for dot-product "
+        "catalogs; takes effect at the next retrain).",
+    ),
     engine: str = typer.Option(
         "local",
         "--engine",
@@ -219,6 +230,8 @@ def build(
         "max_leaves_to_search": max_leaves_to_search,
         "dims_per_block": dims_per_block,
         "lookup_type": lookup.upper() if lookup else None,
+        "train_on_queries": train_on_queries,
+        "spherical": spherical,
     }
     r = build_snapshot(
         cat,

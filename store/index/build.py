@@ -23,6 +23,7 @@ import numpy as np
 from scannlite.store.catalog import index_rows, item_rows
 from scannlite.store.catalog.catalog import Catalog
 from scannlite.store.catalog.segments import RowGroupRead
+from scannlite.store.index import query_training
 from scannlite.store.index.build_recall import choose_leaves, recall_for_build, target_estimate
 from scannlite.store.index.build_result import BuildResult
 from scannlite.store.index.config import IndexConfig
@@ -134,8 +135,9 @@ def _retrain(
     with progress.task(f"reading the {len(rows)} training vectors", total=len(rows)) as advance:
         sample = cat.vectors_for(live[rows])
         advance(len(rows))
+    queries = query_training.catalog_queries_for_training(cat, len(rows), plan.config)
     with progress.task(f"training ScaNN partitions on {len(rows)} vectors"):
-        model, stats = train_model(sample, len(live), cat.distance, plan.config)
+        model, stats = train_model(sample, len(live), cat.distance, plan.config, queries)
     del sample
     with progress.task(f"placing {len(live)} vectors", total=len(live)) as advance:
         placed = (

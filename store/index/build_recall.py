@@ -17,6 +17,7 @@ import numpy as np
 
 from scannlite.store.catalog import index_rows, query_sample
 from scannlite.store.catalog.catalog import Catalog
+from scannlite.store.index import query_training
 from scannlite.store.index.config import IndexConfig
 from scannlite.store.index.recall_estimate import RecallEstimate, estimate_for_queries
 from scannlite.store.index.recall_estimate import estimate as estimate_recall
@@ -46,7 +47,7 @@ def recall_for_build(
     model, live = work.model, plan.live
     if model is None or plan.config.recall_sample == 0:
         return None, None
-    sample_vectors = query_sample.vectors(cat)
+    sample_vectors = query_training.catalog_queries_for_estimate(cat, work, plan.config)
     digest = query_sample.digest(sample_vectors) if len(sample_vectors) else None
     own = ours = None
     if work.trained is None and plan.last is not None:

@@ -84,6 +84,22 @@ class IndexConfig:
         k-means iterations for the tree. Default 25: with spherical k-means and k-means++
         initialisation it beats ScaNN's defaults (random init, 12 iterations) by far in recall
         (docs/design-figures.md); training time grows linearly with it.
+    spherical:
+        Spherical k-means for the tree (ScaNN's ``tree(..., spherical=True)``: every centroid scaled back to unit
+        norm after each iteration). Default ``None``: spherical for dot-product catalogs, plain k-means for l2 ones,
+        as every build before this setting. Plain k-means on unit vectors leaves centroids shorter than 1, the
+        shorter the more spread a leaf is, and the device ranks leaves by dot product with them: on real sentence
+        embeddings it cost recall at equal codes scanned (docs/recipe.md, docs/queries.md). Training cost only;
+        changing it takes effect at the next retrain (``build --full``).
+    train_on_queries:
+        Share of the tree's training points drawn from the catalog's query sample, when it has one. Default 0.0:
+        the tree trains on the items alone. Above 0 the sample is split in two by each query's content: the tree
+        trains on one half (each query repeated when the share asks for more points than that half holds), the
+        build's recall estimate measures the other half, so the stated recall stays one on queries the partitions
+        never saw, with half the queries and a larger standard error. Centroids move towards where queries land,
+        which can lift recall per code scanned for queries unlike the items, at some recall for queries like
+        them (docs/queries.md, "Partitions for such queries"). Training cost grows with the added points; the
+        codebooks still train on items alone. Takes effect at the next retrain (``build --full``).
     training_sample_size:
         Vectors sampled to train the tree and the codebooks. Default 100,000 (ScaNN's). Larger
         samples cost time and memory for little gain past ~100 points per leaf.
@@ -100,6 +116,8 @@ class IndexConfig:
     lookup_type: str = "FLOAT"
     training_iterations: int = 25
     training_sample_size: int = 100_000
+    spherical: bool | None = None
+    train_on_queries: float = 0.0
     anisotropic_threshold: float = 0.2
     recall_target: float | None = 0.90
     max_leaves_to_search: int = 64
@@ -124,8 +142,16 @@ class IndexConfig:
             raise InvalidInput(f"max_leaves_to_search must be at least 1, got {self.max_leaves_to_search}")
         if self.recall_sample < 0:
             raise InvalidInput(f"recall_sample must not be negative, got {self.recall_sample}")
+        if not 0 <= self.train_on_queries <= 0.9:
+            raise InvalidInput(f"train_on_queries must be between 0 and 0.9, got {self.train_on_queries}")
+        if self.spherical not in (None, True, False):
+            raise InvalidInput(f"spherical must be true, false or null, got {self.spherical!r}")
         if self.training_sample_size < FLOAT_INDEX_BELOW:
             raise InvalidInput(f"training_sample_size must be at least {FLOAT_INDEX_BELOW}")
+
+    def spherical_for(self, distance: str) -> bool:
+        """Whether the tree is trained with spherical k-means for a catalog of ``distance``."""
+        return self.spherical if self.spherical is not None else distance == "dot"
 
     def leaves_for(self, n: int) -> int:
         """Number of leaves a model trained on ``n`` vectors gets."""

@@ -154,9 +154,13 @@ def place(
     return leaves, codes
 
 
-def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexConfig) -> tuple[PartitionModel, dict]:
+def train_model(
+    sample: np.ndarray, n: int, distance: Distance, config: IndexConfig, queries: np.ndarray | None = None
+) -> tuple[PartitionModel, dict]:
     """A partition model trained by ScaNN on ``sample`` (the ``training_sample_size`` rows
     :func:`training_rows` picks from the catalog's ``n`` vectors), and the recipe it followed.
+    ``queries``: rows of the query sample the tree alone trains on as well
+    (:func:`scannlite.store.index.query_training.for_training`; docs/queries.md).
 
     ScaNN only ever sees the sample: handed the whole catalog, its builder also hashes and
     holds every vector (and copies of them) at once (docs/design-figures.md, "Training memory"). Placing the rest afterwards (:func:`placed`) is what every
@@ -179,14 +183,17 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
     # Tree and codes are trained by two separate ScaNN builds: the codes are not residuals, so
     # they do not depend on the tree, and ScaNN's combined tree + hashing build holds per-leaf
     # state many times what each build alone holds (docs/design-figures.md, "Training memory").
+    spherical = config.spherical_for(distance)
+    extra = 0 if queries is None or num_leaves <= 1 else len(queries)
     if num_leaves > 1:
+        points = np.concatenate([sample, queries.astype(np.float32)]) if extra else sample
         tree = (
-            pybind.builder(sample, 10, distance.scann)
+            pybind.builder(points, 10, distance.scann)
             .tree(
                 num_leaves=num_leaves,
                 num_leaves_to_search=config.search_leaves(num_leaves),
-                training_sample_size=len(sample),
-                spherical=(distance == "dot"),
+                training_sample_size=len(points),
+                spherical=spherical,
                 random_init=False,
                 training_iterations=config.training_iterations,
             )
@@ -209,7 +216,7 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
             "ah", centroids, read_codebooks(folder, dim, config.dims_per_block), config.dims_per_block
         )
     recipe = (
-        f"ScaNN 1.4.2: {'spherical ' if distance == 'dot' else ''}k-means tree, k-means++ init, "
+        f"ScaNN 1.4.2: {'spherical ' if spherical else ''}k-means tree, k-means++ init, "
         f"{config.training_iterations} iterations, {model.num_leaves} leaves"
         if num_leaves > 1
         else "ScaNN 1.4.2: one leaf (catalog too small for a useful tree)"
@@ -218,9 +225,12 @@ def train_model(sample: np.ndarray, n: int, distance: Distance, config: IndexCon
     if distance == "dot" and not math.isnan(threshold):
         recipe += f", anisotropic threshold {threshold:g}"
     recipe += f"; trained on {len(sample):,} of {n:,} vectors"
+    if extra:
+        recipe += f", the tree also on {extra:,} query-sample points ({config.train_on_queries:g} of its points)"
     return model, {
         "recipe": recipe,
         "sample": len(sample),
+        **({"tree_queries": extra} if extra else {}),
         "requested_leaves": num_leaves,
         "training_seconds": time.perf_counter() - started,
     }
@@ -274,11 +284,12 @@ def prefetched(iterable):
             yield item
 
 
-def train(vectors: np.ndarray, distance: Distance, config: IndexConfig) -> Trained:
-    """:func:`train_model` on the seeded sample of an in-memory array, then every row placed."""
+def train(vectors: np.ndarray, distance: Distance, config: IndexConfig, queries: np.ndarray | None = None) -> Trained:
+    """:func:`train_model` on the seeded sample of an in-memory array (and ``queries``, for the tree), then every
+    row placed."""
     started = time.perf_counter()
     n = len(vectors)
-    model, stats = train_model(vectors[training_rows(n, config.training_sample_size)], n, distance, config)
+    model, stats = train_model(vectors[training_rows(n, config.training_sample_size)], n, distance, config, queries)
     leaves, codes, sums = placed(model, vectors)
     return Trained(
         model, leaves, codes, {**baseline_from(model, leaves, sums), **stats, "seconds": time.perf_counter() - started}
