@@ -60,6 +60,7 @@ def _device_probe(index, queries, k, l2_normalize=False):
 
 @pytest.mark.device
 @pytest.mark.slow
+@pytest.mark.task_library
 def test_results_are_the_task_librarys_bit_for_bit(vectors):
     compared = ties = 0
     for v in vectors:
@@ -79,6 +80,7 @@ def test_results_are_the_task_librarys_bit_for_bit(vectors):
 
 @pytest.mark.device
 @pytest.mark.slow
+@pytest.mark.task_library
 def test_leaves_override_and_normalised_queries_match_the_task_library(tmp_path):
     """Searching n leaves by override equals the device on the same index written to search n;
     l2_normalize is the device's to the bit (INT8 tables turn an ulp into a step)."""
@@ -364,6 +366,7 @@ def test_a_damaged_leaf_opens_and_fails_every_use_the_same_way(vectors):
 
 @pytest.mark.device
 @pytest.mark.slow
+@pytest.mark.task_library
 @pytest.mark.parametrize("distance, lookup, dpb", [("dot", "INT8", 2), ("l2", "FLOAT", 1), ("dot", "INT16", 1)])
 def test_exported_bundles_search_as_on_the_device(tmp_path, fixtures_dir, distance, lookup, dpb):
     """A real export (k-means leaves, ScaNN's codebooks, clustered data: near-duplicate leaves and

@@ -256,3 +256,24 @@ def test_the_benchmarks_refuse_in_one_line_without_the_task_library(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.count("\n") == 1 and "tflite-support is not installed" in proc.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_asking_for_the_task_library_where_it_cannot_install_is_one_line(tmp_path):
+    """`bundle query --runtime task-library` on a Python without tflite-support names why, before
+    reading the bundle (not an ImportError from a device process)."""
+    bundle = tmp_path / "b.tflite"
+    bundle.write_bytes(b"not read")
+    scannlite = Path(sys.executable).with_name("scannlite")
+    env = dict(os.environ, SCANNLITE_TASK_LIBRARY="off")
+    proc = subprocess.run(
+        [str(scannlite), "bundle", "query", str(bundle), "--text", "cat", "--runtime", "task-library"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert (
+        proc.stderr
+        == "error: --runtime task-library: tflite-support is not installed (the Task Library runs only where it is)\n"
+    )

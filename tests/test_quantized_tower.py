@@ -14,7 +14,7 @@ from bench import quality
 from scannlite.plugin.dual_encoder import jobs
 from scannlite.plugin.dual_encoder.demo_openmoji import IMAGE_TOWER, TEXT_QUANTIZATION
 
-pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.device]
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.device, pytest.mark.task_library]
 
 
 @pytest.mark.timeout(2400)

@@ -23,7 +23,7 @@ from scannlite.store.index.config import IndexConfig
 from scannlite.store.workers.boundary import run_in
 from tests.support.datasette_site import REGEX_MODEL, SENTENCES, embed_texts
 
-pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
+pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.task_library, pytest.mark.usefixtures("fixtures_dir")]
 
 BIN = Path(sys.executable).parent
 DEVICE = DeviceProcesses()

@@ -51,6 +51,8 @@ def query(
         raise InvalidInput("give exactly one of --text, --image or --vector-file")
     if runtime == rt.SCANNLITE and (missing := rt.native_missing()) is not None:
         raise InvalidInput(f"--runtime scannlite: {missing}")
+    if runtime == rt.TASK_LIBRARY and (missing := rt.task_library_missing()) is not None:
+        raise InvalidInput(f"--runtime task-library: {missing}")
     with mapped(path) as data:  # the index's blocks are checked, but only its USER_INFO is parsed
         is_model = is_tflite_model(data)
         try:

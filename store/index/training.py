@@ -186,7 +186,7 @@ def train_model(
     spherical = config.spherical_for(distance)
     extra = 0 if queries is None or num_leaves <= 1 else len(queries)
     if num_leaves > 1:
-        points = np.concatenate([sample, queries.astype(np.float32)]) if extra else sample
+        points = np.concatenate([sample, queries.astype(np.float32)]) if queries is not None and extra else sample
         tree = (
             pybind.builder(points, 10, distance.scann)
             .tree(
