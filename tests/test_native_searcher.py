@@ -424,6 +424,24 @@ def test_a_missing_library_is_one_clear_line(monkeypatch, tmp_path):
     assert native.library_path() == native._repo_lib() and native._repo_lib().parent.name == "build"
 
 
+def test_a_library_built_from_older_sources_is_one_clear_line(monkeypatch, tmp_path):
+    """A libscannlite.so left from an older checkout lacks newer functions: the binding names one and
+    says to rebuild, rather than failing with ctypes' AttributeError at the first call."""
+    import subprocess
+
+    from scannlite.store.searcher import NativeLibraryMissing, native
+
+    source = tmp_path / "old.c"
+    source.write_text("int scannlite_open(void) { return 0; }\nint scannlite_close(void) { return 0; }\n")
+    old = tmp_path / "libscannlite.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(old), str(source)], check=True)
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setenv("SCANNLITE_NATIVE_LIB", str(old))
+    with pytest.raises(NativeLibraryMissing, match=r"built from older sources \(it lacks scannlite_get_info\)"):
+        native.l2_normalize(np.ones(4, np.float32))
+    monkeypatch.setattr(native, "_LIB", None)
+
+
 def test_snappy_blocks_decode_to_the_written_bytes(tmp_path):
     """Metadata of every shape (empty, short, long literals, long repeats, random bytes) in
     Snappy-compressed blocks comes back byte for byte, and an unknown id is NOT_FOUND."""

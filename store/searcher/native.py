@@ -88,6 +88,11 @@ def library_path() -> Path:
 
 
 _LIB = None
+_FUNCTIONS = tuple(  # every function of include/scannlite.h the binding calls
+    f"scannlite_{n}"
+    for n in "open close get_info peek_info count_items user_info search search_filtered"
+    " metadata scratch_size l2_normalize version".split()
+)
 
 
 def _lib():
@@ -106,6 +111,9 @@ def _lib():
         lib = ctypes.CDLL(str(path))
     except OSError as exc:
         raise NativeLibraryMissing(f"cannot load libscannlite from {path}: {exc}") from None
+    # A library built from older sources lacks newer functions: say so, not an AttributeError later.
+    if lacking := [name for name in _FUNCTIONS if not hasattr(lib, name)]:
+        raise NativeLibraryMissing(f"{path} was built from older sources (it lacks {lacking[0]}): run `make native`")
     c_err = (ctypes.c_char_p, ctypes.c_size_t)
     lib.scannlite_open.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), *c_err)
     lib.scannlite_close.argtypes = (ctypes.c_void_p,)
