@@ -157,6 +157,7 @@ bench: setup
 # partitions' knobs on the 12,000-sentence set (about 15 minutes), then docs/queries.md's tables written from them.
 bench-queries: setup
 	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
+	$(UV) run --frozen --no-sync python -m bench.query_device_p50
 	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
 	$(UV) run --frozen --no-sync python -m bench.query_knobs
 	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
