@@ -7,7 +7,6 @@ Image: the Task Library's float normalisation, inv_std * (pixel - mean) with inv
 L2 (EmbeddingOptions.l2_normalize): the Task Library's NormalizeFeatureVector, float32, sequential sum.
 Writes out/result_<label>.json."""
 
-import importlib.util
 import io
 import json
 import os
@@ -17,6 +16,7 @@ import time
 import zipfile
 
 import numpy as np
+from shared import OUT, TOWERS, inputs, tl_l2, wordpiece
 
 kind = sys.argv[1]
 label = sys.argv[2] if len(sys.argv) > 2 else f"{kind}-py{sys.version_info.major}{sys.version_info.minor}"
@@ -36,33 +36,9 @@ else:
     Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
     version = "tensorflow " + tf.__version__
 
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-spec = importlib.util.spec_from_file_location(
-    "wordpiece", os.path.join(os.path.dirname(__file__), "..", "..", "plugin", "dual_encoder", "wordpiece.py")
-)
-wp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wp)
+wp = wordpiece()
 
-texts = json.load(open(f"{OUT}/texts.json"))
-images = np.load(f"{OUT}/images224.npy")
-TOWERS = {
-    "text_int8": f"{D}/towers-text-int8-weights/text_embedder.tflite",
-    "text_int8_bundle": f"{D}/towers/text_embedder.tflite",
-    "text_float": f"{D}/towers-text-none/text_embedder.tflite",
-    "image": f"{D}/towers/image_embedder.tflite",
-}
-
-
-def tl_l2(v):
-    """tflite-support EmbeddingPostprocessor::NormalizeFeatureVector, float32 arithmetic."""
-    s = np.float32(0)
-    for x in v:
-        s = np.float32(s + np.float32(x * x))
-    if s == 0:
-        return v
-    inv = np.float32(np.float32(1) / np.sqrt(s, dtype=np.float32))
-    return (v * inv).astype(np.float32)
+texts, images = inputs()
 
 
 NORMS = {
@@ -116,7 +92,6 @@ def compare(v, ref):
 
 
 results = {"candidate": version, "python": platform.python_version(), "runs": []}
-import os
 
 resolvers = [
     OpResolverType.AUTO,

@@ -1,20 +1,7 @@
 """Does tl_l2 (float32 sequential sum, 1/sqrt, multiply) reproduce the Task Library's l2_normalize on its own raw outputs?"""
 
-import os
-
 import numpy as np
-
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-
-
-def tl_l2(v):
-    s = np.float32(0)
-    for x in v:
-        s = np.float32(s + np.float32(x * x))
-    if s == 0:
-        return v
-    inv = np.float32(np.float32(1) / np.sqrt(s, dtype=np.float32))
-    return (v * inv).astype(np.float32)
+from shared import OUT, tl_l2
 
 
 def np_l2(v):

@@ -5,8 +5,7 @@ import glob
 import os
 
 import numpy as np
-
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
+from shared import OUT
 
 
 def ulps(a, b):

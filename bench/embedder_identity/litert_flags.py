@@ -1,22 +1,13 @@
 """LiteRT 2.3.0 with XNNPACK's other interpreter flags (latest features, no delegate clustering): any closer to the Task Library?"""
 
-import importlib.util
-import json
-import os
 import zipfile
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+from shared import OUT, D, inputs, wordpiece
 
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-spec = importlib.util.spec_from_file_location(
-    "wordpiece", os.path.join(os.path.dirname(__file__), "..", "..", "plugin", "dual_encoder", "wordpiece.py")
-)
-wp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wp)
-texts = json.load(open(f"{OUT}/texts.json"))
-images = np.load(f"{OUT}/images224.npy")
+wp = wordpiece()
+texts, images = inputs()
 
 
 def run(path, text, **kw):

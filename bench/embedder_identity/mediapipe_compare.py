@@ -1,8 +1,6 @@
 """MediaPipe 1.2.2 TextEmbedder/ImageEmbedder (Python 3.13) on the same inputs: vs the Task Library, and saved for
 comparison with LiteRT (out/vec_mp313_<tower>_l2<0|1>.npy)."""
 
-import json
-import os
 import time
 
 import mediapipe as mp
@@ -10,17 +8,9 @@ import numpy as np
 from mediapipe.tasks.python.core.base_options import BaseOptions
 from mediapipe.tasks.python.text import text_embedder
 from mediapipe.tasks.python.vision import image_embedder
+from shared import OUT, TOWERS, inputs
 
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-texts = json.load(open(f"{OUT}/texts.json"))
-images = np.load(f"{OUT}/images224.npy")
-TOWERS = {
-    "text_int8": f"{D}/towers-text-int8-weights/text_embedder.tflite",
-    "text_int8_bundle": f"{D}/towers/text_embedder.tflite",
-    "text_float": f"{D}/towers-text-none/text_embedder.tflite",
-    "image": f"{D}/towers/image_embedder.tflite",
-}
+texts, images = inputs()
 for tower, path in TOWERS.items():
     for l2 in (0, 1):
         t0 = time.perf_counter()

@@ -1,13 +1,11 @@
 """Write the shared inputs: texts.json (captions + hard cases) and images224.npy (uint8 N,224,224,3)."""
 
 import json
-import os
 
 import numpy as np
 from PIL import Image
+from shared import OUT, D
 
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
 rows = [json.loads(l) for l in open(f"{D}/openmoji-captions.jsonl")]
 caps = [r["metadata"] for r in rows[:: len(rows) // 40][:40]]
 hard = [

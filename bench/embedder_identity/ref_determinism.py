@@ -1,22 +1,19 @@
 """Is the Task Library reference itself stable: a second process, and BaseOptions(num_threads=1 / 2)?"""
 
-import json
 import os
 import sys
 
 sys.modules["tensorflow"] = None
 os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
 import numpy as np
+from shared import OUT, D, inputs
 from tensorflow_lite_support.python.task.core.base_options import BaseOptions
 from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
 from tensorflow_lite_support.python.task.text import text_embedder
 from tensorflow_lite_support.python.task.vision import image_embedder
 from tensorflow_lite_support.python.task.vision.core import tensor_image
 
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-texts = json.load(open(f"{OUT}/texts.json"))
-images = np.load(f"{OUT}/images224.npy")
+texts, images = inputs()
 for thr in (-1, 1, 2):
     bo = lambda p: BaseOptions(file_name=p, num_threads=thr)
     te = text_embedder.TextEmbedder.create_from_options(

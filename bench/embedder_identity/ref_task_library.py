@@ -10,22 +10,14 @@ import time
 sys.modules["tensorflow"] = None
 os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
 import numpy as np
+from shared import OUT, TOWERS, inputs
 from tensorflow_lite_support.python.task.core.base_options import BaseOptions
 from tensorflow_lite_support.python.task.processor.proto.embedding_options_pb2 import EmbeddingOptions
 from tensorflow_lite_support.python.task.text import text_embedder
 from tensorflow_lite_support.python.task.vision import image_embedder
 from tensorflow_lite_support.python.task.vision.core import tensor_image
 
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-texts = json.load(open(f"{OUT}/texts.json"))
-images = np.load(f"{OUT}/images224.npy")
-TOWERS = {
-    "text_int8": f"{D}/towers-text-int8-weights/text_embedder.tflite",
-    "text_int8_bundle": f"{D}/towers/text_embedder.tflite",
-    "text_float": f"{D}/towers-text-none/text_embedder.tflite",
-    "image": f"{D}/towers/image_embedder.tflite",
-}
+texts, images = inputs()
 timing = {}
 for name, path in TOWERS.items():
     for l2 in (False, True):

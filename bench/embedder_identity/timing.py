@@ -9,12 +9,10 @@ import time
 import zipfile
 
 import numpy as np
+from shared import D, inputs
 
 kind = sys.argv[1]
-D = os.environ.get("DEMO_OUT", "demo-output")
-OUT = os.environ.get("IDENTITY_OUT", "/tmp/embedder_identity")
-texts = json.load(open(f"{OUT}/texts.json"))
-images = np.load(f"{OUT}/images224.npy")
+texts, images = inputs()
 TXT, IMG = f"{D}/towers-text-int8-weights/text_embedder.tflite", f"{D}/towers/image_embedder.tflite"
 TXTF = f"{D}/towers-text-none/text_embedder.tflite"
 
