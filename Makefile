@@ -149,17 +149,25 @@ endef
 $(eval $(call other_python,3.13,$(PYTHON313)))
 $(eval $(call other_python,3.12,$(PYTHON312)))
 
+# Every benchmark: bench.run_all (docs/benchmarks.md; it makes the demo's outputs when they are missing), then the
+# studies of recall for the queries people send (docs/queries.md).
 bench: setup
 	$(UV) run --frozen --no-sync python -m bench.run_all
+	$(MAKE) bench-queries
 
 # Recall for short typed and cross-modal queries with a query sample (docs/queries.md): the full real text set
-# (about 20 minutes of MiniLM the first time) and the demo's captions against its images (needs `make demo`), the
-# partitions' knobs on the 12,000-sentence set (about 15 minutes), then docs/queries.md's tables written from them.
+# (about 20 minutes of MiniLM the first time) and the device p50 at the leaves it chose, the demo's captions against
+# its images (`make demo`'s outputs, made first when missing), the partitions' knobs on the 12,000-sentence set
+# (about 15 minutes) and on the full set (about 30) and the captions (about 5), then docs/queries.md's tables
+# written from them.
 bench-queries: setup
+	@test -d demo-output/emoji.catalog || $(MAKE) demo
 	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
 	$(UV) run --frozen --no-sync python -m bench.query_device_p50
 	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
 	$(UV) run --frozen --no-sync python -m bench.query_knobs
+	$(UV) run --frozen --no-sync python -m bench.query_knobs --spec full
+	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output
 	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
 
 clean:

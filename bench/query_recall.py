@@ -302,6 +302,11 @@ def knobs_markdown(knobs: dict | None) -> str:
     cross = knobs.get("set") == "captions against images"
     what = "caption" if cross else "short"
     whole = any(r.get("codes_for_0.90_whole") is not None for r in runs)
+    several = knobs["orders"] > 1
+
+    def spread(pair, fmt: str = "{:.3f}") -> str:
+        return _range(pair, fmt) if several else ""
+
     if cross:
         head = (
             f"**Partitions for captions against images** (`{knobs['command']}`, {knobs['date']}): {knobs['note']}; "
@@ -309,17 +314,26 @@ def knobs_markdown(knobs: dict | None) -> str:
             f"{knobs['held_out']} held-out captions"
         )
     else:
+        spec = knobs.get("spec", "stdlib")
         head = (
-            f"**Partitions for short typed queries** (`{knobs['command']}`, {knobs['date']}): the same "
-            f"{knobs['catalog']:,} sentences and {knobs['sample']}-query short sample as (a), otherwise default "
-            f"settings. Recall@10 of the {knobs['held_out']} held-out short (and whole) queries"
+            f"**Partitions for short typed queries, {knobs['catalog']:,} sentences** (`{knobs['command']}`, "
+            f"{knobs['date']}): the real text set of `python -m bench.query_recall --spec {spec}` and a "
+            f"{knobs['sample']}-query sample of held-out sentences cut to their first {WORDS} words, otherwise "
+            f"default settings. Recall@10 of the {knobs['held_out']} other held-out short (and whole) queries"
         )
     out = [
         head + " by the sample estimate's definition, against the codes the leaves searched hold on average for "
         f"those queries (what a phone scans; codes for {target:.2f} and recall at a fixed number of codes are "
-        f"interpolated linearly between ladder steps). Each variant was built {knobs['orders']} times, the items "
-        "added in another order each time (another draw of k-means++): the mean over those builds, [lowest, "
-        'highest] build, and ± the queries\' standard error. "sample est. error": the largest |sample estimate - '
+        f"interpolated linearly between ladder steps). "
+        + (
+            f"Each variant was built {knobs['orders']} times, the items added in another order each time (another "
+            "draw of k-means++): the mean over those builds, [lowest, highest] build, and ± the queries' standard "
+            "error. "
+            if several
+            else "Each variant was built once (one draw of k-means++; the 12,000-sentence study shows how far draws "
+            "spread), ± the queries' standard error. "
+        )
+        + '"sample est. error": the largest |sample estimate - '
         "held-out recall| over the ladder and the builds, with the queries the estimate used (with "
         f'`train_on_queries` only the half of the sample the tree did not train on). "build chose": the leaves '
         f"the {target:.2f} target chose on the sample in each build (cap 64), and the held-out {what} queries' "
@@ -335,7 +349,7 @@ def knobs_markdown(knobs: dict | None) -> str:
         cells = []
         for b in budgets:
             v = r["recall_short_at_codes"][b]
-            cell = _share(v) + _range(r["recall_short_range_at_codes"][b]) if v is not None else "-"
+            cell = _share(v) + spread(r["recall_short_range_at_codes"][b]) if v is not None else "-"
             if b == mid and v is not None:
                 cell += f" ± {r['recall_short_stderr_at_codes'][b]:.3f}"
             cells.append(cell)
@@ -343,7 +357,7 @@ def knobs_markdown(knobs: dict | None) -> str:
         held = [c[3] for c in chosen]
         out.append(
             f"| {r['label']} | {r['num_leaves']} | {r['tree_queries']:,} | {_codes(r['codes_for_0.90_short'])}"
-            + _range(r.get("codes_for_0.90_short_range"), "{:,}")
+            + spread(r.get("codes_for_0.90_short_range"), "{:,}")
             + " | "
             + " | ".join(cells)
             + (f" | {_codes(r['codes_for_0.90_whole'])} | {_share(r['recall_whole_at_codes'][mid])}" if whole else "")
@@ -374,14 +388,15 @@ def knobs_markdown(knobs: dict | None) -> str:
                 continue
             d = v - b0
             limit = 2 * (e**2 + base["recall_short_stderr_at_codes"][mid] ** 2) ** 0.5
-            if d > limit and rng[0] > b0_range[1]:
+            if d > limit and (rng[0] > b0_range[1] or not several):
                 above.append(f"{r['label']} ({d:+.3f})")
-            elif -d > limit and rng[1] < b0_range[0]:
+            elif -d > limit and (rng[1] < b0_range[0] or not several):
                 below.append(f"{r['label']} ({d:+.3f})")
         out += [
             "",
             f"A clear difference at {int(mid):,} codes (the mean beyond twice the combined standard error of the "
-            "queries, and every build of the variant beyond every build of the default): above the default, "
+            + ("queries, and every build of the variant beyond every build of the default)" if several else "queries)")
+            + ": above the default, "
             f"{'; '.join(above) or 'none'}; below it, {'; '.join(below) or 'none'}.",
         ]
     return "\n".join(out + [""])
@@ -403,13 +418,18 @@ def written_doc(doc: str, tables: str) -> str:
 
 def all_markdown(folder: Path) -> str:
     """Every measured table of docs/queries.md from the results files in ``folder``."""
-    names = ("query_recall.json", "query_recall_cross.json", "query_knobs.json", "query_knobs_cross.json")
-    real, cross, knobs, knobs_cross = (
+    names = (
+        "query_recall.json",
+        "query_recall_cross.json",
+        "query_knobs.json",
+        "query_knobs_full.json",
+        "query_knobs_cross.json",
+    )
+    real, cross, knobs, knobs_full, knobs_cross = (
         json.loads(p.read_text()) if p.is_file() else None for p in (folder / n for n in names)
     )
-    return "\n".join(
-        part for part in (markdown(real, cross), knobs_markdown(knobs), knobs_markdown(knobs_cross)) if part
-    )
+    parts = (markdown(real, cross), knobs_markdown(knobs), knobs_markdown(knobs_full), knobs_markdown(knobs_cross))
+    return "\n".join(part for part in parts if part)
 
 
 def main(argv: list[str] | None = None) -> int:

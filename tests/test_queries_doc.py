@@ -56,3 +56,36 @@ def test_the_knob_study_interpolates_between_ladder_steps_and_summarises_builds_
         0.9,
     ]
     assert s["max_abs_gap_sample"] == pytest.approx(0.09) and [c[3] for c in s["chosen"]] == [0.8, 0.9, 0.7]
+
+
+def _recipe(makefile: str, target: str) -> list[str]:
+    """The recipe lines of ``target`` in the Makefile's text."""
+    lines = makefile.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(f"{target}:")))
+    out = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        out.append(line.strip())
+    return out
+
+
+def test_make_bench_runs_every_study_the_doc_renders():
+    """Issue 27 asks for the short-query and cross-modal studies in `make bench`: it runs `make bench-queries`,
+    whose commands are the ones each rendered results file says made it (paths aside)."""
+    import json
+    import re
+
+    makefile = (query_recall.DOC.parents[1] / "Makefile").read_text()
+    assert "$(MAKE) bench-queries" in _recipe(makefile, "bench")
+
+    def bare(command: str) -> str:
+        command = command[command.index("python -m ") :] if "python -m " in command else command
+        return " ".join(t for t in command.split() if "/" not in t and t != "demo-output")
+
+    ran = {bare(line) for line in _recipe(makefile, "bench-queries") if re.search(r"python -m bench\.", line)}
+    rendered = sorted((results.RESULTS / "raw").glob("query_*.json"))
+    assert rendered
+    for path in rendered:
+        command = json.loads(path.read_text())["command"]
+        assert bare(command) in ran, f"{path.name} was made by `{command}`, which `make bench-queries` does not run"
