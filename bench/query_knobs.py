@@ -246,15 +246,22 @@ FULL_VARIANTS: tuple[tuple[str, dict], ...] = tuple(
 FULL_BUDGETS = (4000, 8000, 12000)
 
 
-def run_text(console, spec_name: str = "stdlib", orders: int = ORDERS) -> dict:
-    """The real text set of bench.query_recall's ``spec_name``: short typed queries, whole sentences beside them."""
+def text_set(spec_name: str, console):
+    """bench.query_recall's real text set ``spec_name``, its held-out sentences split in two: the first half cut
+    to their first words (the query sample), the second half only measured, cut the same way and whole.
+    Returns (the set, sample, held-out short, held-out whole)."""
     from .query_recall import SPECS, embed, short
     from .real_text import Spec, load
 
     real = load(Spec(**SPECS[spec_name]), console=console)
     half = len(real.query_texts) // 2
     short_vectors = embed([short(t) for t in real.query_texts], console)
-    sample, held_short, held_whole = short_vectors[:half], short_vectors[half:], real.query_vectors[half:]
+    return real, short_vectors[:half], short_vectors[half:], real.query_vectors[half:]
+
+
+def run_text(console, spec_name: str = "stdlib", orders: int = ORDERS) -> dict:
+    """The real text set of bench.query_recall's ``spec_name``: short typed queries, whole sentences beside them."""
+    real, sample, held_short, held_whole = text_set(spec_name, console)
     full = spec_name == "full"
     variants, budgets = (FULL_VARIANTS, FULL_BUDGETS) if full else (VARIANTS, BUDGETS)
     runs = run_variants(
