@@ -61,7 +61,7 @@ ORDERS = 3
 BUDGETS = (1000, 2500, 4000)
 CROSS_BUDGETS = (250, 500, 1000)
 #: ... and on the 19,024-image five-style set (``--images all-styles``).
-STYLES_BUDGETS = (500, 1000, 2000)
+STYLES_BUDGETS = (1000, 2500, 4000)
 
 
 def interpolate(xs: list[float], ys: list[float], x: float) -> float | None:
@@ -318,6 +318,7 @@ def run_cross(
         (source / ".lock").unlink(missing_ok=True)
         with Catalog.open(source) as cat:
             Database(cat).configure(text_embedder=demo / "towers" / "text_embedder.tflite")
+        with Catalog.open(source) as cat:  # opened again: an open catalog reads its settings once
             queries = embed_queries(cat, "text", texts)
             snap = snapshot.load_snapshot(cat, with_vectors=True)
             by_id = np.argsort(np.asarray(snap.ids, dtype=object), kind="stable")
