@@ -63,3 +63,9 @@ def test_a_glyph_is_framed_as_the_demo_frames_openmoji_cropped_centred_on_white(
     assert (rgb[0, 0] == 255).all() and (rgb[-1, -1] == 255).all()  # transparency became white
     with pytest.raises(ValueError, match="fully transparent"):
         E.frame(Image.new("RGBA", (8, 8), (0, 0, 0, 0)))
+
+
+def test_missing_packages_are_one_line_naming_the_make_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(E, "PACKAGES", tmp_path)
+    with pytest.raises(SystemExit, match=r"emoji-datasource-google is not installed in .*make bench-emoji-styles"):
+        E.package_dir("google")
