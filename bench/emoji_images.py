@@ -17,7 +17,7 @@ matched to an OpenMoji emoji by its codepoint sequence without variation selecto
 where emoji.json may write ``2764``), so an item's metadata is the demo's caption of that emoji.
 
 The embedded catalog (default index settings) is cached under the scannlite cache folder, keyed by the image
-tower's, the lock's and OpenMoji's digests: made once (about 20 minutes on 2 cores), copied by each study.
+tower's, the lock's and OpenMoji's digests: made once (minutes; docs/queries.md), copied by each study.
 """
 
 from __future__ import annotations
@@ -70,8 +70,15 @@ def style_images(style: str, emoji_json: list[dict]) -> list[StyleImage]:
     out = []
     for entry in emoji_json:
         for e in (entry, *(entry.get("skin_variations") or {}).values()):
-            if e.get(flag) is True and isinstance(e.get("unified"), str) and isinstance(e.get("image"), str):
-                out.append(StyleImage(style, e["unified"], e["image"]))
+            if e.get(flag) is not True:
+                continue
+            unified, file = e.get("unified"), e.get("image")
+            if not isinstance(unified, str) or not isinstance(file, str):
+                raise ValueError(f"an emoji.json entry drawn by {style} has no unified or image name: {e!r:.80}")
+            sequence_key(unified)  # raises on a name that is no codepoint sequence (it names a written file)
+            if file != Path(file).name or not file.endswith(".png"):
+                raise ValueError(f"emoji.json entry {unified}: image {file!r} is not a PNG file name")
+            out.append(StyleImage(style, unified, file))
     return out
 
 
@@ -143,13 +150,19 @@ def write_images(demo: Path, folder: Path, console) -> dict:
     counts: dict[str, dict] = {"openmoji": {"images": len(stems), "matched": len(stems)}}
     for style in STYLES:
         pkg = package_dir(style)
-        drawn = style_images(style, json.loads((pkg / "emoji.json").read_text()))
+        try:
+            drawn = style_images(style, json.loads((pkg / "emoji.json").read_text()))
+        except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise SystemExit(f"error: {pkg / 'emoji.json'}: {exc}") from None
         matched = match(captions, drawn)
         (folder / style).mkdir()
         unmatched_named = 0
         for im in drawn:
-            with Image.open(pkg / "img" / style / "64" / im.file) as src:
-                rgb = frame(src.convert("RGBA"))
+            try:
+                with Image.open(pkg / "img" / style / "64" / im.file) as src:
+                    rgb = frame(src.convert("RGBA"))
+            except (OSError, ValueError) as exc:
+                raise SystemExit(f"error: {pkg / 'img' / style / '64' / im.file}: {exc}") from None
             ident = f"{style}/{im.unified}.png"
             Image.fromarray(rgb).save(folder / ident, optimize=False)
             if im in matched:
@@ -176,27 +189,27 @@ def catalog(demo: Path, console) -> tuple[Path, dict]:
     for style in STYLES:
         package_dir(style)
     home = cache_dir() / "emoji-styles" / _key(demo)
-    done = home / "facts.json"
-    if done.is_file():
-        return home / "emoji-styles.catalog", json.loads(done.read_text())
+    if (home / "facts.json").is_file():
+        return home / "emoji-styles.catalog", json.loads((home / "facts.json").read_text())
     home.parent.mkdir(parents=True, exist_ok=True)
+    # made in a temporary folder and renamed into place whole: a run stopped half-way leaves no cache entry
     with tempfile.TemporaryDirectory(prefix="scannlite-emoji-styles-", dir=home.parent) as tmp:
-        work = Path(tmp)
-        counts = write_images(demo, work / "images", console)
+        work = Path(tmp) / "made"
+        counts = write_images(demo, Path(tmp) / "images", console)
+        work.mkdir()
         cat = Catalog.create(work / "emoji-styles.catalog", 128, "dot")
         console.print(f"embedding {sum(c['images'] for c in counts.values()):,} images with the demo's image tower")
-        rep = ingest.add_images(
-            cat, str(work / "images"), demo / "towers" / "image_embedder.tflite", work / "images" / "captions.jsonl"
-        )
+        images = Path(tmp) / "images"
+        rep = ingest.add_images(cat, str(images), demo / "towers" / "image_embedder.tflite", images / "captions.jsonl")
         if rep.skipped:
             raise SystemExit(f"error: the image tower skipped {len(rep.skipped)} images, e.g. {rep.skipped[0]}")
         built = build(cat)
         cat.close()
         facts = {"styles": counts, "items": built.count, "num_leaves": built.num_leaves, "ingest": rep.line()}
-        shutil.rmtree(work / "images")
-        home.mkdir()
-        (work / "emoji-styles.catalog").rename(home / "emoji-styles.catalog")
-        (home / "facts.json").write_text(json.dumps(facts, indent=1) + "\n")
+        (work / "facts.json").write_text(json.dumps(facts, indent=1) + "\n")
+        if home.exists():  # an entry without its facts (made before this rule): replaced
+            shutil.rmtree(home)
+        work.rename(home)
     return home / "emoji-styles.catalog", facts
 
 

@@ -18,10 +18,12 @@ Each variant is built :data:`ORDERS` times, the items added in another order eac
 k-means++), and reported as the mean and range over those builds.
 
 ``--cross DEMO`` measures the cross-modal set of bench.query_recall instead (the demo's captions against its 4,024
-emoji images, 64 leaves forced; :data:`CROSS_VARIANTS`), with no whole-sentence figures.
+emoji images, 64 leaves forced; :data:`CROSS_VARIANTS`), with no whole-sentence figures; ``--cross DEMO --images
+all-styles`` the same captions against the five-style set of :mod:`bench.emoji_images` with default settings
+(:data:`STYLES_VARIANTS`; ``--orders N`` builds each variant N times instead of :data:`ORDERS`).
 
-``python -m bench.query_knobs [--cross DEMO]`` writes ``bench/results/raw/query_knobs.json`` (or
-``query_knobs_cross.json``); ``python -m bench.query_recall --markdown --write`` renders them into docs/queries.md
+``python -m bench.query_knobs [--cross DEMO [--images all-styles]]`` writes ``bench/results/raw/query_knobs.json``
+(or ``query_knobs_cross.json``, ``query_knobs_cross_styles.json``); ``python -m bench.query_recall --markdown --write`` renders them into docs/queries.md
 with that study's tables.
 """
 

@@ -69,3 +69,16 @@ def test_missing_packages_are_one_line_naming_the_make_target(tmp_path, monkeypa
     monkeypatch.setattr(E, "PACKAGES", tmp_path)
     with pytest.raises(SystemExit, match=r"emoji-datasource-google is not installed in .*make bench-emoji-styles"):
         E.package_dir("google")
+
+
+def test_an_emoji_json_entry_naming_a_path_or_no_codepoints_is_refused():
+    def entry(**changes):
+        return [{"unified": "1F600", "image": "1f600.png", "has_img_google": True, **changes}]
+
+    with pytest.raises(ValueError, match="not a PNG file name"):
+        E.style_images("google", entry(image="../../secret.png"))
+    with pytest.raises(ValueError, match="not a codepoint sequence"):
+        E.style_images("google", entry(unified="../1F600"))
+    with pytest.raises(ValueError, match="has no unified or image name"):
+        E.style_images("google", entry(image=None))
+    assert E.style_images("twitter", entry(image="../../secret.png")) == []  # not drawn by twitter: not read
