@@ -245,6 +245,7 @@ def describe(facts: dict, items: int, num_leaves: int) -> dict:
         ),
         "styles": styles,
         "openmoji_max_abs_diff": facts.get("openmoji_max_abs_diff"),
+        "neighbours": facts.get("neighbours"),
         "note": (
             f"The four other styles draw the same emoji ({min(c['matched'] for c in others):,}-"
             f"{max(c['matched'] for c in others):,} of OpenMoji's {styles['openmoji']['images']:,} each, matched by "
@@ -254,3 +255,26 @@ def describe(facts: dict, items: int, num_leaves: int) -> dict:
             "(Twemoji) CC-BY-4.0, Apple not licensed for commercial use, Facebook no clear licence"
         ),
     }
+
+
+def neighbour_shares(styles_catalog: Path, images: int = 1000, seed: int = 0) -> dict:
+    """Of ``images`` items drawn at random (``seed``), the share of each one's 10 exact nearest other images that
+    are in its own style, and that are the same emoji (same codepoints) in another style: what leave-one-out's
+    image queries find around them (docs/queries.md, table (c))."""
+    from scannlite.store.catalog.catalog import Catalog
+    from scannlite.store.index import snapshot
+
+    cat = Catalog.open_readonly(styles_catalog, immutable=True)
+    try:
+        snap = snapshot.load_snapshot(cat, with_vectors=True)
+    finally:
+        cat.close()
+    style = [i.split("/", 1)[0] for i in snap.ids]
+    key = [sequence_key(i.split("/", 1)[1]) for i in snap.ids]
+    pick = np.random.default_rng(seed).choice(len(snap.ids), images, replace=False)
+    scores = snap.vectors[pick] @ snap.vectors.T
+    scores[np.arange(images), pick] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    own = np.mean([[style[j] == style[p] for j in row] for p, row in zip(pick, top)])
+    twin = np.mean([[key[j] == key[p] and style[j] != style[p] for j in row] for p, row in zip(pick, top)])
+    return {"images": images, "own_style": round(float(own), 3), "same_emoji_other_style": round(float(twin), 3)}

@@ -186,6 +186,7 @@ def run_cross(demo: Path, console, sample_size: int = 500, held_out: int = 400, 
         source, facts = emoji_images.catalog(demo, console)
         changes = {"recall_target": 0.9}
         facts["openmoji_max_abs_diff"] = emoji_images.openmoji_difference(source, demo / "emoji.catalog")
+        facts["neighbours"] = emoji_images.neighbour_shares(source)
     with tempfile.TemporaryDirectory(prefix="scannlite-query-recall-x-") as tmp:
         path = Path(tmp) / "emoji.catalog"
         shutil.copytree(source, path)
@@ -274,7 +275,9 @@ def styles_markdown(styles: dict | None) -> str:
         f"{_met_or_capped(s['stated'], s['leaves_to_search'])}: {s['leaves_to_search']} leaves, stated "
         f"{s['stated']:.3f}, held-out captions {s['measured_captions']:.3f}. Largest gap: "
         f"{styles['max_abs_gap_sample']:.3f} for the sample's estimate, {styles['max_abs_gap_loo']:.3f} for "
-        f"leave-one-out. Measured on the sample's own captions the same way, recall is within "
+        f"leave-one-out ({100 * styles['neighbours']['own_style']:.0f}% of an image's 10 nearest images are in "
+        f"its own style, {100 * styles['neighbours']['same_emoji_other_style']:.0f}% are the same emoji in another "
+        f"style, on {styles['neighbours']['images']:,} of them). Measured on the sample's own captions the same way, recall is within "
         f"{max(abs(r['sample_estimate'] - r['measured_sample_captions']) for r in styles['rows']):.3f} of the "
         "sample's estimate at every leaves value: the rest of the gap is which captions were drawn, not the "
         f"estimate. The OpenMoji images' vectors equal the demo catalog's (largest difference "
