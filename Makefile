@@ -40,7 +40,7 @@ endif
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: setup demo test test-quick test-py313 test-py312 setup-py313 setup-py312 lint bench bench-queries clean system-deps browser-deps native native-deps wasm-deps wasm web
+.PHONY: setup demo test test-quick test-py313 test-py312 setup-py313 setup-py312 lint bench bench-queries bench-emoji-styles clean system-deps browser-deps native native-deps wasm-deps wasm web
 
 setup: system-deps $(STAMP) native
 
@@ -100,6 +100,18 @@ $(WEB_STAMP): $(WEB_PAGE)/package.json $(WEB_PAGE)/package-lock.json
 
 web: wasm $(WEB_STAMP)
 
+# The emoji images in four more art styles of docs/queries.md's table (c) (bench/emoji_images.py): four
+# emoji-datasource packages from the npm registry, pinned by bench/emoji_styles/package-lock.json (about 370 MB
+# unpacked), read locally by the benchmark, never committed or shipped.
+EMOJI_STYLES := bench/emoji_styles
+EMOJI_STYLES_STAMP := $(EMOJI_STYLES)/node_modules/.ci-done
+$(EMOJI_STYLES_STAMP): $(EMOJI_STYLES)/package.json $(EMOJI_STYLES)/package-lock.json
+	@command -v npm >/dev/null || { $(call apt_install,npm,the emoji styles install with npm); }
+	cd $(EMOJI_STYLES) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+bench-emoji-styles: $(EMOJI_STYLES_STAMP)
+
 .tools/bin/uv:
 	@[ -n "$(PYTHON)" ] || { echo "error: installing uv needs a python3 (with its venv module), or install uv itself" >&2; exit 1; }
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
@@ -157,17 +169,19 @@ bench: setup
 
 # Recall for short typed and cross-modal queries with a query sample (docs/queries.md): the full real text set
 # (about 20 minutes of MiniLM the first time) and the device p50 at the leaves it chose, the demo's captions against
-# its images (`make demo`'s outputs, made first when missing), the partitions' knobs on the 12,000-sentence set
-# (about 15 minutes) and on the full set (about 30) and the captions (about 5), then docs/queries.md's tables
-# written from them.
-bench-queries: setup
+# its images (`make demo`'s outputs, made first when missing) and against the demo's emoji in five styles (table (c);
+# the npm packages of bench-emoji-styles), the partitions' knobs on the 12,000-sentence set (about 15 minutes), on the
+# full set (about 60) and on the captions, then docs/queries.md's tables written from them.
+bench-queries: setup $(EMOJI_STYLES_STAMP)
 	@test -d demo-output/emoji.catalog || $(MAKE) demo
 	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
 	$(UV) run --frozen --no-sync python -m bench.query_device_p50
 	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
+	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output --images all-styles
 	$(UV) run --frozen --no-sync python -m bench.query_knobs
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --spec full
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output
+	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output --images all-styles
 	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
 
 clean:

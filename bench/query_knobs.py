@@ -18,10 +18,12 @@ Each variant is built :data:`ORDERS` times, the items added in another order eac
 k-means++), and reported as the mean and range over those builds.
 
 ``--cross DEMO`` measures the cross-modal set of bench.query_recall instead (the demo's captions against its 4,024
-emoji images, 64 leaves forced; :data:`CROSS_VARIANTS`), with no whole-sentence figures.
+emoji images, 64 leaves forced; :data:`CROSS_VARIANTS`), with no whole-sentence figures; ``--cross DEMO --images
+all-styles`` the same captions against the five-style set of :mod:`bench.emoji_images` with default settings
+(:data:`STYLES_VARIANTS`; ``--orders N`` builds each variant N times instead of :data:`ORDERS`).
 
-``python -m bench.query_knobs [--cross DEMO]`` writes ``bench/results/raw/query_knobs.json`` (or
-``query_knobs_cross.json``); ``python -m bench.query_recall --markdown --write`` renders them into docs/queries.md
+``python -m bench.query_knobs [--cross DEMO [--images all-styles]]`` writes ``bench/results/raw/query_knobs.json``
+(or ``query_knobs_cross.json``, ``query_knobs_cross_styles.json``); ``python -m bench.query_recall --markdown --write`` renders them into docs/queries.md
 with that study's tables.
 """
 
@@ -60,6 +62,8 @@ ORDERS = 3
 #: 12,000-sentence set, and on the 4,024-image cross-modal set.
 BUDGETS = (1000, 2500, 4000)
 CROSS_BUDGETS = (250, 500, 1000)
+#: ... and on the 19,024-image five-style set (``--images all-styles``).
+STYLES_BUDGETS = (1000, 2500, 4000)
 
 
 def interpolate(xs: list[float], ys: list[float], x: float) -> float | None:
@@ -270,7 +274,7 @@ def run_text(console, spec_name: str = "stdlib", orders: int = ORDERS) -> dict:
     return {
         "command": "python -m bench.query_knobs"
         + (f" --spec {spec_name}" if spec_name != "stdlib" else "")
-        + (f" --orders {orders}" if orders != ORDERS else ""),
+        + (f" --orders {orders}" if orders != (1 if full else ORDERS) else ""),
         "spec": spec_name,
         "set": "short typed queries against whole sentences",
         "budgets": list(budgets),
@@ -296,11 +300,26 @@ CROSS_VARIANTS: tuple[tuple[str, dict], ...] = (
 )
 
 
-def run_cross(demo: Path, console, sample_size: int = 500, held_out: int = 400) -> dict:
+#: Variants for the five-style set (``--images all-styles``, 19,024 images, default settings): leaves per sqrt(N)
+#: applies again; the combination and train_on_queries 0.5, which lost on both other sets, are left out.
+STYLES_VARIANTS: tuple[tuple[str, dict], ...] = (
+    ("default (2 per sqrt(N), spherical, items only)", {}),
+    ("1 leaf per sqrt(N)", {"leaves_per_sqrt_n": 1.0}),
+    ("4 leaves per sqrt(N)", {"leaves_per_sqrt_n": 4.0}),
+    ("plain k-means", {"spherical": False}),
+    ("train on queries 0.1", {"train_on_queries": 0.1}),
+    ("train on queries 0.25", {"train_on_queries": 0.25}),
+)
+
+
+def run_cross(
+    demo: Path, console, sample_size: int = 500, held_out: int = 400, images: str = "openmoji", orders: int = ORDERS
+) -> dict:
     """The demo's captions (text tower) against its 4,024 emoji images (image tower), as bench.query_recall's
     cross-modal study draws them: shuffled with seed 0, the first ``sample_size`` the sample, the next
     ``held_out`` only measured. Each variant's catalog holds the demo catalog's stored image vectors, in id order
-    (then the shuffles of :data:`ORDERS`)."""
+    (then the shuffles of ``orders``). ``images="all-styles"``: the five-style catalog of :mod:`bench.emoji_images`
+    instead, with default settings and :data:`STYLES_VARIANTS`."""
     import shutil
 
     from scannlite.plugin.facade.database import Database
@@ -313,17 +332,42 @@ def run_cross(demo: Path, console, sample_size: int = 500, held_out: int = 400) 
     texts = [captions[i] for i in order[: sample_size + held_out]]
     with tempfile.TemporaryDirectory(prefix="scannlite-query-knobs-x-") as tmp:
         source = Path(tmp) / "source.catalog"
-        shutil.copytree(demo / "emoji.catalog", source)
+        styles = None
+        if images == "all-styles":
+            from . import emoji_images
+
+            made, styles = emoji_images.catalog(demo, console)
+        shutil.copytree(made if styles is not None else demo / "emoji.catalog", source)
         (source / ".lock").unlink(missing_ok=True)
         with Catalog.open(source) as cat:
             Database(cat).configure(text_embedder=demo / "towers" / "text_embedder.tflite")
+        with Catalog.open(source) as cat:  # opened again: an open catalog reads its settings once
             queries = embed_queries(cat, "text", texts)
             snap = snapshot.load_snapshot(cat, with_vectors=True)
             by_id = np.argsort(np.asarray(snap.ids, dtype=object), kind="stable")
             ids, vectors, distance = [snap.ids[i] for i in by_id], snap.vectors[by_id], cat.distance
     sample, held = queries[:sample_size], queries[sample_size:]
-    base = {"num_leaves": 64, "recall_target": 0.9}
-    runs = run_variants(console, ids, vectors, distance, sample, held, None, CROSS_VARIANTS, CROSS_BUDGETS, base)
+    if styles is not None:
+        from . import emoji_images
+
+        variants, budgets, base = STYLES_VARIANTS, STYLES_BUDGETS, {"recall_target": 0.9}
+    else:
+        variants, budgets, base = CROSS_VARIANTS, CROSS_BUDGETS, {"num_leaves": 64, "recall_target": 0.9}
+    runs = run_variants(console, ids, vectors, distance, sample, held, None, variants, budgets, base, orders)
+    if styles is not None:
+        return {
+            "command": f"python -m bench.query_knobs --cross {demo} --images all-styles"
+            + (f" --orders {orders}" if orders != (1 if full else ORDERS) else ""),
+            "set": "captions against images",
+            "images": "all-styles",
+            "budgets": list(budgets),
+            "orders": orders,
+            "catalog": len(ids),
+            "sample": len(sample),
+            "held_out": len(held),
+            "note": emoji_images.describe(styles, len(ids), runs[0]["num_leaves"])["catalog"],
+            "runs": runs,
+        }
     return {
         "command": f"python -m bench.query_knobs --cross {demo}",
         "set": "captions against images",
@@ -345,12 +389,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cross", type=Path, help="the demo's outputs folder (emoji.catalog, towers/, captions)")
     ap.add_argument("--spec", choices=("stdlib", "full"), default="stdlib", help="the real text set (not with --cross)")
-    ap.add_argument("--orders", type=int, help=f"builds per variant (default {ORDERS}; 1 with --spec full)")
+    ap.add_argument("--images", choices=("openmoji", "all-styles"), default="openmoji", help="with --cross: which set")
+    ap.add_argument(
+        "--orders", type=int, help=f"builds per variant (default {ORDERS}; 1 with --spec full; only those two sets)"
+    )
     args = ap.parse_args(argv)
-    orders = args.orders or (1 if args.spec == "full" else ORDERS)
+    orders = args.orders or (1 if args.spec == "full" and not args.cross else ORDERS)
+    if orders < 1 or (
+        orders != ORDERS and not (args.images == "all-styles" or (args.spec == "full" and not args.cross))
+    ):
+        ap.error(
+            f"--orders is a positive number, and only with --images all-styles or --spec full (the others use {ORDERS})"
+        )
     console = Console(stderr=True, highlight=False)
     started = datetime.now(UTC)
-    out = run_cross(args.cross, console) if args.cross else run_text(console, args.spec, orders)
+    out = (
+        run_cross(args.cross, console, images=args.images, orders=orders)
+        if args.cross
+        else run_text(console, args.spec, orders)
+    )
     machine, versions = results.machine_facts()
     out.update(
         {
@@ -360,13 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             "versions": versions,
         }
     )
-    name = (
-        "query_knobs_cross.json"
-        if args.cross
-        else "query_knobs_full.json"
-        if args.spec == "full"
-        else "query_knobs.json"
-    )
+    name = "query_knobs_full.json" if args.spec == "full" else "query_knobs.json"
+    if args.cross:
+        name = "query_knobs_cross_styles.json" if args.images == "all-styles" else "query_knobs_cross.json"
     results.write(results.RESULTS / "raw" / name, out)
     return 0
 
