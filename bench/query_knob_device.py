@@ -17,8 +17,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from . import block_tensorflow, results
 
 block_tensorflow()

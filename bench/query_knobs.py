@@ -357,7 +357,7 @@ def run_cross(
     if styles is not None:
         return {
             "command": f"python -m bench.query_knobs --cross {demo} --images all-styles"
-            + (f" --orders {orders}" if orders != (1 if full else ORDERS) else ""),
+            + (f" --orders {orders}" if orders != ORDERS else ""),
             "set": "captions against images",
             "images": "all-styles",
             "budgets": list(budgets),

@@ -478,6 +478,37 @@ def knobs_markdown(knobs: dict | None) -> str:
     return "\n".join(out + [""])
 
 
+def knob_device_markdown(d: dict | None) -> str:
+    """docs/queries.md's table of what leaves per sqrt(N) costs on a device, from
+    bench/results/raw/query_knob_device.json (``python -m bench.query_knob_device``)."""
+    if not d:
+        return ""
+    base = next(r for r in d["runs"] if r["leaves_per_sqrt_n"] == 2.0)
+    out = [
+        f"**What leaves per sqrt(N) costs on a device, short typed queries** (`{d['command']}`, {d['date']}): the "
+        f"{d['catalog']:,} sentences of the knob table above and its {d['sample']}-query sample, built at each "
+        f"factor; the fewest ladder leaves at which the {d['held_out']} held-out short queries reach recall@10 "
+        f"{d['target']:.2f} (by the sample estimate's definition, past the 64-leaf cap where needed), the index "
+        "exported there and verified, and its p50: the Task Library's from export's own probe (400 searches, "
+        "one index after the other), libscannlite's timed round robin over the three indexes on the held-out "
+        "short queries (each query on every index in turn, so the ratios hold under load). The device scores "
+        "every centroid as well as the codes of the leaves it searches.",
+        "",
+        f"| leaves per sqrt(N) | leaves | leaves searched for {d['target']:.2f} | held-out short there | codes "
+        "scanned | Task Library p50 | libscannlite p50 | libscannlite p50 / default's | verified by |",
+        "| --- " * 9 + "|",
+    ]
+    for r in sorted(d["runs"], key=lambda r: r["leaves_per_sqrt_n"]):
+        tl = r.get("task_library_latency_ms") or {}
+        out.append(
+            f"| {r['leaves_per_sqrt_n']:g}{' (default)' if r is base else ''} | {r['num_leaves']:,} | "
+            f"{r['leaves_for_target']} | {r['recall_short_there']:.3f} ± {r['recall_short_stderr']:.3f} | "
+            f"{r['codes_scanned']:,} | {tl.get('p50', float('nan')):.2f} ms | {r['libscannlite_p50_ms']:.2f} ms | "
+            f"{r['libscannlite_p50_ms'] / base['libscannlite_p50_ms']:.2f} | {', '.join(r['verified_by'])} |"
+        )
+    return "\n".join(out + [""])
+
+
 BEGIN = "<!-- begin: written by python -m bench.query_recall --markdown --write; do not edit by hand -->"
 END = "<!-- end: written by python -m bench.query_recall --markdown --write -->"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
@@ -504,15 +535,20 @@ def all_markdown(folder: Path) -> str:
     real, cross, knobs, knobs_full, knobs_cross = (
         json.loads(p.read_text()) if p.is_file() else None for p in (folder / n for n in names)
     )
-    styles, knobs_styles = (
+    styles, knobs_styles, knob_device = (
         json.loads(p.read_text()) if p.is_file() else None
-        for p in (folder / "query_recall_cross_styles.json", folder / "query_knobs_cross_styles.json")
+        for p in (
+            folder / "query_recall_cross_styles.json",
+            folder / "query_knobs_cross_styles.json",
+            folder / "query_knob_device.json",
+        )
     )
     parts = (
         markdown(real, cross),
         styles_markdown(styles),
         knobs_markdown(knobs),
         knobs_markdown(knobs_full),
+        knob_device_markdown(knob_device),
         knobs_markdown(knobs_cross),
         knobs_markdown(knobs_styles),
     )
