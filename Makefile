@@ -171,7 +171,7 @@ bench: setup
 # (about 20 minutes of MiniLM the first time) and the device p50 at the leaves it chose, the demo's captions against
 # its images (`make demo`'s outputs, made first when missing) and against the demo's emoji in five styles (table (c);
 # the npm packages of bench-emoji-styles), the partitions' knobs on the 12,000-sentence set (about 15 minutes), on the
-# full set (about 60) and on the captions, then docs/queries.md's tables written from them.
+# full set (about 60, then 20 for the device p50 of its leaves factors) and on the captions, then docs/queries.md's tables written from them.
 bench-queries: setup $(EMOJI_STYLES_STAMP)
 	@test -d demo-output/emoji.catalog || $(MAKE) demo
 	$(UV) run --frozen --no-sync python -m bench.query_recall --spec full
@@ -180,6 +180,7 @@ bench-queries: setup $(EMOJI_STYLES_STAMP)
 	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output --images all-styles
 	$(UV) run --frozen --no-sync python -m bench.query_knobs
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --spec full
+	$(UV) run --frozen --no-sync python -m bench.query_knob_device
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output --images all-styles
 	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
