@@ -160,6 +160,7 @@ bench-queries: setup
 	$(UV) run --frozen --no-sync python -m bench.query_device_p50
 	$(UV) run --frozen --no-sync python -m bench.query_recall --cross demo-output
 	$(UV) run --frozen --no-sync python -m bench.query_knobs
+	$(UV) run --frozen --no-sync python -m bench.query_synthetic
 	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
 
 clean:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import block_tensorflow, results
+from . import block_tensorflow, query_synthetic, results
 
 block_tensorflow()
 
@@ -408,7 +408,14 @@ def all_markdown(folder: Path) -> str:
         json.loads(p.read_text()) if p.is_file() else None for p in (folder / n for n in names)
     )
     return "\n".join(
-        part for part in (markdown(real, cross), knobs_markdown(knobs), knobs_markdown(knobs_cross)) if part
+        part
+        for part in (
+            markdown(real, cross),
+            query_synthetic.markdown_in(folder),
+            knobs_markdown(knobs),
+            knobs_markdown(knobs_cross),
+        )
+        if part
     )
 
 
