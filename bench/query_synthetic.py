@@ -2,18 +2,18 @@
 query sample.
 
 The issue reported that on synthetic clustered data the build stated 0.90 at 64 leaves (the cap) where held-out
-queries needed 11. For each catalog size (and data seed) asked for: the benchmarks' data (:mod:`bench.data`,
-``clustered`` at its defaults and ``split``, :data:`bench.setup.FULL` with that ``n``), the catalog's first ``n``
-rows, :data:`SAMPLE` rows of the held-out additions (never in the catalog, drawn like it) added as the query sample
-(``query_sample.add``), and the :data:`HELD_OUT` held-out queries of ``split`` only measured. Two builds of one
-catalog with default settings: without the sample (the leave-one-out estimate and the target met on it), then with
-it (no item changed, so the same partitions; the target met on the sample). At every ladder step: both estimates,
-and recall@10 of the held-out queries by the device-equivalent search against exact search
-(:func:`bench.query_recall.measured`); the leaves each build chose and the held-out recall there; the fewest leaves
-the held-out queries needed for the target; the sample estimate's cost as a share of the full build.
+queries needed 11. Each run is one catalog: the benchmarks' generator (``clustered`` and ``split`` as
+:mod:`bench.data` draws them for :data:`bench.setup.FULL` with that ``n``; the clusters' ``spread`` may differ from
+the generator's default), its first ``n`` rows the catalog, :data:`SAMPLE` rows of the held-out additions (never in
+the catalog, drawn like it) added as the query sample (``query_sample.add``), and the :data:`HELD_OUT` held-out
+queries of ``split`` only measured. Two builds with default settings: without the sample (the leave-one-out estimate
+and the target met on it), then with it (no item changed, so the same partitions; the target met on the sample). At
+every ladder step: both estimates, and recall@10 of the held-out queries by the device-equivalent search against
+exact search (:func:`bench.query_recall.measured`); the leaves each build chose and the held-out recall there; the
+fewest leaves the held-out queries needed for the target; the sample estimate's cost as a share of the full build.
 
-``python -m bench.query_synthetic [--sizes 20000,123287] [--seeds 0] [--quick]`` writes
-``bench/results/raw/query_recall_synthetic.json`` (not with ``--quick``: 5,000 items, a smoke run);
+``python -m bench.query_synthetic [--run N[:SPREAD[:SEED]] ...] [--quick]`` (default :data:`RUNS`) writes
+``bench/results/raw/query_recall_synthetic.json`` (not with ``--quick``: one 5,000-item catalog, a smoke run);
 ``python -m bench.query_recall --markdown --write`` renders it into docs/queries.md (docs/queries.md, "Measured").
 """
 
@@ -36,8 +36,27 @@ block_tensorflow()
 
 SAMPLE = 500
 HELD_OUT = 500
-SIZES = (20_000, 123_287)
+SPREAD = 0.45  # clustered()'s default
+#: The benchmarks' sizes at the generator's default spread, then a spread whose recall levels off at the 0.90
+#: target (tighter clusters: the codes, not the leaves, bound recall lower), with three data seeds.
+RUNS = ("5000", "20000", "50000", "123287", "20000:0.38:0", "20000:0.38:1", "20000:0.38:2")
 OUT = results.RESULTS / "raw" / "query_recall_synthetic.json"
+
+
+def parse_run(text: str) -> tuple[int, float, int]:
+    """``N[:SPREAD[:SEED]]`` as (items, spread, data seed); spread defaults to :data:`SPREAD`, seed to 0."""
+    parts = text.split(":")
+    try:
+        if not 1 <= len(parts) <= 3:
+            raise ValueError
+        n = int(parts[0])
+        spread = float(parts[1]) if len(parts) > 1 else SPREAD
+        seed = int(parts[2]) if len(parts) > 2 else 0
+    except ValueError:
+        raise SystemExit(f"error: a run is N[:SPREAD[:SEED]] (e.g. 20000:0.38:1), got {text!r}") from None
+    if n < 5_000 or not 0 < spread <= 4 or seed < 0:
+        raise SystemExit(f"error: a run needs at least 5,000 items, a spread in (0, 4] and a seed >= 0, got {text!r}")
+    return n, spread, seed
 
 
 def needed_leaves(ladder: list[int], recall: list[float], target: float) -> int | None:
@@ -52,28 +71,39 @@ def loo_from_unseen(n: int, config) -> bool:
     return n - min(n, config.training_sample_size) >= min(config.recall_sample, n)
 
 
-def run(n: int, seed: int, workdir: Path, console) -> dict:
-    """One catalog of ``n`` synthetic items (data seed ``seed``): both builds and the held-out measurements."""
+def data(n: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(catalog, sample, held-out queries, the generator's description): bench.data's arrays for
+    :data:`bench.setup.FULL` with ``n`` items and data seed ``seed`` (the same ones at the default spread), the
+    sample the first :data:`SAMPLE` additions."""
+    from scannlite.store.catalog.synthetic import clustered, split
+
+    from .setup import FULL
+
+    s = replace(FULL, n=n, queries=HELD_OUT, data_seed=seed)
+    x = clustered(s.total, s.dim, seed=s.data_seed, spread=spread)
+    rest, held = split(x, s.queries, seed=s.split_seed)
+    text = (
+        f"clustered({s.total:,}, {s.dim}, seed={s.data_seed}, spread={spread}) (clusters = {s.total // 60:,}), "
+        f"split(x, {s.queries}, seed={s.split_seed}); catalog = first {n:,} rows, sample = next {SAMPLE}"
+    )
+    return rest[:n], rest[n : n + SAMPLE], held, text
+
+
+def run(n: int, spread: float, seed: int, console) -> dict:
+    """One catalog of ``n`` synthetic items: both builds and the held-out measurements."""
     from scannlite.store.catalog import query_sample
     from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.index.build import build
     from scannlite.store.index.config import IndexConfig
 
-    from .data import prepare
     from .query_recall import measured
-    from .setup import FULL
 
-    setup = replace(FULL, name=f"synthetic-{n}-{seed}", n=n, queries=HELD_OUT, data_seed=seed)
-    if setup.extra < SAMPLE:
-        raise SystemExit(f"error: {n} items hold out {setup.extra} additions, fewer than the {SAMPLE}-query sample")
-    data = prepare(setup, workdir)
-    base = np.asarray(data.base(), dtype=np.float32)
-    held = np.asarray(data.queries(), dtype=np.float32)
-    sample = np.asarray(data.extra()[:SAMPLE], dtype=np.float32)
+    base, sample, held, generator = data(n, spread, seed)
+    dim = base.shape[1]
     config = IndexConfig()
-    console.print(f"synthetic {n:,} x {setup.dim}, seed {seed}: full build without a sample")
+    console.print(f"synthetic {n:,} x {dim}, spread {spread}, seed {seed}: full build without a sample")
     with tempfile.TemporaryDirectory(prefix="scannlite-query-synthetic-") as tmp:
-        cat = Catalog.create(Path(tmp) / "c", setup.dim)
+        cat = Catalog.create(Path(tmp) / "c", dim)
         cat.add([f"v{i}" for i in range(len(base))], base)
         t0 = time.perf_counter()
         plain = build(cat)
@@ -106,9 +136,10 @@ def run(n: int, seed: int, workdir: Path, console) -> dict:
     at_cap = max(step for step in ladder if step <= cap)
     return {
         "n": n,
+        "spread": spread,
         "seed": seed,
-        "dim": setup.dim,
-        "generator": data.generator(),
+        "dim": dim,
+        "generator": generator,
         "num_leaves": plain.num_leaves,
         "sample": int(q.sample),
         "held_out": len(held),
@@ -143,50 +174,62 @@ def _leaves(x) -> str:
     return "not reached" if x is None else str(x)
 
 
+def ladder_runs(runs: list[dict]) -> list[dict]:
+    """The runs whose every ladder step docs/queries.md shows: per spread (the default's first), its largest
+    catalog with its first seed."""
+    spreads = sorted({r["spread"] for r in runs}, key=lambda x: (x != SPREAD, x))
+    return [max((r for r in runs if r["spread"] == spread), key=lambda r: (r["n"], -r["seed"])) for spread in spreads]
+
+
 def markdown(study: dict | None) -> str:
-    """docs/queries.md's table for the synthetic case, from bench/results/raw/query_recall_synthetic.json: one line
-    per catalog, then every ladder step of the largest."""
+    """docs/queries.md's tables for the synthetic case, from bench/results/raw/query_recall_synthetic.json: one line
+    per catalog, then every ladder step of the runs :func:`ladder_runs` picks."""
     if not study:
         return ""
     runs = study["runs"]
-    main = max(runs, key=lambda r: r["n"])
+    first = runs[0]
     out = [
         f"**(c) Synthetic clustered vectors, the case issue 27 reported** (`{study['command']}`, {study['date']}): "
-        f"the benchmarks' generator (bench/data.py: {main['generator']}, each catalog with its own total and "
-        f"seed), {main['dim']}-d, default settings; the sample: {main['sample']} of the held-out additions "
-        f'(never in the catalog); measured on the {main["held_out"]} held-out queries of `split`. "held-out '
-        f'needs": the fewest ladder leaves at which the held-out queries reach {main["target"]:.2f}. Leave-one-out '
-        "queries are items the partitions were not trained on only where the catalog exceeds the 100,000-point "
-        'training sample by the 500 queries ("loo from").',
+        f"the benchmarks' generator (bench/data.py: `clustered(total, {first['dim']}, seed, spread)` with "
+        f"clusters = total // 60, then `split`), {first['dim']}-d, default settings, one catalog per line; the "
+        f"sample: {first['sample']} held-out additions (never in the catalog); measured on {first['held_out']} "
+        'other held-out queries. "stated": the estimate the build met the target on (leave-one-out without the '
+        'sample, the sample\'s with it); "held-out needs": the fewest ladder leaves at which the held-out queries '
+        f"reach {first['target']:.2f}. Leave-one-out queries are items the partitions were not trained on only where "
+        'the catalog exceeds the 100,000-point training sample by 500 ("loo from"); otherwise items they were '
+        "trained on.",
         "",
-        "| items | seed | leaves | loo from | without sample: leaves; stated; held-out there | with sample: leaves; "
-        "stated; held-out there | held-out needs | held-out at the cap | largest gap, leave-one-out | largest "
-        "gap, sample | sample estimate, share of the build |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| items | spread | seed | leaves | loo from | without sample: leaves; stated; held-out there | with sample: "
+        "leaves; stated; held-out there | held-out needs | held-out at the cap | largest gap, leave-one-out | "
+        "largest gap, sample | sample estimate, share of the build |",
+        "| --- " * 12 + "|",
     ]
     for r in runs:
         w, s = r["without_sample"], r["with_sample"]
         out.append(
-            f"| {r['n']:,} | {r['seed']} | {r['num_leaves']} | {'unseen' if r['loo_from_unseen'] else 'trained on'} "
+            f"| {r['n']:,} | {r['spread']} | {r['seed']} | {r['num_leaves']} "
+            f"| {'unseen' if r['loo_from_unseen'] else 'trained on'} "
             f"| {w['leaves_to_search']}; {w['stated']:.3f}; {w['measured']:.3f} "
             f"| {s['leaves_to_search']}; {s['stated']:.3f}; {s['measured']:.3f} "
             f"| {_leaves(r['held_out_needs'])} | {r['measured_at_cap']:.3f} ({r['cap']}) "
             f"| {r['max_abs_gap_loo']:.3f} | {r['max_abs_gap_sample']:.3f} "
             f"| {100 * r['sample_estimate_share_of_build']:.1f}% of {r['full_build_seconds']:.0f} s |"
         )
-    out += [
-        "",
-        f"Every ladder step of the {main['n']:,}-item catalog (seed {main['seed']}, {main['num_leaves']} leaves):",
-        "",
-        "| leaves | leave-one-out estimate | sample estimate (± s.e.) | measured, held-out | leave-one-out - measured "
-        "| sample - measured |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    out += [
-        f"| {r['leaves']} | {r['loo_estimate']:.3f} | {r['sample_estimate']:.3f} ± {r['sample_stderr']:.3f} "
-        f"| {r['measured']:.3f} | {r['gap_loo']:+.3f} | {r['gap_sample']:+.3f} |"
-        for r in main["rows"]
-    ]
+    for r in ladder_runs(runs):
+        out += [
+            "",
+            f"Every ladder step of {r['n']:,} items, spread {r['spread']}, seed {r['seed']} ({r['num_leaves']} "
+            f"leaves; {r['generator']}):",
+            "",
+            "| leaves | leave-one-out estimate | sample estimate (± s.e.) | measured, held-out "
+            "| leave-one-out - measured | sample - measured |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        out += [
+            f"| {x['leaves']} | {x['loo_estimate']:.3f} | {x['sample_estimate']:.3f} ± {x['sample_stderr']:.3f} "
+            f"| {x['measured']:.3f} | {x['gap_loo']:+.3f} | {x['gap_sample']:+.3f} |"
+            for x in r["rows"]
+        ]
     return "\n".join(out + [""])
 
 
@@ -200,31 +243,22 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default=",".join(str(n) for n in SIZES), help="catalog sizes, comma-separated")
-    ap.add_argument("--seeds", default="0", help="data seeds, comma-separated (each size with each seed)")
+    ap.add_argument(
+        "--run", action="append", metavar="N[:SPREAD[:SEED]]", help=f"a catalog to measure (repeat; default {RUNS})"
+    )
     ap.add_argument("--quick", action="store_true", help="one 5,000-item catalog, nothing written")
-    ap.add_argument("--workdir", type=Path, help="where the data arrays go (default: a temporary folder)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    try:
-        sizes = [5_000] if args.quick else [int(x) for x in args.sizes.split(",")]
-        seeds = [int(x) for x in args.seeds.split(",")]
-    except ValueError:
-        raise SystemExit(
-            f"error: --sizes and --seeds take comma-separated integers, got {args.sizes!r}, {args.seeds!r}"
-        )
-    if any(n < 5_000 for n in sizes):
-        raise SystemExit("error: every size must be at least 5,000 (smaller catalogs hold out too few additions)")
+    specs = ["5000"] if args.quick else args.run or list(RUNS)
+    plan = [parse_run(text) for text in specs]
     console = Console(stderr=True, highlight=False)
     started = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="scannlite-query-synthetic-data-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        runs = [run(n, seed, workdir, console) for n in sizes for seed in seeds]
+    runs = [run(n, spread, seed, console) for n, spread, seed in plan]
     machine, versions = results.machine_facts()
     out = {
         "runs": runs,
         "command": "python -m bench.query_synthetic"
-        + (" --quick" if args.quick else f" --sizes {','.join(map(str, sizes))} --seeds {','.join(map(str, seeds))}"),
+        + (" --quick" if args.quick else "" if args.run is None else "".join(f" --run {t}" for t in specs)),
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine,
         "versions": versions,

@@ -4,6 +4,9 @@ edited by hand."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from bench import query_recall, results
@@ -72,7 +75,7 @@ def test_the_synthetic_study_finds_the_leaves_held_out_queries_need_and_renders_
     assert query_synthetic.loo_from_unseen(100_500, IndexConfig())
     assert query_synthetic.loo_from_unseen(2_000, IndexConfig(training_sample_size=1_000))
 
-    def run(n, need, first_measured):
+    def run(n, spread, seed, need, first_measured):
         rows = [
             {
                 "leaves": leaves,
@@ -88,9 +91,10 @@ def test_the_synthetic_study_finds_the_leaves_held_out_queries_need_and_renders_
         side = {"leaves_to_search": 2, "stated": 0.9, "measured": 0.95}
         return {
             "n": n,
-            "seed": 0,
+            "spread": spread,
+            "seed": seed,
             "dim": 8,
-            "generator": f"gen-{n}",
+            "generator": f"gen-{n}-{spread}-{seed}",
             "num_leaves": 2,
             "sample": 500,
             "held_out": 500,
@@ -110,12 +114,46 @@ def test_the_synthetic_study_finds_the_leaves_held_out_queries_need_and_renders_
             "sample_estimate_share_of_build": 0.05,
         }
 
-    study = {"command": "cmd", "date": "d", "runs": [run(200_000, None, 0.5), run(5_000, 1, 0.93)]}
-    text = query_synthetic.markdown(study)
+    runs = [
+        run(5_000, 0.45, 0, 1, 0.93),
+        run(200_000, 0.45, 0, None, 0.5),
+        run(20_000, 0.38, 1, 2, 0.6),
+        run(20_000, 0.38, 0, 2, 0.7),
+    ]
+    # One ladder per spread, the default's first: its largest catalog, its first seed.
+    assert [(r["n"], r["spread"], r["seed"]) for r in query_synthetic.ladder_runs(runs)] == [
+        (200_000, 0.45, 0),
+        (20_000, 0.38, 0),
+    ]
+    text = query_synthetic.markdown({"command": "cmd", "date": "d", "runs": runs})
     lines = text.splitlines()
-    assert "| 200,000 | 0 | 2 | unseen | 2; 0.900; 0.950 | 2; 0.900; 0.950 | not reached | 0.950 (2) |" in text
-    assert "| 5,000 | 0 | 2 | trained on |" in text
-    # The ladder is the largest catalog's, whatever the order of the runs.
-    assert "Every ladder step of the 200,000-item catalog" in text and "gen-200000" in text
+    assert "| 200,000 | 0.45 | 0 | 2 | unseen | 2; 0.900; 0.950 | 2; 0.900; 0.950 | not reached | 0.950 (2) |" in text
+    assert "| 5,000 | 0.45 | 0 | 2 | trained on |" in text
+    assert "Every ladder step of 200,000 items, spread 0.45, seed 0" in text and "gen-200000-0.45-0" in text
+    assert "Every ladder step of 20,000 items, spread 0.38, seed 0" in text and "gen-20000-0.38-1" not in text
     assert "| 1 | 0.900 | 0.910 ± 0.004 | 0.500 | +0.400 | +0.410 |" in lines
+    assert "| 1 | 0.900 | 0.910 ± 0.004 | 0.700 | +0.200 | +0.210 |" in lines
     assert query_synthetic.markdown(None) == ""
+
+
+def test_the_synthetic_study_reads_its_runs_and_refuses_bad_ones_in_one_line():
+    from bench import query_synthetic
+
+    assert query_synthetic.parse_run("20000") == (20_000, query_synthetic.SPREAD, 0)
+    assert query_synthetic.parse_run("20000:0.38:2") == (20_000, 0.38, 2)
+    for bad in ("", "x", "20000:y", "20000:0.38:1:4", "4999", "20000:0", "20000:0.38:-1"):
+        with pytest.raises(SystemExit, match="error: a run"):
+            query_synthetic.parse_run(bad)
+
+
+def test_the_synthetic_study_draws_the_benchmarks_data_at_the_default_spread(tmp_path):
+    from bench import data, query_synthetic
+    from bench.setup import FULL
+
+    base, sample, held, text = query_synthetic.data(5_000, query_synthetic.SPREAD, 3)
+    bench = data.prepare(replace(FULL, name="t", n=5_000, queries=query_synthetic.HELD_OUT, data_seed=3), tmp_path)
+    assert np.array_equal(base, bench.base()) and np.array_equal(held, bench.queries())
+    assert np.array_equal(sample, bench.extra()[: query_synthetic.SAMPLE])
+    assert "spread=0.45" in text and "seed=3" in text
+    tighter, _, _, _ = query_synthetic.data(5_000, 0.38, 3)
+    assert tighter.shape == base.shape and not np.array_equal(tighter, base)
