@@ -174,11 +174,16 @@ def _leaves(x) -> str:
     return "not reached" if x is None else str(x)
 
 
-def ladder_runs(runs: list[dict]) -> list[dict]:
-    """The runs whose every ladder step docs/queries.md shows: per spread (the default's first), its largest
-    catalog with its first seed."""
+def ladder_runs(runs: list[dict]) -> list[list[dict]]:
+    """The runs whose every ladder step docs/queries.md shows, one table per spread (the default's first): that
+    spread's largest catalog, each of its seeds (by seed)."""
     spreads = sorted({r["spread"] for r in runs}, key=lambda x: (x != SPREAD, x))
-    return [max((r for r in runs if r["spread"] == spread), key=lambda r: (r["n"], -r["seed"])) for spread in spreads]
+    out = []
+    for spread in spreads:
+        these = [r for r in runs if r["spread"] == spread]
+        largest = max(r["n"] for r in these)
+        out.append(sorted((r for r in these if r["n"] == largest), key=lambda r: r["seed"]))
+    return out
 
 
 def markdown(study: dict | None) -> str:
@@ -215,21 +220,44 @@ def markdown(study: dict | None) -> str:
             f"| {r['max_abs_gap_loo']:.3f} | {r['max_abs_gap_sample']:.3f} "
             f"| {100 * r['sample_estimate_share_of_build']:.1f}% of {r['full_build_seconds']:.0f} s |"
         )
-    for r in ladder_runs(runs):
+    for table in ladder_runs(runs):
+        r = table[0]
+        seeds = ", ".join(str(x["seed"]) for x in table)
         out += [
             "",
-            f"Every ladder step of {r['n']:,} items, spread {r['spread']}, seed {r['seed']} ({r['num_leaves']} "
-            f"leaves; {r['generator']}):",
+            f"Every ladder step of {r['n']:,} items, spread {r['spread']}, seed{'s' if len(table) > 1 else ''} "
+            f"{seeds} ({r['num_leaves']} leaves; {r['generator']}{', the other seeds alike' if len(table) > 1 else ''})"
+            + (
+                ": leave-one-out estimate; sample estimate; measured on held-out queries, per seed"
+                if len(table) > 1
+                else ""
+            )
+            + ":",
             "",
-            "| leaves | leave-one-out estimate | sample estimate (± s.e.) | measured, held-out "
-            "| leave-one-out - measured | sample - measured |",
-            "| --- | --- | --- | --- | --- | --- |",
         ]
+        if len(table) == 1:
+            out += [
+                "| leaves | leave-one-out estimate | sample estimate (± s.e.) | measured, held-out "
+                "| leave-one-out - measured | sample - measured |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            out += [
+                f"| {x['leaves']} | {x['loo_estimate']:.3f} | {x['sample_estimate']:.3f} ± {x['sample_stderr']:.3f} "
+                f"| {x['measured']:.3f} | {x['gap_loo']:+.3f} | {x['gap_sample']:+.3f} |"
+                for x in r["rows"]
+            ]
+            continue
         out += [
-            f"| {x['leaves']} | {x['loo_estimate']:.3f} | {x['sample_estimate']:.3f} ± {x['sample_stderr']:.3f} "
-            f"| {x['measured']:.3f} | {x['gap_loo']:+.3f} | {x['gap_sample']:+.3f} |"
-            for x in r["rows"]
+            "| leaves | " + " | ".join(f"seed {x['seed']}" for x in table) + " |",
+            "| --- " * (1 + len(table)) + "|",
         ]
+        for i, step in enumerate(r["rows"]):
+            cells = [x["rows"][i] for x in table]
+            out.append(
+                f"| {step['leaves']} | "
+                + " | ".join(f"{c['loo_estimate']:.3f}; {c['sample_estimate']:.3f}; {c['measured']:.3f}" for c in cells)
+                + " |"
+            )
     return "\n".join(out + [""])
 
 

@@ -120,19 +120,21 @@ def test_the_synthetic_study_finds_the_leaves_held_out_queries_need_and_renders_
         run(20_000, 0.38, 1, 2, 0.6),
         run(20_000, 0.38, 0, 2, 0.7),
     ]
-    # One ladder per spread, the default's first: its largest catalog, its first seed.
-    assert [(r["n"], r["spread"], r["seed"]) for r in query_synthetic.ladder_runs(runs)] == [
-        (200_000, 0.45, 0),
-        (20_000, 0.38, 0),
+    # One ladder table per spread, the default's first: its largest catalog, each of its seeds.
+    assert [[(r["n"], r["spread"], r["seed"]) for r in t] for t in query_synthetic.ladder_runs(runs)] == [
+        [(200_000, 0.45, 0)],
+        [(20_000, 0.38, 0), (20_000, 0.38, 1)],
     ]
     text = query_synthetic.markdown({"command": "cmd", "date": "d", "runs": runs})
     lines = text.splitlines()
     assert "| 200,000 | 0.45 | 0 | 2 | unseen | 2; 0.900; 0.950 | 2; 0.900; 0.950 | not reached | 0.950 (2) |" in text
     assert "| 5,000 | 0.45 | 0 | 2 | trained on |" in text
     assert "Every ladder step of 200,000 items, spread 0.45, seed 0" in text and "gen-200000-0.45-0" in text
-    assert "Every ladder step of 20,000 items, spread 0.38, seed 0" in text and "gen-20000-0.38-1" not in text
+    assert "Every ladder step of 20,000 items, spread 0.38, seeds 0, 1" in text
     assert "| 1 | 0.900 | 0.910 ± 0.004 | 0.500 | +0.400 | +0.410 |" in lines
-    assert "| 1 | 0.900 | 0.910 ± 0.004 | 0.700 | +0.200 | +0.210 |" in lines
+    # Seeds side by side: leave-one-out; sample; measured.
+    assert "| leaves | seed 0 | seed 1 |" in lines
+    assert "| 1 | 0.900; 0.910; 0.700 | 0.900; 0.910; 0.600 |" in lines
     assert query_synthetic.markdown(None) == ""
 
 
