@@ -183,6 +183,7 @@ bench-queries: setup $(EMOJI_STYLES_STAMP)
 	$(UV) run --frozen --no-sync python -m bench.query_knob_device
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output
 	$(UV) run --frozen --no-sync python -m bench.query_knobs --cross demo-output --images all-styles
+	$(UV) run --frozen --no-sync python -m bench.query_synthetic
 	$(UV) run --frozen --no-sync python -m bench.query_recall --markdown --write
 
 clean:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import block_tensorflow, results
+from . import block_tensorflow, query_synthetic, results
 
 block_tensorflow()
 
@@ -546,6 +546,7 @@ def all_markdown(folder: Path) -> str:
     parts = (
         markdown(real, cross),
         styles_markdown(styles),
+        query_synthetic.markdown_in(folder),
         knobs_markdown(knobs),
         knobs_markdown(knobs_full),
         knob_device_markdown(knob_device),

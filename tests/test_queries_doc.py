@@ -1,8 +1,12 @@
 """docs/queries.md's measured tables are what ``python -m bench.query_recall --markdown --write`` makes of the
-committed results (bench/results/raw/query_recall*.json, query_knobs.json), never text edited by hand."""
+committed results (bench/results/raw/query_recall*.json, query_knobs*.json, query_recall_synthetic.json), never text
+edited by hand."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from bench import query_recall, results
@@ -12,6 +16,7 @@ def test_the_measured_tables_are_the_rendering_of_the_committed_results():
     doc = query_recall.DOC.read_text()
     tables = query_recall.all_markdown(results.RESULTS / "raw")
     assert "Partitions for short typed queries" in tables and "Partitions for captions against images" in tables
+    assert "(d) Synthetic clustered vectors" in tables  # bench/results/raw/query_recall_synthetic.json
     assert query_recall.written_doc(doc, tables) == doc, (
         "docs/queries.md differs from its results: run `python -m bench.query_recall --markdown --write`"
     )
@@ -89,3 +94,101 @@ def test_make_bench_runs_every_study_the_doc_renders():
     for path in rendered:
         command = json.loads(path.read_text())["command"]
         assert bare(command) in ran, f"{path.name} was made by `{command}`, which `make bench-queries` does not run"
+
+
+def test_the_synthetic_study_finds_the_leaves_held_out_queries_need_and_renders_every_catalog():
+    from bench import query_synthetic
+    from scannlite.store.index.config import IndexConfig
+
+    assert query_synthetic.needed_leaves([1, 2, 3, 4], [0.5, 0.89, 0.9, 0.95], 0.9) == 3
+    assert query_synthetic.needed_leaves([1, 2], [0.5, 0.89], 0.9) is None
+    # Leave-one-out queries come from items left out of the tree's training sample only when 500 of them are.
+    assert not query_synthetic.loo_from_unseen(100_000, IndexConfig())
+    assert not query_synthetic.loo_from_unseen(100_499, IndexConfig())
+    assert query_synthetic.loo_from_unseen(100_500, IndexConfig())
+    assert query_synthetic.loo_from_unseen(2_000, IndexConfig(training_sample_size=1_000))
+
+    def run(n, spread, seed, need, first_measured):
+        rows = [
+            {
+                "leaves": leaves,
+                "loo_estimate": 0.9,
+                "sample_estimate": 0.91,
+                "sample_stderr": 0.004,
+                "measured": m,
+                "gap_loo": round(0.9 - m, 4),
+                "gap_sample": round(0.91 - m, 4),
+            }
+            for leaves, m in ((1, first_measured), (2, 0.95))
+        ]
+        side = {"leaves_to_search": 2, "stated": 0.9, "measured": 0.95}
+        return {
+            "n": n,
+            "spread": spread,
+            "seed": seed,
+            "dim": 8,
+            "generator": f"gen-{n}-{spread}-{seed}",
+            "num_leaves": 2,
+            "sample": 500,
+            "held_out": 500,
+            "target": 0.9,
+            "cap": 2,
+            "loo_from_unseen": n > 100_000,
+            "rows": rows,
+            "without_sample": side,
+            "with_sample": side,
+            "held_out_needs": need,
+            "measured_at_need": None,
+            "measured_at_cap": 0.95,
+            "max_abs_gap_loo": 0.05,
+            "max_abs_gap_sample": 0.04,
+            "full_build_seconds": 10.0,
+            "sample_estimate_seconds": 0.5,
+            "sample_estimate_share_of_build": 0.05,
+        }
+
+    runs = [
+        run(5_000, 0.45, 0, 1, 0.93),
+        run(200_000, 0.45, 0, None, 0.5),
+        run(20_000, 0.38, 1, 2, 0.6),
+        run(20_000, 0.38, 0, 2, 0.7),
+    ]
+    # One ladder table per spread, the default's first: its largest catalog, each of its seeds.
+    assert [[(r["n"], r["spread"], r["seed"]) for r in t] for t in query_synthetic.ladder_runs(runs)] == [
+        [(200_000, 0.45, 0)],
+        [(20_000, 0.38, 0), (20_000, 0.38, 1)],
+    ]
+    text = query_synthetic.markdown({"command": "cmd", "date": "d", "runs": runs})
+    lines = text.splitlines()
+    assert "| 200,000 | 0.45 | 0 | 2 | unseen | 2; 0.900; 0.950 | 2; 0.900; 0.950 | not reached | 0.950 (2) |" in text
+    assert "| 5,000 | 0.45 | 0 | 2 | trained on |" in text
+    assert "Every ladder step of 200,000 items, spread 0.45, seed 0" in text and "gen-200000-0.45-0" in text
+    assert "Every ladder step of 20,000 items, spread 0.38, seeds 0, 1" in text
+    assert "| 1 | 0.900 | 0.910 ± 0.004 | 0.500 | +0.400 | +0.410 |" in lines
+    # Seeds side by side: leave-one-out; sample; measured.
+    assert "| leaves | seed 0 | seed 1 |" in lines
+    assert "| 1 | 0.900; 0.910; 0.700 | 0.900; 0.910; 0.600 |" in lines
+    assert query_synthetic.markdown(None) == ""
+
+
+def test_the_synthetic_study_reads_its_runs_and_refuses_bad_ones_in_one_line():
+    from bench import query_synthetic
+
+    assert query_synthetic.parse_run("20000") == (20_000, query_synthetic.SPREAD, 0)
+    assert query_synthetic.parse_run("20000:0.38:2") == (20_000, 0.38, 2)
+    for bad in ("", "x", "20000:y", "20000:0.38:1:4", "4999", "20000:0", "20000:0.38:-1"):
+        with pytest.raises(SystemExit, match="error: a run"):
+            query_synthetic.parse_run(bad)
+
+
+def test_the_synthetic_study_draws_the_benchmarks_data_at_the_default_spread(tmp_path):
+    from bench import data, query_synthetic
+    from bench.setup import FULL
+
+    base, sample, held, text = query_synthetic.data(5_000, query_synthetic.SPREAD, 3)
+    bench = data.prepare(replace(FULL, name="t", n=5_000, queries=query_synthetic.HELD_OUT, data_seed=3), tmp_path)
+    assert np.array_equal(base, bench.base()) and np.array_equal(held, bench.queries())
+    assert np.array_equal(sample, bench.extra()[: query_synthetic.SAMPLE])
+    assert "spread=0.45" in text and "seed=3" in text
+    tighter, _, _, _ = query_synthetic.data(5_000, 0.38, 3)
+    assert tighter.shape == base.shape and not np.array_equal(tighter, base)
