@@ -147,6 +147,28 @@ def test_choose_leaves_rules():
     assert choose_leaves(IndexConfig(recall_target=None), 8, est) == (IndexConfig().search_leaves(8), None)
 
 
+def test_a_curve_levelling_off_under_the_target_stops_where_more_leaves_gain_less_than_the_standard_error():
+    """Issue 27's synthetic case: recall flat at 0.899 from 8 leaves on must not send the build to the cap."""
+    ladder = [1, 2, 4, 8, 16, 32, 64, 128]
+    flat = RecallEstimate(ladder, [0.6, 0.8, 0.88, 0.896, 0.898, 0.899, 0.899, 0.9], 500, 10, 1.0)
+    flat.stderr = [0.02, 0.017, 0.014, 0.004, 0.004, 0.004, 0.004, 0.004]
+    leaves, note = choose_leaves(IndexConfig(recall_target=0.9, max_leaves_to_search=64), 128, flat)
+    assert leaves == 8
+    assert note is not None and "0.896 at 8 leaves, where more leaves up to 64 gain less" in note
+    assert "(0.899 at 64); it takes 128" in note
+    # A curve still climbing at the cap keeps the cap, as before.
+    climbing = RecallEstimate(ladder, [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.95], 500, 10, 1.0)
+    climbing.stderr = [0.01] * len(ladder)
+    leaves, note = choose_leaves(IndexConfig(recall_target=0.9, max_leaves_to_search=64), 128, climbing)
+    assert leaves == 64 and note is not None and "0.850 at 64 leaves (it takes 128)" in note
+    # Estimates without standard errors (stored before they were kept) keep the old rule.
+    flat.stderr = None
+    assert choose_leaves(IndexConfig(recall_target=0.9, max_leaves_to_search=64), 128, flat)[0] == 64
+    # The target met within the cap is never affected.
+    assert choose_leaves(IndexConfig(recall_target=0.85, max_leaves_to_search=64), 128, climbing) == (64, None)
+    assert choose_leaves(IndexConfig(recall_target=0.8, max_leaves_to_search=64), 128, climbing) == (32, None)
+
+
 def test_an_incremental_build_reuses_the_estimate_when_little_changed_and_says_so(tmp_path):
     cat = make(tmp_path)
     first = build(cat)

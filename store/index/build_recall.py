@@ -136,7 +136,11 @@ def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate |
     """leaves_to_search for a new snapshot, and a note when the choice needs one.
 
     An explicit ``leaves_to_search`` wins; else the smallest ladder value whose estimated
-    recall reaches ``recall_target``, at most ``max_leaves_to_search``; else the fixed rule."""
+    recall reaches ``recall_target``, at most ``max_leaves_to_search``; else the fixed rule.
+    When the target is out of reach within the cap, the smallest ladder value whose recall is
+    within one standard error of the cap's: a curve that levels off just under the target would
+    otherwise send every build to the cap for gains no estimate can tell from noise (issue 27's
+    synthetic case, docs/queries.md)."""
     if config.leaves_to_search is not None or recall is None or config.recall_target is None:
         return config.search_leaves(num_leaves), None
     cap = min(config.max_leaves_to_search, num_leaves)
@@ -144,7 +148,26 @@ def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate |
     if chosen is not None and chosen <= cap:
         return chosen, None
     allowed = max([n for n in recall.ladder if n <= cap] or [1])
-    return allowed, (
+    note = (
         f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
         f"{recall.at(allowed):.3f} at {allowed} leaves" + (f" (it takes {chosen})" if chosen is not None else "")
     )
+    level = _levels_off_at(recall, allowed)
+    if level is not None and level < allowed:
+        return level, (
+            f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
+            f"{recall.at(level):.3f} at {level} leaves, where more leaves up to {allowed} gain less than the "
+            f"estimate's standard error ({recall.at(allowed):.3f} at {allowed})"
+            + (f"; it takes {chosen}" if chosen is not None else "")
+        )
+    return allowed, note
+
+
+def _levels_off_at(recall: RecallEstimate, allowed: int) -> int | None:
+    """The smallest ladder value whose recall is within one standard error of the recall at
+    ``allowed`` (a ladder value); None when the estimate carries no standard errors."""
+    if not recall.stderr or allowed not in recall.ladder:
+        return None
+    top = recall.ladder.index(allowed)
+    floor = recall.recall[top] - recall.stderr[top]
+    return next(n for n, r in zip(recall.ladder[: top + 1], recall.recall) if r >= floor)
