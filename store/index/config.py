@@ -63,7 +63,9 @@ class IndexConfig:
     max_leaves_to_search:
         The most leaves ``recall_target`` may choose. Default 64. Device cost grows linearly
         with the codes a query scans (docs/benchmarks.md: the Task Library's latency per leaves
-        value). When the target needs more, the build says so and records the recall reached.
+        value). When the target needs more, the build says so and records the recall reached, and
+        searches the fewest leaves within one standard error of the recall at the cap: a curve that
+        levels off just under the target gains nothing measurable from the rest (docs/queries.md).
     recall_sample:
         Catalog items the recall estimate queries with (leave-one-out). Default 500, for a
         standard error near 0.01 at recall 0.9; the estimate's cost grows linearly with it.
