@@ -151,7 +151,7 @@ def run(data: Data, workdir: Path, command: str, say=print) -> Section:
         mib(full.peak_rss),
         f"retrained: {fv['num_leaves']} leaves; {fv['recipe']}",
     )
-    for share, count, added, inc in increments:
+    for share, _count, _added, inc in increments:
         iv = inc.value
         did = (
             "incremental: assigned and encoded with the existing model"

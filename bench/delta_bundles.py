@@ -157,11 +157,13 @@ def _scenario(name: str, base_catalog: Path, data, workdir: Path, tower: Path, s
             }
             if layout == layouts[0]:
                 base_bytes, patch_bytes = old.read_bytes(), r.patch_path.read_bytes()
-                row["apply_s"] = _median_seconds(lambda: delta.apply_patch(base_bytes, patch_bytes))
+                row["apply_s"] = _median_seconds(lambda b=base_bytes, q=patch_bytes: delta.apply_patch(b, q))
                 scratch = workdir / f"applied-{tag}-{name}.tflite"
-                row["apply_file_s"] = _median_seconds(lambda: delta.apply_file(old, r.patch_path, scratch))
+                row["apply_file_s"] = _median_seconds(
+                    lambda o=old, q=r.patch_path, out=scratch: delta.apply_file(o, q, out)
+                )
                 assert scratch.read_bytes() == new.read_bytes()
-                row["read_twice_s"] = _median_seconds(lambda: (new.read_bytes(), new.read_bytes()))
+                row["read_twice_s"] = _median_seconds(lambda f=new: (f.read_bytes(), f.read_bytes()))
                 row["apply_parts_s"] = _apply_parts(base_bytes, patch_bytes)
                 t0 = time.perf_counter()
                 delta.make_patch(base_bytes, new.read_bytes(), {})

@@ -649,7 +649,7 @@ def write_report(
     if "curve" in win:
         ck = tuple(win["key"])
         name = _label(ck, *base) + (" (the winner)" if ck == best_key else "")
-        pts = {c: r for c, r in win["curve"].values()}
+        pts = dict(win["curve"].values())
         lt = Table(
             f"Through the library: {name}, built by `build()` and scored bit for bit as the device scores",
             ["figure", "today's default (sweep)", f"{name} (sweep)", f"{name} (built by the library)"],
@@ -712,9 +712,9 @@ def write_report(
         label = _label(key, *base) + (" (winner)" if key == best_key and key != base else "")
         plot_curves[label] = curves[key]
     if "curve" in win:
-        plot_curves[f"{_label(tuple(win['key']), *base)}, built by the library (bit-exact)"] = {
-            c: r for c, r in win["curve"].values()
-        }
+        plot_curves[f"{_label(tuple(win['key']), *base)}, built by the library (bit-exact)"] = dict(
+            win["curve"].values()
+        )
     codes_png(
         {
             "curves": plot_curves,
@@ -728,7 +728,7 @@ def write_report(
     # ---- results (JSON), then docs/recipe.md rendered from them ------------------------------------
     png_rel = os.path.relpath(args.png, args.output.parent)
     best_at = at_budget(curves[best_key], today_budget)
-    lib_at = at_budget({c: r for c, r in win["curve"].values()}, today_budget) if "curve" in win else None
+    lib_at = at_budget(dict(win["curve"].values()), today_budget) if "curve" in win else None
     cheaper = (codes_for(curves[base], TARGETS[0]), codes_for(curves[best_key], TARGETS[0]))
     result = (
         f"**Result.** At today's budget ({today_budget:,.0f} codes scanned per query: today's {today_L} of "
