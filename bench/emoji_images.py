@@ -10,7 +10,7 @@ images are read here and embedded on this machine only, never committed or shipp
 package README: Google's Apache-2.0, Twitter's CC-BY-4.0, Apple's not for commercial use, Facebook's unclear).
 
 Every image is prepared as the demo prepares OpenMoji's (plugin/dual_encoder/openmoji.py): its transparent glyph
-cropped to its ink, centred on a white square with the same small margin, resized to the demo's 96 px with Lanczos,
+cropped to its ink, centred on a white square with the same small margin, resized to the demo's 96 px with Lanczos (``openmoji.frame``),
 then embedded by the demo's image tower through ``add_images`` (the catalog path the demo uses). Why: the tower was
 trained on that framing; another framing would measure the framing, not the catalog's size. Each style's image is
 matched to an OpenMoji emoji by its codepoint sequence without variation selectors (OpenMoji writes ``2764-FE0F``
@@ -39,7 +39,6 @@ block_tensorflow()
 STYLES = ("google", "twitter", "facebook", "apple")
 PACKAGES = Path(__file__).resolve().parent / "emoji_styles"
 IMAGE_PX = 96  # the demo's (plugin/dual_encoder/demo_openmoji.IMAGE_PX)
-MARGIN = 1.08  # the demo's margin around the glyph's ink (openmoji.render)
 _SELECTORS = frozenset({0xFE0E, 0xFE0F})
 
 
@@ -95,18 +94,13 @@ def match(openmoji_ids: Iterable[str], images: Iterable[StyleImage]) -> dict[Sty
 
 
 def frame(rgba, size: int = IMAGE_PX) -> np.ndarray:
-    """A transparent glyph (Pillow RGBA image) framed as the demo frames OpenMoji's: cropped to its ink, centred on a
-    white square ``MARGIN`` times its longer side, resized to ``size`` px (Lanczos). RGB uint8 (size, size, 3)."""
-    from PIL import Image
+    """A transparent glyph (Pillow RGBA image) framed as the demo frames OpenMoji's (``openmoji.frame``); a fully
+    transparent image is refused (ValueError): it is no picture of anything."""
+    from scannlite.plugin.dual_encoder import openmoji
 
-    box = rgba.getchannel("A").getbbox()
-    if box is None:
+    if rgba.getchannel("A").getbbox() is None:
         raise ValueError("the image is fully transparent")
-    glyph = rgba.crop(box)
-    side = int(max(glyph.size) * MARGIN) + 1
-    square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
-    square.alpha_composite(glyph, ((side - glyph.size[0]) // 2, (side - glyph.size[1]) // 2))
-    return np.asarray(square.convert("RGB").resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
+    return openmoji.frame(rgba, size)
 
 
 def package_dir(style: str) -> Path:
@@ -213,18 +207,24 @@ def catalog(demo: Path, console) -> tuple[Path, dict]:
     return home / "emoji-styles.catalog", facts
 
 
-def openmoji_difference(styles_catalog: Path, demo_catalog: Path) -> float:
-    """The largest |difference| between the OpenMoji vectors of the all-styles catalog and the demo catalog's
-    (opened immutable: never written): 0 when the images were prepared and embedded as the demo does."""
+def _snapshot(path: Path):
+    """The current snapshot of the catalog at ``path``, with its vectors, read immutable (never written)."""
     from scannlite.store.catalog.catalog import Catalog
     from scannlite.store.index import snapshot
 
+    cat = Catalog.open_readonly(path, immutable=True)
+    try:
+        return snapshot.load_snapshot(cat, with_vectors=True)
+    finally:
+        cat.close()
+
+
+def openmoji_difference(styles_catalog: Path, demo_catalog: Path) -> float:
+    """The largest |difference| between the OpenMoji vectors of the all-styles catalog and the demo catalog's
+    (opened immutable: never written): 0 when the images were prepared and embedded as the demo does."""
+
     def vectors(path: Path, prefix: str) -> dict[str, np.ndarray]:
-        cat = Catalog.open_readonly(path, immutable=True)
-        try:
-            snap = snapshot.load_snapshot(cat, with_vectors=True)
-        finally:
-            cat.close()
+        snap = _snapshot(path)
         return {i[len(prefix) :]: v for i, v in zip(snap.ids, snap.vectors) if i.startswith(prefix)}
 
     mine, demo = vectors(styles_catalog, "openmoji/"), vectors(demo_catalog, "")
@@ -261,14 +261,7 @@ def neighbour_shares(styles_catalog: Path, images: int = 1000, seed: int = 0) ->
     """Of ``images`` items drawn at random (``seed``), the share of each one's 10 exact nearest other images that
     are in its own style, and that are the same emoji (same codepoints) in another style: what leave-one-out's
     image queries find around them (docs/queries.md, table (c))."""
-    from scannlite.store.catalog.catalog import Catalog
-    from scannlite.store.index import snapshot
-
-    cat = Catalog.open_readonly(styles_catalog, immutable=True)
-    try:
-        snap = snapshot.load_snapshot(cat, with_vectors=True)
-    finally:
-        cat.close()
+    snap = _snapshot(styles_catalog)
     style = [i.split("/", 1)[0] for i in snap.ids]
     key = [sequence_key(i.split("/", 1)[1]) for i in snap.ids]
     pick = np.random.default_rng(seed).choice(len(snap.ids), images, replace=False)

@@ -33,10 +33,9 @@ def main() -> int:
     from scannlite.store.index import snapshot
     from scannlite.store.index.build import build
     from scannlite.store.index.config import IndexConfig
-    from scannlite.store.index.recall_estimate import Snapshot, estimate_for_queries
 
     from .query_device_p50 import export_index, libscannlite_p50
-    from .query_knobs import scanned_codes, text_set
+    from .query_knobs import held_out_recall, text_set
 
     console = Console(stderr=True, highlight=False)
     started = datetime.now(UTC)
@@ -52,13 +51,9 @@ def main() -> int:
             t0 = time.perf_counter()
             built = build(cat)
             seconds = time.perf_counter() - t0
-            snap = snapshot.load_snapshot(cat, with_vectors=True)
-            index = snap.device_index()
-            mem = Snapshot.in_memory(index, snap.vectors, lambda rows, snap=snap: snap.model.decode(snap.codes[rows]))
-            est = estimate_for_queries(mem, held_short, sample=len(held_short))
-            codes = scanned_codes(index, held_short, est.ladder)
-            i90 = next((i for i, r in enumerate(est.recall) if r >= TARGET), len(est.ladder) - 1)
-            leaves = est.ladder[i90]
+            est, codes = held_out_recall(snapshot.load_snapshot(cat, with_vectors=True), held_short)
+            leaves = est.smallest_meeting(TARGET) or est.ladder[-1]
+            i90 = est.ladder.index(leaves)
             path = Path(tmp) / f"index-{factor}.ldb"
             res = export_index(cat, leaves, path)
             paths.append(path)
@@ -80,18 +75,17 @@ def main() -> int:
             cat.close()
         for run, p50 in zip(runs, libscannlite_p50(paths, held_short)):
             run["libscannlite_p50_ms"] = p50
-    machine, versions = results.machine_facts()
-    out = {
-        "command": "python -m bench.query_knob_device",
-        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "catalog": len(real.ids),
-        "sample": len(sample),
-        "held_out": len(held_short),
-        "target": TARGET,
-        "runs": runs,
-        "machine": machine,
-        "versions": versions,
-    }
+    out = results.stamped(
+        {
+            "catalog": len(real.ids),
+            "sample": len(sample),
+            "held_out": len(held_short),
+            "target": TARGET,
+            "runs": runs,
+        },
+        started,
+        "python -m bench.query_knob_device",
+    )
     results.write(results.RESULTS / "raw" / "query_knob_device.json", out)
     return 0
 

@@ -20,7 +20,7 @@ k-means++), and reported as the mean and range over those builds.
 ``--cross DEMO`` measures the cross-modal set of bench.query_recall instead (the demo's captions against its 4,024
 emoji images, 64 leaves forced; :data:`CROSS_VARIANTS`), with no whole-sentence figures; ``--cross DEMO --images
 all-styles`` the same captions against the five-style set of :mod:`bench.emoji_images` with default settings
-(:data:`STYLES_VARIANTS`; ``--orders N`` builds each variant N times instead of :data:`ORDERS`).
+(:data:`SCALE_VARIANTS`; ``--orders N`` builds each variant N times instead of :data:`ORDERS`).
 
 ``python -m bench.query_knobs [--cross DEMO [--images all-styles]]`` writes ``bench/results/raw/query_knobs.json``
 (or ``query_knobs_cross.json``, ``query_knobs_cross_styles.json``); ``python -m bench.query_recall --markdown --write`` renders them into docs/queries.md
@@ -54,6 +54,11 @@ VARIANTS: tuple[tuple[str, dict], ...] = (
     ("1 per sqrt(N), train on queries 0.25", {"leaves_per_sqrt_n": 1.0, "train_on_queries": 0.25}),
 )
 TARGET = 0.90
+#: The variants run on the larger sets (120,000 sentences; the five-style images): all but train_on_queries 0.5 and
+#: its combination with 1 leaf per sqrt(N), which lost on both smaller sets.
+SCALE_VARIANTS: tuple[tuple[str, dict], ...] = tuple(
+    v for v in VARIANTS if v[0] not in ("train on queries 0.5", "1 per sqrt(N), train on queries 0.25")
+)
 #: Each variant is trained this many times, on the items added in their own order and then in seeded shuffles:
 #: ScaNN's k-means++ starts from the training points in catalog order, so each order is another draw of the
 #: partitions, and a knob must beat that spread, not only the queries' standard error, to count.
@@ -93,6 +98,17 @@ def scanned_codes(index, queries: np.ndarray, ladder: list[int]) -> list[float]:
     return [float(np.mean(scanned[:, n - 1])) for n in ladder]
 
 
+def held_out_recall(snap, queries: np.ndarray):
+    """(recall estimate, mean codes scanned at each of its ladder steps) of outside ``queries`` on a loaded snapshot
+    (``load_snapshot(..., with_vectors=True)``): the sample estimate's definition, every query measured."""
+    from scannlite.store.index.recall_estimate import Snapshot, estimate_for_queries
+
+    index = snap.device_index()
+    mem = Snapshot.in_memory(index, snap.vectors, lambda rows: snap.model.decode(snap.codes[rows]))
+    est = estimate_for_queries(mem, queries, sample=len(queries))
+    return est, scanned_codes(index, queries, est.ladder)
+
+
 def measure(
     cat,
     built,
@@ -106,18 +122,15 @@ def measure(
     """One variant's figures from its built catalog: ``held`` are the held-out queries of the sample's kind
     (short texts, or captions), ``whole`` the held-out whole sentences (None for the cross-modal set)."""
     from scannlite.store.index import snapshot
-    from scannlite.store.index.recall_estimate import Snapshot, estimate_for_queries
     from scannlite.store.index.stored import load_model
+
+    from .query_recall import recall_on
 
     snap = snapshot.load_snapshot(cat, with_vectors=True)
     training = load_model(cat, snap.info.model_id)[1]
-    index = snap.device_index()
-    mem = Snapshot.in_memory(index, snap.vectors, lambda rows: snap.model.decode(snap.codes[rows]))
-    est = estimate_for_queries(mem, held, sample=len(held))
+    est, codes = held_out_recall(snap, held)
     ladder = est.ladder
-    codes = scanned_codes(index, held, ladder)
-    est_whole = estimate_for_queries(mem, whole, sample=len(whole)) if whole is not None else None
-    codes_whole = scanned_codes(index, whole, ladder) if whole is not None else None
+    est_whole, codes_whole = held_out_recall(snap, whole) if whole is not None else (None, None)
     q, chosen = built.query_recall, built.leaves_to_search
     rows = []
     for i, n in enumerate(ladder):
@@ -160,7 +173,7 @@ def measure(
         "chosen_codes": round(codes[ladder.index(chosen)]),
         "chosen_stated": round(q.at(chosen), 4),
         "chosen_recall_short": round(est.recall[ladder.index(chosen)], 4),
-        "recall_on": "queries" if q.sample >= 200 else "leave-one-out",
+        "recall_on": recall_on(built),
     }
 
 
@@ -241,12 +254,8 @@ def summarise(label: str, changes: dict, repeats: list[dict], budgets: tuple[int
     }
 
 
-#: The variants measured on the 120,000-sentence set (``--spec full``), once each: the knobs that moved recall per
-#: code on the 12,000-sentence set, and the plain k-means and query-training shares that lost there, to check they
-#: still do. Its budgets are larger: the default's leaves hold about 173 codes each there, against 55.
-FULL_VARIANTS: tuple[tuple[str, dict], ...] = tuple(
-    v for v in VARIANTS if v[0] not in ("train on queries 0.5", "1 per sqrt(N), train on queries 0.25")
-)
+#: Codes at which the 120,000-sentence set (``--spec full``, :data:`SCALE_VARIANTS` once each) is compared: larger,
+#: since the default's leaves hold about 173 codes each there, against 55.
 FULL_BUDGETS = (4000, 8000, 12000)
 
 
@@ -267,7 +276,7 @@ def run_text(console, spec_name: str = "stdlib", orders: int = ORDERS) -> dict:
     """The real text set of bench.query_recall's ``spec_name``: short typed queries, whole sentences beside them."""
     real, sample, held_short, held_whole = text_set(spec_name, console)
     full = spec_name == "full"
-    variants, budgets = (FULL_VARIANTS, FULL_BUDGETS) if full else (VARIANTS, BUDGETS)
+    variants, budgets = (SCALE_VARIANTS, FULL_BUDGETS) if full else (VARIANTS, BUDGETS)
     runs = run_variants(
         console, list(real.ids), real.vectors, "dot", sample, held_short, held_whole, variants, budgets, {}, orders
     )
@@ -300,18 +309,6 @@ CROSS_VARIANTS: tuple[tuple[str, dict], ...] = (
 )
 
 
-#: Variants for the five-style set (``--images all-styles``, 19,024 images, default settings): leaves per sqrt(N)
-#: applies again; the combination and train_on_queries 0.5, which lost on both other sets, are left out.
-STYLES_VARIANTS: tuple[tuple[str, dict], ...] = (
-    ("default (2 per sqrt(N), spherical, items only)", {}),
-    ("1 leaf per sqrt(N)", {"leaves_per_sqrt_n": 1.0}),
-    ("4 leaves per sqrt(N)", {"leaves_per_sqrt_n": 4.0}),
-    ("plain k-means", {"spherical": False}),
-    ("train on queries 0.1", {"train_on_queries": 0.1}),
-    ("train on queries 0.25", {"train_on_queries": 0.25}),
-)
-
-
 def run_cross(
     demo: Path, console, sample_size: int = 500, held_out: int = 400, images: str = "openmoji", orders: int = ORDERS
 ) -> dict:
@@ -319,7 +316,7 @@ def run_cross(
     cross-modal study draws them: shuffled with seed 0, the first ``sample_size`` the sample, the next
     ``held_out`` only measured. Each variant's catalog holds the demo catalog's stored image vectors, in id order
     (then the shuffles of ``orders``). ``images="all-styles"``: the five-style catalog of :mod:`bench.emoji_images`
-    instead, with default settings and :data:`STYLES_VARIANTS`."""
+    instead, with default settings and :data:`SCALE_VARIANTS`."""
     import shutil
 
     from scannlite.plugin.facade.database import Database
@@ -348,37 +345,27 @@ def run_cross(
             ids, vectors, distance = [snap.ids[i] for i in by_id], snap.vectors[by_id], cat.distance
     sample, held = queries[:sample_size], queries[sample_size:]
     if styles is not None:
-        from . import emoji_images
-
-        variants, budgets, base = STYLES_VARIANTS, STYLES_BUDGETS, {"recall_target": 0.9}
+        variants, budgets, base = SCALE_VARIANTS, STYLES_BUDGETS, {"recall_target": 0.9}
     else:
         variants, budgets, base = CROSS_VARIANTS, CROSS_BUDGETS, {"num_leaves": 64, "recall_target": 0.9}
     runs = run_variants(console, ids, vectors, distance, sample, held, None, variants, budgets, base, orders)
-    if styles is not None:
-        return {
-            "command": f"python -m bench.query_knobs --cross {demo} --images all-styles"
-            + (f" --orders {orders}" if orders != ORDERS else ""),
-            "set": "captions against images",
-            "images": "all-styles",
-            "budgets": list(budgets),
-            "orders": orders,
-            "catalog": len(ids),
-            "sample": len(sample),
-            "held_out": len(held),
-            "note": emoji_images.describe(styles, len(ids), runs[0]["num_leaves"])["catalog"],
-            "runs": runs,
-        }
-    return {
-        "command": f"python -m bench.query_knobs --cross {demo}",
+    out = {
+        "command": f"python -m bench.query_knobs --cross {demo}"
+        + (" --images all-styles" if styles is not None else "")
+        + (f" --orders {orders}" if orders != ORDERS else ""),
         "set": "captions against images",
-        "budgets": list(CROSS_BUDGETS),
-        "orders": ORDERS,
+        "budgets": list(budgets),
+        "orders": orders,
         "catalog": len(ids),
         "sample": len(sample),
         "held_out": len(held),
         "note": "OpenMoji 17.0 (make demo): 4,024 emoji images, 128-d towers; small: 64 leaves of about 63 each",
         "runs": runs,
     }
+    if styles is not None:
+        out["images"] = "all-styles"
+        out["note"] = emoji_images.describe(styles, len(ids), runs[0]["num_leaves"])["catalog"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,15 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cross
         else run_text(console, args.spec, orders)
     )
-    machine, versions = results.machine_facts()
-    out.update(
-        {
-            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-            "target": TARGET,
-            "machine": machine,
-            "versions": versions,
-        }
-    )
+    out["target"] = TARGET
+    results.stamped(out, started)
     name = "query_knobs_full.json" if args.spec == "full" else "query_knobs.json"
     if args.cross:
         name = "query_knobs_cross_styles.json" if args.images == "all-styles" else "query_knobs_cross.json"

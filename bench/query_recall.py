@@ -76,6 +76,15 @@ def measured(cat, queries: np.ndarray, ladder: list[int]) -> list[float]:
     return out
 
 
+def recall_on(built) -> str:
+    """Which estimate a build met its recall target on ("queries" or "leave-one-out"), by the build's own rule
+    (``build_recall.target_estimate``: the sample's once it holds enough queries)."""
+    from scannlite.store.index.build_recall import target_estimate
+
+    chosen = target_estimate(built.recall, built.query_recall)[0]
+    return chosen.kind if chosen is not None else "none"
+
+
 def _met_or_capped(stated: float, leaves: int) -> str:
     """How the recall target (IndexConfig's defaults) ended: met, or stopped at the leaves cap below it."""
     from scannlite.store.index.config import IndexConfig
@@ -149,7 +158,7 @@ def run(spec_name: str, console) -> dict:
             "leaves_to_search": chosen,
             "stated": round(q.at(chosen), 4),
             "measured_short": round(short_after[ladder.index(chosen)], 4),
-            "recall_on": "queries" if q.sample >= 200 else "leave-one-out",
+            "recall_on": recall_on(with_sample),
         },
         "max_abs_gap_sample": round(max(abs(r["gap_sample_vs_short"]) for r in rows), 4),
         "full_build_seconds": round(build_s, 2),
@@ -588,16 +597,12 @@ def main(argv: list[str] | None = None) -> int:
         args.out = args.out.with_name("query_recall_cross_styles.json" if styles else "query_recall_cross.json")
     else:
         out = run("quick" if args.quick else args.spec, console)
-    machine, versions = results.machine_facts()
-    out.update(
-        {
-            "command": "python -m bench.query_recall"
-            + (f" --cross {args.cross}" if args.cross else " --quick" if args.quick else f" --spec {args.spec}")
-            + (" --images all-styles" if args.cross and args.images == "all-styles" else ""),
-            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine,
-            "versions": versions,
-        }
+    results.stamped(
+        out,
+        started,
+        "python -m bench.query_recall"
+        + (f" --cross {args.cross}" if args.cross else " --quick" if args.quick else f" --spec {args.spec}")
+        + (" --images all-styles" if args.cross and args.images == "all-styles" else ""),
     )
     print(json.dumps(out, indent=1))
     if not args.quick:

@@ -96,7 +96,7 @@ def run(n: int, spread: float, seed: int, console) -> dict:
     from scannlite.store.index.build import build
     from scannlite.store.index.config import IndexConfig
 
-    from .query_recall import measured
+    from .query_recall import measured, recall_on
 
     base, sample, held, generator = data(n, spread, seed)
     dim = base.shape[1]
@@ -156,7 +156,7 @@ def run(n: int, spread: float, seed: int, console) -> dict:
             "leaves_to_search": chosen,
             "stated": round(q.at(chosen), 4),
             "measured": round(again, 4),
-            "recall_on": "queries" if q.sample >= 200 else "leave-one-out",
+            "recall_on": recall_on(with_sample),
         },
         "held_out_needs": need,
         "measured_at_need": None if need is None else round(held_m[ladder.index(need)], 4),
@@ -282,15 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False)
     started = datetime.now(UTC)
     runs = [run(n, spread, seed, console) for n, spread, seed in plan]
-    machine, versions = results.machine_facts()
-    out = {
-        "runs": runs,
-        "command": "python -m bench.query_synthetic"
+    out = results.stamped(
+        {"runs": runs},
+        started,
+        "python -m bench.query_synthetic"
         + (" --quick" if args.quick else "" if args.run is None else "".join(f" --run {t}" for t in specs)),
-        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine,
-        "versions": versions,
-    }
+    )
     print(json.dumps(out, indent=1))
     if not args.quick:
         results.write(args.out, out)

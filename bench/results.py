@@ -36,6 +36,16 @@ def machine_facts() -> tuple[dict, dict]:
     return m, versions()
 
 
+def stamped(out: dict, started: datetime, command: str | None = None) -> dict:
+    """``out`` with what every raw study's results file records of its run (bench/results/raw/): its command (when
+    given), the date it started (UTC) and the machine and versions it ran on."""
+    m, v = machine_facts()
+    if command is not None:
+        out["command"] = command
+    out.update({"date": started.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": m, "versions": v})
+    return out
+
+
 def table_json(table, command: str) -> dict:
     return {
         "title": table.title,

@@ -75,14 +75,21 @@ def render(stems: list[str], size: int) -> np.ndarray:
         text = "".join(chr(cp) for cp in codepoints(stem))
         canvas = Image.new("RGBA", (canvas_px, canvas_px), (255, 255, 255, 0))
         ImageDraw.Draw(canvas).text((canvas_px // 4, canvas_px // 4), text, font=font, embedded_color=True)
-        box = canvas.getchannel("A").getbbox() or (0, 0, canvas_px, canvas_px)
-        glyph = canvas.crop(box)
-        side = int(max(glyph.size) * 1.08) + 1
-        square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
-        square.alpha_composite(glyph, ((side - glyph.size[0]) // 2, (side - glyph.size[1]) // 2))
-        small = square.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
-        out[i] = np.asarray(small, dtype=np.uint8)
+        out[i] = frame(canvas, size)
     return out
+
+
+def frame(rgba, size: int) -> np.ndarray:
+    """A transparent glyph (Pillow RGBA image) as the towers see emoji: cropped to its ink (the whole image when it
+    has none), centred on a white square 1.08 times its longer side, resized to ``size`` px with Lanczos. RGB uint8
+    (size, size, 3). One framing for every emoji image, since the image tower was trained on it."""
+    from PIL import Image
+
+    glyph = rgba.crop(rgba.getchannel("A").getbbox() or (0, 0, *rgba.size))
+    side = int(max(glyph.size) * 1.08) + 1
+    square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+    square.alpha_composite(glyph, ((side - glyph.size[0]) // 2, (side - glyph.size[1]) // 2))
+    return np.asarray(square.convert("RGB").resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
 def load(size: int) -> tuple[np.ndarray, list[str], list[str], np.ndarray, list[tuple[str, str]]]:

@@ -148,19 +148,17 @@ def choose_leaves(config: IndexConfig, num_leaves: int, recall: RecallEstimate |
     if chosen is not None and chosen <= cap:
         return chosen, None
     allowed = max([n for n in recall.ladder if n <= cap] or [1])
-    note = (
-        f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
-        f"{recall.at(allowed):.3f} at {allowed} leaves" + (f" (it takes {chosen})" if chosen is not None else "")
-    )
+    missed = f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
     level = _levels_off_at(recall, allowed)
     if level is not None and level < allowed:
         return level, (
-            f"target recall {config.recall_target:.2f} not reached within max_leaves_to_search {cap}: "
-            f"{recall.at(level):.3f} at {level} leaves, where more leaves up to {allowed} gain less than the "
-            f"estimate's standard error ({recall.at(allowed):.3f} at {allowed})"
+            f"{missed}{recall.at(level):.3f} at {level} leaves, where more leaves up to {allowed} gain less than "
+            f"the estimate's standard error ({recall.at(allowed):.3f} at {allowed})"
             + (f"; it takes {chosen}" if chosen is not None else "")
         )
-    return allowed, note
+    return allowed, f"{missed}{recall.at(allowed):.3f} at {allowed} leaves" + (
+        f" (it takes {chosen})" if chosen is not None else ""
+    )
 
 
 def _levels_off_at(recall: RecallEstimate, allowed: int) -> int | None:
